@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { ConfigError, commonEnvSchema, concurrencySchema, parseEnv } from "./env.js";
+
+const schema = commonEnvSchema.extend({ HOIST_CONCURRENCY: concurrencySchema });
+
+describe("env config", () => {
+  it("applies defaults", () => {
+    const env = parseEnv(schema, {});
+    expect(env).toMatchObject({
+      REDIS_URL: "redis://127.0.0.1:6379",
+      HOIST_QUEUE_PREFIX: "hoist",
+      HOIST_LOG_LEVEL: "info",
+      HOIST_DATA_DIR: "./.hoist",
+      HOIST_CONCURRENCY: 2,
+    });
+  });
+
+  it("accepts a {braced} prefix for Redis Cluster and treats empty values as unset", () => {
+    expect(parseEnv(schema, { HOIST_QUEUE_PREFIX: "{hoist}", HOIST_LOG_LEVEL: "" })).toMatchObject({
+      HOIST_QUEUE_PREFIX: "{hoist}",
+      HOIST_LOG_LEVEL: "info",
+    });
+  });
+
+  it("names each bad variable and what it should be, one line each", () => {
+    let err: unknown;
+    try {
+      parseEnv(schema, { REDIS_URL: "localhost:6379", HOIST_CONCURRENCY: "lots", HOIST_QUEUE_PREFIX: "a b" });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const lines = (err as Error).message.split("\n");
+    expect(lines).toHaveLength(3);
+    expect(lines).toContain("config: REDIS_URL is invalid: a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379");
+    expect(lines.find((l) => l.startsWith("config: HOIST_CONCURRENCY is invalid:"))).toMatch(/whole number/);
+    expect(lines.find((l) => l.startsWith("config: HOIST_QUEUE_PREFIX is invalid:"))).toMatch(/braces/);
+  });
+
+  it("says when a required variable is missing", () => {
+    const required = z.object({ HOIST_API_TOKEN: z.string({ error: "a long random string" }).min(32) });
+    expect(() => parseEnv(required, {})).toThrow("config: HOIST_API_TOKEN is missing: a long random string");
+  });
+});

@@ -1,0 +1,78 @@
+import { z } from "zod";
+
+/** Variables every Hoist process reads. Each service extends this with its own. */
+export const commonEnvSchema = z.object({
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, "a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379")
+    .default("redis://127.0.0.1:6379"),
+  HOIST_QUEUE_PREFIX: z
+    .string()
+    .regex(
+      /^(\{[A-Za-z0-9_.-]+\}|[A-Za-z0-9_.-]+)$/,
+      "letters, digits, '.', '_' or '-', optionally wrapped in {braces} for Redis Cluster, e.g. hoist or {hoist}",
+    )
+    .default("hoist"),
+  HOIST_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  HOIST_DATA_DIR: z.string().min(1, "a directory path").default("./.hoist"),
+  HOIST_SHUTDOWN_TIMEOUT_MS: z.coerce
+    .number({ error: "a whole number of milliseconds" })
+    .int("a whole number of milliseconds")
+    .min(0, "0 or more milliseconds")
+    .default(30_000),
+});
+
+export type CommonEnv = z.infer<typeof commonEnvSchema>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Env vars set to the empty string count as unset, as shells and compose files tend to produce them. */
+function withoutEmpty(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== "") out[k] = v;
+  return out;
+}
+
+/**
+ * Parses `env` with `schema`. On failure throws a ConfigError whose message is one line per bad
+ * variable: its name, what it should be, and what was wrong.
+ */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const result = schema.safeParse(withoutEmpty(env));
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const name = issue.path.map(String).join(".") || "(environment)";
+    const got = typeof issue.path[0] === "string" ? env[issue.path[0]] : undefined;
+    const what = got === undefined ? "is missing" : "is invalid";
+    return `config: ${name} ${what}: ${issue.message}`;
+  });
+  throw new ConfigError(lines.join("\n"));
+}
+
+/** For a service's main: parse or print the readable error and exit(78, EX_CONFIG). */
+export function loadConfigOrExit<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  try {
+    return parseEnv(schema, env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}
+
+/** Workers' health endpoint (GET /healthz); unset or 0 means none. */
+export const workerEnvSchema = commonEnvSchema.extend({
+  HOIST_HEALTH_PORT: z.coerce.number({ error: "a TCP port number, 0-65535" }).int().min(0).max(65535).default(0),
+  HOIST_HEALTH_HOST: z.string().min(1).default("0.0.0.0"),
+});
+
+export const concurrencySchema = z.coerce
+  .number({ error: "a whole number of jobs, 1-256" })
+  .int("a whole number")
+  .min(1, "at least 1")
+  .max(256, "at most 256")
+  .default(2);

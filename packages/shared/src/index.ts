@@ -1,0 +1,12 @@
+export { UnrecoverableError } from "bullmq";
+export type { Redis } from "ioredis";
+export * from "./config/env.js";
+export * from "./lifecycle/health-server.js";
+export * from "./lifecycle/service.js";
+export * from "./lifecycle/shutdown.js";
+export * from "./logging/logger.js";
+export * from "./queues/index.js";
+export * from "./records/index.js";
+export * from "./redis/connections.js";
+export * from "./secrets/index.js";
+export * from "./telemetry/telemetry.js";

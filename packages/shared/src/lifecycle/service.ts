@@ -1,0 +1,48 @@
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { z } from "zod";
+import { type CommonEnv, loadConfigOrExit } from "../config/env.js";
+import { createLogger } from "../logging/logger.js";
+import { assertNoEviction, createRedis, RedisPolicyError, type RedisRole, waitForRedis } from "../redis/connections.js";
+import { startTelemetry } from "../telemetry/telemetry.js";
+import { ShutdownRegistry } from "./shutdown.js";
+
+export interface ServiceContext<E> {
+  config: E;
+  log: Logger;
+  shutdown: ShutdownRegistry;
+}
+
+/** The first lines of every service's main: config (fail fast), logger, telemetry, signal handling. */
+export function bootService<S extends z.ZodType<CommonEnv>>(service: string, envSchema: S): ServiceContext<z.infer<S>> {
+  const config = loadConfigOrExit(envSchema);
+  const log = createLogger({ service, level: config.HOIST_LOG_LEVEL });
+  const shutdown = new ShutdownRegistry(log, config.HOIST_SHUTDOWN_TIMEOUT_MS);
+  shutdown.install();
+  const telemetry = startTelemetry({ serviceName: `hoist-${service}` });
+  shutdown.register("telemetry", () => telemetry.shutdown());
+  process.on("unhandledRejection", (err) => {
+    log.error({ err: err instanceof Error ? err.message : String(err) }, "unhandled rejection");
+  });
+  return { config, log, shutdown };
+}
+
+/**
+ * Connects to Redis for `role`, waits until it answers and refuses to go on unless its
+ * maxmemory-policy is noeviction. Exits with a readable message when either fails.
+ */
+export async function connectRedisOrExit(ctx: ServiceContext<CommonEnv>, role: RedisRole, name: string): Promise<Redis> {
+  const redis = createRedis(ctx.config.REDIS_URL, role, name);
+  ctx.shutdown.register(`redis ${name}`, () => redis.quit().catch(() => redis.disconnect()));
+  try {
+    await waitForRedis(redis, 15_000);
+    await assertNoEviction(redis);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    ctx.log.fatal({ err: message, policy: err instanceof RedisPolicyError }, "cannot start");
+    process.stderr.write(`${message}\n`);
+    redis.disconnect();
+    process.exit(1);
+  }
+  return redis;
+}

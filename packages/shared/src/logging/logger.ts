@@ -1,0 +1,34 @@
+import { type DestinationStream, type Logger, pino } from "pino";
+
+/** Field names that may carry secrets anywhere in a log object; pino replaces their values. */
+export const redactedPaths = [
+  "token",
+  "*.token",
+  "password",
+  "*.password",
+  "privateKey",
+  "*.privateKey",
+  "secret",
+  "*.secret",
+  "authorization",
+  "*.authorization",
+  "headers.authorization",
+  'headers["x-gitlab-token"]',
+  "req.headers.authorization",
+  'req.headers["x-gitlab-token"]',
+];
+
+export function createLogger(opts: { service: string; level?: string }, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      name: opts.service,
+      level: opts.level ?? "info",
+      base: { service: opts.service },
+      redact: { paths: redactedPaths, censor: "[redacted]" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination,
+  );
+}
+
+export type { Logger };

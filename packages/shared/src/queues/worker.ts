@@ -1,0 +1,71 @@
+import { type Job, UnrecoverableError, Worker, type WorkerOptions } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { catalog, type KindOf, type PayloadOf, type QueueName } from "./catalog.js";
+import { PayloadError, parsePayload } from "./producer.js";
+
+export interface JobContext {
+  job: Job;
+  /** A child logger carrying queue, job id, kind and attempt. */
+  log: Logger;
+  /** Aborted when the job is cancelled through BullMQ or the worker is force-closed. */
+  signal: AbortSignal | undefined;
+  token: string | undefined;
+}
+
+export type JobHandler<P> = (payload: P, ctx: JobContext) => Promise<unknown>;
+
+/** One handler per `kind` the queue's schema allows; a missing kind is a compile error. */
+export type HandlerMap<Q extends QueueName> = {
+  [K in KindOf<Q>]: JobHandler<PayloadOf<Q> & { kind: K }>;
+};
+
+export interface CreateWorkerOptions<Q extends QueueName> {
+  queue: Q;
+  connection: Redis;
+  prefix: string;
+  concurrency: number;
+  log: Logger;
+  handlers: HandlerMap<Q>;
+  workerOptions?: Partial<Omit<WorkerOptions, "connection" | "prefix" | "concurrency">>;
+}
+
+/**
+ * A BullMQ worker that parses every job's data again before it reaches a handler: a payload that
+ * does not match its queue's schema fails at once as unrecoverable, with the zod message as reason.
+ */
+export function createWorker<Q extends QueueName>(opts: CreateWorkerOptions<Q>): Worker {
+  const { queue, log } = opts;
+  const worker = new Worker(
+    catalog[queue].name,
+    async (job, token, signal) => {
+      let payload: PayloadOf<Q>;
+      try {
+        payload = parsePayload(queue, job.data);
+      } catch (err) {
+        if (err instanceof PayloadError) {
+          log.error({ queue, jobId: job.id, err: err.message }, "job payload rejected");
+          throw new UnrecoverableError(err.message);
+        }
+        throw err;
+      }
+      const kind = payload.kind as KindOf<Q>;
+      const handler = opts.handlers[kind] as JobHandler<PayloadOf<Q>>;
+      const jobLog = log.child({ queue, jobId: job.id, kind, attempt: job.attemptsMade + 1 });
+      return handler(payload, { job, log: jobLog, signal, token });
+    },
+    {
+      ...opts.workerOptions,
+      connection: opts.connection,
+      prefix: opts.prefix,
+      concurrency: opts.concurrency,
+    },
+  );
+  worker.on("failed", (job, err) => {
+    log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, "job failed");
+  });
+  worker.on("error", (err) => {
+    log.error({ queue, err: err.message }, "worker error");
+  });
+  return worker;
+}

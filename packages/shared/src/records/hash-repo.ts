@@ -1,0 +1,86 @@
+import type { Redis } from "ioredis";
+import type { z } from "zod";
+import { decodeHash, encodeFields } from "./codec.js";
+import { type RecordScripts, recordScripts } from "./scripts.js";
+
+export type TransitionResult<T> =
+  | { ok: true; from: string; record: T }
+  | { ok: false; reason: "missing" }
+  | { ok: false; reason: "state"; current: string };
+
+export class NotFoundError extends Error {
+  override name = "NotFoundError";
+}
+
+/** Typed access to records kept as Redis hashes, one JSON value per field. */
+export class HashRepo<S extends z.ZodType<Record<string, unknown>>> {
+  protected readonly scripts: RecordScripts;
+
+  constructor(
+    protected readonly redis: Redis,
+    protected readonly schema: S,
+    private readonly keyOf: (id: string) => string,
+    private readonly label: string,
+  ) {
+    this.scripts = recordScripts(redis);
+  }
+
+  key(id: string): string {
+    return this.keyOf(id);
+  }
+
+  async get(id: string): Promise<z.infer<S> | undefined> {
+    const key = this.keyOf(id);
+    return decodeHash(this.schema, key, await this.redis.hgetall(key));
+  }
+
+  async require(id: string): Promise<z.infer<S>> {
+    const rec = await this.get(id);
+    if (!rec) throw new NotFoundError(`${this.label} ${id} not found`);
+    return rec;
+  }
+
+  async getMany(ids: string[]): Promise<z.infer<S>[]> {
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(this.keyOf(id));
+    const results = (await pipe.exec()) ?? [];
+    const out: z.infer<S>[] = [];
+    results.forEach(([err, hash], i) => {
+      if (err) throw err;
+      const rec = decodeHash(this.schema, this.keyOf(ids[i] ?? ""), hash as Record<string, string>);
+      if (rec) out.push(rec);
+    });
+    return out;
+  }
+
+  /** Sets the given fields on an existing record; false when it does not exist. */
+  async patch(id: string, fields: Partial<z.infer<S>>): Promise<boolean> {
+    const enc = encodeFields(fields as Record<string, unknown>);
+    if (enc.length === 0) return (await this.redis.exists(this.keyOf(id))) === 1;
+    return (await this.scripts.patchExisting(this.keyOf(id), ...enc)) === 1;
+  }
+
+  /** Removes optional fields (e.g. a cleared reason). */
+  async unset(id: string, fields: (keyof z.infer<S> & string)[]): Promise<void> {
+    if (fields.length) await this.redis.hdel(this.keyOf(id), ...fields);
+  }
+
+  /** Atomically moves `status` from one of `from` to `fields.status`, setting `fields` with it. */
+  async transition(
+    id: string,
+    from: readonly string[],
+    fields: Partial<z.infer<S>> & { status: string },
+  ): Promise<TransitionResult<z.infer<S>>> {
+    const allowed = from.map((s) => JSON.stringify(s));
+    const [code, cur] = await this.scripts.transition(
+      this.keyOf(id),
+      allowed.length,
+      ...allowed,
+      ...encodeFields(fields as Record<string, unknown>),
+    );
+    if (code === -1) return { ok: false, reason: "missing" };
+    if (code === 0) return { ok: false, reason: "state", current: JSON.parse(cur) as string };
+    return { ok: true, from: JSON.parse(cur) as string, record: await this.require(id) };
+  }
+}

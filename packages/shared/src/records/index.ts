@@ -1,0 +1,6 @@
+export * from "./codec.js";
+export * from "./hash-repo.js";
+export * from "./ids.js";
+export * from "./keys.js";
+export * from "./repos.js";
+export * from "./schemas.js";

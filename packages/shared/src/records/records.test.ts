@@ -1,0 +1,107 @@
+import type { Redis } from "ioredis";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { deletePrefix, testRedis, uniquePrefix } from "../testing/index.js";
+import { newId } from "./ids.js";
+import { ConflictError, Records } from "./repos.js";
+
+const sha = (c: string) => c.repeat(40);
+
+describe("records repositories over real Redis", () => {
+  let redis: Redis;
+  let prefix: string;
+  let records: Records;
+
+  beforeEach(() => {
+    redis = testRedis();
+    prefix = uniquePrefix("records");
+    records = new Records(redis, prefix);
+  });
+  afterEach(async () => {
+    await deletePrefix(redis, prefix);
+    await redis.quit();
+  });
+
+  const newApp = (name: string) =>
+    records.apps.create({
+      name,
+      branch: "main",
+      repo: { sshUrl: `git@gitlab.example.com:group/${name}.git` },
+      target: { kind: "local", services: {} },
+      supersede: "running",
+      tagBuilds: true,
+      buildTimeoutSec: 1800,
+      hookId: `hk${name}`,
+    });
+
+  it("creates, reads, lists, updates and deletes apps; names are unique", async () => {
+    const app = await newApp("web");
+    expect(app.createdAt).toBe(app.updatedAt);
+    await expect(newApp("web")).rejects.toThrow(ConflictError);
+    await newApp("api");
+    expect((await records.apps.list()).map((a) => a.name)).toEqual(["web", "api"]);
+    expect((await records.apps.byHookId("hkweb"))?.name).toBe("web");
+    const updated = await records.apps.update("web", { branch: "release/*" });
+    expect(updated?.branch).toBe("release/*");
+    expect(await records.apps.update("nope", { branch: "x" })).toBeUndefined();
+    expect(await records.apps.delete("web")).toBe(true);
+    expect(await records.apps.get("web")).toBeUndefined();
+    expect(await records.apps.byHookId("hkweb")).toBeUndefined();
+    expect(await records.apps.delete("web")).toBe(false);
+  });
+
+  it("numbers builds per app monotonically, also when created concurrently", async () => {
+    await newApp("web");
+    await newApp("api");
+    const builds = await Promise.all(
+      Array.from({ length: 25 }, (_, i) =>
+        records.builds.create({ app: "web", ref: "refs/heads/main", sha: sha(String(i % 10)), trigger: "push" }),
+      ),
+    );
+    expect(builds.map((b) => b.number).sort((a, b) => a - b)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    const other = await records.builds.create({ app: "api", ref: "refs/heads/main", sha: sha("a"), trigger: "manual" });
+    expect(other.number).toBe(1);
+    const listed = await records.builds.listByApp("web", 5);
+    expect(listed.map((b) => b.number)).toEqual([25, 24, 23, 22, 21]);
+    const again = await records.builds.require(builds[0]!.id);
+    expect(again).toEqual(builds[0]);
+    expect(again.status).toBe("queued");
+  });
+
+  it("moves a build's status only from an allowed one", async () => {
+    await newApp("web");
+    const b = await records.builds.create({ app: "web", ref: "refs/heads/main", sha: sha("b"), trigger: "push" });
+    const startedAt = new Date().toISOString();
+    const started = await records.builds.transition(b.id, ["queued"], { status: "running", startedAt });
+    expect(started).toMatchObject({ ok: true, from: "queued", record: { status: "running", startedAt } });
+    const again = await records.builds.transition(b.id, ["queued"], { status: "running" });
+    expect(again).toEqual({ ok: false, reason: "state", current: "running" });
+    const racing = await Promise.all(
+      [0, 1, 2, 3].map(() => records.builds.transition(b.id, ["running"], { status: "succeeded", finishedAt: startedAt })),
+    );
+    expect(racing.filter((r) => r.ok)).toHaveLength(1);
+    expect(await records.builds.transition(newId("bld"), ["queued"], { status: "running" })).toEqual({ ok: false, reason: "missing" });
+  });
+
+  it("keeps releases per app with their own numbers", async () => {
+    await newApp("web");
+    const b = await records.builds.create({ app: "web", ref: "refs/heads/main", sha: sha("c"), trigger: "push" });
+    const r1 = await records.releases.create({ app: "web", buildId: b.id, images: [{ service: "web", tag: "r/web:web.1" }] });
+    const r2 = await records.releases.create({ app: "web", buildId: b.id, images: [], sourceReleaseId: r1.id });
+    expect([r1.number, r2.number]).toEqual([1, 2]);
+    expect(r1.status).toBe("pending");
+    expect((await records.releases.listByApp("web")).map((r) => r.id)).toEqual([r2.id, r1.id]);
+    expect(await records.releases.patch(r1.id, { reason: "x" })).toBe(true);
+    expect(await records.releases.patch(newId("rel"), { reason: "x" })).toBe(false);
+  });
+
+  it("stores GitLab connections and rejects corrupt records loudly", async () => {
+    const conn = await records.gitlabConnections.create({
+      url: "https://gitlab.example.com",
+      username: "bot",
+      token: { v: 1, provider: "local", keyId: "local:x", encryptedKey: "a", iv: "b", tag: "c", ciphertext: "d" },
+    });
+    expect((await records.gitlabConnections.list()).map((c) => c.id)).toEqual([conn.id]);
+    await redis.hset(records.keys.gitlabConnection(conn.id), "url", '"not a url"');
+    await expect(records.gitlabConnections.get(conn.id)).rejects.toThrow(/does not match its schema: url/);
+  });
+});

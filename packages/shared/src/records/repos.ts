@@ -1,0 +1,181 @@
+import type { Redis } from "ioredis";
+import { encodeFields } from "./codec.js";
+import { HashRepo } from "./hash-repo.js";
+import { newId } from "./ids.js";
+import { type RecordKeys, recordKeys } from "./keys.js";
+import {
+  type App,
+  appSchema,
+  type Build,
+  buildSchema,
+  type GitlabConnection,
+  gitlabConnectionSchema,
+  type Release,
+  releaseSchema,
+} from "./schemas.js";
+
+export class ConflictError extends Error {
+  override name = "ConflictError";
+}
+
+const nowIso = () => new Date().toISOString();
+
+export class AppRepo extends HashRepo<typeof appSchema> {
+  constructor(
+    redis: Redis,
+    private readonly keys: RecordKeys,
+  ) {
+    super(redis, appSchema, keys.app, "app");
+  }
+
+  /** Creates the app; throws ConflictError when the name is taken. */
+  async create(input: Omit<App, "createdAt" | "updatedAt"> & Partial<Pick<App, "createdAt">>): Promise<App> {
+    const now = input.createdAt ?? nowIso();
+    const app = appSchema.parse({ ...input, createdAt: now, updatedAt: now });
+    const created = await this.scripts.createUnique(
+      this.keys.app(app.name),
+      this.keys.apps,
+      Date.parse(now),
+      app.name,
+      ...encodeFields(app),
+    );
+    if (created !== 1) throw new ConflictError(`app ${app.name} already exists`);
+    if (app.hookId) await this.redis.set(this.keys.hook(app.hookId), app.name);
+    return app;
+  }
+
+  async list(): Promise<App[]> {
+    return this.getMany(await this.redis.zrange(this.keys.apps, 0, -1));
+  }
+
+  async update(name: string, fields: Partial<Omit<App, "name" | "createdAt">>): Promise<App | undefined> {
+    const ok = await this.patch(name, { ...fields, updatedAt: nowIso() });
+    return ok ? this.require(name) : undefined;
+  }
+
+  /** Resolves a webhook URL's hook id to its app. */
+  async byHookId(hookId: string): Promise<App | undefined> {
+    const name = await this.redis.get(this.keys.hook(hookId));
+    return name ? this.get(name) : undefined;
+  }
+
+  async setHookId(name: string, hookId: string, previous?: string): Promise<void> {
+    const multi = this.redis.multi().set(this.keys.hook(hookId), name);
+    if (previous && previous !== hookId) multi.del(this.keys.hook(previous));
+    await multi.exec();
+  }
+
+  /** Deletes the app record; its builds and releases stay as history, and its numbers keep counting. */
+  async delete(name: string): Promise<boolean> {
+    const app = await this.get(name);
+    if (!app) return false;
+    const multi = this.redis.multi().del(this.keys.app(name)).zrem(this.keys.apps, name);
+    if (app.hookId) multi.del(this.keys.hook(app.hookId));
+    await multi.exec();
+    return true;
+  }
+}
+
+export class BuildRepo extends HashRepo<typeof buildSchema> {
+  constructor(
+    redis: Redis,
+    private readonly keys: RecordKeys,
+  ) {
+    super(redis, buildSchema, keys.build, "build");
+  }
+
+  /** Records a queued build with the app's next build number. */
+  async create(input: Omit<Build, "id" | "number" | "status" | "createdAt"> & { id?: string }): Promise<Build> {
+    const id = input.id ?? newId("bld");
+    const draft = { ...input, id, status: "queued" as const, createdAt: nowIso() };
+    buildSchema.parse({ ...draft, number: 1 });
+    const number = await this.scripts.createNumbered(
+      this.keys.buildSeq(input.app),
+      this.keys.build(id),
+      this.keys.appBuilds(input.app),
+      id,
+      ...encodeFields(draft),
+    );
+    return { ...buildSchema.parse({ ...draft, number }) };
+  }
+
+  /** The app's builds, newest first. */
+  async listByApp(app: string, limit = 50, offset = 0): Promise<Build[]> {
+    const ids = await this.redis.zrevrange(this.keys.appBuilds(app), offset, offset + limit - 1);
+    return this.getMany(ids);
+  }
+}
+
+export class ReleaseRepo extends HashRepo<typeof releaseSchema> {
+  constructor(
+    redis: Redis,
+    private readonly keys: RecordKeys,
+  ) {
+    super(redis, releaseSchema, keys.release, "release");
+  }
+
+  async create(input: Omit<Release, "id" | "number" | "status" | "createdAt"> & { id?: string }): Promise<Release> {
+    const id = input.id ?? newId("rel");
+    const draft = { ...input, id, status: "pending" as const, createdAt: nowIso() };
+    releaseSchema.parse({ ...draft, number: 1 });
+    const number = await this.scripts.createNumbered(
+      this.keys.releaseSeq(input.app),
+      this.keys.release(id),
+      this.keys.appReleases(input.app),
+      id,
+      ...encodeFields(draft),
+    );
+    return releaseSchema.parse({ ...draft, number });
+  }
+
+  /** The app's releases, newest first. */
+  async listByApp(app: string, limit = 50, offset = 0): Promise<Release[]> {
+    const ids = await this.redis.zrevrange(this.keys.appReleases(app), offset, offset + limit - 1);
+    return this.getMany(ids);
+  }
+}
+
+export class GitlabConnectionRepo extends HashRepo<typeof gitlabConnectionSchema> {
+  constructor(
+    redis: Redis,
+    private readonly keys: RecordKeys,
+  ) {
+    super(redis, gitlabConnectionSchema, keys.gitlabConnection, "GitLab connection");
+  }
+
+  async create(input: Omit<GitlabConnection, "id" | "createdAt">): Promise<GitlabConnection> {
+    const conn = gitlabConnectionSchema.parse({ ...input, id: newId("glc"), createdAt: nowIso() });
+    await this.scripts.createUnique(
+      this.keys.gitlabConnection(conn.id),
+      this.keys.gitlabConnections,
+      Date.parse(conn.createdAt),
+      conn.id,
+      ...encodeFields(conn),
+    );
+    return conn;
+  }
+
+  async list(): Promise<GitlabConnection[]> {
+    return this.getMany(await this.redis.zrange(this.keys.gitlabConnections, 0, -1));
+  }
+}
+
+/** Every repository over one Redis connection and key prefix. */
+export class Records {
+  readonly keys: RecordKeys;
+  readonly apps: AppRepo;
+  readonly builds: BuildRepo;
+  readonly releases: ReleaseRepo;
+  readonly gitlabConnections: GitlabConnectionRepo;
+
+  constructor(
+    readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.keys = recordKeys(prefix);
+    this.apps = new AppRepo(redis, this.keys);
+    this.builds = new BuildRepo(redis, this.keys);
+    this.releases = new ReleaseRepo(redis, this.keys);
+    this.gitlabConnections = new GitlabConnectionRepo(redis, this.keys);
+  }
+}

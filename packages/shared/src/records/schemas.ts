@@ -1,0 +1,174 @@
+import { z } from "zod";
+import { idSchema, traceContextSchema } from "../queues/define.js";
+import { sealedSchema } from "../secrets/sealed.js";
+
+const isoTime = z.iso.datetime({ offset: true });
+
+/** App names are DNS labels: they become image names, container labels and hostnames. */
+export const appNameSchema = z
+  .string()
+  .min(1, "an app name is required")
+  .max(63, "an app name is at most 63 characters")
+  .regex(
+    /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/,
+    "an app name is a DNS label: lowercase letters, digits and '-', not starting or ending with '-'",
+  );
+
+export const localServiceSchema = z
+  .object({
+    port: z.number().int().min(1).max(65535),
+    healthPath: z.string().startsWith("/", "healthPath starts with '/'").max(512).optional(),
+    healthTimeout: z.number().int().min(1).max(3600).optional(),
+  })
+  .strict();
+
+export const localTargetSchema = z
+  .object({
+    kind: z.literal("local"),
+    services: z.record(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/), localServiceSchema).default({}),
+  })
+  .strict();
+
+export const ecsTargetSchema = z
+  .object({
+    kind: z.literal("ecs"),
+    cluster: z.string().min(1).max(255),
+    service: z.string().min(1).max(255),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "an AWS region such as eu-west-1")
+      .optional(),
+    containers: z.record(z.string(), z.string().min(1)).optional(),
+    rolloutTimeout: z
+      .number()
+      .int()
+      .min(30)
+      .max(24 * 3600)
+      .optional(),
+  })
+  .strict();
+
+export const targetSchema = z.discriminatedUnion("kind", [localTargetSchema, ecsTargetSchema]);
+export type Target = z.infer<typeof targetSchema>;
+
+export const appSchema = z.object({
+  name: appNameSchema,
+  /** Branch filter: a branch name or a GitLab-style wildcard such as `release/*`. */
+  branch: z.string().min(1).max(255),
+  repo: z.object({
+    sshUrl: z.string().min(1),
+    projectId: z.number().int().positive().optional(),
+  }),
+  target: targetSchema,
+  /** `running` (default): a newer push cancels the ref's queued and running builds; `queued`: only queued ones. */
+  supersede: z.enum(["running", "queued"]).default("running"),
+  tagBuilds: z.boolean().default(true),
+  buildTimeoutSec: z
+    .number()
+    .int()
+    .min(30)
+    .max(24 * 3600)
+    .default(1800),
+  /** Webhook routing id: the unguessable last segment of the app's webhook URL. */
+  hookId: z.string().optional(),
+  /** scrypt/sha256 digest of the webhook token; the token itself is shown once. */
+  webhookTokenHash: z.string().optional(),
+  /** Standard Webhooks signing secret (`whsec_...`), when the GitLab hook signs its deliveries. */
+  signingSecret: sealedSchema.optional(),
+  deployKey: z
+    .object({
+      publicKey: z.string(),
+      privateKey: sealedSchema,
+    })
+    .optional(),
+  /** Pinned SSH host key lines (known_hosts format) of the git host. */
+  hostKeys: z.array(z.string()).optional(),
+  gitlab: z
+    .object({
+      connectionId: idSchema,
+      projectId: z.number().int().positive(),
+      hookId: z.number().int().positive().optional(),
+      deployKeyId: z.number().int().positive().optional(),
+      webUrl: z.string().optional(),
+    })
+    .optional(),
+  /** App environment, sealed as one JSON object. */
+  env: sealedSchema.optional(),
+  slackWebhookUrl: sealedSchema.optional(),
+  outgoingWebhook: z.object({ url: z.string().url(), secret: sealedSchema }).optional(),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+});
+export type App = z.infer<typeof appSchema>;
+
+export const buildStatuses = ["queued", "running", "succeeded", "failed", "canceled"] as const;
+export type BuildStatus = (typeof buildStatuses)[number];
+
+export const imageSchema = z.object({
+  service: z.string(),
+  tag: z.string(),
+  digest: z.string().optional(),
+});
+export type Image = z.infer<typeof imageSchema>;
+
+export const buildSchema = z.object({
+  id: idSchema,
+  app: appNameSchema,
+  number: z.number().int().positive(),
+  ref: z.string().min(1),
+  sha: z.string().regex(/^[0-9a-f]{40}$/),
+  status: z.enum(buildStatuses),
+  reason: z.string().optional(),
+  trigger: z.enum(["push", "tag_push", "manual"]).default("manual"),
+  commit: z
+    .object({
+      title: z.string().optional(),
+      author: z.string().optional(),
+      timestamp: z.string().optional(),
+      url: z.string().optional(),
+    })
+    .optional(),
+  noCache: z.boolean().optional(),
+  images: z.array(imageSchema).optional(),
+  logTail: z.array(z.string()).optional(),
+  releaseId: idSchema.optional(),
+  /** Set when a user asked for the cancel (as opposed to a superseding push). */
+  canceledBy: z.enum(["user", "superseded"]).optional(),
+  trace: traceContextSchema.optional(),
+  createdAt: isoTime,
+  startedAt: isoTime.optional(),
+  finishedAt: isoTime.optional(),
+});
+export type Build = z.infer<typeof buildSchema>;
+
+export const releaseStatuses = ["pending", "deploying", "live", "retired", "failed", "rolled_back"] as const;
+export type ReleaseStatus = (typeof releaseStatuses)[number];
+
+export const releaseSchema = z.object({
+  id: idSchema,
+  app: appNameSchema,
+  number: z.number().int().positive(),
+  buildId: idSchema,
+  status: z.enum(releaseStatuses),
+  reason: z.string().optional(),
+  images: z.array(imageSchema),
+  /** The app environment at release time, sealed. */
+  env: sealedSchema.optional(),
+  /** For promote and rollback: the release this one re-deploys. */
+  sourceReleaseId: idSchema.optional(),
+  trace: traceContextSchema.optional(),
+  createdAt: isoTime,
+  deployingAt: isoTime.optional(),
+  liveAt: isoTime.optional(),
+  finishedAt: isoTime.optional(),
+});
+export type Release = z.infer<typeof releaseSchema>;
+
+export const gitlabConnectionSchema = z.object({
+  id: idSchema,
+  url: z.string().url(),
+  token: sealedSchema,
+  username: z.string(),
+  createdAt: isoTime,
+});
+export type GitlabConnection = z.infer<typeof gitlabConnectionSchema>;

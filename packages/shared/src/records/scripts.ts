@@ -1,0 +1,66 @@
+import type { Redis } from "ioredis";
+
+/** Creates a hash only if absent and indexes it. KEYS: record, index. ARGV: score, member, field/value pairs. */
+const CREATE_UNIQUE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+return 1`;
+
+/** Numbers and creates a per-app record. KEYS: seq, record, index. ARGV: member, field/value pairs. */
+const CREATE_NUMBERED = `
+local n = redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[2], 'number', tostring(n), unpack(ARGV, 2))
+redis.call('ZADD', KEYS[3], n, ARGV[1])
+return n`;
+
+/**
+ * Moves a record's status only from an allowed one. KEYS: record. ARGV: count of allowed
+ * (JSON-encoded) statuses, the statuses, then field/value pairs to set. Returns {1, old} when
+ * moved, {0, current} when the current status is not allowed, {-1} when missing.
+ */
+const TRANSITION = `
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return {-1, ''} end
+local n = tonumber(ARGV[1])
+for i = 2, n + 1 do
+  if ARGV[i] == cur then
+    redis.call('HSET', KEYS[1], unpack(ARGV, n + 2))
+    return {1, cur}
+  end
+end
+return {0, cur}`;
+
+/** Sets fields only on an existing record. KEYS: record. ARGV: field/value pairs. */
+const PATCH_EXISTING = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1`;
+
+export interface RecordScripts {
+  createUnique(record: string, index: string, score: number, member: string, ...fields: string[]): Promise<number>;
+  createNumbered(seq: string, record: string, index: string, member: string, ...fields: string[]): Promise<number>;
+  transition(record: string, allowedCount: number, ...rest: string[]): Promise<[number, string]>;
+  patchExisting(record: string, ...fields: string[]): Promise<number>;
+}
+
+const defined = new WeakSet<Redis>();
+
+export function recordScripts(redis: Redis): RecordScripts {
+  if (!defined.has(redis)) {
+    redis.defineCommand("hoistCreateUnique", { numberOfKeys: 2, lua: CREATE_UNIQUE });
+    redis.defineCommand("hoistCreateNumbered", { numberOfKeys: 3, lua: CREATE_NUMBERED });
+    redis.defineCommand("hoistTransition", { numberOfKeys: 1, lua: TRANSITION });
+    redis.defineCommand("hoistPatchExisting", { numberOfKeys: 1, lua: PATCH_EXISTING });
+    defined.add(redis);
+  }
+  const r = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  return {
+    createUnique: (record, index, score, member, ...fields) =>
+      r.hoistCreateUnique!(record, index, score, member, ...fields) as Promise<number>,
+    createNumbered: (seq, record, index, member, ...fields) =>
+      r.hoistCreateNumbered!(seq, record, index, member, ...fields) as Promise<number>,
+    transition: (record, allowedCount, ...rest) => r.hoistTransition!(record, allowedCount, ...rest) as Promise<[number, string]>,
+    patchExisting: (record, ...fields) => r.hoistPatchExisting!(record, ...fields) as Promise<number>,
+  };
+}

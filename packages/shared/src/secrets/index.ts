@@ -1,0 +1,3 @@
+export * from "./aead.js";
+export * from "./local.js";
+export * from "./sealed.js";

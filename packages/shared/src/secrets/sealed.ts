@@ -1,0 +1,32 @@
+import { z } from "zod";
+
+/** A secret sealed with envelope encryption: a fresh data key encrypts the value with AES-256-GCM. */
+export const sealedSchema = z
+  .object({
+    v: z.literal(1),
+    provider: z.enum(["local", "aws"]),
+    /** The data key, encrypted by the master key (local) or by KMS (aws), base64. */
+    encryptedKey: z.string(),
+    /** KMS key id or the local master key's fingerprint, to say which key opens it. */
+    keyId: z.string(),
+    iv: z.string(),
+    tag: z.string(),
+    ciphertext: z.string(),
+  })
+  .strict();
+export type Sealed = z.infer<typeof sealedSchema>;
+
+/** Bound into the ciphertext's authentication: a secret sealed for one app and purpose opens for no other. */
+export interface SecretContext {
+  app: string;
+  purpose: string;
+}
+
+export interface SecretBox {
+  seal(plaintext: string | Buffer, context: SecretContext): Promise<Sealed>;
+  open(sealed: Sealed, context: SecretContext): Promise<Buffer>;
+}
+
+export class SecretError extends Error {
+  override name = "SecretError";
+}
