@@ -1,0 +1,19 @@
+import { once } from "node:events";
+import { bootService, connectRedisOrExit } from "@hoist/shared";
+import { envSchema } from "./config.js";
+import { createHttpApp } from "./http/app.js";
+
+const ctx = bootService("api", envSchema);
+const { config, log, shutdown } = ctx;
+const redis = await connectRedisOrExit(ctx, "producer", "hoist-api");
+const app = createHttpApp({ redis, log });
+const server = app.listen(config.HOIST_PORT, config.HOIST_HOST);
+await once(server, "listening");
+shutdown.register("http server", async () => {
+  // Stop accepting, let in-flight requests finish, and drop idle keep-alive sockets at once.
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  await closed;
+});
+const address = server.address();
+log.info({ port: typeof address === "object" && address ? address.port : config.HOIST_PORT }, "ready");

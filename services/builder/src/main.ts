@@ -1,0 +1,27 @@
+import { bootService, connectRedisOrExit, createWorker, startHealthServer } from "@hoist/shared";
+import { envSchema } from "./config.js";
+import { handlers } from "./jobs/handlers.js";
+
+const ctx = bootService("builder", envSchema);
+const { config, log, shutdown } = ctx;
+const connection = await connectRedisOrExit(ctx, "worker", "hoist-builder");
+const worker = createWorker({
+  queue: "build",
+  connection,
+  prefix: config.HOIST_QUEUE_PREFIX,
+  concurrency: config.HOIST_CONCURRENCY,
+  log,
+  handlers: handlers({ log }),
+});
+// Registered after Redis, so it closes first: active jobs finish before the connection goes.
+shutdown.register("build worker", () => worker.close());
+await worker.waitUntilReady();
+if (config.HOIST_HEALTH_PORT) {
+  const health = await startHealthServer(config.HOIST_HEALTH_PORT, config.HOIST_HEALTH_HOST, () =>
+    worker.isRunning() && connection.status === "ready"
+      ? { ok: true }
+      : { ok: false, reason: `worker running: ${worker.isRunning()}, redis: ${connection.status}` },
+  );
+  shutdown.register("health server", () => new Promise((resolve) => health.close(resolve)));
+}
+log.info({ queue: "build", concurrency: config.HOIST_CONCURRENCY, prefix: config.HOIST_QUEUE_PREFIX }, "ready");
