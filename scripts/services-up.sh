@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Starts, on loopback only and on free ports, what Hoist's tests and a local setup need:
+# Redis, podman's Docker Engine API service, an OCI registry and an sshd serving git.
+# Installs the Debian packages first when they are missing (needs root, or sudo).
+#
+#   W=.services bash scripts/services-up.sh      # W: state dir (default .services)
+#   SERVICES="redis"                             # optional subset: redis podman registry sshd
+#
+# Prints the environment to use (also written to $W/env, sourceable).
+set -euo pipefail
+W=$(realpath -m "${W:-.services}")
+SERVICES=${SERVICES:-"redis podman registry sshd"}
+want() { case " $SERVICES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+mkdir -p "$W"
+log() { printf '[services-up] %s\n' "$*" >&2; }
+
+free_port() {
+  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+wait_for() { # description, command...
+  local what=$1; shift
+  for _ in $(seq 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
+  log "$what did not come up; see the logs in $W"; return 1
+}
+
+# ---- packages ----
+missing=()
+want redis && ! command -v redis-server >/dev/null && missing+=(redis-server)
+want podman && { command -v podman >/dev/null || missing+=(podman); command -v runc >/dev/null || missing+=(runc); }
+want registry && ! command -v docker-registry >/dev/null && missing+=(docker-registry apache2-utils)
+want sshd && ! [ -x /usr/sbin/sshd ] && missing+=(openssh-server)
+want podman && ! [ -x /bin/busybox ] && missing+=(busybox-static)
+command -v curl >/dev/null || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+  log "installing ${missing[*]} with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >"$W/apt.log" 2>&1
+  $SUDO apt-get install -y -qq "${missing[@]}" >>"$W/apt.log" 2>&1 || { log "apt-get install failed, see $W/apt.log"; exit 1; }
+fi
+
+ENV_FILE="$W/env"; : >"$ENV_FILE"
+emit() { echo "export $1=\"$2\"" >>"$ENV_FILE"; }
+emit HOIST_SERVICES_DIR "$W"
+
+# ---- Redis: AOF everysec, noeviction, as production runs it ----
+if want redis; then
+  REDIS_PORT=$(free_port); mkdir -p "$W/redis"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$W/redis" --save "" \
+    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
+    --daemonize yes --pidfile "$W/redis.pid" --logfile "$W/redis.log"
+  wait_for redis redis-cli -p "$REDIS_PORT" ping
+  emit REDIS_URL "redis://127.0.0.1:$REDIS_PORT"
+  emit REDIS_PORT "$REDIS_PORT"
+fi
+
+# ---- podman as the Docker Engine API ----
+if want podman; then
+  cat >"$W/containers.conf" <<CONF
+[containers]
+# podman's defaults (nofile 1048576) exceed what an unprivileged VM lets it set
+default_ulimits = ["nofile=16384:16384", "nproc=16384:16384"]
+[engine]
+# crun refuses hybrid cgroup layouts; runc works
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+  cat >"$W/storage.conf" <<CONF
+[storage]
+driver = "overlay"
+graphroot = "$W/containers/storage"
+runroot = "$W/containers/run"
+CONF
+fi
+if want registry || want podman; then
+  REGISTRY_PORT=${REGISTRY_PORT:-$(free_port)}
+  cat >"$W/registries.conf" <<CONF
+unqualified-search-registries = []
+short-name-mode = "permissive"
+[[registry]]
+location = "localhost:$REGISTRY_PORT"
+insecure = true
+[[registry]]
+location = "127.0.0.1:$REGISTRY_PORT"
+insecure = true
+CONF
+fi
+if want podman; then
+  export CONTAINERS_CONF="$W/containers.conf" CONTAINERS_STORAGE_CONF="$W/storage.conf" CONTAINERS_REGISTRIES_CONF="$W/registries.conf"
+  rm -f "$W/podman.sock"
+  nohup podman system service --time=0 "unix://$W/podman.sock" >"$W/podman.log" 2>&1 &
+  echo $! >"$W/podman.pid"
+  wait_for podman curl -sf --unix-socket "$W/podman.sock" http://d/_ping
+  emit DOCKER_HOST "unix://$W/podman.sock"
+  emit CONTAINERS_CONF "$CONTAINERS_CONF"; emit CONTAINERS_STORAGE_CONF "$CONTAINERS_STORAGE_CONF"
+  emit CONTAINERS_REGISTRIES_CONF "$CONTAINERS_REGISTRIES_CONF"
+fi
+
+# ---- OCI registry (plain, and a second one behind htpasswd for auth tests) ----
+if want registry; then
+  mkdir -p "$W/registry"
+  cat >"$W/registry.yml" <<CONF
+version: 0.1
+log: { level: warn, accesslog: { disabled: true } }
+storage: { filesystem: { rootdirectory: $W/registry }, delete: { enabled: true } }
+http: { addr: "127.0.0.1:$REGISTRY_PORT", secret: local-test-secret }
+CONF
+  nohup docker-registry serve "$W/registry.yml" >"$W/registry.log" 2>&1 &
+  echo $! >"$W/registry.pid"
+  wait_for registry curl -sf "http://127.0.0.1:$REGISTRY_PORT/v2/"
+  emit HOIST_TEST_REGISTRY "127.0.0.1:$REGISTRY_PORT"
+fi
+
+# ---- sshd on loopback serving git through git-shell ----
+if want sshd; then
+  SSH_PORT=$(free_port)
+  mkdir -p "$W/ssh" /run/sshd 2>/dev/null || true; chmod 755 /run/sshd 2>/dev/null || true
+  [ -f "$W/ssh/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$W/ssh/host_ed25519"
+  touch "$W/ssh/authorized_keys"
+  cat >"$W/ssh/sshd_config" <<CONF
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $W/ssh/host_ed25519
+PidFile $W/ssh/sshd.pid
+AuthorizedKeysFile $W/ssh/authorized_keys
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+AllowTcpForwarding no
+X11Forwarding no
+AcceptEnv GIT_PROTOCOL
+CONF
+  /usr/sbin/sshd -f "$W/ssh/sshd_config" -E "$W/ssh/sshd.log"
+  wait_for sshd test -s "$W/ssh/sshd.pid"
+  emit HOIST_TEST_SSH_PORT "$SSH_PORT"
+  emit HOIST_TEST_SSH_AUTHORIZED_KEYS "$W/ssh/authorized_keys"
+  emit HOIST_TEST_SSH_HOST_KEY "$W/ssh/host_ed25519.pub"
+fi
+
+cat "$ENV_FILE"

@@ -1,0 +1,68 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { resolve } from "node:path";
+import { createInterface } from "node:readline";
+
+export const repoRoot = resolve(import.meta.dirname, "..", "..");
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  lines: string[];
+  /** Resolves with the first log line whose msg matches. */
+  waitForLog(match: RegExp, timeoutMs?: number): Promise<string>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; ms: number }>;
+}
+
+/** Starts a built service (`services/<name>/dist/main.js`) as its own process, as `pnpm start` does. */
+export function startService(name: string, env: Record<string, string>): ServiceProcess {
+  const child = spawn(process.execPath, [resolve(repoRoot, "services", name, "dist", "main.js")], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: string[] = [];
+  const waiters: { match: RegExp; resolve: (l: string) => void }[] = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    createInterface({ input: stream }).on("line", (line) => {
+      lines.push(line);
+      for (const w of [...waiters]) {
+        if (w.match.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    });
+  }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.once("exit", (code, signal) => res({ code, signal })),
+  );
+  return {
+    child,
+    lines,
+    exited,
+    waitForLog(match, timeoutMs = 15_000) {
+      const seen = lines.find((l) => match.test(l));
+      if (seen) return Promise.resolve(seen);
+      return new Promise((res, rej) => {
+        const timer = setTimeout(
+          () => rej(new Error(`${name}: no log line matching ${match} within ${timeoutMs} ms:\n${lines.join("\n")}`)),
+          timeoutMs,
+        );
+        waiters.push({
+          match,
+          resolve: (l) => {
+            clearTimeout(timer);
+            res(l);
+          },
+        });
+        void exited.then(({ code }) => rej(new Error(`${name} exited (${code}) before logging ${match}:\n${lines.join("\n")}`)));
+      });
+    },
+    async stop(signal = "SIGTERM") {
+      const t0 = performance.now();
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const { code } = await exited;
+      return { code, ms: performance.now() - t0 };
+    },
+  };
+}
