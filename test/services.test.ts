@@ -31,7 +31,7 @@ function start(name: string, env: Record<string, string> = {}) {
 describe("service processes", () => {
   it("api answers /healthz and /readyz, and exits 143 within 2 s of SIGTERM", async () => {
     const port = await freePort();
-    const api = start("api", { HOIST_PORT: String(port), HOIST_HOST: "127.0.0.1" });
+    const api = start("api", { HOIST_PORT: String(port), HOIST_HOST: "127.0.0.1", HOIST_API_TOKEN: "t".repeat(32) });
     await api.waitForLog(/"msg":"ready"/);
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(health.status).toBe(200);

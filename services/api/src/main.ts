@@ -1,12 +1,16 @@
 import { once } from "node:events";
-import { bootService, connectRedisOrExit } from "@hoist/shared";
+import { bootService, connectRedisOrExit, createSecretBox, JobQueues, Records } from "@hoist/shared";
 import { envSchema } from "./config.js";
 import { createHttpApp } from "./http/app.js";
 
 const ctx = bootService("api", envSchema);
 const { config, log, shutdown } = ctx;
 const redis = await connectRedisOrExit(ctx, "producer", "hoist-api");
-const app = createHttpApp({ redis, log });
+const queues = new JobQueues(redis, config.HOIST_QUEUE_PREFIX);
+shutdown.register("queues", () => queues.close());
+const records = new Records(redis, config.HOIST_QUEUE_PREFIX);
+const secrets = createSecretBox(config);
+const app = createHttpApp({ config, log, redis, records, queues, secrets });
 const server = app.listen(config.HOIST_PORT, config.HOIST_HOST);
 await once(server, "listening");
 shutdown.register("http server", async () => {

@@ -1,3 +1,4 @@
 export * from "./aead.js";
+export * from "./factory.js";
 export * from "./local.js";
 export * from "./sealed.js";

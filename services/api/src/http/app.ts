@@ -1,16 +1,20 @@
-import type { Logger, Redis } from "@hoist/shared";
 import express, { type Express } from "express";
+import type { ApiDeps } from "../deps.js";
+import { requireApiToken } from "./auth.js";
+import { errorHandler, notFoundHandler } from "./errors.js";
 import { healthRouter } from "./health.js";
 
-export interface AppDeps {
-  redis: Redis;
-  log: Logger;
-}
-
-export function createHttpApp(deps: AppDeps): Express {
+export function createHttpApp(deps: ApiDeps): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", false);
   app.use(healthRouter(deps));
+  // Webhooks authenticate with their own per-app secret, so they are mounted before the API token check.
+  const v1 = express.Router();
+  v1.use(requireApiToken(deps.config.HOIST_API_TOKEN));
+  v1.use(express.json({ limit: "256kb" }));
+  app.use("/v1", v1);
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.log));
   return app;
 }

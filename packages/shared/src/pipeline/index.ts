@@ -1,0 +1,2 @@
+export * from "./cancellation.js";
+export * from "./notifications.js";

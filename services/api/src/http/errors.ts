@@ -1,0 +1,73 @@
+import { ConflictError, NotFoundError, PayloadError } from "@hoist/shared";
+import type { ErrorRequestHandler, RequestHandler } from "express";
+import { ZodError } from "zod";
+
+/** An error with the HTTP status and machine-readable code the client gets. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function zodMessage(err: ZodError): string {
+  return err.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)).join("; ");
+}
+
+/** True for errors that mean Redis is unreachable (the producer connection fails fast). */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|Command timed out|connect ETIMEDOUT|max retries per request/i.test(
+    err.message,
+  );
+}
+
+/** Every error answers `{ error: { code, message } }`; internals never reach the client. */
+export function errorHandler(log: { error(obj: object, msg: string): void }): ErrorRequestHandler {
+  return (err, _req, res, _next) => {
+    let status = 500;
+    let code = "internal";
+    let message = "internal error; see the API's log";
+    if (err instanceof HttpError) {
+      ({ status, code, message } = err);
+    } else if (err instanceof ZodError) {
+      status = 400;
+      code = "invalid_request";
+      message = zodMessage(err);
+    } else if (err instanceof PayloadError) {
+      status = 400;
+      code = "invalid_request";
+      message = err.message;
+    } else if (err instanceof NotFoundError) {
+      status = 404;
+      code = "not_found";
+      message = err.message;
+    } else if (err instanceof ConflictError) {
+      status = 409;
+      code = "conflict";
+      message = err.message;
+    } else if (isRedisUnavailable(err)) {
+      status = 503;
+      code = "unavailable";
+      message = "Redis is unreachable; nothing was stored, try again shortly";
+    } else if ((err as { type?: string }).type === "entity.too.large") {
+      status = 413;
+      code = "too_large";
+      message = "request body too large";
+    } else if ((err as { type?: string }).type === "entity.parse.failed") {
+      status = 400;
+      code = "invalid_json";
+      message = "request body is not valid JSON";
+    }
+    if (status >= 500) log.error({ err: err instanceof Error ? err.message : String(err), status }, "request failed");
+    if (res.headersSent) return;
+    res.status(status).json({ error: { code, message } });
+  };
+}
+
+export const notFoundHandler: RequestHandler = (req, res) => {
+  res.status(404).json({ error: { code: "not_found", message: `no route ${req.method} ${req.path}` } });
+};
