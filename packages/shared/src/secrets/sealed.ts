@@ -30,3 +30,17 @@ export interface SecretBox {
 export class SecretError extends Error {
   override name = "SecretError";
 }
+
+/**
+ * The context every sealed secret is bound to. App secrets use the app's name; a GitLab
+ * connection's token uses the connection id as `app`.
+ */
+export const secretContexts = {
+  deployKey: (app: string): SecretContext => ({ app, purpose: "deploy-key" }),
+  appEnv: (app: string): SecretContext => ({ app, purpose: "env" }),
+  signingSecret: (app: string): SecretContext => ({ app, purpose: "webhook-signing-secret" }),
+  slackWebhookUrl: (app: string): SecretContext => ({ app, purpose: "slack-webhook-url" }),
+  outgoingWebhookSecret: (app: string): SecretContext => ({ app, purpose: "outgoing-webhook-secret" }),
+  gitlabToken: (connectionId: string): SecretContext => ({ app: connectionId, purpose: "gitlab-token" }),
+  registryPassword: (): SecretContext => ({ app: "-", purpose: "registry-password" }),
+};
