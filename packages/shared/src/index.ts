@@ -10,4 +10,6 @@ export * from "./queues/index.js";
 export * from "./records/index.js";
 export * from "./redis/connections.js";
 export * from "./secrets/index.js";
+export * from "./telemetry/metrics.js";
 export * from "./telemetry/telemetry.js";
+export * from "./telemetry/tracing.js";

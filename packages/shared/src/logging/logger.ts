@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, pino } from "pino";
+import { activeTraceIds } from "../telemetry/tracing.js";
 
 /** Field names that may carry secrets anywhere in a log object; pino replaces their values. */
 export const redactedPaths = [
@@ -26,6 +27,8 @@ export function createLogger(opts: { service: string; level?: string }, destinat
       base: { service: opts.service },
       redact: { paths: redactedPaths, censor: "[redacted]" },
       timestamp: pino.stdTimeFunctions.isoTime,
+      // Every line logged inside a span carries its trace id, so logs and traces join up.
+      mixin: () => activeTraceIds(),
     },
     destination,
   );

@@ -1,6 +1,7 @@
 import { type JobsOptions, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { z } from "zod";
+import { currentTraceContext } from "../telemetry/tracing.js";
 import { type Catalog, catalog, type PayloadOf, type QueueName } from "./catalog.js";
 
 export class PayloadError extends Error {
@@ -38,8 +39,10 @@ export class JobQueues {
     return q;
   }
 
+  /** Adds a job; the active trace (if any) travels in the payload unless the caller set one. */
   async enqueue<Q extends QueueName>(name: Q, payload: PayloadOf<Q>, opts: JobsOptions = {}) {
-    const parsed = parsePayload(name, payload);
+    const trace = payload.trace ?? currentTraceContext();
+    const parsed = parsePayload(name, trace ? { ...payload, trace } : payload);
     const def: Catalog[Q] = catalog[name];
     const jobId = (def.jobId as (p: PayloadOf<Q>) => string)(parsed);
     return this.queue(name).add(parsed.kind, parsed, { ...def.jobOptions, jobId, ...opts });

@@ -1,6 +1,7 @@
 import { type Job, UnrecoverableError, Worker, type WorkerOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { SpanKind, withSpan } from "../telemetry/tracing.js";
 import { catalog, type KindOf, type PayloadOf, type QueueName } from "./catalog.js";
 import { PayloadError, parsePayload } from "./producer.js";
 
@@ -52,7 +53,19 @@ export function createWorker<Q extends QueueName>(opts: CreateWorkerOptions<Q>):
       const kind = payload.kind as KindOf<Q>;
       const handler = opts.handlers[kind] as JobHandler<PayloadOf<Q>>;
       const jobLog = log.child({ queue, jobId: job.id, kind, attempt: job.attemptsMade + 1 });
-      return handler(payload, { job, log: jobLog, signal, token });
+      const ids = payload as { buildId?: string; releaseId?: string; event?: string };
+      const attributes = {
+        "hoist.queue": queue,
+        "hoist.job_id": job.id ?? "",
+        "hoist.job_kind": kind,
+        "hoist.attempt": job.attemptsMade + 1,
+        ...(ids.buildId ? { "hoist.build_id": ids.buildId } : {}),
+        ...(ids.releaseId ? { "hoist.release_id": ids.releaseId } : {}),
+        ...(ids.event ? { "hoist.event": ids.event } : {}),
+      };
+      return withSpan(`${queue} ${kind}`, { parent: payload.trace, kind: SpanKind.CONSUMER, attributes }, () =>
+        handler(payload, { job, log: jobLog, signal, token }),
+      );
     },
     {
       ...opts.workerOptions,

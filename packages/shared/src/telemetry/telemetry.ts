@@ -1,5 +1,5 @@
 import { NodeSDK } from "@opentelemetry/sdk-node";
-import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { SimpleSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base";
 
 export interface Telemetry {
   enabled: boolean;
@@ -16,7 +16,8 @@ export function startTelemetry(opts: { serviceName: string; env?: NodeJS.Process
   if (!opts.exporter && !endpoint) return { enabled: false, shutdown: async () => {} };
   const sdk = new NodeSDK({
     serviceName: opts.serviceName,
-    ...(opts.exporter ? { traceExporter: opts.exporter } : {}),
+    // A handed-in (test) exporter gets every span as it ends; OTLP batches.
+    ...(opts.exporter ? { spanProcessors: [new SimpleSpanProcessor(opts.exporter)] } : {}),
   });
   sdk.start();
   return { enabled: true, shutdown: () => sdk.shutdown() };
