@@ -1,0 +1,113 @@
+import { parseArgs } from "node:util";
+import { ApiClient } from "./client.js";
+import { appsCommand } from "./commands/apps.js";
+import { buildsCommand } from "./commands/builds.js";
+import type { CommandContext, Options } from "./commands/context.js";
+import { deployCommand } from "./commands/deploy.js";
+import { envCommand } from "./commands/env.js";
+import { releasesCommand } from "./commands/releases.js";
+import { gitlabCommand, loginCommand } from "./commands/session.js";
+import { loadConfig } from "./config.js";
+import { ApiError, EXIT, PipelineFailed, UsageError } from "./errors.js";
+import { makeOut } from "./output.js";
+
+export const USAGE = `hoist: continuous delivery from GitLab
+
+  hoist login <url>                                   store the API token (read from a prompt or stdin)
+  hoist apps create <name> --repo <sshUrl> --branch <branch> [--target-port <port>] [--service web]
+  hoist apps list | show <name> | delete <name>
+  hoist apps link <app> <projectId> [--connection <id>]
+  hoist gitlab connect <url>                          the token is read from a prompt or stdin, never argv
+  hoist builds <app> | builds show <id> | builds logs <id> [--follow] | builds cancel <id>
+  hoist deploy <app> <ref> [--sha <commit>] [--wait] [--timeout <s>]
+  hoist releases <app> | releases promote <app> <releaseId> | releases rollback <app>
+  hoist env list <app> | env set <app> KEY=VALUE... | env unset <app> KEY...
+
+  --json    machine-readable output
+  HOIST_URL and HOIST_TOKEN override the stored login.
+  Exit codes: 0 ok, 1 build or deploy failed, 2 usage, 3 API error or API unreachable.`;
+
+const commands: Record<string, (ctx: CommandContext) => Promise<void>> = {
+  login: loginCommand,
+  apps: appsCommand,
+  gitlab: gitlabCommand,
+  builds: buildsCommand,
+  deploy: deployCommand,
+  releases: releasesCommand,
+  env: envCommand,
+};
+
+export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  const json = argv.includes("--json");
+  const out = makeOut(json);
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    out.err(`hoist: ${(err as Error).message}\n\n${USAGE}`);
+    return EXIT.usage;
+  }
+  const [name, ...args] = parsed.positionals;
+  if (!name || name === "help" || parsed.values.help) {
+    out.print(USAGE);
+    return name || parsed.values.help ? EXIT.ok : EXIT.usage;
+  }
+  const command = commands[name];
+  if (!command) {
+    out.err(`hoist: unknown command ${name}\n\n${USAGE}`);
+    return EXIT.usage;
+  }
+  let client: ApiClient | undefined;
+  const ctx: CommandContext = {
+    args,
+    opts: parsed.values as Options,
+    out,
+    env,
+    client: () => {
+      if (!client) {
+        const config = loadConfig(env);
+        client = new ApiClient(config.url, config.token);
+      }
+      return client;
+    },
+  };
+  try {
+    await command(ctx);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      out.err(`hoist: ${err.message}`);
+      return EXIT.usage;
+    }
+    if (err instanceof PipelineFailed) {
+      out.err(`hoist: ${err.message}`);
+      return EXIT.failed;
+    }
+    if (err instanceof ApiError) {
+      out.err(`hoist: ${err.message}${err.status ? ` (HTTP ${err.status} ${err.code})` : ""}`);
+      return EXIT.api;
+    }
+    throw err;
+  }
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      json: { type: "boolean", default: false },
+      follow: { type: "boolean", short: "f", default: false },
+      wait: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+      repo: { type: "string" },
+      branch: { type: "string" },
+      "target-port": { type: "string" },
+      service: { type: "string" },
+      sha: { type: "string" },
+      connection: { type: "string" },
+      timeout: { type: "string" },
+    },
+  });
+}

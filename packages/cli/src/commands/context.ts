@@ -1,0 +1,23 @@
+import type { ApiClient } from "../client.js";
+import type { Out } from "../output.js";
+
+export interface Options {
+  json: boolean;
+  follow: boolean;
+  wait: boolean;
+  repo?: string;
+  branch?: string;
+  "target-port"?: string;
+  service?: string;
+  sha?: string;
+  connection?: string;
+  timeout?: string;
+}
+
+export interface CommandContext {
+  args: string[];
+  opts: Options;
+  out: Out;
+  client: () => ApiClient;
+  env: NodeJS.ProcessEnv;
+}
