@@ -1,0 +1,136 @@
+import type { App, Build, Release } from "@hoist/shared";
+import type { DeliveryMetrics } from "./delivery-metrics.js";
+import { duration, type Html, html, layout, statusBadge } from "./html.js";
+import type { LogEntry } from "./ports.js";
+import type { StageView } from "./timeline.js";
+
+type Session = { csrf: string };
+const short = (sha: string) => sha.slice(0, 8);
+const when = (iso: string | undefined) => (iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z") : "–");
+
+export function loginPage(error?: string): string {
+  return layout(
+    "Sign in",
+    html`<h1>Sign in</h1>
+<form method="post" action="/login">
+<p><label>API token<br><input type="password" name="token" autocomplete="current-password" size="48" autofocus required></label></p>
+${error ? html`<p class="error">${error}</p>` : ""}
+<p><button>Sign in</button></p></form>`,
+  );
+}
+
+/** A POST form button; the browser asks before anything happens. */
+function action(session: Session, path: string, label: string, question: string, danger = false): Html {
+  return html`<form method="post" action="${path}" style="display:inline" onsubmit="return confirm(this.dataset.q)" data-q="${question}">
+<input type="hidden" name="csrf" value="${session.csrf}"><button class="${danger ? "danger" : ""}">${label}</button></form>`;
+}
+
+export interface PipelineRow {
+  app: App;
+  live?: Release;
+  lastBuild?: Build;
+}
+
+export function pipelinesPage(session: Session, rows: PipelineRow[]): string {
+  return layout(
+    "Pipelines",
+    html`<h1>Pipelines</h1>
+<table><thead><tr><th>App</th><th>Branch</th><th>Live release</th><th>Last build</th><th>Status</th><th>Commit</th></tr></thead><tbody>
+${rows.map(
+  (r) => html`<tr data-app="${r.app.name}"><td><a href="/apps/${r.app.name}">${r.app.name}</a></td><td>${r.app.branch}</td>
+<td>${r.live ? html`#${r.live.number} <span class="muted">since ${when(r.live.liveAt)}</span>` : "–"}</td>
+<td>${r.lastBuild ? html`<a href="/builds/${r.lastBuild.id}">#${r.lastBuild.number}</a>` : "–"}</td>
+<td>${statusBadge(r.lastBuild?.status)}</td>
+<td>${r.lastBuild ? html`<code>${short(r.lastBuild.sha)}</code> ${r.lastBuild.commit?.title ?? ""}` : ""}</td></tr>`,
+)}
+</tbody></table>${rows.length === 0 ? html`<p class="muted">No apps yet: <code>hoist apps create</code>.</p>` : ""}`,
+    session,
+  );
+}
+
+export function appPage(session: Session, app: App, builds: Build[], releases: Release[]): string {
+  const live = releases.find((r) => r.status === "live");
+  return layout(
+    app.name,
+    html`<h1>${app.name}</h1>
+<p class="muted">${app.repo.sshUrl} · branch <code>${app.branch}</code> · target ${app.target.kind}
+${live ? html` · live: release #${live.number}` : ""}</p>
+<p>${action(session, `/apps/${app.name}/rollback`, "Roll back", `Roll ${app.name} back to the release before the live one?`, true)}</p>
+<h2>Builds</h2>
+<table><thead><tr><th>#</th><th>Status</th><th>Ref</th><th>Commit</th><th>Created</th><th>Reason</th></tr></thead><tbody>
+${builds.map(
+  (
+    b,
+  ) => html`<tr><td><a href="/builds/${b.id}">#${b.number}</a></td><td>${statusBadge(b.status)}</td><td>${b.ref.replace(/^refs\/(heads|tags)\//, "")}</td>
+<td><code>${short(b.sha)}</code> ${b.commit?.title ?? ""}</td><td>${when(b.createdAt)}</td><td>${b.reason ?? ""}</td></tr>`,
+)}</tbody></table>
+<h2>Releases</h2>
+<table><thead><tr><th>#</th><th>Status</th><th>Build</th><th>Created</th><th>Live at</th><th>Reason</th><th></th></tr></thead><tbody>
+${releases.map(
+  (
+    r,
+  ) => html`<tr data-release="${r.number}"><td>#${r.number}</td><td>${statusBadge(r.status)}</td><td><a href="/builds/${r.buildId}">build</a></td>
+<td>${when(r.createdAt)}</td><td>${when(r.liveAt)}</td><td>${r.reason ?? ""}</td>
+<td>${r.status === "live" ? "" : action(session, `/apps/${app.name}/releases/${r.id}/promote`, "Promote", `Deploy release #${r.number} of ${app.name} again?`)}</td></tr>`,
+)}</tbody></table>`,
+    session,
+  );
+}
+
+export function buildPage(session: Session, build: Build, release: Release | undefined, stages: StageView[], log: LogEntry[]): string {
+  const running = build.status === "queued" || build.status === "running";
+  const following = running || release?.status === "pending" || release?.status === "deploying";
+  return layout(
+    `${build.app} build #${build.number}`,
+    html`<h1><a href="/apps/${build.app}">${build.app}</a> build #${build.number} <span id="status">${statusBadge(build.status)}</span></h1>
+<p class="muted"><code>${build.sha}</code> on ${build.ref} · ${build.commit?.title ?? ""} ${build.commit?.author ? html`· ${build.commit.author}` : ""}</p>
+${build.reason ? html`<p class="error" id="reason">${build.reason}</p>` : ""}
+${release ? html`<p>Release #${release.number}: ${statusBadge(release.status)} ${release.reason ?? ""}</p>` : ""}
+<div class="timeline" id="timeline">${stages.map(
+      (s) =>
+        html`<div class="stage ${s.state}" data-stage="${s.stage}">${s.stage}<small>${s.state === "todo" ? "–" : duration(s.seconds)}</small></div>`,
+    )}</div>
+${running ? html`<p>${action(session, `/builds/${build.id}/cancel`, "Cancel build", `Cancel build #${build.number} of ${build.app}?`, true)}</p>` : ""}
+<h2>Log</h2>
+<pre class="log" id="log">${log.map((e) => `[${e.step}] ${e.line}\n`).join("")}</pre>
+${
+  following
+    ? html`<script>
+(function () {
+  var pre = document.getElementById("log");
+  pre.textContent = "";
+  var es = new EventSource(location.pathname + "/log-stream");
+  es.onmessage = function (ev) {
+    var e = JSON.parse(ev.data);
+    pre.textContent += "[" + e.step + "] " + e.line + "\\n";
+    pre.scrollTop = pre.scrollHeight;
+    var stage = (e.step || "").split(/[\\s:]/)[0];
+    var el = document.querySelector('[data-stage="' + stage + '"]');
+    if (el && !el.classList.contains("done")) { document.querySelectorAll(".stage.active").forEach(function (x) { x.classList.remove("active"); x.classList.add("done"); }); el.classList.add("active"); }
+  };
+  es.addEventListener("end", function () { es.close(); setTimeout(function () { location.reload(); }, 300); });
+})();
+</script>`
+    : ""
+}`,
+    session,
+  );
+}
+
+function metricsCards(m: DeliveryMetrics): Html {
+  const pct = m.changeFailureRate === null ? "–" : `${Math.round(m.changeFailureRate * 1000) / 10} %`;
+  return html`<div><div class="card">Deployment frequency<b>${m.deploymentsPerDay}/day</b><span class="muted">${m.deployments} in ${m.windowDays} days</span></div>
+<div class="card">Lead time for changes<b>${duration(m.leadTimeSeconds.median)}</b><span class="muted">median · p90 ${duration(m.leadTimeSeconds.p90)}</span></div>
+<div class="card">Change failure rate<b>${pct}</b><span class="muted">${m.failures} failed</span></div>
+<div class="card">Time to restore<b>${duration(m.timeToRestoreSeconds.median)}</b><span class="muted">median of ${m.timeToRestoreSeconds.samples}</span></div></div>`;
+}
+
+export function deliveryPage(session: Session, overall: DeliveryMetrics[], perApp: { app: string; metrics: DeliveryMetrics[] }[]): string {
+  return layout(
+    "Delivery metrics",
+    html`<h1>Delivery metrics</h1>
+${overall.map((m) => html`<h2>All apps, last ${m.windowDays} days</h2>${metricsCards(m)}`)}
+${perApp.map((a) => html`<h2>${a.app}</h2>${a.metrics.map((m) => html`<h3>Last ${m.windowDays} days</h3>${metricsCards(m)}`)}`)}`,
+    session,
+  );
+}

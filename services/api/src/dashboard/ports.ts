@@ -1,0 +1,19 @@
+/** A line of a build's log as the log stream holds it. */
+export interface LogEntry {
+  ts: string;
+  step: string;
+  line: string;
+}
+
+/**
+ * What the dashboard does through the same domain code as the REST API, handed in at mount time
+ * so that pages and API can never disagree about what "cancel" or "rollback" means.
+ */
+export interface DashboardPorts {
+  cancelBuild(buildId: string): Promise<unknown>;
+  promoteRelease(app: string, releaseId: string): Promise<unknown>;
+  rollback(app: string): Promise<unknown>;
+  readBuildLog(buildId: string): Promise<LogEntry[]>;
+  /** Calls `onEntry` for every line, past and new, until the build ends or `signal` aborts. */
+  followBuildLog(buildId: string, onEntry: (entry: LogEntry) => void, signal: AbortSignal): Promise<void>;
+}
