@@ -18,7 +18,7 @@ type ExportRequest = {
   resourceSpans?: { resource?: { attributes?: KeyValue[] }; scopeSpans?: { spans?: Record<string, unknown>[] }[] }[];
 };
 
-const valueOf = (v: AnyValue): string | number | boolean =>
+const anyValue = (v: AnyValue): string | number | boolean =>
   v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : (v.boolValue ?? v.doubleValue ?? ""));
 
 /**
@@ -48,7 +48,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       try {
         const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as ExportRequest;
         for (const rs of body.resourceSpans ?? []) {
-          const service = String(valueOf(rs.resource?.attributes?.find((a) => a.key === "service.name")?.value ?? {}));
+          const service = String(anyValue(rs.resource?.attributes?.find((a) => a.key === "service.name")?.value ?? {}));
           for (const ss of rs.scopeSpans ?? []) {
             for (const s of ss.spans ?? []) {
               spans.push({
@@ -57,7 +57,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
                 spanId: String(s.spanId ?? ""),
                 parentSpanId: String(s.parentSpanId ?? ""),
                 name: String(s.name ?? ""),
-                attributes: Object.fromEntries(((s.attributes as KeyValue[] | undefined) ?? []).map((a) => [a.key, valueOf(a.value)])),
+                attributes: Object.fromEntries(((s.attributes as KeyValue[] | undefined) ?? []).map((a) => [a.key, anyValue(a.value)])),
               });
             }
           }
