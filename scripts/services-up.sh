@@ -4,12 +4,13 @@
 # Installs the Debian packages first when they are missing (needs root, or sudo).
 #
 #   W=.services bash scripts/services-up.sh      # W: state dir (default .services)
-#   SERVICES="redis"                             # optional subset: redis podman registry sshd
+#   SERVICES="redis"                             # optional subset: redis podman registry sshd chromium
+#                                                # (chromium is only installed, for the dashboard's browser tests)
 #
 # Prints the environment to use (also written to $W/env, sourceable).
 set -euo pipefail
 W=$(realpath -m "${W:-.services}")
-SERVICES=${SERVICES:-"redis podman registry sshd"}
+SERVICES=${SERVICES:-"redis podman registry sshd chromium"}
 want() { case " $SERVICES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 mkdir -p "$W"
 log() { printf '[services-up] %s\n' "$*" >&2; }
@@ -31,6 +32,7 @@ want registry && ! command -v docker-registry >/dev/null && missing+=(docker-reg
 want sshd && ! [ -x /usr/sbin/sshd ] && missing+=(openssh-server)
 want podman && ! [ -x /bin/busybox ] && missing+=(busybox-static)
 command -v curl >/dev/null || missing+=(curl)
+want chromium && ! [ -x /usr/bin/chromium ] && missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
   log "installing ${missing[*]} with apt-get"
