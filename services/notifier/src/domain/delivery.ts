@@ -14,6 +14,8 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
   let ms: number;
   if (/^\d+$/.test(v)) ms = Number(v) * 1000;
   else {
+    // An HTTP-date always names a weekday and month; Date.parse alone would read "-3" as a year.
+    if (!/[A-Za-z]/.test(v)) return undefined;
     const at = Date.parse(v);
     if (Number.isNaN(at)) return undefined;
     ms = at - now;

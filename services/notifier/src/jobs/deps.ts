@@ -1,4 +1,4 @@
-import type { Logger, Records, Redis, SecretBox } from "@hoist/shared";
+import type { Logger, Records, SecretBox } from "@hoist/shared";
 import type { SentMarkers } from "../adapters/sent-marker.js";
 
 /** What the notify handlers need, built once in main.ts (or by a test). */
