@@ -170,6 +170,20 @@ describe("Slack through the real worker and @slack/webhook", () => {
     expect(w.slack.posted).toHaveLength(1);
   });
 
+  it("a destination answering 429 forever still ends on the failed list", async () => {
+    const { build, release } = await liveRelease();
+    w.slack.plan({ status: 429, body: "rate_limited", headers: { "retry-after": "0" } }, 100);
+    const { error, job } = await w.run(
+      { kind: "slack", event: "release.live", buildId: build.id, releaseId: release.id },
+      { ...fast, attempts: 2 },
+    );
+    expect(error?.message).toBe("Slack answered 429: rate_limited");
+    expect(await job.getState()).toBe("failed");
+    // 3 pauses without using an attempt (up to 2 starts per attempt), then the 2 attempts.
+    expect(w.slack.requests).toHaveLength(5);
+    expect(w.slack.posted).toHaveLength(0);
+  });
+
   it("fails permanently on 404 no_service, with Slack's answer and no retries", async () => {
     const app = await w.app({ slack: `${w.slack.baseUrl}/services/TNOPE/BNOPE/unknown` });
     const build = await w.build(app.name, { status: "failed", reason: "docker build exited 1" });
