@@ -98,6 +98,20 @@ describe("GitLab commit statuses through the real worker and @gitbeaker/rest", (
     expect(gone.job.attemptsMade).toBe(1);
   });
 
+  it("honours GitLab's Retry-After on 429, one request per attempt", async () => {
+    const app = await w.app({ slack: false });
+    const build = await w.build(app.name);
+    w.gitlab.state.failNext(/^POST \/projects\/\d+\/statuses\//, 429, { message: "429 Too Many Requests" }, 1, { "retry-after": "1" });
+    const t0 = Date.now();
+    const { result } = await w.run({ kind: "gitlab-status", event: "build.pending", buildId: build.id }, fast);
+    const ms = Date.now() - t0;
+    console.log(`notifier: GitLab 429 Retry-After 1 s honoured: status set after ${ms} ms`);
+    expect(result).toBe("hoist/build=pending");
+    expect(w.gitlab.state.requests.filter((r) => r.method === "POST")).toHaveLength(2);
+    expect(ms).toBeGreaterThanOrEqual(1_000);
+    expect(ms).toBeLessThan(2_500);
+  });
+
   it("skips apps without a GitLab connection", async () => {
     const app = await w.app({ slack: false, gitlab: false });
     const build = await w.build(app.name);

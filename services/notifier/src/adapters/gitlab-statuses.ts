@@ -1,8 +1,9 @@
-import { GitbeakerRequestError, GitbeakerRetryError, GitbeakerTimeoutError, Gitlab } from "@gitbeaker/rest";
+import { GitbeakerRequestError, GitbeakerTimeoutError, Gitlab } from "@gitbeaker/rest";
 import { z } from "zod";
 import { answerSnippet, classifyHttpAnswer, networkReason } from "../domain/delivery.js";
 import { PermanentDeliveryError, TransientDeliveryError } from "../domain/errors.js";
 import { type CommitStatusUpdate, isRefusedTransition } from "../domain/gitlab-status.js";
+import { singleRequestRequester } from "./gitlab-requester.js";
 
 export const GITLAB_TIMEOUT_MS = 15_000;
 
@@ -12,7 +13,7 @@ const commitStatusAnswer = z.object({ id: z.number(), status: z.string(), name: 
 export type StatusResult = "set" | "already";
 
 /**
- * Sets commit statuses through @gitbeaker/rest. GitLab refusing a transition (a duplicate
+ * Sets commit statuses through @gitbeaker/rest (one HTTP request per call: see gitlab-requester.ts). GitLab refusing a transition (a duplicate
  * `running`, or anything after a finished status) means the status is already at or past
  * this one: that counts as done, never as a failure.
  */
@@ -20,7 +21,7 @@ export class GitlabStatuses {
   private readonly api: InstanceType<typeof Gitlab>;
 
   constructor(host: string, token: string) {
-    this.api = new Gitlab({ host, token, queryTimeout: GITLAB_TIMEOUT_MS });
+    this.api = new Gitlab({ host, token, queryTimeout: GITLAB_TIMEOUT_MS, requesterFn: singleRequestRequester });
   }
 
   async set(projectId: number, u: CommitStatusUpdate): Promise<StatusResult> {
@@ -43,10 +44,6 @@ export class GitlabStatuses {
           response.headers.get("retry-after"),
         );
         if (failure) throw failure;
-      }
-      if (err instanceof GitbeakerRetryError) {
-        // gitbeaker already retried 429/502 a few times within a second; ours are slower.
-        throw new TransientDeliveryError(`GitLab kept answering 429/502 (${u.name} ${u.state})`);
       }
       if (err instanceof GitbeakerTimeoutError) throw new TransientDeliveryError(`GitLab did not answer within ${GITLAB_TIMEOUT_MS} ms`);
       throw new TransientDeliveryError(`GitLab did not answer (${networkReason(err)})`);
