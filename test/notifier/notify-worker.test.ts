@@ -1,3 +1,4 @@
+import { secretContexts } from "@hoist/shared";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { slackMessage } from "../../services/notifier/src/domain/slack-message.js";
 import { statusHistory } from "../support/gitlab/statuses.js";
@@ -232,6 +233,24 @@ describe("Slack through the real worker and @slack/webhook", () => {
     const viaDefault = await w.run({ kind: "slack", event: "build.canceled", buildId: build.id }, { jobId: "with-default" });
     expect(viaDefault.result).toBe("sent");
     expect(w.slack.posted.map((m) => m.text)).toEqual([`shop ${SHA.slice(0, 8)}: build canceled (build #1)`]);
+  });
+
+  it("fails permanently, without the secret, when the app's Slack URL cannot be opened or is not a URL", async () => {
+    const app = await w.app({ slack: false });
+    const build = await w.build(app.name, { status: "failed" });
+    // Sealed for another app: the authenticated context does not match.
+    await w.records.apps.update(app.name, {
+      slackWebhookUrl: await w.secrets.seal(w.slack.webhookUrl(), secretContexts.slackWebhookUrl("other")),
+    });
+    const sealedWrong = await w.run({ kind: "slack", event: "build.failed", buildId: build.id });
+    expect(sealedWrong.error?.name).toBe("UnrecoverableError");
+    expect(sealedWrong.error?.message).toMatch(/^cannot open a sealed secret/);
+    await w.records.apps.update(app.name, {
+      slackWebhookUrl: await w.secrets.seal("hooks.slack.com/services/T/B/SECRETPART", secretContexts.slackWebhookUrl(app.name)),
+    });
+    const notUrl = await w.run({ kind: "slack", event: "build.failed", buildId: build.id }, { jobId: "not-url" });
+    expect(notUrl.error?.message).toBe("the Slack webhook URL (the app's) is not an http(s) URL: set it again");
+    expect(w.slack.requests).toHaveLength(0);
   });
 
   it("does not announce other events", async () => {

@@ -1,6 +1,7 @@
 import { type HandlerMap, secretContexts } from "@hoist/shared";
 import { postWebhook } from "../adapters/outgoing-webhook.js";
 import { postSlack } from "../adapters/slack.js";
+import { PermanentDeliveryError } from "../domain/errors.js";
 import { slackMessage } from "../domain/slack-message.js";
 import { webhookBody, webhookHeaders, webhookId } from "../domain/webhook.js";
 import type { NotifierDeps } from "./deps.js";
@@ -28,6 +29,11 @@ export function handlers(deps: NotifierDeps): HandlerMap<"notify"> {
         if (!url) {
           jc.log.info({ event: payload.event, app: ctx.app.name }, "no Slack webhook configured; skipped");
           return "skipped: no Slack webhook configured";
+        }
+        if (!isHttpUrl(url)) {
+          throw new PermanentDeliveryError(
+            `the Slack webhook URL (${sealed ? "the app's" : "HOIST_SLACK_WEBHOOK_URL"}) is not an http(s) URL: set it again`,
+          );
         }
         const key = deps.markers.key("slack", payload.event, payload.releaseId ?? payload.buildId);
         const claim = await deps.markers.claim(key);
@@ -76,4 +82,13 @@ export function handlers(deps: NotifierDeps): HandlerMap<"notify"> {
       }
     },
   };
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.protocol === "https:" || u.protocol === "http:";
+  } catch {
+    return false;
+  }
 }
