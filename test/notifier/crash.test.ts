@@ -80,5 +80,7 @@ describe("notifier process killed between Slack's post and the job's completion"
     expect(w.slack.requests).toHaveLength(1);
     expect(w.slack.posted).toHaveLength(1);
     expect(await second.waitForLog(/an earlier attempt died while posting to Slack/)).toContain('"level":40');
+    // The Slack URL is a secret: no log line of either process carries it.
+    expect([...first.lines, ...second.lines].join("\n")).not.toContain("/services/");
   });
 });
