@@ -5,12 +5,12 @@ export const envSchema = workerEnvSchema.extend(secretsEnvSchema.shape).extend({
   HOIST_CONCURRENCY: concurrencySchema,
   /** Base of dashboard links in messages and commit statuses. */
   HOIST_PUBLIC_URL: z
-    .string()
-    .url("an http(s) URL, e.g. https://hoist.example.com")
-    .regex(/^https?:\/\//, "an http(s) URL, e.g. https://hoist.example.com")
+    .url({ protocol: /^https?$/, error: "an http(s) URL, e.g. https://hoist.example.com" })
     .default("http://localhost:8080"),
   /** Slack incoming webhook for apps that have none of their own. A secret. */
-  HOIST_SLACK_WEBHOOK_URL: z.string().url("a Slack incoming-webhook URL, https://hooks.slack.com/services/...").optional(),
+  HOIST_SLACK_WEBHOOK_URL: z
+    .url({ protocol: /^https?$/, error: "a Slack incoming-webhook URL, https://hooks.slack.com/services/..." })
+    .optional(),
   /** How long a job's lock lasts unrenewed: a crashed notifier's job is taken over after about this long. */
   HOIST_JOB_LOCK_MS: z.coerce
     .number({ error: "a whole number of milliseconds, 1000 or more" })
