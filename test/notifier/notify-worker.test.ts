@@ -97,6 +97,14 @@ describe("GitLab commit statuses through the real worker and @gitbeaker/rest", (
     expect(gone.error?.message).toBe("GitLab (hoist/build running) answered 404: 404 Project Not Found");
     expect(await gone.job.getState()).toBe("failed");
     expect(gone.job.attemptsMade).toBe(1);
+
+    const conn = app.gitlab!.connectionId;
+    await w.records.gitlabConnections.patch(conn, { token: await w.secrets.seal("revoked-token", secretContexts.gitlabToken(conn)) });
+    const denied = await w.run({ kind: "gitlab-status", event: "build.failed", buildId: build.id }, fast);
+    expect(denied.error?.message).toBe(
+      "GitLab (hoist/build failed) answered 401: 401 Unauthorized: check the GitLab connection's token (it needs the api scope)",
+    );
+    expect(denied.error?.message).not.toContain("revoked-token");
   });
 
   it("honours GitLab's Retry-After on 429, one request per attempt", async () => {

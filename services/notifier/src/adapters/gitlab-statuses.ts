@@ -43,6 +43,9 @@ export class GitlabStatuses {
           description,
           response.headers.get("retry-after"),
         );
+        if (failure && (response.status === 401 || response.status === 403)) {
+          throw new PermanentDeliveryError(`${failure.message}: check the GitLab connection's token (it needs the api scope)`);
+        }
         if (failure) throw failure;
       }
       if (err instanceof GitbeakerTimeoutError) throw new TransientDeliveryError(`GitLab did not answer within ${GITLAB_TIMEOUT_MS} ms`);
