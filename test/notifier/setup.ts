@@ -16,7 +16,7 @@ import {
 import { deletePrefix, nextEvent, testRedis, uniquePrefix } from "@hoist/shared/testing";
 import { SentMarkers } from "../../services/notifier/src/adapters/sent-marker.js";
 import { handlers } from "../../services/notifier/src/jobs/handlers.js";
-import { type GitlabTestServer, startGitlabServer } from "../support/gitlab/server.js";
+import { type GitlabTestServer, type RouteModule, startGitlabServer } from "../support/gitlab/server.js";
 import { statusRoutes } from "../support/gitlab/statuses.js";
 import { userRoutes } from "../support/gitlab/users.js";
 import { SlackReceiver } from "../support/receivers/slack.js";
@@ -52,8 +52,9 @@ export class NotifierWorld {
     this.secrets = new LocalSecretBox(masterKey);
   }
 
-  async start(): Promise<this> {
-    this.gitlab = await startGitlabServer([userRoutes, statusRoutes]);
+  /** `before`: route modules that see status requests first (e.g. to hold an answer back). */
+  async start(before: RouteModule[] = []): Promise<this> {
+    this.gitlab = await startGitlabServer([userRoutes, ...before, statusRoutes]);
     this.gitlab.state.addUser("hoist-bot", GITLAB_TOKEN);
     this.projectId = this.gitlab.state.addProject(
       { path_with_namespace: "acme/shop", default_branch: "main", ssh_url_to_repo: "ssh://git@127.0.0.1/acme/shop.git" },
