@@ -1,4 +1,4 @@
-import { secretContexts } from "@hoist/shared";
+import { enqueueNotifications, secretContexts } from "@hoist/shared";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { slackMessage } from "../../services/notifier/src/domain/slack-message.js";
 import { statusHistory } from "../support/gitlab/statuses.js";
@@ -326,5 +326,30 @@ describe("signed outgoing webhooks", () => {
     expect((await w.run({ kind: "webhook", event: "build.pending", buildId: build.id })).result).toBe(
       "skipped: no outgoing webhook configured",
     );
+  });
+});
+
+describe("one job per destination", () => {
+  it("a Slack outage holds back neither the GitLab status nor the webhook", async () => {
+    const app = await w.app({ webhook: true });
+    const build = await w.build(app.name, { status: "succeeded" });
+    const rel = await w.records.releases.create({ app: app.name, buildId: build.id, images: [{ service: "web", tag: "t" }] });
+    await w.records.releases.patch(rel.id, { status: "live", liveAt: new Date().toISOString() });
+    w.slack.plan({ status: 500, body: "internal_error" }, 1_000);
+    const worker = w.startWorker();
+    const done = new Map<string, unknown>();
+    const bothDone = new Promise<void>((resolve) =>
+      worker.on("completed", (job, result) => {
+        done.set(job.data.kind as string, result);
+        if (done.has("gitlab-status") && done.has("webhook")) resolve();
+      }),
+    );
+    await enqueueNotifications(w.queues, "release.live", { buildId: build.id, releaseId: rel.id });
+    await bothDone;
+    expect(Object.fromEntries(done)).toEqual({ "gitlab-status": "hoist/deploy=success", webhook: "sent" });
+    const slackJob = await w.queues.queue("notify").getJob(`slack.release.live.${rel.id}`);
+    expect(["delayed", "active", "waiting"]).toContain(await slackJob?.getState());
+    expect(w.slack.requests.length).toBeGreaterThanOrEqual(1);
+    expect(w.slack.posted).toHaveLength(0);
   });
 });

@@ -10,7 +10,8 @@ export type Claim = "claimed" | "sent" | "in-doubt";
  * twice to a destination that cannot dedupe (Slack).
  *
  * A claim (`sending`) is taken with SET NX before the send and turned into `sent` after it. A
- * send that fails while we are alive releases the claim, so the retry sends. A process that
+ * send that fails while we are alive releases the claim, so the retry sends (after a timeout
+ * Slack may have posted anyway: we wait 10 s for an answer Slack gives in about one). A process that
  * dies between the claim and `sent` leaves `sending`: the message may or may not have reached
  * Slack, and we cannot ask. We then choose at-most-once (the retry does not send) over a
  * possible duplicate; the retry reports it, and the window is one HTTP round trip.
