@@ -13,9 +13,11 @@ const commitStatusAnswer = z.object({ id: z.number(), status: z.string(), name: 
 export type StatusResult = "set" | "already";
 
 /**
- * Sets commit statuses through @gitbeaker/rest (one HTTP request per call: see gitlab-requester.ts). GitLab refusing a transition (a duplicate
- * `running`, or anything after a finished status) means the status is already at or past
- * this one: that counts as done, never as a failure.
+ * Sets commit statuses through @gitbeaker/rest, one HTTP request per call (gitlab-requester.ts).
+ * GitLab refusing a transition (a repeated `running`, a `pending` after `running`) means the
+ * status is already at or past this one: that counts as done, never as a failure. GitLab does
+ * accept a new status after a finished one (it replaces it), which is why stale updates are
+ * filtered out against the records before they get here (isStale).
  */
 export class GitlabStatuses {
   private readonly api: InstanceType<typeof Gitlab>;
