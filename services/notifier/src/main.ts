@@ -1,17 +1,28 @@
-import { bootService, connectRedisOrExit, createWorker, startHealthServer } from "@hoist/shared";
+import { bootService, connectRedisOrExit, createSecretBox, createWorker, Records, startHealthServer } from "@hoist/shared";
+import { SentMarkers } from "./adapters/sent-marker.js";
 import { envSchema } from "./config.js";
 import { handlers } from "./jobs/handlers.js";
 
 const ctx = bootService("notifier", envSchema);
 const { config, log, shutdown } = ctx;
 const connection = await connectRedisOrExit(ctx, "worker", "hoist-notifier");
+const secrets = createSecretBox(config);
 const worker = createWorker({
   queue: "notify",
   connection,
   prefix: config.HOIST_QUEUE_PREFIX,
   concurrency: config.HOIST_CONCURRENCY,
   log,
-  handlers: handlers({ log }),
+  handlers: handlers({
+    log,
+    records: new Records(connection, config.HOIST_QUEUE_PREFIX),
+    secrets,
+    markers: new SentMarkers(connection, config.HOIST_QUEUE_PREFIX),
+    publicUrl: config.HOIST_PUBLIC_URL,
+    defaultSlackWebhookUrl: config.HOIST_SLACK_WEBHOOK_URL,
+  }),
+  // A crashed notifier's job is picked up again after about one lock period.
+  workerOptions: { lockDuration: config.HOIST_JOB_LOCK_MS, stalledInterval: config.HOIST_JOB_LOCK_MS },
 });
 // Registered after Redis, so it closes first: active jobs finish before the connection goes.
 shutdown.register("notify worker", () => worker.close());
@@ -24,4 +35,7 @@ if (config.HOIST_HEALTH_PORT) {
   );
   shutdown.register("health server", () => new Promise((resolve) => health.close(resolve)));
 }
-log.info({ queue: "notify", concurrency: config.HOIST_CONCURRENCY, prefix: config.HOIST_QUEUE_PREFIX }, "ready");
+log.info(
+  { queue: "notify", concurrency: config.HOIST_CONCURRENCY, prefix: config.HOIST_QUEUE_PREFIX, publicUrl: config.HOIST_PUBLIC_URL },
+  "ready",
+);

@@ -1,9 +1,28 @@
-import { type HandlerMap, type Logger, UnrecoverableError } from "@hoist/shared";
+import type { HandlerMap, JobContext, NotifyPayload } from "@hoist/shared";
+import type { NotifierDeps } from "./deps.js";
+import { settleFailure } from "./failures.js";
+import { gitlabStatusJob } from "./gitlab-status-job.js";
+import { slackJob } from "./slack-job.js";
+import { webhookJob } from "./webhook-job.js";
 
-export function handlers(_deps: { log: Logger }): HandlerMap<"notify"> {
-  const notImplemented = async (payload: { kind: string; event: string }, { log }: { log: Logger }) => {
-    log.error({ destination: payload.kind, event: payload.event }, "not yet implemented");
-    throw new UnrecoverableError(`notify ${payload.kind}: not yet implemented`);
+type Destination = (deps: NotifierDeps, payload: NotifyPayload, log: JobContext["log"]) => Promise<string>;
+
+/** Runs one destination's job; its return value ("sent", "skipped: …") is kept by BullMQ. */
+function run(deps: NotifierDeps, destination: Destination) {
+  return async (payload: NotifyPayload, jc: JobContext): Promise<string> => {
+    try {
+      return await destination(deps, payload, jc.log);
+    } catch (err) {
+      return settleFailure(err, jc);
+    }
   };
-  return { slack: notImplemented, "gitlab-status": notImplemented, webhook: notImplemented };
+}
+
+/** One handler per destination, each its own job so one destination's outage holds back no other. */
+export function handlers(deps: NotifierDeps): HandlerMap<"notify"> {
+  return {
+    slack: run(deps, slackJob),
+    "gitlab-status": run(deps, gitlabStatusJob),
+    webhook: run(deps, webhookJob),
+  };
 }

@@ -1,0 +1,36 @@
+import { IncomingWebhook, IncomingWebhookHTTPError, IncomingWebhookRequestError } from "@slack/webhook";
+import { classifyHttpAnswer, networkReason } from "../domain/delivery.js";
+import { TransientDeliveryError } from "../domain/errors.js";
+import type { SlackMessage } from "../domain/slack-message.js";
+
+export const SLACK_TIMEOUT_MS = 10_000;
+
+/**
+ * Posts one message to a Slack incoming webhook. IncomingWebhook's own retries stay off: BullMQ
+ * owns retrying, with backoff, Retry-After and a visible failed list. The fetch wrapper keeps the
+ * answer's Retry-After, which IncomingWebhookHTTPError does not carry. Errors never contain the
+ * URL: it is a secret.
+ */
+export async function postSlack(url: string, message: SlackMessage, timeoutMs = SLACK_TIMEOUT_MS): Promise<void> {
+  let retryAfter: string | null = null;
+  const webhook = new IncomingWebhook(url, {
+    timeout: timeoutMs,
+    retryConfig: { retries: 0 },
+    fetch: async (input, init) => {
+      const res = await fetch(input, init);
+      retryAfter = res.headers.get("retry-after");
+      return res;
+    },
+  });
+  try {
+    await webhook.send({ text: message.text, blocks: message.blocks });
+  } catch (err) {
+    if (err instanceof IncomingWebhookHTTPError) {
+      throw classifyHttpAnswer("Slack", err.statusCode, err.body, retryAfter) ?? err;
+    }
+    if (err instanceof IncomingWebhookRequestError) {
+      throw new TransientDeliveryError(`Slack did not answer (${networkReason(err.original)})`);
+    }
+    throw new TransientDeliveryError(`Slack did not answer (${networkReason(err)})`);
+  }
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { buildFixture, ctxFixture, releaseFixture, SHA } from "../testing/fixtures.js";
+import { commitStatusesFor, isRefusedTransition, isStale } from "./gitlab-status.js";
+
+const target = "https://hoist.example.com/builds/bld_abc";
+const base = { sha: SHA, ref: "main", targetUrl: target };
+
+describe("commitStatusesFor", () => {
+  it("maps build events onto hoist/build and opens hoist/deploy as pending when the build succeeds", () => {
+    expect(commitStatusesFor(ctxFixture("build.pending"))).toEqual([
+      { ...base, name: "hoist/build", state: "pending", description: "Build #12 queued" },
+    ]);
+    expect(commitStatusesFor(ctxFixture("build.running"))).toEqual([
+      { ...base, name: "hoist/build", state: "running", description: "Building #12" },
+    ]);
+    expect(commitStatusesFor(ctxFixture("build.succeeded"))).toEqual([
+      { ...base, name: "hoist/build", state: "success", description: "Build #12 succeeded" },
+      { ...base, name: "hoist/deploy", state: "pending", description: "Waiting to deploy" },
+    ]);
+    expect(commitStatusesFor(ctxFixture("build.failed", { build: buildFixture({ reason: "docker build exited 1" }) }))).toEqual([
+      { ...base, name: "hoist/build", state: "failed", description: "Build #12 failed: docker build exited 1" },
+    ]);
+    expect(commitStatusesFor(ctxFixture("build.canceled", { build: buildFixture({ canceledBy: "superseded" }) }))).toEqual([
+      { ...base, name: "hoist/build", state: "canceled", description: "Build #12 superseded by a newer push" },
+    ]);
+  });
+
+  it("maps release events onto hoist/deploy", () => {
+    expect(commitStatusesFor(ctxFixture("release.deploying"))).toEqual([
+      { ...base, name: "hoist/deploy", state: "running", description: "Deploying release #3" },
+    ]);
+    expect(commitStatusesFor(ctxFixture("release.live"))).toEqual([
+      { ...base, name: "hoist/deploy", state: "success", description: "Release #3 is live" },
+    ]);
+    expect(commitStatusesFor(ctxFixture("release.failed", { release: releaseFixture({ reason: "unhealthy" }) }))).toEqual([
+      { ...base, name: "hoist/deploy", state: "failed", description: "Release #3 failed: unhealthy" },
+    ]);
+    expect(commitStatusesFor(ctxFixture("release.rolled_back", { release: releaseFixture({ reason: "unhealthy" }) }))).toEqual([
+      { ...base, name: "hoist/deploy", state: "failed", description: "Release #3 rolled back: unhealthy" },
+    ]);
+  });
+
+  it("strips refs/heads/ from the ref and keeps descriptions within GitLab's 255 characters", () => {
+    const [u] = commitStatusesFor(
+      ctxFixture("build.failed", { build: buildFixture({ ref: "refs/heads/release/1.2", reason: "x".repeat(400) }) }),
+    );
+    expect(u?.ref).toBe("release/1.2");
+    expect(u?.description).toHaveLength(255);
+    expect(u?.description.endsWith("…")).toBe(true);
+  });
+});
+
+describe("isStale", () => {
+  it("never moves a status backwards compared with the records", () => {
+    const running = commitStatusesFor(ctxFixture("build.running"))[0]!;
+    expect(isStale(running, { build: buildFixture({ status: "running" }) })).toBe(false);
+    expect(isStale(running, { build: buildFixture({ status: "succeeded" }) })).toBe(true);
+    const success = commitStatusesFor(ctxFixture("build.succeeded"))[0]!;
+    expect(isStale(success, { build: buildFixture({ status: "succeeded" }) })).toBe(false);
+    const deploying = commitStatusesFor(ctxFixture("release.deploying"))[0]!;
+    expect(isStale(deploying, { build: buildFixture(), release: releaseFixture({ status: "live" }) })).toBe(true);
+    expect(isStale(deploying, { build: buildFixture(), release: releaseFixture({ status: "deploying" }) })).toBe(false);
+    const deployPending = commitStatusesFor(ctxFixture("build.succeeded"))[1]!;
+    expect(isStale(deployPending, { build: buildFixture() })).toBe(false);
+    expect(isStale(deployPending, { build: buildFixture(), release: releaseFixture({ status: "deploying" }) })).toBe(true);
+  });
+});
+
+describe("isRefusedTransition", () => {
+  it("recognises GitLab's refusal of a state transition", () => {
+    expect(isRefusedTransition(400, "Cannot transition status via :run from :success")).toBe(true);
+    expect(
+      isRefusedTransition(400, 'Cannot transition status via :enqueue from :pending (Reason(s): Status cannot transition via "enqueue")'),
+    ).toBe(true);
+    expect(isRefusedTransition(400, "state does not have a valid value")).toBe(false);
+    expect(isRefusedTransition(404, "Cannot transition status via :run from :success")).toBe(false);
+  });
+});

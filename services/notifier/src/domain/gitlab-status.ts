@@ -1,0 +1,94 @@
+import type { Build, Release } from "@hoist/shared";
+import { buildUrl, type NotifyContext, refName } from "./context.js";
+
+export type CommitState = "pending" | "running" | "success" | "failed" | "canceled";
+export const BUILD_STATUS_NAME = "hoist/build";
+export const DEPLOY_STATUS_NAME = "hoist/deploy";
+
+export interface CommitStatusUpdate {
+  name: typeof BUILD_STATUS_NAME | typeof DEPLOY_STATUS_NAME;
+  state: CommitState;
+  sha: string;
+  ref: string;
+  targetUrl: string;
+  description: string;
+}
+
+/** GitLab keeps at most 255 characters of a description. */
+const DESCRIPTION_LIMIT = 255;
+
+function describe(s: string): string {
+  const line = s.replace(/\s+/g, " ").trim();
+  return line.length > DESCRIPTION_LIMIT ? `${line.slice(0, DESCRIPTION_LIMIT - 1)}…` : line;
+}
+
+/** Progress of a state: a status never moves to a lower rank (pending < running < finished). */
+const stateRank: Record<CommitState, number> = { pending: 0, running: 1, success: 2, failed: 2, canceled: 2 };
+
+const buildRank: Record<Build["status"], number> = { queued: 0, running: 1, succeeded: 2, failed: 2, canceled: 2 };
+/** `pending` release: not deploying yet; `retired` is after live, so `success` still stands. */
+const releaseRank: Record<Release["status"], number> = { pending: 0, deploying: 1, live: 2, retired: 2, failed: 2, rolled_back: 2 };
+
+/**
+ * The commit statuses an event sets, in order. `build.succeeded` also opens `hoist/deploy` as
+ * `pending`: the deploy is queued from that moment, and the commit page shows it waiting rather
+ * than nothing. (A build that is never deployed leaves that `pending` behind, which is true.)
+ */
+export function commitStatusesFor(ctx: NotifyContext): CommitStatusUpdate[] {
+  const { build, release, event } = ctx;
+  const base = { sha: build.sha, ref: refName(build.ref), targetUrl: buildUrl(ctx) };
+  const b = (state: CommitState, description: string): CommitStatusUpdate => ({
+    ...base,
+    name: BUILD_STATUS_NAME,
+    state,
+    description: describe(description),
+  });
+  const d = (state: CommitState, description: string): CommitStatusUpdate => ({
+    ...base,
+    name: DEPLOY_STATUS_NAME,
+    state,
+    description: describe(description),
+  });
+  const n = build.number;
+  const r = release ? `release #${release.number}` : "release";
+  switch (event) {
+    case "build.pending":
+      return [b("pending", `Build #${n} queued`)];
+    case "build.running":
+      return [b("running", `Building #${n}`)];
+    case "build.succeeded":
+      return [b("success", `Build #${n} succeeded`), d("pending", "Waiting to deploy")];
+    case "build.failed":
+      return [b("failed", `Build #${n} failed${build.reason ? `: ${build.reason}` : ""}`)];
+    case "build.canceled":
+      return [b("canceled", `Build #${n} ${build.canceledBy === "superseded" ? "superseded by a newer push" : "canceled"}`)];
+    case "release.deploying":
+      return [d("running", `Deploying ${r}`)];
+    case "release.live":
+      return [d("success", `${capital(r)} is live`)];
+    case "release.failed":
+      return [d("failed", `${capital(r)} failed${release?.reason ? `: ${release.reason}` : ""}`)];
+    case "release.rolled_back":
+      return [d("failed", `${capital(r)} rolled back${release?.reason ? `: ${release.reason}` : ""}`)];
+  }
+}
+
+function capital(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/**
+ * Whether an update is older news than the records: a `running` retried after the build
+ * already finished would move the commit's status backwards (GitLab refuses some of those with
+ * 400, but replaces a finished status with a new one on others), so it is not sent.
+ */
+export function isStale(update: CommitStatusUpdate, ctx: Pick<NotifyContext, "build" | "release">): boolean {
+  const current =
+    update.name === BUILD_STATUS_NAME ? buildRank[ctx.build.status] : ctx.release ? releaseRank[ctx.release.status] : undefined;
+  return current !== undefined && stateRank[update.state] < current;
+}
+
+/** GitLab's answer to a transition its state machine refuses, e.g. a second `running`. */
+export function isRefusedTransition(status: number, message: string): boolean {
+  return status === 400 && /^Cannot transition status via :\w+ from :\w+/.test(message);
+}

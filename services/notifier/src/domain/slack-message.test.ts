@@ -1,0 +1,139 @@
+import { notifyEvents } from "@hoist/shared";
+import { describe, expect, it } from "vitest";
+import { buildFixture, ctxFixture, releaseFixture } from "../testing/fixtures.js";
+import { escapeMrkdwn, slackMessage } from "./slack-message.js";
+
+const commit =
+  "*Commit*\n<https://gitlab.example.com/acme/shop/-/commit/3f2a9c1b7d4e5f60718293a4b5c6d7e8f9012345|3f2a9c1b> Fix &lt;checkout&gt; &amp; totals";
+const author = { type: "mrkdwn", text: "*Author*\nAda Lovelace" };
+const footer = {
+  type: "context",
+  elements: [{ type: "mrkdwn", text: "<https://hoist.example.com/builds/bld_abc|Build #12> of `main` in Hoist" }],
+};
+
+describe("slackMessage", () => {
+  it("release.live: app, release number, linked short sha, title, author, push-to-live time, build link", () => {
+    expect(slackMessage(ctxFixture("release.live"))).toEqual({
+      send: {
+        text: "shop 3f2a9c1b is live (release #3)",
+        blocks: [
+          { type: "section", text: { type: "mrkdwn", text: ":rocket: *shop* release *#3* is live" } },
+          {
+            type: "section",
+            fields: [{ type: "mrkdwn", text: commit }, author, { type: "mrkdwn", text: "*Push to live*\n4m 12s" }],
+          },
+          footer,
+        ],
+      },
+    });
+  });
+
+  it("build.failed: reason and the last 15 log lines, escaped", () => {
+    const logTail = Array.from({ length: 20 }, (_, i) => `step ${i + 1}`);
+    logTail[19] = "error: <missing> module & ```";
+    const ctx = ctxFixture("build.failed", { build: buildFixture({ status: "failed", reason: "docker build exited 1", logTail }) });
+    const lines = [...logTail.slice(5, 19), "error: &lt;missing&gt; module &amp; `\u200b``"].join("\n");
+    expect(slackMessage(ctx)).toEqual({
+      send: {
+        text: "shop 3f2a9c1b: build failed (build #12)",
+        blocks: [
+          { type: "section", text: { type: "mrkdwn", text: ":x: *shop* build *#12* failed" } },
+          { type: "section", fields: [{ type: "mrkdwn", text: commit }, author] },
+          { type: "section", text: { type: "mrkdwn", text: "*Reason*\ndocker build exited 1" } },
+          { type: "section", text: { type: "mrkdwn", text: `*Last log lines*\n\`\`\`\n${lines}\n\`\`\`` } },
+          footer,
+        ],
+      },
+    });
+  });
+
+  it("release.failed: the release's reason and the build's log tail", () => {
+    const ctx = ctxFixture("release.failed", {
+      build: buildFixture({ logTail: ["pushed web"] }),
+      release: releaseFixture({ status: "failed", reason: "health check /healthz failed 3 times" }),
+    });
+    expect(slackMessage(ctx)).toEqual({
+      send: {
+        text: "shop 3f2a9c1b: release failed (release #3)",
+        blocks: [
+          { type: "section", text: { type: "mrkdwn", text: ":x: *shop* release *#3* failed" } },
+          { type: "section", fields: [{ type: "mrkdwn", text: commit }, author] },
+          { type: "section", text: { type: "mrkdwn", text: "*Reason*\nhealth check /healthz failed 3 times" } },
+          { type: "section", text: { type: "mrkdwn", text: "*Last log lines*\n```\npushed web\n```" } },
+          footer,
+        ],
+      },
+    });
+  });
+
+  it("release.rolled_back: says rolled back, with the reason; no log block without log lines", () => {
+    const ctx = ctxFixture("release.rolled_back", {
+      release: releaseFixture({ status: "rolled_back", reason: "ECS service did not stabilise" }),
+    });
+    expect(slackMessage(ctx)).toEqual({
+      send: {
+        text: "shop 3f2a9c1b: rolled back (release #3 failed)",
+        blocks: [
+          { type: "section", text: { type: "mrkdwn", text: ":leftwards_arrow_with_hook: *shop* release *#3* failed and was rolled back" } },
+          { type: "section", fields: [{ type: "mrkdwn", text: commit }, author] },
+          { type: "section", text: { type: "mrkdwn", text: "*Reason*\nECS service did not stabilise" } },
+          footer,
+        ],
+      },
+    });
+  });
+
+  it("build.canceled: only when a user canceled it", () => {
+    const byUser = ctxFixture("build.canceled", { build: buildFixture({ status: "canceled", canceledBy: "user" }) });
+    expect(slackMessage(byUser)).toEqual({
+      send: {
+        text: "shop 3f2a9c1b: build canceled (build #12)",
+        blocks: [
+          { type: "section", text: { type: "mrkdwn", text: ":no_entry_sign: *shop* build *#12* was canceled by a user" } },
+          { type: "section", fields: [{ type: "mrkdwn", text: commit }, author] },
+          footer,
+        ],
+      },
+    });
+    const superseded = ctxFixture("build.canceled", { build: buildFixture({ status: "canceled", canceledBy: "superseded" }) });
+    expect(slackMessage(superseded)).toEqual({ skip: "not announced: build superseded without a user asking" });
+  });
+
+  it("announces nothing else", () => {
+    const sent = notifyEvents.filter((e) => "send" in slackMessage(ctxFixture(e, { build: buildFixture({ canceledBy: "user" }) })));
+    expect(sent).toEqual(["build.failed", "build.canceled", "release.live", "release.failed", "release.rolled_back"]);
+    expect(slackMessage(ctxFixture("build.running"))).toEqual({ skip: "build.running is not a Slack event" });
+  });
+
+  it("every fallback text names the app and a short sha of 7+ characters and says what happened in plain words", () => {
+    const words: Record<string, string> = {
+      "release.live": "live",
+      "build.failed": "build failed",
+      "release.failed": "release failed",
+      "release.rolled_back": "rolled back",
+      "build.canceled": "canceled",
+    };
+    for (const [event, word] of Object.entries(words)) {
+      const d = slackMessage(ctxFixture(event as "release.live", { build: buildFixture({ canceledBy: "user" }) }));
+      if (!("send" in d)) throw new Error(`${event} not sent`);
+      expect(d.send.text).toContain("shop");
+      expect(d.send.text).toMatch(/\b3f2a9c1[0-9a-f]*\b/);
+      expect(d.send.text).toContain(word);
+    }
+  });
+
+  it("without a GitLab URL the short sha is shown as code; a missing author reads unknown", () => {
+    const ctx = ctxFixture("release.live", {
+      app: { ...ctxFixture("release.live").app, gitlab: undefined },
+      build: buildFixture({ commit: { title: "x" } }),
+    });
+    const d = slackMessage(ctx);
+    if (!("send" in d)) throw new Error("not sent");
+    expect(JSON.stringify(d.send.blocks)).toContain("*Commit*\\n`3f2a9c1b` x");
+    expect(JSON.stringify(d.send.blocks)).toContain("*Author*\\nunknown");
+  });
+
+  it("escapes Slack's control characters", () => {
+    expect(escapeMrkdwn("<a> & <b>")).toBe("&lt;a&gt; &amp; &lt;b&gt;");
+  });
+});

@@ -1,0 +1,15 @@
+import type { Logger, Records, SecretBox } from "@hoist/shared";
+import type { SentMarkers } from "../adapters/sent-marker.js";
+
+/** What the notify handlers need, built once in main.ts (or by a test). */
+export interface NotifierDeps {
+  log: Logger;
+  records: Records;
+  secrets: SecretBox;
+  markers: SentMarkers;
+  publicUrl: string;
+  /** HOIST_SLACK_WEBHOOK_URL: used for apps without a Slack webhook of their own. */
+  defaultSlackWebhookUrl?: string | undefined;
+  /** Timeouts per destination request (tests shorten them). */
+  timeoutMs?: number;
+}

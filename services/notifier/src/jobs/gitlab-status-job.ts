@@ -1,0 +1,34 @@
+import { type Logger, type NotifyPayload, secretContexts, UnrecoverableError } from "@hoist/shared";
+import { GitlabStatuses } from "../adapters/gitlab-statuses.js";
+import { commitStatusesFor, isStale } from "../domain/gitlab-status.js";
+import type { NotifierDeps } from "./deps.js";
+import { loadContext } from "./load-context.js";
+
+/**
+ * Sets the event's commit statuses in order. Each is idempotent at GitLab (a repeat is refused
+ * as a transition and counts as done), so a retry simply sends them all again.
+ */
+export async function gitlabStatusJob(deps: NotifierDeps, payload: NotifyPayload, log: Logger): Promise<string> {
+  const loaded = await loadContext(deps, payload, { releaseOfBuild: true });
+  if ("skip" in loaded) return loaded.skip;
+  const { ctx } = loaded;
+  const gitlab = ctx.app.gitlab;
+  if (!gitlab) return "skipped: app has no GitLab connection";
+  const conn = await deps.records.gitlabConnections.get(gitlab.connectionId);
+  if (!conn)
+    throw new UnrecoverableError(`GitLab connection ${gitlab.connectionId} of app ${ctx.app.name} not found: connect the app again`);
+  const token = (await deps.secrets.open(conn.token, secretContexts.gitlabToken(conn.id))).toString("utf8");
+  const client = new GitlabStatuses(conn.url, token);
+  const done: string[] = [];
+  for (const update of commitStatusesFor(ctx)) {
+    const label = `${update.name}=${update.state}`;
+    if (isStale(update, ctx)) {
+      done.push(`${label} stale`);
+      continue;
+    }
+    const result = await client.set(gitlab.projectId, update);
+    done.push(result === "set" ? label : `${label} already`);
+    log.info({ event: payload.event, status: update.name, state: update.state, result }, "commit status");
+  }
+  return done.join(", ");
+}
