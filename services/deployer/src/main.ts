@@ -1,17 +1,49 @@
-import { bootService, connectRedisOrExit, createWorker, startHealthServer } from "@hoist/shared";
+import { ECSClient } from "@aws-sdk/client-ecs";
+import { bootService, connectRedisOrExit, createSecretBox, createWorker, JobQueues, Records, startHealthServer } from "@hoist/shared";
+import Docker from "dockerode";
+import { RedisStreamReleaseLog } from "./adapters/release-log.js";
 import { envSchema } from "./config.js";
 import { handlers } from "./jobs/handlers.js";
+import { deployPorts } from "./jobs/ports.js";
 
 const ctx = bootService("deployer", envSchema);
 const { config, log, shutdown } = ctx;
 const connection = await connectRedisOrExit(ctx, "worker", "hoist-deployer");
+const producer = await connectRedisOrExit(ctx, "producer", "hoist-deployer-producer");
+const prefix = config.HOIST_QUEUE_PREFIX;
+const queues = new JobQueues(producer, prefix);
+shutdown.register("queues", () => queues.close());
+const ecsClients = new Map<string, ECSClient>();
+const ports = deployPorts({
+  redis: producer,
+  prefix,
+  records: new Records(producer, prefix),
+  queues,
+  secrets: createSecretBox(config),
+  // DOCKER_HOST (e.g. unix:///run/podman/podman.sock) is read by docker-modem.
+  docker: new Docker(),
+  // Region and endpoint come from the SDK's standard env (AWS_REGION, AWS_ENDPOINT_URL_ECS) unless the target names a region.
+  ecs: (region) => {
+    const key = region ?? "";
+    let client = ecsClients.get(key);
+    if (!client) {
+      client = new ECSClient(region ? { region } : {});
+      ecsClients.set(key, client);
+    }
+    return client;
+  },
+  releaseLog: new RedisStreamReleaseLog(producer, prefix),
+  lockTtlMs: config.HOIST_DEPLOY_LOCK_TTL_MS,
+  ecsPollMs: config.HOIST_ECS_POLL_MS,
+  stopTimeoutS: config.HOIST_LOCAL_STOP_TIMEOUT_S,
+});
 const worker = createWorker({
   queue: "deploy",
   connection,
-  prefix: config.HOIST_QUEUE_PREFIX,
+  prefix,
   concurrency: config.HOIST_CONCURRENCY,
   log,
-  handlers: handlers({ log }),
+  handlers: handlers({ log, ports, lockRetryMs: config.HOIST_DEPLOY_LOCK_RETRY_MS }),
 });
 // Registered after Redis, so it closes first: active jobs finish before the connection goes.
 shutdown.register("deploy worker", () => worker.close());
@@ -24,4 +56,4 @@ if (config.HOIST_HEALTH_PORT) {
   );
   shutdown.register("health server", () => new Promise((resolve) => health.close(resolve)));
 }
-log.info({ queue: "deploy", concurrency: config.HOIST_CONCURRENCY, prefix: config.HOIST_QUEUE_PREFIX }, "ready");
+log.info({ queue: "deploy", concurrency: config.HOIST_CONCURRENCY, prefix }, "ready");
