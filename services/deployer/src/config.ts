@@ -15,6 +15,8 @@ export const envSchema = workerEnvSchema.merge(secretsEnvSchema).extend({
   HOIST_DEPLOY_LOCK_RETRY_MS: ms("lock retry delay", 50).default(2_000),
   /** How often an ECS rollout is polled (DescribeServices). */
   HOIST_ECS_POLL_MS: ms("ECS poll interval", 10).default(5_000),
+  /** How long an ECS rollout may take before it counts as failed and the service is set back, unless the app's target sets rolloutTimeout. */
+  HOIST_ECS_ROLLOUT_TIMEOUT_S: z.coerce.number().int().min(1).max(86_400).default(900),
   /** Seconds a local container gets between SIGTERM and SIGKILL when it is swapped out. */
   HOIST_LOCAL_STOP_TIMEOUT_S: z.coerce.number().int().min(0).max(300).default(5),
 });

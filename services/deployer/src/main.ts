@@ -1,6 +1,5 @@
-import { ECSClient } from "@aws-sdk/client-ecs";
 import { bootService, connectRedisOrExit, createSecretBox, createWorker, JobQueues, Records, startHealthServer } from "@hoist/shared";
-import Docker from "dockerode";
+import { createDocker, ecsClientFactory } from "./adapters/clients.js";
 import { RedisStreamReleaseLog } from "./adapters/release-log.js";
 import { envSchema } from "./config.js";
 import { handlers } from "./jobs/handlers.js";
@@ -13,25 +12,15 @@ const producer = await connectRedisOrExit(ctx, "producer", "hoist-deployer-produ
 const prefix = config.HOIST_QUEUE_PREFIX;
 const queues = new JobQueues(producer, prefix);
 shutdown.register("queues", () => queues.close());
-const ecsClients = new Map<string, ECSClient>();
 const ports = deployPorts({
   redis: producer,
   prefix,
   records: new Records(producer, prefix),
   queues,
   secrets: createSecretBox(config),
-  // DOCKER_HOST (e.g. unix:///run/podman/podman.sock) is read by docker-modem.
-  docker: new Docker(),
-  // Region and endpoint come from the SDK's standard env (AWS_REGION, AWS_ENDPOINT_URL_ECS) unless the target names a region.
-  ecs: (region) => {
-    const key = region ?? "";
-    let client = ecsClients.get(key);
-    if (!client) {
-      client = new ECSClient(region ? { region } : {});
-      ecsClients.set(key, client);
-    }
-    return client;
-  },
+  docker: createDocker(),
+  ecs: ecsClientFactory(),
+  ecsTimeoutS: config.HOIST_ECS_ROLLOUT_TIMEOUT_S,
   releaseLog: new RedisStreamReleaseLog(producer, prefix),
   lockTtlMs: config.HOIST_DEPLOY_LOCK_TTL_MS,
   ecsPollMs: config.HOIST_ECS_POLL_MS,

@@ -21,6 +21,7 @@ export interface DeployerDeps {
   releaseLog: ReleaseLog;
   lockTtlMs: number;
   ecsPollMs: number;
+  ecsTimeoutS: number;
   stopTimeoutS: number;
 }
 
@@ -30,7 +31,12 @@ const envObjectSchema = z.record(z.string(), z.string());
 export function deployPorts(deps: DeployerDeps): DeployPorts {
   const store = new ReleaseStore(deps.redis, deps.records, deps.prefix);
   const local = new LocalTarget(deps.docker, { stopTimeoutS: deps.stopTimeoutS });
-  const ecs = new EcsDeployTarget({ client: deps.ecs, state: new RedisEcsRolloutState(deps.redis, deps.prefix), pollMs: deps.ecsPollMs });
+  const ecs = new EcsDeployTarget({
+    client: deps.ecs,
+    state: new RedisEcsRolloutState(deps.redis, deps.prefix),
+    pollMs: deps.ecsPollMs,
+    defaultTimeoutS: deps.ecsTimeoutS,
+  });
   return {
     loadRelease: (id) => deps.records.releases.get(id),
     loadApp: (name) => deps.records.apps.get(name),
