@@ -58,7 +58,7 @@ async function setup(script: RolloutScript, opts: { ecsTimeoutS?: number; rollou
   await h.markLive(previous);
   const release = await h.createRelease(
     "shop",
-    [{ service: "web", tag: "127.0.0.1:5000/shop:web.7", digest: "sha256:" + "b".repeat(64) }],
+    [{ service: "web", tag: "127.0.0.1:5000/shop:web.7", digest: `sha256:${"b".repeat(64)}` }],
     {
       GREETING: "hello",
       FEATURE_X: "on",
