@@ -2,7 +2,7 @@ import { bootService, connectRedisOrExit, createSecretBox, createWorker, JobQueu
 import { createDocker, ecsClientFactory } from "./adapters/clients.js";
 import { RedisStreamReleaseLog } from "./adapters/release-log.js";
 import { envSchema } from "./config.js";
-import { handlers } from "./jobs/handlers.js";
+import { handlers, recordDeadDeploy } from "./jobs/handlers.js";
 import { deployPorts } from "./jobs/ports.js";
 
 const ctx = bootService("deployer", envSchema);
@@ -33,6 +33,9 @@ const worker = createWorker({
   concurrency: config.HOIST_CONCURRENCY,
   log,
   handlers: handlers({ log, ports, lockRetryMs: config.HOIST_DEPLOY_LOCK_RETRY_MS }),
+});
+worker.on("failed", (job, err) => {
+  recordDeadDeploy(ports, job, err).catch((e: Error) => log.error({ jobId: job?.id, err: e.message }, "could not record a dead deploy"));
 });
 // Registered after Redis, so it closes first: active jobs finish before the connection goes.
 shutdown.register("deploy worker", () => worker.close());

@@ -148,7 +148,8 @@ export class EcsDeployTarget implements DeployTarget {
         await this.awaitPrevious(ecs, target, state.previousTaskDefinition, deadline, step, signal);
         return { ok: false, reason: `ECS rollout failed: ${reason}` };
       }
-      if (Date.now() >= deadline || signal?.aborted) {
+      if (signal?.aborted) throw new Error(`stopped watching the rollout of ${state.taskDefinitionArn}: ${String(signal.reason)}`);
+      if (Date.now() >= deadline) {
         await ecs.send(
           new UpdateServiceCommand({ cluster: target.cluster, service: target.service, taskDefinition: state.previousTaskDefinition }),
         );

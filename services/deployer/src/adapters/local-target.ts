@@ -76,6 +76,7 @@ export class LocalTarget implements DeployTarget {
         ...(this.opts.healthIntervalMs ? { intervalMs: this.opts.healthIntervalMs } : {}),
         stillRunning: async () => (await container.inspect()).State.Running,
       });
+      if (signal?.aborted) throw new Error(`deploy of ${release.id} stopped while health-checking: ${String(signal.reason)}`);
       if (!health.ok) {
         const logs = await this.tail(container.id);
         failure = `service ${p.image.service} did not become healthy: ${p.healthUrl} ${health.why}; last log lines:\n${logs.join("\n")}`;

@@ -65,8 +65,12 @@ export async function deployRelease(
       if (!app) throw new PermanentDeployError(`app ${release.app} does not exist any more`);
       const env = await ports.openEnv(release);
       const target = ports.targetFor(app);
+      // Losing the lock (or the worker closing) stops the target's waits, so a stale deploy does not go on beside the next one.
+      const stop = new AbortController();
+      lock.lost.catch(() => stop.abort());
+      const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
       const outcome = await Promise.race([
-        target.deploy({ app, release, env, step: (line) => ports.step(releaseId, line), signal: opts.signal }),
+        target.deploy({ app, release, env, step: (line) => ports.step(releaseId, line), signal }),
         lock.lost,
       ]);
       lock.assertHeld();

@@ -30,3 +30,28 @@ export function handlers(deps: { log: Logger; ports: DeployPorts; lockRetryMs: n
     },
   };
 }
+
+/**
+ * For a deploy job that failed for good without its handler recording it (a worker that stalled
+ * past BullMQ's limit, a payload that broke mid-flight): fail the release if it is still pending
+ * or deploying, so no release stays `deploying` forever. Unfenced: the job is dead, so no attempt
+ * of this release holds the app lock any more.
+ */
+export async function recordDeadDeploy(
+  ports: DeployPorts,
+  job: { data: unknown; attemptsMade: number; opts: { attempts?: number } } | undefined,
+  err: Error,
+): Promise<boolean> {
+  if (!job) return false;
+  const final = err.name === "UnrecoverableError" || job.attemptsMade >= (job.opts.attempts ?? 1);
+  if (!final) return false;
+  const releaseId = (job.data as { releaseId?: unknown }).releaseId;
+  if (typeof releaseId !== "string") return false;
+  const release = await ports.loadRelease(releaseId).catch(() => undefined);
+  if (!release || (release.status !== "pending" && release.status !== "deploying")) return false;
+  const reason = `the deploy job failed: ${err.message}`;
+  if (!(await ports.fail(release, reason, undefined))) return false;
+  await ports.step(release.id, `failed: ${reason}`);
+  await ports.notify("release.failed", release);
+  return true;
+}

@@ -15,7 +15,7 @@ import { deletePrefix, testRedis, uniquePrefix } from "@hoist/shared/testing";
 import { createDocker, ecsClientFactory } from "../adapters/clients.js";
 import { RedisStreamReleaseLog } from "../adapters/release-log.js";
 import { livePointerKey } from "../adapters/release-store.js";
-import { handlers } from "../jobs/handlers.js";
+import { handlers, recordDeadDeploy } from "../jobs/handlers.js";
 import { type DeployerDeps, deployPorts } from "../jobs/ports.js";
 
 type Worker = ReturnType<typeof createWorker>;
@@ -75,6 +75,7 @@ export class DeployerHarness {
       handlers: handlers({ log: this.log, ports, lockRetryMs: 100 }),
       workerOptions: { settings: { backoffStrategy: () => 50 } },
     });
+    worker.on("failed", (job, err) => void recordDeadDeploy(ports, job, err).catch(() => {}));
     this.workers.push(worker);
     return worker;
   }
