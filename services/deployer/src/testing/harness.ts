@@ -27,7 +27,9 @@ export class DeployerHarness {
   readonly redis: Redis = testRedis("worker");
   readonly records = new Records(this.redis, this.prefix);
   readonly queues = new JobQueues(this.redis, this.prefix);
-  readonly secrets = new LocalSecretBox(randomBytes(32));
+  /** The master key of `secrets`, for deployer processes started by a test (HOIST_MASTER_KEY_FILE). */
+  readonly masterKey = randomBytes(32);
+  readonly secrets = new LocalSecretBox(this.masterKey);
   readonly releaseLog = new RedisStreamReleaseLog(this.redis, this.prefix);
   readonly log: Logger = createLogger({ service: "deployer-test", level: process.env.HOIST_TEST_LOG ?? "silent" });
   readonly workers: Worker[] = [];
