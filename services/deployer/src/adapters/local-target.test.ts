@@ -26,7 +26,6 @@ beforeEach(async () => {
   h = new DeployerHarness();
   port = await freePort();
   app = `shop-${process.pid}-${++n}`;
-  h.startWorker();
   await h.createApp(app, { kind: "local", services: { web: { port, healthPath: "/healthz", healthTimeout: 3 } } });
 });
 
@@ -53,6 +52,7 @@ async function get(path: string): Promise<{ status: number; text: string }> {
 
 describe("local target (podman)", () => {
   it("runs the release on the host network with PORT, labels and restart policy, then swaps to the next release", async () => {
+    h.startWorker();
     const r1 = await h.createRelease(app, [{ service: "web", tag: images.v1! }], { GREETING: "hi from env 1" });
     const d1 = await h.deploy(r1.id);
     expect(d1.outcome).toBe("completed");
@@ -80,6 +80,7 @@ describe("local target (podman)", () => {
   });
 
   it("keeps the old release answering when the new one never gets healthy, and says why with its last log lines", async () => {
+    h.startWorker();
     const r1 = await h.createRelease(app, [{ service: "web", tag: images.v1! }]);
     expect((await h.deploy(r1.id)).release.status).toBe("live");
     const r2 = await h.createRelease(app, [{ service: "web", tag: images.bad! }]);
@@ -99,6 +100,7 @@ describe("local target (podman)", () => {
   });
 
   it("bounds the swap of an old container whose PID 1 ignores SIGTERM by the stop timeout", async () => {
+    h.startWorker();
     const r1 = await h.createRelease(app, [{ service: "web", tag: images.stubborn! }]);
     expect((await h.deploy(r1.id)).release.status).toBe("live");
     const r2 = await h.createRelease(app, [{ service: "web", tag: images.v2! }]);
@@ -112,7 +114,36 @@ describe("local target (podman)", () => {
     expect(ms).toBeLessThan(8_000);
   });
 
+  it("converges once when an attempt dies after creating the new container (the retry removes it and deploys again)", async () => {
+    // A podman API that drops the connection right after the second create, as a crash between two steps would.
+    let creates = 0;
+    const flaky = Object.create(docker) as Docker;
+    flaky.createContainer = async (opts) => {
+      const c = await docker.createContainer(opts);
+      if (++creates === 2) throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+      return c;
+    };
+    h.startWorker({ docker: flaky });
+    const r1 = await h.createRelease(app, [{ service: "web", tag: images.v1! }]);
+    expect((await h.deploy(r1.id)).release.status).toBe("live");
+    const r2 = await h.createRelease(app, [{ service: "web", tag: images.v2! }]);
+    const d2 = await h.deploy(r2.id, { attempts: 3 });
+    expect(d2.outcome).toBe("completed");
+    // BullMQ counts the successful attempt too: one failed, one completed.
+    expect(d2.job.attemptsMade).toBe(2);
+    expect(d2.release.status).toBe("live");
+    expect((await h.records.releases.require(r1.id)).status).toBe("retired");
+    expect(creates).toBe(3);
+    expect(await get("/")).toEqual({ status: 200, text: "shop build 2" });
+    expect((await appContainers()).map((c) => c.Labels[LABELS.release])).toEqual([r2.id]);
+    const log = await h.logLines(r2.id);
+    expect(log.filter((l) => l.startsWith("attempt failed, will retry: socket hang up"))).toHaveLength(1);
+    expect(log.some((l) => l.startsWith("removing container") && l.endsWith("left by an earlier attempt"))).toBe(true);
+    expect(log.filter((l) => l.startsWith("live"))).toHaveLength(1);
+  });
+
   it("lets two deployers racing on one app deploy one at a time, the newest release ending live", async () => {
+    h.startWorker();
     h.startWorker();
     const r1 = await h.createRelease(app, [{ service: "web", tag: images.v1! }]);
     const r2 = await h.createRelease(app, [{ service: "web", tag: images.v2! }]);
