@@ -142,6 +142,33 @@ describe("local target (podman)", () => {
     expect(log.filter((l) => l.startsWith("live"))).toHaveLength(1);
   });
 
+  it("pulls a release's image from the registry when the host does not have it, and fails at once for one that does not exist", async () => {
+    const registry = process.env.HOIST_TEST_REGISTRY;
+    if (!registry) throw new Error("HOIST_TEST_REGISTRY is not set: run through vitest's global setup with the registry");
+    h.startWorker();
+    const tag = await buildHttpAppImage(docker, builderTag(app, "web", 5), "shop build 5 from the registry");
+    const pushed = await docker.getImage(tag).push({});
+    await new Promise((resolve, reject) => docker.modem.followProgress(pushed, (err) => (err ? reject(err) : resolve(undefined))));
+    await docker.getImage(tag).remove({ force: true });
+    const r1 = await h.createRelease(app, [{ service: "web", tag }]);
+    const d1 = await h.deploy(r1.id);
+    expect(d1.release.status).toBe("live");
+    expect(await h.logLines(r1.id)).toContain(`pulling ${tag}`);
+    expect(await get("/")).toEqual({ status: 200, text: "shop build 5 from the registry" });
+
+    const missing = builderTag(app, "web", 404);
+    const r2 = await h.createRelease(app, [{ service: "web", tag: missing }]);
+    const d2 = await h.deploy(r2.id, { attempts: 3 });
+    expect(d2.outcome).toBe("failed");
+    expect(d2.job.attemptsMade).toBe(1);
+    expect(d2.release.reason).toMatch(new RegExp(`^image ${missing.replace(/[.]/g, "\\.")} cannot be pulled: `));
+    expect(await get("/")).toEqual({ status: 200, text: "shop build 5 from the registry" });
+    await docker
+      .getImage(tag)
+      .remove({ force: true })
+      .catch(() => {});
+  });
+
   it("lets two deployers racing on one app deploy one at a time, the newest release ending live", async () => {
     h.startWorker();
     h.startWorker();

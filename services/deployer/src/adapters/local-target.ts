@@ -20,6 +20,8 @@ interface Planned {
   timeoutMs: number;
 }
 
+const PERMANENT_PULL = /manifest unknown|not found|name unknown|unauthorized|denied|invalid reference/i;
+
 function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number }).statusCode;
 }
@@ -141,17 +143,28 @@ export class LocalTarget implements DeployTarget {
       if (statusOf(err) !== 404) throw err;
     }
     await step(`pulling ${tag}`);
+    let pullError: string | undefined;
     try {
       const stream = await this.docker.pull(tag);
-      await new Promise<void>((resolve, reject) =>
-        this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+      const progress = await new Promise<unknown[]>((resolve, reject) =>
+        this.docker.modem.followProgress(stream, (err: Error | null, out: unknown[]) => (err ? reject(err) : resolve(out))),
       );
+      // The engine reports a failed pull inside the progress stream, not as an HTTP error.
+      const failed = progress.find((p): p is { error: string } => typeof (p as { error?: unknown }).error === "string");
+      pullError = failed?.error;
     } catch (err) {
       const status = statusOf(err);
-      if (status && status >= 400 && status < 500) {
-        throw new PermanentDeployError(`image ${tag} cannot be pulled: ${(err as Error).message}`);
-      }
-      throw err;
+      if (!status || status >= 500) throw err;
+      pullError = (err as Error).message;
+    }
+    try {
+      await this.docker.getImage(tag).inspect();
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+      const why = (pullError ?? "the engine does not have it after pulling").trim();
+      // A registry that is down or slow is worth retrying; an image or repository it does not have is not.
+      if (pullError && !PERMANENT_PULL.test(pullError)) throw new Error(`pulling ${tag} failed: ${why}`);
+      throw new PermanentDeployError(`image ${tag} cannot be pulled: ${why}`);
     }
   }
 
