@@ -108,11 +108,13 @@ describe("deployRelease", () => {
     ]);
   });
 
-  it("is a no-op for a release that already finished (a retried job after success)", async () => {
-    const f = fakePorts({ releases: [rel("r1", 1, "live")] });
+  it("leaves a release that already finished alone, sending its outcome again (a retried job after a crash)", async () => {
+    const f = fakePorts({ releases: [rel("r0", 1, "retired"), rel("r1", 2, "live")] });
     expect(await deployRelease(f.ports, "r1", { lastAttempt: false })).toEqual({ kind: "already", status: "live" });
+    expect(await deployRelease(f.ports, "r0", { lastAttempt: false })).toEqual({ kind: "already", status: "retired" });
     expect(f.deploys()).toBe(0);
-    expect(f.events).toEqual([]);
+    // Notify job ids are deterministic, so a repeat of a notification already sent is deduplicated by the queue.
+    expect(f.events).toEqual([["release.live", "r1"]]);
   });
 
   it("stands down as superseded without touching the target when a newer release is live", async () => {

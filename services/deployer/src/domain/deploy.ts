@@ -44,14 +44,14 @@ export async function deployRelease(
 ): Promise<DeployResult> {
   const first = await ports.loadRelease(releaseId);
   if (!first) throw new ReleaseGoneError(`release ${releaseId} does not exist (deleted?); nothing to deploy`);
-  if (first.status !== "pending" && first.status !== "deploying") return { kind: "already", status: first.status };
+  if (first.status !== "pending" && first.status !== "deploying") return already(ports, first);
 
   const lock = await ports.tryLock(first.app);
   if (!lock) return { kind: "locked" };
   try {
     const begun = await ports.begin(first, lock);
     if (begun.kind === "missing") throw new ReleaseGoneError(`release ${releaseId} disappeared while deploying`);
-    if (begun.kind === "finished") return { kind: "already", status: begun.status };
+    if (begun.kind === "finished") return already(ports, (await ports.loadRelease(releaseId)) ?? { ...first, status: begun.status });
     if (begun.kind === "superseded") {
       await ports.step(releaseId, `superseded by newer release ${begun.by}; the target was not touched`);
       await ports.notify("release.failed", first);
@@ -99,6 +99,16 @@ export async function deployRelease(
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * A release that already finished: an attempt that crashed between recording the outcome and
+ * notifying it left the notification unsent, so send it again (notify job ids dedupe repeats).
+ */
+async function already(ports: DeployPorts, release: Release): Promise<DeployResult> {
+  if (release.status === "live") await ports.notify("release.live", release);
+  if (release.status === "failed") await ports.notify("release.failed", release);
+  return { kind: "already", status: release.status };
 }
 
 async function finishFailed(ports: DeployPorts, release: Release, reason: string, lock: HeldLock): Promise<void> {
