@@ -172,4 +172,46 @@ describe("ECS target", () => {
     expect(ecs.state.services.get("prod/shop-web")?.taskDefinition).toBe(td(2));
     expect(await h.logLines(release.id)).toContain(`resuming: ${td(2)} was registered by an earlier attempt`);
   });
+
+  it("fails permanently on an AWS ClientException from RegisterTaskDefinition, with AWS's message", async () => {
+    const { previous, release } = await setup({ kind: "complete", after: 0 });
+    ecs.state.failNext("RegisterTaskDefinition", "ClientException", "Invalid 'memory' setting for container 'app'");
+    const { outcome, job, release: after } = await h.deploy(release.id, { attempts: 5 });
+    expect(outcome).toBe("failed");
+    expect(job.attemptsMade).toBe(1);
+    expect(after.reason).toBe("ECS ClientException: Invalid 'memory' setting for container 'app'");
+    expect(ecs.state.ops("UpdateService")).toEqual([]);
+    expect((await h.records.releases.require(previous.id)).status).toBe("live");
+  });
+
+  it("does not hold up other apps while one app's rollout runs and its next deploy waits for the lock", async () => {
+    const { release: slow } = await setup({ kind: "hang" }, { ecsTimeoutS: 3 });
+    const queued = await h.createRelease("shop", [{ service: "web", tag: "127.0.0.1:5000/shop:web.8" }]);
+    ecs.state.addService("prod", "blog-web", td(1), { kind: "complete", after: 1 });
+    await h.createApp("blog", { kind: "ecs", cluster: "prod", service: "blog-web", containers: { web: "app" } });
+    const blog = await h.createRelease("blog", [{ service: "web", tag: "127.0.0.1:5000/blog:web.1" }]);
+    // A second worker process: the locked shop deploy must not occupy it either.
+    h.startWorker({ ecs: h.ecsClients(ecs.url), ecsTimeoutS: 3 });
+    const slowEnd = h.jobEnd(slow.id);
+    const queuedEnd = h.jobEnd(queued.id);
+    await h.queues.enqueue("deploy", { kind: "deploy", releaseId: slow.id });
+    // The older release takes the lock first (the race itself is the local target's test).
+    while ((await h.records.releases.require(slow.id)).status !== "deploying") await new Promise((r) => setTimeout(r, 20));
+    await h.queues.enqueue("deploy", { kind: "deploy", releaseId: queued.id });
+    const blogDone = await h.deploy(blog.id);
+    expect(blogDone.release.status).toBe("live");
+    // The blog went live while the shop's first rollout was still in progress.
+    expect((await h.records.releases.require(slow.id)).status).toBe("deploying");
+    // The shop's next rollout will complete; it may start only once the hung one gave up.
+    ecs.state.services.get("prod/shop-web")!.script = { kind: "complete", after: 1 };
+    const [s, q] = await Promise.all([slowEnd, queuedEnd]);
+    expect([s.outcome, q.outcome]).toEqual(["failed", "completed"]);
+    const [slowAfter, queuedAfter] = await Promise.all([h.records.releases.require(slow.id), h.records.releases.require(queued.id)]);
+    expect(slowAfter.reason).toMatch(/^ECS rollout did not settle within 3 s/);
+    expect(queuedAfter.status).toBe("live");
+    const slowLog = await h.releaseLog.read(slow.id);
+    const queuedLog = await h.releaseLog.read(queued.id);
+    const queuedStart = queuedLog.find((e) => e.line.startsWith("deploy started"));
+    expect(queuedStart && queuedStart.id > slowLog.at(-1)!.id).toBe(true);
+  });
 });
