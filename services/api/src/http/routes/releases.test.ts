@@ -185,4 +185,31 @@ describe("releases API", () => {
     });
     expect((await call("POST", `/apps/other/releases/${live.id}/promote`)).status).toBe(404);
   });
+
+  it("marks the new release failed, not pending forever, when its deploy cannot be queued (503)", async () => {
+    await release("retired");
+    await release("live");
+    const real = deps.queues;
+    // Fault injection: the queue connection drops between storing the release and queueing its job.
+    deps.queues = Object.assign(Object.create(real) as typeof real, {
+      enqueue: async () => {
+        throw new Error("Connection is closed.");
+      },
+    });
+    const { status, body } = await call("POST", "/apps/shop/rollback");
+    deps.queues = real;
+    expect(status).toBe(503);
+    const [newest] = await deps.records.releases.listByApp("shop", 1);
+    expect(body).toEqual({
+      error: {
+        code: "unavailable",
+        message: `release ${newest?.id} was stored but its deploy could not be queued (Connection is closed.); promote it to try again`,
+      },
+    });
+    expect(newest).toMatchObject({
+      number: 3,
+      status: "failed",
+      reason: "the deploy could not be queued; promote the release to try again",
+    });
+  });
 });

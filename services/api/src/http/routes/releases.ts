@@ -59,6 +59,30 @@ async function requireRelease(deps: ApiDeps, app: string, id: string): Promise<R
   return release;
 }
 
+/**
+ * Queues a release's deploy. Should that fail (Redis went away between two calls), the release is
+ * marked failed rather than left `pending` with no job to ever move it, and the request answers 503.
+ */
+async function enqueueDeploy(deps: ApiDeps, releaseId: string, jobId?: string): Promise<void> {
+  try {
+    await deps.queues.enqueue("deploy", { kind: "deploy", releaseId }, jobId ? { jobId } : {});
+  } catch (err) {
+    await deps.records.releases
+      .transition(releaseId, ["pending"], {
+        status: "failed",
+        reason: "the deploy could not be queued; promote the release to try again",
+        finishedAt: new Date().toISOString(),
+      })
+      .catch(() => undefined);
+    const why = err instanceof Error ? err.message : String(err);
+    throw new HttpError(
+      503,
+      "unavailable",
+      `release ${releaseId} was stored but its deploy could not be queued (${why}); promote it to try again`,
+    );
+  }
+}
+
 /** Re-creates `source` as a new, newest release (its images, build and environment), and queues its deploy. */
 async function redeployAsNew(deps: ApiDeps, source: Release, rollbackOf?: string): Promise<Release> {
   const release = await deps.records.releases.create({
@@ -69,7 +93,7 @@ async function redeployAsNew(deps: ApiDeps, source: Release, rollbackOf?: string
     sourceReleaseId: source.id,
     ...(rollbackOf ? { rollbackOf } : {}),
   });
-  await deps.queues.enqueue("deploy", { kind: "deploy", releaseId: release.id });
+  await enqueueDeploy(deps, release.id);
   return release;
 }
 
@@ -112,7 +136,7 @@ export function releasesRouter(deps: ApiDeps): Router {
     if (!moved.ok) throw new HttpError(409, "conflict", `release ${id} changed while promoting it; try again`);
     await deps.records.releases.unset(id, ["reason", "finishedAt"]);
     // A new job id: the release's earlier deploy job (same release id) is kept in the queue's history.
-    await deps.queues.enqueue("deploy", { kind: "deploy", releaseId: id }, { jobId: `${id}.promote.${Date.now()}` });
+    await enqueueDeploy(deps, id, `${id}.promote.${Date.now()}`);
     res.status(202).json(releaseView(await deps.records.releases.require(id)));
   });
 
