@@ -102,3 +102,54 @@ describe("deployer processes", () => {
     expect(stopped.map((s) => s.code)).toEqual([143, 143]);
   });
 });
+
+describe("deployer crash", () => {
+  it("a deploy whose deployer process is killed mid-swap is taken over by another and converges once", async () => {
+    h = new DeployerHarness();
+    dir = mkdtempSync(join(tmpdir(), "hoist-deployer-crash-"));
+    writeFileSync(join(dir, "master.key"), h.masterKey.toString("base64"), { mode: 0o600 });
+    const port = await freePort();
+    await h.createApp(app, { kind: "local", services: { web: { port, healthPath: "/healthz", healthTimeout: 30 } } });
+    const slow = await buildHttpAppImage(docker, builderTag(app, "web", 3), "race build 3", "slow-start");
+    tags.push(slow);
+    const env = {
+      REDIS_URL: process.env.REDIS_URL as string,
+      DOCKER_HOST: process.env.DOCKER_HOST as string,
+      HOIST_QUEUE_PREFIX: h.prefix,
+      HOIST_DATA_DIR: dir,
+      HOIST_MASTER_KEY_FILE: join(dir, "master.key"),
+      HOIST_DEPLOY_LOCK_RETRY_MS: "100",
+      HOIST_DEPLOY_LOCK_TTL_MS: "1500",
+      HOIST_DEPLOY_STALLED_MS: "1500",
+    };
+    const first = startService("deployer", env);
+    running.push(first);
+    await first.waitForLog(/"msg":"ready"/);
+    const r1 = await h.createRelease(app, [{ service: "web", tag: slow }], { GREETING: "survived" });
+    await h.queues.enqueue("deploy", { kind: "deploy", releaseId: r1.id });
+    // Kill it while the new container is starting (slow-start answers after 3 s).
+    await until("the first deployer to start the container", async () =>
+      (await h.logLines(r1.id)).some((l) => l.startsWith("started web")) ? true : undefined,
+    );
+    await first.stop("SIGKILL");
+    running.splice(running.indexOf(first), 1);
+    expect((await h.records.releases.require(r1.id)).status).toBe("deploying");
+
+    const second = startService("deployer", env);
+    running.push(second);
+    const live = await until("the release to go live", async () => {
+      const r = await h.records.releases.require(r1.id);
+      return r.status === "deploying" ? undefined : r;
+    });
+    expect(live.status).toBe("live");
+    expect((await (await fetch(`http://127.0.0.1:${port}/env.txt`)).text()).trim()).toBe("survived");
+    const containers = await docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${app}`] } });
+    expect(containers.map((c) => [c.Labels[LABELS.release], c.State])).toEqual([[r1.id, "running"]]);
+    const log = await h.logLines(r1.id);
+    expect(log.filter((l) => l.startsWith("deploy started"))).toHaveLength(2);
+    expect(log.some((l) => l.startsWith("removing container") && l.endsWith("left by an earlier attempt"))).toBe(true);
+    expect(log.filter((l) => l.startsWith("live"))).toHaveLength(1);
+    const notify = await h.notifyJobIds();
+    expect(notify.filter((id) => id === `slack.release.live.${r1.id}`)).toHaveLength(1);
+  });
+});

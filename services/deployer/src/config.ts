@@ -13,6 +13,8 @@ export const envSchema = workerEnvSchema.merge(secretsEnvSchema).extend({
   HOIST_DEPLOY_LOCK_TTL_MS: ms("lock TTL", 1_000).default(30_000),
   /** How long a deploy that finds its app locked waits (delayed, not holding a worker slot) before trying again. */
   HOIST_DEPLOY_LOCK_RETRY_MS: ms("lock retry delay", 50).default(2_000),
+  /** BullMQ job lock duration and stalled-job check interval: a deploy whose worker died is taken over after about this long. */
+  HOIST_DEPLOY_STALLED_MS: ms("stalled-job interval", 500).default(30_000),
   /** How often an ECS rollout is polled (DescribeServices). */
   HOIST_ECS_POLL_MS: ms("ECS poll interval", 10).default(5_000),
   /** How long an ECS rollout may take before it counts as failed and the service is set back, unless the app's target sets rolloutTimeout. */

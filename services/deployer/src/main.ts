@@ -33,6 +33,7 @@ const worker = createWorker({
   concurrency: config.HOIST_CONCURRENCY,
   log,
   handlers: handlers({ log, ports, lockRetryMs: config.HOIST_DEPLOY_LOCK_RETRY_MS }),
+  workerOptions: { lockDuration: config.HOIST_DEPLOY_STALLED_MS, stalledInterval: config.HOIST_DEPLOY_STALLED_MS },
 });
 worker.on("failed", (job, err) => {
   recordDeadDeploy(ports, job, err).catch((e: Error) => log.error({ jobId: job?.id, err: e.message }, "could not record a dead deploy"));

@@ -9,8 +9,9 @@ import { join } from "node:path";
  * - `ok`: serves `text` at `/` and 200 at `/healthz`, writes `$GREETING` to `/env.txt`, exits on SIGTERM.
  * - `unhealthy`: serves `/` but never `/healthz` (404), logging why.
  * - `ignores-sigterm`: like `ok`, but its PID 1 ignores SIGTERM, so stopping it costs the whole stop timeout.
+ * - `slow-start`: like `ok`, but listens only after 3 s (a deploy stays in its health check that long).
  */
-export type HttpAppVariant = "ok" | "unhealthy" | "ignores-sigterm";
+export type HttpAppVariant = "ok" | "unhealthy" | "ignores-sigterm" | "slow-start";
 
 /** The slice of dockerode this needs, so test support carries no dependency of its own. */
 export interface ImageBuilder {
@@ -26,6 +27,7 @@ function script(variant: HttpAppVariant): string {
   return [
     trap,
     'echo "$GREETING" > /www/env.txt',
+    ...(variant === "slow-start" ? ["/bin/busybox sleep 3"] : []),
     `${warn}echo "http-app listening on 127.0.0.1:$PORT"`,
     "/bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www &",
     // `wait` returns when a trapped signal arrives; loop so an ignored SIGTERM does not end PID 1.
