@@ -7,6 +7,7 @@ import { LABELS } from "../services/deployer/src/adapters/local-target.js";
 import { DeployerHarness } from "../services/deployer/src/testing/harness.js";
 import { freePort } from "../services/deployer/src/testing/ports.js";
 import { builderTag, buildHttpAppImage } from "./support/deploy/http-app.js";
+import { startEcsServer } from "./support/ecs/server.js";
 import { type ServiceProcess, startService } from "./support/processes.js";
 
 /** Two deployer processes (the built service, as `pnpm start` runs it) racing on one app, on the real podman API. */
@@ -151,5 +152,51 @@ describe("deployer crash", () => {
     expect(log.filter((l) => l.startsWith("live"))).toHaveLength(1);
     const notify = await h.notifyJobIds();
     expect(notify.filter((id) => id === `slack.release.live.${r1.id}`)).toHaveLength(1);
+  });
+});
+
+describe("deployer process, ECS target", () => {
+  it("reaches ECS at AWS_ENDPOINT_URL_ECS in AWS_REGION, as the SDK's standard environment says", async () => {
+    h = new DeployerHarness();
+    dir = mkdtempSync(join(tmpdir(), "hoist-deployer-ecs-"));
+    writeFileSync(join(dir, "master.key"), h.masterKey.toString("base64"), { mode: 0o600 });
+    const ecs = await startEcsServer();
+    try {
+      ecs.state.region = "eu-central-1";
+      const td = ecs.state.register({ family: "web", containerDefinitions: [{ name: "web", image: "old/web:1" }] });
+      ecs.state.addService("main", "web", String(td.taskDefinitionArn), { kind: "complete", after: 1 });
+      await h.createApp(app, { kind: "ecs", cluster: "main", service: "web" });
+      const p = startService("deployer", {
+        REDIS_URL: process.env.REDIS_URL as string,
+        HOIST_QUEUE_PREFIX: h.prefix,
+        HOIST_DATA_DIR: dir,
+        HOIST_MASTER_KEY_FILE: join(dir, "master.key"),
+        HOIST_ECS_POLL_MS: "50",
+        AWS_REGION: "eu-central-1",
+        AWS_ENDPOINT_URL_ECS: ecs.url,
+        AWS_ACCESS_KEY_ID: "AKIDPROCESS",
+        AWS_SECRET_ACCESS_KEY: "process-secret",
+      });
+      running.push(p);
+      await p.waitForLog(/"msg":"ready"/);
+      const r = await h.createRelease(app, [{ service: "web", tag: "127.0.0.1:5000/web:web.2" }], { MODE: "prod" });
+      await h.queues.enqueue("deploy", { kind: "deploy", releaseId: r.id });
+      const done = await until("the ECS release to finish", async () => {
+        const cur = await h.records.releases.require(r.id);
+        return cur.status === "pending" || cur.status === "deploying" ? undefined : cur;
+      });
+      expect(done.status).toBe("live");
+      expect(ecs.state.ops("RegisterTaskDefinition")).toEqual([
+        {
+          family: "web",
+          containerDefinitions: [{ name: "web", image: "127.0.0.1:5000/web:web.2", environment: [{ name: "MODE", value: "prod" }] }],
+        },
+      ]);
+      expect(ecs.state.services.get("main/web")?.taskDefinition).toBe("arn:aws:ecs:eu-central-1:123456789012:task-definition/web:2");
+      // The AWS secret key reached the SDK, never the deployer's log.
+      expect(p.lines.join("\n")).not.toContain("process-secret");
+    } finally {
+      await ecs.close();
+    }
   });
 });
