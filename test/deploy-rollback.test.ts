@@ -96,4 +96,27 @@ describe("rollback (API + deployer, podman)", () => {
       [1, "retired"],
     ]);
   });
+
+  it("POST /apps/:app/releases/:id/promote redeploys a failed release newer than the live one, and it goes live", async () => {
+    const r1 = await h.createRelease(app, [{ service: "web", tag: tags[0]! }]);
+    expect((await h.deploy(r1.id)).release.status).toBe("live");
+    // Release 2 failed for a reason outside itself (here: the app's port was wrong at the time).
+    const r2 = await h.createRelease(app, [{ service: "web", tag: tags[1]! }]);
+    await h.records.releases.patch(r2.id, {
+      status: "failed",
+      reason: "service web did not become healthy",
+      finishedAt: new Date().toISOString(),
+    });
+
+    const ended = new Promise<void>((resolve) => {
+      for (const w of h.workers) w.on("completed", (job) => job.data.releaseId === r2.id && resolve());
+    });
+    const res = await fetch(`${api}/apps/${app}/releases/${r2.id}/promote`, { method: "POST" });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toMatchObject({ id: r2.id, number: 2, status: "pending" });
+    await ended;
+    expect((await h.records.releases.require(r2.id)).status).toBe("live");
+    expect((await h.records.releases.require(r1.id)).status).toBe("retired");
+    expect(await text()).toBe("rollme build 2");
+  });
 });
