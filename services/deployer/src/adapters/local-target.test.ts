@@ -142,6 +142,42 @@ describe("local target (podman)", () => {
     expect(log.filter((l) => l.startsWith("live"))).toHaveLength(1);
   });
 
+  it("swaps every service of a release together, and restores all old ones when one new service is unhealthy", async () => {
+    h.startWorker();
+    const adminPort = await freePort();
+    await h.records.apps.update(app, {
+      target: {
+        kind: "local",
+        services: {
+          web: { port, healthPath: "/healthz", healthTimeout: 3 },
+          admin: { port: adminPort, healthPath: "/healthz", healthTimeout: 2 },
+        },
+      },
+    });
+    const r1 = await h.createRelease(app, [
+      { service: "web", tag: images.v1! },
+      { service: "admin", tag: images.v1! },
+    ]);
+    expect((await h.deploy(r1.id)).release.status).toBe("live");
+    expect(await get("/")).toEqual({ status: 200, text: "shop build 1" });
+    expect((await (await fetch(`http://127.0.0.1:${adminPort}/`)).text()).trim()).toBe("shop build 1");
+
+    const r2 = await h.createRelease(app, [
+      { service: "web", tag: images.v2! },
+      { service: "admin", tag: images.bad! },
+    ]);
+    const d2 = await h.deploy(r2.id);
+    expect(d2.release.status).toBe("failed");
+    expect(d2.release.reason).toMatch(/^service admin did not become healthy/);
+    expect(await get("/")).toEqual({ status: 200, text: "shop build 1" });
+    expect((await (await fetch(`http://127.0.0.1:${adminPort}/`)).text()).trim()).toBe("shop build 1");
+    const left = await appContainers();
+    expect(left.map((c) => `${c.Labels[LABELS.service]}:${c.Labels[LABELS.release] === r1.id ? "r1" : "r2"}:${c.State}`).sort()).toEqual([
+      "admin:r1:running",
+      "web:r1:running",
+    ]);
+  });
+
   it("pulls a release's image from the registry when the host does not have it, and fails at once for one that does not exist", async () => {
     const registry = process.env.HOIST_TEST_REGISTRY;
     if (!registry) throw new Error("HOIST_TEST_REGISTRY is not set: run through vitest's global setup with the registry");
