@@ -145,9 +145,4 @@ export class ReleaseStore {
     if (code === -2) throw new LockLostError(`lost the deploy lock of app ${release.app} before release ${release.id} could be failed`);
     return code === 1;
   }
-
-  /** The app's live release id (as the deployer last set it). */
-  async liveId(app: string): Promise<string | undefined> {
-    return (await this.redis.get(livePointerKey(this.prefix, app))) ?? undefined;
-  }
 }
