@@ -82,7 +82,7 @@ export class ReleaseStore {
   private readonly s: Scripts;
 
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly records: Records,
     private readonly prefix: string,
   ) {
