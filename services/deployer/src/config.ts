@@ -1,7 +1,25 @@
-import { concurrencySchema, workerEnvSchema } from "@hoist/shared";
-import type { z } from "zod";
+import { concurrencySchema, secretsEnvSchema, workerEnvSchema } from "@hoist/shared";
+import { z } from "zod";
 
-export const envSchema = workerEnvSchema.extend({
+const ms = (what: string, min: number) =>
+  z.coerce
+    .number({ error: `a whole number of milliseconds (${what})` })
+    .int("a whole number of milliseconds")
+    .min(min, `at least ${min} ms`);
+
+export const envSchema = workerEnvSchema.merge(secretsEnvSchema).extend({
   HOIST_CONCURRENCY: concurrencySchema,
+  /** How long a per-app deploy lock outlives a holder that stopped renewing it (crashed). */
+  HOIST_DEPLOY_LOCK_TTL_MS: ms("lock TTL", 1_000).default(30_000),
+  /** How long a deploy that finds its app locked waits (delayed, not holding a worker slot) before trying again. */
+  HOIST_DEPLOY_LOCK_RETRY_MS: ms("lock retry delay", 50).default(2_000),
+  /** BullMQ job lock duration and stalled-job check interval: a deploy whose worker died is taken over after about this long. */
+  HOIST_DEPLOY_STALLED_MS: ms("stalled-job interval", 500).default(30_000),
+  /** How often an ECS rollout is polled (DescribeServices). */
+  HOIST_ECS_POLL_MS: ms("ECS poll interval", 10).default(5_000),
+  /** How long an ECS rollout may take before it counts as failed and the service is set back, unless the app's target sets rolloutTimeout. */
+  HOIST_ECS_ROLLOUT_TIMEOUT_S: z.coerce.number().int().min(1).max(86_400).default(900),
+  /** Seconds a local container gets between SIGTERM and SIGKILL when it is swapped out. */
+  HOIST_LOCAL_STOP_TIMEOUT_S: z.coerce.number().int().min(0).max(300).default(5),
 });
 export type Env = z.infer<typeof envSchema>;

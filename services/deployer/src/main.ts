@@ -1,17 +1,42 @@
-import { bootService, connectRedisOrExit, createWorker, startHealthServer } from "@hoist/shared";
+import { bootService, connectRedisOrExit, createSecretBox, createWorker, JobQueues, Records, startHealthServer } from "@hoist/shared";
+import { createDocker, ecsClientFactory } from "./adapters/clients.js";
+import { RedisStreamReleaseLog } from "./adapters/release-log.js";
 import { envSchema } from "./config.js";
-import { handlers } from "./jobs/handlers.js";
+import { handlers, recordDeadDeploy } from "./jobs/handlers.js";
+import { deployPorts } from "./jobs/ports.js";
 
 const ctx = bootService("deployer", envSchema);
 const { config, log, shutdown } = ctx;
 const connection = await connectRedisOrExit(ctx, "worker", "hoist-deployer");
+const producer = await connectRedisOrExit(ctx, "producer", "hoist-deployer-producer");
+const prefix = config.HOIST_QUEUE_PREFIX;
+const queues = new JobQueues(producer, prefix);
+shutdown.register("queues", () => queues.close());
+const ports = deployPorts({
+  redis: producer,
+  prefix,
+  records: new Records(producer, prefix),
+  queues,
+  secrets: createSecretBox(config),
+  docker: createDocker(),
+  ecs: ecsClientFactory(),
+  ecsTimeoutS: config.HOIST_ECS_ROLLOUT_TIMEOUT_S,
+  releaseLog: new RedisStreamReleaseLog(producer, prefix),
+  lockTtlMs: config.HOIST_DEPLOY_LOCK_TTL_MS,
+  ecsPollMs: config.HOIST_ECS_POLL_MS,
+  stopTimeoutS: config.HOIST_LOCAL_STOP_TIMEOUT_S,
+});
 const worker = createWorker({
   queue: "deploy",
   connection,
-  prefix: config.HOIST_QUEUE_PREFIX,
+  prefix,
   concurrency: config.HOIST_CONCURRENCY,
   log,
-  handlers: handlers({ log }),
+  handlers: handlers({ log, ports, lockRetryMs: config.HOIST_DEPLOY_LOCK_RETRY_MS }),
+  workerOptions: { lockDuration: config.HOIST_DEPLOY_STALLED_MS, stalledInterval: config.HOIST_DEPLOY_STALLED_MS },
+});
+worker.on("failed", (job, err) => {
+  recordDeadDeploy(ports, job, err).catch((e: Error) => log.error({ jobId: job?.id, err: e.message }, "could not record a dead deploy"));
 });
 // Registered after Redis, so it closes first: active jobs finish before the connection goes.
 shutdown.register("deploy worker", () => worker.close());
@@ -24,4 +49,4 @@ if (config.HOIST_HEALTH_PORT) {
   );
   shutdown.register("health server", () => new Promise((resolve) => health.close(resolve)));
 }
-log.info({ queue: "deploy", concurrency: config.HOIST_CONCURRENCY, prefix: config.HOIST_QUEUE_PREFIX }, "ready");
+log.info({ queue: "deploy", concurrency: config.HOIST_CONCURRENCY, prefix }, "ready");

@@ -156,6 +156,8 @@ export const releaseSchema = z.object({
   env: sealedSchema.optional(),
   /** For promote and rollback: the release this one re-deploys. */
   sourceReleaseId: idSchema.optional(),
+  /** For a rollback: the live release it undoes; when this one goes live, that one becomes `rolled_back`. */
+  rollbackOf: idSchema.optional(),
   trace: traceContextSchema.optional(),
   createdAt: isoTime,
   deployingAt: isoTime.optional(),

@@ -1,10 +1,57 @@
 import { type HandlerMap, type Logger, UnrecoverableError } from "@hoist/shared";
+import { DelayedError } from "bullmq";
+import { type DeployPorts, deployRelease } from "../domain/deploy.js";
+import { PermanentDeployError } from "../domain/target.js";
 
-export function handlers(_deps: { log: Logger }): HandlerMap<"deploy"> {
+export function handlers(deps: { log: Logger; ports: DeployPorts; lockRetryMs: number }): HandlerMap<"deploy"> {
   return {
-    deploy: async (payload, { log }) => {
-      log.error({ releaseId: payload.releaseId }, "not yet implemented");
-      throw new UnrecoverableError("deploy: not yet implemented");
+    deploy: async (payload, { job, token, log, signal }) => {
+      const attempts = job.opts.attempts ?? 1;
+      let result: Awaited<ReturnType<typeof deployRelease>>;
+      try {
+        result = await deployRelease(deps.ports, payload.releaseId, { lastAttempt: job.attemptsMade + 1 >= attempts, signal });
+      } catch (err) {
+        if (err instanceof PermanentDeployError) throw new UnrecoverableError(err.message);
+        throw err;
+      }
+      switch (result.kind) {
+        case "locked":
+          // Another deploy of this app runs: wait in the delayed set, not in a worker slot, so other apps go on.
+          log.debug({ releaseId: payload.releaseId }, "app locked by another deploy; delaying");
+          await job.moveToDelayed(Date.now() + deps.lockRetryMs, token);
+          throw new DelayedError();
+        case "failed":
+          log.warn({ releaseId: payload.releaseId, reason: result.reason.split("\n")[0] }, "release failed");
+          throw new UnrecoverableError(result.reason);
+        default:
+          log.info({ releaseId: payload.releaseId, result: result.kind }, "deploy finished");
+          return result;
+      }
     },
   };
+}
+
+/**
+ * For a deploy job that failed for good without its handler recording it (a worker that stalled
+ * past BullMQ's limit, a payload that broke mid-flight): fail the release if it is still pending
+ * or deploying, so no release stays `deploying` forever. Unfenced: the job is dead, so no attempt
+ * of this release holds the app lock any more.
+ */
+export async function recordDeadDeploy(
+  ports: DeployPorts,
+  job: { data: unknown; attemptsMade: number; opts: { attempts?: number } } | undefined,
+  err: Error,
+): Promise<boolean> {
+  if (!job) return false;
+  const final = err.name === "UnrecoverableError" || job.attemptsMade >= (job.opts.attempts ?? 1);
+  if (!final) return false;
+  const releaseId = (job.data as { releaseId?: unknown }).releaseId;
+  if (typeof releaseId !== "string") return false;
+  const release = await ports.loadRelease(releaseId).catch(() => undefined);
+  if (!release || (release.status !== "pending" && release.status !== "deploying")) return false;
+  const reason = `the deploy job failed: ${err.message}`;
+  if (!(await ports.fail(release, reason, undefined))) return false;
+  await ports.step(release.id, `failed: ${reason}`);
+  await ports.notify("release.failed", release);
+  return true;
 }

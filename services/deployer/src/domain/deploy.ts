@@ -1,0 +1,119 @@
+import type { App, NotifyEvent, Release } from "@hoist/shared";
+import type { HeldLock } from "./lock.js";
+import { type DeployTarget, PermanentDeployError } from "./target.js";
+
+/** The ports a deploy runs through; Redis, podman and ECS stay behind them. */
+export interface DeployPorts {
+  loadRelease(id: string): Promise<Release | undefined>;
+  loadApp(name: string): Promise<App | undefined>;
+  openEnv(release: Release): Promise<Record<string, string>>;
+  tryLock(app: string): Promise<HeldLock | undefined>;
+  begin(
+    release: Release,
+    lock: HeldLock,
+  ): Promise<
+    { kind: "deploying" } | { kind: "finished"; status: Release["status"] } | { kind: "superseded"; by: string } | { kind: "missing" }
+  >;
+  goLive(release: Release, lock: HeldLock): Promise<{ replaced?: string; rolledBack: boolean }>;
+  fail(release: Release, reason: string, lock: HeldLock | undefined): Promise<boolean>;
+  notify(event: NotifyEvent, release: Release): Promise<void>;
+  targetFor(app: App): DeployTarget;
+  step(releaseId: string, line: string): Promise<void>;
+}
+
+export type DeployResult =
+  | { kind: "live"; replaced?: string }
+  | { kind: "failed"; reason: string; permanent: boolean }
+  | { kind: "superseded"; by: string }
+  | { kind: "already"; status: Release["status"] }
+  | { kind: "locked" };
+
+export class ReleaseGoneError extends PermanentDeployError {}
+
+/**
+ * Runs one deploy of a release under its app's lock. Idempotent: a release already finished is
+ * left alone, and one left `deploying` by a crashed attempt is rolled out again (targets
+ * converge). Returns `locked` when another deploy of the app holds the lock: try again later.
+ * Transient errors propagate (the caller retries) unless `lastAttempt`, when the release is
+ * recorded failed first so nothing stays `deploying`.
+ */
+export async function deployRelease(
+  ports: DeployPorts,
+  releaseId: string,
+  opts: { lastAttempt: boolean; signal?: AbortSignal | undefined },
+): Promise<DeployResult> {
+  const first = await ports.loadRelease(releaseId);
+  if (!first) throw new ReleaseGoneError(`release ${releaseId} does not exist (deleted?); nothing to deploy`);
+  if (first.status !== "pending" && first.status !== "deploying") return already(ports, first);
+
+  const lock = await ports.tryLock(first.app);
+  if (!lock) return { kind: "locked" };
+  try {
+    const begun = await ports.begin(first, lock);
+    if (begun.kind === "missing") throw new ReleaseGoneError(`release ${releaseId} disappeared while deploying`);
+    if (begun.kind === "finished") return already(ports, (await ports.loadRelease(releaseId)) ?? { ...first, status: begun.status });
+    if (begun.kind === "superseded") {
+      await ports.step(releaseId, `superseded by newer release ${begun.by}; the target was not touched`);
+      await ports.notify("release.failed", first);
+      return { kind: "superseded", by: begun.by };
+    }
+    const release = (await ports.loadRelease(releaseId)) ?? first;
+    await ports.notify("release.deploying", release);
+    await ports.step(releaseId, `deploy started (attempt holds lock token ${lock.token})`);
+    try {
+      const app = await ports.loadApp(release.app);
+      if (!app) throw new PermanentDeployError(`app ${release.app} does not exist any more`);
+      const env = await ports.openEnv(release);
+      const target = ports.targetFor(app);
+      // Losing the lock (or the worker closing) stops the target's waits, so a stale deploy does not go on beside the next one.
+      const stop = new AbortController();
+      lock.lost.catch(() => stop.abort());
+      const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+      const outcome = await Promise.race([
+        target.deploy({ app, release, env, step: (line) => ports.step(releaseId, line), signal }),
+        lock.lost,
+      ]);
+      lock.assertHeld();
+      if (outcome.ok) {
+        const { replaced, rolledBack } = await ports.goLive(release, lock);
+        await ports.step(releaseId, replaced ? `live; replaced release ${replaced}` : "live");
+        await ports.notify("release.live", release);
+        if (replaced && rolledBack) {
+          const undone = await ports.loadRelease(replaced);
+          if (undone) await ports.notify("release.rolled_back", undone);
+        }
+        return { kind: "live", ...(replaced ? { replaced } : {}) };
+      }
+      await finishFailed(ports, release, outcome.reason, lock);
+      return { kind: "failed", reason: outcome.reason, permanent: true };
+    } catch (err) {
+      const permanent = err instanceof PermanentDeployError;
+      if (permanent || opts.lastAttempt) {
+        const reason = err instanceof Error ? err.message : String(err);
+        await finishFailed(ports, release, permanent ? reason : `gave up after the last attempt: ${reason}`, lock);
+        return { kind: "failed", reason, permanent };
+      }
+      await ports.step(releaseId, `attempt failed, will retry: ${err instanceof Error ? err.message : String(err)}`).catch(() => {});
+      throw err;
+    }
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * A release that already finished: an attempt that crashed between recording the outcome and
+ * notifying it left the notification unsent, so send it again (notify job ids dedupe repeats).
+ */
+async function already(ports: DeployPorts, release: Release): Promise<DeployResult> {
+  if (release.status === "live") await ports.notify("release.live", release);
+  if (release.status === "failed") await ports.notify("release.failed", release);
+  return { kind: "already", status: release.status };
+}
+
+async function finishFailed(ports: DeployPorts, release: Release, reason: string, lock: HeldLock): Promise<void> {
+  if (await ports.fail(release, reason, lock)) {
+    await ports.step(release.id, `failed: ${reason}`);
+    await ports.notify("release.failed", release);
+  }
+}

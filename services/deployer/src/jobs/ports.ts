@@ -1,0 +1,58 @@
+import type { ECSClient } from "@aws-sdk/client-ecs";
+import { enqueueNotifications, type JobQueues, type Records, type Redis, type SecretBox, secretContexts } from "@hoist/shared";
+import type Docker from "dockerode";
+import { z } from "zod";
+import { EcsDeployTarget, RedisEcsRolloutState } from "../adapters/ecs-target.js";
+import { LocalTarget } from "../adapters/local-target.js";
+import type { ReleaseLog } from "../adapters/release-log.js";
+import { ReleaseStore } from "../adapters/release-store.js";
+import type { DeployPorts } from "../domain/deploy.js";
+import { tryAcquireAppLock } from "../domain/lock.js";
+import { PermanentDeployError } from "../domain/target.js";
+
+export interface DeployerDeps {
+  redis: Redis;
+  prefix: string;
+  records: Records;
+  queues: JobQueues;
+  secrets: SecretBox;
+  docker: Docker;
+  ecs: (region: string | undefined) => ECSClient;
+  releaseLog: ReleaseLog;
+  lockTtlMs: number;
+  ecsPollMs: number;
+  ecsTimeoutS: number;
+  stopTimeoutS: number;
+}
+
+const envObjectSchema = z.record(z.string(), z.string());
+
+/** Wires the deploy domain to Redis, the secret box, podman and ECS. */
+export function deployPorts(deps: DeployerDeps): DeployPorts {
+  const store = new ReleaseStore(deps.redis, deps.records, deps.prefix);
+  const local = new LocalTarget(deps.docker, { stopTimeoutS: deps.stopTimeoutS });
+  const ecs = new EcsDeployTarget({
+    client: deps.ecs,
+    state: new RedisEcsRolloutState(deps.redis, deps.prefix),
+    pollMs: deps.ecsPollMs,
+    defaultTimeoutS: deps.ecsTimeoutS,
+  });
+  return {
+    loadRelease: (id) => deps.records.releases.get(id),
+    loadApp: (name) => deps.records.apps.get(name),
+    async openEnv(release) {
+      if (!release.env) return {};
+      const plain = await deps.secrets.open(release.env, secretContexts.appEnv(release.app));
+      const parsed = envObjectSchema.safeParse(JSON.parse(plain.toString("utf8")));
+      if (!parsed.success) throw new PermanentDeployError(`release ${release.id}'s environment is not an object of strings`);
+      return parsed.data;
+    },
+    tryLock: (app) => tryAcquireAppLock(deps.redis, deps.prefix, app, deps.lockTtlMs),
+    begin: (release, lock) => store.begin(release, lock),
+    goLive: (release, lock) => store.goLive(release, lock),
+    fail: (release, reason, lock) => store.fail(release, reason, lock),
+    notify: (event, release) => enqueueNotifications(deps.queues, event, { buildId: release.buildId, releaseId: release.id }),
+    targetFor: (app) => (app.target.kind === "ecs" ? ecs : local),
+    step: (id, line) => deps.releaseLog.write(id, line),
+  };
+}

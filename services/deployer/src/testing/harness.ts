@@ -1,0 +1,181 @@
+import { randomBytes } from "node:crypto";
+import {
+  type App,
+  createLogger,
+  createWorker,
+  JobQueues,
+  LocalSecretBox,
+  type Logger,
+  Records,
+  type Redis,
+  type Release,
+  secretContexts,
+} from "@hoist/shared";
+import { deletePrefix, testRedis, uniquePrefix } from "@hoist/shared/testing";
+import { createDocker, ecsClientFactory } from "../adapters/clients.js";
+import { RedisStreamReleaseLog } from "../adapters/release-log.js";
+import { livePointerKey } from "../adapters/release-store.js";
+import { handlers, recordDeadDeploy } from "../jobs/handlers.js";
+import { type DeployerDeps, deployPorts } from "../jobs/ports.js";
+
+type Worker = ReturnType<typeof createWorker>;
+type Job = Awaited<ReturnType<JobQueues["enqueue"]>>;
+
+/** One test's deployer world: its own prefix, real Redis, the real worker and ports. */
+export class DeployerHarness {
+  readonly prefix = uniquePrefix("dep");
+  readonly redis: Redis = testRedis("worker");
+  readonly records = new Records(this.redis, this.prefix);
+  readonly queues = new JobQueues(this.redis, this.prefix);
+  /** The master key of `secrets`, for deployer processes started by a test (HOIST_MASTER_KEY_FILE). */
+  readonly masterKey = randomBytes(32);
+  readonly secrets = new LocalSecretBox(this.masterKey);
+  readonly releaseLog = new RedisStreamReleaseLog(this.redis, this.prefix);
+  readonly log: Logger = createLogger({ service: "deployer-test", level: process.env.HOIST_TEST_LOG ?? "silent" });
+  readonly workers: Worker[] = [];
+  private readonly connections: Redis[] = [];
+
+  /** Real @aws-sdk/client-ecs clients pointed at a test server, with fast retries. */
+  ecsClients(endpoint: string): DeployerDeps["ecs"] {
+    return ecsClientFactory({
+      region: "eu-west-1",
+      endpoint,
+      credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" },
+      maxAttempts: 2,
+    });
+  }
+
+  deps(overrides: Partial<DeployerDeps> = {}): DeployerDeps {
+    return {
+      redis: this.redis,
+      prefix: this.prefix,
+      records: this.records,
+      queues: this.queues,
+      secrets: this.secrets,
+      docker: createDocker(),
+      ecs: ecsClientFactory({ region: "eu-west-1", credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" } }),
+      releaseLog: this.releaseLog,
+      lockTtlMs: 5_000,
+      ecsPollMs: 20,
+      ecsTimeoutS: 900,
+      stopTimeoutS: 1,
+      ...overrides,
+    };
+  }
+
+  /** Starts a deploy worker (each with its own connection, as a separate process would have). */
+  startWorker(overrides: Partial<DeployerDeps> = {}, concurrency = 1): Worker {
+    const connection = testRedis("worker");
+    this.connections.push(connection);
+    const ports = deployPorts(this.deps(overrides));
+    const worker = createWorker({
+      queue: "deploy",
+      connection,
+      prefix: this.prefix,
+      concurrency,
+      log: this.log,
+      handlers: handlers({ log: this.log, ports, lockRetryMs: 100 }),
+      workerOptions: { settings: { backoffStrategy: () => 50 } },
+    });
+    worker.on("failed", (job, err) => void recordDeadDeploy(ports, job, err).catch(() => {}));
+    this.workers.push(worker);
+    return worker;
+  }
+
+  async createApp(name: string, target: App["target"]): Promise<App> {
+    return this.records.apps.create({
+      name,
+      branch: "main",
+      repo: { sshUrl: `ssh://git@127.0.0.1/${name}.git` },
+      target,
+      supersede: "running",
+      tagBuilds: true,
+      buildTimeoutSec: 1800,
+    });
+  }
+
+  /** A succeeded build with `images` and a pending release of it carrying `env` (sealed). */
+  async createRelease(
+    app: string,
+    images: Release["images"],
+    env: Record<string, string> = {},
+    extra: Partial<Release> = {},
+  ): Promise<Release> {
+    const build = await this.records.builds.create({ app, ref: "refs/heads/main", sha: "a".repeat(40), trigger: "push" });
+    await this.records.builds.patch(build.id, { status: "succeeded", images });
+    const sealed = await this.secrets.seal(JSON.stringify(env), secretContexts.appEnv(app));
+    return this.records.releases.create({ app, buildId: build.id, images, env: sealed, ...extra });
+  }
+
+  /** Seeds a release as the app's live one, as an earlier deploy would have left it. */
+  async markLive(release: Release): Promise<void> {
+    await this.records.releases.patch(release.id, { status: "live", liveAt: new Date().toISOString() });
+    await this.redis.set(livePointerKey(this.prefix, release.app), release.id);
+  }
+
+  /**
+   * Enqueues a deploy of `releaseId` and resolves when its job completes or fails for good (not
+   * on a retried attempt), with the release as it then is.
+   */
+  async deploy(
+    releaseId: string,
+    opts: { attempts?: number } = {},
+  ): Promise<{ job: Job; outcome: "completed" | "failed"; error?: string; release: Release }> {
+    const done = this.jobEnd(releaseId);
+    await this.queues.enqueue(
+      "deploy",
+      { kind: "deploy", releaseId },
+      { attempts: opts.attempts ?? 3, backoff: { type: "fixed", delay: 50 } },
+    );
+    const end = await done;
+    return { ...end, release: await this.records.releases.require(releaseId) };
+  }
+
+  jobEnd(jobId: string, timeoutMs = 60_000): Promise<{ job: Job; outcome: "completed" | "failed"; error?: string }> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`deploy job ${jobId} did not end within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onCompleted = (job: Job) => {
+        if (job.id !== jobId) return;
+        off();
+        resolve({ job, outcome: "completed" });
+      };
+      const onFailed = (job: Job | undefined, err: Error) => {
+        if (!job || job.id !== jobId) return;
+        const final = err.name === "UnrecoverableError" || job.attemptsMade >= (job.opts.attempts ?? 1);
+        if (!final) return;
+        off();
+        resolve({ job, outcome: "failed", error: err.message });
+      };
+      const off = () => {
+        clearTimeout(timer);
+        for (const w of this.workers) {
+          w.off("completed", onCompleted);
+          w.off("failed", onFailed);
+        }
+      };
+      for (const w of this.workers) {
+        w.on("completed", onCompleted);
+        w.on("failed", onFailed);
+      }
+    });
+  }
+
+  async logLines(releaseId: string): Promise<string[]> {
+    return (await this.releaseLog.read(releaseId)).map((e) => e.line);
+  }
+
+  async notifyJobIds(): Promise<string[]> {
+    const jobs = await this.queues.queue("notify").getJobs(["waiting", "delayed", "prioritized"]);
+    return jobs.map((j) => j.id ?? "").sort();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+    await this.queues.close();
+    await deletePrefix(this.redis, this.prefix);
+    await Promise.all([...this.connections, this.redis].map((c) => c.quit().catch(() => c.disconnect())));
+  }
+}

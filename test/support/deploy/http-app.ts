@@ -1,0 +1,70 @@
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/**
+ * Tiny HTTP app images for deploy tests, built locally (no Docker Hub): `FROM scratch` plus
+ * Debian's static busybox, serving `/www` with `busybox httpd` on 127.0.0.1:$PORT. Test support only.
+ *
+ * - `ok`: serves `text` at `/` and 200 at `/healthz`, writes `$GREETING` to `/env.txt`, exits on SIGTERM.
+ * - `unhealthy`: serves `/` but never `/healthz` (404), logging why.
+ * - `ignores-sigterm`: like `ok`, but its PID 1 ignores SIGTERM, so stopping it costs the whole stop timeout.
+ * - `slow-start`: like `ok`, but listens only after 3 s (a deploy stays in its health check that long).
+ */
+export type HttpAppVariant = "ok" | "unhealthy" | "ignores-sigterm" | "slow-start";
+
+/** The slice of dockerode this needs, so test support carries no dependency of its own. */
+export interface ImageBuilder {
+  buildImage(context: { context: string; src: string[] }, opts: { t: string }): Promise<NodeJS.ReadableStream>;
+  modem: { followProgress(stream: NodeJS.ReadableStream, done: (err: Error | null, out: unknown[]) => void): void };
+}
+
+const BUSYBOX = "/bin/busybox";
+
+function script(variant: HttpAppVariant): string {
+  const trap = variant === "ignores-sigterm" ? "trap '' TERM" : "trap 'exit 0' TERM";
+  const warn = variant === "unhealthy" ? 'echo "http-app: /healthz is not provisioned, health checks will fail"; ' : "";
+  return [
+    trap,
+    'echo "$GREETING" > /www/env.txt',
+    ...(variant === "slow-start" ? ["/bin/busybox sleep 3"] : []),
+    `${warn}echo "http-app listening on 127.0.0.1:$PORT"`,
+    "/bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www &",
+    // `wait` returns when a trapped signal arrives; loop so an ignored SIGTERM does not end PID 1.
+    "while true; do wait; done",
+  ].join("\n");
+}
+
+/** The tag the builder would give: `<registry>/<app>:<service>.<buildNumber>`. */
+export function builderTag(app: string, service: string, buildNumber: number): string {
+  return `${process.env.HOIST_TEST_REGISTRY ?? "localhost"}/${app}:${service}.${buildNumber}`;
+}
+
+export async function buildHttpAppImage(docker: ImageBuilder, tag: string, text: string, variant: HttpAppVariant = "ok"): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), "hoist-http-app-"));
+  try {
+    copyFileSync(BUSYBOX, join(dir, "busybox"));
+    mkdirSync(join(dir, "www"));
+    writeFileSync(join(dir, "www", "index.html"), `${text}\n`);
+    if (variant !== "unhealthy") writeFileSync(join(dir, "www", "healthz"), "ok\n");
+    writeFileSync(
+      join(dir, "Dockerfile"),
+      [
+        "FROM scratch",
+        "COPY busybox /bin/busybox",
+        "COPY www /www",
+        `ENTRYPOINT ["/bin/busybox", "sh", "-c", ${JSON.stringify(script(variant))}]`,
+        "",
+      ].join("\n"),
+    );
+    const stream = await docker.buildImage({ context: dir, src: ["Dockerfile", "busybox", "www"] }, { t: tag });
+    const out = await new Promise<unknown[]>((resolve, reject) =>
+      docker.modem.followProgress(stream, (err, res) => (err ? reject(err) : resolve(res))),
+    );
+    const failed = out.find((o) => typeof o === "object" && o !== null && "error" in o) as { error?: string } | undefined;
+    if (failed) throw new Error(`building ${tag} failed: ${failed.error}`);
+    return tag;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
