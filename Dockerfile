@@ -40,8 +40,8 @@ ENV HOIST_HEALTH_PORT=9090
 CMD ["node", "services/builder/dist/main.js"]
 
 FROM runtime AS deployer
-USER node
-ENV HOIST_HEALTH_PORT=9090
+# Runs as root: it drives the host's Docker socket for the local target.
+ENV HOIST_HEALTH_PORT=9091
 CMD ["node", "services/deployer/dist/main.js"]
 
 FROM runtime AS notifier
