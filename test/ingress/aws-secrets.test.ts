@@ -57,7 +57,7 @@ describe("aws secret box (real @aws-sdk/client-kms against the KMS test server)"
     const box = new AwsKmsSecretBox(client, arn);
     const sealed = await box.seal("top-secret-value", ctx);
     kms.setEnabled(arn, false);
-    const err = await box.open(sealed, ctx).catch((e: unknown) => e as Error);
+    const err = (await box.open(sealed, ctx).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(SecretError);
     expect(err.message).toMatch(/Decrypt failed \(DisabledException\)/);
     expect(err.message).not.toContain("top-secret-value");
