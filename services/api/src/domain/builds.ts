@@ -1,0 +1,93 @@
+import { type Build, enqueueNotifications, type JobQueues, newId, publishBuildCanceled, type Records, type Redis } from "@hoist/shared";
+
+export interface BuildDeps {
+  redis: Redis;
+  records: Records;
+  queues: JobQueues;
+  prefix: string;
+}
+
+export interface NewBuild {
+  app: string;
+  ref: string;
+  sha: string;
+  trigger: Build["trigger"];
+  commit?: Build["commit"];
+  /** Pre-allocated id (the webhook claims its dedupe key with it before storing). */
+  id?: string;
+}
+
+/** How many of an app's newest builds a new push looks through for older builds of its ref. */
+const SUPERSEDE_WINDOW = 50;
+
+/**
+ * Stores a queued build and its build job. If the job cannot be added, the record is removed
+ * again (best effort) so no build sits "queued" without a job, and the error propagates.
+ */
+export async function storeBuild(deps: BuildDeps, input: NewBuild): Promise<Build> {
+  const build = await deps.records.builds.create({
+    id: input.id ?? newId("bld"),
+    app: input.app,
+    ref: input.ref,
+    sha: input.sha,
+    trigger: input.trigger,
+    ...(input.commit ? { commit: input.commit } : {}),
+  });
+  try {
+    await deps.queues.enqueue("build", { kind: "build", buildId: build.id });
+  } catch (err) {
+    await deps.redis
+      .multi()
+      .del(deps.records.builds.key(build.id))
+      .zrem(deps.records.keys.appBuilds(build.app), build.id)
+      .exec()
+      .catch(() => {});
+    throw err;
+  }
+  return build;
+}
+
+/** After a build is stored: GitLab's "pending" status, and older builds of the same ref canceled. */
+export async function afterBuildStored(deps: BuildDeps, build: Build, supersede: "running" | "queued"): Promise<void> {
+  await Promise.all([enqueueNotifications(deps.queues, "build.pending", { buildId: build.id }), supersedeOlder(deps, build, supersede)]);
+}
+
+export type CancelOutcome = { ok: true; build: Build } | { ok: false; reason: "missing" } | { ok: false; reason: "state"; current: string };
+
+/** Cancels a queued or running build, tells running builders, and notifies. */
+export async function cancelBuild(
+  deps: BuildDeps,
+  id: string,
+  canceledBy: "user" | "superseded",
+  from: readonly string[] = ["queued", "running"],
+) {
+  const result = await deps.records.builds.transition(id, from, {
+    status: "canceled",
+    reason: canceledBy === "user" ? "canceled by user" : "superseded",
+    canceledBy,
+    finishedAt: new Date().toISOString(),
+  });
+  if (!result.ok)
+    return result.reason === "missing"
+      ? ({ ok: false, reason: "missing" } as const)
+      : ({ ok: false, reason: "state", current: result.current } as const);
+  await publishBuildCanceled(deps.redis, deps.prefix, id);
+  await enqueueNotifications(deps.queues, "build.canceled", { buildId: id });
+  return { ok: true, build: result.record } as const;
+}
+
+/**
+ * A newer push (by arrival, i.e. a higher build number) to the same app and ref cancels that
+ * ref's older queued builds and, with supersede "running", its running build too.
+ */
+export async function supersedeOlder(deps: BuildDeps, build: Build, mode: "running" | "queued"): Promise<string[]> {
+  const recent = await deps.records.builds.listByApp(build.app, SUPERSEDE_WINDOW);
+  const from = mode === "running" ? ["queued", "running"] : ["queued"];
+  const older = recent.filter((b) => b.ref === build.ref && b.number < build.number && from.includes(b.status));
+  const canceled: string[] = [];
+  for (const b of older) {
+    const out = await cancelBuild(deps, b.id, "superseded", from);
+    if (out.ok) canceled.push(b.id);
+  }
+  return canceled;
+}
