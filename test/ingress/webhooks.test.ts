@@ -1,12 +1,6 @@
 import { onBuildCanceled, secretContexts } from "@hoist/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  branchCreatePayload,
-  branchDeletePayload,
-  mergeRequestPayload,
-  pushPayload,
-  tagPushPayload,
-} from "../support/api/fixtures.js";
+import { branchCreatePayload, branchDeletePayload, mergeRequestPayload, pushPayload, tagPushPayload } from "../support/api/fixtures.js";
 import { type ApiHarness, startApi } from "../support/api/harness.js";
 import { deliver, signedHeaders } from "./webhook-helpers.js";
 
