@@ -47,7 +47,12 @@ describe("GitLab connections and app linking", () => {
 
     const res = await h.api("POST", "/gitlab/connections", { url: `${gl.url}/`, token: GITLAB_TOKEN });
     expect(res.status).toBe(201);
-    expect(res.body.connection).toEqual({ id: expect.stringMatching(/^glc_/), url: gl.url, username: "hoist-bot", createdAt: expect.any(String) });
+    expect(res.body.connection).toEqual({
+      id: expect.stringMatching(/^glc_/),
+      url: gl.url,
+      username: "hoist-bot",
+      createdAt: expect.any(String),
+    });
     connection = res.body.connection.id;
     const stored = await h.deps.records.gitlabConnections.require(connection);
     expect(JSON.stringify(stored)).not.toContain(GITLAB_TOKEN);
@@ -72,10 +77,16 @@ describe("GitLab connections and app linking", () => {
       enable_ssl_verification: true,
     });
     expect(hook.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(gl.state.deployKeys).toEqual([expect.objectContaining({ project_id: projectId, key: app.deployKey.publicKey, can_push: false, title: "hoist:web" })]);
+    expect(gl.state.deployKeys).toEqual([
+      expect.objectContaining({ project_id: projectId, key: app.deployKey.publicKey, can_push: false, title: "hoist:web" }),
+    ]);
     expect(app.repo).toEqual({ sshUrl: `ssh://git@127.0.0.1:${sshPort}/acme/web.git`, projectId });
     expect(app.gitlab).toMatchObject({ connectionId: connection, projectId, hookId: hook.id, deployKeyId: gl.state.deployKeys[0]!.id });
-    const hostKey = readFileSync(process.env.HOIST_TEST_SSH_HOST_KEY as string, "utf8").trim().split(" ").slice(0, 2).join(" ");
+    const hostKey = readFileSync(process.env.HOIST_TEST_SSH_HOST_KEY as string, "utf8")
+      .trim()
+      .split(" ")
+      .slice(0, 2)
+      .join(" ");
     expect(app.hostKeys).toContain(`[127.0.0.1]:${sshPort} ${hostKey}`);
     // GitLab holds the secret token now: its deliveries are accepted.
     const local = `${h.url}${new URL(app.webhook.url).pathname}`;
