@@ -8,6 +8,7 @@ import { createLogger, createRedis, createSecretBox, JobQueues, Records, type Re
 import { deletePrefix, testRedisUrl, uniquePrefix } from "@hoist/shared/testing";
 import { type Env, envSchema } from "../../../services/api/src/config.js";
 import type { ApiDeps } from "../../../services/api/src/deps.js";
+import { AppCache } from "../../../services/api/src/domain/app-cache.js";
 import { createHttpApp } from "../../../services/api/src/http/app.js";
 
 export const API_TOKEN = "test-api-token-0123456789abcdef0123456789";
@@ -38,13 +39,15 @@ export async function startApi(opts: { env?: Record<string, string>; redisUrl?: 
   const redis = createRedis(config.REDIS_URL, "producer", "hoist-api-test");
   if (redis.status !== "ready") await once(redis, "ready");
   const log = createLogger({ service: "api-test", level: "silent" });
+  const records = new Records(redis, prefix);
   const deps: ApiDeps = {
     config,
     log,
     redis,
-    records: new Records(redis, prefix),
+    records,
     queues: new JobQueues(redis, prefix),
     secrets: opts.secrets ?? createSecretBox(config),
+    apps: new AppCache(records),
   };
   const server: Server = createHttpApp(deps).listen(0, "127.0.0.1");
   await once(server, "listening");

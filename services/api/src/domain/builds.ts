@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { type Build, enqueueNotifications, type JobQueues, newId, publishBuildCanceled, type Records, type Redis } from "@hoist/shared";
 
 export interface BuildDeps {
@@ -17,14 +18,12 @@ export interface NewBuild {
   id?: string;
 }
 
-/** How many of an app's newest builds a new push looks through for older builds of its ref. */
-const SUPERSEDE_WINDOW = 50;
-
 /**
- * Stores a queued build and its build job. If the job cannot be added, the record is removed
- * again (best effort) so no build sits "queued" without a job, and the error propagates.
+ * Stores a queued build and its build job (then `alongside`, e.g. confirming the delivery). If a
+ * step fails, the record is removed again (best effort) so no build sits "queued" without a job,
+ * and the error propagates.
  */
-export async function storeBuild(deps: BuildDeps, input: NewBuild): Promise<Build> {
+export async function storeBuild(deps: BuildDeps, input: NewBuild, alongside?: () => Promise<unknown>): Promise<Build> {
   const build = await deps.records.builds.create({
     id: input.id ?? newId("bld"),
     app: input.app,
@@ -35,11 +34,14 @@ export async function storeBuild(deps: BuildDeps, input: NewBuild): Promise<Buil
   });
   try {
     await deps.queues.enqueue("build", { kind: "build", buildId: build.id });
+    // Independent writes go out together: one round trip instead of several.
+    await Promise.all([deps.redis.zadd(openBuildsKey(deps, build.app, build.ref), build.number, build.id), alongside?.()]);
   } catch (err) {
     await deps.redis
       .multi()
       .del(deps.records.builds.key(build.id))
       .zrem(deps.records.keys.appBuilds(build.app), build.id)
+      .zrem(openBuildsKey(deps, build.app, build.ref), build.id)
       .exec()
       .catch(() => {});
     throw err;
@@ -77,17 +79,30 @@ export async function cancelBuild(
 }
 
 /**
+ * The builds of one app and ref that may still need superseding, scored by build number. Kept
+ * small: every new build of the ref prunes the ones that have finished or been canceled.
+ */
+export function openBuildsKey(deps: Pick<BuildDeps, "records">, app: string, ref: string): string {
+  return `${deps.records.keys.app(app)}:open:${createHash("sha256").update(ref).digest("hex").slice(0, 32)}`;
+}
+
+/**
  * A newer push (by arrival, i.e. a higher build number) to the same app and ref cancels that
  * ref's older queued builds and, with supersede "running", its running build too.
  */
 export async function supersedeOlder(deps: BuildDeps, build: Build, mode: "running" | "queued"): Promise<string[]> {
-  const recent = await deps.records.builds.listByApp(build.app, SUPERSEDE_WINDOW);
+  const key = openBuildsKey(deps, build.app, build.ref);
+  const olderIds = (await deps.redis.zrangebyscore(key, "-inf", `(${build.number}`)).filter((id) => id !== build.id);
+  if (olderIds.length === 0) return [];
   const from = mode === "running" ? ["queued", "running"] : ["queued"];
-  const older = recent.filter((b) => b.ref === build.ref && b.number < build.number && from.includes(b.status));
   const canceled: string[] = [];
-  for (const b of older) {
-    const out = await cancelBuild(deps, b.id, "superseded", from);
-    if (out.ok) canceled.push(b.id);
+  const done: string[] = [];
+  for (const id of olderIds) {
+    const out = await cancelBuild(deps, id, "superseded", from);
+    if (out.ok) canceled.push(id);
+    // Still running under supersede "queued": a later push with another policy may cancel it.
+    if (out.ok || out.reason === "missing" || out.current !== "running") done.push(id);
   }
+  if (done.length) await deps.redis.zrem(key, ...done);
   return canceled;
 }

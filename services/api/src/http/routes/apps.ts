@@ -67,6 +67,7 @@ export function appsRouter(deps: ApiDeps): Router {
     const { env: _e, slackWebhookUrl: _s, outgoingWebhook: _o, signingSecret: _g, ...plain } = input;
     if (sealed.clear.length) await deps.records.apps.unset(current.name, sealed.clear);
     const app = await deps.records.apps.update(current.name, { ...plain, ...sealed.set });
+    deps.apps.invalidate(current);
     if (!app) throw new HttpError(404, "not_found", `app ${current.name} not found`);
     res.json({
       app: appView(app, publicUrl),
@@ -79,6 +80,7 @@ export function appsRouter(deps: ApiDeps): Router {
     // A linked app's hook and deploy key are removed from GitLab first, so nothing keeps pushing to a dead URL.
     if (app.gitlab) await unlinkApp(deps, app);
     await deps.records.apps.delete(app.name);
+    deps.apps.invalidate(app);
     res.status(204).end();
   });
 
@@ -88,6 +90,7 @@ export function appsRouter(deps: ApiDeps): Router {
     const hookId = app.hookId ?? newHookId();
     await deps.records.apps.update(app.name, { hookId, webhookTokenHash: hashToken(token) });
     if (!app.hookId) await deps.records.apps.setHookId(app.name, hookId);
+    deps.apps.invalidate({ hookId });
     res.json({ webhook: { url: webhookUrl(publicUrl, hookId), token } });
   });
 

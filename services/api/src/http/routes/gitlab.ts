@@ -44,13 +44,13 @@ export function gitlabRouter(deps: ApiDeps): Router {
         `app ${app.name} is linked to project ${app.gitlab.projectId}; DELETE /v1/apps/${app.name}/gitlab/link first`,
       );
     }
-    const linked = await linkApp(deps, app, conn, input.projectId);
+    const linked = await linkApp(deps, app, conn, input.projectId).finally(() => deps.apps.invalidate(app));
     res.json({ app: appView(linked, deps.config.HOIST_PUBLIC_URL) });
   });
 
   router.delete("/apps/:app/gitlab/link", async (req, res) => {
     const app = await requireApp(deps, req.params.app);
-    const unlinked = await unlinkApp(deps, app);
+    const unlinked = await unlinkApp(deps, app).finally(() => deps.apps.invalidate(app));
     res.json({ app: appView(unlinked, deps.config.HOIST_PUBLIC_URL) });
   });
 

@@ -68,7 +68,7 @@ export function webhookRouter(deps: ApiDeps): Router {
     if (deps.redis.status !== "ready") throw unavailable();
     const hookId = req.params.hookId;
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(hookId)) throw new HttpError(404, "not_found", "no webhook with this id");
-    const app = await withDeadline(deps.records.apps.byHookId(hookId), STORE_DEADLINE_MS);
+    const app = await withDeadline(deps.apps.byHookId(hookId), STORE_DEADLINE_MS);
     if (!app) throw new HttpError(404, "not_found", "no webhook with this id");
 
     const signingSecret = await signing.get(app);
@@ -111,18 +111,11 @@ export function webhookRouter(deps: ApiDeps): Router {
     let build: Awaited<ReturnType<typeof storeBuild>>;
     try {
       build = await withDeadline(
-        (async () => {
-          const b = await storeBuild(buildDeps, {
-            id: buildId,
-            app: app.name,
-            ref: decision.ref,
-            sha: decision.sha,
-            trigger: decision.trigger,
-            commit: decision.commit,
-          });
-          await confirmDelivery(deps.redis, key);
-          return b;
-        })(),
+        storeBuild(
+          buildDeps,
+          { id: buildId, app: app.name, ref: decision.ref, sha: decision.sha, trigger: decision.trigger, commit: decision.commit },
+          () => confirmDelivery(deps.redis, key),
+        ),
         STORE_DEADLINE_MS,
       );
     } catch (err) {
