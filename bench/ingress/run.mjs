@@ -41,7 +41,10 @@ async function freePort() {
 }
 
 function startProcess(args, env, readyLine) {
-  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, args, {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   children.push(child);
   let out = "";
   return new Promise((resolveStart, reject) => {
@@ -60,10 +63,34 @@ async function redisUrl() {
   if (process.env.REDIS_URL) return process.env.REDIS_URL;
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "hoist-bench-redis-"));
-  const child = spawn("redis-server", ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--dir", dir], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(
+    "redis-server",
+    [
+      "--bind",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--save",
+      "",
+      "--appendonly",
+      "yes",
+      "--appendfsync",
+      "everysec",
+      "--maxmemory-policy",
+      "noeviction",
+      "--dir",
+      dir,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   redisChild = child;
   let out = "";
-  await new Promise((r) => child.stdout.on("data", (d) => { out += d; if (/Ready to accept/.test(out)) r(); }));
+  await new Promise((r) =>
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (/Ready to accept/.test(out)) r();
+    }),
+  );
   return `redis://127.0.0.1:${port}`;
 }
 
@@ -72,11 +99,21 @@ const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 function post(url, headers, body) {
   return new Promise((resolvePost, reject) => {
     const u = new URL(url);
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: "POST", agent, headers: { ...headers, "content-length": Buffer.byteLength(body) } }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolvePost({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
-    });
+    const req = request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: "POST",
+        agent,
+        headers: { ...headers, "content-length": Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => resolvePost({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -88,14 +125,36 @@ function pushDelivery(token) {
   const after = randomBytes(20).toString("hex");
   const branch = `feature/${seq++ % BRANCHES}`;
   const body = JSON.stringify({
-    object_kind: "push", event_name: "push", before: randomBytes(20).toString("hex"), after, ref: `refs/heads/${branch}`, checkout_sha: after,
-    user_name: "Bench", user_username: "bench", project_id: 15,
+    object_kind: "push",
+    event_name: "push",
+    before: randomBytes(20).toString("hex"),
+    after,
+    ref: `refs/heads/${branch}`,
+    checkout_sha: after,
+    user_name: "Bench",
+    user_username: "bench",
+    project_id: 15,
     project: { id: 15, path_with_namespace: "acme/web", default_branch: "main", git_ssh_url: "git@gitlab.example.com:acme/web.git" },
-    commits: [{ id: after, message: "Bench commit\n", title: "Bench commit", timestamp: new Date().toISOString(), url: `https://gitlab.example.com/acme/web/-/commit/${after}`, author: { name: "Bench", email: "b@example.com" } }],
+    commits: [
+      {
+        id: after,
+        message: "Bench commit\n",
+        title: "Bench commit",
+        timestamp: new Date().toISOString(),
+        url: `https://gitlab.example.com/acme/web/-/commit/${after}`,
+        author: { name: "Bench", email: "b@example.com" },
+      },
+    ],
     total_commits_count: 1,
   });
   return {
-    headers: { "content-type": "application/json", "x-gitlab-event": "Push Hook", "x-gitlab-token": token, "idempotency-key": randomUUID(), "x-gitlab-webhook-uuid": randomUUID() },
+    headers: {
+      "content-type": "application/json",
+      "x-gitlab-event": "Push Hook",
+      "x-gitlab-token": token,
+      "idempotency-key": randomUUID(),
+      "x-gitlab-webhook-uuid": randomUUID(),
+    },
     body,
   };
 }
@@ -110,15 +169,17 @@ async function closedLoop(url, token, seconds) {
   const lat = [];
   let bad = 0;
   const end = performance.now() + seconds * 1000;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (performance.now() < end) {
-      const d = pushDelivery(token);
-      const t0 = performance.now();
-      const res = await post(url, d.headers, d.body);
-      lat.push(performance.now() - t0);
-      if (res.status !== 202) bad++;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < end) {
+        const d = pushDelivery(token);
+        const t0 = performance.now();
+        const res = await post(url, d.headers, d.body);
+        lat.push(performance.now() - t0);
+        if (res.status !== 202) bad++;
+      }
+    }),
+  );
   return { rate: lat.length / seconds, p99: p99(lat), n: lat.length, bad };
 }
 
@@ -134,10 +195,12 @@ async function fixedRate(url, token, rate, seconds) {
     const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const d = pushDelivery(token);
-    pending.push(post(url, d.headers, d.body).then((res) => {
-      lat.push(performance.now() - due);
-      if (res.status !== 202) bad++;
-    }));
+    pending.push(
+      post(url, d.headers, d.body).then((res) => {
+        lat.push(performance.now() - due);
+        if (res.status !== 202) bad++;
+      }),
+    );
   }
   await Promise.all(pending);
   return { p99: p99(lat), n: lat.length, bad };
@@ -150,12 +213,26 @@ const prefix = `bench-${randomBytes(4).toString("hex")}`;
 
 const apiPort = await freePort();
 const nodeArgs = process.env.BENCH_API_NODE_ARGS ? process.env.BENCH_API_NODE_ARGS.split(" ") : [];
-await startProcess([...nodeArgs, join(root, "services/api/dist/main.js")], {
-  REDIS_URL: url, HOIST_PORT: String(apiPort), HOIST_HOST: "127.0.0.1", HOIST_API_TOKEN: API_TOKEN, HOIST_LOG_LEVEL: "info",
-  HOIST_QUEUE_PREFIX: `${prefix}-hoist`, HOIST_DATA_DIR: mkdtempSync(join(tmpdir(), "hoist-bench-data-")), HOIST_PUBLIC_URL: `http://127.0.0.1:${apiPort}`,
-}, /"msg":"ready"/);
+await startProcess(
+  [...nodeArgs, join(root, "services/api/dist/main.js")],
+  {
+    REDIS_URL: url,
+    HOIST_PORT: String(apiPort),
+    HOIST_HOST: "127.0.0.1",
+    HOIST_API_TOKEN: API_TOKEN,
+    HOIST_LOG_LEVEL: "info",
+    HOIST_QUEUE_PREFIX: `${prefix}-hoist`,
+    HOIST_DATA_DIR: mkdtempSync(join(tmpdir(), "hoist-bench-data-")),
+    HOIST_PUBLIC_URL: `http://127.0.0.1:${apiPort}`,
+  },
+  /"msg":"ready"/,
+);
 const refPort = await freePort();
-const ref = await startProcess([join(here, "reference-server.mjs")], { REDIS_URL: url, PORT: String(refPort), PREFIX: `${prefix}-ref` }, /ready/);
+const ref = await startProcess(
+  [join(here, "reference-server.mjs")],
+  { REDIS_URL: url, PORT: String(refPort), PREFIX: `${prefix}-ref` },
+  /ready/,
+);
 
 const created = await fetch(`http://127.0.0.1:${apiPort}/v1/apps`, {
   method: "POST",
@@ -181,11 +258,15 @@ const cpu1 = await redisCpu();
 console.log(`hoist:     ${hoist.n} requests, ${fmt(hoist.rate)}/s, p99 ${fmt(hoist.p99)} ms, non-202 ${hoist.bad}`);
 const reference = await closedLoop(refUrl, token, SECONDS);
 const cpu2 = await redisCpu();
-console.log(`Redis CPU per request: hoist ${((1e6 * (cpu1 - cpu0)) / hoist.n).toFixed(0)} µs, reference ${((1e6 * (cpu2 - cpu1)) / reference.n).toFixed(0)} µs`);
+console.log(
+  `Redis CPU per request: hoist ${((1e6 * (cpu1 - cpu0)) / hoist.n).toFixed(0)} µs, reference ${((1e6 * (cpu2 - cpu1)) / reference.n).toFixed(0)} µs`,
+);
 console.log(`reference: ${reference.n} requests, ${fmt(reference.rate)}/s, p99 ${fmt(reference.p99)} ms, non-202 ${reference.bad}`);
 const hoistRate = await fixedRate(hoistUrl, token, RATE, RATE_SECONDS);
 const refRate = await fixedRate(refUrl, token, RATE, RATE_SECONDS);
-console.log(`at ${RATE}/s: hoist p99 ${fmt(hoistRate.p99)} ms (non-202 ${hoistRate.bad}); reference p99 ${fmt(refRate.p99)} ms (non-202 ${refRate.bad})`);
+console.log(
+  `at ${RATE}/s: hoist p99 ${fmt(hoistRate.p99)} ms (non-202 ${hoistRate.bad}); reference p99 ${fmt(refRate.p99)} ms (non-202 ${refRate.bad})`,
+);
 
 for (const c of children) c.kill("SIGTERM");
 const cleanup = new Redis(url);
