@@ -23,5 +23,14 @@ export const envSchema = commonEnvSchema
       .max(64 * MIB, "at most 64 MiB")
       .default(MIB),
   })
+  .superRefine((env, ctx) => {
+    if (env.HOIST_KMS === "aws" && !env.HOIST_KMS_KEY_ID) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["HOIST_KMS_KEY_ID"],
+        message: "required with HOIST_KMS=aws: the id, ARN or alias of a symmetric KMS key",
+      });
+    }
+  })
   .transform((env) => ({ ...env, HOIST_PUBLIC_URL: env.HOIST_PUBLIC_URL ?? `http://localhost:${env.HOIST_PORT}` }));
 export type Env = z.infer<typeof envSchema>;
