@@ -1,5 +1,6 @@
 import { onBuildCanceled, secretContexts } from "@hoist/shared";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { deliveryKey, deliveryRedisKey } from "../../services/api/src/domain/deliveries.js";
 import { branchCreatePayload, branchDeletePayload, mergeRequestPayload, pushPayload, tagPushPayload } from "../support/api/fixtures.js";
 import { type ApiHarness, startApi } from "../support/api/harness.js";
 import { deliver, signedHeaders } from "./webhook-helpers.js";
@@ -132,6 +133,23 @@ describe("POST /webhooks/gitlab/:hookId", () => {
     const a = await deliver(hookUrl, { event: "Push Hook", token, body: noKey });
     const b = await deliver(hookUrl, { event: "Push Hook", token, body: noKey });
     expect(b.body).toEqual({ status: "duplicate", buildId: a.body.buildId });
+  });
+
+  it("answers 503 and leaves no trace when storing fails midway, so GitLab's resend is built", async () => {
+    const key = crypto.randomUUID();
+    const body = pushPayload();
+    const before = await h.deps.records.builds.listByApp("web", 500);
+    // Redis drops the connection just as the build job is added (fault injected in the producer).
+    const spy = vi.spyOn(h.deps.queues, "enqueue").mockRejectedValueOnce(new Error("Connection is closed."));
+    const failed = await deliver(hookUrl, { event: "Push Hook", token, idempotencyKey: key, body });
+    spy.mockRestore();
+    expect(failed).toMatchObject({ status: 503, body: { error: { code: "unavailable" } } });
+    expect(await h.deps.records.builds.listByApp("web", 500)).toHaveLength(before.length);
+    const hookId = new URL(hookUrl).pathname.split("/").pop() as string;
+    expect(await h.redis.exists(deliveryRedisKey(h.prefix, hookId, deliveryKey(key, Buffer.from(JSON.stringify(body)))))).toBe(0);
+    const resend = await deliver(hookUrl, { event: "Push Hook", token, idempotencyKey: key, body });
+    expect(resend.status).toBe(202);
+    expect((await h.deps.records.builds.require(resend.body.buildId)).sha).toBe(body.checkout_sha);
   });
 
   it("makes exactly one build of simultaneous deliveries with the same key", async () => {
