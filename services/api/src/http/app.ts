@@ -12,6 +12,8 @@ export function createHttpApp(deps: ApiDeps): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", false);
+  // API answers are live state: no ETag hashing of every body.
+  app.set("etag", false);
   app.use(healthRouter(deps));
   // Webhooks authenticate with their own per-app secret, so they are mounted before the API token check.
   app.use(webhookRouter(deps));

@@ -48,6 +48,12 @@ class SigningSecretCache {
   }
 }
 
+/** Webhook answers are tiny and never cached: written directly, without express's ETag and send machinery. */
+function reply(res: Response, status: number, body: object): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) }).end(text);
+}
+
 function header(req: Request, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -97,7 +103,7 @@ export function webhookRouter(deps: ApiDeps): Router {
     const decision = decidePush(header(req, "x-gitlab-event"), payload, app);
     if (decision.action === "reject") throw new HttpError(400, "invalid_payload", decision.message);
     if (decision.action === "ignore") {
-      res.status(200).json({ status: "ignored", reason: decision.reason });
+      reply(res, 200, { status: "ignored", reason: decision.reason });
       return;
     }
 
@@ -105,7 +111,7 @@ export function webhookRouter(deps: ApiDeps): Router {
     const buildId = newId("bld");
     const claim = await withDeadline(claimDelivery(deps.redis, key, buildId), STORE_DEADLINE_MS);
     if (!claim.claimed) {
-      res.status(200).json({ status: "duplicate", buildId: claim.buildId });
+      reply(res, 200, { status: "duplicate", buildId: claim.buildId });
       return;
     }
     let build: Awaited<ReturnType<typeof storeBuild>>;
@@ -125,7 +131,7 @@ export function webhookRouter(deps: ApiDeps): Router {
     }
     // The build is safely queued; the pending status and superseding follow before answering.
     await afterBuildStored(buildDeps, build, app.supersede);
-    res.status(202).json({ status: "queued", buildId: build.id });
+    reply(res, 202, { status: "queued", buildId: build.id });
   });
   return router;
 }
