@@ -108,6 +108,15 @@ describe("GitLab connections and app linking", () => {
     expect(other.status).toBe(409);
   });
 
+  it("keeps the GitLab hook's branch filter in step with the app's, without changing its token", async () => {
+    const token = gl.state.hooks[0]!.token;
+    const res = await h.api("PATCH", "/apps/web", { branch: "release/*" });
+    expect(res.status).toBe(200);
+    expect(gl.state.hooks[0]).toMatchObject({ push_events_branch_filter: "release/*", token, push_events: true, tag_push_events: true });
+    await h.api("PATCH", "/apps/web", { branch: "main" });
+    expect(gl.state.hooks[0]?.push_events_branch_filter).toBe("main");
+  });
+
   it("reports GitLab's refusals and missing projects clearly", async () => {
     await h.api("POST", "/apps", { name: "api", repo: { sshUrl: "git@placeholder:acme/api.git" } });
     const missing = await h.api("POST", "/apps/api/gitlab/link", { connection, projectId: 999_999 });

@@ -89,10 +89,11 @@ export class GitlabClient {
     );
   }
 
-  editHook(projectId: number, hookId: number, url: string, opts: { token: string; branchFilter: string }) {
+  /** Without `token`, GitLab keeps the hook's current secret token. */
+  editHook(projectId: number, hookId: number, url: string, opts: { token?: string; branchFilter: string }) {
     return call("edit hook", hookSchema, () =>
       this.api.ProjectHooks.edit(projectId, hookId, url, {
-        token: opts.token,
+        ...(opts.token ? { token: opts.token } : {}),
         pushEvents: true,
         tagPushEvents: true,
         pushEventsBranchFilter: opts.branchFilter,

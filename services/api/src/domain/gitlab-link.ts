@@ -80,3 +80,14 @@ export async function unlinkApp(deps: LinkDeps, app: App): Promise<App> {
   await deps.records.apps.unset(app.name, ["gitlab"]);
   return deps.records.apps.require(app.name);
 }
+
+/** After the app's branch filter changed: the linked GitLab hook filters pushes the same way. */
+export async function syncHookBranchFilter(deps: LinkDeps, app: App): Promise<void> {
+  if (!app.gitlab?.hookId || !app.hookId) return;
+  const conn = await deps.records.gitlabConnections.get(app.gitlab.connectionId);
+  if (!conn) throw new GitlabError(`GitLab connection ${app.gitlab.connectionId} of app ${app.name} no longer exists; link the app again`);
+  const gitlab = await gitlabClientFor(deps, conn);
+  await gitlab.editHook(app.gitlab.projectId, app.gitlab.hookId, webhookUrl(deps.config.HOIST_PUBLIC_URL, app.hookId), {
+    branchFilter: app.branch,
+  });
+}

@@ -3,7 +3,7 @@ import { Router } from "express";
 import type { ApiDeps } from "../../deps.js";
 import { sealSettings } from "../../domain/app-secrets.js";
 import { generateDeployKey } from "../../domain/deploy-key.js";
-import { unlinkApp } from "../../domain/gitlab-link.js";
+import { syncHookBranchFilter, unlinkApp } from "../../domain/gitlab-link.js";
 import { hashToken, newHookId, newWebhookToken } from "../../domain/tokens.js";
 import { appView, webhookUrl } from "../../domain/views.js";
 import { HttpError } from "../errors.js";
@@ -69,6 +69,8 @@ export function appsRouter(deps: ApiDeps): Router {
     const app = await deps.records.apps.update(current.name, { ...plain, ...sealed.set });
     deps.apps.invalidate(current);
     if (!app) throw new HttpError(404, "not_found", `app ${current.name} not found`);
+    // Hoist also filters by branch, but GitLab should not send (and count failures of) pushes Hoist ignores.
+    if (input.branch !== undefined && input.branch !== current.branch) await syncHookBranchFilter(deps, app);
     res.json({
       app: appView(app, publicUrl),
       ...(sealed.outgoingWebhookSecret ? { outgoingWebhook: { url: app.outgoingWebhook?.url, secret: sealed.outgoingWebhookSecret } } : {}),
