@@ -19,11 +19,10 @@ export interface NewBuild {
 }
 
 /**
- * Stores a queued build and its build job (then `alongside`, e.g. confirming the delivery). If a
- * step fails, the record is removed again (best effort) so no build sits "queued" without a job,
- * and the error propagates.
+ * Stores a queued build and its build job. If the job cannot be added, the record is removed
+ * again (best effort) so no build sits "queued" without a job, and the error propagates.
  */
-export async function storeBuild(deps: BuildDeps, input: NewBuild, alongside?: () => Promise<unknown>): Promise<Build> {
+export async function storeBuild(deps: BuildDeps, input: NewBuild): Promise<Build> {
   const build = await deps.records.builds.create({
     id: input.id ?? newId("bld"),
     app: input.app,
@@ -34,14 +33,11 @@ export async function storeBuild(deps: BuildDeps, input: NewBuild, alongside?: (
   });
   try {
     await deps.queues.enqueue("build", { kind: "build", buildId: build.id });
-    // Independent writes go out together: one round trip instead of several.
-    await Promise.all([deps.redis.zadd(openBuildsKey(deps, build.app, build.ref), build.number, build.id), alongside?.()]);
   } catch (err) {
     await deps.redis
       .multi()
       .del(deps.records.builds.key(build.id))
       .zrem(deps.records.keys.appBuilds(build.app), build.id)
-      .zrem(openBuildsKey(deps, build.app, build.ref), build.id)
       .exec()
       .catch(() => {});
     throw err;
@@ -49,9 +45,23 @@ export async function storeBuild(deps: BuildDeps, input: NewBuild, alongside?: (
   return build;
 }
 
-/** After a build is stored: GitLab's "pending" status, and older builds of the same ref canceled. */
-export async function afterBuildStored(deps: BuildDeps, build: Build, supersede: "running" | "queued"): Promise<void> {
-  await Promise.all([enqueueNotifications(deps.queues, "build.pending", { buildId: build.id }), supersedeOlder(deps, build, supersede)]);
+/**
+ * After a build and its job are stored (the build will run either way): index it for later
+ * supersedes, GitLab's "pending" status, older builds of the ref canceled, and `alongside` (e.g.
+ * keeping the delivery's dedupe key). These are independent, so they go out in one round trip.
+ */
+export async function finishBuild(
+  deps: BuildDeps,
+  build: Build,
+  supersede: "running" | "queued",
+  alongside?: () => Promise<unknown>,
+): Promise<void> {
+  await Promise.all([
+    deps.redis.zadd(openBuildsKey(deps, build.app, build.ref), build.number, build.id),
+    enqueueNotifications(deps.queues, "build.pending", { buildId: build.id }),
+    supersedeOlder(deps, build, supersede),
+    alongside?.(),
+  ]);
 }
 
 export type CancelOutcome = { ok: true; build: Build } | { ok: false; reason: "missing" } | { ok: false; reason: "state"; current: string };

@@ -1,6 +1,6 @@
 import { Router } from "express";
 import type { ApiDeps } from "../../deps.js";
-import { afterBuildStored, cancelBuild, storeBuild } from "../../domain/builds.js";
+import { cancelBuild, finishBuild, storeBuild } from "../../domain/builds.js";
 import { buildView } from "../../domain/views.js";
 import { HttpError } from "../errors.js";
 import { manualBuildSchema } from "../schemas.js";
@@ -15,7 +15,7 @@ export function buildsRouter(deps: ApiDeps): Router {
     const input = manualBuildSchema.parse(req.body);
     const app = await requireApp(deps, req.params.app);
     const build = await storeBuild(buildDeps, { app: app.name, ref: input.ref, sha: input.sha, trigger: "manual" });
-    await afterBuildStored(buildDeps, build, app.supersede);
+    await finishBuild(buildDeps, build, app.supersede);
     res.status(201).json({ build: buildView(build) });
   });
 

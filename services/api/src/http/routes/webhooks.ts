@@ -1,7 +1,7 @@
 import { type App, newId, type SecretBox, secretContexts } from "@hoist/shared";
 import { type Request, type Response, Router } from "express";
 import type { ApiDeps } from "../../deps.js";
-import { afterBuildStored, storeBuild } from "../../domain/builds.js";
+import { finishBuild, storeBuild } from "../../domain/builds.js";
 import { claimDelivery, confirmDelivery, deliveryKey, deliveryRedisKey, releaseDelivery } from "../../domain/deliveries.js";
 import { decidePush } from "../../domain/push-event.js";
 import { verifyStandardSignature } from "../../domain/signature.js";
@@ -117,11 +117,14 @@ export function webhookRouter(deps: ApiDeps): Router {
     let build: Awaited<ReturnType<typeof storeBuild>>;
     try {
       build = await withDeadline(
-        storeBuild(
-          buildDeps,
-          { id: buildId, app: app.name, ref: decision.ref, sha: decision.sha, trigger: decision.trigger, commit: decision.commit },
-          () => confirmDelivery(deps.redis, key),
-        ),
+        storeBuild(buildDeps, {
+          id: buildId,
+          app: app.name,
+          ref: decision.ref,
+          sha: decision.sha,
+          trigger: decision.trigger,
+          commit: decision.commit,
+        }),
         STORE_DEADLINE_MS,
       );
     } catch (err) {
@@ -129,8 +132,17 @@ export function webhookRouter(deps: ApiDeps): Router {
       if (err instanceof HttpError || isRedisUnavailable(err)) throw unavailable();
       throw err;
     }
-    // The build is safely queued; the pending status and superseding follow before answering.
-    await afterBuildStored(buildDeps, build, app.supersede);
+    // The build and its job are stored and will run; should what follows fail, the claim stays
+    // (at least its short TTL) so a quick resend is answered as a duplicate, not built twice.
+    try {
+      await withDeadline(
+        finishBuild(buildDeps, build, app.supersede, () => confirmDelivery(deps.redis, key)),
+        STORE_DEADLINE_MS,
+      );
+    } catch (err) {
+      if (err instanceof HttpError || isRedisUnavailable(err)) throw unavailable();
+      throw err;
+    }
     reply(res, 202, { status: "queued", buildId: build.id });
   });
   return router;
