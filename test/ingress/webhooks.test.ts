@@ -152,6 +152,26 @@ describe("POST /webhooks/gitlab/:hookId", () => {
     expect((await h.deps.records.builds.require(resend.body.buildId)).sha).toBe(body.checkout_sha);
   });
 
+  it("keeps a stored build when a later step fails: 503, and the resend is a duplicate of it", async () => {
+    const key = crypto.randomUUID();
+    const body = pushPayload();
+    const queues = h.deps.queues;
+    const original = queues.enqueue.bind(queues);
+    // The build job goes in; Redis fails on the first notify job that follows.
+    const spy = vi
+      .spyOn(queues, "enqueue")
+      .mockImplementation(((name: "build" | "notify", payload: never) =>
+        name === "build" ? original(name, payload) : Promise.reject(new Error("Connection is closed."))) as typeof queues.enqueue);
+    const failed = await deliver(hookUrl, { event: "Push Hook", token, idempotencyKey: key, body });
+    spy.mockRestore();
+    expect(failed.status).toBe(503);
+    const resend = await deliver(hookUrl, { event: "Push Hook", token, idempotencyKey: key, body });
+    expect(resend).toMatchObject({ status: 200, body: { status: "duplicate" } });
+    const build = await h.deps.records.builds.require(resend.body.buildId);
+    expect(build).toMatchObject({ status: "queued", sha: body.checkout_sha });
+    expect((await h.deps.queues.queue("build").getJob(build.id))?.data).toEqual({ kind: "build", buildId: build.id });
+  });
+
   it("makes exactly one build of simultaneous deliveries with the same key", async () => {
     const key = crypto.randomUUID();
     const body = pushPayload();
