@@ -94,7 +94,13 @@ async function redisUrl() {
   return `redis://127.0.0.1:${port}`;
 }
 
-const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+// One keep-alive agent per phase: a socket left idle between phases may be closed by the server
+// (its keep-alive timeout) just as the next phase reuses it, which would show up as ECONNRESET.
+let agent = new Agent({ keepAlive: true, maxSockets: 256 });
+function freshAgent() {
+  agent.destroy();
+  agent = new Agent({ keepAlive: true, maxSockets: 256 });
+}
 
 function post(url, headers, body) {
   return new Promise((resolvePost, reject) => {
@@ -166,6 +172,7 @@ function p99(lat) {
 
 /** Closed loop: CONCURRENCY clients, each sending its next request when the last is answered. */
 async function closedLoop(url, token, seconds) {
+  freshAgent();
   const lat = [];
   let bad = 0;
   const end = performance.now() + seconds * 1000;
@@ -185,6 +192,7 @@ async function closedLoop(url, token, seconds) {
 
 /** Open loop at a fixed rate; latency from each request's scheduled start (no coordinated omission). */
 async function fixedRate(url, token, rate, seconds) {
+  freshAgent();
   const lat = [];
   let bad = 0;
   const total = rate * seconds;
