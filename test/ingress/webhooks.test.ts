@@ -172,6 +172,51 @@ describe("POST /webhooks/gitlab/:hookId", () => {
     expect((await h.deps.queues.queue("build").getJob(build.id))?.data).toEqual({ kind: "build", buildId: build.id });
   });
 
+  it("never answers duplicate with a build that then fails to store: the waiting resend takes over", async () => {
+    const key = crypto.randomUUID();
+    const body = pushPayload();
+    const queues = h.deps.queues;
+    let releaseFirst: () => void = () => {};
+    const enqueueSpy = vi.spyOn(queues, "enqueue");
+    const firstReachedEnqueue = new Promise<void>((reached) => {
+      enqueueSpy.mockImplementationOnce(
+        () =>
+          new Promise((_, reject) => {
+            reached();
+            releaseFirst = () => reject(new Error("Connection is closed."));
+          }),
+      );
+    });
+    const first = deliver(hookUrl, { event: "Push Hook", token, idempotencyKey: key, body });
+    await firstReachedEnqueue;
+    enqueueSpy.mockRestore();
+    // Let the first delivery fail only once the second has found its claim still pending.
+    type ClaimFn = (...args: unknown[]) => Promise<[number, string]>;
+    const r = h.redis as unknown as { hoistClaimDelivery: ClaimFn };
+    const claim = r.hoistClaimDelivery.bind(h.redis);
+    let sawPending: () => void = () => {};
+    const pendingSeen = new Promise<void>((resolve) => {
+      sawPending = resolve;
+    });
+    const claimSpy = vi.spyOn(r, "hoistClaimDelivery").mockImplementation(async (...args: unknown[]) => {
+      const out = await claim(...args);
+      if (out[0] === 0 && out[1].startsWith("pending:")) sawPending();
+      return out;
+    });
+    const second = deliver(hookUrl, { event: "Push Hook", token, idempotencyKey: key, body });
+    await pendingSeen;
+    releaseFirst();
+    const [a, b] = await Promise.all([first, second]);
+    claimSpy.mockRestore();
+    expect(a.status).toBe(503);
+    expect(b.status).toBe(202);
+    expect((await h.deps.records.builds.require(b.body.buildId)).sha).toBe(body.checkout_sha);
+    expect((await deliver(hookUrl, { event: "Push Hook", token, idempotencyKey: key, body })).body).toEqual({
+      status: "duplicate",
+      buildId: b.body.buildId,
+    });
+  });
+
   it("makes exactly one build of simultaneous deliveries with the same key", async () => {
     const key = crypto.randomUUID();
     const body = pushPayload();

@@ -2,7 +2,14 @@ import { type App, newId, type SecretBox, secretContexts } from "@hoist/shared";
 import { type Request, type Response, Router } from "express";
 import type { ApiDeps } from "../../deps.js";
 import { finishBuild, storeBuild } from "../../domain/builds.js";
-import { claimDelivery, confirmDelivery, deliveryKey, deliveryRedisKey, releaseDelivery } from "../../domain/deliveries.js";
+import {
+  claimDelivery,
+  confirmDelivery,
+  DeliveryBusyError,
+  deliveryKey,
+  deliveryRedisKey,
+  releaseDelivery,
+} from "../../domain/deliveries.js";
 import { decidePush } from "../../domain/push-event.js";
 import { verifyStandardSignature } from "../../domain/signature.js";
 import { hashToken } from "../../domain/tokens.js";
@@ -109,7 +116,13 @@ export function webhookRouter(deps: ApiDeps): Router {
 
     const key = deliveryRedisKey(prefix, hookId, deliveryKey(header(req, "idempotency-key"), body));
     const buildId = newId("bld");
-    const claim = await withDeadline(claimDelivery(deps.redis, key, buildId), STORE_DEADLINE_MS);
+    let claim: Awaited<ReturnType<typeof claimDelivery>>;
+    try {
+      claim = await withDeadline(claimDelivery(deps.redis, key, buildId), STORE_DEADLINE_MS);
+    } catch (err) {
+      if (err instanceof DeliveryBusyError) throw new HttpError(503, "busy", err.message);
+      throw err;
+    }
     if (!claim.claimed) {
       reply(res, 200, { status: "duplicate", buildId: claim.buildId });
       return;
@@ -136,7 +149,7 @@ export function webhookRouter(deps: ApiDeps): Router {
     // (at least its short TTL) so a quick resend is answered as a duplicate, not built twice.
     try {
       await withDeadline(
-        finishBuild(buildDeps, build, app.supersede, () => confirmDelivery(deps.redis, key)),
+        finishBuild(buildDeps, build, app.supersede, () => confirmDelivery(deps.redis, key, build.id)),
         STORE_DEADLINE_MS,
       );
     } catch (err) {
