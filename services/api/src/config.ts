@@ -1,11 +1,36 @@
 import { commonEnvSchema, secretsEnvSchema } from "@hoist/shared";
 import { z } from "zod";
 
-export const envSchema = commonEnvSchema.extend(secretsEnvSchema.shape).extend({
-  HOIST_PORT: z.coerce.number({ error: "a TCP port number, 0-65535" }).int("a TCP port number, 0-65535").min(0).max(65535).default(8080),
-  HOIST_HOST: z.string().min(1).default("0.0.0.0"),
-  HOIST_API_TOKEN: z
-    .string({ error: "a random string of 32+ characters that API clients send as Authorization: Bearer <token>" })
-    .min(32, "at least 32 characters (e.g. openssl rand -hex 32)"),
-});
+const MIB = 1024 * 1024;
+
+export const envSchema = commonEnvSchema
+  .extend(secretsEnvSchema.shape)
+  .extend({
+    HOIST_PORT: z.coerce.number({ error: "a TCP port number, 0-65535" }).int("a TCP port number, 0-65535").min(0).max(65535).default(8080),
+    HOIST_HOST: z.string().min(1).default("0.0.0.0"),
+    HOIST_API_TOKEN: z
+      .string({ error: "a random string of 32+ characters that API clients send as Authorization: Bearer <token>" })
+      .min(32, "at least 32 characters (e.g. openssl rand -hex 32)"),
+    /** Where GitLab reaches this API: the base of every webhook URL Hoist hands out. */
+    HOIST_PUBLIC_URL: z
+      .url({ protocol: /^https?$/, error: "an http(s) URL GitLab can reach, e.g. https://hoist.example.com" })
+      .transform((u) => u.replace(/\/+$/, ""))
+      .optional(),
+    HOIST_WEBHOOK_MAX_BYTES: z.coerce
+      .number({ error: "a whole number of bytes" })
+      .int("a whole number of bytes")
+      .min(1024, "at least 1024 bytes")
+      .max(64 * MIB, "at most 64 MiB")
+      .default(MIB),
+  })
+  .superRefine((env, ctx) => {
+    if (env.HOIST_KMS === "aws" && !env.HOIST_KMS_KEY_ID) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["HOIST_KMS_KEY_ID"],
+        message: "required with HOIST_KMS=aws: the id, ARN or alias of a symmetric KMS key",
+      });
+    }
+  })
+  .transform((env) => ({ ...env, HOIST_PUBLIC_URL: env.HOIST_PUBLIC_URL ?? `http://localhost:${env.HOIST_PORT}` }));
 export type Env = z.infer<typeof envSchema>;

@@ -1,5 +1,6 @@
 import type { JobQueues, Logger, Records, Redis, SecretBox } from "@hoist/shared";
 import type { Env } from "./config.js";
+import type { AppCache } from "./domain/app-cache.js";
 
 /** Everything the HTTP layer needs, built once in main.ts (or by a test). */
 export interface ApiDeps {
@@ -9,4 +10,6 @@ export interface ApiDeps {
   records: Records;
   queues: JobQueues;
   secrets: SecretBox;
+  /** Apps by webhook id for the webhook path; invalidate after every app write. */
+  apps: AppCache;
 }

@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import { bootService, connectRedisOrExit, createSecretBox, JobQueues, Records } from "@hoist/shared";
 import { envSchema } from "./config.js";
+import { AppCache } from "./domain/app-cache.js";
 import { createHttpApp } from "./http/app.js";
 
 const ctx = bootService("api", envSchema);
@@ -10,7 +11,7 @@ const queues = new JobQueues(redis, config.HOIST_QUEUE_PREFIX);
 shutdown.register("queues", () => queues.close());
 const records = new Records(redis, config.HOIST_QUEUE_PREFIX);
 const secrets = createSecretBox(config);
-const app = createHttpApp({ config, log, redis, records, queues, secrets });
+const app = createHttpApp({ config, log, redis, records, queues, secrets, apps: new AppCache(records) });
 const server = app.listen(config.HOIST_PORT, config.HOIST_HOST);
 await once(server, "listening");
 shutdown.register("http server", async () => {

@@ -143,8 +143,9 @@ export class GitlabConnectionRepo extends HashRepo<typeof gitlabConnectionSchema
     super(redis, gitlabConnectionSchema, keys.gitlabConnection, "GitLab connection");
   }
 
-  async create(input: Omit<GitlabConnection, "id" | "createdAt">): Promise<GitlabConnection> {
-    const conn = gitlabConnectionSchema.parse({ ...input, id: newId("glc"), createdAt: nowIso() });
+  /** `id` may be allocated by the caller, whose sealed token is bound to it. */
+  async create(input: Omit<GitlabConnection, "id" | "createdAt"> & { id?: string }): Promise<GitlabConnection> {
+    const conn = gitlabConnectionSchema.parse({ ...input, id: input.id ?? newId("glc"), createdAt: nowIso() });
     await this.scripts.createUnique(
       this.keys.gitlabConnection(conn.id),
       this.keys.gitlabConnections,

@@ -1,7 +1,9 @@
 import { join } from "node:path";
+import { KMSClient } from "@aws-sdk/client-kms";
 import { z } from "zod";
+import { AwsKmsSecretBox } from "./aws.js";
 import { LocalSecretBox, loadOrCreateMasterKey } from "./local.js";
-import type { SecretBox } from "./sealed.js";
+import { type SecretBox, SecretError } from "./sealed.js";
 
 /** Env of every service that seals or opens secrets. */
 export const secretsEnvSchema = z.object({
@@ -11,9 +13,13 @@ export const secretsEnvSchema = z.object({
 });
 export type SecretsEnv = z.infer<typeof secretsEnvSchema>;
 
-export function createSecretBox(env: SecretsEnv & { HOIST_DATA_DIR: string }): SecretBox {
+export function createSecretBox(env: SecretsEnv & { HOIST_DATA_DIR: string }, kmsClient?: KMSClient): SecretBox {
   if (env.HOIST_KMS === "local") {
     return new LocalSecretBox(loadOrCreateMasterKey(env.HOIST_MASTER_KEY_FILE ?? join(env.HOIST_DATA_DIR, "master.key")));
   }
-  throw new Error("HOIST_KMS=aws is not implemented yet");
+  if (!env.HOIST_KMS_KEY_ID) {
+    throw new SecretError("HOIST_KMS=aws needs HOIST_KMS_KEY_ID: the id, ARN or alias (alias/...) of a symmetric KMS key");
+  }
+  // Region, credentials and endpoint (AWS_REGION, AWS_ENDPOINT_URL_KMS, ...) come from the SDK's standard chain.
+  return new AwsKmsSecretBox(kmsClient ?? new KMSClient({}), env.HOIST_KMS_KEY_ID);
 }

@@ -1,6 +1,7 @@
 import { ConflictError, NotFoundError, PayloadError } from "@hoist/shared";
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { ZodError } from "zod";
+import { GitlabError } from "../adapters/gitlab.js";
 
 /** An error with the HTTP status and machine-readable code the client gets. */
 export class HttpError extends Error {
@@ -48,6 +49,12 @@ export function errorHandler(log: { error(obj: object, msg: string): void }): Er
     } else if (err instanceof ConflictError) {
       status = 409;
       code = "conflict";
+      message = err.message;
+    } else if (err instanceof GitlabError) {
+      // GitLab refusing (bad token, no access, validation) is the caller's to fix; GitLab down is not.
+      const refused = err.status !== undefined && err.status >= 400 && err.status < 500;
+      status = refused ? 400 : 502;
+      code = refused ? "gitlab_rejected" : "gitlab_unavailable";
       message = err.message;
     } else if (isRedisUnavailable(err)) {
       status = 503;

@@ -1,0 +1,97 @@
+import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from "@aws-sdk/client-kms";
+import { aesGcmOpen, aesGcmSeal, contextAad } from "./aead.js";
+import { type Sealed, type SecretBox, type SecretContext, SecretError } from "./sealed.js";
+
+/** KMS encryption context: the same app and purpose that bind the ciphertext, so KMS audit logs show them too. */
+function encryptionContext(context: SecretContext): Record<string, string> {
+  return { app: context.app, purpose: context.purpose };
+}
+
+/** Names the KMS failure without echoing key material; AWS error names say what to fix (access, key state, ...). */
+function kmsFailure(action: string, err: unknown): SecretError {
+  const name = err instanceof Error ? err.name : "Error";
+  const message = err instanceof Error ? err.message : String(err);
+  if (name === "InvalidCiphertextException") {
+    return new SecretError("secret could not be decrypted: it was tampered with, or sealed for another app, purpose or key");
+  }
+  return new SecretError(
+    `AWS KMS ${action} failed (${name}): ${message}; check HOIST_KMS_KEY_ID, the key's state and this service's IAM permissions`,
+  );
+}
+
+/**
+ * Envelope encryption with AWS KMS: KMS generates a data key per secret (bound to the
+ * encryption context), the value is sealed locally with AES-256-GCM, and only KMS's encrypted
+ * copy of the data key is stored beside the ciphertext.
+ */
+export class AwsKmsSecretBox implements SecretBox {
+  constructor(
+    private readonly kms: KMSClient,
+    readonly keyId: string,
+  ) {}
+
+  async seal(plaintext: string | Buffer, context: SecretContext): Promise<Sealed> {
+    let out: { CiphertextBlob?: Uint8Array; Plaintext?: Uint8Array; KeyId?: string };
+    try {
+      out = await this.kms.send(
+        new GenerateDataKeyCommand({ KeyId: this.keyId, KeySpec: "AES_256", EncryptionContext: encryptionContext(context) }),
+      );
+    } catch (err) {
+      throw kmsFailure("GenerateDataKey", err);
+    }
+    if (!out.CiphertextBlob || out.Plaintext?.length !== 32) {
+      throw new SecretError("AWS KMS GenerateDataKey answered without a 256-bit data key and its encrypted copy");
+    }
+    const dataKey = Buffer.from(out.Plaintext);
+    try {
+      const body = aesGcmSeal(dataKey, Buffer.isBuffer(plaintext) ? plaintext : Buffer.from(plaintext, "utf8"), contextAad(context));
+      return {
+        v: 1,
+        provider: "aws",
+        // The key ARN KMS used, so a rotated alias still opens old secrets.
+        keyId: out.KeyId ?? this.keyId,
+        encryptedKey: Buffer.from(out.CiphertextBlob).toString("base64"),
+        iv: body.iv.toString("base64"),
+        tag: body.tag.toString("base64"),
+        ciphertext: body.ciphertext.toString("base64"),
+      };
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  async open(sealed: Sealed, context: SecretContext): Promise<Buffer> {
+    if (sealed.provider !== "aws") {
+      throw new SecretError(
+        `secret was sealed by the ${sealed.provider} provider (${sealed.keyId}), not by AWS KMS; set HOIST_KMS accordingly`,
+      );
+    }
+    let out: { Plaintext?: Uint8Array };
+    try {
+      out = await this.kms.send(
+        new DecryptCommand({
+          CiphertextBlob: Buffer.from(sealed.encryptedKey, "base64"),
+          KeyId: sealed.keyId,
+          EncryptionContext: encryptionContext(context),
+        }),
+      );
+    } catch (err) {
+      throw kmsFailure("Decrypt", err);
+    }
+    if (out.Plaintext?.length !== 32) throw new SecretError("AWS KMS Decrypt answered without a 256-bit data key");
+    const dataKey = Buffer.from(out.Plaintext);
+    try {
+      return aesGcmOpen(
+        dataKey,
+        {
+          iv: Buffer.from(sealed.iv, "base64"),
+          tag: Buffer.from(sealed.tag, "base64"),
+          ciphertext: Buffer.from(sealed.ciphertext, "base64"),
+        },
+        contextAad(context),
+      );
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+}

@@ -1,0 +1,118 @@
+import { createHash } from "node:crypto";
+import { type Build, enqueueNotifications, type JobQueues, newId, publishBuildCanceled, type Records, type Redis } from "@hoist/shared";
+
+export interface BuildDeps {
+  redis: Redis;
+  records: Records;
+  queues: JobQueues;
+  prefix: string;
+}
+
+export interface NewBuild {
+  app: string;
+  ref: string;
+  sha: string;
+  trigger: Build["trigger"];
+  commit?: Build["commit"];
+  /** Pre-allocated id (the webhook claims its dedupe key with it before storing). */
+  id?: string;
+}
+
+/**
+ * Stores a queued build and its build job. If the job cannot be added, the record is removed
+ * again (best effort) so no build sits "queued" without a job, and the error propagates.
+ */
+export async function storeBuild(deps: BuildDeps, input: NewBuild): Promise<Build> {
+  const build = await deps.records.builds.create({
+    id: input.id ?? newId("bld"),
+    app: input.app,
+    ref: input.ref,
+    sha: input.sha,
+    trigger: input.trigger,
+    ...(input.commit ? { commit: input.commit } : {}),
+  });
+  try {
+    await deps.queues.enqueue("build", { kind: "build", buildId: build.id });
+  } catch (err) {
+    await deps.redis
+      .multi()
+      .del(deps.records.builds.key(build.id))
+      .zrem(deps.records.keys.appBuilds(build.app), build.id)
+      .exec()
+      .catch(() => {});
+    throw err;
+  }
+  return build;
+}
+
+/**
+ * After a build and its job are stored (the build will run either way): index it for later
+ * supersedes, GitLab's "pending" status, older builds of the ref canceled, and `alongside` (e.g.
+ * keeping the delivery's dedupe key). These are independent, so they go out in one round trip.
+ */
+export async function finishBuild(
+  deps: BuildDeps,
+  build: Build,
+  supersede: "running" | "queued",
+  alongside?: () => Promise<unknown>,
+): Promise<void> {
+  await Promise.all([
+    deps.redis.zadd(openBuildsKey(deps, build.app, build.ref), build.number, build.id),
+    enqueueNotifications(deps.queues, "build.pending", { buildId: build.id }),
+    supersedeOlder(deps, build, supersede),
+    alongside?.(),
+  ]);
+}
+
+export type CancelOutcome = { ok: true; build: Build } | { ok: false; reason: "missing" } | { ok: false; reason: "state"; current: string };
+
+/** Cancels a queued or running build, tells running builders, and notifies. */
+export async function cancelBuild(
+  deps: BuildDeps,
+  id: string,
+  canceledBy: "user" | "superseded",
+  from: readonly string[] = ["queued", "running"],
+) {
+  const result = await deps.records.builds.transition(id, from, {
+    status: "canceled",
+    reason: canceledBy === "user" ? "canceled by user" : "superseded",
+    canceledBy,
+    finishedAt: new Date().toISOString(),
+  });
+  if (!result.ok)
+    return result.reason === "missing"
+      ? ({ ok: false, reason: "missing" } as const)
+      : ({ ok: false, reason: "state", current: result.current } as const);
+  await publishBuildCanceled(deps.redis, deps.prefix, id);
+  await enqueueNotifications(deps.queues, "build.canceled", { buildId: id });
+  return { ok: true, build: result.record } as const;
+}
+
+/**
+ * The builds of one app and ref that may still need superseding, scored by build number. Kept
+ * small: every new build of the ref prunes the ones that have finished or been canceled.
+ */
+export function openBuildsKey(deps: Pick<BuildDeps, "records">, app: string, ref: string): string {
+  return `${deps.records.keys.app(app)}:open:${createHash("sha256").update(ref).digest("hex").slice(0, 32)}`;
+}
+
+/**
+ * A newer push (by arrival, i.e. a higher build number) to the same app and ref cancels that
+ * ref's older queued builds and, with supersede "running", its running build too.
+ */
+export async function supersedeOlder(deps: BuildDeps, build: Build, mode: "running" | "queued"): Promise<string[]> {
+  const key = openBuildsKey(deps, build.app, build.ref);
+  const olderIds = (await deps.redis.zrangebyscore(key, "-inf", `(${build.number}`)).filter((id) => id !== build.id);
+  if (olderIds.length === 0) return [];
+  const from = mode === "running" ? ["queued", "running"] : ["queued"];
+  const canceled: string[] = [];
+  const done: string[] = [];
+  for (const id of olderIds) {
+    const out = await cancelBuild(deps, id, "superseded", from);
+    if (out.ok) canceled.push(id);
+    // Still running under supersede "queued": a later push with another policy may cancel it.
+    if (out.ok || out.reason === "missing" || out.current !== "running") done.push(id);
+  }
+  if (done.length) await deps.redis.zrem(key, ...done);
+  return canceled;
+}

@@ -1,0 +1,99 @@
+import { describe, expect, it } from "vitest";
+import { matchesBranchFilter } from "./branch-filter.js";
+import { decidePush } from "./push-event.js";
+import { parseSshUrl } from "./ssh-url.js";
+
+const A = "a".repeat(40);
+const B = "b".repeat(40);
+const Z = "0".repeat(40);
+const app = { branch: "main", tagBuilds: true };
+const push = (over: Record<string, unknown> = {}) => ({
+  object_kind: "push",
+  before: B,
+  after: A,
+  ref: "refs/heads/main",
+  checkout_sha: A,
+  ...over,
+});
+
+describe("decidePush", () => {
+  it("builds checkout_sha with the head commit's details", () => {
+    const d = decidePush(
+      "Push Hook",
+      push({
+        commits: [{ id: A, message: "Fix login\n\nbody", timestamp: "2026-01-01T00:00:00+00:00", url: "u", author: { name: "Ann" } }],
+      }),
+      app,
+    );
+    expect(d).toEqual({
+      action: "build",
+      trigger: "push",
+      ref: "main",
+      sha: A,
+      commit: { title: "Fix login", author: "Ann", timestamp: "2026-01-01T00:00:00+00:00", url: "u" },
+    });
+  });
+
+  it("uses checkout_sha for tags, not after", () => {
+    expect(
+      decidePush("Tag Push Hook", push({ object_kind: "tag_push", ref: "refs/tags/v1", after: B, checkout_sha: A }), app),
+    ).toMatchObject({
+      action: "build",
+      trigger: "tag_push",
+      ref: "v1",
+      sha: A,
+    });
+  });
+
+  it("ignores deletions, unmatched branches, tags when off and other events", () => {
+    expect(decidePush("Push Hook", push({ after: Z, checkout_sha: null }), app)).toEqual({
+      action: "ignore",
+      reason: "branch main was deleted",
+    });
+    expect(decidePush("Push Hook", push({ ref: "refs/heads/dev" }), app)).toMatchObject({ action: "ignore" });
+    expect(decidePush("Tag Push Hook", push({ object_kind: "tag_push", ref: "refs/tags/v1" }), { ...app, tagBuilds: false })).toMatchObject(
+      { action: "ignore" },
+    );
+    expect(decidePush("Note Hook", { anything: 1 }, app)).toMatchObject({ action: "ignore" });
+    expect(decidePush(undefined, push(), app)).toMatchObject({ action: "ignore" });
+  });
+
+  it("rejects push payloads lacking what a build needs, naming the field", () => {
+    expect(decidePush("Push Hook", push({ checkout_sha: null }), app)).toEqual({
+      action: "reject",
+      message: expect.stringMatching(/checkout_sha/),
+    });
+    expect(decidePush("Push Hook", push({ ref: undefined }), app)).toEqual({ action: "reject", message: expect.stringMatching(/: ref: /) });
+    expect(decidePush("Push Hook", push({ after: "xyz" }), app)).toEqual({ action: "reject", message: expect.stringMatching(/: after: /) });
+    expect(decidePush("Push Hook", push({ object_kind: "tag_push" }), app)).toMatchObject({ action: "reject" });
+    expect(decidePush("Push Hook", push({ ref: "refs/tags/v1" }), app)).toMatchObject({ action: "reject" });
+    expect(decidePush("Push Hook", [1, 2], app)).toMatchObject({ action: "reject" });
+    expect(decidePush("Push Hook", null, app)).toMatchObject({ action: "reject" });
+  });
+});
+
+describe("matchesBranchFilter", () => {
+  it("matches exact names and GitLab wildcards", () => {
+    expect(matchesBranchFilter("main", "main")).toBe(true);
+    expect(matchesBranchFilter("main", "main2")).toBe(false);
+    expect(matchesBranchFilter("release/*", "release/1.2")).toBe(true);
+    expect(matchesBranchFilter("release/*", "hotfix/1")).toBe(false);
+    expect(matchesBranchFilter("*", "any/thing")).toBe(true);
+    expect(matchesBranchFilter("v1.*", "v1x2")).toBe(false);
+  });
+});
+
+describe("parseSshUrl", () => {
+  it("reads both URL forms GitLab shows", () => {
+    expect(parseSshUrl("git@gitlab.com:acme/web.git")).toEqual({ user: "git", host: "gitlab.com", port: 22, path: "acme/web.git" });
+    expect(parseSshUrl("ssh://git@127.0.0.1:2222/acme/web.git")).toEqual({
+      user: "git",
+      host: "127.0.0.1",
+      port: 2222,
+      path: "acme/web.git",
+    });
+    expect(parseSshUrl("ssh://gitlab.example.com/a/b.git")).toMatchObject({ user: "git", port: 22 });
+    expect(parseSshUrl("https://gitlab.com/acme/web.git")).toBeUndefined();
+    expect(parseSshUrl("not a url")).toBeUndefined();
+  });
+});

@@ -1,0 +1,47 @@
+import type { App, Build } from "@hoist/shared";
+
+/** The public shape of an app: never a secret, only whether each is configured. */
+export function appView(app: App, publicUrl: string) {
+  return {
+    name: app.name,
+    branch: app.branch,
+    repo: app.repo,
+    target: app.target,
+    supersede: app.supersede,
+    tagBuilds: app.tagBuilds,
+    buildTimeoutSec: app.buildTimeoutSec,
+    webhook: { url: app.hookId ? webhookUrl(publicUrl, app.hookId) : null, signing: { configured: Boolean(app.signingSecret) } },
+    deployKey: app.deployKey ? { publicKey: app.deployKey.publicKey } : null,
+    hostKeys: app.hostKeys ?? [],
+    gitlab: app.gitlab ?? null,
+    env: { configured: Boolean(app.env) },
+    slack: { configured: Boolean(app.slackWebhookUrl) },
+    outgoingWebhook: app.outgoingWebhook ? { url: app.outgoingWebhook.url, configured: true } : { configured: false },
+    createdAt: app.createdAt,
+    updatedAt: app.updatedAt,
+  };
+}
+
+export function webhookUrl(publicUrl: string, hookId: string): string {
+  return `${publicUrl}/webhooks/gitlab/${hookId}`;
+}
+
+export function buildView(b: Build) {
+  return {
+    id: b.id,
+    app: b.app,
+    number: b.number,
+    ref: b.ref,
+    sha: b.sha,
+    status: b.status,
+    ...(b.reason ? { reason: b.reason } : {}),
+    trigger: b.trigger,
+    ...(b.commit ? { commit: b.commit } : {}),
+    ...(b.canceledBy ? { canceledBy: b.canceledBy } : {}),
+    ...(b.images ? { images: b.images } : {}),
+    ...(b.releaseId ? { releaseId: b.releaseId } : {}),
+    createdAt: b.createdAt,
+    ...(b.startedAt ? { startedAt: b.startedAt } : {}),
+    ...(b.finishedAt ? { finishedAt: b.finishedAt } : {}),
+  };
+}

@@ -1,0 +1,100 @@
+import { type App, secretContexts } from "@hoist/shared";
+import { Router } from "express";
+import type { ApiDeps } from "../../deps.js";
+import { sealSettings } from "../../domain/app-secrets.js";
+import { generateDeployKey } from "../../domain/deploy-key.js";
+import { syncHookBranchFilter, unlinkApp } from "../../domain/gitlab-link.js";
+import { hashToken, newHookId, newWebhookToken } from "../../domain/tokens.js";
+import { appView, webhookUrl } from "../../domain/views.js";
+import { HttpError } from "../errors.js";
+import { createAppSchema, updateAppSchema } from "../schemas.js";
+
+export async function requireApp(deps: ApiDeps, name: string): Promise<App> {
+  const app = await deps.records.apps.get(name);
+  if (!app) throw new HttpError(404, "not_found", `app ${name} not found`);
+  return app;
+}
+
+/** /v1/apps: create (with deploy keypair and webhook secret), list, show, update, delete, rotate. */
+export function appsRouter(deps: ApiDeps): Router {
+  const router = Router();
+  const publicUrl = deps.config.HOIST_PUBLIC_URL;
+
+  router.post("/apps", async (req, res) => {
+    const input = createAppSchema.parse(req.body);
+    if (await deps.records.apps.get(input.name)) throw new HttpError(409, "conflict", `app ${input.name} already exists`);
+    const keypair = await generateDeployKey(input.name);
+    const token = newWebhookToken();
+    const hookId = newHookId();
+    const sealed = await sealSettings(deps.secrets, input.name, input);
+    const app = await deps.records.apps.create({
+      name: input.name,
+      branch: input.branch,
+      repo: input.repo,
+      target: input.target,
+      supersede: input.supersede ?? "running",
+      tagBuilds: input.tagBuilds ?? true,
+      buildTimeoutSec: input.buildTimeoutSec ?? 1800,
+      hookId,
+      webhookTokenHash: hashToken(token),
+      deployKey: {
+        publicKey: keypair.publicKey,
+        privateKey: await deps.secrets.seal(keypair.privateKey, secretContexts.deployKey(input.name)),
+      },
+      ...sealed.set,
+    });
+    res.status(201).json({
+      app: appView(app, publicUrl),
+      webhook: { url: webhookUrl(publicUrl, hookId), token },
+      deployKey: { publicKey: keypair.publicKey },
+      ...(sealed.outgoingWebhookSecret ? { outgoingWebhook: { url: app.outgoingWebhook?.url, secret: sealed.outgoingWebhookSecret } } : {}),
+    });
+  });
+
+  router.get("/apps", async (_req, res) => {
+    const apps = await deps.records.apps.list();
+    res.json({ apps: apps.map((a) => appView(a, publicUrl)) });
+  });
+
+  router.get("/apps/:app", async (req, res) => {
+    res.json({ app: appView(await requireApp(deps, req.params.app), publicUrl) });
+  });
+
+  router.patch("/apps/:app", async (req, res) => {
+    const input = updateAppSchema.parse(req.body);
+    const current = await requireApp(deps, req.params.app);
+    const sealed = await sealSettings(deps.secrets, current.name, input);
+    const { env: _e, slackWebhookUrl: _s, outgoingWebhook: _o, signingSecret: _g, ...plain } = input;
+    if (sealed.clear.length) await deps.records.apps.unset(current.name, sealed.clear);
+    const app = await deps.records.apps.update(current.name, { ...plain, ...sealed.set });
+    deps.apps.invalidate(current);
+    if (!app) throw new HttpError(404, "not_found", `app ${current.name} not found`);
+    // Hoist also filters by branch, but GitLab should not send (and count failures of) pushes Hoist ignores.
+    if (input.branch !== undefined && input.branch !== current.branch) await syncHookBranchFilter(deps, app);
+    res.json({
+      app: appView(app, publicUrl),
+      ...(sealed.outgoingWebhookSecret ? { outgoingWebhook: { url: app.outgoingWebhook?.url, secret: sealed.outgoingWebhookSecret } } : {}),
+    });
+  });
+
+  router.delete("/apps/:app", async (req, res) => {
+    const app = await requireApp(deps, req.params.app);
+    // A linked app's hook and deploy key are removed from GitLab first, so nothing keeps pushing to a dead URL.
+    if (app.gitlab) await unlinkApp(deps, app);
+    await deps.records.apps.delete(app.name);
+    deps.apps.invalidate(app);
+    res.status(204).end();
+  });
+
+  router.post("/apps/:app/webhook/rotate", async (req, res) => {
+    const app = await requireApp(deps, req.params.app);
+    const token = newWebhookToken();
+    const hookId = app.hookId ?? newHookId();
+    await deps.records.apps.update(app.name, { hookId, webhookTokenHash: hashToken(token) });
+    if (!app.hookId) await deps.records.apps.setHookId(app.name, hookId);
+    deps.apps.invalidate({ hookId });
+    res.json({ webhook: { url: webhookUrl(publicUrl, hookId), token } });
+  });
+
+  return router;
+}

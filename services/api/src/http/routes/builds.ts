@@ -1,0 +1,48 @@
+import { Router } from "express";
+import type { ApiDeps } from "../../deps.js";
+import { cancelBuild, finishBuild, storeBuild } from "../../domain/builds.js";
+import { buildView } from "../../domain/views.js";
+import { HttpError } from "../errors.js";
+import { manualBuildSchema } from "../schemas.js";
+import { requireApp } from "./apps.js";
+
+/** Manual builds, build listings and cancel. */
+export function buildsRouter(deps: ApiDeps): Router {
+  const router = Router();
+  const buildDeps = { redis: deps.redis, records: deps.records, queues: deps.queues, prefix: deps.config.HOIST_QUEUE_PREFIX };
+
+  router.post("/apps/:app/builds", async (req, res) => {
+    const input = manualBuildSchema.parse(req.body);
+    const app = await requireApp(deps, req.params.app);
+    const build = await storeBuild(buildDeps, { app: app.name, ref: input.ref, sha: input.sha, trigger: "manual" });
+    await finishBuild(buildDeps, build, app.supersede);
+    res.status(201).json({ build: buildView(build) });
+  });
+
+  router.get("/apps/:app/builds", async (req, res) => {
+    const app = await requireApp(deps, req.params.app);
+    const limit = Math.min(Math.max(Number(req.query.limit ?? 50) || 50, 1), 200);
+    const builds = await deps.records.builds.listByApp(app.name, limit);
+    res.json({ builds: builds.map(buildView) });
+  });
+
+  router.get("/builds/:id", async (req, res) => {
+    const build = await deps.records.builds.get(req.params.id);
+    if (!build) throw new HttpError(404, "not_found", `build ${req.params.id} not found`);
+    res.json({ build: buildView(build) });
+  });
+
+  router.post("/builds/:id/cancel", async (req, res) => {
+    const out = await cancelBuild(buildDeps, req.params.id, "user");
+    if (!out.ok && out.reason === "missing") throw new HttpError(404, "not_found", `build ${req.params.id} not found`);
+    if (!out.ok)
+      throw new HttpError(
+        409,
+        "conflict",
+        `build ${req.params.id} is already ${out.current}; only queued or running builds can be canceled`,
+      );
+    res.json({ build: buildView(out.build) });
+  });
+
+  return router;
+}

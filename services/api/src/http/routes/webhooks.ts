@@ -1,0 +1,162 @@
+import { type App, newId, type SecretBox, secretContexts } from "@hoist/shared";
+import { type Request, type Response, Router } from "express";
+import type { ApiDeps } from "../../deps.js";
+import { finishBuild, storeBuild } from "../../domain/builds.js";
+import {
+  claimDelivery,
+  confirmDelivery,
+  DeliveryBusyError,
+  deliveryKey,
+  deliveryRedisKey,
+  releaseDelivery,
+} from "../../domain/deliveries.js";
+import { decidePush } from "../../domain/push-event.js";
+import { verifyStandardSignature } from "../../domain/signature.js";
+import { hashToken } from "../../domain/tokens.js";
+import { safeEqual } from "../auth.js";
+import { readRawBody } from "../body.js";
+import { HttpError, isRedisUnavailable } from "../errors.js";
+
+/** Storing a push never waits longer than this on Redis: GitLab gives up after 10 s. */
+const STORE_DEADLINE_MS = 5_000;
+
+function unavailable(): HttpError {
+  return new HttpError(503, "unavailable", "Redis is unreachable; nothing was stored, resend the delivery shortly");
+}
+
+async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(unavailable()), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Opened signing secrets, keyed by their ciphertext: opening with KMS on every delivery would be slow. */
+class SigningSecretCache {
+  private readonly cache = new Map<string, string>();
+  constructor(private readonly secrets: SecretBox) {}
+  async get(app: App): Promise<string | undefined> {
+    if (!app.signingSecret) return undefined;
+    const id = app.signingSecret.ciphertext;
+    let secret = this.cache.get(id);
+    if (secret === undefined) {
+      secret = (await this.secrets.open(app.signingSecret, secretContexts.signingSecret(app.name))).toString("utf8");
+      if (this.cache.size >= 1000) this.cache.clear();
+      this.cache.set(id, secret);
+    }
+    return secret;
+  }
+}
+
+/** Webhook answers are tiny and never cached: written directly, without express's ETag and send machinery. */
+function reply(res: Response, status: number, body: object): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) }).end(text);
+}
+
+function header(req: Request, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * POST /webhooks/gitlab/:hookId: authenticate (signature or token), bound the body, decide,
+ * dedupe by Idempotency-Key, then store the build and its job before answering 202.
+ */
+export function webhookRouter(deps: ApiDeps): Router {
+  const router = Router();
+  const signing = new SigningSecretCache(deps.secrets);
+  const prefix = deps.config.HOIST_QUEUE_PREFIX;
+  const buildDeps = { redis: deps.redis, records: deps.records, queues: deps.queues, prefix };
+
+  router.post("/webhooks/gitlab/:hookId", async (req: Request<{ hookId: string }>, res: Response) => {
+    // A producer connection fails fast, but a dead Redis is known before any command: answer at once.
+    if (deps.redis.status !== "ready") throw unavailable();
+    const hookId = req.params.hookId;
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(hookId)) throw new HttpError(404, "not_found", "no webhook with this id");
+    const app = await withDeadline(deps.apps.byHookId(hookId), STORE_DEADLINE_MS);
+    if (!app) throw new HttpError(404, "not_found", "no webhook with this id");
+
+    const signingSecret = await signing.get(app);
+    if (!signingSecret) {
+      const token = header(req, "x-gitlab-token");
+      if (!token || !app.webhookTokenHash || !safeEqual(hashToken(token), app.webhookTokenHash)) {
+        throw new HttpError(401, "unauthorized", "X-Gitlab-Token does not match this webhook's secret token");
+      }
+    }
+    const body = await readRawBody(req, deps.config.HOIST_WEBHOOK_MAX_BYTES);
+    if (signingSecret) {
+      const check = verifyStandardSignature(
+        signingSecret,
+        { id: header(req, "webhook-id"), timestamp: header(req, "webhook-timestamp"), signature: header(req, "webhook-signature") },
+        body,
+      );
+      if (!check.ok) throw new HttpError(401, "unauthorized", check.reason);
+    }
+
+    let payload: unknown;
+    try {
+      payload = JSON.parse(body.toString("utf8"));
+    } catch {
+      throw new HttpError(400, "invalid_json", "request body is not valid JSON");
+    }
+    const decision = decidePush(header(req, "x-gitlab-event"), payload, app);
+    if (decision.action === "reject") throw new HttpError(400, "invalid_payload", decision.message);
+    if (decision.action === "ignore") {
+      reply(res, 200, { status: "ignored", reason: decision.reason });
+      return;
+    }
+
+    const key = deliveryRedisKey(prefix, hookId, deliveryKey(header(req, "idempotency-key"), body));
+    const buildId = newId("bld");
+    let claim: Awaited<ReturnType<typeof claimDelivery>>;
+    try {
+      claim = await withDeadline(claimDelivery(deps.redis, key, buildId), STORE_DEADLINE_MS);
+    } catch (err) {
+      if (err instanceof DeliveryBusyError) throw new HttpError(503, "busy", err.message);
+      throw err;
+    }
+    if (!claim.claimed) {
+      reply(res, 200, { status: "duplicate", buildId: claim.buildId });
+      return;
+    }
+    let build: Awaited<ReturnType<typeof storeBuild>>;
+    try {
+      build = await withDeadline(
+        storeBuild(buildDeps, {
+          id: buildId,
+          app: app.name,
+          ref: decision.ref,
+          sha: decision.sha,
+          trigger: decision.trigger,
+          commit: decision.commit,
+        }),
+        STORE_DEADLINE_MS,
+      );
+    } catch (err) {
+      await releaseDelivery(deps.redis, key, buildId).catch(() => {});
+      if (err instanceof HttpError || isRedisUnavailable(err)) throw unavailable();
+      throw err;
+    }
+    // The build and its job are stored and will run; should what follows fail, the claim stays
+    // (at least its short TTL) so a quick resend is answered as a duplicate, not built twice.
+    try {
+      await withDeadline(
+        finishBuild(buildDeps, build, app.supersede, () => confirmDelivery(deps.redis, key, build.id)),
+        STORE_DEADLINE_MS,
+      );
+    } catch (err) {
+      if (err instanceof HttpError || isRedisUnavailable(err)) throw unavailable();
+      throw err;
+    }
+    reply(res, 202, { status: "queued", buildId: build.id });
+  });
+  return router;
+}

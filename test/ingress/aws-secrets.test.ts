@@ -1,0 +1,72 @@
+import { KMSClient } from "@aws-sdk/client-kms";
+import { AwsKmsSecretBox, createSecretBox, SecretError, secretContexts } from "@hoist/shared";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type KmsTestServer, startKmsServer } from "../support/kms/server.js";
+
+describe("aws secret box (real @aws-sdk/client-kms against the KMS test server)", () => {
+  let kms: KmsTestServer;
+  let client: KMSClient;
+  const ctx = secretContexts.deployKey("web");
+
+  beforeAll(async () => {
+    kms = await startKmsServer();
+    client = new KMSClient({
+      endpoint: kms.url,
+      region: kms.region,
+      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" },
+      maxAttempts: 1,
+    });
+  });
+  afterAll(async () => {
+    client.destroy();
+    await kms.close();
+  });
+
+  it("seals with a KMS data key bound to app and purpose, stores only the encrypted key, and opens", async () => {
+    const box = createSecretBox({ HOIST_KMS: "aws", HOIST_KMS_KEY_ID: "alias/hoist", HOIST_DATA_DIR: "/nonexistent" }, client);
+    const sealed = await box.seal("-----BEGIN OPENSSH PRIVATE KEY----- canary", ctx);
+    expect(sealed.provider).toBe("aws");
+    expect(sealed.keyId).toBe(kms.keyArn);
+    expect(JSON.stringify(sealed)).not.toContain("canary");
+    const gen = kms.requests.find((r) => r.target === "TrentService.GenerateDataKey");
+    expect(gen?.body).toMatchObject({ KeyId: "alias/hoist", KeySpec: "AES_256", EncryptionContext: { app: "web", purpose: "deploy-key" } });
+    // The stored key is KMS's blob, not the data key KMS returned in plaintext.
+    expect(Buffer.from(sealed.encryptedKey, "base64").toString()).toContain(kms.keyArn);
+    expect((await box.open(sealed, ctx)).toString()).toBe("-----BEGIN OPENSSH PRIVATE KEY----- canary");
+    const dec = kms.requests.find((r) => r.target === "TrentService.Decrypt");
+    expect(dec?.body).toMatchObject({ KeyId: kms.keyArn, EncryptionContext: { app: "web", purpose: "deploy-key" } });
+  });
+
+  it("fails loudly with another context or a tampered ciphertext or data key", async () => {
+    const box = new AwsKmsSecretBox(client, kms.keyArn);
+    const sealed = await box.seal("value", ctx);
+    await expect(box.open(sealed, secretContexts.deployKey("other"))).rejects.toThrow(/tampered with, or sealed for another app/);
+    await expect(box.open(sealed, secretContexts.appEnv("web"))).rejects.toThrow(SecretError);
+    const body = Buffer.from(sealed.ciphertext, "base64");
+    body[0] = (body[0] ?? 0) ^ 1;
+    await expect(box.open({ ...sealed, ciphertext: body.toString("base64") }, ctx)).rejects.toThrow(/tampered/);
+    const key = Buffer.from(sealed.encryptedKey, "base64");
+    key[key.length - 1] = (key[key.length - 1] ?? 0) ^ 1;
+    await expect(box.open({ ...sealed, encryptedKey: key.toString("base64") }, ctx)).rejects.toThrow(/tampered/);
+  });
+
+  it("says what is wrong with the key, without leaking the value", async () => {
+    const missing = new AwsKmsSecretBox(client, "alias/nope");
+    await expect(missing.seal("top-secret-value", ctx)).rejects.toThrow(/GenerateDataKey failed \(NotFoundException\).*HOIST_KMS_KEY_ID/);
+    const arn = kms.addKey();
+    const box = new AwsKmsSecretBox(client, arn);
+    const sealed = await box.seal("top-secret-value", ctx);
+    kms.setEnabled(arn, false);
+    const err = (await box.open(sealed, ctx).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(SecretError);
+    expect(err.message).toMatch(/Decrypt failed \(DisabledException\)/);
+    expect(err.message).not.toContain("top-secret-value");
+  });
+
+  it("refuses secrets of the local provider and a missing key id", async () => {
+    const box = new AwsKmsSecretBox(client, kms.keyArn);
+    const sealed = await box.seal("x", ctx);
+    await expect(box.open({ ...sealed, provider: "local" }, ctx)).rejects.toThrow(/not by AWS KMS/);
+    expect(() => createSecretBox({ HOIST_KMS: "aws", HOIST_DATA_DIR: "/tmp" })).toThrow(/needs HOIST_KMS_KEY_ID/);
+  });
+});
