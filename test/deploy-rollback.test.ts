@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import express from "express";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { envSchema } from "../services/api/src/config.js";
+import { AppCache } from "../services/api/src/domain/app-cache.js";
 import { errorHandler } from "../services/api/src/http/errors.js";
 import { releasesRouter } from "../services/api/src/http/routes/releases.js";
 import { createDocker } from "../services/deployer/src/adapters/clients.js";
@@ -48,6 +49,7 @@ beforeEach(async () => {
       records: h.records,
       queues: h.queues,
       secrets: h.secrets,
+      apps: new AppCache(h.records),
     }),
   );
   web.use(errorHandler(h.log));

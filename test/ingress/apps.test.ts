@@ -143,7 +143,7 @@ describe("apps API", () => {
     expect((await h.api("GET", "/apps/gone")).status).toBe(404);
     const url = `${h.url}${new URL(created.body.webhook.url).pathname}`;
     expect((await deliver(url, { event: "Push Hook", token: created.body.webhook.token, body: pushPayload() })).status).toBe(404);
-    expect((await h.api("GET", `/builds/${build.body.build.id}`)).status).toBe(200);
+    expect((await h.api("GET", `/builds/${build.body.id}`)).status).toBe(200);
   });
 });
 
@@ -161,20 +161,20 @@ describe("builds API", () => {
     const s1 = sha();
     const first = await h.api("POST", "/apps/api/builds", { ref: "main", sha: s1 });
     expect(first.status).toBe(201);
-    expect(first.body.build).toMatchObject({ app: "api", number: 1, ref: "main", sha: s1, status: "queued", trigger: "manual" });
-    expect(new Date(first.body.build.createdAt).toISOString()).toBe(first.body.build.createdAt);
-    expect((await h.deps.queues.queue("build").getJob(first.body.build.id))?.data).toEqual({ kind: "build", buildId: first.body.build.id });
+    expect(first.body).toMatchObject({ app: "api", number: 1, ref: "main", sha: s1, status: "queued", trigger: "manual" });
+    expect(new Date(first.body.createdAt).toISOString()).toBe(first.body.createdAt);
+    expect((await h.deps.queues.queue("build").getJob(first.body.id))?.data).toEqual({ kind: "build", buildId: first.body.id });
     const second = await h.api("POST", "/apps/api/builds", { ref: "feature", sha: sha() });
     const list = await h.api("GET", "/apps/api/builds");
     expect(list.body.builds.map((b: { number: number }) => b.number)).toEqual([2, 1]);
-    expect((await h.api("GET", `/builds/${second.body.build.id}`)).body.build.id).toBe(second.body.build.id);
+    expect((await h.api("GET", `/builds/${second.body.id}`)).body.id).toBe(second.body.id);
     expect((await h.api("GET", "/builds/bld_missing")).status).toBe(404);
     expect((await h.api("POST", "/apps/api/builds", { ref: "main", sha: "abc" })).body.error.message).toMatch(/^sha: /);
     expect((await h.api("POST", "/apps/none/builds", { ref: "main", sha: sha() })).status).toBe(404);
   });
 
   it("cancels a queued or running build once, announcing it to builders", async () => {
-    const b = (await h.api("POST", "/apps/api/builds", { ref: "x", sha: sha() })).body.build;
+    const b = (await h.api("POST", "/apps/api/builds", { ref: "x", sha: sha() })).body;
     const sub = h.redis.duplicate({ enableOfflineQueue: true });
     let announce: (id: string) => void = () => {};
     const announced = new Promise<string>((resolve) => {
@@ -184,8 +184,8 @@ describe("builds API", () => {
     await h.deps.records.builds.transition(b.id, ["queued"], { status: "running", startedAt: new Date().toISOString() });
     const res = await h.api("POST", `/builds/${b.id}/cancel`);
     expect(res.status).toBe(200);
-    expect(res.body.build).toMatchObject({ status: "canceled", reason: "canceled by user", canceledBy: "user" });
-    expect(res.body.build.finishedAt).toBeDefined();
+    expect(res.body).toMatchObject({ status: "canceled", reason: "canceled by user", canceledBy: "user" });
+    expect(res.body.finishedAt).toBeDefined();
     expect(await announced).toBe(b.id);
     expect((await h.deps.queues.queue("notify").getJob(`gitlab-status.build.canceled.${b.id}`))?.data.event).toBe("build.canceled");
     const again = await h.api("POST", `/builds/${b.id}/cancel`);

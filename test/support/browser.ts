@@ -8,7 +8,8 @@ export const CHROMIUM = process.env.HOIST_TEST_CHROMIUM ?? "/usr/bin/chromium";
  * installs it). Never a browser download.
  */
 export async function launchBrowser(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run scripts/services-up.sh (installs Debian's chromium) or set HOIST_TEST_CHROMIUM`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} not found: run scripts/services-up.sh (installs Debian's chromium) or set HOIST_TEST_CHROMIUM`);
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,

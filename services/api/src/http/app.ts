@@ -6,6 +6,7 @@ import { healthRouter } from "./health.js";
 import { appsRouter } from "./routes/apps.js";
 import { buildsRouter } from "./routes/builds.js";
 import { gitlabRouter } from "./routes/gitlab.js";
+import { releasesRouter } from "./routes/releases.js";
 import { webhookRouter } from "./routes/webhooks.js";
 
 export function createHttpApp(deps: ApiDeps): Express {
@@ -23,6 +24,7 @@ export function createHttpApp(deps: ApiDeps): Express {
   v1.use(appsRouter(deps));
   v1.use(buildsRouter(deps));
   v1.use(gitlabRouter(deps));
+  v1.use(releasesRouter(deps));
   app.use("/v1", v1);
   app.use(notFoundHandler);
   app.use(errorHandler(deps.log));

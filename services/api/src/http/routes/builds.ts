@@ -16,7 +16,7 @@ export function buildsRouter(deps: ApiDeps): Router {
     const app = await requireApp(deps, req.params.app);
     const build = await storeBuild(buildDeps, { app: app.name, ref: input.ref, sha: input.sha, trigger: "manual" });
     await finishBuild(buildDeps, build, app.supersede);
-    res.status(201).json({ build: buildView(build) });
+    res.status(201).json(buildView(build));
   });
 
   router.get("/apps/:app/builds", async (req, res) => {
@@ -29,7 +29,7 @@ export function buildsRouter(deps: ApiDeps): Router {
   router.get("/builds/:id", async (req, res) => {
     const build = await deps.records.builds.get(req.params.id);
     if (!build) throw new HttpError(404, "not_found", `build ${req.params.id} not found`);
-    res.json({ build: buildView(build) });
+    res.json(buildView(build));
   });
 
   router.post("/builds/:id/cancel", async (req, res) => {
@@ -41,7 +41,7 @@ export function buildsRouter(deps: ApiDeps): Router {
         "conflict",
         `build ${req.params.id} is already ${out.current}; only queued or running builds can be canceled`,
       );
-    res.json({ build: buildView(out.build) });
+    res.json(buildView(out.build));
   });
 
   return router;

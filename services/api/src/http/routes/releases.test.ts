@@ -8,6 +8,7 @@ import express from "express";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { envSchema } from "../../config.js";
 import type { ApiDeps } from "../../deps.js";
+import { AppCache } from "../../domain/app-cache.js";
 import { errorHandler, notFoundHandler } from "../errors.js";
 import { releasesRouter } from "./releases.js";
 
@@ -29,6 +30,7 @@ beforeEach(async () => {
     records,
     queues: new JobQueues(redis, prefix),
     secrets: new LocalSecretBox(randomBytes(32)),
+    apps: new AppCache(records),
   };
   const app = express();
   app.use(express.json());

@@ -1,8 +1,8 @@
-import { appNameSchema, idSchema, NotFoundError, type Release } from "@hoist/shared";
+import { appNameSchema, idSchema, type Release } from "@hoist/shared";
 import { Router } from "express";
 import { z } from "zod";
 import type { ApiDeps } from "../../deps.js";
-import { HttpError } from "../errors.js";
+import { promoteRelease, requireApp, rollbackApp } from "../../domain/releases.js";
 
 /** What the API shows of a release (the sealed environment and image digests stay inside). */
 export interface ReleaseView {
@@ -37,66 +37,6 @@ const listQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
 });
 
-const PAGE = 200;
-
-/** Walks an app's releases newest first until `match` holds (releases are few per page; history can be long). */
-async function findRelease(deps: ApiDeps, app: string, match: (r: Release) => boolean): Promise<Release | undefined> {
-  for (let offset = 0; ; offset += PAGE) {
-    const page = await deps.records.releases.listByApp(app, PAGE, offset);
-    const hit = page.find(match);
-    if (hit || page.length < PAGE) return hit;
-  }
-}
-
-async function requireApp(deps: ApiDeps, app: string): Promise<void> {
-  if (!(await deps.records.apps.get(app))) throw new NotFoundError(`app ${app} not found`);
-}
-
-/** A release of `app`, or 404 (a release of another app is as good as missing here). */
-async function requireRelease(deps: ApiDeps, app: string, id: string): Promise<Release> {
-  const release = await deps.records.releases.get(id);
-  if (!release || release.app !== app) throw new NotFoundError(`release ${id} of app ${app} not found`);
-  return release;
-}
-
-/**
- * Queues a release's deploy. Should that fail (Redis went away between two calls), the release is
- * marked failed rather than left `pending` with no job to ever move it, and the request answers 503.
- */
-async function enqueueDeploy(deps: ApiDeps, releaseId: string, jobId?: string): Promise<void> {
-  try {
-    await deps.queues.enqueue("deploy", { kind: "deploy", releaseId }, jobId ? { jobId } : {});
-  } catch (err) {
-    await deps.records.releases
-      .transition(releaseId, ["pending"], {
-        status: "failed",
-        reason: "the deploy could not be queued; promote the release to try again",
-        finishedAt: new Date().toISOString(),
-      })
-      .catch(() => undefined);
-    const why = err instanceof Error ? err.message : String(err);
-    throw new HttpError(
-      503,
-      "unavailable",
-      `release ${releaseId} was stored but its deploy could not be queued (${why}); promote it to try again`,
-    );
-  }
-}
-
-/** Re-creates `source` as a new, newest release (its images, build and environment), and queues its deploy. */
-async function redeployAsNew(deps: ApiDeps, source: Release, rollbackOf?: string): Promise<Release> {
-  const release = await deps.records.releases.create({
-    app: source.app,
-    buildId: source.buildId,
-    images: source.images,
-    ...(source.env ? { env: source.env } : {}),
-    sourceReleaseId: source.id,
-    ...(rollbackOf ? { rollbackOf } : {}),
-  });
-  await enqueueDeploy(deps, release.id);
-  return release;
-}
-
 /**
  * Releases: list, show, promote (deploy an existing release again) and rollback (a new release
  * from the previous live one). Mounted under /v1 by the API.
@@ -119,40 +59,12 @@ export function releasesRouter(deps: ApiDeps): Router {
 
   router.post("/apps/:app/releases/:id/promote", async (req, res) => {
     const { app, id } = releaseParams.parse(req.params);
-    await requireApp(deps, app);
-    const release = await requireRelease(deps, app, id);
-    if (release.status === "live") throw new HttpError(409, "already_live", `release ${id} is already live`);
-    if (release.status === "pending" || release.status === "deploying") {
-      throw new HttpError(409, "deploying", `release ${id} is already being deployed (${release.status})`);
-    }
-    const newer = await findRelease(deps, app, (r) => r.number > release.number && (r.status === "live" || r.status === "deploying"));
-    if (newer) {
-      // Deploying it as it is would be superseded by the newer live one: promote a copy as the newest release.
-      const copy = await redeployAsNew(deps, release);
-      res.status(202).json(releaseView(copy));
-      return;
-    }
-    const moved = await deps.records.releases.transition(id, [release.status], { status: "pending" });
-    if (!moved.ok) throw new HttpError(409, "conflict", `release ${id} changed while promoting it; try again`);
-    await deps.records.releases.unset(id, ["reason", "finishedAt"]);
-    // A new job id: the release's earlier deploy job (same release id) is kept in the queue's history.
-    await enqueueDeploy(deps, id, `${id}.promote.${Date.now()}`);
-    res.status(202).json(releaseView(await deps.records.releases.require(id)));
+    res.status(202).json(releaseView(await promoteRelease(deps, app, id)));
   });
 
   router.post("/apps/:app/rollback", async (req, res) => {
     const { app } = appParams.parse(req.params);
-    await requireApp(deps, app);
-    const live = await findRelease(deps, app, (r) => r.status === "live");
-    if (!live) throw new HttpError(409, "no_live_release", `app ${app} has no live release to roll back`);
-    const previous = await findRelease(
-      deps,
-      app,
-      (r) => r.number < live.number && r.liveAt !== undefined && (r.status === "retired" || r.status === "rolled_back"),
-    );
-    if (!previous) throw new HttpError(409, "no_previous_release", `app ${app} has no earlier release that was live to roll back to`);
-    const release = await redeployAsNew(deps, previous, live.id);
-    res.status(202).json(releaseView(release));
+    res.status(202).json(releaseView(await rollbackApp(deps, app)));
   });
 
   return router;

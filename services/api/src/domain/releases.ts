@@ -1,0 +1,98 @@
+import { NotFoundError, type Release } from "@hoist/shared";
+import type { ApiDeps } from "../deps.js";
+import { HttpError } from "../http/errors.js";
+
+const PAGE = 200;
+
+/** Walks an app's releases newest first until `match` holds (releases are few per page; history can be long). */
+async function findRelease(deps: ApiDeps, app: string, match: (r: Release) => boolean): Promise<Release | undefined> {
+  for (let offset = 0; ; offset += PAGE) {
+    const page = await deps.records.releases.listByApp(app, PAGE, offset);
+    const hit = page.find(match);
+    if (hit || page.length < PAGE) return hit;
+  }
+}
+
+export async function requireApp(deps: ApiDeps, app: string): Promise<void> {
+  if (!(await deps.records.apps.get(app))) throw new NotFoundError(`app ${app} not found`);
+}
+
+/** A release of `app`, or 404 (a release of another app is as good as missing here). */
+export async function requireRelease(deps: ApiDeps, app: string, id: string): Promise<Release> {
+  const release = await deps.records.releases.get(id);
+  if (!release || release.app !== app) throw new NotFoundError(`release ${id} of app ${app} not found`);
+  return release;
+}
+
+/**
+ * Queues a release's deploy. Should that fail (Redis went away between two calls), the release is
+ * marked failed rather than left `pending` with no job to ever move it, and the request answers 503.
+ */
+async function enqueueDeploy(deps: ApiDeps, releaseId: string, jobId?: string): Promise<void> {
+  try {
+    await deps.queues.enqueue("deploy", { kind: "deploy", releaseId }, jobId ? { jobId } : {});
+  } catch (err) {
+    await deps.records.releases
+      .transition(releaseId, ["pending"], {
+        status: "failed",
+        reason: "the deploy could not be queued; promote the release to try again",
+        finishedAt: new Date().toISOString(),
+      })
+      .catch(() => undefined);
+    const why = err instanceof Error ? err.message : String(err);
+    throw new HttpError(
+      503,
+      "unavailable",
+      `release ${releaseId} was stored but its deploy could not be queued (${why}); promote it to try again`,
+    );
+  }
+}
+
+/** Re-creates `source` as a new, newest release (its images, build and environment), and queues its deploy. */
+async function redeployAsNew(deps: ApiDeps, source: Release, rollbackOf?: string): Promise<Release> {
+  const release = await deps.records.releases.create({
+    app: source.app,
+    buildId: source.buildId,
+    images: source.images,
+    ...(source.env ? { env: source.env } : {}),
+    sourceReleaseId: source.id,
+    ...(rollbackOf ? { rollbackOf } : {}),
+  });
+  await enqueueDeploy(deps, release.id);
+  return release;
+}
+
+/** Deploys an existing release again (or, when a newer one is live, a copy of it as the newest). */
+export async function promoteRelease(deps: ApiDeps, app: string, id: string): Promise<Release> {
+  await requireApp(deps, app);
+  const release = await requireRelease(deps, app, id);
+  if (release.status === "live") throw new HttpError(409, "already_live", `release ${id} is already live`);
+  if (release.status === "pending" || release.status === "deploying") {
+    throw new HttpError(409, "deploying", `release ${id} is already being deployed (${release.status})`);
+  }
+  const newer = await findRelease(deps, app, (r) => r.number > release.number && (r.status === "live" || r.status === "deploying"));
+  if (newer) {
+    // Deploying it as it is would be superseded by the newer live one: promote a copy as the newest release.
+    return redeployAsNew(deps, release);
+  }
+  const moved = await deps.records.releases.transition(id, [release.status], { status: "pending" });
+  if (!moved.ok) throw new HttpError(409, "conflict", `release ${id} changed while promoting it; try again`);
+  await deps.records.releases.unset(id, ["reason", "finishedAt"]);
+  // A new job id: the release's earlier deploy job (same release id) is kept in the queue's history.
+  await enqueueDeploy(deps, id, `${id}.promote.${Date.now()}`);
+  return deps.records.releases.require(id);
+}
+
+/** A new release from the one that was live before the current one, deployed. */
+export async function rollbackApp(deps: ApiDeps, app: string): Promise<Release> {
+  await requireApp(deps, app);
+  const live = await findRelease(deps, app, (r) => r.status === "live");
+  if (!live) throw new HttpError(409, "no_live_release", `app ${app} has no live release to roll back`);
+  const previous = await findRelease(
+    deps,
+    app,
+    (r) => r.number < live.number && r.liveAt !== undefined && (r.status === "retired" || r.status === "rolled_back"),
+  );
+  if (!previous) throw new HttpError(409, "no_previous_release", `app ${app} has no earlier release that was live to roll back to`);
+  return redeployAsNew(deps, previous, live.id);
+}
