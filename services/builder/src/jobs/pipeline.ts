@@ -1,0 +1,139 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { App, Build, Image, SecretBox } from "@hoist/shared";
+import { secretContexts } from "@hoist/shared";
+import type Docker from "dockerode";
+import { ComposeError, composeFileNames, parseCompose, rootDockerfileService, type ServiceBuild, tagFor } from "../domain/compose.js";
+import { BuildFailure } from "../domain/failure.js";
+import { contextTar } from "../adapters/context-tar.js";
+import { buildImage, pushImage } from "../adapters/docker.js";
+import { fetchCommit } from "../adapters/git.js";
+import type { PushTarget } from "../adapters/registry.js";
+import { createWorkspace, realPathInside } from "../adapters/workspace.js";
+
+export interface PipelineDeps {
+  docker: Docker;
+  secrets: SecretBox;
+  workDir: string;
+  /** Resolved per build, after the sources are known good (ECR tokens are short-lived). */
+  pushTarget: (app: string) => Promise<PushTarget>;
+  /** Called once after a trust-on-first-use fetch with the host keys to pin. */
+  pinHostKeys: (hostKeys: string[]) => Promise<void>;
+  log: (step: string, line: string) => void;
+  /** Throws when the build must not go on (canceled meanwhile). */
+  checkpoint: () => Promise<void>;
+}
+
+interface ResolvedService extends ServiceBuild {
+  contextDir: string;
+  dockerfileText: string;
+}
+
+/** Finds the compose file (or a root Dockerfile) and proves every context and Dockerfile stays in the repository. */
+export async function resolveServices(repoDir: string): Promise<{ file: string; services: ResolvedService[] }> {
+  let file: string | undefined;
+  let services: ServiceBuild[] | undefined;
+  for (const name of composeFileNames) {
+    const text = await readFile(join(repoDir, name), "utf8").catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return undefined;
+      throw err;
+    });
+    if (text === undefined) continue;
+    // A compose file that is a symlink out of the repository is refused like any other escape.
+    await realPathInside(repoDir, name, "compose file");
+    file = name;
+    services = parseCompose(text, name);
+    break;
+  }
+  if (!services) {
+    file = "Dockerfile";
+    services = [rootDockerfileService];
+  }
+  const out: ResolvedService[] = [];
+  for (const svc of services) {
+    const contextDir = await realPathInside(repoDir, svc.context, `service ${svc.service}: context`);
+    const dockerfilePath = await realPathInside(repoDir, join(svc.context, svc.dockerfile), `service ${svc.service}: dockerfile`).catch(
+      (err) => {
+        if (err instanceof ComposeError && /does not exist/.test(err.message) && file === "Dockerfile") {
+          throw new ComposeError("no docker-compose.yml, compose.yaml or Dockerfile at the repository root; nothing to build");
+        }
+        throw err;
+      },
+    );
+    out.push({ ...svc, contextDir, dockerfileText: await readFile(dockerfilePath, "utf8") });
+  }
+  return { file: file as string, services: out };
+}
+
+/** Clone, read compose, build and push: the images of one build. Cleans its temp dir in every case. */
+export async function runPipeline(app: App, build: Build, deps: PipelineDeps, signal: AbortSignal): Promise<Image[]> {
+  const ws = await createWorkspace(deps.workDir, build.id);
+  try {
+    if (!app.deployKey) throw new BuildFailure("clone: the app has no deploy key; add one and build again", true);
+    const privateKey = (await deps.secrets.open(app.deployKey.privateKey, secretContexts.deployKey(app.name))).toString("utf8");
+    const { hostKeys } = await fetchCommit({
+      secretDir: ws.secretDir,
+      repoDir: ws.repoDir,
+      sshUrl: app.repo.sshUrl,
+      sha: build.sha,
+      privateKey,
+      hostKeys: app.hostKeys,
+      signal,
+      log: (l) => deps.log("clone", l),
+    });
+    if (!app.hostKeys?.length && hostKeys.length) {
+      deps.log("clone", `pinned the git host's key (first use): ${hostKeys.map((k) => k.split(" ").slice(0, 2).join(" ")).join(", ")}`);
+      await deps.pinHostKeys(hostKeys);
+    }
+
+    let resolved: Awaited<ReturnType<typeof resolveServices>>;
+    try {
+      resolved = await resolveServices(ws.repoDir);
+    } catch (err) {
+      if (err instanceof ComposeError) throw new BuildFailure(`compose: ${err.message}`, true);
+      throw err;
+    }
+    deps.log("compose", `${resolved.file}: building ${resolved.services.map((s) => s.service).join(", ")}`);
+
+    const target = await deps.pushTarget(app.name);
+    const repo = `${target.prefix}/${app.name}`;
+    const built: { service: string; tag: string }[] = [];
+    for (const svc of resolved.services) {
+      await deps.checkpoint();
+      const tag = tagFor(svc.service, build.number);
+      deps.log(`build ${svc.service}`, `building ${repo}:${tag} from ${svc.context}/${svc.dockerfile}`);
+      await buildImage(deps.docker, {
+        service: svc.service,
+        tag: `${repo}:${tag}`,
+        context: contextTar(svc.contextDir, svc.dockerfile),
+        dockerfile: svc.dockerfile,
+        dockerfileText: svc.dockerfileText,
+        args: svc.args,
+        ...(svc.target ? { target: svc.target } : {}),
+        noCache: build.noCache ?? false,
+        signal,
+        log: (l) => deps.log(`build ${svc.service}`, l),
+      });
+      built.push({ service: svc.service, tag });
+    }
+    const images: Image[] = [];
+    for (const b of built) {
+      // Nothing is pushed for a build canceled while it was building.
+      await deps.checkpoint();
+      const digest = await pushImage(deps.docker, {
+        service: b.service,
+        repo,
+        tag: b.tag,
+        ...(target.auth ? { auth: target.auth } : {}),
+        insecure: target.insecure,
+        signal,
+        log: (l) => deps.log(`push ${b.service}`, l),
+      });
+      deps.log(`push ${b.service}`, `pushed ${repo}:${b.tag}${digest ? ` ${digest}` : ""}`);
+      images.push({ service: b.service, tag: `${repo}:${b.tag}`, ...(digest ? { digest } : {}) });
+    }
+    return images;
+  } finally {
+    await ws.remove().catch(() => undefined);
+  }
+}
