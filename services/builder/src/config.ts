@@ -1,7 +1,12 @@
 import { concurrencySchema, secretsEnvSchema, workerEnvSchema } from "@hoist/shared";
 import { z } from "zod";
 
-const ms = (what: string) => z.coerce.number({ error: `a whole number of milliseconds (${what})` }).int().min(1000).max(3_600_000);
+const ms = (what: string) =>
+  z.coerce
+    .number({ error: `a whole number of milliseconds (${what})` })
+    .int()
+    .min(1000)
+    .max(3_600_000);
 
 export const envSchema = workerEnvSchema.extend(secretsEnvSchema.shape).extend({
   HOIST_CONCURRENCY: concurrencySchema,

@@ -36,7 +36,12 @@ shutdown.register("queues", () => queues.close());
 // Cancel announcements arrive on a connection of their own (a subscribed client does nothing else).
 const cancellations = new Cancellations();
 const subscriber = createRedis(config.REDIS_URL, "worker", "hoist-builder-cancel");
-shutdown.register("cancel subscriber", () => subscriber.quit().then(() => undefined, () => subscriber.disconnect()));
+shutdown.register("cancel subscriber", () =>
+  subscriber.quit().then(
+    () => undefined,
+    () => subscriber.disconnect(),
+  ),
+);
 await onBuildCanceled(subscriber, prefix, (buildId) => {
   if (cancellations.cancel(buildId)) log.info({ buildId }, "cancel received; aborting the build");
 });
@@ -75,7 +80,9 @@ worker.on("failed", (job, err) => {
   if (!job || job.finishedOn === undefined) return;
   const buildId = (job.data as { buildId?: unknown }).buildId;
   if (typeof buildId !== "string") return;
-  failOrphanedBuild(deps, buildId, err.message).catch((e: Error) => log.error({ buildId, err: e.message }, "could not mark the build failed"));
+  failOrphanedBuild(deps, buildId, err.message).catch((e: Error) =>
+    log.error({ buildId, err: e.message }, "could not mark the build failed"),
+  );
 });
 // Registered after Redis, so it closes first: active jobs finish before the connection goes.
 shutdown.register("build worker", () => worker.close());

@@ -87,9 +87,7 @@ function toEntry(id: string, fields: string[]): LogEntry {
 /** Entries after `afterId` (exclusive; "0" for all), oldest first. */
 export async function readLog(redis: Redis, key: string, opts: { afterId?: string; count?: number } = {}): Promise<LogEntry[]> {
   const start = opts.afterId && opts.afterId !== "0" ? `(${opts.afterId}` : "-";
-  const rows = opts.count
-    ? await redis.xrange(key, start, "+", "COUNT", opts.count)
-    : await redis.xrange(key, start, "+");
+  const rows = opts.count ? await redis.xrange(key, start, "+", "COUNT", opts.count) : await redis.xrange(key, start, "+");
   return rows.map(([id, fields]) => toEntry(id, fields));
 }
 

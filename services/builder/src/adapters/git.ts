@@ -84,6 +84,8 @@ export interface FetchOptions {
   hostKeys: string[] | undefined;
   signal: AbortSignal;
   log: (line: string) => void;
+  /** Extra `git -c` settings (tests force protocol v0 to meet a server that refuses a fetch by id). */
+  gitConfig?: string[];
 }
 
 /**
@@ -119,13 +121,17 @@ export async function fetchCommit(o: FetchOptions): Promise<{ hostKeys: string[]
   };
   // Key paths and the workspace never reach the log.
   const log = (line: string) => o.log(line.split(o.secretDir).join("<keydir>"));
-  const git = (args: string[], cwd = o.repoDir) => runGit(args, { cwd, env, signal: o.signal, onLine: log });
+  const cfg = (o.gitConfig ?? []).flatMap((c) => ["-c", c]);
+  const git = (args: string[], cwd = o.repoDir) => runGit([...cfg, ...args], { cwd, env, signal: o.signal, onLine: log });
 
   const init = await runGit(["init", "-q", o.repoDir], { cwd: o.secretDir, env, signal: o.signal, onLine: log });
   if (init.code !== 0) throw new BuildFailure(`clone: git init failed: ${init.stderr.trim()}`, false);
   log(`fetching ${o.sha} from ${o.sshUrl}`);
   let fetched = await git(["fetch", "--depth", "1", "--no-tags", "--progress", target.url, o.sha]);
-  if (fetched.code !== 0 && /not our ref|unadvertised object|couldn't find remote ref|no such remote ref|not a valid/i.test(fetched.stderr)) {
+  if (
+    fetched.code !== 0 &&
+    /not our ref|unadvertised object|couldn't find remote ref|no such remote ref|not a valid/i.test(fetched.stderr)
+  ) {
     // A server that refuses a fetch by SHA: fetch every branch and find the commit among them.
     log("the server refused a fetch by commit id; fetching all branches");
     fetched = await git(["fetch", "--no-tags", "--progress", target.url, "+refs/heads/*:refs/remotes/origin/*"]);

@@ -33,7 +33,8 @@ const authDataSchema = z.object({
 function awsError(err: unknown): { name: string; message: string; transient: boolean } {
   const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
   const status = e.$metadata?.httpStatusCode;
-  const transient = !status || status >= 500 || status === 429 || Boolean(e.$retryable) || /ECONNREFUSED|ETIMEDOUT|socket/i.test(e.message ?? "");
+  const transient =
+    !status || status >= 500 || status === 429 || Boolean(e.$retryable) || /ECONNREFUSED|ETIMEDOUT|socket/i.test(e.message ?? "");
   return { name: e.name ?? "Error", message: oneLine(e.message ?? String(err)), transient };
 }
 
@@ -57,7 +58,8 @@ export async function resolvePushTarget(cfg: RegistryConfig, app: string, ecr?: 
   try {
     const res = await client.send(new GetAuthorizationTokenCommand({ registryIds: [m[1] as string] }));
     const parsed = authDataSchema.safeParse(res);
-    if (!parsed.success) throw new BuildFailure(`push: ECR GetAuthorizationToken answered unexpectedly: ${parsed.error.issues[0]?.message}`, false);
+    if (!parsed.success)
+      throw new BuildFailure(`push: ECR GetAuthorizationToken answered unexpectedly: ${parsed.error.issues[0]?.message}`, false);
     data = parsed.data;
   } catch (err) {
     if (err instanceof BuildFailure) throw err;

@@ -13,13 +13,13 @@ export function parseInstructions(text: string): Instruction[] {
   const lines = text.split(/\r?\n/);
   const out: Instruction[] = [];
   let current: { line: number; parts: string[] } | undefined;
-  const escape = /^#\s*escape\s*=\s*`/im.test(lines.slice(0, 5).join("\n")) ? "`" : "\\";
+  const escapeChar = /^#\s*escape\s*=\s*`/im.test(lines.slice(0, 5).join("\n")) ? "`" : "\\";
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i] as string;
     const trimmed = raw.trim();
     if (!current && (trimmed === "" || trimmed.startsWith("#"))) continue;
     if (current && trimmed.startsWith("#")) continue;
-    const continued = trimmed.endsWith(escape);
+    const continued = trimmed.endsWith(escapeChar);
     const body = continued ? trimmed.slice(0, -1) : trimmed;
     if (!current) current = { line: i + 1, parts: [] };
     current.parts.push(body);

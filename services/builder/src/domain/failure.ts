@@ -28,7 +28,11 @@ export function gitFailure(stderr: string, host: string): BuildFailure {
     return new BuildFailure(`clone: host key changed for ${host}`, true);
   }
   if (/Permission denied \(publickey/i.test(stderr)) return new BuildFailure("clone: permission denied (publickey)", true);
-  if (/Connection refused|Connection timed out|Could not resolve hostname|Network is unreachable|Connection reset|Connection closed by remote host/i.test(stderr)) {
+  if (
+    /Connection refused|Connection timed out|Could not resolve hostname|Network is unreachable|Connection reset|Connection closed by remote host/i.test(
+      stderr,
+    )
+  ) {
     const what = oneLine(stderr.split(/\r?\n/).find((l) => /ssh:|Connection|resolve/i.test(l)) ?? stderr);
     return new BuildFailure(`clone: cannot reach ${host}: ${what.replace(/^ssh:\s*/, "")}`, false);
   }

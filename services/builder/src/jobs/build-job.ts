@@ -4,8 +4,8 @@ import {
   enqueueNotifications,
   type JobContext,
   type JobQueues,
-  LogWriter,
   type Logger,
+  LogWriter,
   type Records,
   type Redis,
   UnrecoverableError,
@@ -73,7 +73,11 @@ async function recordFailure(deps: BuildJobDeps, buildId: string, reason: string
  * The build job: queued → running → succeeded | failed. Canceled and finished builds are
  * skipped; a running one (its worker died) is taken over and finished once.
  */
-export async function processBuild(deps: BuildJobDeps, buildId: string, ctx: Pick<JobContext, "job" | "signal" | "log">): Promise<BuildOutcome> {
+export async function processBuild(
+  deps: BuildJobDeps,
+  buildId: string,
+  ctx: Pick<JobContext, "job" | "signal" | "log">,
+): Promise<BuildOutcome> {
   const { records, log: baseLog } = deps;
   const log = baseLog.child({ buildId });
   let build = await records.builds.get(buildId);
@@ -110,21 +114,26 @@ export async function processBuild(deps: BuildJobDeps, buildId: string, ctx: Pic
 
     let images = build.images;
     if (!(build.releaseId && images)) {
-      images = await runPipeline(app, build, {
-        ...deps.pipeline,
-        log: (step, line) => writer.write(step, line),
-        pinHostKeys: async (hostKeys) => {
-          await records.apps.update(app.name, { hostKeys });
+      images = await runPipeline(
+        app,
+        build,
+        {
+          ...deps.pipeline,
+          log: (step, line) => writer.write(step, line),
+          pinHostKeys: async (hostKeys) => {
+            await records.apps.update(app.name, { hostKeys });
+          },
+          checkpoint: async () => {
+            if (signal.aborted) throw signal.reason;
+            const cur = await records.builds.get(buildId);
+            if (cur?.status !== "running") {
+              cancel.signal.aborted || deps.cancellations.cancel(buildId);
+              throw new CanceledError(buildId);
+            }
+          },
         },
-        checkpoint: async () => {
-          if (signal.aborted) throw signal.reason;
-          const cur = await records.builds.get(buildId);
-          if (cur?.status !== "running") {
-            cancel.signal.aborted || deps.cancellations.cancel(buildId);
-            throw new CanceledError(buildId);
-          }
-        },
-      }, signal);
+        signal,
+      );
     }
     const releaseId = await finishSucceeded(deps, build, images);
     writer.write("release", `release ${releaseId} created; deploy queued`);
@@ -178,7 +187,11 @@ export async function processBuild(deps: BuildJobDeps, buildId: string, ctx: Pic
  * For a job BullMQ failed without the handler's say (stalled too often): the build must not
  * stay `running`. Called from the worker's `failed` event for final failures.
  */
-export async function failOrphanedBuild(deps: Pick<BuildJobDeps, "records" | "queues" | "redis" | "prefix">, buildId: string, message: string): Promise<void> {
+export async function failOrphanedBuild(
+  deps: Pick<BuildJobDeps, "records" | "queues" | "redis" | "prefix">,
+  buildId: string,
+  message: string,
+): Promise<void> {
   const reason = `worker: ${oneLine(message)}`;
   const res = await deps.records.builds.transition(buildId, ["running", "queued"], { status: "failed", reason, finishedAt: nowIso() });
   if (res.ok) {

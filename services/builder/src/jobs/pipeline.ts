@@ -3,13 +3,13 @@ import { join } from "node:path";
 import type { App, Build, Image, SecretBox } from "@hoist/shared";
 import { secretContexts } from "@hoist/shared";
 import type Docker from "dockerode";
-import { ComposeError, composeFileNames, parseCompose, rootDockerfileService, type ServiceBuild, tagFor } from "../domain/compose.js";
-import { BuildFailure } from "../domain/failure.js";
 import { contextTar } from "../adapters/context-tar.js";
 import { buildImage, pushImage } from "../adapters/docker.js";
 import { fetchCommit } from "../adapters/git.js";
 import type { PushTarget } from "../adapters/registry.js";
 import { createWorkspace, realPathInside } from "../adapters/workspace.js";
+import { ComposeError, composeFileNames, parseCompose, rootDockerfileService, type ServiceBuild, tagFor } from "../domain/compose.js";
+import { BuildFailure } from "../domain/failure.js";
 
 export interface PipelineDeps {
   docker: Docker;
@@ -51,15 +51,13 @@ export async function resolveServices(repoDir: string): Promise<{ file: string; 
   }
   const out: ResolvedService[] = [];
   for (const svc of services) {
-    const contextDir = await realPathInside(repoDir, svc.context, `service ${svc.service}: context`);
-    const dockerfilePath = await realPathInside(repoDir, join(svc.context, svc.dockerfile), `service ${svc.service}: dockerfile`).catch(
-      (err) => {
-        if (err instanceof ComposeError && /does not exist/.test(err.message) && file === "Dockerfile") {
-          throw new ComposeError("no docker-compose.yml, compose.yaml or Dockerfile at the repository root; nothing to build");
-        }
-        throw err;
-      },
-    );
+    const contextDir = await realPathInside(repoDir, svc.context, "context");
+    const dockerfilePath = await realPathInside(repoDir, join(svc.context, svc.dockerfile), "dockerfile").catch((err) => {
+      if (err instanceof ComposeError && /does not exist/.test(err.message) && file === "Dockerfile") {
+        throw new ComposeError("no docker-compose.yml, compose.yaml or Dockerfile at the repository root; nothing to build");
+      }
+      throw err;
+    });
     out.push({ ...svc, contextDir, dockerfileText: await readFile(dockerfilePath, "utf8") });
   }
   return { file: file as string, services: out };
