@@ -73,7 +73,8 @@ export class LogWriter {
   /** Flushes and appends the end marker that tells followers the work is over. */
   async end(status: string): Promise<void> {
     await this.flush();
-    await this.redis.xadd(this.key, "*", "t", new Date().toISOString(), "end", status).catch(() => undefined);
+    const max = String(this.opts.maxLines ?? defaultLogMaxLines);
+    await this.redis.xadd(this.key, "MAXLEN", max, "*", "t", new Date().toISOString(), "end", status).catch(() => undefined);
   }
 }
 
