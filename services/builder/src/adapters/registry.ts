@@ -30,12 +30,12 @@ const authDataSchema = z.object({
     .min(1, "ECR returned no authorization data"),
 });
 
-function awsError(err: unknown): { name: string; message: string; transient: boolean } {
-  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
+function awsError(err: unknown): { name: string; message: string; permanent: boolean } {
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
-  const transient =
-    !status || status >= 500 || status === 429 || Boolean(e.$retryable) || /ECONNREFUSED|ETIMEDOUT|socket/i.test(e.message ?? "");
-  return { name: e.name ?? "Error", message: oneLine(e.message ?? String(err)), transient };
+  // No HTTP status: the endpoint was not reached at all. Throttling and 5xx pass; the rest (denied, invalid) does not.
+  const transient = !status || status >= 500 || status === 429 || /Throttling|ServerException|ServiceUnavailable/.test(e.name ?? "");
+  return { name: e.name ?? "Error", message: oneLine(e.message ?? String(err)), permanent: !transient };
 }
 
 /**
@@ -64,14 +64,14 @@ export async function resolvePushTarget(cfg: RegistryConfig, app: string, ecr?: 
   } catch (err) {
     if (err instanceof BuildFailure) throw err;
     const e = awsError(err);
-    throw new BuildFailure(`push: ECR GetAuthorizationToken failed: ${e.name}: ${e.message}`, e.transient);
+    throw new BuildFailure(`push: ECR GetAuthorizationToken failed: ${e.name}: ${e.message}`, e.permanent);
   }
   try {
     await client.send(new DescribeRepositoriesCommand({ registryId: m[1], repositoryNames: [repositoryName] }));
   } catch (err) {
     const e = awsError(err);
     if (e.name !== "RepositoryNotFoundException") {
-      throw new BuildFailure(`push: ECR DescribeRepositories failed: ${e.name}: ${e.message}`, e.transient);
+      throw new BuildFailure(`push: ECR DescribeRepositories failed: ${e.name}: ${e.message}`, e.permanent);
     }
     try {
       await client.send(new CreateRepositoryCommand({ registryId: m[1], repositoryName }));
@@ -79,7 +79,7 @@ export async function resolvePushTarget(cfg: RegistryConfig, app: string, ecr?: 
       const e2 = awsError(err2);
       // Another builder may have created it in between.
       if (e2.name !== "RepositoryAlreadyExistsException") {
-        throw new BuildFailure(`push: ECR CreateRepository ${repositoryName} failed: ${e2.name}: ${e2.message}`, e2.transient);
+        throw new BuildFailure(`push: ECR CreateRepository ${repositoryName} failed: ${e2.name}: ${e2.message}`, e2.permanent);
       }
     }
   }
