@@ -189,6 +189,26 @@ describe("build job against podman, the registry and git over sshd", () => {
     expect(await world.records.builds.require(buildId)).toMatchObject({ status: "failed", reason: "timed out" });
   }, 60_000);
 
+  it("an unreachable registry is retried, and the last failed attempt leaves the build failed", async () => {
+    const down = await startTestBuilder(world, { registry: "127.0.0.1:1" });
+    await builder.close();
+    try {
+      const { buildId } = await world.createAppAndBuild({ sha: shaA });
+      const { error } = await down.run(buildId, { attempts: 2, backoff: { type: "fixed", delay: 100 } });
+      expect(error?.message).toMatch(/^push web: registry unreachable or failing: .*connection refused/);
+      const build = await world.records.builds.require(buildId);
+      expect(build.status).toBe("failed");
+      expect(build.reason).toBe(error?.message);
+      const lines = await down.logLines(buildId);
+      expect(lines).toContain("retry: attempt 1 of 2 failed; retrying");
+      expect(lines.some((l) => l.startsWith("start: taking over build #"))).toBe(true);
+      expect(lines.at(-1)).toBe("[end failed]");
+    } finally {
+      await down.close();
+      builder = await startTestBuilder(world);
+    }
+  }, 90_000);
+
   it("cancel mid-build aborts within 2 s and pushes nothing", async () => {
     const sha = world.repo.commit({ "docker-compose.yml": null, Dockerfile: 'FROM busybox\nRUN sleep 20\nCMD ["true"]\n' }, "slow");
     const { app, buildId } = await world.createAppAndBuild({ sha, noCache: true });

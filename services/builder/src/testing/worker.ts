@@ -14,7 +14,10 @@ export interface TestBuilder {
   worker: Worker;
   deps: BuildJobDeps;
   /** Enqueues the build and resolves when its job completes or fails for good. */
-  run(buildId: string): Promise<{ result?: unknown; error?: Error }>;
+  run(
+    buildId: string,
+    jobOpts?: { attempts: number; backoff?: { type: "fixed"; delay: number } },
+  ): Promise<{ result?: unknown; error?: Error }>;
   logLines(buildId: string): Promise<string[]>;
   cancel(buildId: string): Promise<void>;
   close(): Promise<void>;
@@ -50,14 +53,14 @@ export async function startTestBuilder(
   return {
     worker,
     deps,
-    async run(buildId) {
+    async run(buildId, jobOpts = { attempts: 1 }) {
       const done = Promise.race([
         nextEvent<[Job, unknown]>(worker, "completed", (job) => job.id === buildId, 120_000).then(([, result]) => ({ result })),
         nextEvent<[Job | undefined, Error]>(worker, "failed", (job) => job?.id === buildId && job.finishedOn !== undefined, 120_000).then(
           ([, error]) => ({ error }),
         ),
       ]);
-      await world.queues.enqueue("build", { kind: "build", buildId }, { attempts: 1 });
+      await world.queues.enqueue("build", { kind: "build", buildId }, jobOpts);
       return done;
     },
     async logLines(buildId) {
