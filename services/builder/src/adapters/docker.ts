@@ -63,7 +63,7 @@ function engineError(err: unknown): string {
 export interface BuildSpec {
   service: string;
   tag: string;
-  context: Readable;
+  context: NodeJS.ReadableStream;
   dockerfile: string;
   /** The Dockerfile's text, to name a failing step by its line. */
   dockerfileText: string;

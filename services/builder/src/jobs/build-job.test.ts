@@ -195,7 +195,7 @@ describe("build job against podman, the registry and git over sshd", () => {
     try {
       const { buildId } = await world.createAppAndBuild({ sha: shaA });
       const { error } = await down.run(buildId, { attempts: 2, backoff: { type: "fixed", delay: 100 } });
-      expect(error?.message).toMatch(/^push web: registry unreachable or failing: .*connection refused/);
+      expect(error?.message).toMatch(/^push (web|worker): registry unreachable or failing: .*connection refused/);
       const build = await world.records.builds.require(buildId);
       expect(build.status).toBe("failed");
       expect(build.reason).toBe(error?.message);

@@ -63,6 +63,31 @@ export async function resolveServices(repoDir: string): Promise<{ file: string; 
   return { file: file as string, services: out };
 }
 
+class SiblingFailed extends Error {}
+
+/**
+ * Runs `fn` for every item at once. The first failure aborts the others and is the one thrown
+ * (not the aborts it caused); results keep the items' order.
+ */
+async function allOrAbort<T, R>(signal: AbortSignal, items: T[], fn: (item: T, signal: AbortSignal) => Promise<R>): Promise<R[]> {
+  const local = new AbortController();
+  const sig = AbortSignal.any([signal, local.signal]);
+  let first: unknown;
+  const results = await Promise.allSettled(
+    items.map((item) =>
+      fn(item, sig).catch((err) => {
+        if (first === undefined && !(local.signal.aborted && err instanceof SiblingFailed)) {
+          first = err;
+          if (!signal.aborted) local.abort(new SiblingFailed("another service failed"));
+        }
+        throw err;
+      }),
+    ),
+  );
+  if (first !== undefined) throw signal.aborted ? signal.reason : first;
+  return results.map((r) => (r as PromiseFulfilledResult<R>).value);
+}
+
 /** Clone, read compose, build and push: the images of one build. Cleans its temp dir in every case. */
 export async function runPipeline(app: App, build: Build, deps: PipelineDeps, signal: AbortSignal): Promise<Image[]> {
   const ws = await createWorkspace(deps.workDir, build.id);
@@ -95,9 +120,11 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
 
     const target = await deps.pushTarget(app.name);
     const repo = `${target.prefix}/${app.name}`;
-    const built: { service: string; tag: string }[] = [];
-    for (const svc of resolved.services) {
-      await deps.checkpoint();
+    // Services build side by side (the engine overlaps one's context upload with another's
+    // steps); the first failure stops the others. Pushes start once every image built, so a
+    // failed or canceled build pushes nothing.
+    await deps.checkpoint();
+    const built = await allOrAbort(signal, resolved.services, async (svc, sig) => {
       const tag = tagFor(svc.service, build.number);
       deps.log(`build ${svc.service}`, `building ${repo}:${tag} from ${svc.context}/${svc.dockerfile}`);
       await buildImage(deps.docker, {
@@ -109,27 +136,26 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
         args: svc.args,
         ...(svc.target ? { target: svc.target } : {}),
         noCache: build.noCache ?? false,
-        signal,
+        signal: sig,
         log: (l) => deps.log(`build ${svc.service}`, l),
       });
-      built.push({ service: svc.service, tag });
-    }
-    const images: Image[] = [];
-    for (const b of built) {
-      // Nothing is pushed for a build canceled while it was building.
-      await deps.checkpoint();
+      return { service: svc.service, tag };
+    });
+    // Nothing is pushed for a build canceled while it was building.
+    await deps.checkpoint();
+    const images = await allOrAbort(signal, built, async (b, sig) => {
       const digest = await pushImage(deps.docker, {
         service: b.service,
         repo,
         tag: b.tag,
         ...(target.auth ? { auth: target.auth } : {}),
         insecure: target.insecure,
-        signal,
+        signal: sig,
         log: (l) => deps.log(`push ${b.service}`, l),
       });
       deps.log(`push ${b.service}`, `pushed ${repo}:${b.tag}${digest ? ` ${digest}` : ""}`);
-      images.push({ service: b.service, tag: `${repo}:${b.tag}`, ...(digest ? { digest } : {}) });
-    }
+      return { service: b.service, tag: `${repo}:${b.tag}`, ...(digest ? { digest } : {}) } satisfies Image;
+    });
     return images;
   } finally {
     await ws.remove().catch(() => undefined);
