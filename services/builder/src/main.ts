@@ -8,6 +8,7 @@ import {
   JobQueues,
   onBuildCanceled,
   Records,
+  type SecretBox,
   startHealthServer,
 } from "@hoist/shared";
 import { Cancellations } from "./adapters/cancellations.js";
@@ -46,7 +47,19 @@ await onBuildCanceled(subscriber, prefix, (buildId) => {
   if (cancellations.cancel(buildId)) log.info({ buildId }, "cancel received; aborting the build");
 });
 
-const secrets = createSecretBox(config);
+// Opened on first use: at `pnpm start` the API creates the local master key, and the builder
+// must not race it for the file.
+let box: SecretBox | undefined;
+const secrets: SecretBox = {
+  seal: (plaintext, context) => {
+    box ??= createSecretBox(config);
+    return box.seal(plaintext, context);
+  },
+  open: (sealed, context) => {
+    box ??= createSecretBox(config);
+    return box.open(sealed, context);
+  },
+};
 const docker = dockerClient(config.DOCKER_HOST);
 const deps = {
   redis: connection,

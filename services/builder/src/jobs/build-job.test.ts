@@ -142,6 +142,16 @@ describe("build job against podman, the registry and git over sshd", () => {
     expect(await world.records.releases.listByApp(app)).toHaveLength(0);
   }, 120_000);
 
+  it("a build canceled before it started is skipped without work", async () => {
+    const { buildId } = await world.createAppAndBuild({ sha: shaA });
+    await world.records.builds.transition(buildId, ["queued"], { status: "canceled", canceledBy: "superseded" });
+    const { result, error } = await builder.run(buildId);
+    expect(error).toBeUndefined();
+    expect(result).toEqual({ outcome: "skipped", status: "canceled" });
+    expect(await builder.logLines(buildId)).toEqual([]);
+    expect((await world.records.builds.require(buildId)).startedAt).toBeUndefined();
+  });
+
   it("a wrong deploy key fails with permission denied (publickey)", async () => {
     const { buildId } = await world.createAppAndBuild({ sha: shaA, key: makeKeypair() });
     const { error } = await builder.run(buildId);

@@ -90,7 +90,16 @@ export async function processBuild(
   if (build.status !== "queued" && build.status !== "running") return { outcome: "skipped", status: build.status };
 
   const cancel = deps.cancellations.register(buildId);
-  const writer = new LogWriter(deps.redis, buildLogKey(deps.prefix, buildId), { maxLines: deps.logMaxLines });
+  // Defence in depth: no engine or git message should carry a secret, but if one did, it is masked.
+  const secrets = new Set<string>();
+  const writer = new LogWriter(deps.redis, buildLogKey(deps.prefix, buildId), {
+    maxLines: deps.logMaxLines,
+    redact: (line) => {
+      let out = line;
+      for (const s of secrets) out = out.split(s).join("[redacted]");
+      return out.replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*/g, "[redacted private key]");
+    },
+  });
   let timer: NodeJS.Timeout | undefined;
   try {
     if (build.status === "queued") {

@@ -22,6 +22,8 @@ export interface PipelineDeps {
   log: (step: string, line: string) => void;
   /** Throws when the build must not go on (canceled meanwhile). */
   checkpoint: () => Promise<void>;
+  /** Registers a secret the log must never show (the registry password, once known). */
+  redact?: (secret: string) => void;
 }
 
 interface ResolvedService extends ServiceBuild {
@@ -119,6 +121,7 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
     deps.log("compose", `${resolved.file}: building ${resolved.services.map((s) => s.service).join(", ")}`);
 
     const target = await deps.pushTarget(app.name);
+    if (target.auth) deps.redact?.(target.auth.password);
     const repo = `${target.prefix}/${app.name}`;
     // Services build side by side (the engine overlaps one's context upload with another's
     // steps); the first failure stops the others. Pushes start once every image built, so a
