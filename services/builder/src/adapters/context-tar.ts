@@ -48,7 +48,7 @@ function walk(contextDir: string, keep: Set<string>, rules: ReturnType<typeof pa
  * links, never followed, so nothing outside the context is read. Owners and mtimes are fixed, so
  * the same commit always gives the same tar (and the build cache hits).
  */
-export function contextTar(contextDir: string, dockerfile: string): NodeJS.ReadableStream {
+export function contextTar(contextDir: string, dockerfile: string, extra?: { name: string; content: string }): NodeJS.ReadableStream {
   let rules: ReturnType<typeof parseDockerignore> = [];
   try {
     rules = parseDockerignore(readFileSync(join(contextDir, ".dockerignore"), "utf8"));
@@ -56,10 +56,11 @@ export function contextTar(contextDir: string, dockerfile: string): NodeJS.Reada
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
   const keep = new Set([dockerfile.replace(/^\.\//, ""), ".dockerignore"]);
-  const entries = walk(contextDir, keep, rules);
+  const entries = walk(contextDir, keep, rules).filter((e) => e.rel !== extra?.name);
   const tar = pack();
   const common = { mtime: EPOCH, uid: 0, gid: 0 };
   void (async () => {
+    if (extra) tar.entry({ ...common, name: extra.name, type: "file", mode: 0o644 }, extra.content);
     for (const e of entries) {
       if (e.kind === "directory") {
         tar.entry({ ...common, name: e.rel, type: "directory", mode: e.mode });

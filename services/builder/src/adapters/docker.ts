@@ -65,6 +65,8 @@ export interface BuildSpec {
   tag: string;
   context: NodeJS.ReadableStream;
   dockerfile: string;
+  /** The Dockerfile's path as the compose file names it, for reasons (defaults to `dockerfile`). */
+  dockerfileLabel?: string;
   /** The Dockerfile's text, to name a failing step by its line. */
   dockerfileText: string;
   args: Record<string, string>;
@@ -122,7 +124,9 @@ export async function buildImage(docker: Docker, spec: BuildSpec): Promise<strin
   });
   if (error !== undefined) {
     const ins = at ? lineOfStep(instructions, at.stage, at.step) : undefined;
-    const where = ins ? { file: spec.dockerfile.split("/").pop() ?? spec.dockerfile, line: ins.line, keyword: ins.keyword } : undefined;
+    const where = ins
+      ? { file: (spec.dockerfileLabel ?? spec.dockerfile).split("/").pop() ?? spec.dockerfile, line: ins.line, keyword: ins.keyword }
+      : undefined;
     throw new BuildFailure(dockerBuildReason(spec.service, error, where), true);
   }
   return imageId;

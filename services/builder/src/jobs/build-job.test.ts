@@ -142,6 +142,28 @@ describe("build job against podman, the registry and git over sshd", () => {
     expect(await world.records.releases.listByApp(app)).toHaveLength(0);
   }, 120_000);
 
+  it("builds a target stage of a Dockerfile that lies outside its context (inside the repository)", async () => {
+    const sha = world.repo.commit(
+      {
+        "docker-compose.yml":
+          "services:\n  app:\n    build:\n      context: ./app\n      dockerfile: ../docker/App.Dockerfile\n      target: runtime\n",
+        "docker/App.Dockerfile": 'FROM busybox AS base\nCOPY hello.txt /hello.txt\nFROM base AS runtime\nCMD ["cat", "/hello.txt"]\n',
+        "app/hello.txt": "hello from outside the context\n",
+      },
+      "dockerfile outside the context",
+    );
+    const { app, buildId } = await world.createAppAndBuild({ sha });
+    const { error } = await builder.run(buildId);
+    expect(error).toBeUndefined();
+    const docker = dockerFromEnv();
+    const container = await docker.createContainer({ Image: `${world.registry}/${app}:app.1`, HostConfig: { NetworkMode: "host" } });
+    await container.start();
+    await container.wait();
+    const out = (await container.logs({ stdout: true, stderr: true, follow: false })).toString("utf8");
+    await container.remove({ force: true });
+    expect(out).toContain("hello from outside the context");
+  }, 60_000);
+
   it("a build canceled before it started is skipped without work", async () => {
     const { buildId } = await world.createAppAndBuild({ sha: shaA });
     await world.records.builds.transition(buildId, ["queued"], { status: "canceled", canceledBy: "superseded" });
@@ -211,7 +233,7 @@ describe("build job against podman, the registry and git over sshd", () => {
       expect(build.reason).toBe(error?.message);
       const lines = await down.logLines(buildId);
       expect(lines).toContain("retry: attempt 1 of 2 failed; retrying");
-      expect(lines.some((l) => l.startsWith("start: taking over build #"))).toBe(true);
+      expect(lines.some((l) => l.startsWith("start: resuming build #"))).toBe(true);
       expect(lines.at(-1)).toBe("[end failed]");
     } finally {
       await down.close();

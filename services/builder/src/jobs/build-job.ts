@@ -109,7 +109,10 @@ export async function processBuild(
       await enqueueNotifications(deps.queues, "build.running", { buildId });
       writer.write("start", `build #${build.number} of ${build.app} at ${build.sha} (${build.ref})`);
     } else {
-      writer.write("start", `taking over build #${build.number} (attempt ${ctx.job.attemptsMade + 1}) after its worker stopped`);
+      writer.write(
+        "start",
+        `resuming build #${build.number} (attempt ${ctx.job.attemptsMade + 1}): an earlier attempt failed or its worker stopped`,
+      );
     }
     const app = await records.apps.get(build.app);
     if (!app) throw new BuildFailure(`app ${build.app} no longer exists`, true);

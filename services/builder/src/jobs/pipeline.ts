@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, relative, sep } from "node:path";
 import type { App, Build, Image, SecretBox } from "@hoist/shared";
 import { secretContexts } from "@hoist/shared";
 import type Docker from "dockerode";
@@ -29,6 +29,8 @@ export interface PipelineDeps {
 interface ResolvedService extends ServiceBuild {
   contextDir: string;
   dockerfileText: string;
+  /** Set when the Dockerfile lies outside its context (but inside the repository): it is added to the context tar under this name, as the Docker CLI does. */
+  dockerfileInTar?: string;
 }
 
 /** Finds the compose file (or a root Dockerfile) and proves every context and Dockerfile stays in the repository. */
@@ -60,7 +62,14 @@ export async function resolveServices(repoDir: string): Promise<{ file: string; 
       }
       throw err;
     });
-    out.push({ ...svc, contextDir, dockerfileText: await readFile(dockerfilePath, "utf8") });
+    const inContext = relative(contextDir, dockerfilePath);
+    const outside = inContext === ".." || inContext.startsWith(`..${sep}`);
+    out.push({
+      ...svc,
+      contextDir,
+      dockerfileText: await readFile(dockerfilePath, "utf8"),
+      ...(outside ? { dockerfileInTar: ".hoist.Dockerfile" } : {}),
+    });
   }
   return { file: file as string, services: out };
 }
@@ -133,8 +142,13 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
       await buildImage(deps.docker, {
         service: svc.service,
         tag: `${repo}:${tag}`,
-        context: contextTar(svc.contextDir, svc.dockerfile),
-        dockerfile: svc.dockerfile,
+        context: contextTar(
+          svc.contextDir,
+          svc.dockerfileInTar ?? svc.dockerfile,
+          svc.dockerfileInTar ? { name: svc.dockerfileInTar, content: svc.dockerfileText } : undefined,
+        ),
+        dockerfile: svc.dockerfileInTar ?? svc.dockerfile,
+        dockerfileLabel: svc.dockerfile,
         dockerfileText: svc.dockerfileText,
         args: svc.args,
         ...(svc.target ? { target: svc.target } : {}),

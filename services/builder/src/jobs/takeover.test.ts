@@ -75,7 +75,7 @@ describe("a killed builder's build is taken over and finishes once", () => {
     }
     blocking.disconnect();
     expect(end).toBe("succeeded");
-    expect(lines.some((l) => l.startsWith("start: taking over build #1"))).toBe(true);
+    expect(lines.some((l) => l.startsWith("start: resuming build #1"))).toBe(true);
 
     const build = await world.records.builds.require(buildId);
     expect(build.status).toBe("succeeded");
