@@ -15,7 +15,9 @@ describe("workspaces", () => {
     mkdirSync(join(dir, "bld_dead.4194305.abcd1234", "ssh"), { recursive: true });
     mkdirSync(join(dir, `bld_other.${process.ppid}.abcd1234`));
     mkdirSync(join(dir, "unrelated"));
-    expect(await removeStaleWorkspaces(dir)).toEqual(["bld_dead.4194305.abcd1234"]);
+    // A previous process with this very pid (a restarted container's pid 1).
+    mkdirSync(join(dir, `bld_before.${process.pid}.00000000.aaaaaa`));
+    expect((await removeStaleWorkspaces(dir)).sort()).toEqual([`bld_before.${process.pid}.00000000.aaaaaa`, "bld_dead.4194305.abcd1234"]);
     expect(readdirSync(dir).sort()).toEqual([`bld_other.${process.ppid}.abcd1234`, mine.root.split("/").pop(), "unrelated"].sort());
     await mine.remove();
     expect(readdirSync(dir)).not.toContain(mine.root.split("/").pop());

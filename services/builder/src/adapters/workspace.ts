@@ -4,9 +4,12 @@ import { join, relative, sep } from "node:path";
 import { ComposeError } from "../domain/compose.js";
 
 /**
- * Per-build temp dirs under the work dir, named `<buildId>.<pid>.<random>` so a starting worker
- * can tell which ones a dead process left behind.
+ * Per-build temp dirs under the work dir, named `<buildId>.<pid>.<instance>` so a starting worker
+ * can tell which ones a dead process left behind. `instance` is random per process: a restarted
+ * container's builder often gets the same pid (1) as the one that crashed.
  */
+const instance = randomBytes(4).toString("hex");
+
 export interface Workspace {
   root: string;
   /** 0700: the deploy key and known_hosts. */
@@ -17,7 +20,7 @@ export interface Workspace {
 
 export async function createWorkspace(workDir: string, buildId: string): Promise<Workspace> {
   await mkdir(workDir, { recursive: true, mode: 0o700 });
-  const root = join(workDir, `${buildId}.${process.pid}.${randomBytes(4).toString("hex")}`);
+  const root = join(workDir, `${buildId}.${process.pid}.${instance}.${randomBytes(3).toString("hex")}`);
   await mkdir(root, { mode: 0o700 });
   const secretDir = join(root, "ssh");
   await mkdir(secretDir, { mode: 0o700 });
@@ -52,11 +55,11 @@ export async function removeStaleWorkspaces(workDir: string): Promise<string[]> 
   }
   const removed: string[] = [];
   for (const name of names) {
-    const m = /^[A-Za-z0-9_-]+\.(\d+)\.[0-9a-f]+$/.exec(name);
+    const m = /^[A-Za-z0-9_-]+\.(\d+)\.([0-9a-f]+)(?:\.[0-9a-f]+)?$/.exec(name);
     if (!m) continue;
     const pid = Number(m[1]);
-    if (pid !== process.pid && alive(pid)) continue;
-    if (pid === process.pid) continue;
+    // Ours, or another live process's: keep. Our pid with another instance: a previous process.
+    if (pid === process.pid ? m[2] === instance : alive(pid)) continue;
     await rm(join(workDir, name), { recursive: true, force: true });
     removed.push(name);
   }

@@ -4,6 +4,7 @@ import { makeKeypair, sshHostKeyLine, wrongHostKeyLine } from "../../../../test/
 import { busyboxImage, dockerFromEnv, ensureBaseImages } from "../../../../test/support/images/base-images.js";
 import { startTestBuilder, type TestBuilder } from "../testing/worker.js";
 import { type BuilderWorld, builderWorld, registryTags } from "../testing/world.js";
+import { failOrphanedBuild } from "./build-job.js";
 
 const compose = `services:
   web:
@@ -142,6 +143,20 @@ describe("build job against podman, the registry and git over sshd", () => {
     expect(await world.records.releases.listByApp(app)).toHaveLength(0);
   }, 120_000);
 
+  it("names the failing line in a later stage of a multi-stage Dockerfile", async () => {
+    const sha = world.repo.commit(
+      {
+        "docker-compose.yml": "services:\n  api:\n    build: .\n",
+        Dockerfile:
+          'FROM busybox AS deps\nRUN echo deps > /deps\n\nFROM busybox\nCOPY --from=deps /deps /deps\nRUN test -e /missing\nCMD ["true"]\n',
+      },
+      "multi-stage failure",
+    );
+    const { buildId } = await world.createAppAndBuild({ sha, noCache: true });
+    const { error } = await builder.run(buildId);
+    expect(error?.message).toBe("build api: Dockerfile:6 RUN exit code 1");
+  }, 60_000);
+
   it("builds a target stage of a Dockerfile that lies outside its context (inside the repository)", async () => {
     const sha = world.repo.commit(
       {
@@ -163,6 +178,22 @@ describe("build job against podman, the registry and git over sshd", () => {
     await container.remove({ force: true });
     expect(out).toContain("hello from outside the context");
   }, 60_000);
+
+  it("a job BullMQ failed on its own (stalled too often) does not leave its build running", async () => {
+    const { buildId } = await world.createAppAndBuild({ sha: shaA });
+    await world.records.builds.transition(buildId, ["queued"], { status: "running", startedAt: new Date().toISOString() });
+    await failOrphanedBuild(builder.deps, buildId, "job stalled more than allowable limit");
+    expect(await world.records.builds.require(buildId)).toMatchObject({
+      status: "failed",
+      reason: "worker: job stalled more than allowable limit",
+    });
+    expect((await builder.logLines(buildId)).at(-1)).toBe("[end failed]");
+    const notify = await world.queues.queue("notify").getJob(`slack.build.failed.${buildId}`);
+    expect(notify?.data).toMatchObject({ event: "build.failed", buildId });
+    // A second call (another worker saw the same event) changes nothing.
+    await failOrphanedBuild(builder.deps, buildId, "other");
+    expect((await world.records.builds.require(buildId)).reason).toBe("worker: job stalled more than allowable limit");
+  });
 
   it("a build canceled before it started is skipped without work", async () => {
     const { buildId } = await world.createAppAndBuild({ sha: shaA });
