@@ -84,6 +84,7 @@ describe("build job against podman, the registry and git over sshd", () => {
     expect(lines.some((l) => l.startsWith("push worker: pushed"))).toBe(true);
     expect(lines.at(-1)).toBe("[end succeeded]");
     expect(lines.join("\n")).not.toContain("PRIVATE KEY");
+    expect(lines.join("\n")).not.toContain(world.workDir);
 
     // The temp dir, with its decrypted key, is gone.
     expect(readdirSync(world.workDir)).toEqual([]);
