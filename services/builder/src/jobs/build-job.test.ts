@@ -253,6 +253,24 @@ describe("build job against podman, the registry and git over sshd", () => {
     expect(await world.records.builds.require(buildId)).toMatchObject({ status: "failed", reason: "timed out" });
   }, 60_000);
 
+  it("a build that reaches its timeout mid-build is stopped and fails as timed out", async () => {
+    const sha = world.repo.commit({ "docker-compose.yml": null, Dockerfile: 'FROM busybox\nRUN sleep 30\nCMD ["true"]\n' }, "too slow");
+    const { app, buildId } = await world.createAppAndBuild({ sha, buildTimeoutSec: 30, noCache: true });
+    // The 30 s minimum timeout, 27 s of it already spent: about 3 s are left for the build.
+    await world.records.builds.transition(buildId, ["queued"], {
+      status: "running",
+      startedAt: new Date(Date.now() - 27_000).toISOString(),
+    });
+    const t0 = performance.now();
+    const { error } = await builder.run(buildId);
+    expect(error?.message).toBe("timed out");
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    const build = await world.records.builds.require(buildId);
+    expect(build).toMatchObject({ status: "failed", reason: "timed out" });
+    expect(build.logTail?.some((l) => /STEP 2\/3: RUN sleep 30/.test(l))).toBe(true);
+    expect(await registryTags(world.registry, app)).toEqual([]);
+  }, 60_000);
+
   it("an unreachable registry is retried, and the last failed attempt leaves the build failed", async () => {
     const down = await startTestBuilder(world, { registry: "127.0.0.1:1" });
     await builder.close();
