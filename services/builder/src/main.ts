@@ -1,4 +1,5 @@
 import { join, resolve } from "node:path";
+import { ECRClient } from "@aws-sdk/client-ecr";
 import {
   bootService,
   connectRedisOrExit,
@@ -13,7 +14,7 @@ import {
 } from "@hoist/shared";
 import { Cancellations } from "./adapters/cancellations.js";
 import { dockerClient } from "./adapters/docker.js";
-import { resolvePushTarget } from "./adapters/registry.js";
+import { isEcrRegistry, resolvePushTarget } from "./adapters/registry.js";
 import { removeStaleWorkspaces } from "./adapters/workspace.js";
 import { envSchema } from "./config.js";
 import { failOrphanedBuild } from "./jobs/build-job.js";
@@ -61,6 +62,11 @@ const secrets: SecretBox = {
   },
 };
 const docker = dockerClient(config.DOCKER_HOST);
+// One ECR client for the process (region from the registry URI; endpoint and credentials from
+// the AWS SDK's standard env); the authorization token itself is fetched per build.
+const ecrMatch = /\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com/.exec(config.HOIST_REGISTRY);
+const ecr = isEcrRegistry(config.HOIST_REGISTRY) && ecrMatch ? new ECRClient({ region: ecrMatch[1] as string }) : undefined;
+if (ecr) shutdown.register("ecr client", async () => ecr.destroy());
 const deps = {
   redis: connection,
   prefix,
@@ -73,7 +79,7 @@ const deps = {
     docker,
     secrets,
     workDir,
-    pushTarget: (app: string) => resolvePushTarget(config, app),
+    pushTarget: (app: string) => resolvePushTarget(config, app, ecr),
   },
 };
 const worker = createWorker({
