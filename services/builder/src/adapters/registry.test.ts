@@ -1,8 +1,11 @@
 import { ECRClient } from "@aws-sdk/client-ecr";
+import { buildLogKey, followLog } from "@hoist/shared";
+import { testRedis } from "@hoist/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AuthRegistry, type EcrServer, startAuthRegistry, startEcrServer } from "../../../../test/support/ecr/index.js";
 import { ensureBaseImages } from "../../../../test/support/images/base-images.js";
 import { BuildFailure } from "../domain/failure.js";
+import { builderProcesses } from "../testing/process.js";
 import { startTestBuilder, type TestBuilder } from "../testing/worker.js";
 import { type BuilderWorld, builderWorld } from "../testing/world.js";
 import { isEcrRegistry, resolvePushTarget } from "./registry.js";
@@ -121,4 +124,35 @@ describe("registry targets", () => {
       }
     }, 90_000);
   });
+
+  it("the builder process reaches ECR through the SDK's standard env (AWS_ENDPOINT_URL_ECR)", async () => {
+    await ensureBaseImages();
+    const world = await builderWorld("ecr-proc");
+    const procs = builderProcesses(world);
+    try {
+      const proc = procs.start({
+        HOIST_REGISTRY: ECR,
+        HOIST_REGISTRY_INSECURE: "false",
+        AWS_ENDPOINT_URL_ECR: ecr.url,
+        AWS_ACCESS_KEY_ID: "AKIDEXAMPLE",
+        AWS_SECRET_ACCESS_KEY: "secret",
+        AWS_REGION: "eu-west-1",
+      });
+      await proc.waitForLog(/"msg":"ready"/);
+      const sha = world.repo.commit({ Dockerfile: 'FROM busybox\nCMD ["echo", "process"]\n' }, "ecr via env");
+      const { app, buildId } = await world.createAppAndBuild({ sha });
+      await world.queues.enqueue("build", { kind: "build", buildId });
+      const blocking = testRedis();
+      let end: string | undefined;
+      for await (const e of followLog(blocking, buildLogKey(world.prefix, buildId), { blockMs: 500 })) if (e.kind === "end") end = e.status;
+      blocking.disconnect();
+      const build = await world.records.builds.require(buildId);
+      expect({ end, status: build.status, reason: build.reason }).toEqual({ end: "succeeded", status: "succeeded", reason: undefined });
+      expect(await registry.tags(app)).toEqual(["web.1"]);
+      expect(proc.lines.join("\n")).not.toContain(registry.password);
+    } finally {
+      await procs.stopAll();
+      await world.close();
+    }
+  }, 90_000);
 });

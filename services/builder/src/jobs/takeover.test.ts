@@ -1,50 +1,27 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readdirSync } from "node:fs";
 import { buildLogKey, followLog } from "@hoist/shared";
 import { testRedis } from "@hoist/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBaseImages } from "../../../../test/support/images/base-images.js";
-import { type ServiceProcess, startService } from "../../../../test/support/processes.js";
+import { builderProcesses } from "../testing/process.js";
 import { type BuilderWorld, builderWorld, registryTags } from "../testing/world.js";
 
 /** Builder processes as `pnpm start` runs them, with a short lock so a dead one's build is taken over quickly. */
 describe("a killed builder's build is taken over and finishes once", () => {
   let world: BuilderWorld;
-  const procs: ServiceProcess[] = [];
-  const keyDir = mkdtempSync(join(tmpdir(), "hoist-key-"));
+  let procs: ReturnType<typeof builderProcesses>;
 
   beforeAll(async () => {
     await ensureBaseImages();
     world = await builderWorld("takeover");
+    procs = builderProcesses(world);
   }, 60_000);
   afterAll(async () => {
-    for (const p of procs) await p.stop("SIGKILL").catch(() => undefined);
+    await procs?.stopAll();
     await world?.close();
-    rmSync(keyDir, { recursive: true, force: true });
   });
 
-  function startBuilder(): ServiceProcess {
-    const keyFile = join(keyDir, "master.key");
-    writeFileSync(keyFile, world.masterKey.toString("base64"), { mode: 0o600 });
-    const env: Record<string, string> = {
-      REDIS_URL: process.env.REDIS_URL as string,
-      DOCKER_HOST: process.env.DOCKER_HOST as string,
-      HOIST_QUEUE_PREFIX: world.prefix,
-      HOIST_REGISTRY: world.registry,
-      HOIST_REGISTRY_INSECURE: "true",
-      HOIST_MASTER_KEY_FILE: keyFile,
-      HOIST_WORK_DIR: world.workDir,
-      HOIST_BUILD_LOCK_MS: "2000",
-      HOIST_BUILD_STALLED_INTERVAL_MS: "1000",
-      HOIST_CONCURRENCY: "1",
-    };
-    for (const k of ["CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "CONTAINERS_REGISTRIES_CONF"])
-      if (process.env[k]) env[k] = process.env[k] as string;
-    const p = startService("builder", env);
-    procs.push(p);
-    return p;
-  }
+  const startBuilder = () => procs.start({ HOIST_BUILD_LOCK_MS: "2000", HOIST_BUILD_STALLED_INTERVAL_MS: "1000" });
 
   it("kill -9 mid-build, another builder takes the job over: succeeded, same tags, one release, one deploy job", async () => {
     const sha = world.repo.commit({ Dockerfile: 'FROM busybox\nRUN sleep 3\nCMD ["true"]\n' }, "slow");
