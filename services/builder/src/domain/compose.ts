@@ -1,6 +1,8 @@
 import { posix } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { ComposeError } from "./compose-error.js";
+import { interpolateDeep } from "./interpolate.js";
 
 /** A service the builder builds: paths are repository-relative, POSIX, and proven not to leave it. */
 export interface ServiceBuild {
@@ -13,9 +15,7 @@ export interface ServiceBuild {
   target?: string;
 }
 
-export class ComposeError extends Error {
-  override name = "ComposeError";
-}
+export { ComposeError } from "./compose-error.js";
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 
@@ -71,17 +71,18 @@ function argsOf(args: Record<string, string | null> | string[] | undefined): Rec
 }
 
 /**
- * Parses a compose file's text into the services to build, in file order. Services without
+ * Parses a compose file's text into the services to build, in file order, with `${VAR}`s
+ * filled from `vars` (the repository's `.env`). Services without
  * `build:` (databases, images from elsewhere) are not built. Throws ComposeError saying what is wrong.
  */
-export function parseCompose(text: string, fileName = "docker-compose.yml"): ServiceBuild[] {
+export function parseCompose(text: string, fileName = "docker-compose.yml", vars: Record<string, string> = {}): ServiceBuild[] {
   let doc: unknown;
   try {
     doc = parseYaml(text, { maxAliasCount: 100 });
   } catch (err) {
     throw new ComposeError(`${fileName} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
   }
-  const parsed = composeSchema.safeParse(doc);
+  const parsed = composeSchema.safeParse(interpolateDeep(doc, vars));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new ComposeError(`${fileName}: ${issue?.path.join(".") || "(top level)"}: ${issue?.message ?? "invalid"}`);

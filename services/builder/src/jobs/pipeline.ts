@@ -10,6 +10,7 @@ import type { PushTarget } from "../adapters/registry.js";
 import { createWorkspace, realPathInside } from "../adapters/workspace.js";
 import { ComposeError, composeFileNames, parseCompose, rootDockerfileService, type ServiceBuild, tagFor } from "../domain/compose.js";
 import { BuildFailure } from "../domain/failure.js";
+import { parseDotenv } from "../domain/interpolate.js";
 
 export interface PipelineDeps {
   docker: Docker;
@@ -33,6 +34,17 @@ interface ResolvedService extends ServiceBuild {
   dockerfileInTar?: string;
 }
 
+/** The repository's `.env` (compose's interpolation variables); none when absent. */
+async function dotenvOf(repoDir: string): Promise<Record<string, string>> {
+  const text = await readFile(join(repoDir, ".env"), "utf8").catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return undefined;
+    throw err;
+  });
+  if (text === undefined) return {};
+  await realPathInside(repoDir, ".env", ".env");
+  return parseDotenv(text);
+}
+
 /** Finds the compose file (or a root Dockerfile) and proves every context and Dockerfile stays in the repository. */
 export async function resolveServices(repoDir: string): Promise<{ file: string; services: ResolvedService[] }> {
   let file: string | undefined;
@@ -46,7 +58,7 @@ export async function resolveServices(repoDir: string): Promise<{ file: string; 
     // A compose file that is a symlink out of the repository is refused like any other escape.
     await realPathInside(repoDir, name, "compose file");
     file = name;
-    services = parseCompose(text, name);
+    services = parseCompose(text, name, await dotenvOf(repoDir));
     break;
   }
   if (!services) {
