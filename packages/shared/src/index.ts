@@ -5,6 +5,7 @@ export * from "./lifecycle/health-server.js";
 export * from "./lifecycle/service.js";
 export * from "./lifecycle/shutdown.js";
 export * from "./logging/logger.js";
+export * from "./logs/index.js";
 export * from "./pipeline/index.js";
 export * from "./queues/index.js";
 export * from "./records/index.js";

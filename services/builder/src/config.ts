@@ -1,7 +1,39 @@
-import { concurrencySchema, workerEnvSchema } from "@hoist/shared";
-import type { z } from "zod";
+import { concurrencySchema, secretsEnvSchema, workerEnvSchema } from "@hoist/shared";
+import { z } from "zod";
 
-export const envSchema = workerEnvSchema.extend({
+const ms = (what: string) =>
+  z.coerce
+    .number({ error: `a whole number of milliseconds (${what})` })
+    .int()
+    .min(1000)
+    .max(3_600_000);
+
+export const envSchema = workerEnvSchema.extend(secretsEnvSchema.shape).extend({
   HOIST_CONCURRENCY: concurrencySchema,
+  /** Engine API of podman or Docker; dockerode's default socket when unset. */
+  DOCKER_HOST: z
+    .string()
+    .regex(/^(unix|tcp|http|https):\/\//, "unix:///path/to/docker.sock or tcp://host:port")
+    .optional(),
+  HOIST_REGISTRY: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9.-]+(:\d{1,5})?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/,
+      "host[:port][/namespace] of an image registry, or an ECR URI <account>.dkr.ecr.<region>.amazonaws.com",
+    )
+    .default("127.0.0.1:5000"),
+  HOIST_REGISTRY_USERNAME: z.string().min(1).optional(),
+  HOIST_REGISTRY_PASSWORD: z.string().min(1).optional(),
+  /** Push over plain HTTP / without verifying TLS (podman's tlsVerify=false). */
+  HOIST_REGISTRY_INSECURE: z
+    .enum(["true", "false", "1", "0"], { error: "true or false" })
+    .default("false")
+    .transform((v) => v === "true" || v === "1"),
+  HOIST_BUILD_LOG_MAX_LINES: z.coerce.number({ error: "a whole number of lines" }).int().min(100).max(1_000_000).default(10_000),
+  /** Temp dirs of running builds; defaults to $HOIST_DATA_DIR/builds. */
+  HOIST_WORK_DIR: z.string().min(1).optional(),
+  /** BullMQ lock duration and stalled-job check: how soon another worker takes over a dead worker's build. */
+  HOIST_BUILD_LOCK_MS: ms("job lock duration").default(30_000),
+  HOIST_BUILD_STALLED_INTERVAL_MS: ms("stalled-job check interval").default(30_000),
 });
 export type Env = z.infer<typeof envSchema>;

@@ -1,10 +1,8 @@
-import { type HandlerMap, type Logger, UnrecoverableError } from "@hoist/shared";
+import type { HandlerMap } from "@hoist/shared";
+import { type BuildJobDeps, processBuild } from "./build-job.js";
 
-export function handlers(_deps: { log: Logger }): HandlerMap<"build"> {
+export function handlers(deps: BuildJobDeps): HandlerMap<"build"> {
   return {
-    build: async (payload, { log }) => {
-      log.error({ buildId: payload.buildId }, "not yet implemented");
-      throw new UnrecoverableError("build: not yet implemented");
-    },
+    build: (payload, ctx) => processBuild(deps, payload.buildId, ctx),
   };
 }

@@ -1,0 +1,124 @@
+import type { Redis } from "ioredis";
+import { recordKeys } from "../records/keys.js";
+
+/** Redis stream of a build's log lines, beside the build record. */
+export function buildLogKey(prefix: string, buildId: string): string {
+  return `${recordKeys(prefix).build(buildId)}:log`;
+}
+
+/** Redis stream of a release's log lines (the deployer's). */
+export function releaseLogKey(prefix: string, releaseId: string): string {
+  return `${recordKeys(prefix).release(releaseId)}:log`;
+}
+
+export const defaultLogMaxLines = 10_000;
+
+export type LogEntry =
+  | { id: string; kind: "line"; time: string; step: string; line: string }
+  | { id: string; kind: "end"; time: string; status: string };
+
+/**
+ * Appends lines to a capped Redis stream as they happen. Lines are batched for a few
+ * milliseconds into one pipeline, so a chatty build costs few round trips; `flush()` waits for them.
+ * The stream keeps the newest `maxLines` entries.
+ */
+export class LogWriter {
+  private pending: [string, string, string][] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly tail: string[] = [];
+
+  constructor(
+    private readonly redis: Redis,
+    readonly key: string,
+    private readonly opts: { maxLines?: number; tailLines?: number; batchMs?: number; redact?: (line: string) => string } = {},
+  ) {}
+
+  /** Adds one line (or several, split on newlines) under `step`. Never throws: a log outage must not fail the work. */
+  write(step: string, text: string): void {
+    const redact = this.opts.redact ?? ((l: string) => l);
+    for (const raw of text.split(/\r?\n|\r/)) {
+      const line = redact(raw.replace(/\s+$/, ""));
+      if (line === "") continue;
+      this.pending.push([new Date().toISOString(), step, line]);
+      this.tail.push(`${step}: ${line}`);
+      if (this.tail.length > (this.opts.tailLines ?? 30)) this.tail.shift();
+    }
+    if (this.pending.length >= 500) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.opts.batchMs ?? 50);
+  }
+
+  /** The last lines written (for a failed build's `logTail`). */
+  lastLines(): string[] {
+    return [...this.tail];
+  }
+
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return this.flushing;
+    const max = this.opts.maxLines ?? defaultLogMaxLines;
+    this.flushing = this.flushing.then(async () => {
+      const pipe = this.redis.pipeline();
+      for (const [time, step, line] of batch) pipe.xadd(this.key, "MAXLEN", "~", String(max), "*", "t", time, "s", step, "l", line);
+      // `~` trims in whole macro nodes (cheap); the exact trim once per batch keeps the cap exact.
+      pipe.xtrim(this.key, "MAXLEN", max);
+      await pipe.exec().catch(() => undefined);
+    });
+    return this.flushing;
+  }
+
+  /** Flushes and appends the end marker that tells followers the work is over. */
+  async end(status: string): Promise<void> {
+    await this.flush();
+    const max = String(this.opts.maxLines ?? defaultLogMaxLines);
+    await this.redis.xadd(this.key, "MAXLEN", max, "*", "t", new Date().toISOString(), "end", status).catch(() => undefined);
+  }
+}
+
+function toEntry(id: string, fields: string[]): LogEntry {
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
+  if (f.end !== undefined) return { id, kind: "end", time: f.t ?? "", status: f.end };
+  return { id, kind: "line", time: f.t ?? "", step: f.s ?? "", line: f.l ?? "" };
+}
+
+/** Entries after `afterId` (exclusive; "0" for all), oldest first. */
+export async function readLog(redis: Redis, key: string, opts: { afterId?: string; count?: number } = {}): Promise<LogEntry[]> {
+  const start = opts.afterId && opts.afterId !== "0" ? `(${opts.afterId}` : "-";
+  const rows = opts.count ? await redis.xrange(key, start, "+", "COUNT", opts.count) : await redis.xrange(key, start, "+");
+  return rows.map(([id, fields]) => toEntry(id, fields));
+}
+
+/**
+ * Yields entries as they arrive, from after `afterId`, until an end marker, until `isOver()`
+ * says the work ended without one (a crashed writer), or until `signal` aborts. `blocking` must
+ * be a connection of its own: XREAD BLOCK holds it.
+ */
+export async function* followLog(
+  blocking: Redis,
+  key: string,
+  opts: { afterId?: string; signal?: AbortSignal; isOver?: () => Promise<boolean>; blockMs?: number } = {},
+): AsyncGenerator<LogEntry> {
+  let last = opts.afterId ?? "0";
+  while (!opts.signal?.aborted) {
+    const res = await blocking.xread("COUNT", 500, "BLOCK", opts.blockMs ?? 1000, "STREAMS", key, last);
+    const rows = res?.[0]?.[1] ?? [];
+    for (const [id, fields] of rows) {
+      last = id;
+      const entry = toEntry(id, fields);
+      yield entry;
+      if (entry.kind === "end") return;
+    }
+    if (rows.length === 0 && opts.isOver && (await opts.isOver())) {
+      // One last read: the end marker may have landed between the block and the check.
+      for (const entry of await readLog(blocking, key, { afterId: last })) {
+        yield entry;
+        if (entry.kind === "end") return;
+      }
+      return;
+    }
+  }
+}

@@ -1,0 +1,179 @@
+import type { IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
+import Docker from "dockerode";
+import { lineOfStep, parseInstructions } from "../domain/dockerfile.js";
+import { BuildFailure, dockerBuildReason, oneLine } from "../domain/failure.js";
+
+export function dockerClient(dockerHost: string | undefined): Docker {
+  if (!dockerHost) return new Docker();
+  if (dockerHost.startsWith("unix://")) return new Docker({ socketPath: dockerHost.slice("unix://".length) });
+  const url = new URL(dockerHost.replace(/^tcp:/, "http:"));
+  return new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === "https:" ? "https" : "http" });
+}
+
+interface ProgressMessage {
+  stream?: string;
+  status?: string;
+  progress?: string;
+  id?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { ID?: string; Digest?: string };
+}
+
+/**
+ * Reads a Docker API progress stream (JSON messages, one or more per chunk) to its end, calling
+ * `onMessage` for each. An abort destroys the stream, which ends the request to the engine.
+ */
+async function consume(res: IncomingMessage | Readable, signal: AbortSignal, onMessage: (m: ProgressMessage) => void): Promise<void> {
+  const stream = res as Readable;
+  const abort = () => stream.destroy(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
+  if (signal.aborted) abort();
+  signal.addEventListener("abort", abort, { once: true });
+  let buf = "";
+  try {
+    for await (const chunk of stream) {
+      buf += (chunk as Buffer).toString("utf8");
+      let nl = buf.indexOf("\n");
+      while (nl !== -1) {
+        const text = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (text) {
+          try {
+            onMessage(JSON.parse(text) as ProgressMessage);
+          } catch {
+            onMessage({ stream: text });
+          }
+        }
+        nl = buf.indexOf("\n");
+      }
+    }
+    if (buf.trim()) onMessage(JSON.parse(buf.trim()) as ProgressMessage);
+  } finally {
+    signal.removeEventListener("abort", abort);
+  }
+  if (signal.aborted) throw signal.reason;
+}
+
+function engineError(err: unknown): string {
+  const e = err as { message?: string; json?: { message?: string }; statusCode?: number };
+  return oneLine(e.json?.message ?? e.message ?? String(err));
+}
+
+export interface BuildSpec {
+  service: string;
+  tag: string;
+  context: NodeJS.ReadableStream;
+  dockerfile: string;
+  /** The Dockerfile's path as the compose file names it, for reasons (defaults to `dockerfile`). */
+  dockerfileLabel?: string;
+  /** The Dockerfile's text, to name a failing step by its line. */
+  dockerfileText: string;
+  args: Record<string, string>;
+  target?: string;
+  noCache: boolean;
+  signal: AbortSignal;
+  log: (line: string) => void;
+}
+
+/** Builds one image through the Engine API. Failures name the Dockerfile line of the failing step. */
+export async function buildImage(docker: Docker, spec: BuildSpec): Promise<string | undefined> {
+  let res: IncomingMessage;
+  try {
+    res = (await docker.buildImage(spec.context, {
+      t: spec.tag,
+      dockerfile: spec.dockerfile,
+      buildargs: spec.args,
+      nocache: spec.noCache,
+      rm: true,
+      forcerm: true,
+      ...(spec.target ? { target: spec.target } : {}),
+    })) as IncomingMessage;
+  } catch (err) {
+    if (spec.signal.aborted) throw spec.signal.reason;
+    throw new BuildFailure(`build ${spec.service}: the container engine refused the build: ${engineError(err)}`, false);
+  }
+  const instructions = parseInstructions(spec.dockerfileText);
+  let at: { stage: number; step: number } | undefined;
+  let stage = -1;
+  let error: string | undefined;
+  let imageId: string | undefined;
+  await consume(res, spec.signal, (m) => {
+    if (m.stream) {
+      for (const line of m.stream.split(/\r?\n/)) {
+        const step = /^(?:\[(\d+)\/\d+\]\s+)?STEP (\d+)\/\d+: (\S+)/.exec(line);
+        if (step) {
+          const n = Number(step[2]);
+          if (step[1]) stage = Number(step[1]) - 1;
+          else if ((step[3] ?? "").toUpperCase() === "FROM" && n === 1) stage += 1;
+          at = { stage: Math.max(stage, 0), step: n };
+        }
+        if (line.trim()) spec.log(line);
+      }
+    } else if (m.status) {
+      spec.log(`${m.id ? `${m.id}: ` : ""}${m.status}${m.progress ? ` ${m.progress}` : ""}`);
+    }
+    if (m.aux?.ID) imageId = m.aux.ID;
+    if (m.error || m.errorDetail?.message) {
+      error = m.errorDetail?.message ?? m.error;
+      spec.log(`error: ${error?.trim()}`);
+    }
+  }).catch((err) => {
+    if (spec.signal.aborted) throw spec.signal.reason;
+    throw new BuildFailure(`build ${spec.service}: the build stream broke: ${engineError(err)}`, false);
+  });
+  if (error !== undefined) {
+    const ins = at ? lineOfStep(instructions, at.stage, at.step) : undefined;
+    const where = ins
+      ? { file: (spec.dockerfileLabel ?? spec.dockerfile).split("/").pop() ?? spec.dockerfile, line: ins.line, keyword: ins.keyword }
+      : undefined;
+    throw new BuildFailure(dockerBuildReason(spec.service, error, where), true);
+  }
+  return imageId;
+}
+
+/** Pushes `repo:tag` and returns the manifest digest the registry reported. */
+export async function pushImage(
+  docker: Docker,
+  o: {
+    service: string;
+    repo: string;
+    tag: string;
+    auth?: { username: string; password: string; serveraddress: string };
+    insecure: boolean;
+    signal: AbortSignal;
+    log: (line: string) => void;
+  },
+): Promise<string | undefined> {
+  let res: IncomingMessage;
+  try {
+    res = (await docker.getImage(o.repo).push({
+      tag: o.tag,
+      ...(o.auth ? { authconfig: o.auth } : {}),
+      // podman's Engine API honours tlsVerify on push (the Docker engine ignores it).
+      ...(o.insecure ? { tlsVerify: false } : {}),
+    })) as IncomingMessage;
+  } catch (err) {
+    if (o.signal.aborted) throw o.signal.reason;
+    throw new BuildFailure(`push ${o.service}: ${engineError(err)}`, false);
+  }
+  let error: string | undefined;
+  let digest: string | undefined;
+  await consume(res, o.signal, (m) => {
+    if (m.status) o.log(`${m.id ? `${m.id}: ` : ""}${m.status}`);
+    const d = /digest: (sha256:[0-9a-f]{64})/.exec(m.status ?? "")?.[1] ?? m.aux?.Digest;
+    if (d) digest = d;
+    if (m.error || m.errorDetail?.message) error = m.errorDetail?.message ?? m.error;
+  }).catch((err) => {
+    if (o.signal.aborted) throw o.signal.reason;
+    throw new BuildFailure(`push ${o.service}: the push stream broke: ${engineError(err)}`, false);
+  });
+  if (error !== undefined) {
+    // Credentials never reach reasons or logs; the engine's messages do not hold them.
+    const denied = /unauthorized|authentication required|denied|403|401/i.test(error);
+    const reason = `push ${o.service}: ${denied ? "registry refused the credentials: " : "registry unreachable or failing: "}${oneLine(error.replace(/^trying to reuse blob \S+ at destination: /, ""))}`;
+    o.log(`error: ${reason}`);
+    throw new BuildFailure(reason, denied);
+  }
+  return digest;
+}

@@ -1,0 +1,102 @@
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { authorizeKey, createRepo, makeKeypair, sshHostKeyLine, type TestRepo } from "../../../../test/support/git/index.js";
+import { BuildFailure } from "../domain/failure.js";
+import { fetchCommit, parseSshUrl } from "./git.js";
+
+describe("parseSshUrl", () => {
+  it("reads scp-like and ssh:// URLs with the known_hosts name", () => {
+    expect(parseSshUrl("git@gitlab.example.com:group/app.git")).toMatchObject({
+      host: "gitlab.example.com",
+      knownHostsName: "gitlab.example.com",
+    });
+    expect(parseSshUrl("ssh://git@10.0.0.1:2222/srv/app.git")).toMatchObject({ host: "10.0.0.1", knownHostsName: "[10.0.0.1]:2222" });
+    expect(parseSshUrl("ssh://git@host:22/app.git")).toMatchObject({ knownHostsName: "host" });
+    expect(() => parseSshUrl("https://gitlab.com/group/app.git")).toThrow(BuildFailure);
+  });
+});
+
+describe("fetchCommit over the test sshd", () => {
+  let repo: TestRepo;
+  const key = makeKeypair();
+  let dir: string;
+  let n = 0;
+  let older: string;
+
+  beforeAll(() => {
+    authorizeKey(key.publicKey);
+    repo = createRepo({ allowFetchBySha: false });
+    older = repo.commit({ "a.txt": "one\n" }, "one");
+    repo.commit({ "a.txt": "two\n" }, "two");
+    dir = mkdtempSync(join(tmpdir(), "hoist-fetch-"));
+  });
+  afterAll(() => {
+    repo.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function fetchInto(opts: { gitConfig?: string[]; hostKeys?: string[]; sha?: string; signal?: AbortSignal }) {
+    const root = join(dir, String(n++));
+    await mkdir(join(root, "ssh"), { recursive: true, mode: 0o700 });
+    const lines: string[] = [];
+    const res = await fetchCommit({
+      secretDir: join(root, "ssh"),
+      repoDir: join(root, "src"),
+      sshUrl: repo.sshUrl,
+      sha: opts.sha ?? older,
+      privateKey: key.privateKey,
+      hostKeys: opts.hostKeys,
+      signal: opts.signal ?? new AbortController().signal,
+      log: (l) => lines.push(l),
+      ...(opts.gitConfig ? { gitConfig: opts.gitConfig } : {}),
+    });
+    return { res, lines, root };
+  }
+
+  it("fetches an older commit by id, records the host key on first use, and keeps the key file private", async () => {
+    const { res, lines, root } = await fetchInto({});
+    expect(res.hostKeys).toContain(sshHostKeyLine());
+    expect(lines).toContain(`checked out ${older}`);
+    expect(statSync(join(root, "ssh", "deploy_key")).mode & 0o777).toBe(0o600);
+    expect(lines.join("\n")).not.toContain(join(root, "ssh"));
+  });
+
+  it("falls back to fetching every branch when a (protocol v0) server refuses a fetch by id", async () => {
+    const { lines } = await fetchInto({ gitConfig: ["protocol.version=0"], hostKeys: [sshHostKeyLine()] });
+    expect(lines).toContain("the server refused a fetch by commit id; fetching all branches");
+    expect(lines).toContain(`checked out ${older}`);
+  });
+
+  it("says so when the commit is nowhere on the server", async () => {
+    const err = await fetchInto({ gitConfig: ["protocol.version=0"], sha: "0123456789012345678901234567890123456789" }).catch((e) => e);
+    expect(err).toBeInstanceOf(BuildFailure);
+    expect(err.message).toBe("clone: commit 0123456789012345678901234567890123456789 not found on 127.0.0.1");
+    expect(err.permanent).toBe(true);
+  });
+
+  it("an unreachable host is a transient failure", async () => {
+    const port = repo.sshUrl.match(/:(\d+)\//)?.[1];
+    const saved = repo.sshUrl;
+    (repo as { sshUrl: string }).sshUrl = saved.replace(`:${port}/`, ":1/");
+    try {
+      const err = await fetchInto({}).catch((e) => e);
+      expect(err).toBeInstanceOf(BuildFailure);
+      expect(err.message).toMatch(/^clone: cannot reach 127\.0\.0\.1: .*Connection refused/);
+      expect(err.permanent).toBe(false);
+    } finally {
+      (repo as { sshUrl: string }).sshUrl = saved;
+    }
+  });
+
+  it("an abort kills git at once", async () => {
+    const ctl = new AbortController();
+    const t0 = performance.now();
+    setTimeout(() => ctl.abort(new Error("stop")), 50);
+    const err = await fetchInto({ signal: ctl.signal }).catch((e) => e);
+    expect(err.message).toBe("stop");
+    expect(performance.now() - t0).toBeLessThan(1_500);
+  });
+});

@@ -1,0 +1,3 @@
+export class ComposeError extends Error {
+  override name = "ComposeError";
+}

@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { dockerBuildReason, gitFailure, oneLine } from "./failure.js";
+
+describe("failure reasons", () => {
+  it("classifies ssh and git errors", () => {
+    expect(gitFailure("git@h: Permission denied (publickey).\nfatal: Could not read from remote repository.", "h")).toMatchObject({
+      reason: "clone: permission denied (publickey)",
+      permanent: true,
+    });
+    expect(
+      gitFailure("@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed.", "gitlab.com"),
+    ).toMatchObject({
+      reason: "clone: host key changed for gitlab.com",
+      permanent: true,
+    });
+    expect(gitFailure("ssh: connect to host h port 22: Connection refused\nfatal: Could not read", "h")).toMatchObject({
+      reason: "clone: cannot reach h: connect to host h port 22: Connection refused",
+      permanent: false,
+    });
+  });
+  it("names a failing Dockerfile step", () => {
+    const err = 'building at STEP "RUN make": while running runtime: exit status 2\n';
+    expect(dockerBuildReason("web", err, { file: "Dockerfile", line: 3, keyword: "RUN" })).toBe("build web: Dockerfile:3 RUN exit code 2");
+    expect(dockerBuildReason("web", 'building at STEP "COPY x /x": checking on sources: no such file')).toBe(
+      "build web: checking on sources: no such file",
+    );
+  });
+  it("keeps reasons to one bounded line", () => {
+    expect(oneLine("\n  first\nsecond")).toBe("first");
+    expect(oneLine("x".repeat(400))).toHaveLength(300);
+  });
+});

@@ -1,0 +1,213 @@
+import {
+  type Build,
+  buildLogKey,
+  enqueueNotifications,
+  type JobContext,
+  type JobQueues,
+  type Logger,
+  LogWriter,
+  type Records,
+  type Redis,
+  UnrecoverableError,
+} from "@hoist/shared";
+import { CanceledError, type Cancellations, TimedOutError } from "../adapters/cancellations.js";
+import { BuildFailure, oneLine } from "../domain/failure.js";
+import { type PipelineDeps, runPipeline } from "./pipeline.js";
+
+export interface BuildJobDeps {
+  redis: Redis;
+  prefix: string;
+  records: Records;
+  queues: JobQueues;
+  cancellations: Cancellations;
+  logMaxLines: number;
+  log: Logger;
+  pipeline: Omit<PipelineDeps, "log" | "checkpoint" | "pinHostKeys">;
+}
+
+export type BuildOutcome =
+  | { outcome: "skipped"; status: string }
+  | { outcome: "canceled" }
+  | { outcome: "succeeded"; releaseId: string; images: number };
+
+/** The release of a build has an id derived from the build's: a retried or taken-over job finds it. */
+export function releaseIdFor(buildId: string): string {
+  return `rel_${buildId}`.slice(0, 64);
+}
+
+const nowIso = () => new Date().toISOString();
+
+/**
+ * Creates the build's one release (or finds it), records it on the build, marks the build
+ * succeeded and enqueues its deploy job. Every step is idempotent, so a crash between any two
+ * is repaired by running this again.
+ */
+async function finishSucceeded(deps: BuildJobDeps, build: Build, images: NonNullable<Build["images"]>): Promise<string> {
+  const { records, queues } = deps;
+  const releaseId = build.releaseId ?? releaseIdFor(build.id);
+  if (!(await records.releases.get(releaseId))) {
+    const app = await records.apps.get(build.app);
+    await records.releases.create({ id: releaseId, app: build.app, buildId: build.id, images, ...(app?.env ? { env: app.env } : {}) });
+  }
+  await records.builds.patch(build.id, { releaseId, images });
+  if (build.status === "running") {
+    const done = await records.builds.transition(build.id, ["running"], { status: "succeeded", finishedAt: nowIso(), releaseId, images });
+    if (!done.ok) {
+      // Canceled at the last moment: the images exist, but nothing is deployed.
+      await records.releases.transition(releaseId, ["pending"], { status: "failed", reason: "build canceled before release" });
+      throw new CanceledError(build.id);
+    }
+  }
+  await queues.enqueue("deploy", { kind: "deploy", releaseId });
+  await enqueueNotifications(queues, "build.succeeded", { buildId: build.id, releaseId });
+  return releaseId;
+}
+
+async function recordFailure(deps: BuildJobDeps, buildId: string, reason: string, logTail: string[]): Promise<boolean> {
+  const res = await deps.records.builds.transition(buildId, ["running"], { status: "failed", reason, logTail, finishedAt: nowIso() });
+  if (res.ok) await enqueueNotifications(deps.queues, "build.failed", { buildId });
+  return res.ok;
+}
+
+/**
+ * The build job: queued → running → succeeded | failed. Canceled and finished builds are
+ * skipped; a running one (its worker died) is taken over and finished once.
+ */
+export async function processBuild(
+  deps: BuildJobDeps,
+  buildId: string,
+  ctx: Pick<JobContext, "job" | "signal" | "log">,
+): Promise<BuildOutcome> {
+  const { records, log: baseLog } = deps;
+  const log = baseLog.child({ buildId });
+  let build = await records.builds.get(buildId);
+  if (!build) throw new UnrecoverableError(`build ${buildId} not found`);
+  if (build.status === "succeeded" && build.releaseId && build.images) {
+    // Succeeded, but the worker may have died before the deploy job went out: make sure it did.
+    await finishSucceeded(deps, build, build.images);
+    return { outcome: "skipped", status: build.status };
+  }
+  if (build.status !== "queued" && build.status !== "running") return { outcome: "skipped", status: build.status };
+
+  const cancel = deps.cancellations.register(buildId);
+  // Defence in depth: no engine or git message should carry a secret, but if one did, it is masked.
+  const secrets = new Set<string>();
+  const writer = new LogWriter(deps.redis, buildLogKey(deps.prefix, buildId), {
+    maxLines: deps.logMaxLines,
+    redact: (line) => {
+      let out = line;
+      for (const s of secrets) out = out.split(s).join("[redacted]");
+      return out.replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*/g, "[redacted private key]");
+    },
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    if (build.status === "queued") {
+      const t = await records.builds.transition(buildId, ["queued"], { status: "running", startedAt: nowIso() });
+      if (!t.ok) return { outcome: "skipped", status: t.reason === "state" ? t.current : "missing" };
+      build = t.record;
+      await enqueueNotifications(deps.queues, "build.running", { buildId });
+      writer.write("start", `build #${build.number} of ${build.app} at ${build.sha} (${build.ref})`);
+    } else {
+      writer.write(
+        "start",
+        `resuming build #${build.number} (attempt ${ctx.job.attemptsMade + 1}): an earlier attempt failed or its worker stopped`,
+      );
+    }
+    const app = await records.apps.get(build.app);
+    if (!app) throw new BuildFailure(`app ${build.app} no longer exists`, true);
+
+    // The timeout counts from the first start, so a taken-over build cannot run forever either.
+    const timeout = new AbortController();
+    const deadline = Date.parse(build.startedAt ?? nowIso()) + app.buildTimeoutSec * 1000;
+    timer = setTimeout(() => timeout.abort(new TimedOutError("timed out")), Math.max(0, deadline - Date.now()));
+    const signals = [cancel.signal, timeout.signal, ...(ctx.signal ? [ctx.signal] : [])];
+    const signal = AbortSignal.any(signals);
+
+    let images = build.images;
+    if (!(build.releaseId && images)) {
+      images = await runPipeline(
+        app,
+        build,
+        {
+          ...deps.pipeline,
+          log: (step, line) => writer.write(step, line),
+          pinHostKeys: async (hostKeys) => {
+            await records.apps.update(app.name, { hostKeys });
+          },
+          checkpoint: async () => {
+            if (signal.aborted) throw signal.reason;
+            const cur = await records.builds.get(buildId);
+            if (cur?.status !== "running") {
+              cancel.signal.aborted || deps.cancellations.cancel(buildId);
+              throw new CanceledError(buildId);
+            }
+          },
+        },
+        signal,
+      );
+    }
+    const releaseId = await finishSucceeded(deps, build, images);
+    writer.write("release", `release ${releaseId} created; deploy queued`);
+    await writer.end("succeeded");
+    log.info({ releaseId, images: images.length }, "build succeeded");
+    return { outcome: "succeeded", releaseId, images: images.length };
+  } catch (err) {
+    const reason = (err as Error | undefined) ?? new Error("unknown");
+    if (reason instanceof CanceledError || cancel.signal.aborted) {
+      writer.write("cancel", "build canceled; nothing pushed after the cancel");
+      await writer.end("canceled");
+      log.info("build canceled");
+      return { outcome: "canceled" };
+    }
+    if (reason instanceof TimedOutError) {
+      writer.write("timeout", "build timed out");
+      await writer.flush();
+      await recordFailure(deps, buildId, "timed out", writer.lastLines());
+      await writer.end("failed");
+      throw new UnrecoverableError("timed out");
+    }
+    if (ctx.signal?.aborted) {
+      // The worker is shutting down: leave the build running for the retry or another worker.
+      writer.write("worker", "worker stopping; the build will be retried");
+      await writer.flush();
+      throw reason;
+    }
+    const failure = reason instanceof BuildFailure ? reason : new BuildFailure(oneLine(reason.message), false);
+    const attempts = ctx.job.opts.attempts ?? 1;
+    const final = failure.permanent || ctx.job.attemptsMade + 1 >= attempts;
+    writer.write("error", failure.reason);
+    await writer.flush();
+    if (!final) {
+      writer.write("retry", `attempt ${ctx.job.attemptsMade + 1} of ${attempts} failed; retrying`);
+      await writer.flush();
+      log.warn({ reason: failure.reason }, "build attempt failed; will retry");
+      throw new Error(failure.reason);
+    }
+    await recordFailure(deps, buildId, failure.reason, writer.lastLines());
+    await writer.end("failed");
+    log.warn({ reason: failure.reason }, "build failed");
+    throw new UnrecoverableError(failure.reason);
+  } finally {
+    if (timer) clearTimeout(timer);
+    cancel.release();
+    await writer.flush();
+  }
+}
+
+/**
+ * For a job BullMQ failed without the handler's say (stalled too often): the build must not
+ * stay `running`. Called from the worker's `failed` event for final failures.
+ */
+export async function failOrphanedBuild(
+  deps: Pick<BuildJobDeps, "records" | "queues" | "redis" | "prefix">,
+  buildId: string,
+  message: string,
+): Promise<void> {
+  const reason = `worker: ${oneLine(message)}`;
+  const res = await deps.records.builds.transition(buildId, ["running", "queued"], { status: "failed", reason, finishedAt: nowIso() });
+  if (res.ok) {
+    await enqueueNotifications(deps.queues, "build.failed", { buildId });
+    await new LogWriter(deps.redis, buildLogKey(deps.prefix, buildId)).end("failed");
+  }
+}

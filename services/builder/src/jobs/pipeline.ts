@@ -1,0 +1,192 @@
+import { readFile } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
+import type { App, Build, Image, SecretBox } from "@hoist/shared";
+import { secretContexts } from "@hoist/shared";
+import type Docker from "dockerode";
+import { contextTar } from "../adapters/context-tar.js";
+import { buildImage, pushImage } from "../adapters/docker.js";
+import { fetchCommit } from "../adapters/git.js";
+import type { PushTarget } from "../adapters/registry.js";
+import { createWorkspace, realPathInside } from "../adapters/workspace.js";
+import { ComposeError, composeFileNames, parseCompose, rootDockerfileService, type ServiceBuild, tagFor } from "../domain/compose.js";
+import { BuildFailure } from "../domain/failure.js";
+import { parseDotenv } from "../domain/interpolate.js";
+
+export interface PipelineDeps {
+  docker: Docker;
+  secrets: SecretBox;
+  workDir: string;
+  /** Resolved per build, after the sources are known good (ECR tokens are short-lived). */
+  pushTarget: (app: string) => Promise<PushTarget>;
+  /** Called once after a trust-on-first-use fetch with the host keys to pin. */
+  pinHostKeys: (hostKeys: string[]) => Promise<void>;
+  log: (step: string, line: string) => void;
+  /** Throws when the build must not go on (canceled meanwhile). */
+  checkpoint: () => Promise<void>;
+  /** Registers a secret the log must never show (the registry password, once known). */
+  redact?: (secret: string) => void;
+}
+
+interface ResolvedService extends ServiceBuild {
+  contextDir: string;
+  dockerfileText: string;
+  /** Set when the Dockerfile lies outside its context (but inside the repository): it is added to the context tar under this name, as the Docker CLI does. */
+  dockerfileInTar?: string;
+}
+
+/** The repository's `.env` (compose's interpolation variables); none when absent. */
+async function dotenvOf(repoDir: string): Promise<Record<string, string>> {
+  const text = await readFile(join(repoDir, ".env"), "utf8").catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return undefined;
+    throw err;
+  });
+  if (text === undefined) return {};
+  await realPathInside(repoDir, ".env", ".env");
+  return parseDotenv(text);
+}
+
+/** Finds the compose file (or a root Dockerfile) and proves every context and Dockerfile stays in the repository. */
+export async function resolveServices(repoDir: string): Promise<{ file: string; services: ResolvedService[] }> {
+  let file: string | undefined;
+  let services: ServiceBuild[] | undefined;
+  for (const name of composeFileNames) {
+    const text = await readFile(join(repoDir, name), "utf8").catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return undefined;
+      throw err;
+    });
+    if (text === undefined) continue;
+    // A compose file that is a symlink out of the repository is refused like any other escape.
+    await realPathInside(repoDir, name, "compose file");
+    file = name;
+    services = parseCompose(text, name, await dotenvOf(repoDir));
+    break;
+  }
+  if (!services) {
+    file = "Dockerfile";
+    services = [rootDockerfileService];
+  }
+  const out: ResolvedService[] = [];
+  for (const svc of services) {
+    const contextDir = await realPathInside(repoDir, svc.context, "context");
+    const dockerfilePath = await realPathInside(repoDir, join(svc.context, svc.dockerfile), "dockerfile").catch((err) => {
+      if (err instanceof ComposeError && /does not exist/.test(err.message) && file === "Dockerfile") {
+        throw new ComposeError("no docker-compose.yml, compose.yaml or Dockerfile at the repository root; nothing to build");
+      }
+      throw err;
+    });
+    const inContext = relative(contextDir, dockerfilePath);
+    const outside = inContext === ".." || inContext.startsWith(`..${sep}`);
+    out.push({
+      ...svc,
+      contextDir,
+      dockerfileText: await readFile(dockerfilePath, "utf8"),
+      ...(outside ? { dockerfileInTar: ".hoist.Dockerfile" } : {}),
+    });
+  }
+  return { file: file as string, services: out };
+}
+
+class SiblingFailed extends Error {}
+
+/**
+ * Runs `fn` for every item at once. The first failure aborts the others and is the one thrown
+ * (not the aborts it caused); results keep the items' order.
+ */
+async function allOrAbort<T, R>(signal: AbortSignal, items: T[], fn: (item: T, signal: AbortSignal) => Promise<R>): Promise<R[]> {
+  const local = new AbortController();
+  const sig = AbortSignal.any([signal, local.signal]);
+  let first: unknown;
+  const results = await Promise.allSettled(
+    items.map((item) =>
+      fn(item, sig).catch((err) => {
+        if (first === undefined && !(local.signal.aborted && err instanceof SiblingFailed)) {
+          first = err;
+          if (!signal.aborted) local.abort(new SiblingFailed("another service failed"));
+        }
+        throw err;
+      }),
+    ),
+  );
+  if (first !== undefined) throw signal.aborted ? signal.reason : first;
+  return results.map((r) => (r as PromiseFulfilledResult<R>).value);
+}
+
+/** Clone, read compose, build and push: the images of one build. Cleans its temp dir in every case. */
+export async function runPipeline(app: App, build: Build, deps: PipelineDeps, signal: AbortSignal): Promise<Image[]> {
+  const ws = await createWorkspace(deps.workDir, build.id);
+  try {
+    if (!app.deployKey) throw new BuildFailure("clone: the app has no deploy key; add one and build again", true);
+    const privateKey = (await deps.secrets.open(app.deployKey.privateKey, secretContexts.deployKey(app.name))).toString("utf8");
+    const { hostKeys } = await fetchCommit({
+      secretDir: ws.secretDir,
+      repoDir: ws.repoDir,
+      sshUrl: app.repo.sshUrl,
+      sha: build.sha,
+      privateKey,
+      hostKeys: app.hostKeys,
+      signal,
+      log: (l) => deps.log("clone", l),
+    });
+    if (!app.hostKeys?.length && hostKeys.length) {
+      deps.log("clone", `pinned the git host's key (first use): ${hostKeys.map((k) => k.split(" ").slice(0, 2).join(" ")).join(", ")}`);
+      await deps.pinHostKeys(hostKeys);
+    }
+
+    let resolved: Awaited<ReturnType<typeof resolveServices>>;
+    try {
+      resolved = await resolveServices(ws.repoDir);
+    } catch (err) {
+      if (err instanceof ComposeError) throw new BuildFailure(`compose: ${err.message}`, true);
+      throw err;
+    }
+    deps.log("compose", `${resolved.file}: building ${resolved.services.map((s) => s.service).join(", ")}`);
+
+    const target = await deps.pushTarget(app.name);
+    if (target.auth) deps.redact?.(target.auth.password);
+    const repo = `${target.prefix}/${app.name}`;
+    // Services build side by side (the engine overlaps one's context upload with another's
+    // steps); the first failure stops the others. Pushes start once every image built, so a
+    // failed or canceled build pushes nothing.
+    await deps.checkpoint();
+    const built = await allOrAbort(signal, resolved.services, async (svc, sig) => {
+      const tag = tagFor(svc.service, build.number);
+      deps.log(`build ${svc.service}`, `building ${repo}:${tag} from ${svc.context}/${svc.dockerfile}`);
+      await buildImage(deps.docker, {
+        service: svc.service,
+        tag: `${repo}:${tag}`,
+        context: contextTar(
+          svc.contextDir,
+          svc.dockerfileInTar ?? svc.dockerfile,
+          svc.dockerfileInTar ? { name: svc.dockerfileInTar, content: svc.dockerfileText } : undefined,
+        ),
+        dockerfile: svc.dockerfileInTar ?? svc.dockerfile,
+        dockerfileLabel: svc.dockerfile,
+        dockerfileText: svc.dockerfileText,
+        args: svc.args,
+        ...(svc.target ? { target: svc.target } : {}),
+        noCache: build.noCache ?? false,
+        signal: sig,
+        log: (l) => deps.log(`build ${svc.service}`, l),
+      });
+      return { service: svc.service, tag };
+    });
+    // Nothing is pushed for a build canceled while it was building.
+    await deps.checkpoint();
+    const images = await allOrAbort(signal, built, async (b, sig) => {
+      const digest = await pushImage(deps.docker, {
+        service: b.service,
+        repo,
+        tag: b.tag,
+        ...(target.auth ? { auth: target.auth } : {}),
+        insecure: target.insecure,
+        signal: sig,
+        log: (l) => deps.log(`push ${b.service}`, l),
+      });
+      deps.log(`push ${b.service}`, `pushed ${repo}:${b.tag}${digest ? ` ${digest}` : ""}`);
+      return { service: b.service, tag: `${repo}:${b.tag}`, ...(digest ? { digest } : {}) } satisfies Image;
+    });
+    return images;
+  } finally {
+    await ws.remove().catch(() => undefined);
+  }
+}

@@ -1,0 +1,81 @@
+import { buildLogKey, createWorker, onBuildCanceled, publishBuildCanceled, type Redis, readLog } from "@hoist/shared";
+import { nextEvent, testRedis } from "@hoist/shared/testing";
+import type { Job, Worker } from "bullmq";
+
+import { Cancellations } from "../adapters/cancellations.js";
+import { dockerClient } from "../adapters/docker.js";
+import { type PushTarget, resolvePushTarget } from "../adapters/registry.js";
+import type { BuildJobDeps } from "../jobs/build-job.js";
+import { handlers } from "../jobs/handlers.js";
+import { type BuilderWorld, testLog } from "./world.js";
+
+/** A real BullMQ build worker in this process, wired like main.ts, for one test world. */
+export interface TestBuilder {
+  worker: Worker;
+  deps: BuildJobDeps;
+  /** Enqueues the build and resolves when its job completes or fails for good. */
+  run(
+    buildId: string,
+    jobOpts?: { attempts: number; backoff?: { type: "fixed"; delay: number } },
+  ): Promise<{ result?: unknown; error?: Error }>;
+  logLines(buildId: string): Promise<string[]>;
+  cancel(buildId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startTestBuilder(
+  world: BuilderWorld,
+  opts: { pushTarget?: (app: string) => Promise<PushTarget>; registry?: string } = {},
+): Promise<TestBuilder> {
+  const cancellations = new Cancellations();
+  const subscriber: Redis = testRedis("worker");
+  await onBuildCanceled(subscriber, world.prefix, (id) => cancellations.cancel(id));
+  const deps: BuildJobDeps = {
+    redis: world.redis,
+    prefix: world.prefix,
+    records: world.records,
+    queues: world.queues,
+    cancellations,
+    logMaxLines: 10_000,
+    log: testLog,
+    pipeline: {
+      docker: dockerClient(process.env.DOCKER_HOST),
+      secrets: world.secrets,
+      workDir: world.workDir,
+      pushTarget:
+        opts.pushTarget ??
+        ((app) => resolvePushTarget({ HOIST_REGISTRY: opts.registry ?? world.registry, HOIST_REGISTRY_INSECURE: true }, app)),
+    },
+  };
+  const connection = testRedis("worker");
+  const worker = createWorker({ queue: "build", connection, prefix: world.prefix, concurrency: 2, log: testLog, handlers: handlers(deps) });
+  await worker.waitUntilReady();
+  return {
+    worker,
+    deps,
+    async run(buildId, jobOpts = { attempts: 1 }) {
+      const done = Promise.race([
+        nextEvent<[Job, unknown]>(worker, "completed", (job) => job.id === buildId, 120_000).then(([, result]) => ({ result })),
+        nextEvent<[Job | undefined, Error]>(worker, "failed", (job) => job?.id === buildId && job.finishedOn !== undefined, 120_000).then(
+          ([, error]) => ({ error }),
+        ),
+      ]);
+      await world.queues.enqueue("build", { kind: "build", buildId }, jobOpts);
+      return done;
+    },
+    async logLines(buildId) {
+      const entries = await readLog(world.redis, buildLogKey(world.prefix, buildId));
+      return entries.map((e) => (e.kind === "line" ? `${e.step}: ${e.line}` : `[end ${e.status}]`));
+    },
+    async cancel(buildId) {
+      const t = await world.records.builds.transition(buildId, ["queued", "running"], { status: "canceled", canceledBy: "user" });
+      if (!t.ok) throw new Error(`cannot cancel build ${buildId}: ${JSON.stringify(t)}`);
+      await publishBuildCanceled(world.producer, world.prefix, buildId);
+    },
+    async close() {
+      await worker.close();
+      connection.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}
