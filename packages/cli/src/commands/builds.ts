@@ -19,9 +19,9 @@ export const buildEnded = (b: Build) => b.status === "succeeded" || b.status ===
 
 /** Renders one log entry: JSON entries carry a step, shown as the stage; plain text passes through. */
 function renderLogLine(data: string, state: { step?: string }, print: (s: string) => void): void {
-  let entry: { step?: string; line?: string; ts?: string } | undefined;
+  let entry: { step?: string; line?: string } | undefined;
   try {
-    entry = JSON.parse(data) as { step?: string; line?: string; ts?: string };
+    entry = JSON.parse(data) as { step?: string; line?: string };
   } catch {
     print(data);
     return;
@@ -37,11 +37,10 @@ function renderLogLine(data: string, state: { step?: string }, print: (s: string
 export async function followBuild(ctx: CommandContext, id: string): Promise<Build> {
   const state: { step?: string } = {};
   await ctx.client().stream(`/v1/builds/${encodeURIComponent(id)}/logs?follow=1`, (event, data) => {
-    if (event === "end") return;
+    if (event !== "line") return;
     renderLogLine(data, state, (s) => ctx.out.err(s));
   });
-  const { build } = await ctx.client().get<{ build: Build }>(`/v1/builds/${encodeURIComponent(id)}`);
-  return build;
+  return ctx.client().get<Build>(`/v1/builds/${encodeURIComponent(id)}`);
 }
 
 export async function buildsCommand(ctx: CommandContext): Promise<void> {
@@ -57,22 +56,24 @@ export async function buildsCommand(ctx: CommandContext): Promise<void> {
       if (build.status !== "succeeded") throw new PipelineFailed(`build ${build.status}${build.reason ? `: ${build.reason}` : ""}`);
       return;
     }
-    const res = await client().get<{ lines: { step?: string; line: string; ts?: string }[] }>(`/v1/builds/${encodeURIComponent(id)}/logs`);
+    const res = await client().get<{ lines: { step?: string; line: string; time?: string }[] }>(
+      `/v1/builds/${encodeURIComponent(id)}/logs`,
+    );
     out.data(res, () => res.lines.map((l) => (l.step ? `[${l.step}] ${l.line}` : l.line)).join("\n"));
     return;
   }
   if (first === "cancel") {
     const id = rest[0];
     if (!id) throw new UsageError("missing <id>: hoist builds cancel <id>");
-    const res = await client().post<{ build: Build }>(`/v1/builds/${encodeURIComponent(id)}/cancel`);
-    out.data(res, () => `build #${res.build.number} ${res.build.status}`);
+    const build = await client().post<Build>(`/v1/builds/${encodeURIComponent(id)}/cancel`);
+    out.data(build, () => `build #${build.number} ${build.status}`);
     return;
   }
   if (first === "show") {
     const id = rest[0];
     if (!id) throw new UsageError("missing <id>: hoist builds show <id>");
-    const res = await client().get<{ build: Build }>(`/v1/builds/${encodeURIComponent(id)}`);
-    out.data(res, () => keyValues(res.build));
+    const build = await client().get<Build>(`/v1/builds/${encodeURIComponent(id)}`);
+    out.data(build, () => keyValues(build));
     return;
   }
   const res = await client().get<{ builds: Build[] }>(`/v1/apps/${encodeURIComponent(first)}/builds`);

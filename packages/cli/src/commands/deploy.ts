@@ -38,7 +38,7 @@ export async function deployCommand(ctx: CommandContext): Promise<void> {
     const { app: record } = await client().get<{ app: { repo: { sshUrl: string } } }>(`/v1/apps/${encodeURIComponent(app)}`);
     target = await resolveRef(record.repo.sshUrl, ref);
   }
-  const { build } = await client().post<{ build: Build }>(`/v1/apps/${encodeURIComponent(app)}/builds`, target);
+  const build = await client().post<Build>(`/v1/apps/${encodeURIComponent(app)}/builds`, target);
   if (!opts.wait) {
     out.data({ build }, () => `queued build #${build.number} of ${app} at ${target.sha.slice(0, 8)} (${build.id})`);
     return;
@@ -54,7 +54,7 @@ export async function deployCommand(ctx: CommandContext): Promise<void> {
   let release: Release | undefined;
   let last = "";
   while (Date.now() < deadline) {
-    ({ release } = await client().get<{ release: Release }>(`/v1/releases/${encodeURIComponent(finished.releaseId)}`));
+    release = await client().get<Release>(`/v1/releases/${encodeURIComponent(finished.releaseId)}`);
     if (release.status !== last) {
       out.err(`release #${release.number}: ${release.status}`);
       last = release.status;

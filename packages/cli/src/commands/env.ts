@@ -7,11 +7,12 @@ export async function envCommand({ args, out, client }: CommandContext): Promise
   if (!sub || !app) throw new UsageError("hoist env list <app> | env set <app> KEY=VALUE... | env unset <app> KEY...");
   const path = `/v1/apps/${encodeURIComponent(app)}`;
   if (sub === "list") {
-    const res = await client().get<{ env: Record<string, string> }>(`${path}/env`);
+    // Values stay sealed on the server: only the names are ever shown.
+    const res = await client().get<{ names: string[] }>(`${path}/env`);
     out.data(res, () =>
       table(
-        Object.entries(res.env).map(([key, value]) => ({ key, value })),
-        ["key", "value"],
+        res.names.map((name) => ({ name })),
+        ["name"],
       ),
     );
     return;
@@ -24,13 +25,13 @@ export async function envCommand({ args, out, client }: CommandContext): Promise
       if (eq < 1) throw new UsageError(`${pair}: expected KEY=VALUE`);
       env[pair.slice(0, eq)] = pair.slice(eq + 1);
     }
-    await client().patch(path, { env });
+    await client().patch(`${path}/env`, { set: env });
     out.data({ set: Object.keys(env) }, () => `set ${Object.keys(env).join(", ")} on ${app} (takes effect with the next release)`);
     return;
   }
   if (sub === "unset") {
     if (pairs.length === 0) throw new UsageError("hoist env unset <app> KEY...");
-    await client().patch(path, { env: Object.fromEntries(pairs.map((k) => [k, null])) });
+    await client().patch(`${path}/env`, { unset: pairs });
     out.data({ unset: pairs }, () => `unset ${pairs.join(", ")} on ${app} (takes effect with the next release)`);
     return;
   }

@@ -19,15 +19,15 @@ export async function releasesCommand({ args, out, client }: CommandContext): Pr
   if (first === "promote") {
     const [app, id] = rest;
     if (!app || !id) throw new UsageError("hoist releases promote <app> <releaseId>");
-    const res = await client().post<{ release: Release }>(`/v1/apps/${encodeURIComponent(app)}/releases/${encodeURIComponent(id)}/promote`);
-    out.data(res, () => `promoting release #${res.release.number} of ${app} (${res.release.status})`);
+    const release = await client().post<Release>(`/v1/apps/${encodeURIComponent(app)}/releases/${encodeURIComponent(id)}/promote`);
+    out.data(release, () => `promoting release #${release.number} of ${app} (${release.status})`);
     return;
   }
   if (first === "rollback") {
     const [app] = rest;
     if (!app) throw new UsageError("hoist releases rollback <app>");
-    const res = await client().post<{ release: Release }>(`/v1/apps/${encodeURIComponent(app)}/rollback`);
-    out.data(res, () => `rolling back ${app}: release #${res.release.number} (${res.release.status})`);
+    const release = await client().post<Release>(`/v1/apps/${encodeURIComponent(app)}/rollback`);
+    out.data(release, () => `rolling back ${app}: release #${release.number} (${release.status})`);
     return;
   }
   const res = await client().get<{ releases: Release[] }>(`/v1/apps/${encodeURIComponent(first)}/releases`);

@@ -23,8 +23,7 @@ const param = (req: Request, name: string) => String(req.params[name] ?? "");
 export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
   const router = Router();
   const sessions = new SessionStore(deps.redis, deps.config.HOIST_QUEUE_PREFIX);
-  const secure = (req: Request) =>
-    req.secure || (deps.config as { HOIST_PUBLIC_URL?: string }).HOIST_PUBLIC_URL?.startsWith("https://") === true;
+  const secure = (req: Request) => req.secure || deps.config.HOIST_PUBLIC_URL.startsWith("https://");
   const forms = express.urlencoded({ extended: false, limit: "8kb" });
 
   router.get("/login", (_req, res) => {

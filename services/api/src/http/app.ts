@@ -1,13 +1,20 @@
+import { metricsRegistry, registerQueueMetrics } from "@hoist/shared";
 import express, { type Express } from "express";
+import { dashboardPorts } from "../dashboard/api-ports.js";
+import { dashboardRouter, deliveryMetricsRouter } from "../dashboard/router.js";
 import type { ApiDeps } from "../deps.js";
 import { requireApiToken } from "./auth.js";
 import { errorHandler, notFoundHandler } from "./errors.js";
 import { healthRouter } from "./health.js";
 import { appsRouter } from "./routes/apps.js";
+import { buildLogsRouter } from "./routes/build-logs.js";
 import { buildsRouter } from "./routes/builds.js";
+import { envRouter } from "./routes/env.js";
 import { gitlabRouter } from "./routes/gitlab.js";
 import { releasesRouter } from "./routes/releases.js";
 import { webhookRouter } from "./routes/webhooks.js";
+
+const DASHBOARD_PATHS = /^\/($|login$|logout$|delivery$|apps\/|builds\/|admin\/queues)/;
 
 export function createHttpApp(deps: ApiDeps): Express {
   const app = express();
@@ -25,7 +32,18 @@ export function createHttpApp(deps: ApiDeps): Express {
   v1.use(buildsRouter(deps));
   v1.use(gitlabRouter(deps));
   v1.use(releasesRouter(deps));
+  v1.use(buildLogsRouter(deps));
+  v1.use(envRouter(deps));
+  v1.use(deliveryMetricsRouter(deps));
   app.use("/v1", v1);
+  // Prometheus scrapes without a token: queue depths and stage timings, no secrets.
+  registerQueueMetrics(deps.queues);
+  app.get("/metrics", async (_req, res) => {
+    res.type(metricsRegistry.contentType).send(await metricsRegistry.metrics());
+  });
+  // The operators' dashboard owns only its own paths, so unknown API paths still answer 404, not a sign-in page.
+  const dashboard = dashboardRouter(deps, dashboardPorts(deps));
+  app.use((req, res, next) => (DASHBOARD_PATHS.test(req.path) ? dashboard(req, res, next) : next()));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.log));
   return app;

@@ -1,18 +1,13 @@
-import type { Redis } from "@hoist/shared";
+import { type LogEntry, LogWriter, type Redis, readLog, releaseLogKey } from "@hoist/shared";
 
 /**
- * Where a deploy writes its step-by-step log. Kept behind this interface so the shared capped
- * stream log writer (packages/shared/src/logs, the builder's issue) can replace it in one place.
+ * Where a deploy writes its step-by-step log: the same capped stream format as build logs
+ * (time, step, line), so the API and dashboard read both the same way.
  */
 export interface ReleaseLog {
   write(releaseId: string, line: string): Promise<void>;
 }
 
-export function releaseLogKey(prefix: string, releaseId: string): string {
-  return `${prefix}:log:release:${releaseId}`;
-}
-
-/** A capped Redis stream per release (about `maxLines` entries), field `line`. */
 export class RedisStreamReleaseLog implements ReleaseLog {
   constructor(
     private readonly redis: Redis,
@@ -21,11 +16,13 @@ export class RedisStreamReleaseLog implements ReleaseLog {
   ) {}
 
   async write(releaseId: string, line: string): Promise<void> {
-    await this.redis.xadd(releaseLogKey(this.prefix, releaseId), "MAXLEN", "~", String(this.maxLines), "*", "line", line);
+    const writer = new LogWriter(this.redis, releaseLogKey(this.prefix, releaseId), { maxLines: this.maxLines });
+    writer.write("deploy", line);
+    await writer.flush();
   }
 
   async read(releaseId: string): Promise<{ id: string; line: string }[]> {
-    const entries = await this.redis.xrange(releaseLogKey(this.prefix, releaseId), "-", "+");
-    return entries.map(([id, fields]) => ({ id, line: fields[1] ?? "" }));
+    const entries = await readLog(this.redis, releaseLogKey(this.prefix, releaseId));
+    return entries.filter((e): e is Extract<LogEntry, { kind: "line" }> => e.kind === "line").map((e) => ({ id: e.id, line: e.line }));
   }
 }

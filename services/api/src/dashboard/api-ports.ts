@@ -1,0 +1,46 @@
+import { type BuildStatus, buildLogKey, followLog, readLog, type LogEntry as StreamEntry } from "@hoist/shared";
+import type { ApiDeps } from "../deps.js";
+import { cancelBuild } from "../domain/builds.js";
+import { promoteRelease, rollbackApp } from "../domain/releases.js";
+import { HttpError } from "../http/errors.js";
+import type { DashboardPorts, LogEntry } from "./ports.js";
+
+const finished: readonly BuildStatus[] = ["succeeded", "failed", "canceled"];
+const asLine = (e: StreamEntry): LogEntry | undefined => (e.kind === "line" ? { ts: e.time, step: e.step, line: e.line } : undefined);
+
+/** The dashboard's actions and log access, through the same domain code as the REST API. */
+export function dashboardPorts(deps: ApiDeps): DashboardPorts {
+  const prefix = deps.config.HOIST_QUEUE_PREFIX;
+  const buildDeps = { redis: deps.redis, records: deps.records, queues: deps.queues, prefix };
+  return {
+    async cancelBuild(buildId) {
+      const out = await cancelBuild(buildDeps, buildId, "user");
+      if (!out.ok && out.reason === "missing") throw new HttpError(404, "not_found", `build ${buildId} not found`);
+      if (!out.ok) throw new HttpError(409, "conflict", `build ${buildId} is already ${out.current}`);
+      return out.build;
+    },
+    promoteRelease: (app, releaseId) => promoteRelease(deps, app, releaseId),
+    rollback: (app) => rollbackApp(deps, app),
+    async readBuildLog(buildId) {
+      return (await readLog(deps.redis, buildLogKey(prefix, buildId))).map(asLine).filter((e): e is LogEntry => e !== undefined);
+    },
+    async followBuildLog(buildId, onEntry, signal) {
+      // XREAD BLOCK holds its connection: one per follower, closed when it leaves.
+      const blocking = deps.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: 1 });
+      try {
+        for await (const e of followLog(blocking, buildLogKey(prefix, buildId), {
+          signal,
+          isOver: async () => {
+            const cur = await deps.records.builds.get(buildId);
+            return !cur || finished.includes(cur.status);
+          },
+        })) {
+          const line = asLine(e);
+          if (line) onEntry(line);
+        }
+      } finally {
+        blocking.disconnect();
+      }
+    },
+  };
+}
