@@ -45,21 +45,17 @@ export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
   );
 
   // Everything below needs a session.
-  router.use(
-    wrap(async (req, res) => {
-      const session = await sessions.get(readCookie(req.headers.cookie, SESSION_COOKIE));
+  router.use((req, res, next) => {
+    sessions.get(readCookie(req.headers.cookie, SESSION_COOKIE)).then((session) => {
       if (!session) {
         if (req.method === "GET" && req.accepts(["html", "json"]) === "html") res.redirect(303, "/login");
         else res.status(401).json({ error: { code: "unauthorized", message: "sign in to the dashboard first" } });
         return;
       }
       res.locals.session = session;
-      res.locals.next = true;
-    }),
-    (_req, res, next) => {
-      if (res.locals.next) next();
-    },
-  );
+      next();
+    }, next);
+  });
   const sessionOf = (res: Response) => res.locals.session as Session;
 
   // State-changing requests: same-origin only, with the session's CSRF token.

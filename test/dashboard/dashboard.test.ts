@@ -1,0 +1,142 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { buildLogKey, LogWriter } from "@hoist/shared";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { API_TOKEN, type ApiHarness, startApi } from "../support/api/harness.js";
+import { launchBrowser } from "../support/browser.js";
+
+const ARTIFACTS = join(import.meta.dirname, "..", "..", "test-results", "screenshots");
+const sha = (c: string) => c.repeat(40);
+
+describe("operators' dashboard in Chromium", () => {
+  let h: ApiHarness;
+  let browser: Browser;
+  let page: Page;
+  let buildId: string;
+
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    h = await startApi({ env: { HOIST_PUBLIC_URL: "http://127.0.0.1" } });
+    const created = await h.api("POST", "/apps", {
+      name: "shop",
+      branch: "main",
+      repo: { sshUrl: "git@gitlab.example.com:acme/shop.git" },
+      target: { kind: "local", services: { web: { port: 18999 } } },
+    });
+    expect(created.status).toBe(201);
+    // Two releases that went live, so a rollback has somewhere to go.
+    const { records } = h.deps;
+    for (const [n, status] of [
+      [1, "retired"],
+      [2, "live"],
+    ] as const) {
+      const b = await records.builds.create({
+        app: "shop",
+        ref: "refs/heads/main",
+        sha: sha(String(n)),
+        trigger: "push",
+        commit: { title: `release ${n}` },
+      });
+      await records.builds.transition(b.id, ["queued"], { status: "succeeded", finishedAt: new Date().toISOString() });
+      const r = await records.releases.create({ app: "shop", buildId: b.id, images: [{ service: "web", tag: `r/shop:web.${n}` }] });
+      await records.releases.transition(r.id, ["pending"], { status, liveAt: new Date(Date.now() - (3 - n) * 60_000).toISOString() });
+    }
+    const build = await h.api("POST", "/apps/shop/builds", { ref: "refs/heads/main", sha: sha("c") });
+    expect(build.status).toBe(201);
+    buildId = build.body.id;
+    browser = await launchBrowser();
+    page = await browser.newPage();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await h?.close();
+  });
+
+  it("refuses every page and action without a session", async () => {
+    const home = await fetch(`${h.url}/`, { redirect: "manual", headers: { accept: "text/html" } });
+    expect(home.status).toBe(303);
+    expect(home.headers.get("location")).toBe("/login");
+    const action = await fetch(`${h.url}/apps/shop/rollback`, { method: "POST", redirect: "manual" });
+    expect(action.status).toBe(401);
+    const board = await fetch(`${h.url}/admin/queues`, { redirect: "manual", headers: { accept: "text/html" } });
+    expect(board.status).toBe(303);
+    const wrong = await fetch(`${h.url}/login`, { method: "POST", body: new URLSearchParams({ token: "nope" }), redirect: "manual" });
+    expect(wrong.status).toBe(401);
+    await page.goto(`${h.url}/apps/shop`);
+    expect(new URL(page.url()).pathname).toBe("/login");
+  });
+
+  it("signs in with the API token: HttpOnly, SameSite=Strict session cookie; actions need the CSRF token", async () => {
+    const res = await fetch(`${h.url}/login`, { method: "POST", body: new URLSearchParams({ token: API_TOKEN }), redirect: "manual" });
+    expect(res.status).toBe(303);
+    const cookie = res.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(/^hoist_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=43200$/);
+    const session = cookie.split(";")[0] as string;
+    const noCsrf = await fetch(`${h.url}/apps/shop/rollback`, { method: "POST", headers: { cookie: session }, redirect: "manual" });
+    expect(noCsrf.status).toBe(403);
+    const board = await fetch(`${h.url}/admin/queues`, { headers: { cookie: session } });
+    expect(board.status).toBe(200);
+    expect(await board.text()).toContain('<div id="root">');
+  });
+
+  it("shows the pipelines, streams a running build's log live, and rolls back", async () => {
+    await page.goto(`${h.url}/login`);
+    await page.fill("input[name=token]", API_TOKEN);
+    await Promise.all([page.waitForURL(`${h.url}/`), page.click("button")]);
+    const row = page.locator('tr[data-app="shop"]');
+    await expect(row.textContent()).resolves.toContain("#2");
+    await page.screenshot({ path: join(ARTIFACTS, "pipelines.png"), fullPage: true });
+
+    // The build starts while the page is open: its lines must arrive without a reload.
+    await h.deps.records.builds.transition(buildId, ["queued"], { status: "running", startedAt: new Date().toISOString() });
+    await page.goto(`${h.url}/builds/${buildId}`);
+    const log = new LogWriter(h.deps.redis, buildLogKey(h.prefix, buildId));
+    log.write("clone", "fetching c0ffee over ssh");
+    await log.flush();
+    await page.waitForFunction(() => document.getElementById("log")?.textContent?.includes("[clone] fetching c0ffee over ssh"));
+    log.write("build web", "STEP 1/2: FROM busybox");
+    await log.flush();
+    await page.waitForFunction(() => document.getElementById("log")?.textContent?.includes("[build web] STEP 1/2: FROM busybox"));
+    await expect(page.locator('[data-stage="build"]').getAttribute("class")).resolves.toContain("active");
+    await page.screenshot({ path: join(ARTIFACTS, "build-running.png"), fullPage: true });
+
+    // The build ends: the page reloads itself with the final status and the timeline.
+    await h.deps.records.builds.transition(buildId, ["running"], {
+      status: "failed",
+      reason: "build web: Dockerfile:2 RUN exit code 1",
+      finishedAt: new Date().toISOString(),
+    });
+    await log.end("failed");
+    await page.waitForSelector("#reason");
+    await expect(page.locator("#reason").textContent()).resolves.toBe("build web: Dockerfile:2 RUN exit code 1");
+    await expect(page.locator('[data-stage="build"]').getAttribute("class")).resolves.toContain("bad");
+    await page.screenshot({ path: join(ARTIFACTS, "build.png"), fullPage: true });
+
+    await page.goto(`${h.url}/apps/shop`);
+    page.once("dialog", (d) => void d.accept());
+    await Promise.all([page.waitForURL(`${h.url}/apps/shop`), page.click("text=Roll back")]);
+    await expect(page.locator('tr[data-release="3"]').textContent()).resolves.toContain("pending");
+    const releases = await h.api("GET", "/apps/shop/releases");
+    expect(releases.body.releases[0]).toMatchObject({ number: 3, status: "pending" });
+    expect(await h.deps.queues.queue("deploy").getJob(releases.body.releases[0].id)).toBeTruthy();
+  });
+
+  it("a declined confirmation changes nothing", async () => {
+    await page.goto(`${h.url}/apps/shop`);
+    page.once("dialog", (d) => void d.dismiss());
+    await page.click("text=Roll back");
+    const releases = await h.api("GET", "/apps/shop/releases");
+    expect(releases.body.releases).toHaveLength(3);
+  });
+
+  it("serves the DORA figures on the page and at /v1/metrics/delivery", async () => {
+    await page.goto(`${h.url}/delivery`);
+    await expect(page.locator("main").textContent()).resolves.toContain("Deployment frequency");
+    const res = await h.api("GET", "/metrics/delivery");
+    expect(res.status).toBe(200);
+    expect(res.body.overall.map((m: { windowDays: number }) => m.windowDays)).toEqual([7, 30]);
+    expect(res.body.overall[0]).toMatchObject({ deployments: 2 });
+    expect(res.body.apps[0].app).toBe("shop");
+  });
+});
