@@ -94,10 +94,10 @@ describe("operators' dashboard in Chromium", () => {
     const log = new LogWriter(h.deps.redis, buildLogKey(h.prefix, buildId));
     log.write("clone", "fetching c0ffee over ssh");
     await log.flush();
-    await page.waitForFunction(() => document.getElementById("log")?.textContent?.includes("[clone] fetching c0ffee over ssh"));
+    await page.locator("#log", { hasText: "[clone] fetching c0ffee over ssh" }).waitFor();
     log.write("build web", "STEP 1/2: FROM busybox");
     await log.flush();
-    await page.waitForFunction(() => document.getElementById("log")?.textContent?.includes("[build web] STEP 1/2: FROM busybox"));
+    await page.locator("#log", { hasText: "[build web] STEP 1/2: FROM busybox" }).waitFor();
     await expect(page.locator('[data-stage="build"]').getAttribute("class")).resolves.toContain("active");
     await page.screenshot({ path: join(ARTIFACTS, "build-running.png"), fullPage: true });
 

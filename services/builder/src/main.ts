@@ -9,6 +9,7 @@ import {
   JobQueues,
   onBuildCanceled,
   Records,
+  registerQueueMetrics,
   type SecretBox,
   startHealthServer,
 } from "@hoist/shared";
@@ -107,6 +108,8 @@ worker.on("failed", (job, err) => {
 shutdown.register("build worker", () => worker.close());
 await worker.waitUntilReady();
 if (config.HOIST_HEALTH_PORT) {
+  // /metrics on the health port reports the shared queues' depth and age.
+  registerQueueMetrics(queues);
   const health = await startHealthServer(config.HOIST_HEALTH_PORT, config.HOIST_HEALTH_HOST, () =>
     worker.isRunning() && connection.status === "ready"
       ? { ok: true }

@@ -1,4 +1,13 @@
-import { bootService, connectRedisOrExit, createSecretBox, createWorker, JobQueues, Records, startHealthServer } from "@hoist/shared";
+import {
+  bootService,
+  connectRedisOrExit,
+  createSecretBox,
+  createWorker,
+  JobQueues,
+  Records,
+  registerQueueMetrics,
+  startHealthServer,
+} from "@hoist/shared";
 import { createDocker, ecsClientFactory } from "./adapters/clients.js";
 import { RedisStreamReleaseLog } from "./adapters/release-log.js";
 import { envSchema } from "./config.js";
@@ -42,6 +51,8 @@ worker.on("failed", (job, err) => {
 shutdown.register("deploy worker", () => worker.close());
 await worker.waitUntilReady();
 if (config.HOIST_HEALTH_PORT) {
+  // /metrics on the health port reports the shared queues' depth and age.
+  registerQueueMetrics(queues);
   const health = await startHealthServer(config.HOIST_HEALTH_PORT, config.HOIST_HEALTH_HOST, () =>
     worker.isRunning() && connection.status === "ready"
       ? { ok: true }

@@ -1,4 +1,13 @@
-import { bootService, connectRedisOrExit, createSecretBox, createWorker, Records, startHealthServer } from "@hoist/shared";
+import {
+  bootService,
+  connectRedisOrExit,
+  createSecretBox,
+  createWorker,
+  JobQueues,
+  Records,
+  registerQueueMetrics,
+  startHealthServer,
+} from "@hoist/shared";
 import { SentMarkers } from "./adapters/sent-marker.js";
 import { envSchema } from "./config.js";
 import { handlers } from "./jobs/handlers.js";
@@ -28,6 +37,8 @@ const worker = createWorker({
 shutdown.register("notify worker", () => worker.close());
 await worker.waitUntilReady();
 if (config.HOIST_HEALTH_PORT) {
+  // /metrics on the health port reports the shared queues' depth and age.
+  registerQueueMetrics(new JobQueues(connection, config.HOIST_QUEUE_PREFIX));
   const health = await startHealthServer(config.HOIST_HEALTH_PORT, config.HOIST_HEALTH_HOST, () =>
     worker.isRunning() && connection.status === "ready"
       ? { ok: true }
