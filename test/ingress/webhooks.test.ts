@@ -20,6 +20,9 @@ describe("POST /webhooks/gitlab/:hookId", () => {
     expect(res.status).toBe(201);
     hookUrl = localHook(res.body.webhook.url);
     token = res.body.webhook.token;
+    // As if linked to a GitLab project: accepted pushes then also queue GitLab's "pending" status.
+    const linked = await h.deps.records.apps.update("web", { gitlab: { connectionId: "glc_test", projectId: 7 } });
+    h.deps.apps.invalidate(linked);
   });
   afterAll(async () => {
     await h?.close();
@@ -156,12 +159,8 @@ describe("POST /webhooks/gitlab/:hookId", () => {
     const key = crypto.randomUUID();
     const body = pushPayload();
     const queues = h.deps.queues;
-    const original = queues.enqueue.bind(queues);
-    // The build job goes in; Redis fails on the first notify job that follows.
-    const spy = vi
-      .spyOn(queues, "enqueue")
-      .mockImplementation(((name: "build" | "notify", payload: never) =>
-        name === "build" ? original(name, payload) : Promise.reject(new Error("Connection is closed."))) as typeof queues.enqueue);
+    // The build job goes in; Redis fails on the notify jobs that follow.
+    const spy = vi.spyOn(queues, "enqueueMany").mockRejectedValue(new Error("Connection is closed."));
     const failed = await deliver(hookUrl, { event: "Push Hook", token, idempotencyKey: key, body });
     spy.mockRestore();
     expect(failed.status).toBe(503);

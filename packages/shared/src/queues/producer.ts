@@ -48,6 +48,19 @@ export class JobQueues {
     return this.queue(name).add(parsed.kind, parsed, { ...def.jobOptions, jobId, ...opts });
   }
 
+  /** Adds several jobs of one queue in one round trip (BullMQ addBulk), each parsed and with its queue's defaults. */
+  async enqueueMany<Q extends QueueName>(name: Q, payloads: PayloadOf<Q>[], opts: JobsOptions = {}) {
+    const def: Catalog[Q] = catalog[name];
+    const trace = currentTraceContext();
+    const jobs = payloads.map((payload) => {
+      const withTrace = payload.trace ?? trace;
+      const parsed = parsePayload(name, withTrace ? { ...payload, trace: withTrace } : payload);
+      const jobId = (def.jobId as (p: PayloadOf<Q>) => string)(parsed);
+      return { name: parsed.kind, data: parsed, opts: { ...def.jobOptions, jobId, ...opts } };
+    });
+    return this.queue(name).addBulk(jobs);
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     this.queues.clear();

@@ -1,5 +1,14 @@
 import { createHash } from "node:crypto";
-import { type Build, enqueueNotifications, type JobQueues, newId, publishBuildCanceled, type Records, type Redis } from "@hoist/shared";
+import {
+  type App,
+  type Build,
+  enqueueNotifications,
+  type JobQueues,
+  newId,
+  publishBuildCanceled,
+  type Records,
+  type Redis,
+} from "@hoist/shared";
 
 export interface BuildDeps {
   redis: Redis;
@@ -53,13 +62,13 @@ export async function storeBuild(deps: BuildDeps, input: NewBuild): Promise<Buil
 export async function finishBuild(
   deps: BuildDeps,
   build: Build,
-  supersede: "running" | "queued",
+  app: Pick<App, "supersede" | "gitlab" | "outgoingWebhook">,
   alongside?: () => Promise<unknown>,
 ): Promise<void> {
   await Promise.all([
     deps.redis.zadd(openBuildsKey(deps, build.app, build.ref), build.number, build.id),
-    enqueueNotifications(deps.queues, "build.pending", { buildId: build.id }),
-    supersedeOlder(deps, build, supersede),
+    enqueueNotifications(deps.queues, "build.pending", { buildId: build.id }, app),
+    supersedeOlder(deps, build, app.supersede),
     alongside?.(),
   ]);
 }

@@ -111,7 +111,7 @@ describe("ECS target", () => {
     expect(log.at(-1)).toBe(`live; replaced release ${previous.id}`);
     expect(await h.notifyJobIds()).toEqual(
       expect.arrayContaining([
-        `slack.release.deploying.${release.id}`,
+        `gitlab-status.release.deploying.${release.id}`,
         `slack.release.live.${release.id}`,
         `gitlab-status.release.live.${release.id}`,
       ]),

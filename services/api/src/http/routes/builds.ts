@@ -15,7 +15,7 @@ export function buildsRouter(deps: ApiDeps): Router {
     const input = manualBuildSchema.parse(req.body);
     const app = await requireApp(deps, req.params.app);
     const build = await storeBuild(buildDeps, { app: app.name, ref: input.ref, sha: input.sha, trigger: "manual" });
-    await finishBuild(buildDeps, build, app.supersede);
+    await finishBuild(buildDeps, build, app);
     res.status(201).json(buildView(build));
   });
 

@@ -149,7 +149,7 @@ export function webhookRouter(deps: ApiDeps): Router {
     // (at least its short TTL) so a quick resend is answered as a duplicate, not built twice.
     try {
       await withDeadline(
-        finishBuild(buildDeps, build, app.supersede, () => confirmDelivery(deps.redis, key, build.id)),
+        finishBuild(buildDeps, build, app, () => confirmDelivery(deps.redis, key, build.id)),
         STORE_DEADLINE_MS,
       );
     } catch (err) {
