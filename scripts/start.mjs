@@ -4,7 +4,8 @@
 // them all, then Redis. pnpm runs this in a process group of its own, so signals reach the
 // children only through here: we forward them.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -114,6 +115,14 @@ const env = { ...process.env };
 env.HOIST_DATA_DIR ??= join(root, ".hoist");
 say("start", "building (turbo skips what is up to date)");
 execFileSync(join(root, "node_modules", ".bin", "turbo"), ["run", "build", "--output-logs=errors-only"], { cwd: root, stdio: "inherit" });
+if (!env.HOIST_API_TOKEN) {
+  // A first run on a fresh machine gets an API token of its own, kept (0600) for the next runs.
+  const file = join(env.HOIST_DATA_DIR, "api-token");
+  mkdirSync(env.HOIST_DATA_DIR, { recursive: true });
+  if (!existsSync(file)) writeFileSync(file, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
+  env.HOIST_API_TOKEN = readFileSync(file, "utf8").trim();
+  say("start", `HOIST_API_TOKEN is unset: using the token kept in ${file} (mode 0600); sign in and call the API with it`);
+}
 if (!env.REDIS_URL) {
   env.REDIS_URL = await startRedis(env.HOIST_DATA_DIR);
   say("start", `started a private Redis at ${env.REDIS_URL} (data in ${env.HOIST_DATA_DIR}/redis)`);
