@@ -9,9 +9,8 @@ import {
   JobQueues,
   onBuildCanceled,
   Records,
-  registerQueueMetrics,
   type SecretBox,
-  startHealthServer,
+  serveWorkerHealth,
 } from "@hoist/shared";
 import { Cancellations } from "./adapters/cancellations.js";
 import { dockerClient } from "./adapters/docker.js";
@@ -107,14 +106,5 @@ worker.on("failed", (job, err) => {
 // Registered after Redis, so it closes first: active jobs finish before the connection goes.
 shutdown.register("build worker", () => worker.close());
 await worker.waitUntilReady();
-if (config.HOIST_HEALTH_PORT) {
-  // /metrics on the health port reports the shared queues' depth and age.
-  registerQueueMetrics(queues);
-  const health = await startHealthServer(config.HOIST_HEALTH_PORT, config.HOIST_HEALTH_HOST, () =>
-    worker.isRunning() && connection.status === "ready"
-      ? { ok: true }
-      : { ok: false, reason: `worker running: ${worker.isRunning()}, redis: ${connection.status}` },
-  );
-  shutdown.register("health server", () => new Promise((resolve) => health.close(resolve)));
-}
+await serveWorkerHealth({ config, worker, connection, queues: queues, shutdown });
 log.info({ queue: "build", concurrency: config.HOIST_CONCURRENCY, prefix, workDir, registry: config.HOIST_REGISTRY }, "ready");

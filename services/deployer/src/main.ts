@@ -1,13 +1,4 @@
-import {
-  bootService,
-  connectRedisOrExit,
-  createSecretBox,
-  createWorker,
-  JobQueues,
-  Records,
-  registerQueueMetrics,
-  startHealthServer,
-} from "@hoist/shared";
+import { bootService, connectRedisOrExit, createSecretBox, createWorker, JobQueues, Records, serveWorkerHealth } from "@hoist/shared";
 import { createDocker, ecsClientFactory } from "./adapters/clients.js";
 import { RedisStreamReleaseLog } from "./adapters/release-log.js";
 import { envSchema } from "./config.js";
@@ -50,14 +41,5 @@ worker.on("failed", (job, err) => {
 // Registered after Redis, so it closes first: active jobs finish before the connection goes.
 shutdown.register("deploy worker", () => worker.close());
 await worker.waitUntilReady();
-if (config.HOIST_HEALTH_PORT) {
-  // /metrics on the health port reports the shared queues' depth and age.
-  registerQueueMetrics(queues);
-  const health = await startHealthServer(config.HOIST_HEALTH_PORT, config.HOIST_HEALTH_HOST, () =>
-    worker.isRunning() && connection.status === "ready"
-      ? { ok: true }
-      : { ok: false, reason: `worker running: ${worker.isRunning()}, redis: ${connection.status}` },
-  );
-  shutdown.register("health server", () => new Promise((resolve) => health.close(resolve)));
-}
+await serveWorkerHealth({ config, worker, connection, queues: queues, shutdown });
 log.info({ queue: "deploy", concurrency: config.HOIST_CONCURRENCY, prefix }, "ready");

@@ -1,13 +1,4 @@
-import {
-  bootService,
-  connectRedisOrExit,
-  createSecretBox,
-  createWorker,
-  JobQueues,
-  Records,
-  registerQueueMetrics,
-  startHealthServer,
-} from "@hoist/shared";
+import { bootService, connectRedisOrExit, createSecretBox, createWorker, JobQueues, Records, serveWorkerHealth } from "@hoist/shared";
 import { SentMarkers } from "./adapters/sent-marker.js";
 import { envSchema } from "./config.js";
 import { handlers } from "./jobs/handlers.js";
@@ -36,16 +27,7 @@ const worker = createWorker({
 // Registered after Redis, so it closes first: active jobs finish before the connection goes.
 shutdown.register("notify worker", () => worker.close());
 await worker.waitUntilReady();
-if (config.HOIST_HEALTH_PORT) {
-  // /metrics on the health port reports the shared queues' depth and age.
-  registerQueueMetrics(new JobQueues(connection, config.HOIST_QUEUE_PREFIX));
-  const health = await startHealthServer(config.HOIST_HEALTH_PORT, config.HOIST_HEALTH_HOST, () =>
-    worker.isRunning() && connection.status === "ready"
-      ? { ok: true }
-      : { ok: false, reason: `worker running: ${worker.isRunning()}, redis: ${connection.status}` },
-  );
-  shutdown.register("health server", () => new Promise((resolve) => health.close(resolve)));
-}
+await serveWorkerHealth({ config, worker, connection, queues: new JobQueues(connection, config.HOIST_QUEUE_PREFIX), shutdown });
 log.info(
   { queue: "notify", concurrency: config.HOIST_CONCURRENCY, prefix: config.HOIST_QUEUE_PREFIX, publicUrl: config.HOIST_PUBLIC_URL },
   "ready",

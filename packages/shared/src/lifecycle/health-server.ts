@@ -1,5 +1,9 @@
 import { createServer, type Server } from "node:http";
-import { metricsRegistry } from "../telemetry/metrics.js";
+import type { Worker } from "bullmq";
+import type { Redis } from "ioredis";
+import type { JobQueues } from "../queues/producer.js";
+import { metricsRegistry, registerQueueMetrics } from "../telemetry/metrics.js";
+import type { ShutdownRegistry } from "./shutdown.js";
 
 export type HealthCheck = () => { ok: boolean; reason?: string };
 
@@ -37,4 +41,26 @@ export async function startHealthServer(port: number, host: string, check: Healt
     server.listen(port, host, () => resolve());
   });
   return server;
+}
+
+/**
+ * A worker process's health endpoint, when `HOIST_HEALTH_PORT` asks for one: healthy while the
+ * worker runs and its Redis connection is ready; `/metrics` also reports the shared queues.
+ */
+export async function serveWorkerHealth(opts: {
+  config: { HOIST_HEALTH_PORT: number; HOIST_HEALTH_HOST: string };
+  worker: Worker;
+  connection: Redis;
+  queues: JobQueues;
+  shutdown: ShutdownRegistry;
+}): Promise<void> {
+  const { config, worker, connection } = opts;
+  if (!config.HOIST_HEALTH_PORT) return;
+  registerQueueMetrics(opts.queues);
+  const health = await startHealthServer(config.HOIST_HEALTH_PORT, config.HOIST_HEALTH_HOST, () =>
+    worker.isRunning() && connection.status === "ready"
+      ? { ok: true }
+      : { ok: false, reason: `worker running: ${worker.isRunning()}, redis: ${connection.status}` },
+  );
+  opts.shutdown.register("health server", () => new Promise((resolve) => health.close(resolve)));
 }
