@@ -41,5 +41,5 @@ worker.on("failed", (job, err) => {
 // Registered after Redis, so it closes first: active jobs finish before the connection goes.
 shutdown.register("deploy worker", () => worker.close());
 await worker.waitUntilReady();
-await serveWorkerHealth({ config, worker, connection, queues: queues, shutdown });
+await serveWorkerHealth({ config, worker, connection, queues, shutdown });
 log.info({ queue: "deploy", concurrency: config.HOIST_CONCURRENCY, prefix }, "ready");
