@@ -24,6 +24,8 @@ export interface BuildJobDeps {
   logMaxLines: number;
   log: Logger;
   pipeline: Omit<PipelineDeps, "log" | "checkpoint" | "pinHostKeys">;
+  /** Clone, build and push (the real one unless a caller composes another, as bench:pipeline does). */
+  runPipeline?: typeof runPipeline;
 }
 
 export type BuildOutcome =
@@ -130,7 +132,7 @@ export async function processBuild(
 
     let images = build.images;
     if (!(build.releaseId && images)) {
-      images = await runPipeline(
+      images = await (deps.runPipeline ?? runPipeline)(
         app,
         build,
         {
