@@ -277,9 +277,11 @@ async function hoistPhase(w: HoistWorld, stamps: Stamps): Promise<void> {
     handlers: {
       ...notifyInner,
       slack: async (payload, ctx) => {
+        const waited = Date.now() - ctx.job.timestamp;
         const result = await notifyInner.slack(payload, ctx);
         if (payload.event === "release.live" && payload.releaseId && result === "sent") {
           stamps.notifySent.set(payload.releaseId, Date.now() - ctx.job.timestamp);
+          notifyWait.push(waited);
         }
         return result;
       },
@@ -317,6 +319,9 @@ async function hoistPhase(w: HoistWorld, stamps: Stamps): Promise<void> {
     }
   }
 }
+
+/** Of deploy done → notify sent: how long the "live" job waited in the notify queue before it ran. */
+const notifyWait: number[] = [];
 
 const liveHandlers: { hoist?: (text: string, at: number) => void; reference?: (text: string, at: number) => void } = {};
 
@@ -472,6 +477,7 @@ async function main(): Promise<void> {
     const h = samplesOf(hoist);
     const r = samplesOf(ref);
     console.log(summary("hoist", h));
+    console.log(`  (of deploy → notify: queued p50 ${fmt(pct(notifyWait, 0.5))} p99 ${fmt(pct(notifyWait, 0.99))} ms before the job ran)`);
     console.log(summary("reference (bare BullMQ chain)", r));
     for (const k of handoffs) {
       const ratio = pct(h[k], 0.99) / pct(r[k], 0.99);
