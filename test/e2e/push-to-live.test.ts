@@ -252,6 +252,9 @@ describe("push to live", () => {
     expect(deployer).toMatch(/^hoist_stage_duration_seconds_count\{stage="deploy",outcome="ok"\} 3$/m);
     const notifier = await scrape("notifier");
     expect(notifier).toMatch(/^hoist_process_process_cpu_seconds_total /m);
+    // Slack: three "live"/failure messages were sent; every other event was skipped for it.
+    expect(notifier).toMatch(/^hoist_notifications_total\{destination="slack",outcome="sent"\} 3$/m);
+    expect(notifier).toMatch(/^hoist_notifications_total\{destination="gitlab-status",outcome="sent"\} \d+$/m);
   });
 });
 
