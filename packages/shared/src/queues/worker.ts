@@ -75,7 +75,14 @@ export function createWorker<Q extends QueueName>(opts: CreateWorkerOptions<Q>):
     },
   );
   worker.on("failed", (job, err) => {
-    log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, "job failed");
+    // Emitted after the job's span ended: the trace id comes from the context the job carries.
+    const traceId = /^[\da-f]{2}-([\da-f]{32})-/.exec(
+      String((job?.data as { trace?: { traceparent?: unknown } } | undefined)?.trace?.traceparent ?? ""),
+    )?.[1];
+    log.warn(
+      { queue, jobId: job?.id, attempt: job?.attemptsMade, err: err.message, ...(traceId ? { trace_id: traceId } : {}) },
+      "job failed",
+    );
   });
   worker.on("error", (err) => {
     log.error({ queue, err: err.message }, "worker error");

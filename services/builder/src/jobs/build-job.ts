@@ -1,6 +1,7 @@
 import {
   type Build,
   buildLogKey,
+  buildsTotal,
   enqueueNotifications,
   type JobContext,
   type JobQueues,
@@ -23,6 +24,8 @@ export interface BuildJobDeps {
   logMaxLines: number;
   log: Logger;
   pipeline: Omit<PipelineDeps, "log" | "checkpoint" | "pinHostKeys">;
+  /** Clone, build and push (the real one unless a caller composes another, as bench:pipeline does). */
+  runPipeline?: typeof runPipeline;
 }
 
 export type BuildOutcome =
@@ -65,7 +68,10 @@ async function finishSucceeded(deps: BuildJobDeps, build: Build, images: NonNull
 
 async function recordFailure(deps: BuildJobDeps, buildId: string, reason: string, logTail: string[]): Promise<boolean> {
   const res = await deps.records.builds.transition(buildId, ["running"], { status: "failed", reason, logTail, finishedAt: nowIso() });
-  if (res.ok) await enqueueNotifications(deps.queues, "build.failed", { buildId });
+  if (res.ok) {
+    buildsTotal.inc({ outcome: "failed" });
+    await enqueueNotifications(deps.queues, "build.failed", { buildId });
+  }
   return res.ok;
 }
 
@@ -126,7 +132,7 @@ export async function processBuild(
 
     let images = build.images;
     if (!(build.releaseId && images)) {
-      images = await runPipeline(
+      images = await (deps.runPipeline ?? runPipeline)(
         app,
         build,
         {
@@ -150,6 +156,7 @@ export async function processBuild(
     const releaseId = await finishSucceeded(deps, build, images);
     writer.write("release", `release ${releaseId} created; deploy queued`);
     await writer.end("succeeded");
+    buildsTotal.inc({ outcome: "succeeded" });
     log.info({ releaseId, images: images.length }, "build succeeded");
     return { outcome: "succeeded", releaseId, images: images.length };
   } catch (err) {
@@ -157,6 +164,7 @@ export async function processBuild(
     if (reason instanceof CanceledError || cancel.signal.aborted) {
       writer.write("cancel", "build canceled; nothing pushed after the cancel");
       await writer.end("canceled");
+      buildsTotal.inc({ outcome: "canceled" });
       log.info("build canceled");
       return { outcome: "canceled" };
     }

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import type { App, Build, Image, SecretBox } from "@hoist/shared";
-import { secretContexts } from "@hoist/shared";
+import { secretContexts, timeStage, withSpan } from "@hoist/shared";
 import type Docker from "dockerode";
 import { contextTar } from "../adapters/context-tar.js";
 import { buildImage, pushImage } from "../adapters/docker.js";
@@ -113,20 +113,26 @@ async function allOrAbort<T, R>(signal: AbortSignal, items: T[], fn: (item: T, s
 
 /** Clone, read compose, build and push: the images of one build. Cleans its temp dir in every case. */
 export async function runPipeline(app: App, build: Build, deps: PipelineDeps, signal: AbortSignal): Promise<Image[]> {
+  const ids = { "hoist.app": app.name, "hoist.build_id": build.id };
+  // Each step is a span of the push's trace (the build job's span is active here) and a stage metric.
+  const step = <T>(name: string, stage: string, extra: Record<string, string>, fn: () => Promise<T>) =>
+    withSpan(name, { attributes: { ...ids, ...extra } }, () => timeStage(stage, fn));
   const ws = await createWorkspace(deps.workDir, build.id);
   try {
     if (!app.deployKey) throw new BuildFailure("clone: the app has no deploy key; add one and build again", true);
     const privateKey = (await deps.secrets.open(app.deployKey.privateKey, secretContexts.deployKey(app.name))).toString("utf8");
-    const { hostKeys } = await fetchCommit({
-      secretDir: ws.secretDir,
-      repoDir: ws.repoDir,
-      sshUrl: app.repo.sshUrl,
-      sha: build.sha,
-      privateKey,
-      hostKeys: app.hostKeys,
-      signal,
-      log: (l) => deps.log("clone", l),
-    });
+    const { hostKeys } = await step("clone", "clone", { "hoist.sha": build.sha }, () =>
+      fetchCommit({
+        secretDir: ws.secretDir,
+        repoDir: ws.repoDir,
+        sshUrl: app.repo.sshUrl,
+        sha: build.sha,
+        privateKey,
+        hostKeys: app.hostKeys,
+        signal,
+        log: (l) => deps.log("clone", l),
+      }),
+    );
     if (!app.hostKeys?.length && hostKeys.length) {
       deps.log("clone", `pinned the git host's key (first use): ${hostKeys.map((k) => k.split(" ").slice(0, 2).join(" ")).join(", ")}`);
       await deps.pinHostKeys(hostKeys);
@@ -151,37 +157,41 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
     const built = await allOrAbort(signal, resolved.services, async (svc, sig) => {
       const tag = tagFor(svc.service, build.number);
       deps.log(`build ${svc.service}`, `building ${repo}:${tag} from ${svc.context}/${svc.dockerfile}`);
-      await buildImage(deps.docker, {
-        service: svc.service,
-        tag: `${repo}:${tag}`,
-        context: contextTar(
-          svc.contextDir,
-          svc.dockerfileInTar ?? svc.dockerfile,
-          svc.dockerfileInTar ? { name: svc.dockerfileInTar, content: svc.dockerfileText } : undefined,
-        ),
-        dockerfile: svc.dockerfileInTar ?? svc.dockerfile,
-        dockerfileLabel: svc.dockerfile,
-        dockerfileText: svc.dockerfileText,
-        args: svc.args,
-        ...(svc.target ? { target: svc.target } : {}),
-        noCache: build.noCache ?? false,
-        signal: sig,
-        log: (l) => deps.log(`build ${svc.service}`, l),
-      });
+      await step(`build ${svc.service}`, "build", { "hoist.service": svc.service }, () =>
+        buildImage(deps.docker, {
+          service: svc.service,
+          tag: `${repo}:${tag}`,
+          context: contextTar(
+            svc.contextDir,
+            svc.dockerfileInTar ?? svc.dockerfile,
+            svc.dockerfileInTar ? { name: svc.dockerfileInTar, content: svc.dockerfileText } : undefined,
+          ),
+          dockerfile: svc.dockerfileInTar ?? svc.dockerfile,
+          dockerfileLabel: svc.dockerfile,
+          dockerfileText: svc.dockerfileText,
+          args: svc.args,
+          ...(svc.target ? { target: svc.target } : {}),
+          noCache: build.noCache ?? false,
+          signal: sig,
+          log: (l) => deps.log(`build ${svc.service}`, l),
+        }),
+      );
       return { service: svc.service, tag };
     });
     // Nothing is pushed for a build canceled while it was building.
     await deps.checkpoint();
     const images = await allOrAbort(signal, built, async (b, sig) => {
-      const digest = await pushImage(deps.docker, {
-        service: b.service,
-        repo,
-        tag: b.tag,
-        ...(target.auth ? { auth: target.auth } : {}),
-        insecure: target.insecure,
-        signal: sig,
-        log: (l) => deps.log(`push ${b.service}`, l),
-      });
+      const digest = await step(`push ${b.service}`, "push", { "hoist.service": b.service }, () =>
+        pushImage(deps.docker, {
+          service: b.service,
+          repo,
+          tag: b.tag,
+          ...(target.auth ? { auth: target.auth } : {}),
+          insecure: target.insecure,
+          signal: sig,
+          log: (l) => deps.log(`push ${b.service}`, l),
+        }),
+      );
       deps.log(`push ${b.service}`, `pushed ${repo}:${b.tag}${digest ? ` ${digest}` : ""}`);
       return { service: b.service, tag: `${repo}:${b.tag}`, ...(digest ? { digest } : {}) } satisfies Image;
     });

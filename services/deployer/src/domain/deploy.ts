@@ -1,4 +1,4 @@
-import type { App, NotifyEvent, Release } from "@hoist/shared";
+import { type App, type NotifyEvent, type Release, timeStage, withSpan } from "@hoist/shared";
 import type { HeldLock } from "./lock.js";
 import { type DeployTarget, PermanentDeployError } from "./target.js";
 
@@ -69,10 +69,20 @@ export async function deployRelease(
       const stop = new AbortController();
       lock.lost.catch(() => stop.abort());
       const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-      const outcome = await Promise.race([
-        target.deploy({ app, release, env, step: (line) => ports.step(releaseId, line), signal }),
-        lock.lost,
-      ]);
+      // The rollout is a span of the push's trace (the deploy job's span is active) and a stage metric.
+      const attributes = {
+        "hoist.app": app.name,
+        "hoist.build_id": release.buildId,
+        "hoist.release_id": release.id,
+        "hoist.target": app.target.kind,
+      };
+      const outcome = await withSpan(`deploy ${app.target.kind}`, { attributes }, async (span) => {
+        const o = await timeStage("deploy", () =>
+          Promise.race([target.deploy({ app, release, env, step: (line) => ports.step(releaseId, line), signal }), lock.lost]),
+        );
+        span.setAttribute("hoist.outcome", o.ok ? "healthy" : "failed");
+        return o;
+      });
       lock.assertHeld();
       if (outcome.ok) {
         const { replaced, rolledBack } = await ports.goLive(release, lock);

@@ -1,4 +1,4 @@
-import { type HandlerMap, type Logger, UnrecoverableError } from "@hoist/shared";
+import { type HandlerMap, type Logger, releasesTotal, UnrecoverableError } from "@hoist/shared";
 import { DelayedError } from "bullmq";
 import { type DeployPorts, deployRelease } from "../domain/deploy.js";
 import { PermanentDeployError } from "../domain/target.js";
@@ -21,9 +21,11 @@ export function handlers(deps: { log: Logger; ports: DeployPorts; lockRetryMs: n
           await job.moveToDelayed(Date.now() + deps.lockRetryMs, token);
           throw new DelayedError();
         case "failed":
+          releasesTotal.inc({ outcome: "failed" });
           log.warn({ releaseId: payload.releaseId, reason: result.reason.split("\n")[0] }, "release failed");
           throw new UnrecoverableError(result.reason);
         default:
+          if (result.kind === "live") releasesTotal.inc({ outcome: "live" });
           log.info({ releaseId: payload.releaseId, result: result.kind }, "deploy finished");
           return result;
       }

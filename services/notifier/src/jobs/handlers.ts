@@ -1,4 +1,4 @@
-import type { HandlerMap, JobContext, NotifyPayload } from "@hoist/shared";
+import { type HandlerMap, type JobContext, type NotifyPayload, notificationsTotal } from "@hoist/shared";
 import type { NotifierDeps } from "./deps.js";
 import { settleFailure } from "./failures.js";
 import { gitlabStatusJob } from "./gitlab-status-job.js";
@@ -11,8 +11,12 @@ type Destination = (deps: NotifierDeps, payload: NotifyPayload, log: JobContext[
 function run(deps: NotifierDeps, destination: Destination) {
   return async (payload: NotifyPayload, jc: JobContext): Promise<string> => {
     try {
-      return await destination(deps, payload, jc.log);
+      const result = await destination(deps, payload, jc.log);
+      notificationsTotal.inc({ destination: payload.kind, outcome: result.startsWith("skipped") ? "skipped" : "sent" });
+      return result;
     } catch (err) {
+      // Counted per failed attempt (a retry that then succeeds is also counted as sent).
+      notificationsTotal.inc({ destination: payload.kind, outcome: "failed" });
       return settleFailure(err, jc);
     }
   };

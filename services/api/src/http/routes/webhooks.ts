@@ -1,4 +1,4 @@
-import { type App, newId, type SecretBox, secretContexts } from "@hoist/shared";
+import { type App, newId, type SecretBox, SpanKind, secretContexts, withSpan } from "@hoist/shared";
 import { type Request, type Response, Router } from "express";
 import type { ApiDeps } from "../../deps.js";
 import { finishBuild, storeBuild } from "../../domain/builds.js";
@@ -16,6 +16,8 @@ import { hashToken } from "../../domain/tokens.js";
 import { safeEqual } from "../auth.js";
 import { readRawBody } from "../body.js";
 import { HttpError, isRedisUnavailable } from "../errors.js";
+
+type Span = Parameters<Parameters<typeof withSpan>[2]>[0];
 
 /** Storing a push never waits longer than this on Redis: GitLab gives up after 10 s. */
 const STORE_DEADLINE_MS = 5_000;
@@ -76,13 +78,24 @@ export function webhookRouter(deps: ApiDeps): Router {
   const prefix = deps.config.HOIST_QUEUE_PREFIX;
   const buildDeps = { redis: deps.redis, records: deps.records, queues: deps.queues, prefix };
 
-  router.post("/webhooks/gitlab/:hookId", async (req: Request<{ hookId: string }>, res: Response) => {
+  // The webhook request opens the push's trace: every job stored below carries its context, so
+  // build, deploy and notify are spans of this one trace (no HTTP auto-instrumentation is loaded).
+  router.post("/webhooks/gitlab/:hookId", (req: Request<{ hookId: string }>, res: Response) =>
+    withSpan(
+      "POST /webhooks/gitlab/:hookId",
+      { kind: SpanKind.SERVER, attributes: { "http.request.method": "POST", "http.route": "/webhooks/gitlab/:hookId" } },
+      (span) => handle(req, res, span),
+    ),
+  );
+
+  async function handle(req: Request<{ hookId: string }>, res: Response, span: Span): Promise<void> {
     // A producer connection fails fast, but a dead Redis is known before any command: answer at once.
     if (deps.redis.status !== "ready") throw unavailable();
     const hookId = req.params.hookId;
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(hookId)) throw new HttpError(404, "not_found", "no webhook with this id");
     const app = await withDeadline(deps.apps.byHookId(hookId), STORE_DEADLINE_MS);
     if (!app) throw new HttpError(404, "not_found", "no webhook with this id");
+    span.setAttribute("hoist.app", app.name);
 
     const signingSecret = await signing.get(app);
     if (!signingSecret) {
@@ -110,6 +123,7 @@ export function webhookRouter(deps: ApiDeps): Router {
     const decision = decidePush(header(req, "x-gitlab-event"), payload, app);
     if (decision.action === "reject") throw new HttpError(400, "invalid_payload", decision.message);
     if (decision.action === "ignore") {
+      span.setAttribute("hoist.webhook_outcome", "ignored");
       reply(res, 200, { status: "ignored", reason: decision.reason });
       return;
     }
@@ -124,6 +138,7 @@ export function webhookRouter(deps: ApiDeps): Router {
       throw err;
     }
     if (!claim.claimed) {
+      span.setAttributes({ "hoist.webhook_outcome": "duplicate", "hoist.build_id": claim.buildId });
       reply(res, 200, { status: "duplicate", buildId: claim.buildId });
       return;
     }
@@ -156,7 +171,8 @@ export function webhookRouter(deps: ApiDeps): Router {
       if (err instanceof HttpError || isRedisUnavailable(err)) throw unavailable();
       throw err;
     }
+    span.setAttributes({ "hoist.webhook_outcome": "queued", "hoist.build_id": build.id, "http.response.status_code": 202 });
     reply(res, 202, { status: "queued", buildId: build.id });
-  });
+  }
   return router;
 }

@@ -1,0 +1,176 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { deletePrefix, testRedis, uniquePrefix } from "@hoist/shared/testing";
+import { freePort } from "../../services/deployer/src/testing/ports.js";
+import { authorizeKey, createRepo, type TestRepo } from "../support/git/index.js";
+import { deployKeyRoutes } from "../support/gitlab/deploy-keys.js";
+import { hookRoutes } from "../support/gitlab/hooks.js";
+import { projectRoutes } from "../support/gitlab/projects.js";
+import { type GitlabTestServer, type RouteModule, startGitlabServer } from "../support/gitlab/server.js";
+import type { GitlabProject } from "../support/gitlab/state.js";
+import { statusRoutes } from "../support/gitlab/statuses.js";
+import { userRoutes } from "../support/gitlab/users.js";
+import { dockerFromEnv, ensureBaseImages } from "../support/images/base-images.js";
+import { type OtlpReceiver, startOtlpReceiver } from "../support/otlp.js";
+import { type ServiceProcess, startService } from "../support/processes.js";
+import { SlackReceiver } from "../support/receivers/slack.js";
+
+/**
+ * Everything a push-to-live run needs, real where it can be: the four built services as separate
+ * processes (as `pnpm start` runs them) on the global setup's Redis, podman, registry and sshd;
+ * the GitLab test server with a real bare repository behind the sshd; a Slack receiver and an
+ * OTLP receiver the services export their spans to.
+ */
+export interface E2eWorld {
+  prefix: string;
+  apiUrl: string;
+  apiToken: string;
+  gitlab: GitlabTestServer;
+  project: GitlabProject;
+  gitlabToken: string;
+  repo: TestRepo;
+  slack: SlackReceiver;
+  otlp: OtlpReceiver;
+  services: Record<ServiceName, ServiceProcess>;
+  healthPorts: Record<Exclude<ServiceName, "api">, number>;
+  /** `/v1` call with the API token; JSON in and out. */
+  // biome-ignore lint/suspicious/noExplicitAny: tests assert on the JSON they get back
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  close(): Promise<void>;
+}
+
+export type ServiceName = "api" | "builder" | "deployer" | "notifier";
+
+function required(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run through vitest, whose global setup starts the components`);
+  return v;
+}
+
+/**
+ * GitLab serves a project's repository to the keys added as its deploy keys: the test server
+ * lets each deploy key it records run git on the test sshd (what the link call's key needs).
+ */
+const deployKeysServeGit: RouteModule = (router, state) => {
+  router.post("/projects/:id/deploy_keys", (_req, res, next) => {
+    res.on("finish", () => {
+      const key = state.deployKeys.at(-1);
+      if (res.statusCode === 201 && key && !authorized.has(key.key)) {
+        authorized.add(key.key);
+        authorizeKey(key.key);
+      }
+    });
+    next();
+  });
+};
+const authorized = new Set<string>();
+
+export async function startE2eWorld(): Promise<E2eWorld> {
+  const redisUrl = required("REDIS_URL");
+  const dockerHost = required("DOCKER_HOST");
+  const registry = required("HOIST_TEST_REGISTRY");
+  await ensureBaseImages(dockerFromEnv());
+
+  const prefix = uniquePrefix("e2e");
+  const dir = mkdtempSync(join(tmpdir(), "hoist-e2e-"));
+  const masterKeyFile = join(dir, "master.key");
+  writeFileSync(masterKeyFile, randomBytes(32).toString("base64"), { mode: 0o600 });
+
+  const gitlab = await startGitlabServer([userRoutes, projectRoutes, hookRoutes, deployKeysServeGit, deployKeyRoutes, statusRoutes]);
+  const gitlabToken = `glpat-${randomBytes(10).toString("hex")}`;
+  gitlab.state.addUser("hoist-bot", gitlabToken);
+  const repo = createRepo();
+  const project = gitlab.state.addProject(
+    { path_with_namespace: "acme/hello", default_branch: "main", ssh_url_to_repo: repo.sshUrl, bareRepoPath: repo.barePath },
+    gitlab.url,
+  );
+  const slack = await new SlackReceiver().start();
+  const otlp = await startOtlpReceiver();
+
+  const apiPort = await freePort();
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const apiToken = randomBytes(24).toString("hex");
+  const healthPorts = { builder: await freePort(), deployer: await freePort(), notifier: await freePort() };
+  const common: Record<string, string> = {
+    REDIS_URL: redisUrl,
+    HOIST_QUEUE_PREFIX: prefix,
+    HOIST_DATA_DIR: dir,
+    HOIST_MASTER_KEY_FILE: masterKeyFile,
+    HOIST_LOG_LEVEL: "info",
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_BSP_SCHEDULE_DELAY: "100",
+    OTEL_TRACES_SAMPLER: "parentbased_always_on",
+    OTEL_METRICS_EXPORTER: "none",
+    OTEL_LOGS_EXPORTER: "none",
+  };
+  for (const k of ["CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "CONTAINERS_REGISTRIES_CONF"]) {
+    if (process.env[k]) common[k] = process.env[k] as string;
+  }
+  const health = (port: number) => ({ HOIST_HEALTH_PORT: String(port), HOIST_HEALTH_HOST: "127.0.0.1" });
+  const services: Record<ServiceName, ServiceProcess> = {
+    api: startService("api", {
+      ...common,
+      HOIST_PORT: String(apiPort),
+      HOIST_HOST: "127.0.0.1",
+      HOIST_API_TOKEN: apiToken,
+      HOIST_PUBLIC_URL: apiUrl,
+    }),
+    builder: startService("builder", {
+      ...common,
+      ...health(healthPorts.builder),
+      DOCKER_HOST: dockerHost,
+      HOIST_REGISTRY: registry,
+      HOIST_REGISTRY_INSECURE: "true",
+      HOIST_WORK_DIR: join(dir, "builds"),
+    }),
+    deployer: startService("deployer", {
+      ...common,
+      ...health(healthPorts.deployer),
+      DOCKER_HOST: dockerHost,
+      HOIST_LOCAL_STOP_TIMEOUT_S: "1",
+    }),
+    notifier: startService("notifier", { ...common, ...health(healthPorts.notifier), HOIST_PUBLIC_URL: apiUrl }),
+  };
+  const readiness = Object.values(services).map((s) => s.waitForLog(/"msg":"(ready|listening)/, 30_000));
+  const redis = testRedis();
+  try {
+    await Promise.all(readiness);
+  } catch (err) {
+    await Promise.all(Object.values(services).map((s) => s.stop("SIGKILL")));
+    throw err;
+  }
+
+  return {
+    prefix,
+    apiUrl,
+    apiToken,
+    gitlab,
+    project,
+    gitlabToken,
+    repo,
+    slack,
+    otlp,
+    services,
+    healthPorts,
+    async api(method, path, body) {
+      const res = await fetch(`${apiUrl}/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${apiToken}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    },
+    async close() {
+      await Promise.all(Object.values(services).map((s) => s.stop("SIGTERM")));
+      await Promise.all([gitlab.close(), slack.close(), otlp.close()]);
+      await deletePrefix(redis, prefix);
+      await redis.quit();
+      repo.remove();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
