@@ -48,8 +48,8 @@ const nowIso = () => new Date().toISOString();
 async function finishSucceeded(deps: BuildJobDeps, build: Build, images: NonNullable<Build["images"]>): Promise<string> {
   const { records, queues } = deps;
   const releaseId = build.releaseId ?? releaseIdFor(build.id);
+  const app = await records.apps.get(build.app);
   if (!(await records.releases.get(releaseId))) {
-    const app = await records.apps.get(build.app);
     await records.releases.create({ id: releaseId, app: build.app, buildId: build.id, images, ...(app?.env ? { env: app.env } : {}) });
   }
   await records.builds.patch(build.id, { releaseId, images });
@@ -62,7 +62,7 @@ async function finishSucceeded(deps: BuildJobDeps, build: Build, images: NonNull
     }
   }
   await queues.enqueue("deploy", { kind: "deploy", releaseId });
-  await enqueueNotifications(queues, "build.succeeded", { buildId: build.id, releaseId });
+  await enqueueNotifications(queues, "build.succeeded", { buildId: build.id, releaseId }, app);
   return releaseId;
 }
 
@@ -70,7 +70,7 @@ async function recordFailure(deps: BuildJobDeps, buildId: string, reason: string
   const res = await deps.records.builds.transition(buildId, ["running"], { status: "failed", reason, logTail, finishedAt: nowIso() });
   if (res.ok) {
     buildsTotal.inc({ outcome: "failed" });
-    await enqueueNotifications(deps.queues, "build.failed", { buildId });
+    await enqueueNotifications(deps.queues, "build.failed", { buildId }, await deps.records.apps.get(res.record.app));
   }
   return res.ok;
 }
@@ -112,7 +112,7 @@ export async function processBuild(
       const t = await records.builds.transition(buildId, ["queued"], { status: "running", startedAt: nowIso() });
       if (!t.ok) return { outcome: "skipped", status: t.reason === "state" ? t.current : "missing" };
       build = t.record;
-      await enqueueNotifications(deps.queues, "build.running", { buildId });
+      await enqueueNotifications(deps.queues, "build.running", { buildId }, await records.apps.get(build.app));
       writer.write("start", `build #${build.number} of ${build.app} at ${build.sha} (${build.ref})`);
     } else {
       writer.write(
@@ -215,7 +215,7 @@ export async function failOrphanedBuild(
   const reason = `worker: ${oneLine(message)}`;
   const res = await deps.records.builds.transition(buildId, ["running", "queued"], { status: "failed", reason, finishedAt: nowIso() });
   if (res.ok) {
-    await enqueueNotifications(deps.queues, "build.failed", { buildId });
+    await enqueueNotifications(deps.queues, "build.failed", { buildId }, await deps.records.apps.get(res.record.app));
     await new LogWriter(deps.redis, buildLogKey(deps.prefix, buildId)).end("failed");
   }
 }

@@ -68,6 +68,8 @@ export async function builderWorld(label: string): Promise<BuilderWorld> {
         supersede: "running",
         tagBuilds: true,
         buildTimeoutSec: o.buildTimeoutSec ?? 600,
+        // Linked to a GitLab project (statuses are notified); no outgoing webhook configured.
+        gitlab: { connectionId: "glc_test", projectId: 1 },
         deployKey: { publicKey: k.publicKey, privateKey: await secrets.seal(k.privateKey, secretContexts.deployKey(app)) },
         ...(o.hostKeys ? { hostKeys: o.hostKeys } : {}),
       });

@@ -51,7 +51,14 @@ export function deployPorts(deps: DeployerDeps): DeployPorts {
     begin: (release, lock) => store.begin(release, lock),
     goLive: (release, lock) => store.goLive(release, lock),
     fail: (release, reason, lock) => store.fail(release, reason, lock),
-    notify: (event, release) => enqueueNotifications(deps.queues, event, { buildId: release.buildId, releaseId: release.id }),
+    // Destinations the app has not configured are left out at the source (fewer jobs in the queue).
+    notify: async (event, release) =>
+      enqueueNotifications(
+        deps.queues,
+        event,
+        { buildId: release.buildId, releaseId: release.id },
+        await deps.records.apps.get(release.app),
+      ),
     targetFor: (app) => (app.target.kind === "ecs" ? ecs : local),
     step: (id, line) => deps.releaseLog.write(id, line),
   };

@@ -91,6 +91,12 @@ export class DeployerHarness {
       supersede: "running",
       tagBuilds: true,
       buildTimeoutSec: 1800,
+      // Linked and with an outgoing webhook, so every notification destination applies.
+      gitlab: { connectionId: "glc_test", projectId: 1 },
+      outgoingWebhook: {
+        url: "https://hooks.example.test/hoist",
+        secret: { v: 1, provider: "local", keyId: "local:test", encryptedKey: "", iv: "", tag: "", ciphertext: "" },
+      },
     });
   }
 
