@@ -30,6 +30,7 @@ describe("decidePush", () => {
       trigger: "push",
       ref: "main",
       sha: A,
+      before: B,
       commit: { title: "Fix login", author: "Ann", timestamp: "2026-01-01T00:00:00+00:00", url: "u" },
     });
   });

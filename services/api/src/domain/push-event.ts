@@ -35,6 +35,8 @@ export type PushDecision =
       /** Branch or tag name, without refs/heads/ or refs/tags/. */
       ref: string;
       sha: string;
+      /** The commit the branch moved from (absent for a new branch or a tag). */
+      before?: string;
       commit: { title?: string; author?: string; timestamp?: string; url?: string };
     }
   | { action: "ignore"; reason: string }
@@ -88,5 +90,6 @@ export function decidePush(event: string | undefined, payload: unknown, app: App
     timestamp: head?.timestamp,
     url: head?.url,
   };
-  return { action: "build", trigger: kind, ref: name, sha: p.checkout_sha, commit: JSON.parse(JSON.stringify(commit)) };
+  const before = !isTag && p.before && p.before !== ZERO_SHA ? { before: p.before } : {};
+  return { action: "build", trigger: kind, ref: name, sha: p.checkout_sha, ...before, commit: JSON.parse(JSON.stringify(commit)) };
 }
