@@ -5,6 +5,7 @@ import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { envSchema } from "../../config.js";
 import type { ApiDeps } from "../../deps.js";
+import { AppCache } from "../../domain/app-cache.js";
 import { errorHandler } from "../errors.js";
 import { buildLogsRouter } from "./build-logs.js";
 
@@ -26,6 +27,7 @@ describe("GET /builds/:id/logs", () => {
       records,
       queues: new JobQueues(redis, prefix),
       secrets: new LocalSecretBox(Buffer.alloc(32, 1)),
+      apps: new AppCache(records),
     };
     const app = express();
     app.use("/v1", buildLogsRouter(deps));
