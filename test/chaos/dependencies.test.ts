@@ -108,7 +108,7 @@ describe("chaos 8: GitLab answering 500, ECS throttling", () => {
       expect(outcome).toBe("failed");
       expect(job.attemptsMade).toBe(5);
       expect(after.status).toBe("failed");
-      expect(after.reason).toMatch(/Throttling|Rate exceeded/);
+      expect(after.reason).toBe("gave up after the last attempt: ECS ThrottlingException: Rate exceeded");
       expect(updates).toBeGreaterThanOrEqual(5);
       expect((await h.records.releases.require(previous.id)).status).toBe("live");
       expect((await h.queues.queue("deploy").getJobCounts("active")).active).toBe(0);
