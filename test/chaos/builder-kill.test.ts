@@ -60,6 +60,15 @@ describe("chaos 1: builder killed with kill -9 at random points", () => {
       (all) => all.every((b) => b.status === "succeeded" || b.status === "failed"),
       90_000,
     );
+    // A build is marked succeeded before its deploy job goes out: wait for the build jobs to finish too.
+    await untilSettled(
+      async () => {
+        const c = await world.queues.queue("build").getJobCounts("active", "waiting", "delayed", "prioritized");
+        return (c.active ?? 0) + (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0);
+      },
+      (n) => n === 0,
+      30_000,
+    );
     const statuses = final.map((b) => b.status);
     const releases = await Promise.all(builds.map((b) => world.records.releases.listByApp(b.app)));
     const deployJobs = await world.queues.queue("deploy").getJobs(["waiting", "prioritized", "delayed", "active", "completed", "failed"]);
