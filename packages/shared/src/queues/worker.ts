@@ -32,6 +32,21 @@ export interface CreateWorkerOptions<Q extends QueueName> {
 }
 
 /**
+ * How often a job may be found stalled (its worker died: kill -9, OOM, lost host) before BullMQ
+ * fails it for good. BullMQ's default of 1 failed builds whose builder merely restarted twice
+ * (the chaos suite's kill test lost 17 of 20 builds that way); 3 still stops a job that kills
+ * every worker it lands on.
+ */
+export const MAX_STALLED_COUNT = 3;
+
+/** The reason BullMQ gives for a job that stalled more than MAX_STALLED_COUNT times, said plainly. */
+export function stalledReason(message: string): string {
+  return /stalled more than allowable limit/.test(message)
+    ? `the worker running it stopped (crash or kill) ${MAX_STALLED_COUNT + 1} times; not retried again`
+    : message;
+}
+
+/**
  * A BullMQ worker that parses every job's data again before it reaches a handler: a payload that
  * does not match its queue's schema fails at once as unrecoverable, with the zod message as reason.
  */
@@ -68,6 +83,7 @@ export function createWorker<Q extends QueueName>(opts: CreateWorkerOptions<Q>):
       );
     },
     {
+      maxStalledCount: MAX_STALLED_COUNT,
       ...opts.workerOptions,
       connection: opts.connection,
       prefix: opts.prefix,

@@ -117,6 +117,12 @@ export const buildSchema = z.object({
   number: z.number().int().positive(),
   ref: z.string().min(1),
   sha: z.string().regex(/^[0-9a-f]{40}$/),
+  /** The push's `before`: the commit this push moved the branch from. A push delivered late can
+   * then be told from its successor (whose `before` is this build's `sha`). */
+  before: z
+    .string()
+    .regex(/^[0-9a-f]{40}$/)
+    .optional(),
   status: z.enum(buildStatuses),
   reason: z.string().optional(),
   trigger: z.enum(["push", "tag_push", "manual"]).default("manual"),

@@ -21,6 +21,7 @@ export interface NewBuild {
   app: string;
   ref: string;
   sha: string;
+  before?: string;
   trigger: Build["trigger"];
   commit?: Build["commit"];
   /** Pre-allocated id (the webhook claims its dedupe key with it before storing). */
@@ -37,6 +38,7 @@ export async function storeBuild(deps: BuildDeps, input: NewBuild): Promise<Buil
     app: input.app,
     ref: input.ref,
     sha: input.sha,
+    ...(input.before ? { before: input.before } : {}),
     trigger: input.trigger,
     ...(input.commit ? { commit: input.commit } : {}),
   });
@@ -107,11 +109,26 @@ export function openBuildsKey(deps: Pick<BuildDeps, "records">, app: string, ref
 
 /**
  * A newer push (by arrival, i.e. a higher build number) to the same app and ref cancels that
- * ref's older queued builds and, with supersede "running", its running build too.
+ * ref's older queued builds and, with supersede "running", its running build too. Except when
+ * it arrived late: GitLab sends pushes concurrently, so the push of A can arrive after the push
+ * A→B. An open build whose `before` is this build's commit is its successor; then this build is
+ * the superseded one (else the older commit would end live).
  */
 export async function supersedeOlder(deps: BuildDeps, build: Build, mode: "running" | "queued"): Promise<string[]> {
   const key = openBuildsKey(deps, build.app, build.ref);
-  const olderIds = (await deps.redis.zrangebyscore(key, "-inf", `(${build.number}`)).filter((id) => id !== build.id);
+  const openIds = (await deps.redis.zrange(key, 0, -1)).filter((id) => id !== build.id);
+  if (openIds.length === 0) return [];
+  const open = await Promise.all(openIds.map((id) => deps.records.builds.get(id)));
+  if (open.some((b) => b?.before === build.sha && b.status !== "canceled")) {
+    const out = await cancelBuild(deps, build.id, "superseded", ["queued"]);
+    if (out.ok || out.reason === "missing" || out.current !== "running") await deps.redis.zrem(key, build.id);
+    return out.ok ? [build.id] : [];
+  }
+  // A missing record still goes through cancelBuild, which reports it so it leaves the index.
+  const olderIds = openIds.filter((_, i) => {
+    const b = open[i];
+    return b === undefined || b.number < build.number;
+  });
   if (olderIds.length === 0) return [];
   const from = mode === "running" ? ["queued", "running"] : ["queued"];
   const canceled: string[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { matchesBranchFilter } from "./branch-filter.js";
-import { decidePush } from "./push-event.js";
+import { decidePush, isValidGitRef } from "./push-event.js";
 import { parseSshUrl } from "./ssh-url.js";
 
 const A = "a".repeat(40);
@@ -30,6 +30,7 @@ describe("decidePush", () => {
       trigger: "push",
       ref: "main",
       sha: A,
+      before: B,
       commit: { title: "Fix login", author: "Ann", timestamp: "2026-01-01T00:00:00+00:00", url: "u" },
     });
   });
@@ -95,5 +96,40 @@ describe("parseSshUrl", () => {
     expect(parseSshUrl("ssh://gitlab.example.com/a/b.git")).toMatchObject({ user: "git", port: 22 });
     expect(parseSshUrl("https://gitlab.com/acme/web.git")).toBeUndefined();
     expect(parseSshUrl("not a url")).toBeUndefined();
+  });
+});
+
+describe("isValidGitRef (git check-ref-format's rules)", () => {
+  it("accepts what git accepts, shell characters included, and refuses the rest", () => {
+    for (const ok of [
+      "refs/heads/main",
+      "refs/heads/feat/x-1",
+      "refs/tags/v1.0.0",
+      "refs/heads/a;b",
+      "refs/heads/$(id)",
+      "refs/heads/@x",
+    ]) {
+      expect(isValidGitRef(ok), ok).toBe(true);
+    }
+    for (const bad of [
+      "refs/tags/v1:latest",
+      "refs/heads/a..b",
+      "refs/heads/a b",
+      "refs/heads/x\u0000y",
+      "refs/heads/a~1",
+      "refs/heads/a^",
+      "refs/heads/a?",
+      "refs/heads/a*",
+      "refs/heads/a[b",
+      "refs/heads/a\\b",
+      "refs/heads/a@{1}",
+      "refs/heads/a/",
+      "refs/heads/a.",
+      "refs/heads/a//b",
+      "refs/heads/.hidden",
+      "refs/heads/x.lock",
+    ]) {
+      expect(isValidGitRef(bad), bad).toBe(false);
+    }
   });
 });

@@ -14,6 +14,17 @@ const commitSchema = z.object({
 });
 
 /**
+ * git check-ref-format's rules: GitLab only sends refs git accepted, so anything else is forged,
+ * and refusing it keeps ':' out of image tags and '..' out of anything path-like downstream.
+ */
+export function isValidGitRef(ref: string): boolean {
+  if ([...ref].some((c) => c.charCodeAt(0) <= 0x20 || c.charCodeAt(0) === 0x7f)) return false;
+  if (/[~^:?*[\\]/.test(ref) || ref.includes("..") || ref.includes("@{")) return false;
+  if (ref.endsWith("/") || ref.endsWith(".") || ref.includes("//")) return false;
+  return ref.split("/").every((part) => part.length > 0 && !part.startsWith(".") && !part.endsWith(".lock"));
+}
+
+/**
  * What a build needs from a Push Hook / Tag Push Hook payload (GitLab sends much more; it is
  * ignored). `checkout_sha` is null on a deletion, so it is checked after `after`.
  */
@@ -21,7 +32,10 @@ const pushPayloadSchema = z.object({
   object_kind: z.enum(["push", "tag_push"], { error: 'object_kind must be "push" or "tag_push"' }),
   before: sha.optional(),
   after: sha,
-  ref: z.string().regex(/^refs\/(heads|tags)\/.+/, "a full git ref such as refs/heads/main or refs/tags/v1.0"),
+  ref: z
+    .string()
+    .regex(/^refs\/(heads|tags)\/.+/, "a full git ref such as refs/heads/main or refs/tags/v1.0")
+    .refine(isValidGitRef, "not a ref git accepts (git check-ref-format: no '..', ':', spaces, control characters, ~^?*[\\ or '@{')"),
   checkout_sha: sha.nullable().optional(),
   project_id: z.number().int().optional(),
   commits: z.array(commitSchema).optional(),
@@ -35,6 +49,8 @@ export type PushDecision =
       /** Branch or tag name, without refs/heads/ or refs/tags/. */
       ref: string;
       sha: string;
+      /** The commit the branch moved from (absent for a new branch or a tag). */
+      before?: string;
       commit: { title?: string; author?: string; timestamp?: string; url?: string };
     }
   | { action: "ignore"; reason: string }
@@ -88,5 +104,6 @@ export function decidePush(event: string | undefined, payload: unknown, app: App
     timestamp: head?.timestamp,
     url: head?.url,
   };
-  return { action: "build", trigger: kind, ref: name, sha: p.checkout_sha, commit: JSON.parse(JSON.stringify(commit)) };
+  const before = !isTag && p.before && p.before !== ZERO_SHA ? { before: p.before } : {};
+  return { action: "build", trigger: kind, ref: name, sha: p.checkout_sha, ...before, commit: JSON.parse(JSON.stringify(commit)) };
 }

@@ -170,7 +170,8 @@ export async function pushImage(
   });
   if (error !== undefined) {
     // Credentials never reach reasons or logs; the engine's messages do not hold them.
-    const denied = /unauthorized|authentication required|denied|403|401/i.test(error);
+    // Status codes as whole words: a blob digest or a port (sha256:…4013…, :40139) is not a 401.
+    const denied = /unauthorized|authentication required|denied|\b40[13]\b/i.test(error);
     const reason = `push ${o.service}: ${denied ? "registry refused the credentials: " : "registry unreachable or failing: "}${oneLine(error.replace(/^trying to reuse blob \S+ at destination: /, ""))}`;
     o.log(`error: ${reason}`);
     throw new BuildFailure(reason, denied);

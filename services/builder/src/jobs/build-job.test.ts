@@ -189,14 +189,16 @@ describe("build job against podman, the registry and git over sshd", () => {
     await failOrphanedBuild(builder.deps, buildId, "job stalled more than allowable limit");
     expect(await world.records.builds.require(buildId)).toMatchObject({
       status: "failed",
-      reason: "worker: job stalled more than allowable limit",
+      reason: "builder: the worker running it stopped (crash or kill) 4 times; not retried again",
     });
     expect((await builder.logLines(buildId)).at(-1)).toBe("[end failed]");
     const notify = await world.queues.queue("notify").getJob(`slack.build.failed.${buildId}`);
     expect(notify?.data).toMatchObject({ event: "build.failed", buildId });
     // A second call (another worker saw the same event) changes nothing.
     await failOrphanedBuild(builder.deps, buildId, "other");
-    expect((await world.records.builds.require(buildId)).reason).toBe("worker: job stalled more than allowable limit");
+    expect((await world.records.builds.require(buildId)).reason).toBe(
+      "builder: the worker running it stopped (crash or kill) 4 times; not retried again",
+    );
   });
 
   it("a build canceled before it started is skipped without work", async () => {

@@ -9,6 +9,7 @@ import {
   LogWriter,
   type Records,
   type Redis,
+  stalledReason,
   UnrecoverableError,
 } from "@hoist/shared";
 import { CanceledError, type Cancellations, TimedOutError } from "../adapters/cancellations.js";
@@ -212,7 +213,7 @@ export async function failOrphanedBuild(
   buildId: string,
   message: string,
 ): Promise<void> {
-  const reason = `worker: ${oneLine(message)}`;
+  const reason = `builder: ${oneLine(stalledReason(message))}`;
   const res = await deps.records.builds.transition(buildId, ["running", "queued"], { status: "failed", reason, finishedAt: nowIso() });
   if (res.ok) {
     await enqueueNotifications(deps.queues, "build.failed", { buildId }, await deps.records.apps.get(res.record.app));

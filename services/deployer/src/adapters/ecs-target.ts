@@ -82,6 +82,8 @@ export class EcsDeployTarget implements DeployTarget {
       if (err instanceof ECSServiceException && PERMANENT.has(err.name)) {
         throw new PermanentDeployError(`ECS ${err.name}: ${err.message}`);
       }
+      // Transient (retried), but named: "Rate exceeded" alone does not say ECS throttled us.
+      if (err instanceof ECSServiceException) throw new Error(`ECS ${err.name}: ${err.message}`, { cause: err });
       throw err;
     }
   }

@@ -181,11 +181,13 @@ describe("recordDeadDeploy", () => {
   it("fails a release whose job died for good while it was deploying, and only then", async () => {
     const f = fakePorts({ releases: [rel("r1", 1, "deploying"), rel("r2", 2, "live")] });
     const stalled = new Error("job stalled more than allowable limit");
-    expect(await recordDeadDeploy(f.ports, { data: { releaseId: "r1" }, attemptsMade: 1, opts: { attempts: 5 } }, stalled)).toBe(false);
-    expect(await recordDeadDeploy(f.ports, { data: { releaseId: "r1" }, attemptsMade: 5, opts: { attempts: 5 } }, stalled)).toBe(true);
+    const transient = new Error("ECS said ThrottlingException");
+    expect(await recordDeadDeploy(f.ports, { data: { releaseId: "r1" }, attemptsMade: 1, opts: { attempts: 5 } }, transient)).toBe(false);
+    // A job that stalled too often is failed for good by BullMQ even with attempts left.
+    expect(await recordDeadDeploy(f.ports, { data: { releaseId: "r1" }, attemptsMade: 1, opts: { attempts: 5 } }, stalled)).toBe(true);
     expect(f.releases.get("r1")).toMatchObject({
       status: "failed",
-      reason: "the deploy job failed: job stalled more than allowable limit",
+      reason: "the deploy job failed: the worker running it stopped (crash or kill) 4 times; not retried again",
     });
     expect(await recordDeadDeploy(f.ports, { data: { releaseId: "r2" }, attemptsMade: 5, opts: { attempts: 5 } }, stalled)).toBe(false);
     expect(f.releases.get("r2")?.status).toBe("live");

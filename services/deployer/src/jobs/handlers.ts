@@ -1,4 +1,4 @@
-import { type HandlerMap, type Logger, releasesTotal, UnrecoverableError } from "@hoist/shared";
+import { type HandlerMap, type Logger, releasesTotal, stalledReason, UnrecoverableError } from "@hoist/shared";
 import { DelayedError } from "bullmq";
 import { type DeployPorts, deployRelease } from "../domain/deploy.js";
 import { PermanentDeployError } from "../domain/target.js";
@@ -45,13 +45,15 @@ export async function recordDeadDeploy(
   err: Error,
 ): Promise<boolean> {
   if (!job) return false;
-  const final = err.name === "UnrecoverableError" || job.attemptsMade >= (job.opts.attempts ?? 1);
+  // BullMQ fails a job that stalled too often for good, whatever attempts it had left.
+  const stalledOut = stalledReason(err.message) !== err.message;
+  const final = err.name === "UnrecoverableError" || stalledOut || job.attemptsMade >= (job.opts.attempts ?? 1);
   if (!final) return false;
   const releaseId = (job.data as { releaseId?: unknown }).releaseId;
   if (typeof releaseId !== "string") return false;
   const release = await ports.loadRelease(releaseId).catch(() => undefined);
   if (!release || (release.status !== "pending" && release.status !== "deploying")) return false;
-  const reason = `the deploy job failed: ${err.message}`;
+  const reason = `the deploy job failed: ${stalledReason(err.message)}`;
   if (!(await ports.fail(release, reason, undefined))) return false;
   await ports.step(release.id, `failed: ${reason}`);
   await ports.notify("release.failed", release);

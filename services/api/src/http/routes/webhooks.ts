@@ -150,6 +150,7 @@ export function webhookRouter(deps: ApiDeps): Router {
           app: app.name,
           ref: decision.ref,
           sha: decision.sha,
+          ...(decision.before ? { before: decision.before } : {}),
           trigger: decision.trigger,
           commit: decision.commit,
         }),
