@@ -187,7 +187,7 @@ async function closedLoop(url, token, seconds) {
       }
     }),
   );
-  return { rate: lat.length / seconds, p99: p99(lat), n: lat.length, bad };
+  return { rate: lat.length / seconds, p99: p99(lat), n: lat.length, bad, lat };
 }
 
 /** Open loop at a fixed rate; latency from each request's scheduled start (no coordinated omission). */
@@ -251,7 +251,9 @@ const hoistUrl = created.webhook.url;
 const token = created.webhook.token;
 const refUrl = `http://127.0.0.1:${refPort}/webhook`;
 
-console.log(`bench ingress: ${SECONDS} s at concurrency ${CONCURRENCY}, then ${RATE_SECONDS} s at ${RATE}/s, each side; Redis ${url}`);
+console.log(
+  `bench ingress: ${SECONDS} s at concurrency ${CONCURRENCY} (in ${process.env.BENCH_ROUNDS ?? 5} alternating slices), then ${RATE_SECONDS} s at ${RATE}/s, each side; Redis ${url}`,
+);
 await closedLoop(hoistUrl, token, 1);
 await closedLoop(refUrl, token, 1);
 const redisCpu = async () => {
@@ -260,16 +262,34 @@ const redisCpu = async () => {
   probe.disconnect();
   return Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]);
 };
-const cpu0 = await redisCpu();
-const hoist = await closedLoop(hoistUrl, token, SECONDS);
-const cpu1 = await redisCpu();
+// The closed-loop time is split into alternating slices (hoist, reference, hoist, ...) so a
+// passing disturbance on this shared machine (another process, a Redis AOF rewrite) falls on
+// both sides alike instead of on whichever ran at that moment.
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const hoist = { n: 0, bad: 0, lat: [], cpu: 0 };
+const reference = { n: 0, bad: 0, lat: [], cpu: 0 };
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [side, target] of [
+    [hoist, hoistUrl],
+    [reference, refUrl],
+  ]) {
+    const cpuBefore = await redisCpu();
+    const slice = await closedLoop(target, token, SECONDS / ROUNDS);
+    side.cpu += (await redisCpu()) - cpuBefore;
+    side.n += slice.n;
+    side.bad += slice.bad;
+    side.lat.push(...slice.lat);
+  }
+}
+for (const side of [hoist, reference]) {
+  side.rate = side.n / SECONDS;
+  side.p99 = p99(side.lat);
+}
 console.log(`hoist:     ${hoist.n} requests, ${fmt(hoist.rate)}/s, p99 ${fmt(hoist.p99)} ms, non-202 ${hoist.bad}`);
-const reference = await closedLoop(refUrl, token, SECONDS);
-const cpu2 = await redisCpu();
-console.log(
-  `Redis CPU per request: hoist ${((1e6 * (cpu1 - cpu0)) / hoist.n).toFixed(0)} µs, reference ${((1e6 * (cpu2 - cpu1)) / reference.n).toFixed(0)} µs`,
-);
 console.log(`reference: ${reference.n} requests, ${fmt(reference.rate)}/s, p99 ${fmt(reference.p99)} ms, non-202 ${reference.bad}`);
+console.log(
+  `Redis CPU per request: hoist ${((1e6 * hoist.cpu) / hoist.n).toFixed(0)} µs, reference ${((1e6 * reference.cpu) / reference.n).toFixed(0)} µs`,
+);
 const hoistRate = await fixedRate(hoistUrl, token, RATE, RATE_SECONDS);
 const refRate = await fixedRate(refUrl, token, RATE, RATE_SECONDS);
 console.log(

@@ -1,6 +1,7 @@
 import { onBuildCanceled, secretContexts } from "@hoist/shared";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { deliveryKey, deliveryRedisKey } from "../../services/api/src/domain/deliveries.js";
+import { openBuildsKey } from "../../services/api/src/domain/builds.js";
+import { DELIVERY_TTL_MS, deliveryKey, deliveryRedisKey, ORPHAN_AFTER_MS } from "../../services/api/src/domain/deliveries.js";
 import { branchCreatePayload, branchDeletePayload, mergeRequestPayload, pushPayload, tagPushPayload } from "../support/api/fixtures.js";
 import { type ApiHarness, startApi } from "../support/api/harness.js";
 import { deliver, signedHeaders } from "./webhook-helpers.js";
@@ -155,6 +156,24 @@ describe("POST /webhooks/gitlab/:hookId", () => {
     expect((await h.deps.records.builds.require(resend.body.buildId)).sha).toBe(body.checkout_sha);
   });
 
+  it("stores the job of a build whose first delivery died between its two writes, when GitLab resends", async () => {
+    const key = crypto.randomUUID();
+    const body = pushPayload();
+    const hookId = new URL(hookUrl).pathname.split("/").pop() as string;
+    const dedupe = deliveryRedisKey(h.prefix, hookId, deliveryKey(key, Buffer.from(JSON.stringify(body))));
+    // What a process killed right after the first write leaves: the key and a queued record, no job.
+    const out = await h.deps.records.builds.createOnce(
+      { app: "web", ref: "main", sha: body.checkout_sha, trigger: "push" },
+      { key: dedupe, ttlMs: DELIVERY_TTL_MS, openIndex: openBuildsKey(h.deps, "web", "main") },
+    );
+    if (!out.created) throw new Error("expected a fresh key");
+    await h.deps.records.builds.patch(out.build.id, { createdAt: new Date(Date.now() - ORPHAN_AFTER_MS - 1000).toISOString() });
+    expect(await buildJob(out.build.id)).toBeUndefined();
+    const resend = await deliver(hookUrl, { event: "Push Hook", token, idempotencyKey: key, body });
+    expect(resend.body).toEqual({ status: "duplicate", buildId: out.build.id });
+    expect((await buildJob(out.build.id))?.data).toEqual({ kind: "build", buildId: out.build.id });
+  });
+
   it("keeps a stored build when a later step fails: 503, and the resend is a duplicate of it", async () => {
     const key = crypto.randomUUID();
     const body = pushPayload();
@@ -189,18 +208,16 @@ describe("POST /webhooks/gitlab/:hookId", () => {
     const first = deliver(hookUrl, { event: "Push Hook", token, idempotencyKey: key, body });
     await firstReachedEnqueue;
     enqueueSpy.mockRestore();
-    // Let the first delivery fail only once the second has found its claim still pending.
-    type ClaimFn = (...args: unknown[]) => Promise<[number, string]>;
-    const r = h.redis as unknown as { hoistClaimDelivery: ClaimFn };
-    const claim = r.hoistClaimDelivery.bind(h.redis);
+    // Let the first delivery fail only once the second has found its build stored but its job not yet.
+    const hasJob = queues.hasJob.bind(queues);
     let sawPending: () => void = () => {};
     const pendingSeen = new Promise<void>((resolve) => {
       sawPending = resolve;
     });
-    const claimSpy = vi.spyOn(r, "hoistClaimDelivery").mockImplementation(async (...args: unknown[]) => {
-      const out = await claim(...args);
-      if (out[0] === 0 && out[1].startsWith("pending:")) sawPending();
-      return out;
+    const claimSpy = vi.spyOn(queues, "hasJob").mockImplementation(async (...args: Parameters<typeof hasJob>) => {
+      const exists = await hasJob(...args);
+      if (!exists) sawPending();
+      return exists;
     });
     const second = deliver(hookUrl, { event: "Push Hook", token, idempotencyKey: key, body });
     await pendingSeen;

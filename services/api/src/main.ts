@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { bootService, connectRedisOrExit, createSecretBox, JobQueues, Records } from "@hoist/shared";
 import { envSchema } from "./config.js";
 import { AppCache } from "./domain/app-cache.js";
-import { createHttpApp } from "./http/app.js";
+import { createHttpServer } from "./http/app.js";
 
 const ctx = bootService("api", envSchema);
 const { config, log, shutdown } = ctx;
@@ -11,8 +11,8 @@ const queues = new JobQueues(redis, config.HOIST_QUEUE_PREFIX);
 shutdown.register("queues", () => queues.close());
 const records = new Records(redis, config.HOIST_QUEUE_PREFIX);
 const secrets = createSecretBox(config);
-const app = createHttpApp({ config, log, redis, records, queues, secrets, apps: new AppCache(records) });
-const server = app.listen(config.HOIST_PORT, config.HOIST_HOST);
+const server = createHttpServer({ config, log, redis, records, queues, secrets, apps: new AppCache(records) });
+server.listen(config.HOIST_PORT, config.HOIST_HOST);
 await once(server, "listening");
 shutdown.register("http server", async () => {
   // Stop accepting, let in-flight requests finish, and drop idle keep-alive sockets at once.

@@ -9,7 +9,7 @@ import { deletePrefix, testRedisUrl, uniquePrefix } from "@hoist/shared/testing"
 import { type Env, envSchema } from "../../../services/api/src/config.js";
 import type { ApiDeps } from "../../../services/api/src/deps.js";
 import { AppCache } from "../../../services/api/src/domain/app-cache.js";
-import { createHttpApp } from "../../../services/api/src/http/app.js";
+import { createHttpServer } from "../../../services/api/src/http/app.js";
 
 export const API_TOKEN = "test-api-token-0123456789abcdef0123456789";
 
@@ -49,7 +49,7 @@ export async function startApi(opts: { env?: Record<string, string>; redisUrl?: 
     secrets: opts.secrets ?? createSecretBox(config),
     apps: new AppCache(records),
   };
-  const server: Server = createHttpApp(deps).listen(0, "127.0.0.1");
+  const server: Server = createHttpServer(deps).listen(0, "127.0.0.1");
   await once(server, "listening");
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

@@ -61,6 +61,12 @@ export class JobQueues {
     return this.queue(name).addBulk(jobs);
   }
 
+  /** Whether the job this payload would be stored as (its queue's deterministic id) exists. */
+  async hasJob<Q extends QueueName>(name: Q, payload: PayloadOf<Q>): Promise<boolean> {
+    const jobId = (catalog[name].jobId as (p: PayloadOf<Q>) => string)(parsePayload(name, payload));
+    return (await this.queue(name).getJob(jobId)) !== undefined;
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     this.queues.clear();

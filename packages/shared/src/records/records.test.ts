@@ -67,6 +67,33 @@ describe("records repositories over real Redis", () => {
     expect(again.status).toBe("queued");
   });
 
+  it("creates one build per once-key, even concurrently, and takes a creation back", async () => {
+    await newApp("web");
+    const once = { key: `${prefix}:once:1`, ttlMs: 60_000, openIndex: `${prefix}:open:main` };
+    const input = { app: "web", ref: "main", sha: sha("c"), trigger: "push" as const };
+    const outs = await Promise.all(Array.from({ length: 10 }, () => records.builds.createOnce(input, once)));
+    const created = outs.filter((o) => o.created);
+    expect(created).toHaveLength(1);
+    const first = created[0]!;
+    if (!first.created) throw new Error("unreachable");
+    expect(outs.filter((o) => !o.created).map((o) => (o.created ? "" : o.id))).toEqual(Array(9).fill(first.build.id));
+    expect(await records.builds.require(first.build.id)).toEqual(first.build);
+    expect(first.open).toEqual([first.build.id]);
+    expect(await redis.pttl(once.key)).toBeGreaterThan(50_000);
+
+    const next = await records.builds.createOnce(input, { ...once, key: `${prefix}:once:2` });
+    expect(next).toMatchObject({ created: true, build: { number: 2 }, open: [first.build.id, expect.any(String)] });
+    if (!next.created) throw new Error("unreachable");
+    await records.builds.undoCreateOnce(next.build, { ...once, key: `${prefix}:once:2` });
+    expect(await records.builds.get(next.build.id)).toBeUndefined();
+    expect(await redis.exists(`${prefix}:once:2`)).toBe(0);
+    expect(await redis.zrange(once.openIndex, 0, -1)).toEqual([first.build.id]);
+    expect((await records.builds.listByApp("web")).map((b) => b.id)).toEqual([first.build.id]);
+    // A key is released only while it names the given build.
+    expect(await records.builds.releaseOnce(once.key, "bld_other")).toBe(false);
+    expect(await records.builds.releaseOnce(once.key, first.build.id)).toBe(true);
+  });
+
   it("moves a build's status only from an allowed one", async () => {
     await newApp("web");
     const b = await records.builds.create({ app: "web", ref: "refs/heads/main", sha: sha("b"), trigger: "push" });

@@ -99,6 +99,44 @@ export class BuildRepo extends HashRepo<typeof buildSchema> {
     return { ...buildSchema.parse({ ...draft, number }) };
   }
 
+  /**
+   * Records a queued build unless `once.key` already names a build (a webhook delivery's dedupe
+   * key): the key, the record and both indexes are written in one atomic step, so of simultaneous
+   * deliveries exactly one creates a build. `once.openIndex` is a second index (the ref's open
+   * builds); its members come back with a created build.
+   */
+  async createOnce(
+    input: Omit<Build, "id" | "number" | "status" | "createdAt"> & { id?: string },
+    once: { key: string; ttlMs: number; openIndex: string },
+  ): Promise<{ created: true; build: Build; open: string[] } | { created: false; id: string }> {
+    const id = input.id ?? newId("bld");
+    const draft = { ...input, id, status: "queued" as const, createdAt: nowIso() };
+    // Parsed once, before anything is stored; only the number comes back from Redis.
+    const valid = buildSchema.parse({ ...draft, number: 1 });
+    const out = await this.scripts.createNumberedOnce(
+      once.key,
+      this.keys.buildSeq(input.app),
+      this.keys.build(id),
+      this.keys.appBuilds(input.app),
+      once.openIndex,
+      id,
+      once.ttlMs,
+      ...encodeFields(draft),
+    );
+    if (out[0] === 0) return { created: false, id: out[1] };
+    return { created: true, build: { ...valid, number: out[1] }, open: out[2] };
+  }
+
+  /** Takes back a `createOnce` whose job could not be stored: the key (if still this build's), record and indexes. */
+  async undoCreateOnce(build: Pick<Build, "id" | "app">, once: { key: string; openIndex: string }): Promise<void> {
+    await this.scripts.undoCreateOnce(once.key, this.keys.build(build.id), this.keys.appBuilds(build.app), once.openIndex, build.id);
+  }
+
+  /** Drops a once key while it still names `id` (its build is gone), so the next delivery creates one. */
+  async releaseOnce(key: string, id: string): Promise<boolean> {
+    return (await this.scripts.releaseOnce(key, id)) === 1;
+  }
+
   /** The app's builds, newest first. */
   async listByApp(app: string, limit = 50, offset = 0): Promise<Build[]> {
     const ids = await this.redis.zrevrange(this.keys.appBuilds(app), offset, offset + limit - 1);

@@ -15,6 +15,35 @@ redis.call('ZADD', KEYS[3], n, ARGV[1])
 return n`;
 
 /**
+ * Numbers and creates a per-app record unless a "once" key (e.g. a webhook delivery's dedupe key)
+ * already names one, and adds it to a second index. KEYS: once, seq, record, index, open index.
+ * ARGV: member, once TTL in ms, field/value pairs. Returns {1, number, open index members} when
+ * created, {0, member named by the once key} when not.
+ */
+const CREATE_NUMBERED_ONCE = `
+local cur = redis.call('GET', KEYS[1])
+if cur then return {0, cur} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local n = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[3], 'number', tostring(n), unpack(ARGV, 3))
+redis.call('ZADD', KEYS[4], n, ARGV[1])
+redis.call('ZADD', KEYS[5], n, ARGV[1])
+return {1, n, redis.call('ZRANGE', KEYS[5], 0, -1)}`;
+
+/** Undoes CREATE_NUMBERED_ONCE. KEYS: once, record, index, open index. ARGV: member. */
+const UNDO_CREATE_ONCE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+return 1`;
+
+/** Drops a once key only while it still names ARGV[1]. KEYS: once. */
+const RELEASE_ONCE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/**
  * Moves a record's status only from an allowed one. KEYS: record. ARGV: count of allowed
  * (JSON-encoded) statuses, the statuses, then field/value pairs to set. Returns {1, old} when
  * moved, {0, current} when the current status is not allowed, {-1} when missing.
@@ -40,6 +69,18 @@ return 1`;
 export interface RecordScripts {
   createUnique(record: string, index: string, score: number, member: string, ...fields: string[]): Promise<number>;
   createNumbered(seq: string, record: string, index: string, member: string, ...fields: string[]): Promise<number>;
+  createNumberedOnce(
+    once: string,
+    seq: string,
+    record: string,
+    index: string,
+    openIndex: string,
+    member: string,
+    ttlMs: number,
+    ...fields: string[]
+  ): Promise<[1, number, string[]] | [0, string]>;
+  undoCreateOnce(once: string, record: string, index: string, openIndex: string, member: string): Promise<number>;
+  releaseOnce(once: string, member: string): Promise<number>;
   transition(record: string, allowedCount: number, ...rest: string[]): Promise<[number, string]>;
   patchExisting(record: string, ...fields: string[]): Promise<number>;
 }
@@ -50,6 +91,9 @@ export function recordScripts(redis: Redis): RecordScripts {
   if (!defined.has(redis)) {
     redis.defineCommand("hoistCreateUnique", { numberOfKeys: 2, lua: CREATE_UNIQUE });
     redis.defineCommand("hoistCreateNumbered", { numberOfKeys: 3, lua: CREATE_NUMBERED });
+    redis.defineCommand("hoistCreateNumberedOnce", { numberOfKeys: 5, lua: CREATE_NUMBERED_ONCE });
+    redis.defineCommand("hoistUndoCreateOnce", { numberOfKeys: 4, lua: UNDO_CREATE_ONCE });
+    redis.defineCommand("hoistReleaseOnce", { numberOfKeys: 1, lua: RELEASE_ONCE });
     redis.defineCommand("hoistTransition", { numberOfKeys: 1, lua: TRANSITION });
     redis.defineCommand("hoistPatchExisting", { numberOfKeys: 1, lua: PATCH_EXISTING });
     defined.add(redis);
@@ -60,6 +104,13 @@ export function recordScripts(redis: Redis): RecordScripts {
       r.hoistCreateUnique!(record, index, score, member, ...fields) as Promise<number>,
     createNumbered: (seq, record, index, member, ...fields) =>
       r.hoistCreateNumbered!(seq, record, index, member, ...fields) as Promise<number>,
+    createNumberedOnce: (once, seq, record, index, openIndex, member, ttlMs, ...fields) =>
+      r.hoistCreateNumberedOnce!(once, seq, record, index, openIndex, member, ttlMs, ...fields) as Promise<
+        [1, number, string[]] | [0, string]
+      >,
+    undoCreateOnce: (once, record, index, openIndex, member) =>
+      r.hoistUndoCreateOnce!(once, record, index, openIndex, member) as Promise<number>,
+    releaseOnce: (once, member) => r.hoistReleaseOnce!(once, member) as Promise<number>,
     transition: (record, allowedCount, ...rest) => r.hoistTransition!(record, allowedCount, ...rest) as Promise<[number, string]>,
     patchExisting: (record, ...fields) => r.hoistPatchExisting!(record, ...fields) as Promise<number>,
   };

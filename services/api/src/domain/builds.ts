@@ -28,12 +28,9 @@ export interface NewBuild {
   id?: string;
 }
 
-/**
- * Stores a queued build and its build job. If the job cannot be added, the record is removed
- * again (best effort) so no build sits "queued" without a job, and the error propagates.
- */
-export async function storeBuild(deps: BuildDeps, input: NewBuild): Promise<Build> {
-  const build = await deps.records.builds.create({
+/** The record fields of a new build (optional ones only when given). */
+export function buildFields(input: NewBuild) {
+  return {
     id: input.id ?? newId("bld"),
     app: input.app,
     ref: input.ref,
@@ -41,7 +38,15 @@ export async function storeBuild(deps: BuildDeps, input: NewBuild): Promise<Buil
     ...(input.before ? { before: input.before } : {}),
     trigger: input.trigger,
     ...(input.commit ? { commit: input.commit } : {}),
-  });
+  };
+}
+
+/**
+ * Stores a queued build and its build job. If the job cannot be added, the record is removed
+ * again (best effort) so no build sits "queued" without a job, and the error propagates.
+ */
+export async function storeBuild(deps: BuildDeps, input: NewBuild): Promise<Build> {
+  const build = await deps.records.builds.create(buildFields(input));
   try {
     await deps.queues.enqueue("build", { kind: "build", buildId: build.id });
   } catch (err) {
@@ -58,20 +63,20 @@ export async function storeBuild(deps: BuildDeps, input: NewBuild): Promise<Buil
 
 /**
  * After a build and its job are stored (the build will run either way): index it for later
- * supersedes, GitLab's "pending" status, older builds of the ref canceled, and `alongside` (e.g.
- * keeping the delivery's dedupe key). These are independent, so they go out in one round trip.
+ * supersedes, GitLab's "pending" status, older builds of the ref canceled. `open` is the ref's
+ * open builds when the caller already indexed it (a webhook delivery does so atomically with the
+ * record); otherwise it is indexed and read here. Independent steps, so they go out together.
  */
 export async function finishBuild(
   deps: BuildDeps,
   build: Build,
   app: Pick<App, "supersede" | "gitlab" | "outgoingWebhook">,
-  alongside?: () => Promise<unknown>,
+  open?: string[],
 ): Promise<void> {
   await Promise.all([
-    deps.redis.zadd(openBuildsKey(deps, build.app, build.ref), build.number, build.id),
+    open ? undefined : deps.redis.zadd(openBuildsKey(deps, build.app, build.ref), build.number, build.id),
     enqueueNotifications(deps.queues, "build.pending", { buildId: build.id }, app),
-    supersedeOlder(deps, build, app.supersede),
-    alongside?.(),
+    supersedeOlder(deps, build, app.supersede, open),
   ]);
 }
 
@@ -114,9 +119,9 @@ export function openBuildsKey(deps: Pick<BuildDeps, "records">, app: string, ref
  * A→B. An open build whose `before` is this build's commit is its successor; then this build is
  * the superseded one (else the older commit would end live).
  */
-export async function supersedeOlder(deps: BuildDeps, build: Build, mode: "running" | "queued"): Promise<string[]> {
+export async function supersedeOlder(deps: BuildDeps, build: Build, mode: "running" | "queued", knownOpen?: string[]): Promise<string[]> {
   const key = openBuildsKey(deps, build.app, build.ref);
-  const openIds = (await deps.redis.zrange(key, 0, -1)).filter((id) => id !== build.id);
+  const openIds = (knownOpen ?? (await deps.redis.zrange(key, 0, -1))).filter((id) => id !== build.id);
   if (openIds.length === 0) return [];
   const open = await Promise.all(openIds.map((id) => deps.records.builds.get(id)));
   if (open.some((b) => b?.before === build.sha && b.status !== "canceled")) {

@@ -1,10 +1,9 @@
 import { createHash } from "node:crypto";
-import type { Redis } from "@hoist/shared";
+import type { Build } from "@hoist/shared";
+import { type BuildDeps, buildFields, type NewBuild, openBuildsKey } from "./builds.js";
 
 /** GitLab can resend a delivery (with the same Idempotency-Key) much later; remember keys 48 h. */
 export const DELIVERY_TTL_MS = 48 * 3600 * 1000;
-/** While a delivery is being stored its claim is short-lived, so a crash mid-way cannot block a resend for long. */
-export const CLAIM_TTL_MS = 60 * 1000;
 
 /** The dedupe key of a delivery: GitLab's Idempotency-Key, or a hash of the body when absent. */
 export function deliveryKey(idempotencyKey: string | undefined, body: Buffer): string {
@@ -16,50 +15,55 @@ export function deliveryRedisKey(prefix: string, hookId: string, key: string): s
   return `${prefix}:rec:hook:${hookId}:delivery:${key}`;
 }
 
-// SET NX is the atomic decision: of simultaneous deliveries exactly one claims the key. While the
-// claimant stores the build the value is "pending:<id>"; once stored it is "<id>".
-const CLAIM = `
-local ok = redis.call('SET', KEYS[1], 'pending:' .. ARGV[1], 'NX', 'PX', ARGV[2])
-if ok then return {1, ARGV[1]} end
-return {0, redis.call('GET', KEYS[1]) or ''}`;
+export type Accepted = { kind: "created"; build: Build; open: string[] } | { kind: "duplicate"; buildId: string };
 
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == 'pending:' .. ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
-
-const defined = new WeakSet<Redis>();
-type Scripts = {
-  hoistClaimDelivery(key: string, id: string, ttl: number): Promise<[number, string]>;
-  hoistReleaseDelivery(key: string, id: string): Promise<number>;
-};
-
-function scripts(redis: Redis): Scripts {
-  if (!defined.has(redis)) {
-    redis.defineCommand("hoistClaimDelivery", { numberOfKeys: 1, lua: CLAIM });
-    redis.defineCommand("hoistReleaseDelivery", { numberOfKeys: 1, lua: RELEASE });
-    defined.add(redis);
-  }
-  return redis as unknown as Scripts;
-}
-
-export type ClaimOutcome = { claimed: true } | { claimed: false; buildId: string };
-
-/** How long a second delivery waits for the first one (same key, still storing) to finish. */
+/** How long a second delivery waits for the first one (same key, still storing its job). */
 const WAIT_FOR_FIRST_MS = 3_000;
 const POLL_MS = 10;
+/**
+ * A first delivery that stored its build this long ago and still has no job is gone (its process
+ * died, or Redis failed between the two writes and the undo failed too): far beyond the deadline
+ * a delivery has to store its job.
+ */
+export const ORPHAN_AFTER_MS = 30_000;
 
 /**
- * Claims a delivery for `buildId`. When another delivery with the same key already stored its
- * build, returns that build's id. When the other one is still storing, waits for it: it either
- * finishes (its id is returned) or fails and releases the claim (this delivery claims it), so a
- * duplicate is never answered with a build that then does not exist.
+ * Stores a delivery's queued build and its build job, once per dedupe key `key`.
+ *
+ * Two round trips on the common path: one script writes the key, the record and its indexes
+ * (so of simultaneous deliveries exactly one creates a build), then the job is added. Should the
+ * job fail to store, the script's writes are taken back and the error propagates (503, GitLab
+ * resends). A delivery whose key already names a build is a duplicate once that build's job
+ * exists (or it has left "queued"); while the first is still storing, this one waits for it.
  */
-export async function claimDelivery(redis: Redis, key: string, buildId: string): Promise<ClaimOutcome> {
+export async function acceptDelivery(deps: BuildDeps, key: string, input: NewBuild): Promise<Accepted> {
+  const once = { key, ttlMs: DELIVERY_TTL_MS, openIndex: openBuildsKey(deps, input.app, input.ref) };
   const deadline = Date.now() + WAIT_FOR_FIRST_MS;
   for (;;) {
-    const [claimed, current] = await scripts(redis).hoistClaimDelivery(key, buildId, CLAIM_TTL_MS);
-    if (claimed === 1) return { claimed: true };
-    if (current && !current.startsWith("pending:")) return { claimed: false, buildId: current };
+    const out = await deps.records.builds.createOnce(buildFields(input), once);
+    if (out.created) {
+      try {
+        await deps.queues.enqueue("build", { kind: "build", buildId: out.build.id });
+      } catch (err) {
+        await deps.records.builds.undoCreateOnce(out.build, once).catch(() => {});
+        throw err;
+      }
+      return { kind: "created", build: out.build, open: out.open };
+    }
+    const first = await deps.records.builds.get(out.id);
+    // Its storing failed and was taken back (all but the key): this delivery stores the build.
+    if (!first) {
+      await deps.records.builds.releaseOnce(key, out.id);
+      continue;
+    }
+    if (first.status !== "queued" || (await deps.queues.hasJob("build", { kind: "build", buildId: first.id }))) {
+      return { kind: "duplicate", buildId: first.id };
+    }
+    if (Date.now() - Date.parse(first.createdAt) > ORPHAN_AFTER_MS) {
+      // The build would stay "queued" forever: its job is stored now (the id makes this idempotent).
+      await deps.queues.enqueue("build", { kind: "build", buildId: first.id });
+      return { kind: "duplicate", buildId: first.id };
+    }
     if (Date.now() > deadline) throw new DeliveryBusyError();
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
@@ -71,14 +75,4 @@ export class DeliveryBusyError extends Error {
   constructor() {
     super("an earlier delivery with the same Idempotency-Key is still being stored; resend shortly");
   }
-}
-
-/** The build is stored: keep the key, now naming the build, for the resend window. */
-export async function confirmDelivery(redis: Redis, key: string, buildId: string): Promise<void> {
-  await redis.set(key, buildId, "PX", DELIVERY_TTL_MS);
-}
-
-/** Storing failed: drop this delivery's claim so GitLab's resend is not taken for a duplicate. */
-export async function releaseDelivery(redis: Redis, key: string, buildId: string): Promise<void> {
-  await scripts(redis).hoistReleaseDelivery(key, buildId);
 }

@@ -26,52 +26,58 @@ export function isRedisUnavailable(err: unknown): boolean {
   );
 }
 
-/** Every error answers `{ error: { code, message } }`; internals never reach the client. */
+/** The answer to an error: `{ error: { code, message } }`; internals never reach the client. */
+export function errorAnswer(err: unknown): { status: number; body: { error: { code: string; message: string } } } {
+  let status = 500;
+  let code = "internal";
+  let message = "internal error; see the API's log";
+  if (err instanceof HttpError) {
+    ({ status, code, message } = err);
+  } else if (err instanceof ZodError) {
+    status = 400;
+    code = "invalid_request";
+    message = zodMessage(err);
+  } else if (err instanceof PayloadError) {
+    status = 400;
+    code = "invalid_request";
+    message = err.message;
+  } else if (err instanceof NotFoundError) {
+    status = 404;
+    code = "not_found";
+    message = err.message;
+  } else if (err instanceof ConflictError) {
+    status = 409;
+    code = "conflict";
+    message = err.message;
+  } else if (err instanceof GitlabError) {
+    // GitLab refusing (bad token, no access, validation) is the caller's to fix; GitLab down is not.
+    const refused = err.status !== undefined && err.status >= 400 && err.status < 500;
+    status = refused ? 400 : 502;
+    code = refused ? "gitlab_rejected" : "gitlab_unavailable";
+    message = err.message;
+  } else if (isRedisUnavailable(err)) {
+    status = 503;
+    code = "unavailable";
+    message = "Redis is unreachable; nothing was stored, try again shortly";
+  } else if ((err as { type?: string }).type === "entity.too.large") {
+    status = 413;
+    code = "too_large";
+    message = "request body too large";
+  } else if ((err as { type?: string }).type === "entity.parse.failed") {
+    status = 400;
+    code = "invalid_json";
+    message = "request body is not valid JSON";
+  }
+  return { status, body: { error: { code, message } } };
+}
+
+/** Every error answers `{ error: { code, message } }`; server-side failures are logged. */
 export function errorHandler(log: { error(obj: object, msg: string): void }): ErrorRequestHandler {
   return (err, _req, res, _next) => {
-    let status = 500;
-    let code = "internal";
-    let message = "internal error; see the API's log";
-    if (err instanceof HttpError) {
-      ({ status, code, message } = err);
-    } else if (err instanceof ZodError) {
-      status = 400;
-      code = "invalid_request";
-      message = zodMessage(err);
-    } else if (err instanceof PayloadError) {
-      status = 400;
-      code = "invalid_request";
-      message = err.message;
-    } else if (err instanceof NotFoundError) {
-      status = 404;
-      code = "not_found";
-      message = err.message;
-    } else if (err instanceof ConflictError) {
-      status = 409;
-      code = "conflict";
-      message = err.message;
-    } else if (err instanceof GitlabError) {
-      // GitLab refusing (bad token, no access, validation) is the caller's to fix; GitLab down is not.
-      const refused = err.status !== undefined && err.status >= 400 && err.status < 500;
-      status = refused ? 400 : 502;
-      code = refused ? "gitlab_rejected" : "gitlab_unavailable";
-      message = err.message;
-    } else if (isRedisUnavailable(err)) {
-      status = 503;
-      code = "unavailable";
-      message = "Redis is unreachable; nothing was stored, try again shortly";
-    } else if ((err as { type?: string }).type === "entity.too.large") {
-      status = 413;
-      code = "too_large";
-      message = "request body too large";
-    } else if ((err as { type?: string }).type === "entity.parse.failed") {
-      status = 400;
-      code = "invalid_json";
-      message = "request body is not valid JSON";
-    }
+    const { status, body } = errorAnswer(err);
     if (status >= 500) log.error({ err: err instanceof Error ? err.message : String(err), status }, "request failed");
     if (res.headersSent) return;
-    res.status(status).json({ error: { code, message } });
+    res.status(status).json(body);
   };
 }
 

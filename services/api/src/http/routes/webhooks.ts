@@ -1,21 +1,15 @@
-import { type App, newId, type SecretBox, SpanKind, secretContexts, withSpan } from "@hoist/shared";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { type App, type SecretBox, SpanKind, secretContexts, withSpan } from "@hoist/shared";
 import { type Request, type Response, Router } from "express";
 import type { ApiDeps } from "../../deps.js";
-import { finishBuild, storeBuild } from "../../domain/builds.js";
-import {
-  claimDelivery,
-  confirmDelivery,
-  DeliveryBusyError,
-  deliveryKey,
-  deliveryRedisKey,
-  releaseDelivery,
-} from "../../domain/deliveries.js";
+import { finishBuild } from "../../domain/builds.js";
+import { type Accepted, acceptDelivery, DeliveryBusyError, deliveryKey, deliveryRedisKey } from "../../domain/deliveries.js";
 import { decidePush } from "../../domain/push-event.js";
 import { verifyStandardSignature } from "../../domain/signature.js";
 import { hashToken } from "../../domain/tokens.js";
 import { safeEqual } from "../auth.js";
 import { readRawBody } from "../body.js";
-import { HttpError, isRedisUnavailable } from "../errors.js";
+import { errorAnswer, HttpError, isRedisUnavailable } from "../errors.js";
 
 type Span = Parameters<Parameters<typeof withSpan>[2]>[0];
 
@@ -58,40 +52,61 @@ class SigningSecretCache {
 }
 
 /** Webhook answers are tiny and never cached: written directly, without express's ETag and send machinery. */
-function reply(res: Response, status: number, body: object): void {
+function reply(res: ServerResponse, status: number, body: object): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) }).end(text);
 }
 
-function header(req: Request, name: string): string | undefined {
+function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
 }
 
+const WEBHOOK_PATH = /^\/webhooks\/gitlab\/([^/?#]*)\/?(?:\?.*)?$/;
+
+/** The hook id when `req` is a webhook delivery (POST /webhooks/gitlab/:hookId), else undefined. */
+export function webhookHookId(req: IncomingMessage): string | undefined {
+  if (req.method !== "POST" || !req.url) return undefined;
+  const m = WEBHOOK_PATH.exec(req.url);
+  if (!m) return undefined;
+  try {
+    return decodeURIComponent(m[1] ?? "");
+  } catch {
+    return m[1];
+  }
+}
+
+export type WebhookHandler = (req: IncomingMessage, res: ServerResponse, hookId: string) => Promise<void>;
+
 /**
  * POST /webhooks/gitlab/:hookId: authenticate (signature or token), bound the body, decide,
- * dedupe by Idempotency-Key, then store the build and its job before answering 202.
+ * then store the build (once per Idempotency-Key) and its job before answering 202. It answers
+ * every error itself, so the HTTP server can call it without express (it is the hot path).
  */
-export function webhookRouter(deps: ApiDeps): Router {
-  const router = Router();
+export function webhookHandler(deps: ApiDeps): WebhookHandler {
   const signing = new SigningSecretCache(deps.secrets);
   const prefix = deps.config.HOIST_QUEUE_PREFIX;
   const buildDeps = { redis: deps.redis, records: deps.records, queues: deps.queues, prefix };
 
   // The webhook request opens the push's trace: every job stored below carries its context, so
   // build, deploy and notify are spans of this one trace (no HTTP auto-instrumentation is loaded).
-  router.post("/webhooks/gitlab/:hookId", (req: Request<{ hookId: string }>, res: Response) =>
-    withSpan(
-      "POST /webhooks/gitlab/:hookId",
-      { kind: SpanKind.SERVER, attributes: { "http.request.method": "POST", "http.route": "/webhooks/gitlab/:hookId" } },
-      (span) => handle(req, res, span),
-    ),
-  );
+  return async (req, res, hookId) => {
+    try {
+      await withSpan(
+        "POST /webhooks/gitlab/:hookId",
+        { kind: SpanKind.SERVER, attributes: { "http.request.method": "POST", "http.route": "/webhooks/gitlab/:hookId" } },
+        (span) => handle(req, res, hookId, span),
+      );
+    } catch (err) {
+      const { status, body } = errorAnswer(err);
+      if (status >= 500) deps.log.error({ err: err instanceof Error ? err.message : String(err), status }, "webhook failed");
+      if (!res.headersSent) reply(res, status, body);
+    }
+  };
 
-  async function handle(req: Request<{ hookId: string }>, res: Response, span: Span): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, hookId: string, span: Span): Promise<void> {
     // A producer connection fails fast, but a dead Redis is known before any command: answer at once.
     if (deps.redis.status !== "ready") throw unavailable();
-    const hookId = req.params.hookId;
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(hookId)) throw new HttpError(404, "not_found", "no webhook with this id");
     const app = await withDeadline(deps.apps.byHookId(hookId), STORE_DEADLINE_MS);
     if (!app) throw new HttpError(404, "not_found", "no webhook with this id");
@@ -129,24 +144,10 @@ export function webhookRouter(deps: ApiDeps): Router {
     }
 
     const key = deliveryRedisKey(prefix, hookId, deliveryKey(header(req, "idempotency-key"), body));
-    const buildId = newId("bld");
-    let claim: Awaited<ReturnType<typeof claimDelivery>>;
+    let accepted: Accepted;
     try {
-      claim = await withDeadline(claimDelivery(deps.redis, key, buildId), STORE_DEADLINE_MS);
-    } catch (err) {
-      if (err instanceof DeliveryBusyError) throw new HttpError(503, "busy", err.message);
-      throw err;
-    }
-    if (!claim.claimed) {
-      span.setAttributes({ "hoist.webhook_outcome": "duplicate", "hoist.build_id": claim.buildId });
-      reply(res, 200, { status: "duplicate", buildId: claim.buildId });
-      return;
-    }
-    let build: Awaited<ReturnType<typeof storeBuild>>;
-    try {
-      build = await withDeadline(
-        storeBuild(buildDeps, {
-          id: buildId,
+      accepted = await withDeadline(
+        acceptDelivery(buildDeps, key, {
           app: app.name,
           ref: decision.ref,
           sha: decision.sha,
@@ -157,17 +158,19 @@ export function webhookRouter(deps: ApiDeps): Router {
         STORE_DEADLINE_MS,
       );
     } catch (err) {
-      await releaseDelivery(deps.redis, key, buildId).catch(() => {});
+      if (err instanceof DeliveryBusyError) throw new HttpError(503, "busy", err.message);
       if (err instanceof HttpError || isRedisUnavailable(err)) throw unavailable();
       throw err;
     }
-    // The build and its job are stored and will run; should what follows fail, the claim stays
-    // (at least its short TTL) so a quick resend is answered as a duplicate, not built twice.
+    if (accepted.kind === "duplicate") {
+      span.setAttributes({ "hoist.webhook_outcome": "duplicate", "hoist.build_id": accepted.buildId });
+      reply(res, 200, { status: "duplicate", buildId: accepted.buildId });
+      return;
+    }
+    const { build, open } = accepted;
+    // The build and its job are stored and will run; a resend of this delivery is a duplicate now.
     try {
-      await withDeadline(
-        finishBuild(buildDeps, build, app, () => confirmDelivery(deps.redis, key, build.id)),
-        STORE_DEADLINE_MS,
-      );
+      await withDeadline(finishBuild(buildDeps, build, app, open), STORE_DEADLINE_MS);
     } catch (err) {
       if (err instanceof HttpError || isRedisUnavailable(err)) throw unavailable();
       throw err;
@@ -175,5 +178,12 @@ export function webhookRouter(deps: ApiDeps): Router {
     span.setAttributes({ "hoist.webhook_outcome": "queued", "hoist.build_id": build.id, "http.response.status_code": 202 });
     reply(res, 202, { status: "queued", buildId: build.id });
   }
+}
+
+/** The webhook route for express (the HTTP server normally takes webhooks before express sees them). */
+export function webhookRouter(deps: ApiDeps): Router {
+  const router = Router();
+  const handler = webhookHandler(deps);
+  router.post("/webhooks/gitlab/:hookId", (req: Request<{ hookId: string }>, res: Response) => handler(req, res, req.params.hookId));
   return router;
 }
