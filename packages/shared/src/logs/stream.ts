@@ -54,27 +54,30 @@ export class LogWriter {
   }
 
   flush(): Promise<void> {
+    return this.send();
+  }
+
+  /** Flushes and appends the end marker that tells followers the work is over (one round trip). */
+  async end(status: string): Promise<void> {
+    await this.send(status);
+  }
+
+  private send(endStatus?: string): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.pending;
     this.pending = [];
-    if (batch.length === 0) return this.flushing;
-    const max = this.opts.maxLines ?? defaultLogMaxLines;
+    if (batch.length === 0 && endStatus === undefined) return this.flushing;
+    const max = String(this.opts.maxLines ?? defaultLogMaxLines);
     this.flushing = this.flushing.then(async () => {
       const pipe = this.redis.pipeline();
-      for (const [time, step, line] of batch) pipe.xadd(this.key, "MAXLEN", "~", String(max), "*", "t", time, "s", step, "l", line);
+      for (const [time, step, line] of batch) pipe.xadd(this.key, "MAXLEN", "~", max, "*", "t", time, "s", step, "l", line);
       // `~` trims in whole macro nodes (cheap); the exact trim once per batch keeps the cap exact.
-      pipe.xtrim(this.key, "MAXLEN", max);
+      if (batch.length) pipe.xtrim(this.key, "MAXLEN", max);
+      if (endStatus !== undefined) pipe.xadd(this.key, "MAXLEN", max, "*", "t", new Date().toISOString(), "end", endStatus);
       await pipe.exec().catch(() => undefined);
     });
     return this.flushing;
-  }
-
-  /** Flushes and appends the end marker that tells followers the work is over. */
-  async end(status: string): Promise<void> {
-    await this.flush();
-    const max = String(this.opts.maxLines ?? defaultLogMaxLines);
-    await this.redis.xadd(this.key, "MAXLEN", max, "*", "t", new Date().toISOString(), "end", status).catch(() => undefined);
   }
 }
 

@@ -73,14 +73,19 @@ export class HashRepo<S extends z.ZodType<Record<string, unknown>>> {
     fields: Partial<z.infer<S>> & { status: string },
   ): Promise<TransitionResult<z.infer<S>>> {
     const allowed = from.map((s) => JSON.stringify(s));
-    const [code, cur] = await this.scripts.transition(
-      this.keyOf(id),
+    const key = this.keyOf(id);
+    const [code, cur, flat = []] = await this.scripts.transition(
+      key,
       allowed.length,
       ...allowed,
       ...encodeFields(fields as Record<string, unknown>),
     );
     if (code === -1) return { ok: false, reason: "missing" };
     if (code === 0) return { ok: false, reason: "state", current: JSON.parse(cur) as string };
-    return { ok: true, from: JSON.parse(cur) as string, record: await this.require(id) };
+    const hash: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i] as string] = flat[i + 1] as string;
+    const record = decodeHash(this.schema, key, hash);
+    if (!record) throw new NotFoundError(`${this.label} ${id} not found`);
+    return { ok: true, from: JSON.parse(cur) as string, record };
   }
 }

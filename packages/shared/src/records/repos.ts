@@ -96,6 +96,7 @@ export class BuildRepo extends HashRepo<typeof buildSchema> {
       id,
       ...encodeFields(draft),
     );
+    if (number === 0) throw new ConflictError(`build ${id} already exists`);
     return { ...buildSchema.parse({ ...draft, number }) };
   }
 
@@ -163,6 +164,7 @@ export class ReleaseRepo extends HashRepo<typeof releaseSchema> {
       id,
       ...encodeFields(draft),
     );
+    if (number === 0) throw new ConflictError(`release ${id} already exists`);
     return releaseSchema.parse({ ...draft, number });
   }
 

@@ -7,8 +7,12 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
 return 1`;
 
-/** Numbers and creates a per-app record. KEYS: seq, record, index. ARGV: member, field/value pairs. */
+/**
+ * Numbers and creates a per-app record, unless it exists (returns 0: a retried step must not
+ * renumber or overwrite it). KEYS: seq, record, index. ARGV: member, field/value pairs.
+ */
 const CREATE_NUMBERED = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local n = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[2], 'number', tostring(n), unpack(ARGV, 2))
 redis.call('ZADD', KEYS[3], n, ARGV[1])
@@ -45,8 +49,9 @@ return 0`;
 
 /**
  * Moves a record's status only from an allowed one. KEYS: record. ARGV: count of allowed
- * (JSON-encoded) statuses, the statuses, then field/value pairs to set. Returns {1, old} when
- * moved, {0, current} when the current status is not allowed, {-1} when missing.
+ * (JSON-encoded) statuses, the statuses, then field/value pairs to set. Returns {1, old, the
+ * record's fields after the move} when moved (saving the caller a read), {0, current} when the
+ * current status is not allowed, {-1} when missing.
  */
 const TRANSITION = `
 local cur = redis.call('HGET', KEYS[1], 'status')
@@ -55,7 +60,7 @@ local n = tonumber(ARGV[1])
 for i = 2, n + 1 do
   if ARGV[i] == cur then
     redis.call('HSET', KEYS[1], unpack(ARGV, n + 2))
-    return {1, cur}
+    return {1, cur, redis.call('HGETALL', KEYS[1])}
   end
 end
 return {0, cur}`;
@@ -81,7 +86,7 @@ export interface RecordScripts {
   ): Promise<[1, number, string[]] | [0, string]>;
   undoCreateOnce(once: string, record: string, index: string, openIndex: string, member: string): Promise<number>;
   releaseOnce(once: string, member: string): Promise<number>;
-  transition(record: string, allowedCount: number, ...rest: string[]): Promise<[number, string]>;
+  transition(record: string, allowedCount: number, ...rest: string[]): Promise<[number, string, string[]?]>;
   patchExisting(record: string, ...fields: string[]): Promise<number>;
 }
 
@@ -111,7 +116,8 @@ export function recordScripts(redis: Redis): RecordScripts {
     undoCreateOnce: (once, record, index, openIndex, member) =>
       r.hoistUndoCreateOnce!(once, record, index, openIndex, member) as Promise<number>,
     releaseOnce: (once, member) => r.hoistReleaseOnce!(once, member) as Promise<number>,
-    transition: (record, allowedCount, ...rest) => r.hoistTransition!(record, allowedCount, ...rest) as Promise<[number, string]>,
+    transition: (record, allowedCount, ...rest) =>
+      r.hoistTransition!(record, allowedCount, ...rest) as Promise<[number, string, string[]?]>,
     patchExisting: (record, ...fields) => r.hoistPatchExisting!(record, ...fields) as Promise<number>,
   };
 }

@@ -1,7 +1,9 @@
 import {
+  type App,
   type Build,
   buildLogKey,
   buildsTotal,
+  ConflictError,
   enqueueNotifications,
   type JobContext,
   type JobQueues,
@@ -44,16 +46,18 @@ const nowIso = () => new Date().toISOString();
 /**
  * Creates the build's one release (or finds it), records it on the build, marks the build
  * succeeded and enqueues its deploy job. Every step is idempotent, so a crash between any two
- * is repaired by running this again.
+ * is repaired by running this again. `app` saves a read when the caller has it.
  */
-async function finishSucceeded(deps: BuildJobDeps, build: Build, images: NonNullable<Build["images"]>): Promise<string> {
+async function finishSucceeded(deps: BuildJobDeps, build: Build, images: NonNullable<Build["images"]>, knownApp?: App): Promise<string> {
   const { records, queues } = deps;
   const releaseId = build.releaseId ?? releaseIdFor(build.id);
-  const app = await records.apps.get(build.app);
-  if (!(await records.releases.get(releaseId))) {
+  const app = knownApp ?? (await records.apps.get(build.app));
+  try {
     await records.releases.create({ id: releaseId, app: build.app, buildId: build.id, images, ...(app?.env ? { env: app.env } : {}) });
+  } catch (err) {
+    // Made by an earlier attempt that died after it: that one stands.
+    if (!(err instanceof ConflictError)) throw err;
   }
-  await records.builds.patch(build.id, { releaseId, images });
   if (build.status === "running") {
     const done = await records.builds.transition(build.id, ["running"], { status: "succeeded", finishedAt: nowIso(), releaseId, images });
     if (!done.ok) {
@@ -61,9 +65,13 @@ async function finishSucceeded(deps: BuildJobDeps, build: Build, images: NonNull
       await records.releases.transition(releaseId, ["pending"], { status: "failed", reason: "build canceled before release" });
       throw new CanceledError(build.id);
     }
+  } else {
+    await records.builds.patch(build.id, { releaseId, images });
   }
-  await queues.enqueue("deploy", { kind: "deploy", releaseId });
-  await enqueueNotifications(queues, "build.succeeded", { buildId: build.id, releaseId }, app);
+  await Promise.all([
+    queues.enqueue("deploy", { kind: "deploy", releaseId }),
+    enqueueNotifications(queues, "build.succeeded", { buildId: build.id, releaseId }, app),
+  ]);
   return releaseId;
 }
 
@@ -108,12 +116,13 @@ export async function processBuild(
     },
   });
   let timer: NodeJS.Timeout | undefined;
+  let started = false;
   try {
     if (build.status === "queued") {
       const t = await records.builds.transition(buildId, ["queued"], { status: "running", startedAt: nowIso() });
       if (!t.ok) return { outcome: "skipped", status: t.reason === "state" ? t.current : "missing" };
       build = t.record;
-      await enqueueNotifications(deps.queues, "build.running", { buildId }, await records.apps.get(build.app));
+      started = true;
       writer.write("start", `build #${build.number} of ${build.app} at ${build.sha} (${build.ref})`);
     } else {
       writer.write(
@@ -122,6 +131,7 @@ export async function processBuild(
       );
     }
     const app = await records.apps.get(build.app);
+    if (started) await enqueueNotifications(deps.queues, "build.running", { buildId }, app);
     if (!app) throw new BuildFailure(`app ${build.app} no longer exists`, true);
 
     // The timeout counts from the first start, so a taken-over build cannot run forever either.
@@ -154,7 +164,7 @@ export async function processBuild(
         signal,
       );
     }
-    const releaseId = await finishSucceeded(deps, build, images);
+    const releaseId = await finishSucceeded(deps, build, images, app);
     writer.write("release", `release ${releaseId} created; deploy queued`);
     await writer.end("succeeded");
     buildsTotal.inc({ outcome: "succeeded" });

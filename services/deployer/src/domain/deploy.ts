@@ -16,7 +16,8 @@ export interface DeployPorts {
   >;
   goLive(release: Release, lock: HeldLock): Promise<{ replaced?: string; rolledBack: boolean }>;
   fail(release: Release, reason: string, lock: HeldLock | undefined): Promise<boolean>;
-  notify(event: NotifyEvent, release: Release): Promise<void>;
+  /** `app` saves a read when the caller has it. */
+  notify(event: NotifyEvent, release: Release, app?: App): Promise<void>;
   targetFor(app: App): DeployTarget;
   step(releaseId: string, line: string): Promise<void>;
 }
@@ -57,11 +58,13 @@ export async function deployRelease(
       await ports.notify("release.failed", first);
       return { kind: "superseded", by: begun.by };
     }
-    const release = (await ports.loadRelease(releaseId)) ?? first;
-    await ports.notify("release.deploying", release);
-    await ports.step(releaseId, `deploy started (attempt holds lock token ${lock.token})`);
+    const [loaded, app] = await Promise.all([ports.loadRelease(releaseId), ports.loadApp(first.app)]);
+    const release = loaded ?? first;
+    await Promise.all([
+      ports.notify("release.deploying", release, app),
+      ports.step(releaseId, `deploy started (attempt holds lock token ${lock.token})`),
+    ]);
     try {
-      const app = await ports.loadApp(release.app);
       if (!app) throw new PermanentDeployError(`app ${release.app} does not exist any more`);
       const env = await ports.openEnv(release);
       const target = ports.targetFor(app);
@@ -86,11 +89,13 @@ export async function deployRelease(
       lock.assertHeld();
       if (outcome.ok) {
         const { replaced, rolledBack } = await ports.goLive(release, lock);
-        await ports.step(releaseId, replaced ? `live; replaced release ${replaced}` : "live");
-        await ports.notify("release.live", release);
+        await Promise.all([
+          ports.step(releaseId, replaced ? `live; replaced release ${replaced}` : "live"),
+          ports.notify("release.live", release, app),
+        ]);
         if (replaced && rolledBack) {
           const undone = await ports.loadRelease(replaced);
-          if (undone) await ports.notify("release.rolled_back", undone);
+          if (undone) await ports.notify("release.rolled_back", undone, app);
         }
         return { kind: "live", ...(replaced ? { replaced } : {}) };
       }

@@ -52,12 +52,12 @@ export function deployPorts(deps: DeployerDeps): DeployPorts {
     goLive: (release, lock) => store.goLive(release, lock),
     fail: (release, reason, lock) => store.fail(release, reason, lock),
     // Destinations the app has not configured are left out at the source (fewer jobs in the queue).
-    notify: async (event, release) =>
+    notify: async (event, release, app) =>
       enqueueNotifications(
         deps.queues,
         event,
         { buildId: release.buildId, releaseId: release.id },
-        await deps.records.apps.get(release.app),
+        app ?? (await deps.records.apps.get(release.app)),
       ),
     targetFor: (app) => (app.target.kind === "ecs" ? ecs : local),
     step: (id, line) => deps.releaseLog.write(id, line),

@@ -9,15 +9,18 @@ export type Loaded = { ctx: NotifyContext } | { skip: string };
  * names something that does not exist); a deleted app means there is nobody to tell.
  */
 export async function loadContext(deps: NotifierDeps, payload: NotifyPayload, opts: { releaseOfBuild?: boolean } = {}): Promise<Loaded> {
-  const build = await deps.records.builds.get(payload.buildId);
-  if (!build) throw new UnrecoverableError(`build ${payload.buildId} not found: nothing to notify about`);
-  const app = await deps.records.apps.get(build.app);
-  if (!app) return { skip: `skipped: app ${build.app} no longer exists` };
-  const releaseId = payload.releaseId ?? (opts.releaseOfBuild ? build.releaseId : undefined);
   if (payload.event.startsWith("release.") && !payload.releaseId) {
     throw new UnrecoverableError(`${payload.event} needs a releaseId in the job`);
   }
-  const release = releaseId ? await deps.records.releases.get(releaseId) : undefined;
-  if (payload.releaseId && !release) throw new UnrecoverableError(`release ${payload.releaseId} not found: nothing to notify about`);
+  // The build and a named release are read together; the app (named by the build) after.
+  const [build, named] = await Promise.all([
+    deps.records.builds.get(payload.buildId),
+    payload.releaseId ? deps.records.releases.get(payload.releaseId) : undefined,
+  ]);
+  if (!build) throw new UnrecoverableError(`build ${payload.buildId} not found: nothing to notify about`);
+  if (payload.releaseId && !named) throw new UnrecoverableError(`release ${payload.releaseId} not found: nothing to notify about`);
+  const ofBuild = !payload.releaseId && opts.releaseOfBuild && build.releaseId ? build.releaseId : undefined;
+  const [app, release] = await Promise.all([deps.records.apps.get(build.app), ofBuild ? deps.records.releases.get(ofBuild) : named]);
+  if (!app) return { skip: `skipped: app ${build.app} no longer exists` };
   return { ctx: { event: payload.event, app, build, ...(release ? { release } : {}), publicUrl: deps.publicUrl } };
 }
