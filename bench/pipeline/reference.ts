@@ -39,6 +39,7 @@ export async function startReferenceChain(opts: {
       await notify.add("notify", job.data, jobOpts);
     }),
     worker("notify", async (job) => {
+      stamps.notifyQueued.set(job.data.id, job.timestamp);
       const res = await fetch(opts.slackUrl, {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -46,7 +47,6 @@ export async function startReferenceChain(opts: {
       });
       if (!res.ok) throw new Error(`slack answered ${res.status}`);
       await res.arrayBuffer();
-      stamps.notifySent.set(job.data.id, Date.now() - job.timestamp);
     }),
   ];
   await Promise.all(workers.map((w) => w.waitUntilReady()));

@@ -276,14 +276,12 @@ async function hoistPhase(w: HoistWorld, stamps: Stamps): Promise<void> {
     log,
     handlers: {
       ...notifyInner,
-      slack: async (payload, ctx) => {
-        const waited = Date.now() - ctx.job.timestamp;
-        const result = await notifyInner.slack(payload, ctx);
-        if (payload.event === "release.live" && payload.releaseId && result === "sent") {
-          stamps.notifySent.set(payload.releaseId, Date.now() - ctx.job.timestamp);
-          notifyWait.push(waited);
+      slack: (payload, ctx) => {
+        if (payload.event === "release.live" && payload.releaseId) {
+          stamps.notifyQueued.set(payload.releaseId, ctx.job.timestamp);
+          notifyWait.push(Date.now() - ctx.job.timestamp);
         }
-        return result;
+        return notifyInner.slack(payload, ctx);
       },
     },
   });
@@ -312,7 +310,7 @@ async function hoistPhase(w: HoistWorld, stamps: Stamps): Promise<void> {
   await Promise.all([builder.close(), deployer.close(), notifier.close()]);
   // Deploy stamps are keyed by release id; the rest by build id.
   const byRelease = new Map([...stamps.acceptedAt.keys()].map((b) => [releaseIdFor(b), b]));
-  for (const m of [stamps.deployActive, stamps.notifySent]) {
+  for (const m of [stamps.deployActive, stamps.notifyQueued]) {
     for (const [rel, v] of [...m]) {
       m.delete(rel);
       m.set(byRelease.get(rel) ?? rel, v);
@@ -406,6 +404,32 @@ async function scalePhase(w: HoistWorld, builders: number): Promise<number> {
 
 const apiToken = randomBytes(24).toString("hex");
 
+/** Runs `fn` under the V8 CPU profiler when BENCH_PROFILE_DIR is set (a .cpuprofile of that phase only). */
+async function profiled(name: string, fn: () => Promise<void>): Promise<void> {
+  const dir = process.env.BENCH_PROFILE_DIR;
+  if (!dir) return fn();
+  const { Session } = await import("node:inspector/promises");
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  try {
+    await fn();
+  } finally {
+    const { profile } = await session.post("Profiler.stop");
+    writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+
+/** Commands Redis has executed so far (INFO commandstats), to compare the work per push of each side. */
+async function redisCalls(redis: Redis): Promise<number> {
+  const info = await redis.info("commandstats");
+  let calls = 0;
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls += Number(m[2]);
+  return calls;
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "hoist-bench-pipeline-"));
   try {
@@ -471,9 +495,23 @@ async function main(): Promise<void> {
 
     console.log(`bench pipeline: ${RATE} pushes/s for ${SECONDS} s, worker concurrency ${CONCURRENCY}, ${APPS} apps, Redis ${url}`);
     const ref = emptyStamps();
+    const calls0 = await redisCalls(producer);
+    const cpu0 = process.cpuUsage();
     await referencePhase(connection, `bench-ref-${run}`, slack.referenceUrl, ref);
+    const cpu1 = process.cpuUsage();
+    const calls1 = await redisCalls(producer);
     const hoist = emptyStamps();
-    await hoistPhase(w, hoist);
+    await profiled("hoist", () => hoistPhase(w, hoist));
+    const cpu2 = process.cpuUsage();
+    const calls2 = await redisCalls(producer);
+    const pushes = Math.round(RATE * SECONDS);
+    const cpuMs = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => (b.user + b.system - a.user - a.system) / 1000 / pushes;
+    console.log(
+      `worker CPU per push (this process: the workers, and the client): hoist ${cpuMs(cpu1, cpu2).toFixed(2)} ms, reference ${cpuMs(cpu0, cpu1).toFixed(2)} ms`,
+    );
+    console.log(
+      `Redis commands per push (with those inside scripts and idle polls): hoist ${((calls2 - calls1) / pushes).toFixed(0)}, reference ${((calls1 - calls0) / pushes).toFixed(0)}`,
+    );
     const h = samplesOf(hoist);
     const r = samplesOf(ref);
     console.log(summary("hoist", h));

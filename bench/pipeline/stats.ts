@@ -20,8 +20,8 @@ export interface Stamps {
   buildActive: Map<string, number>;
   /** deploy handler started − its job's creation (the builder's hand-off), ms */
   deployActive: Map<string, number>;
-  /** "live" message posted − its notify job's creation (the deployer's hand-off), ms */
-  notifySent: Map<string, number>;
+  /** the "live" notify job's creation (absolute): the deployer's hand-off starts here */
+  notifyQueued: Map<string, number>;
   /** the Slack receiver got the "live" message (absolute) */
   liveAt: Map<string, number>;
 }
@@ -31,7 +31,7 @@ export const emptyStamps = (): Stamps => ({
   acceptedAt: new Map(),
   buildActive: new Map(),
   deployActive: new Map(),
-  notifySent: new Map(),
+  notifyQueued: new Map(),
   liveAt: new Map(),
 });
 
@@ -40,7 +40,7 @@ export interface HandoffSamples {
   acceptToBuild: number[];
   /** build done (deploy job added) → deploy job active */
   buildToDeploy: number[];
-  /** deploy done (notify job added) → notify sent (message posted) */
+  /** deploy done (notify job added) → notify sent (the message reached the Slack receiver) */
   deployToNotify: number[];
   /** webhook sent → "live" message received */
   endToEnd: number[];
@@ -49,6 +49,7 @@ export interface HandoffSamples {
 export function samplesOf(s: Stamps): HandoffSamples {
   const acceptToBuild: number[] = [];
   const endToEnd: number[] = [];
+  const deployToNotify: number[] = [];
   for (const [id, accepted] of s.acceptedAt) {
     const active = s.buildActive.get(id);
     // The job can start before the answer reaches the client: that hand-off cost nothing.
@@ -56,8 +57,10 @@ export function samplesOf(s: Stamps): HandoffSamples {
     const sent = s.sentAt.get(id);
     const live = s.liveAt.get(id);
     if (sent !== undefined && live !== undefined) endToEnd.push(live - sent);
+    const queued = s.notifyQueued.get(id);
+    if (queued !== undefined && live !== undefined) deployToNotify.push(live - queued);
   }
-  return { acceptToBuild, buildToDeploy: [...s.deployActive.values()], deployToNotify: [...s.notifySent.values()], endToEnd };
+  return { acceptToBuild, buildToDeploy: [...s.deployActive.values()], deployToNotify, endToEnd };
 }
 
 export function summary(name: string, s: HandoffSamples): string {
