@@ -3,11 +3,12 @@
 // `runPipeline`, the deployer's `targetFor`), beside a bare three-queue BullMQ chain on the same
 // Redis in the same run. Then one builder against two, with slow (sleeping) builds.
 //
-// Hoist side: the real API process takes GitLab Push Hooks; the builder, deployer and notifier job
-// handlers run here as BullMQ workers on their own connections, composed as their main.ts does,
-// with the real Redis records, queues, secret box, sent markers and Slack client. Only the clone/
-// build/push and the rollout are instant. Both sides post their "live" message to one receiver.
-import { type ChildProcess, spawn } from "node:child_process";
+// Hoist side: the real API process takes GitLab Push Hooks; the builder, deployer and notifier run
+// each in a process of its own, as in production, composed as their main.ts does (compose.ts), with
+// the real Redis records, queues, secret box, sent markers and Slack client. Only the clone/build/
+// push and the rollout are instant. The reference runs its HTTP endpoint and its three stages in
+// four processes too. Both sides post their "live" message to one receiver, in this process.
+import { type ChildProcess, fork, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -15,29 +16,11 @@ import { Agent, createServer, request } from "node:http";
 import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import {
-  type App,
-  type Build,
-  createLogger,
-  createRedis,
-  createWorker,
-  type Image,
-  JobQueues,
-  LocalSecretBox,
-  Records,
-  type Redis,
-} from "@hoist/shared";
-import Docker from "dockerode";
-import { Cancellations } from "../../services/builder/src/adapters/cancellations.js";
+import { type App, type Build, createRedis, type Image, JobQueues, Records, type Redis } from "@hoist/shared";
 import { releaseIdFor } from "../../services/builder/src/jobs/build-job.js";
-import { handlers as buildHandlers } from "../../services/builder/src/jobs/handlers.js";
-import { RedisStreamReleaseLog } from "../../services/deployer/src/adapters/release-log.js";
-import { handlers as deployHandlers } from "../../services/deployer/src/jobs/handlers.js";
-import { deployPorts } from "../../services/deployer/src/jobs/ports.js";
-import { SentMarkers } from "../../services/notifier/src/adapters/sent-marker.js";
-import { handlers as notifyHandlers } from "../../services/notifier/src/jobs/handlers.js";
-import { startReferenceChain } from "./reference.js";
+import { type HoistWorld, hoistWorld, startBuilder } from "./compose.js";
 import { atFixedRate, emptyStamps, fmt, handoffs, pct, type Stamps, samplesOf, summary, worstHandoffP99 } from "./stats.js";
+import type { ProcessMessage, Role } from "./worker-process.js";
 
 const root = resolve(import.meta.dirname, "..", "..");
 const RATE = Number(process.env.BENCH_RATE ?? 50);
@@ -47,12 +30,17 @@ const APPS = Number(process.env.BENCH_APPS ?? 20);
 const SLOW_BUILD_MS = Number(process.env.BENCH_SLOW_BUILD_MS ?? 500);
 const SLOW_BUILDS = Number(process.env.BENCH_SLOW_BUILDS ?? 40);
 const SCALE_CONCURRENCY = Number(process.env.BENCH_SCALE_CONCURRENCY ?? 2);
+// "processes": each worker (and the reference's HTTP endpoint and each stage) in a process of its
+// own, as production runs the services; "single": each side's workers share one process.
+const LAYOUT = process.env.BENCH_LAYOUT ?? "processes";
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+if (LAYOUT !== "processes" && LAYOUT !== "single") throw new Error(`BENCH_LAYOUT must be "processes" or "single", not ${LAYOUT}`);
+const layout = (roles: Role[]): Role[][] => (LAYOUT === "single" ? [roles] : roles.map((r) => [r]));
 
 const children: ChildProcess[] = [];
 process.on("exit", () => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
 });
-const log = createLogger({ service: "bench", level: process.env.BENCH_LOG_LEVEL ?? "error" });
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
 async function freePort(): Promise<number> {
@@ -173,153 +161,75 @@ function pushHook(token: string, branch: string, sha: string) {
   };
 }
 
-interface HoistWorld {
-  url: string;
-  prefix: string;
+interface Apps {
   records: Records;
   queues: JobQueues;
-  secrets: LocalSecretBox;
+  url: string;
   apps: { name: string; hookUrl: string; token: string }[];
-  connection: () => Redis;
-  conns: Redis[];
 }
 
-/** The builder's job handlers as its main.ts composes them, with `build` as the pipeline. */
-function startBuilder(
-  w: HoistWorld,
-  concurrency: number,
-  build: (app: App, b: Build) => Promise<Image[]>,
-  onActive?: (id: string) => void,
-) {
-  const inner = buildHandlers({
-    redis: w.connection(),
-    prefix: w.prefix,
-    records: w.records,
-    queues: w.queues,
-    cancellations: new Cancellations(),
-    logMaxLines: 1000,
-    log,
-    pipeline: {
-      docker: new Docker(),
-      secrets: w.secrets,
-      workDir: tmpdir(),
-      pushTarget: async () => ({ prefix: "bench", insecure: true }),
+/** A worker process (worker-process.ts) whose stamps land in `stamps`; resolves once it is ready. */
+async function startWorkerProcess(
+  roles: Role[],
+  env: Record<string, string>,
+  stamps: Stamps,
+  cpu: { ms: number },
+): Promise<{ url?: string; stop: () => Promise<void> }> {
+  const profile = process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const child = fork(join(import.meta.dirname, "worker-process.ts"), [], {
+    execArgv: ["--import", "tsx", ...profile],
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      BENCH_ROLES: roles.join(","),
+      BENCH_CONCURRENCY: String(CONCURRENCY),
+      ...env,
     },
-    runPipeline: (app, b) => build(app, b),
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
-  return createWorker({
-    queue: "build",
-    connection: w.connection(),
-    prefix: w.prefix,
-    concurrency,
-    log,
-    handlers: {
-      build: (payload, ctx) => {
-        onActive?.(payload.buildId);
-        return inner.build(payload, ctx);
-      },
+  children.push(child);
+  let stopped!: () => void;
+  const done = new Promise<void>((r) => {
+    stopped = r;
+  });
+  const ready = new Promise<{ url?: string }>((res, rej) => {
+    child.on("message", (m: ProcessMessage) => {
+      if (m.t === "ready") res(m.url ? { url: m.url } : {});
+      else if (m.t === "stamps") for (const [map, id, v] of m.rows) stamps[map].set(id, v);
+      else if (m.t === "stopped") {
+        cpu.ms += m.cpuMs;
+        stopped();
+      }
+    });
+    child.once("exit", (code) => {
+      rej(new Error(`${roles.join(",")} worker process exited ${code}`));
+      stopped();
+    });
+  });
+  const info = await ready;
+  return {
+    ...info,
+    stop: async () => {
+      child.send({ t: "stop" });
+      await done;
     },
-  });
-}
-
-async function hoistPhase(w: HoistWorld, stamps: Stamps): Promise<void> {
-  const bySha = new Map<string, string>();
-  const instant = async (app: App, b: Build): Promise<Image[]> => [{ service: "web", tag: `bench/${app.name}:web.${b.number}` }];
-  const builder = startBuilder(w, CONCURRENCY, instant, (id) => stamps.buildActive.set(id, Date.now()));
-  const redis = w.connection();
-  const ports = deployPorts({
-    redis,
-    prefix: w.prefix,
-    records: w.records,
-    queues: w.queues,
-    secrets: w.secrets,
-    docker: new Docker(),
-    ecs: () => {
-      throw new Error("no ECS in the bench");
-    },
-    releaseLog: new RedisStreamReleaseLog(redis, w.prefix),
-    lockTtlMs: 30_000,
-    ecsPollMs: 5000,
-    ecsTimeoutS: 900,
-    stopTimeoutS: 1,
-  });
-  const deployInner = deployHandlers({
-    log,
-    lockRetryMs: 2000,
-    ports: { ...ports, targetFor: () => ({ deploy: async () => ({ ok: true }) }) },
-  });
-  const deployer = createWorker({
-    queue: "deploy",
-    connection: w.connection(),
-    prefix: w.prefix,
-    concurrency: CONCURRENCY,
-    log,
-    handlers: {
-      deploy: (payload, ctx) => {
-        stamps.deployActive.set(payload.releaseId, Date.now() - ctx.job.timestamp);
-        return deployInner.deploy(payload, ctx);
-      },
-    },
-  });
-  const notifyInner = notifyHandlers({
-    log,
-    records: w.records,
-    secrets: w.secrets,
-    markers: new SentMarkers(w.connection(), w.prefix),
-    publicUrl: w.url,
-  });
-  const notifier = createWorker({
-    queue: "notify",
-    connection: w.connection(),
-    prefix: w.prefix,
-    concurrency: CONCURRENCY,
-    log,
-    handlers: {
-      ...notifyInner,
-      slack: (payload, ctx) => {
-        if (payload.event === "release.live" && payload.releaseId) {
-          stamps.notifyQueued.set(payload.releaseId, ctx.job.timestamp);
-          notifyWait.push(Date.now() - ctx.job.timestamp);
-        }
-        return notifyInner.slack(payload, ctx);
-      },
-    },
-  });
-  await Promise.all([builder, deployer, notifier].map((x) => x.waitUntilReady()));
-  liveHandlers.hoist = (text, at) => {
-    const short = /^\S+ ([0-9a-f]{8}) is live/.exec(text)?.[1];
-    const id = short ? bySha.get(short) : undefined;
-    if (id) stamps.liveAt.set(id, at);
   };
-  const expected = Math.round(RATE * SECONDS);
-  const allLive = waitUntil(() => stamps.liveAt.size >= expected, 60_000 + SECONDS * 1000);
-  await atFixedRate(RATE, SECONDS, async (i) => {
-    const app = w.apps[i % w.apps.length] as HoistWorld["apps"][number];
-    const sha = randomBytes(20).toString("hex");
-    const hook = pushHook(app.token, `bench/${i}`, sha);
-    const sent = Date.now();
-    const res = await post(app.hookUrl, hook.headers, hook.body);
-    const accepted = Date.now();
-    if (res.status !== 202) throw new Error(`webhook answered ${res.status}: ${res.body}`);
-    const buildId = (JSON.parse(res.body) as { buildId: string }).buildId;
-    bySha.set(sha.slice(0, 8), buildId);
-    stamps.sentAt.set(buildId, sent);
-    stamps.acceptedAt.set(buildId, accepted);
-  });
-  await allLive.catch((err: Error) => console.error(`hoist: ${err.message} (${stamps.liveAt.size}/${expected} live)`));
-  await Promise.all([builder.close(), deployer.close(), notifier.close()]);
-  // Deploy stamps are keyed by release id; the rest by build id.
-  const byRelease = new Map([...stamps.acceptedAt.keys()].map((b) => [releaseIdFor(b), b]));
-  for (const m of [stamps.deployActive, stamps.notifyQueued]) {
-    for (const [rel, v] of [...m]) {
-      m.delete(rel);
-      m.set(byRelease.get(rel) ?? rel, v);
-    }
-  }
 }
 
-/** Of deploy done → notify sent: how long the "live" job waited in the notify queue before it ran. */
-const notifyWait: number[] = [];
+/** One side of the comparison: its processes are up for the whole run; traffic comes in slices. */
+interface Side {
+  name: string;
+  /** Says where the pushes that did not end are stuck (records, jobs). */
+  explain?: (ids: string[]) => Promise<string>;
+  stamps: Stamps;
+  cpu: { ms: number };
+  /** Pushes that ended (live, or failed: a newer release of the app superseded it). */
+  ended: Set<string>;
+  /** Redis commands run during this side's slices. */
+  redisCalls: number;
+  push: (i: number) => Promise<void>;
+  stop: () => Promise<void>;
+}
 
 const liveHandlers: { hoist?: (text: string, at: number) => void; reference?: (text: string, at: number) => void } = {};
 
@@ -333,38 +243,133 @@ function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
         res();
       } else if (Date.now() > deadline) {
         clearInterval(timer);
-        rej(new Error(`not all pushes went live within ${timeoutMs} ms`));
+        rej(new Error(`not all pushes ended within ${timeoutMs} ms`));
       }
-    }, 50);
+    }, 20);
   });
 }
 
-async function referencePhase(connection: () => Redis, prefix: string, slackUrl: string, stamps: Stamps): Promise<void> {
-  const chain = await startReferenceChain({ connection, prefix, concurrency: CONCURRENCY, slackUrl, stamps });
+const newSide = (name: string): Side => ({
+  name,
+  stamps: emptyStamps(),
+  cpu: { ms: 0 },
+  ended: new Set(),
+  redisCalls: 0,
+  push: async () => {},
+  stop: async () => {},
+});
+
+async function hoistSide(a: Apps, env: Record<string, string>): Promise<Side> {
+  const side = newSide("hoist");
+  const bySha = new Map<string, string>();
+  side.explain = async (ids) => {
+    const rows = await Promise.all(
+      ids.map(async (id) => {
+        const build = await a.records.builds.get(id);
+        const release = build?.releaseId ? await a.records.releases.get(build.releaseId) : undefined;
+        const jobs = await Promise.all(
+          (["build", "deploy", "notify"] as const).map(async (q) => {
+            const jobId = q === "build" ? id : q === "deploy" ? releaseIdFor(id) : `slack.release.live.${releaseIdFor(id)}`;
+            return `${q} job ${await a.queues.queue(q).getJobState(jobId)}`;
+          }),
+        );
+        return `${id}: build ${build?.status ?? "missing"}, release ${release ? `${release.status}${release.reason ? ` (${release.reason})` : ""}` : "none"}; ${jobs.join(", ")}`;
+      }),
+    );
+    return rows.join("\n");
+  };
+  const workers = await Promise.all(
+    layout(["builder", "deployer", "notifier"]).map((roles) => startWorkerProcess(roles, env, side.stamps, side.cpu)),
+  );
+  liveHandlers.hoist = (text, at) => {
+    const m = /^\S+ ([0-9a-f]{8})(?: is live|: release failed)/.exec(text);
+    const id = m?.[1] ? bySha.get(m[1]) : undefined;
+    if (!id) return;
+    if (text.includes(" is live")) side.stamps.liveAt.set(id, at);
+    side.ended.add(id);
+  };
+  side.push = async (i) => {
+    const app = a.apps[i % a.apps.length] as Apps["apps"][number];
+    const sha = randomBytes(20).toString("hex");
+    const hook = pushHook(app.token, `bench/${i}`, sha);
+    const sent = Date.now();
+    const res = await post(app.hookUrl, hook.headers, hook.body);
+    const accepted = Date.now();
+    if (res.status !== 202) throw new Error(`webhook answered ${res.status}: ${res.body}`);
+    const buildId = (JSON.parse(res.body) as { buildId: string }).buildId;
+    bySha.set(sha.slice(0, 8), buildId);
+    side.stamps.sentAt.set(buildId, sent);
+    side.stamps.acceptedAt.set(buildId, accepted);
+  };
+  side.stop = async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    // Deploy and notify stamps are keyed by release id; the rest by build id.
+    const byRelease = new Map([...side.stamps.acceptedAt.keys()].map((b) => [releaseIdFor(b), b]));
+    for (const m of [side.stamps.deployActive, side.stamps.notifyQueued]) {
+      for (const [rel, v] of [...m]) {
+        m.delete(rel);
+        m.set(byRelease.get(rel) ?? rel, v);
+      }
+    }
+  };
+  return side;
+}
+
+async function referenceSide(env: Record<string, string>): Promise<Side> {
+  const side = newSide("reference");
+  const procs = await Promise.all(
+    layout(["ref-http", "ref-build", "ref-deploy", "ref-notify"]).map((roles) => startWorkerProcess(roles, env, side.stamps, side.cpu)),
+  );
+  const url = procs.find((x) => x.url)?.url as string;
   liveHandlers.reference = (text, at) => {
     const id = /^(\S+) is live/.exec(text)?.[1];
-    if (id) stamps.liveAt.set(id, at);
+    if (!id) return;
+    side.stamps.liveAt.set(id, at);
+    side.ended.add(id);
   };
-  const expected = Math.round(RATE * SECONDS);
-  const allLive = waitUntil(() => stamps.liveAt.size >= expected, 60_000 + SECONDS * 1000);
-  await atFixedRate(RATE, SECONDS, async () => {
+  side.push = async () => {
     const id = randomUUID();
     const sent = Date.now();
-    const res = await post(chain.url, { "content-type": "application/json" }, JSON.stringify({ id }));
+    const res = await post(url, { "content-type": "application/json" }, JSON.stringify({ id }));
     if (res.status !== 202) throw new Error(`reference answered ${res.status}`);
-    stamps.sentAt.set(id, sent);
-    stamps.acceptedAt.set(id, Date.now());
-  });
-  await allLive.catch((err: Error) => console.error(`reference: ${err.message}`));
-  await chain.close();
+    side.stamps.sentAt.set(id, sent);
+    side.stamps.acceptedAt.set(id, Date.now());
+  };
+  side.stop = async () => {
+    await Promise.all(procs.map((w) => w.stop()));
+  };
+  return side;
+}
+
+/**
+ * Pushes at RATE for SECONDS per side, in ROUNDS alternating slices (reference, Hoist, reference,
+ * ...), each drained before the next, so that load from elsewhere on this shared machine falls on
+ * both sides alike.
+ */
+async function alternate(sides: Side[], calls: () => Promise<number>): Promise<void> {
+  const perSlice = Math.round((RATE * SECONDS) / ROUNDS);
+  let n = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const side of sides) {
+      const target = side.stamps.sentAt.size + perSlice;
+      const before = await calls();
+      await atFixedRate(RATE, perSlice / RATE, () => side.push(n++));
+      await waitUntil(() => side.ended.size >= target, 60_000).catch(async (err: Error) => {
+        const missing = [...side.stamps.sentAt.keys()].filter((id) => !side.ended.has(id));
+        console.error(`${side.name}: ${err.message} (${side.ended.size}/${target})`);
+        if (side.explain) console.error(await side.explain(missing.slice(0, 10)));
+      });
+      side.redisCalls += (await calls()) - before;
+    }
+  }
 }
 
 /** Slow builds (sleeping `SLOW_BUILD_MS`) queued up front, then drained by `builders` builder workers. */
-async function scalePhase(w: HoistWorld, builders: number): Promise<number> {
+async function scalePhase(a: Apps, w: HoistWorld, builders: number): Promise<number> {
   const ids: string[] = [];
   for (let i = 0; i < SLOW_BUILDS; i++) {
-    const app = w.apps[i % w.apps.length] as HoistWorld["apps"][number];
-    const res = await fetch(`${w.url}/v1/apps/${app.name}/builds`, {
+    const app = a.apps[i % a.apps.length] as Apps["apps"][number];
+    const res = await fetch(`${a.url}/v1/apps/${app.name}/builds`, {
       method: "POST",
       headers: { authorization: `Bearer ${apiToken}`, "content-type": "application/json" },
       body: JSON.stringify({ ref: `refs/heads/scale/${builders}/${i}`, sha: randomBytes(20).toString("hex") }),
@@ -404,24 +409,6 @@ async function scalePhase(w: HoistWorld, builders: number): Promise<number> {
 
 const apiToken = randomBytes(24).toString("hex");
 
-/** Runs `fn` under the V8 CPU profiler when BENCH_PROFILE_DIR is set (a .cpuprofile of that phase only). */
-async function profiled(name: string, fn: () => Promise<void>): Promise<void> {
-  const dir = process.env.BENCH_PROFILE_DIR;
-  if (!dir) return fn();
-  const { Session } = await import("node:inspector/promises");
-  const session = new Session();
-  session.connect();
-  await session.post("Profiler.enable");
-  await session.post("Profiler.start");
-  try {
-    await fn();
-  } finally {
-    const { profile } = await session.post("Profiler.stop");
-    writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
-    session.disconnect();
-  }
-}
-
 /** Commands Redis has executed so far (INFO commandstats), to compare the work per push of each side. */
 async function redisCalls(redis: Redis): Promise<number> {
   const info = await redis.info("commandstats");
@@ -435,12 +422,6 @@ async function main(): Promise<void> {
   try {
     const url = await redisUrl(dir);
     console.error(`redis ${url}`);
-    const conns: Redis[] = [];
-    const connection = () => {
-      const c = createRedis(url, "worker");
-      conns.push(c);
-      return c;
-    };
     const masterKey = randomBytes(32);
     writeFileSync(join(dir, "master.key"), masterKey.toString("base64"), { mode: 0o600 });
     const slack = await startSlackReceiver((side, text, at) => liveHandlers[side]?.(text, at));
@@ -466,16 +447,7 @@ async function main(): Promise<void> {
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     console.error(`api ${apiUrl}`);
     const producer = createRedis(url, "producer");
-    const w: HoistWorld = {
-      url: apiUrl,
-      prefix,
-      records: new Records(producer, prefix),
-      queues: new JobQueues(producer, prefix),
-      secrets: new LocalSecretBox(masterKey),
-      apps: [],
-      connection,
-      conns,
-    };
+    const a: Apps = { records: new Records(producer, prefix), queues: new JobQueues(producer, prefix), url: apiUrl, apps: [] };
     for (let i = 0; i < APPS; i++) {
       const res = await fetch(`${apiUrl}/v1/apps`, {
         method: "POST",
@@ -490,40 +462,54 @@ async function main(): Promise<void> {
       });
       const body = (await res.json()) as { app: { name: string }; webhook: { url: string; token: string } };
       if (res.status !== 201) throw new Error(`POST /v1/apps answered ${res.status}: ${JSON.stringify(body)}`);
-      w.apps.push({ name: body.app.name, hookUrl: body.webhook.url, token: body.webhook.token });
+      a.apps.push({ name: body.app.name, hookUrl: body.webhook.url, token: body.webhook.token });
     }
 
-    console.log(`bench pipeline: ${RATE} pushes/s for ${SECONDS} s, worker concurrency ${CONCURRENCY}, ${APPS} apps, Redis ${url}`);
-    const ref = emptyStamps();
-    const calls0 = await redisCalls(producer);
-    const cpu0 = process.cpuUsage();
-    await referencePhase(connection, `bench-ref-${run}`, slack.referenceUrl, ref);
-    const cpu1 = process.cpuUsage();
-    const calls1 = await redisCalls(producer);
-    const hoist = emptyStamps();
-    await profiled("hoist", () => hoistPhase(w, hoist));
-    const cpu2 = process.cpuUsage();
-    const calls2 = await redisCalls(producer);
-    const pushes = Math.round(RATE * SECONDS);
-    const cpuMs = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => (b.user + b.system - a.user - a.system) / 1000 / pushes;
     console.log(
-      `worker CPU per push (this process: the workers, and the client): hoist ${cpuMs(cpu1, cpu2).toFixed(2)} ms, reference ${cpuMs(cpu0, cpu1).toFixed(2)} ms`,
+      `bench pipeline: ${RATE} pushes/s for ${SECONDS} s, worker concurrency ${CONCURRENCY}, ${APPS} apps, layout ${LAYOUT}, Redis ${url}`,
+    );
+    const reference = await referenceSide({ REDIS_URL: url, BENCH_PREFIX: `bench-ref-${run}`, BENCH_SLACK_URL: slack.referenceUrl });
+    const hoistSideOf = await hoistSide(a, {
+      REDIS_URL: url,
+      BENCH_PREFIX: prefix,
+      BENCH_MASTER_KEY: masterKey.toString("base64"),
+      BENCH_PUBLIC_URL: apiUrl,
+    });
+    await alternate([reference, hoistSideOf], () => redisCalls(producer));
+    await Promise.all([reference.stop(), hoistSideOf.stop()]);
+    const pushes = Math.round(RATE * SECONDS);
+    const hoist = hoistSideOf.stamps;
+    const ref = reference.stamps;
+    console.log(
+      `worker CPU per push (the worker processes; Hoist's API process not counted): hoist ${(hoistSideOf.cpu.ms / pushes).toFixed(2)} ms, reference ${(reference.cpu.ms / pushes).toFixed(2)} ms`,
     );
     console.log(
-      `Redis commands per push (with those inside scripts and idle polls): hoist ${((calls2 - calls1) / pushes).toFixed(0)}, reference ${((calls1 - calls0) / pushes).toFixed(0)}`,
+      `Redis commands per push (with those inside scripts and idle polls): hoist ${(hoistSideOf.redisCalls / pushes).toFixed(0)}, reference ${(reference.redisCalls / pushes).toFixed(0)}; Hoist pushes superseded before going live: ${hoistSideOf.ended.size - hoist.liveAt.size}`,
     );
     const h = samplesOf(hoist);
     const r = samplesOf(ref);
     console.log(summary("hoist", h));
-    console.log(`  (of deploy → notify: queued p50 ${fmt(pct(notifyWait, 0.5))} p99 ${fmt(pct(notifyWait, 0.99))} ms before the job ran)`);
     console.log(summary("reference (bare BullMQ chain)", r));
     for (const k of handoffs) {
       const ratio = pct(h[k], 0.99) / pct(r[k], 0.99);
       console.log(`  ${k} p99 ratio ${ratio.toFixed(2)}${ratio <= 1.5 ? "" : " (over the 1.5× target)"}`);
     }
 
-    const one = await scalePhase(w, 1);
-    const two = await scalePhase(w, 2);
+    // The scale phase runs its builders here, each on connections of its own.
+    const conns: Redis[] = [];
+    const w = hoistWorld({
+      prefix,
+      producer,
+      masterKey,
+      publicUrl: apiUrl,
+      connection: () => {
+        const c = createRedis(url, "worker");
+        conns.push(c);
+        return c;
+      },
+    });
+    const one = await scalePhase(a, w, 1);
+    const two = await scalePhase(a, w, 2);
 
     slack.close();
     for (const c of [...conns, producer]) c.disconnect();
