@@ -50,6 +50,24 @@ describe("aws secret box (real @aws-sdk/client-kms against the KMS test server)"
     await expect(box.open({ ...sealed, encryptedKey: key.toString("base64") }, ctx)).rejects.toThrow(/tampered/);
   });
 
+  it("asks KMS once for a data key opened again soon, and again for another context or when it aged out", async () => {
+    const box = new AwsKmsSecretBox(client, kms.keyArn, { maxAgeMs: 60_000, maxEntries: 10 });
+    const sealed = await box.seal("https://hooks.slack.example/T0/B0/canary", ctx);
+    const decrypts = () => kms.requests.filter((r) => r.target === "TrentService.Decrypt").length;
+    const before = decrypts();
+    for (let i = 0; i < 5; i++) expect((await box.open(sealed, ctx)).toString()).toContain("canary");
+    expect(decrypts() - before).toBe(1);
+    await expect(box.open(sealed, secretContexts.deployKey("other"))).rejects.toThrow(/tampered with, or sealed for another app/);
+    expect(decrypts() - before).toBe(2);
+    const body = Buffer.from(sealed.ciphertext, "base64");
+    body[0] = (body[0] ?? 0) ^ 1;
+    await expect(box.open({ ...sealed, ciphertext: body.toString("base64") }, ctx)).rejects.toThrow(SecretError);
+    const fresh = new AwsKmsSecretBox(client, kms.keyArn, { maxAgeMs: 0, maxEntries: 10 });
+    await fresh.open(sealed, ctx);
+    await fresh.open(sealed, ctx);
+    expect(decrypts() - before).toBe(4);
+  });
+
   it("says what is wrong with the key, without leaking the value", async () => {
     const missing = new AwsKmsSecretBox(client, "alias/nope");
     await expect(missing.seal("top-secret-value", ctx)).rejects.toThrow(/GenerateDataKey failed \(NotFoundException\).*HOIST_KMS_KEY_ID/);

@@ -25,10 +25,47 @@ function kmsFailure(action: string, err: unknown): SecretError {
  * copy of the data key is stored beside the ciphertext.
  */
 export class AwsKmsSecretBox implements SecretBox {
+  /**
+   * Data keys KMS decrypted recently, by encrypted key and context: a notifier opening the same
+   * Slack URL for every message would otherwise make a KMS call (latency, cost, throttling) each
+   * time. Bounded in size and age, as the AWS Encryption SDK's caching does; a key disabled in KMS
+   * stops opening secrets here once its cached data keys age out.
+   */
+  private readonly dataKeys = new Map<string, { key: Buffer; at: number }>();
+
   constructor(
     private readonly kms: KMSClient,
     readonly keyId: string,
+    private readonly cache: { maxAgeMs: number; maxEntries: number } = { maxAgeMs: 60_000, maxEntries: 1000 },
   ) {}
+
+  private async dataKey(sealed: Sealed, context: SecretContext): Promise<Buffer> {
+    const id = `${sealed.keyId}\u0000${context.app}\u0000${context.purpose}\u0000${sealed.encryptedKey}`;
+    const hit = this.dataKeys.get(id);
+    if (hit && Date.now() - hit.at < this.cache.maxAgeMs) return Buffer.from(hit.key);
+    let out: { Plaintext?: Uint8Array };
+    try {
+      out = await this.kms.send(
+        new DecryptCommand({
+          CiphertextBlob: Buffer.from(sealed.encryptedKey, "base64"),
+          KeyId: sealed.keyId,
+          EncryptionContext: encryptionContext(context),
+        }),
+      );
+    } catch (err) {
+      throw kmsFailure("Decrypt", err);
+    }
+    if (out.Plaintext?.length !== 32) throw new SecretError("AWS KMS Decrypt answered without a 256-bit data key");
+    const key = Buffer.from(out.Plaintext);
+    if (this.cache.maxEntries > 0) {
+      if (this.dataKeys.size >= this.cache.maxEntries) {
+        for (const old of this.dataKeys.values()) old.key.fill(0);
+        this.dataKeys.clear();
+      }
+      this.dataKeys.set(id, { key: Buffer.from(key), at: Date.now() });
+    }
+    return key;
+  }
 
   async seal(plaintext: string | Buffer, context: SecretContext): Promise<Sealed> {
     let out: { CiphertextBlob?: Uint8Array; Plaintext?: Uint8Array; KeyId?: string };
@@ -66,20 +103,7 @@ export class AwsKmsSecretBox implements SecretBox {
         `secret was sealed by the ${sealed.provider} provider (${sealed.keyId}), not by AWS KMS; set HOIST_KMS accordingly`,
       );
     }
-    let out: { Plaintext?: Uint8Array };
-    try {
-      out = await this.kms.send(
-        new DecryptCommand({
-          CiphertextBlob: Buffer.from(sealed.encryptedKey, "base64"),
-          KeyId: sealed.keyId,
-          EncryptionContext: encryptionContext(context),
-        }),
-      );
-    } catch (err) {
-      throw kmsFailure("Decrypt", err);
-    }
-    if (out.Plaintext?.length !== 32) throw new SecretError("AWS KMS Decrypt answered without a 256-bit data key");
-    const dataKey = Buffer.from(out.Plaintext);
+    const dataKey = await this.dataKey(sealed, context);
     try {
       return aesGcmOpen(
         dataKey,
