@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type EcsTestServer, startEcsServer } from "../../../../test/support/ecs/server.js";
 import { ACCOUNT, type RolloutScript } from "../../../../test/support/ecs/state.js";
+import { lockKeys } from "../domain/lock.js";
+import { deployPorts } from "../jobs/ports.js";
 import { DeployerHarness } from "../testing/harness.js";
 
 const REGION = "eu-west-1";
@@ -213,5 +215,45 @@ describe("ECS target", () => {
     const queuedLog = await h.releaseLog.read(queued.id);
     const queuedStart = queuedLog.find((e) => e.line.startsWith("deploy started"));
     expect(queuedStart && queuedStart.id > slowLog.at(-1)!.id).toBe(true);
+  });
+
+  it("wakes a deploy waiting for its app's lock when the lock is released, not at its retry", async () => {
+    ecs.state.register(structuredClone(baseTaskDefinition));
+    ecs.state.addService("prod", "shop-web", td(1), { kind: "complete", after: 1 });
+    // A retry a minute away: only the wake-up can make the deploy run within the test's time.
+    h.startWorker({ ecs: h.ecsClients(ecs.url) }, 1, 60_000);
+    await h.createApp("shop", { kind: "ecs", cluster: "prod", service: "shop-web", containers: { web: "app" } });
+    const release = await h.createRelease("shop", [{ service: "web", tag: "127.0.0.1:5000/shop:web.9" }]);
+    const held = await deployPorts(h.deps()).tryLock("shop", "another-release");
+    if (!held) throw new Error("the lock should be free");
+    const end = h.jobEnd(release.id, 20_000);
+    await h.queues.enqueue("deploy", { kind: "deploy", releaseId: release.id });
+    const job = await h.queues.queue("deploy").getJob(release.id);
+    while ((await job?.getState()) !== "delayed") await new Promise((r) => setTimeout(r, 10));
+    expect(await h.redis.smembers(lockKeys(h.prefix, "shop").waiters)).toEqual([release.id]);
+    const releasedAt = Date.now();
+    await held.release();
+    expect((await end).outcome).toBe("completed");
+    const waited = Date.now() - releasedAt;
+    expect(waited).toBeLessThan(10_000);
+    expect((await h.records.releases.require(release.id)).status).toBe("live");
+    console.log(`lock wake-up: the waiting deploy went live ${waited} ms after the lock was released (retry fallback 60000 ms)`);
+  });
+
+  it("wakes a deploy whose lock was released just before it went to sleep", async () => {
+    const ports = deployPorts(h.deps());
+    const held = await ports.tryLock("shop", "holder");
+    if (!held) throw new Error("the lock should be free");
+    expect(await ports.tryLock("shop", "rel_late")).toBeUndefined();
+    // The release hands back the waiter; nothing to promote yet (no such job).
+    await held.release();
+    expect(await h.redis.exists(lockKeys(h.prefix, "shop").waiters)).toBe(0);
+    // Free now: going to sleep wakes it at once instead of registering it.
+    await ports.sleepUntilUnlocked("shop", "rel_late");
+    expect(await h.redis.exists(lockKeys(h.prefix, "shop").waiters)).toBe(0);
+    const again = await ports.tryLock("shop", "holder2");
+    await ports.sleepUntilUnlocked("shop", "rel_late");
+    expect(await h.redis.smembers(lockKeys(h.prefix, "shop").waiters)).toEqual(["rel_late"]);
+    await again?.release();
   });
 });

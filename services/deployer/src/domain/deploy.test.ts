@@ -53,6 +53,7 @@ function fakePorts(opts: { releases: Release[]; deploy?: () => Promise<DeployOut
     loadApp: async () => app,
     openEnv: async () => ({}),
     tryLock: async () => (opts.lockFree === false ? undefined : lock),
+    sleepUntilUnlocked: async () => {},
     begin: async (r) => {
       const cur = releases.get(r.id)!;
       if (!["pending", "deploying"].includes(cur.status)) return { kind: "finished", status: cur.status };
@@ -127,7 +128,7 @@ describe("deployRelease", () => {
 
   it("says locked when another deploy of the app holds the lock", async () => {
     const f = fakePorts({ releases: [rel("r1", 1)], lockFree: false });
-    expect(await deployRelease(f.ports, "r1", { lastAttempt: false })).toEqual({ kind: "locked" });
+    expect(await deployRelease(f.ports, "r1", { lastAttempt: false })).toEqual({ kind: "locked", app: "shop" });
     expect(f.releases.get("r1")?.status).toBe("pending");
   });
 

@@ -7,7 +7,13 @@ export interface DeployPorts {
   loadRelease(id: string): Promise<Release | undefined>;
   loadApp(name: string): Promise<App | undefined>;
   openEnv(release: Release): Promise<Record<string, string>>;
-  tryLock(app: string): Promise<HeldLock | undefined>;
+  /** Takes the app's lock; when it is held, `waiter` (the release id) is woken by its release. */
+  tryLock(app: string, waiter: string): Promise<HeldLock | undefined>;
+  /**
+   * The release's job was put to sleep until its retry because the app was locked: wake it now if
+   * the lock was released meanwhile (else the holder's release wakes it).
+   */
+  sleepUntilUnlocked(app: string, releaseId: string): Promise<void>;
   begin(
     release: Release,
     lock: HeldLock,
@@ -27,7 +33,7 @@ export type DeployResult =
   | { kind: "failed"; reason: string; permanent: boolean }
   | { kind: "superseded"; by: string }
   | { kind: "already"; status: Release["status"] }
-  | { kind: "locked" };
+  | { kind: "locked"; app: string };
 
 export class ReleaseGoneError extends PermanentDeployError {}
 
@@ -47,8 +53,8 @@ export async function deployRelease(
   if (!first) throw new ReleaseGoneError(`release ${releaseId} does not exist (deleted?); nothing to deploy`);
   if (first.status !== "pending" && first.status !== "deploying") return already(ports, first);
 
-  const lock = await ports.tryLock(first.app);
-  if (!lock) return { kind: "locked" };
+  const lock = await ports.tryLock(first.app, releaseId);
+  if (!lock) return { kind: "locked", app: first.app };
   try {
     const begun = await ports.begin(first, lock);
     if (begun.kind === "missing") throw new ReleaseGoneError(`release ${releaseId} disappeared while deploying`);

@@ -18,7 +18,9 @@ export function handlers(deps: { log: Logger; ports: DeployPorts; lockRetryMs: n
         case "locked":
           // Another deploy of this app runs: wait in the delayed set, not in a worker slot, so other apps go on.
           log.debug({ releaseId: payload.releaseId }, "app locked by another deploy; delaying");
+          // The lock holder's release wakes it at once; the delay is the fallback should that process die.
           await job.moveToDelayed(Date.now() + deps.lockRetryMs, token);
+          await deps.ports.sleepUntilUnlocked(result.app, payload.releaseId);
           throw new DelayedError();
         case "failed":
           releasesTotal.inc({ outcome: "failed" });

@@ -7,7 +7,7 @@ import { LocalTarget } from "../adapters/local-target.js";
 import type { ReleaseLog } from "../adapters/release-log.js";
 import { ReleaseStore } from "../adapters/release-store.js";
 import type { DeployPorts } from "../domain/deploy.js";
-import { tryAcquireAppLock } from "../domain/lock.js";
+import { tryAcquireAppLock, waitForAppLock } from "../domain/lock.js";
 import { PermanentDeployError } from "../domain/target.js";
 
 export interface DeployerDeps {
@@ -37,6 +37,12 @@ export function deployPorts(deps: DeployerDeps): DeployPorts {
     pollMs: deps.ecsPollMs,
     defaultTimeoutS: deps.ecsTimeoutS,
   });
+  // Deploy jobs are stored under their release id: waking one is promoting its delayed job. A job
+  // that is not delayed (already running, or not yet moved to delayed) is left alone.
+  const wake = async (releaseIds: string[]) => {
+    const queue = deps.queues.queue("deploy");
+    await Promise.all(releaseIds.map(async (id) => (await queue.getJob(id))?.promote().catch(() => {})));
+  };
   return {
     loadRelease: (id) => deps.records.releases.get(id),
     loadApp: (name) => deps.records.apps.get(name),
@@ -47,7 +53,10 @@ export function deployPorts(deps: DeployerDeps): DeployPorts {
       if (!parsed.success) throw new PermanentDeployError(`release ${release.id}'s environment is not an object of strings`);
       return parsed.data;
     },
-    tryLock: (app) => tryAcquireAppLock(deps.redis, deps.prefix, app, deps.lockTtlMs),
+    tryLock: (app, waiter) => tryAcquireAppLock(deps.redis, deps.prefix, app, deps.lockTtlMs, { waiter, wake }),
+    async sleepUntilUnlocked(app, releaseId) {
+      if (!(await waitForAppLock(deps.redis, deps.prefix, app, releaseId))) await wake([releaseId]);
+    },
     begin: (release, lock) => store.begin(release, lock),
     goLive: (release, lock) => store.goLive(release, lock),
     fail: (release, reason, lock) => store.fail(release, reason, lock),

@@ -64,7 +64,7 @@ export class DeployerHarness {
   }
 
   /** Starts a deploy worker (each with its own connection, as a separate process would have). */
-  startWorker(overrides: Partial<DeployerDeps> = {}, concurrency = 1): Worker {
+  startWorker(overrides: Partial<DeployerDeps> = {}, concurrency = 1, lockRetryMs = 100): Worker {
     const connection = testRedis("worker");
     this.connections.push(connection);
     const ports = deployPorts(this.deps(overrides));
@@ -74,7 +74,7 @@ export class DeployerHarness {
       prefix: this.prefix,
       concurrency,
       log: this.log,
-      handlers: handlers({ log: this.log, ports, lockRetryMs: 100 }),
+      handlers: handlers({ log: this.log, ports, lockRetryMs }),
       workerOptions: { settings: { backoffStrategy: () => 50 } },
     });
     worker.on("failed", (job, err) => void recordDeadDeploy(ports, job, err).catch(() => {}));
