@@ -19,6 +19,7 @@ import { removeStaleWorkspaces } from "./adapters/workspace.js";
 import { envSchema } from "./config.js";
 import { failOrphanedBuild } from "./jobs/build-job.js";
 import { handlers } from "./jobs/handlers.js";
+import { startOrphanSweeps } from "./jobs/orphans.js";
 
 const ctx = bootService("builder", envSchema);
 const { config, log, shutdown } = ctx;
@@ -82,6 +83,9 @@ const deps = {
     pushTarget: (app: string) => resolvePushTarget(config, app, ecr),
   },
 };
+// Builds whose API process died between storing the record and the job: queued here instead.
+const stopSweeps = startOrphanSweeps({ redis: connection, prefix, records, queues, log });
+shutdown.register("orphaned-build sweeps", async () => stopSweeps());
 const worker = createWorker({
   queue: "build",
   connection,

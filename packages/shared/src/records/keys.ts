@@ -12,6 +12,8 @@ export function recordKeys(prefix: string) {
     buildSeq: (name: string) => `${p}:app:${name}:seq:build`,
     releaseSeq: (name: string) => `${p}:app:${name}:seq:release`,
     build: (id: string) => `${p}:build:${id}`,
+    /** Builds accepted (record stored) by time, until a sweep finds their job stored: see BuildRepo.orphans. */
+    acceptedBuilds: `${p}:builds:accepted`,
     release: (id: string) => `${p}:release:${id}`,
     gitlabConnections: `${p}:gitlab`,
     gitlabConnection: (id: string) => `${p}:gitlab:${id}`,

@@ -89,6 +89,8 @@ export class BuildRepo extends HashRepo<typeof buildSchema> {
     const id = input.id ?? newId("bld");
     const draft = { ...input, id, status: "queued" as const, createdAt: nowIso() };
     buildSchema.parse({ ...draft, number: 1 });
+    // Indexed first: should the process die before the build's job is stored, a sweep finds it.
+    await this.redis.zadd(this.keys.acceptedBuilds, Date.parse(draft.createdAt), id);
     const number = await this.scripts.createNumbered(
       this.keys.buildSeq(input.app),
       this.keys.build(id),
@@ -120,8 +122,10 @@ export class BuildRepo extends HashRepo<typeof buildSchema> {
       this.keys.build(id),
       this.keys.appBuilds(input.app),
       once.openIndex,
+      this.keys.acceptedBuilds,
       id,
       once.ttlMs,
+      Date.parse(draft.createdAt),
       ...encodeFields(draft),
     );
     if (out[0] === 0) return { created: false, id: out[1] };
@@ -130,12 +134,29 @@ export class BuildRepo extends HashRepo<typeof buildSchema> {
 
   /** Takes back a `createOnce` whose job could not be stored: the key (if still this build's), record and indexes. */
   async undoCreateOnce(build: Pick<Build, "id" | "app">, once: { key: string; openIndex: string }): Promise<void> {
-    await this.scripts.undoCreateOnce(once.key, this.keys.build(build.id), this.keys.appBuilds(build.app), once.openIndex, build.id);
+    await this.scripts.undoCreateOnce(
+      once.key,
+      this.keys.build(build.id),
+      this.keys.appBuilds(build.app),
+      once.openIndex,
+      this.keys.acceptedBuilds,
+      build.id,
+    );
   }
 
   /** Drops a once key while it still names `id` (its build is gone), so the next delivery creates one. */
   async releaseOnce(key: string, id: string): Promise<boolean> {
     return (await this.scripts.releaseOnce(key, id)) === 1;
+  }
+
+  /** Builds accepted before `before` (ms) that no sweep has settled yet, oldest first. */
+  async acceptedBefore(before: number, limit = 500): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.acceptedBuilds, "-inf", before, "LIMIT", 0, limit);
+  }
+
+  /** Settles accepted builds: their job is known to be stored (or they need none). */
+  async settleAccepted(ids: string[]): Promise<void> {
+    if (ids.length) await this.redis.zrem(this.keys.acceptedBuilds, ...ids);
   }
 
   /** The app's builds, newest first. */

@@ -20,8 +20,9 @@ return n`;
 
 /**
  * Numbers and creates a per-app record unless a "once" key (e.g. a webhook delivery's dedupe key)
- * already names one, and adds it to a second index. KEYS: once, seq, record, index, open index.
- * ARGV: member, once TTL in ms, field/value pairs. Returns {1, number, open index members} when
+ * already names one, and adds it to a second index and to the accepted index (by time). KEYS:
+ * once, seq, record, index, open index, accepted index. ARGV: member, once TTL in ms, accepted
+ * time in ms, field/value pairs. Returns {1, number, open index members} when
  * created, {0, member named by the once key} when not.
  */
 const CREATE_NUMBERED_ONCE = `
@@ -29,17 +30,19 @@ local cur = redis.call('GET', KEYS[1])
 if cur then return {0, cur} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local n = redis.call('INCR', KEYS[2])
-redis.call('HSET', KEYS[3], 'number', tostring(n), unpack(ARGV, 3))
+redis.call('HSET', KEYS[3], 'number', tostring(n), unpack(ARGV, 4))
 redis.call('ZADD', KEYS[4], n, ARGV[1])
 redis.call('ZADD', KEYS[5], n, ARGV[1])
+redis.call('ZADD', KEYS[6], ARGV[3], ARGV[1])
 return {1, n, redis.call('ZRANGE', KEYS[5], 0, -1)}`;
 
-/** Undoes CREATE_NUMBERED_ONCE. KEYS: once, record, index, open index. ARGV: member. */
+/** Undoes CREATE_NUMBERED_ONCE. KEYS: once, record, index, open index, accepted index. ARGV: member. */
 const UNDO_CREATE_ONCE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
 return 1`;
 
 /** Drops a once key only while it still names ARGV[1]. KEYS: once. */
@@ -80,11 +83,13 @@ export interface RecordScripts {
     record: string,
     index: string,
     openIndex: string,
+    acceptedIndex: string,
     member: string,
     ttlMs: number,
+    acceptedAtMs: number,
     ...fields: string[]
   ): Promise<[1, number, string[]] | [0, string]>;
-  undoCreateOnce(once: string, record: string, index: string, openIndex: string, member: string): Promise<number>;
+  undoCreateOnce(once: string, record: string, index: string, openIndex: string, acceptedIndex: string, member: string): Promise<number>;
   releaseOnce(once: string, member: string): Promise<number>;
   transition(record: string, allowedCount: number, ...rest: string[]): Promise<[number, string, string[]?]>;
   patchExisting(record: string, ...fields: string[]): Promise<number>;
@@ -96,8 +101,8 @@ export function recordScripts(redis: Redis): RecordScripts {
   if (!defined.has(redis)) {
     redis.defineCommand("hoistCreateUnique", { numberOfKeys: 2, lua: CREATE_UNIQUE });
     redis.defineCommand("hoistCreateNumbered", { numberOfKeys: 3, lua: CREATE_NUMBERED });
-    redis.defineCommand("hoistCreateNumberedOnce", { numberOfKeys: 5, lua: CREATE_NUMBERED_ONCE });
-    redis.defineCommand("hoistUndoCreateOnce", { numberOfKeys: 4, lua: UNDO_CREATE_ONCE });
+    redis.defineCommand("hoistCreateNumberedOnce", { numberOfKeys: 6, lua: CREATE_NUMBERED_ONCE });
+    redis.defineCommand("hoistUndoCreateOnce", { numberOfKeys: 5, lua: UNDO_CREATE_ONCE });
     redis.defineCommand("hoistReleaseOnce", { numberOfKeys: 1, lua: RELEASE_ONCE });
     redis.defineCommand("hoistTransition", { numberOfKeys: 1, lua: TRANSITION });
     redis.defineCommand("hoistPatchExisting", { numberOfKeys: 1, lua: PATCH_EXISTING });
@@ -109,12 +114,12 @@ export function recordScripts(redis: Redis): RecordScripts {
       r.hoistCreateUnique!(record, index, score, member, ...fields) as Promise<number>,
     createNumbered: (seq, record, index, member, ...fields) =>
       r.hoistCreateNumbered!(seq, record, index, member, ...fields) as Promise<number>,
-    createNumberedOnce: (once, seq, record, index, openIndex, member, ttlMs, ...fields) =>
-      r.hoistCreateNumberedOnce!(once, seq, record, index, openIndex, member, ttlMs, ...fields) as Promise<
+    createNumberedOnce: (once, seq, record, index, openIndex, acceptedIndex, member, ttlMs, acceptedAtMs, ...fields) =>
+      r.hoistCreateNumberedOnce!(once, seq, record, index, openIndex, acceptedIndex, member, ttlMs, acceptedAtMs, ...fields) as Promise<
         [1, number, string[]] | [0, string]
       >,
-    undoCreateOnce: (once, record, index, openIndex, member) =>
-      r.hoistUndoCreateOnce!(once, record, index, openIndex, member) as Promise<number>,
+    undoCreateOnce: (once, record, index, openIndex, acceptedIndex, member) =>
+      r.hoistUndoCreateOnce!(once, record, index, openIndex, acceptedIndex, member) as Promise<number>,
     releaseOnce: (once, member) => r.hoistReleaseOnce!(once, member) as Promise<number>,
     transition: (record, allowedCount, ...rest) =>
       r.hoistTransition!(record, allowedCount, ...rest) as Promise<[number, string, string[]?]>,

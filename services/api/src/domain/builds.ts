@@ -54,6 +54,7 @@ export async function storeBuild(deps: BuildDeps, input: NewBuild): Promise<Buil
       .multi()
       .del(deps.records.builds.key(build.id))
       .zrem(deps.records.keys.appBuilds(build.app), build.id)
+      .zrem(deps.records.keys.acceptedBuilds, build.id)
       .exec()
       .catch(() => {});
     throw err;
