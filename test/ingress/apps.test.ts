@@ -125,6 +125,24 @@ describe("apps API", () => {
     expect((await h.api("PATCH", "/apps/nope", { branch: "main" })).status).toBe(404);
   });
 
+  it("edits env one variable at a time, and simultaneous edits of one app all land", async () => {
+    expect((await h.api("POST", "/apps", { name: "envy", repo: { sshUrl: "git@h:a/envy.git" } })).status).toBe(201);
+    expect((await h.api("PATCH", "/apps/envy/env", { set: { KEEP: "1", DROP: "2" } })).body).toEqual({ names: ["DROP", "KEEP"] });
+    const edits = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => h.api("PATCH", "/apps/envy/env", { set: { [`VAR_${i}`]: `v${i}` } })),
+    );
+    expect(edits.map((e) => e.status)).toEqual(Array(12).fill(200));
+    expect((await h.api("PATCH", "/apps/envy/env", { unset: ["DROP"] })).status).toBe(200);
+    const names = (await h.api("GET", "/apps/envy/env")).body.names as string[];
+    expect(names).toEqual(["KEEP", ...Array.from({ length: 12 }, (_, i) => `VAR_${i}`)].sort());
+    const stored = await h.deps.records.apps.require("envy");
+    const env = JSON.parse((await h.deps.secrets.open(stored.env!, secretContexts.appEnv("envy"))).toString());
+    expect(env).toMatchObject({ KEEP: "1", VAR_0: "v0", VAR_11: "v11" });
+    expect((await h.api("PATCH", "/apps/envy/env", { unset: names })).body).toEqual({ names: [] });
+    expect((await h.deps.records.apps.require("envy")).env).toBeUndefined();
+    expect((await h.api("PATCH", "/apps/nope/env", { set: { A: "1" } })).status).toBe(404);
+  });
+
   it("rotates the webhook token: the new one works, the old one no longer does", async () => {
     const created = await h.api("POST", "/apps", { name: "rot", repo: { sshUrl: "git@h:a/rot.git" } });
     const rotated = await h.api("POST", "/apps/rot/webhook/rotate");

@@ -61,6 +61,33 @@ export class HashRepo<S extends z.ZodType<Record<string, unknown>>> {
     return (await this.scripts.patchExisting(this.keyOf(id), ...enc)) === 1;
   }
 
+  /** A field as stored (its JSON), for compareAndSet; undefined when absent. */
+  async rawField(id: string, field: keyof z.infer<S> & string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keyOf(id), field)) ?? undefined;
+  }
+
+  /**
+   * Sets `field` to `next` (undefined removes it), with `also`, only while it is still stored as
+   * `expectedRaw` (from rawField; undefined: absent), so two read-modify-writes of one field
+   * cannot lose one. "changed" means another writer came first: read again and retry.
+   */
+  async compareAndSet<K extends keyof z.infer<S> & string>(
+    id: string,
+    field: K,
+    expectedRaw: string | undefined,
+    next: z.infer<S>[K] | undefined,
+    also: Partial<z.infer<S>> = {},
+  ): Promise<"set" | "changed" | "missing"> {
+    const out = await this.scripts.compareAndSet(
+      this.keyOf(id),
+      field,
+      expectedRaw ?? "",
+      next === undefined ? "" : JSON.stringify(next),
+      ...encodeFields(also as Record<string, unknown>),
+    );
+    return out === 1 ? "set" : out === 0 ? "changed" : "missing";
+  }
+
   /** Removes optional fields (e.g. a cleared reason). */
   async unset(id: string, fields: (keyof z.infer<S> & string)[]): Promise<void> {
     if (fields.length) await this.redis.hdel(this.keyOf(id), ...fields);

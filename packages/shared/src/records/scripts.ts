@@ -74,6 +74,18 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1`;
 
+/**
+ * Sets (or, given '', removes) one field only while it still holds the value the caller read
+ * ('' = absent), with other field/value pairs. KEYS: record. ARGV: field, expected, next, pairs.
+ * Returns 1 when set, 0 when the field changed meanwhile, -1 when the record is missing.
+ */
+const COMPARE_AND_SET = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if (redis.call('HGET', KEYS[1], ARGV[1]) or '') ~= ARGV[2] then return 0 end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+return 1`;
+
 export interface RecordScripts {
   createUnique(record: string, index: string, score: number, member: string, ...fields: string[]): Promise<number>;
   createNumbered(seq: string, record: string, index: string, member: string, ...fields: string[]): Promise<number>;
@@ -93,6 +105,7 @@ export interface RecordScripts {
   releaseOnce(once: string, member: string): Promise<number>;
   transition(record: string, allowedCount: number, ...rest: string[]): Promise<[number, string, string[]?]>;
   patchExisting(record: string, ...fields: string[]): Promise<number>;
+  compareAndSet(record: string, field: string, expected: string, next: string, ...fields: string[]): Promise<number>;
 }
 
 const defined = new WeakSet<Redis>();
@@ -106,6 +119,7 @@ export function recordScripts(redis: Redis): RecordScripts {
     redis.defineCommand("hoistReleaseOnce", { numberOfKeys: 1, lua: RELEASE_ONCE });
     redis.defineCommand("hoistTransition", { numberOfKeys: 1, lua: TRANSITION });
     redis.defineCommand("hoistPatchExisting", { numberOfKeys: 1, lua: PATCH_EXISTING });
+    redis.defineCommand("hoistCompareAndSet", { numberOfKeys: 1, lua: COMPARE_AND_SET });
     defined.add(redis);
   }
   const r = redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
@@ -124,5 +138,7 @@ export function recordScripts(redis: Redis): RecordScripts {
     transition: (record, allowedCount, ...rest) =>
       r.hoistTransition!(record, allowedCount, ...rest) as Promise<[number, string, string[]?]>,
     patchExisting: (record, ...fields) => r.hoistPatchExisting!(record, ...fields) as Promise<number>,
+    compareAndSet: (record, field, expected, next, ...fields) =>
+      r.hoistCompareAndSet!(record, field, expected, next, ...fields) as Promise<number>,
   };
 }

@@ -1,4 +1,4 @@
-import { appNameSchema, secretContexts } from "@hoist/shared";
+import { appNameSchema, NotFoundError, type Sealed, sealedSchema, secretContexts } from "@hoist/shared";
 import { Router } from "express";
 import { z } from "zod";
 import type { ApiDeps } from "../../deps.js";
@@ -19,10 +19,10 @@ const changeSchema = z
 export function envRouter(deps: ApiDeps): Router {
   const router = Router();
 
-  async function current(app: Awaited<ReturnType<typeof requireApp>>): Promise<Record<string, string>> {
-    if (!app.env) return {};
-    return JSON.parse((await deps.secrets.open(app.env, secretContexts.appEnv(app.name))).toString("utf8")) as Record<string, string>;
+  async function open(app: string, sealed: Sealed): Promise<Record<string, string>> {
+    return JSON.parse((await deps.secrets.open(sealed, secretContexts.appEnv(app))).toString("utf8")) as Record<string, string>;
   }
+  const current = async (app: Awaited<ReturnType<typeof requireApp>>) => (app.env ? open(app.name, app.env) : {});
 
   router.get("/apps/:app/env", async (req, res) => {
     const app = await requireApp(deps, appNameSchema.parse(req.params.app));
@@ -30,18 +30,30 @@ export function envRouter(deps: ApiDeps): Router {
   });
 
   router.patch("/apps/:app/env", async (req, res) => {
-    const app = await requireApp(deps, appNameSchema.parse(req.params.app));
+    const name = appNameSchema.parse(req.params.app);
     const change = changeSchema.parse(req.body);
-    const env = { ...(await current(app)), ...change.set };
-    for (const name of change.unset) delete env[name];
-    if (Object.keys(env).length > 500) {
-      res.status(400).json({ error: { code: "invalid_request", message: "at most 500 variables" } });
-      return;
+    // Read, change, write only if nobody wrote in between (else read again): two simultaneous
+    // edits of one app's env both land.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const raw = await deps.records.apps.rawField(name, "env");
+      const app = await requireApp(deps, name);
+      const sealed = raw === undefined ? undefined : sealedSchema.parse(JSON.parse(raw));
+      const env = { ...(sealed ? await open(app.name, sealed) : {}), ...change.set };
+      for (const n of change.unset) delete env[n];
+      if (Object.keys(env).length > 500) {
+        res.status(400).json({ error: { code: "invalid_request", message: "at most 500 variables" } });
+        return;
+      }
+      const next = Object.keys(env).length ? await deps.secrets.seal(JSON.stringify(env), secretContexts.appEnv(app.name)) : undefined;
+      const out = await deps.records.apps.compareAndSet(app.name, "env", raw, next, { updatedAt: new Date().toISOString() });
+      if (out === "missing") throw new NotFoundError(`app ${app.name} not found`);
+      if (out === "set") {
+        deps.apps.invalidate(app);
+        res.json({ names: Object.keys(env).sort() });
+        return;
+      }
     }
-    if (Object.keys(env).length === 0) await deps.records.apps.unset(app.name, ["env"]);
-    else await deps.records.apps.update(app.name, { env: await deps.secrets.seal(JSON.stringify(env), secretContexts.appEnv(app.name)) });
-    deps.apps.invalidate(app);
-    res.json({ names: Object.keys(env).sort() });
+    res.status(409).json({ error: { code: "conflict", message: "the app's env kept changing under this edit; send it again" } });
   });
 
   return router;
