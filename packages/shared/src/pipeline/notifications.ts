@@ -34,12 +34,18 @@ export async function enqueueNotifications(
   queues: JobQueues,
   event: NotifyEvent,
   ids: { buildId: string; releaseId?: string },
-  app?: Pick<App, "gitlab" | "outgoingWebhook">,
+  app?: Pick<App, "gitlab" | "outgoingWebhook"> & { name?: string },
 ): Promise<void> {
   const kinds = destinationsFor(event, app);
   if (kinds.length === 0) return;
   await queues.enqueueMany(
     "notify",
-    kinds.map((kind) => ({ kind, event, buildId: ids.buildId, ...(ids.releaseId ? { releaseId: ids.releaseId } : {}) })),
+    kinds.map((kind) => ({
+      kind,
+      event,
+      buildId: ids.buildId,
+      ...(ids.releaseId ? { releaseId: ids.releaseId } : {}),
+      ...(app?.name ? { app: app.name } : {}),
+    })),
   );
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { appNameSchema } from "../records/schemas.js";
 import { defineQueue, idSchema, retention, traceContextSchema } from "./define.js";
 
 export const notifyEvents = [
@@ -18,6 +19,8 @@ const common = {
   event: z.enum(notifyEvents),
   buildId: idSchema,
   releaseId: idSchema.optional(),
+  /** The app's name (its id), so the notifier reads build, release and app in one round trip. */
+  app: appNameSchema.optional(),
   trace: traceContextSchema.optional(),
 };
 

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { encodeFields } from "./codec.js";
+import { decodeHash, encodeFields } from "./codec.js";
 import { HashRepo } from "./hash-repo.js";
 import { newId } from "./ids.js";
 import { type RecordKeys, recordKeys } from "./keys.js";
@@ -239,5 +239,27 @@ export class Records {
     this.builds = new BuildRepo(redis, this.keys);
     this.releases = new ReleaseRepo(redis, this.keys);
     this.gitlabConnections = new GitlabConnectionRepo(redis, this.keys);
+  }
+
+  /** A build, a release and an app read in one round trip (each undefined when not asked for or missing). */
+  async readTogether(ids: { build?: string; release?: string; app?: string }): Promise<{ build?: Build; release?: Release; app?: App }> {
+    const pipe = this.redis.pipeline();
+    const asked = (
+      [
+        ["build", ids.build, this.keys.build, buildSchema],
+        ["release", ids.release, this.keys.release, releaseSchema],
+        ["app", ids.app, this.keys.app, appSchema],
+      ] as const
+    ).filter(([, id]) => id !== undefined);
+    for (const [, id, keyOf] of asked) pipe.hgetall(keyOf(id as string));
+    const results = (await pipe.exec()) ?? [];
+    const out: { build?: Build; release?: Release; app?: App } = {};
+    asked.forEach(([name, id, keyOf, schema], i) => {
+      const [err, hash] = results[i] ?? [new Error("no reply"), {}];
+      if (err) throw err;
+      const rec = decodeHash(schema, keyOf(id as string), hash as Record<string, string>);
+      if (rec) (out as Record<string, unknown>)[name] = rec;
+    });
+    return out;
   }
 }

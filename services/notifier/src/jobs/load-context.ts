@@ -12,15 +12,21 @@ export async function loadContext(deps: NotifierDeps, payload: NotifyPayload, op
   if (payload.event.startsWith("release.") && !payload.releaseId) {
     throw new UnrecoverableError(`${payload.event} needs a releaseId in the job`);
   }
-  // The build and a named release are read together; the app (named by the build) after.
-  const [build, named] = await Promise.all([
-    deps.records.builds.get(payload.buildId),
-    payload.releaseId ? deps.records.releases.get(payload.releaseId) : undefined,
-  ]);
+  // One round trip for the build, a named release and the app when the job names it (jobs stored
+  // before it did: the app is read after the build that names it).
+  const first = await deps.records.readTogether({
+    build: payload.buildId,
+    ...(payload.releaseId ? { release: payload.releaseId } : {}),
+    ...(payload.app ? { app: payload.app } : {}),
+  });
+  const { build, release: named } = first;
   if (!build) throw new UnrecoverableError(`build ${payload.buildId} not found: nothing to notify about`);
   if (payload.releaseId && !named) throw new UnrecoverableError(`release ${payload.releaseId} not found: nothing to notify about`);
   const ofBuild = !payload.releaseId && opts.releaseOfBuild && build.releaseId ? build.releaseId : undefined;
-  const [app, release] = await Promise.all([deps.records.apps.get(build.app), ofBuild ? deps.records.releases.get(ofBuild) : named]);
+  const [app, release] = await Promise.all([
+    first.app && first.app.name === build.app ? first.app : deps.records.apps.get(build.app),
+    ofBuild ? deps.records.releases.get(ofBuild) : named,
+  ]);
   if (!app) return { skip: `skipped: app ${build.app} no longer exists` };
   return { ctx: { event: payload.event, app, build, ...(release ? { release } : {}), publicUrl: deps.publicUrl } };
 }
