@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DELIVERY_TTL_MS } from "../../services/api/src/domain/deliveries.js";
 import { deliver } from "../ingress/webhook-helpers.js";
 import { pushPayload, sha } from "../support/api/fixtures.js";
 import { type ApiHarness, startApi } from "../support/api/harness.js";
@@ -24,7 +25,7 @@ describe("chaos 4: duplicate and racing deliveries", () => {
   const builds = async () =>
     (await h.api("GET", "/apps/dup/builds")).body.builds as { id: string; sha: string; status: string; reason?: string }[];
 
-  it("the same delivery 10 times at once, and again an hour later: one build", async () => {
+  it("the same delivery 10 times at once, again an hour later (the API's clock moved), and past the 48 h window", async () => {
     const key = crypto.randomUUID();
     const body = pushPayload();
     const before = (await builds()).length;
@@ -36,19 +37,36 @@ describe("chaos 4: duplicate and racing deliveries", () => {
     expect(accepted).toHaveLength(1);
     expect(dups).toHaveLength(9);
     for (const d of dups) expect(d.body.buildId).toBe(accepted[0]?.body.buildId);
-    // "An hour later" on the clock that keeps the dedupe key (Redis's): its TTL shortened by an hour.
+    // The dedupe key expires at an absolute time on the API's clock (48 h on).
     const [dedupeKey] = await h.redis.keys(`${h.prefix}:rec:hook:*:delivery:*`);
-    expect(dedupeKey).toBeDefined();
-    const ttl = await h.redis.pttl(dedupeKey as string);
-    await h.redis.pexpire(dedupeKey as string, ttl - HOUR_MS);
-    const later = await deliver(hook, { event: "Push Hook", token, idempotencyKey: key, body });
+    const expiresInH = ((await h.redis.pexpiretime(dedupeKey as string)) - Date.now()) / HOUR_MS;
+    expect(expiresInH).toBeGreaterThan(47.9);
+    // GitLab resends: the API's clock (deps.now) moved on, Redis untouched.
+    const resend = async (offsetMs: number) => {
+      h.clock.offsetMs = offsetMs;
+      try {
+        return await deliver(hook, { event: "Push Hook", token, idempotencyKey: key, body });
+      } finally {
+        h.clock.offsetMs = 0;
+      }
+    };
+    const later = await resend(HOUR_MS);
     expect(later).toMatchObject({ status: 200, body: { status: "duplicate", buildId: accepted[0]?.body.buildId } });
+    const lastMinute = await resend(DELIVERY_TTL_MS - 60_000);
+    expect(lastMinute).toMatchObject({ status: 200, body: { status: "duplicate", buildId: accepted[0]?.body.buildId } });
+    const within = (await builds()).length - before;
+    expect(within).toBe(1);
+    // Past the window the same delivery is a new one: built again.
+    const past = await resend(DELIVERY_TTL_MS + 60_000);
+    expect(past.status).toBe(202);
+    expect(past.body.buildId).not.toBe(accepted[0]?.body.buildId);
     const after = await builds();
-    expect(after.length - before).toBe(1);
+    expect(after.length - before).toBe(2);
     expect((await h.deps.queues.queue("build").getJobCounts("waiting")).waiting).toBe(after.length);
     console.log(
       `chaos 4 duplicates: 10 concurrent deliveries → ${accepted.length} 202 + ${dups.length} duplicate (max ${Math.round(Math.max(...burst.map((r) => r.ms)))} ms); ` +
-        `resend 1 h later → ${later.body.status}; builds added: ${after.length - before}`,
+        `dedupe key expires in ${expiresInH.toFixed(2)} h; resend with the API's clock 1 h later → ${later.body.status}, 47 h 59 min later → ${lastMinute.body.status} ` +
+        `(builds added: ${within}); 48 h 1 min later → ${past.status} (a new build)`,
     );
   });
 

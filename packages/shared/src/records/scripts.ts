@@ -17,15 +17,21 @@ return n`;
 /**
  * Numbers and creates a per-app record unless a "once" key (e.g. a webhook delivery's dedupe key)
  * already names one, and adds it to a second index. KEYS: once, seq, record, index, open index.
- * ARGV: member, once TTL in ms, field/value pairs. Returns {1, number, open index members} when
- * created, {0, member named by the once key} when not.
+ * ARGV: member, the caller's clock (ms since the epoch), the once key's expiry on that clock,
+ * field/value pairs. The key expires at that absolute time (PXAT), and a key the caller's clock
+ * has passed counts as absent even if Redis still holds it (so the window follows one clock, the
+ * caller's). Returns {1, number, open index members} when created, {0, member named by the once
+ * key} when not.
  */
 const CREATE_NUMBERED_ONCE = `
 local cur = redis.call('GET', KEYS[1])
-if cur then return {0, cur} end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if cur then
+  local at = redis.call('PEXPIRETIME', KEYS[1])
+  if at < 0 or tonumber(ARGV[2]) < at then return {0, cur} end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[3])
 local n = redis.call('INCR', KEYS[2])
-redis.call('HSET', KEYS[3], 'number', tostring(n), unpack(ARGV, 3))
+redis.call('HSET', KEYS[3], 'number', tostring(n), unpack(ARGV, 4))
 redis.call('ZADD', KEYS[4], n, ARGV[1])
 redis.call('ZADD', KEYS[5], n, ARGV[1])
 return {1, n, redis.call('ZRANGE', KEYS[5], 0, -1)}`;
@@ -76,7 +82,8 @@ export interface RecordScripts {
     index: string,
     openIndex: string,
     member: string,
-    ttlMs: number,
+    now: number,
+    expiresAt: number,
     ...fields: string[]
   ): Promise<[1, number, string[]] | [0, string]>;
   undoCreateOnce(once: string, record: string, index: string, openIndex: string, member: string): Promise<number>;
@@ -104,8 +111,8 @@ export function recordScripts(redis: Redis): RecordScripts {
       r.hoistCreateUnique!(record, index, score, member, ...fields) as Promise<number>,
     createNumbered: (seq, record, index, member, ...fields) =>
       r.hoistCreateNumbered!(seq, record, index, member, ...fields) as Promise<number>,
-    createNumberedOnce: (once, seq, record, index, openIndex, member, ttlMs, ...fields) =>
-      r.hoistCreateNumberedOnce!(once, seq, record, index, openIndex, member, ttlMs, ...fields) as Promise<
+    createNumberedOnce: (once, seq, record, index, openIndex, member, now, expiresAt, ...fields) =>
+      r.hoistCreateNumberedOnce!(once, seq, record, index, openIndex, member, now, expiresAt, ...fields) as Promise<
         [1, number, string[]] | [0, string]
       >,
     undoCreateOnce: (once, record, index, openIndex, member) =>

@@ -15,6 +15,8 @@ export interface BuildDeps {
   records: Records;
   queues: JobQueues;
   prefix: string;
+  /** The clock a delivery's dedupe window is measured on (Date.now when absent). */
+  now?: () => number;
 }
 
 export interface NewBuild {
