@@ -6,6 +6,7 @@ import { createRedis, JobQueues, Records, type Redis } from "@hoist/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pushPayload } from "../support/api/fixtures.js";
 import { authorizeKey, createRepo, type TestRepo } from "../support/git/index.js";
+import { ensureBaseImages } from "../support/images/base-images.js";
 import { type ServiceProcess, startService } from "../support/processes.js";
 import { freePort, PrivateRedis } from "./private-redis.js";
 import { untilSettled } from "./support.js";
@@ -13,8 +14,10 @@ import { untilSettled } from "./support.js";
 const API_TOKEN = "chaos-api-token-0123456789abcdef0123456789";
 const RATE_PER_S = 40;
 const SEND_S = 10;
-/** Scenario 3's outage. The issue asks for 60 s; 15 s shows the same behaviour and keeps the suite short. */
-const OUTAGE_MS = 15_000;
+/** Scenario 3's outage, as long as the issue asks. */
+const OUTAGE_MS = Number(process.env.HOIST_CHAOS_REDIS_OUTAGE_S ?? 60) * 1000;
+/** Real builds queued before the outage (the builder runs 2 at a time, about 3 s each). */
+const BACKLOG = 8;
 
 interface Answer {
   status: number;
@@ -54,7 +57,7 @@ describe("chaos 2 and 3: Redis restarted and unreachable under webhook traffic",
     const res = await fetch(`${apiUrl}/v1/apps`, {
       method: "POST",
       headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: "chaos", repo: { sshUrl: repo.sshUrl } }),
+      body: JSON.stringify({ name: "chaos", branch: "*", repo: { sshUrl: repo.sshUrl } }),
     });
     const created = (await res.json()) as { webhook: { url: string; token: string }; deployKey: { publicKey: string } };
     expect(res.status).toBe(201);
@@ -93,8 +96,8 @@ describe("chaos 2 and 3: Redis restarted and unreachable under webhook traffic",
     rmSync(workDir, { recursive: true, force: true });
   });
 
-  /** One delivery with a 2 s client timeout; a hang shows as status 0. */
-  async function send(): Promise<Answer> {
+  /** One delivery (a push of `after` to `branch`) with a 2 s client timeout; a hang shows as status 0. */
+  async function send(push: { branch?: string; after?: string } = {}): Promise<Answer> {
     const t0 = performance.now();
     try {
       const res = await fetch(hook, {
@@ -105,7 +108,7 @@ describe("chaos 2 and 3: Redis restarted and unreachable under webhook traffic",
           "x-gitlab-token": token,
           "idempotency-key": randomUUID(),
         },
-        body: JSON.stringify(pushPayload({ before: "0".repeat(39) + "1" })),
+        body: JSON.stringify(pushPayload({ before: `${"0".repeat(39)}1`, ...push })),
         signal: AbortSignal.timeout(2_000),
       });
       const body = (await res.json()) as { buildId?: string };
@@ -195,9 +198,23 @@ describe("chaos 2 and 3: Redis restarted and unreachable under webhook traffic",
   }, 240_000);
 
   it(`unreachable for ${OUTAGE_MS / 1000} s: 503 fast, /readyz says why, workers reconnect and drain, nothing stuck active`, async () => {
-    // A backlog for the builder to be busy with when Redis goes.
-    const backlog = await Promise.all(Array.from({ length: 20 }, () => send()));
+    // A backlog of real builds (one commit per branch, so none supersedes another) for the builder
+    // to be in the middle of when Redis goes.
+    await ensureBaseImages();
+    const pushes = Array.from({ length: BACKLOG }, (_, i) => {
+      const branch = `backlog-${i}`;
+      const after = repo.commit({ Dockerfile: `FROM busybox\nRUN echo ${i} > /n && sleep 1\nCMD ["true"]\n` }, `backlog ${i}`, branch);
+      return { branch, after };
+    });
+    const backlog = await Promise.all(pushes.map((p) => send(p)));
     expect(backlog.every((a) => a.status === 202)).toBe(true);
+    const ids = backlog.map((a) => a.buildId as string);
+    const runningAtOutage = await untilSettled(
+      async () => (await Promise.all(ids.map((id) => records.builds.require(id)))).filter((b) => b.status === "running").length,
+      (n) => n > 0,
+      30_000,
+      50,
+    );
     await redis.stop("SIGKILL");
     const outageStart = performance.now();
     const during: Answer[] = [];
@@ -237,15 +254,19 @@ describe("chaos 2 and 3: Redis restarted and unreachable under webhook traffic",
       250,
     );
     const drainMs = performance.now() - back;
-    const ids = backlog.map((a) => a.buildId as string);
     const builds = await Promise.all(ids.map((id) => records.builds.require(id)));
     const stuck = builds.filter((b) => b.status === "queued" || b.status === "running");
+    const reasons = [...new Set(builds.filter((b) => b.status === "failed").map((b) => b.reason))];
+    // Built once each: one release per succeeded build, none for a failed one (no build ran twice to the end).
+    const releases = await records.releases.listByApp("chaos", 1000);
+    const releasesPerBuild = ids.map((id) => releases.filter((r) => r.buildId === id).length);
     const maxMs = Math.max(...during.map((a) => a.ms));
     console.log(
       `chaos 3 redis unreachable ${OUTAGE_MS / 1000} s: ${during.length} webhooks during it: ${during.filter((a) => a.status === 503).length} 503 (slowest ${Math.round(maxMs)} ms); ` +
         `readyz ${readyz?.status} "${readyz?.body.reason}"; API /v1 ${apiDuring.status}; builder healthz ${builderHealth}; ` +
         `after Redis came back: API ready in ${Math.round(readyMs)} ms, builder healthy in ${Math.round(healthMs)} ms, backlog drained in ${Math.round(drainMs)} ms; ` +
-        `backlog builds ${JSON.stringify(Object.fromEntries([...new Set(builds.map((b) => b.status))].map((s) => [s, builds.filter((b) => b.status === s).length])))}`,
+        `backlog of ${BACKLOG} builds (${runningAtOutage} running when Redis went): ${JSON.stringify(Object.fromEntries([...new Set(builds.map((b) => b.status))].map((s) => [s, builds.filter((b) => b.status === s).length])))}` +
+        `${reasons.length ? `, failure reasons ${JSON.stringify(reasons)}` : ""}; releases per build ${releasesPerBuild.join("/")}`,
     );
     expect(during.every((a) => a.status === 503)).toBe(true);
     expect(maxMs).toBeLessThan(1_000);
@@ -256,6 +277,8 @@ describe("chaos 2 and 3: Redis restarted and unreachable under webhook traffic",
     expect(ready).toBe(200);
     expect(after.status).toBe(202);
     expect(stuck).toEqual([]);
+    expect(builds.every((b) => b.status === "succeeded" || b.status === "failed")).toBe(true);
+    expect(releasesPerBuild).toEqual(builds.map((b) => (b.status === "succeeded" ? 1 : 0)));
     expect((await queues.queue("build").getJobCounts("active")).active).toBe(0);
   }, 240_000);
 });

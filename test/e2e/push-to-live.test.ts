@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LABELS } from "../../services/deployer/src/adapters/local-target.js";
 import { freePort } from "../../services/deployer/src/testing/ports.js";
+import { httpAppRepoFiles } from "../support/deploy/http-app.js";
 import { deliverHook, pushPayload } from "../support/gitlab/deliver.js";
 import { dockerFromEnv } from "../support/images/base-images.js";
 import type { ReceivedSpan } from "../support/otlp.js";
@@ -15,22 +16,6 @@ import { type E2eWorld, startE2eWorld } from "./world.js";
 const ZERO = "0".repeat(40);
 const APP = `hello-${process.pid}`;
 const docker = dockerFromEnv();
-
-/** The pushed app: busybox httpd on $PORT (host network), `/` says `text`; `healthy: false` has no /healthz. */
-function appFiles(text: string, healthy = true): Record<string, string | null> {
-  return {
-    "docker-compose.yml": "services:\n  web:\n    build: .\n",
-    Dockerfile: [
-      "FROM busybox",
-      "COPY www /www",
-      // PID 1 is a shell that exits on SIGTERM (a bare httpd as PID 1 would ignore it).
-      `CMD ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 127.0.0.1:$PORT -h /www & while true; do wait; done"]`,
-      "",
-    ].join("\n"),
-    "www/index.html": `${text}\n`,
-    "www/healthz": healthy ? "ok\n" : null,
-  };
-}
 
 let w: E2eWorld;
 let port: number;
@@ -120,7 +105,7 @@ describe("push to live", () => {
   });
 
   it("first push: built, in the registry, live on the local target, in Slack and on the commit, in one trace, within 60 s", async () => {
-    const first = await push(appFiles("hello from the first push"), "first: hello");
+    const first = await push(httpAppRepoFiles("hello from the first push"), "first: hello");
     const build = await until(
       "the first build to finish",
       async () => {
@@ -200,7 +185,7 @@ describe("push to live", () => {
   }, 90_000);
 
   it("second push: the app answers with the new text and the first release's containers are gone", async () => {
-    const second = await push(appFiles("hello from the second push"), "second: hello again");
+    const second = await push(httpAppRepoFiles("hello from the second push"), "second: hello again");
     await w.slack.waitFor((r) => r.rawBody.includes(`${second.sha.slice(0, 8)} is live (release #2)`), 60_000);
     expect(Date.now() - second.t0).toBeLessThan(60_000);
     expect(await appText()).toBe("hello from the second push");
@@ -215,7 +200,7 @@ describe("push to live", () => {
   }, 90_000);
 
   it("third push never gets healthy: the second release keeps answering, Slack got the failure with its reason", async () => {
-    const third = await push(appFiles("this one never gets healthy", false), "third: no health check");
+    const third = await push(httpAppRepoFiles("this one never gets healthy", false), "third: no health check");
     const failed = await w.slack.waitFor((r) => r.rawBody.includes(`${third.sha.slice(0, 8)}: release failed (release #3)`), 60_000);
     const releases = (await w.api("GET", `/apps/${APP}/releases`)).body.releases;
     expect(releases.map((r: { number: number; status: string }) => [r.number, r.status])).toEqual([

@@ -294,6 +294,24 @@ describe("POST /webhooks/gitlab/:hookId", () => {
     sub.disconnect();
   });
 
+  it("cancels a push that arrived after its successor even when a builder started it at once", async () => {
+    const older = pushPayload({ branch: "main" });
+    const newer = pushPayload({ branch: "main", before: older.after });
+    const n = (await deliver(hookUrl, { event: "Push Hook", token, body: newer })).body.buildId as string;
+    // A builder takes the older push's job as soon as it is stored, before the webhook's supersede step.
+    const enqueue = h.deps.queues.enqueue.bind(h.deps.queues);
+    const spy = vi.spyOn(h.deps.queues, "enqueue").mockImplementation(async (...args: Parameters<typeof enqueue>) => {
+      const out = await enqueue(...args);
+      const [, job] = args;
+      if (job.kind === "build") await h.deps.records.builds.transition(job.buildId, ["queued"], { status: "running" });
+      return out;
+    });
+    const o = (await deliver(hookUrl, { event: "Push Hook", token, body: older })).body.buildId as string;
+    spy.mockRestore();
+    expect(await h.deps.records.builds.require(o)).toMatchObject({ status: "canceled", reason: "superseded" });
+    expect((await h.deps.records.builds.require(n)).status).toBe("queued");
+  });
+
   it("verifies Standard Webhooks signatures when the app has a signing secret", async () => {
     const res = await h.api("POST", "/apps", { name: "signed", repo: { sshUrl: "ssh://git@127.0.0.1:2222/acme/signed.git" } });
     const url = localHook(res.body.webhook.url);

@@ -12,4 +12,6 @@ export interface ApiDeps {
   secrets: SecretBox;
   /** Apps by webhook id for the webhook path; invalidate after every app write. */
   apps: AppCache;
+  /** The webhook path's clock (signature age, a delivery's dedupe window); Date.now when absent. Tests move it. */
+  now?: () => number;
 }

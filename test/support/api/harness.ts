@@ -18,6 +18,8 @@ export interface ApiHarness {
   prefix: string;
   deps: ApiDeps;
   redis: Redis;
+  /** The API's clock (`deps.now`): the real one moved by `offsetMs`. Set it to deliver "an hour later". */
+  clock: { offsetMs: number };
   /** Calls /v1 with the API token; JSON in and out. */
   // biome-ignore lint/suspicious/noExplicitAny: tests assert on the JSON they get back
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
@@ -40,6 +42,7 @@ export async function startApi(opts: { env?: Record<string, string>; redisUrl?: 
   if (redis.status !== "ready") await once(redis, "ready");
   const log = createLogger({ service: "api-test", level: "silent" });
   const records = new Records(redis, prefix);
+  const clock = { offsetMs: 0 };
   const deps: ApiDeps = {
     config,
     log,
@@ -48,6 +51,7 @@ export async function startApi(opts: { env?: Record<string, string>; redisUrl?: 
     queues: new JobQueues(redis, prefix),
     secrets: opts.secrets ?? createSecretBox(config),
     apps: new AppCache(records),
+    now: () => Date.now() + clock.offsetMs,
   };
   const server: Server = createHttpServer(deps).listen(0, "127.0.0.1");
   await once(server, "listening");
@@ -57,6 +61,7 @@ export async function startApi(opts: { env?: Record<string, string>; redisUrl?: 
     prefix,
     deps,
     redis,
+    clock,
     async api(method, path, body) {
       const res = await fetch(`${url}/v1${path}`, {
         method,

@@ -68,3 +68,22 @@ export async function buildHttpAppImage(docker: ImageBuilder, tag: string, text:
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The files of a repository that builds such an app from source (compose, Dockerfile, `/www`):
+ * busybox httpd on $PORT (host network), `/` says `text`; `healthy: false` leaves out /healthz.
+ */
+export function httpAppRepoFiles(text: string, healthy = true): Record<string, string | null> {
+  return {
+    "docker-compose.yml": "services:\n  web:\n    build: .\n",
+    Dockerfile: [
+      "FROM busybox",
+      "COPY www /www",
+      // PID 1 is a shell that exits on SIGTERM (a bare httpd as PID 1 would ignore it).
+      `CMD ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 127.0.0.1:$PORT -h /www & while true; do wait; done"]`,
+      "",
+    ].join("\n"),
+    "www/index.html": `${text}\n`,
+    "www/healthz": healthy ? "ok\n" : null,
+  };
+}

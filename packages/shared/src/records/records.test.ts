@@ -94,6 +94,21 @@ describe("records repositories over real Redis", () => {
     expect(await records.builds.releaseOnce(once.key, first.build.id)).toBe(true);
   });
 
+  it("keeps a once-key until an absolute time on the caller's clock, and treats one that clock has passed as absent", async () => {
+    await newApp("web");
+    const t = Date.now();
+    const once = { key: `${prefix}:once:clock`, ttlMs: 60_000, openIndex: `${prefix}:open:clock`, now: t };
+    const input = { app: "web", ref: "main", sha: sha("d"), trigger: "push" as const };
+    const first = await records.builds.createOnce(input, once);
+    if (!first.created) throw new Error("expected a fresh key");
+    expect(await redis.pexpiretime(once.key)).toBe(t + 60_000);
+    expect(await records.builds.createOnce(input, { ...once, now: t + 59_999 })).toEqual({ created: false, id: first.build.id });
+    // Redis still holds the key, but the caller's clock is past it: a new record, and the key renewed from that clock.
+    const again = await records.builds.createOnce(input, { ...once, now: t + 60_000 });
+    expect(again).toMatchObject({ created: true });
+    expect(await redis.pexpiretime(once.key)).toBe(t + 120_000);
+  });
+
   it("moves a build's status only from an allowed one", async () => {
     await newApp("web");
     const b = await records.builds.create({ app: "web", ref: "refs/heads/main", sha: sha("b"), trigger: "push" });

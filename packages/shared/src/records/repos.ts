@@ -106,13 +106,16 @@ export class BuildRepo extends HashRepo<typeof buildSchema> {
    * Records a queued build unless `once.key` already names a build (a webhook delivery's dedupe
    * key): the key, the record and both indexes are written in one atomic step, so of simultaneous
    * deliveries exactly one creates a build. `once.openIndex` is a second index (the ref's open
-   * builds); its members come back with a created build.
+   * builds); its members come back with a created build. The key lasts `ttlMs` on the caller's
+   * clock `once.now` (default: this process's): it expires at that absolute time, and one the
+   * caller's clock has passed is taken as absent.
    */
   async createOnce(
     input: Omit<Build, "id" | "number" | "status" | "createdAt"> & { id?: string },
-    once: { key: string; ttlMs: number; openIndex: string },
+    once: { key: string; ttlMs: number; openIndex: string; now?: number },
   ): Promise<{ created: true; build: Build; open: string[] } | { created: false; id: string }> {
     const id = input.id ?? newId("bld");
+    const now = once.now ?? Date.now();
     const draft = { ...input, id, status: "queued" as const, createdAt: nowIso() };
     // Parsed once, before anything is stored; only the number comes back from Redis.
     const valid = buildSchema.parse({ ...draft, number: 1 });
@@ -124,8 +127,8 @@ export class BuildRepo extends HashRepo<typeof buildSchema> {
       once.openIndex,
       this.keys.acceptedBuilds,
       id,
-      once.ttlMs,
-      Date.parse(draft.createdAt),
+      now,
+      now + once.ttlMs,
       ...encodeFields(draft),
     );
     if (out[0] === 0) return { created: false, id: out[1] };

@@ -20,20 +20,25 @@ return n`;
 
 /**
  * Numbers and creates a per-app record unless a "once" key (e.g. a webhook delivery's dedupe key)
- * already names one, and adds it to a second index and to the accepted index (by time). KEYS:
- * once, seq, record, index, open index, accepted index. ARGV: member, once TTL in ms, accepted
- * time in ms, field/value pairs. Returns {1, number, open index members} when
- * created, {0, member named by the once key} when not.
+ * already names one, and adds it to a second index and to the accepted index (scored by the
+ * caller's clock). KEYS: once, seq, record, index, open index, accepted index. ARGV: member, the
+ * caller's clock (ms since the epoch), the once key's expiry on that clock, field/value pairs.
+ * The key expires at that absolute time (PXAT), and a key the caller's clock has passed counts as
+ * absent even if Redis still holds it (so the window follows one clock, the caller's). Returns
+ * {1, number, open index members} when created, {0, member named by the once key} when not.
  */
 const CREATE_NUMBERED_ONCE = `
 local cur = redis.call('GET', KEYS[1])
-if cur then return {0, cur} end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if cur then
+  local at = redis.call('PEXPIRETIME', KEYS[1])
+  if at < 0 or tonumber(ARGV[2]) < at then return {0, cur} end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[3])
 local n = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[3], 'number', tostring(n), unpack(ARGV, 4))
 redis.call('ZADD', KEYS[4], n, ARGV[1])
 redis.call('ZADD', KEYS[5], n, ARGV[1])
-redis.call('ZADD', KEYS[6], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
 return {1, n, redis.call('ZRANGE', KEYS[5], 0, -1)}`;
 
 /** Undoes CREATE_NUMBERED_ONCE. KEYS: once, record, index, open index, accepted index. ARGV: member. */
@@ -97,8 +102,8 @@ export interface RecordScripts {
     openIndex: string,
     acceptedIndex: string,
     member: string,
-    ttlMs: number,
-    acceptedAtMs: number,
+    now: number,
+    expiresAt: number,
     ...fields: string[]
   ): Promise<[1, number, string[]] | [0, string]>;
   undoCreateOnce(once: string, record: string, index: string, openIndex: string, acceptedIndex: string, member: string): Promise<number>;
@@ -128,8 +133,8 @@ export function recordScripts(redis: Redis): RecordScripts {
       r.hoistCreateUnique!(record, index, score, member, ...fields) as Promise<number>,
     createNumbered: (seq, record, index, member, ...fields) =>
       r.hoistCreateNumbered!(seq, record, index, member, ...fields) as Promise<number>,
-    createNumberedOnce: (once, seq, record, index, openIndex, acceptedIndex, member, ttlMs, acceptedAtMs, ...fields) =>
-      r.hoistCreateNumberedOnce!(once, seq, record, index, openIndex, acceptedIndex, member, ttlMs, acceptedAtMs, ...fields) as Promise<
+    createNumberedOnce: (once, seq, record, index, openIndex, acceptedIndex, member, now, expiresAt, ...fields) =>
+      r.hoistCreateNumberedOnce!(once, seq, record, index, openIndex, acceptedIndex, member, now, expiresAt, ...fields) as Promise<
         [1, number, string[]] | [0, string]
       >,
     undoCreateOnce: (once, record, index, openIndex, acceptedIndex, member) =>

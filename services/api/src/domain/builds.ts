@@ -15,6 +15,8 @@ export interface BuildDeps {
   records: Records;
   queues: JobQueues;
   prefix: string;
+  /** The clock a delivery's dedupe window is measured on (Date.now when absent). */
+  now?: () => number;
 }
 
 export interface NewBuild {
@@ -126,7 +128,9 @@ export async function supersedeOlder(deps: BuildDeps, build: Build, mode: "runni
   if (openIds.length === 0) return [];
   const open = await Promise.all(openIds.map((id) => deps.records.builds.get(id)));
   if (open.some((b) => b?.before === build.sha && b.status !== "canceled")) {
-    const out = await cancelBuild(deps, build.id, "superseded", ["queued"]);
+    // Canceled even if running, whatever the supersede mode: a builder takes the job the moment
+    // it is stored, before this step runs, and the older commit built to the end would go live.
+    const out = await cancelBuild(deps, build.id, "superseded", ["queued", "running"]);
     if (out.ok || out.reason === "missing" || out.current !== "running") await deps.redis.zrem(key, build.id);
     return out.ok ? [build.id] : [];
   }

@@ -35,12 +35,14 @@ export const ORPHAN_AFTER_MS = 30_000;
  * job fail to store, the script's writes are taken back and the error propagates (503, GitLab
  * resends). A delivery whose key already names a build is a duplicate once that build's job
  * exists (or it has left "queued"); while the first is still storing, this one waits for it.
+ * The dedupe window (DELIVERY_TTL_MS) and the orphan age are measured on `deps.now`.
  */
 export async function acceptDelivery(deps: BuildDeps, key: string, input: NewBuild): Promise<Accepted> {
+  const now = deps.now ?? Date.now;
   const once = { key, ttlMs: DELIVERY_TTL_MS, openIndex: openBuildsKey(deps, input.app, input.ref) };
   const deadline = Date.now() + WAIT_FOR_FIRST_MS;
   for (;;) {
-    const out = await deps.records.builds.createOnce(buildFields(input), once);
+    const out = await deps.records.builds.createOnce(buildFields(input), { ...once, now: now() });
     if (out.created) {
       try {
         await deps.queues.enqueue("build", { kind: "build", buildId: out.build.id });
@@ -59,7 +61,7 @@ export async function acceptDelivery(deps: BuildDeps, key: string, input: NewBui
     if (first.status !== "queued" || (await deps.queues.hasJob("build", { kind: "build", buildId: first.id }))) {
       return { kind: "duplicate", buildId: first.id };
     }
-    if (Date.now() - Date.parse(first.createdAt) > ORPHAN_AFTER_MS) {
+    if (now() - Date.parse(first.createdAt) > ORPHAN_AFTER_MS) {
       // The build would stay "queued" forever: its job is stored now (the id makes this idempotent).
       await deps.queues.enqueue("build", { kind: "build", buildId: first.id });
       return { kind: "duplicate", buildId: first.id };

@@ -58,6 +58,9 @@ services:
       "docker-compose.yml has no service with a build: section; nothing to build",
     );
     expect(() => parseCompose("services:\n  web:\n    build: 3\n")).toThrow(ComposeError);
+    expect(() => parseCompose('services:\n  "web;touch /tmp/x":\n    build: .\n')).toThrow(
+      "docker-compose.yml: services.web;touch /tmp/x: service names are letters, digits, '.', '_' and '-'",
+    );
   });
 
   it("insideRepo normalises", () => {

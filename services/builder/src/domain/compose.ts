@@ -85,7 +85,9 @@ export function parseCompose(text: string, fileName = "docker-compose.yml", vars
   const parsed = composeSchema.safeParse(interpolateDeep(doc, vars));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ComposeError(`${fileName}: ${issue?.path.join(".") || "(top level)"}: ${issue?.message ?? "invalid"}`);
+    // A bad service name (a record key) has its own message one level down ("Invalid key in record" above it).
+    const message = issue?.code === "invalid_key" ? (issue.issues[0]?.message ?? issue.message) : issue?.message;
+    throw new ComposeError(`${fileName}: ${issue?.path.join(".") || "(top level)"}: ${message ?? "invalid"}`);
   }
   const out: ServiceBuild[] = [];
   for (const [service, def] of Object.entries(parsed.data.services)) {

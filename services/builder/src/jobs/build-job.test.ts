@@ -1,6 +1,9 @@
-import { readdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeKeypair, sshHostKeyLine, wrongHostKeyLine } from "../../../../test/support/git/index.js";
+import { type FileSpec, makeKeypair, sshHostKeyLine, wrongHostKeyLine } from "../../../../test/support/git/index.js";
 import { busyboxImage, dockerFromEnv, ensureBaseImages } from "../../../../test/support/images/base-images.js";
 import { startTestBuilder, type TestBuilder } from "../testing/worker.js";
 import { type BuilderWorld, builderWorld, registryTags } from "../testing/world.js";
@@ -244,6 +247,30 @@ describe("build job against podman, the registry and git over sshd", () => {
     const lines = await builder.logLines(b.buildId);
     expect(lines.some((l) => l.startsWith("build "))).toBe(false);
     expect(await registryTags(world.registry, b.app)).toEqual([]);
+  }, 60_000);
+
+  it("a compose file, .env or .dockerignore that links out of the repository is refused before it is opened (a FIFO would block for ever)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hoist-fifo-"));
+    const fifo = join(dir, "fifo");
+    execFileSync("mkfifo", [fifo]);
+    try {
+      const compose = "services:\n  web:\n    build: .\n";
+      const cases: [Record<string, FileSpec | null>, string][] = [
+        [{ "docker-compose.yml": { symlink: fifo } }, "compose: compose file docker-compose.yml leaves the repository"],
+        [
+          { "docker-compose.yml": compose, Dockerfile: "FROM busybox\n", ".env": { symlink: fifo } },
+          "compose: .env .env leaves the repository",
+        ],
+        [{ ".env": null, ".dockerignore": { symlink: fifo } }, "compose: ignore file .dockerignore leaves the repository"],
+      ];
+      for (const [files, reason] of cases) {
+        const { buildId } = await world.createAppAndBuild({ sha: world.repo.commit(files, "fifo") });
+        expect((await builder.run(buildId)).error?.message).toBe(reason);
+      }
+    } finally {
+      world.repo.commit({ ".dockerignore": null, "docker-compose.yml": null }, "no fifo");
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it("a build past its timeout, also one taken over from a dead worker, fails as timed out", async () => {

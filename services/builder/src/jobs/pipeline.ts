@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { lstat, readFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import type { App, Build, Image, SecretBox } from "@hoist/shared";
 import { secretContexts, timeStage, withSpan } from "@hoist/shared";
@@ -34,15 +34,31 @@ interface ResolvedService extends ServiceBuild {
   dockerfileInTar?: string;
 }
 
+/** Whether `path` exists, itself (a symlink is not followed). */
+async function present(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT" || err.code === "ENOTDIR") return false;
+      throw err;
+    },
+  );
+}
+
+/**
+ * A repository file's text (undefined when absent), read only once it is proven inside the
+ * repository: a symlink out of it may name anything on the builder's host, a FIFO that blocks
+ * the read for ever or /dev/zero that never ends.
+ */
+async function readInside(repoDir: string, rel: string, what: string): Promise<string | undefined> {
+  if (!(await present(join(repoDir, rel)))) return undefined;
+  return readFile(await realPathInside(repoDir, rel, what), "utf8");
+}
+
 /** The repository's `.env` (compose's interpolation variables); none when absent. */
 async function dotenvOf(repoDir: string): Promise<Record<string, string>> {
-  const text = await readFile(join(repoDir, ".env"), "utf8").catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT") return undefined;
-    throw err;
-  });
-  if (text === undefined) return {};
-  await realPathInside(repoDir, ".env", ".env");
-  return parseDotenv(text);
+  const text = await readInside(repoDir, ".env", ".env");
+  return text === undefined ? {} : parseDotenv(text);
 }
 
 /** Finds the compose file (or a root Dockerfile) and proves every context and Dockerfile stays in the repository. */
@@ -50,13 +66,9 @@ export async function resolveServices(repoDir: string): Promise<{ file: string; 
   let file: string | undefined;
   let services: ServiceBuild[] | undefined;
   for (const name of composeFileNames) {
-    const text = await readFile(join(repoDir, name), "utf8").catch((err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return undefined;
-      throw err;
-    });
-    if (text === undefined) continue;
     // A compose file that is a symlink out of the repository is refused like any other escape.
-    await realPathInside(repoDir, name, "compose file");
+    const text = await readInside(repoDir, name, "compose file");
+    if (text === undefined) continue;
     file = name;
     services = parseCompose(text, name, await dotenvOf(repoDir));
     break;
@@ -74,6 +86,9 @@ export async function resolveServices(repoDir: string): Promise<{ file: string; 
       }
       throw err;
     });
+    // The context's .dockerignore is read when the context is sent: it too must stay inside.
+    const ignoreFile = join(svc.context, ".dockerignore");
+    if (await present(join(repoDir, ignoreFile))) await realPathInside(repoDir, ignoreFile, "ignore file");
     const inContext = relative(contextDir, dockerfilePath);
     const outside = inContext === ".." || inContext.startsWith(`..${sep}`);
     out.push({

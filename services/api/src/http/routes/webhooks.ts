@@ -86,7 +86,8 @@ export type WebhookHandler = (req: IncomingMessage, res: ServerResponse, hookId:
 export function webhookHandler(deps: ApiDeps): WebhookHandler {
   const signing = new SigningSecretCache(deps.secrets);
   const prefix = deps.config.HOIST_QUEUE_PREFIX;
-  const buildDeps = { redis: deps.redis, records: deps.records, queues: deps.queues, prefix };
+  const now = deps.now ?? Date.now;
+  const buildDeps = { redis: deps.redis, records: deps.records, queues: deps.queues, prefix, now };
 
   // The webhook request opens the push's trace: every job stored below carries its context, so
   // build, deploy and notify are spans of this one trace (no HTTP auto-instrumentation is loaded).
@@ -125,6 +126,7 @@ export function webhookHandler(deps: ApiDeps): WebhookHandler {
         signingSecret,
         { id: header(req, "webhook-id"), timestamp: header(req, "webhook-timestamp"), signature: header(req, "webhook-signature") },
         body,
+        Math.floor(now() / 1000),
       );
       if (!check.ok) throw new HttpError(401, "unauthorized", check.reason);
     }
