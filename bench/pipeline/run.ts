@@ -281,12 +281,20 @@ async function hoistSide(a: Apps, env: Record<string, string>): Promise<Side> {
   const workers = await Promise.all(
     layout(["builder", "deployer", "notifier"]).map((roles) => startWorkerProcess(roles, env, side.stamps, side.cpu)),
   );
-  liveHandlers.hoist = (text, at) => {
-    const m = /^\S+ ([0-9a-f]{8})(?: is live|: release failed)/.exec(text);
-    const id = m?.[1] ? bySha.get(m[1]) : undefined;
-    if (!id) return;
-    if (text.includes(" is live")) side.stamps.liveAt.set(id, at);
+  // The Slack message can reach this process before the webhook's 202 does (a busy client): it is
+  // kept by commit until the answer names the build.
+  const early = new Map<string, { at: number; live: boolean }>();
+  const end = (id: string, e: { at: number; live: boolean }) => {
+    if (e.live) side.stamps.liveAt.set(id, e.at);
     side.ended.add(id);
+  };
+  liveHandlers.hoist = (text, at) => {
+    const short = /^\S+ ([0-9a-f]{8})(?: is live|: release failed)/.exec(text)?.[1];
+    if (!short) return;
+    const e = { at, live: text.includes(" is live") };
+    const id = bySha.get(short);
+    if (id) end(id, e);
+    else early.set(short, e);
   };
   side.push = async (i) => {
     const app = a.apps[i % a.apps.length] as Apps["apps"][number];
@@ -300,6 +308,8 @@ async function hoistSide(a: Apps, env: Record<string, string>): Promise<Side> {
     bySha.set(sha.slice(0, 8), buildId);
     side.stamps.sentAt.set(buildId, sent);
     side.stamps.acceptedAt.set(buildId, accepted);
+    const e = early.get(sha.slice(0, 8));
+    if (e) end(buildId, e);
   };
   side.stop = async () => {
     await Promise.all(workers.map((w) => w.stop()));
