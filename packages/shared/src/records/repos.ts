@@ -157,6 +157,19 @@ export class BuildRepo extends HashRepo<typeof buildSchema> {
     return this.redis.zrangebyscore(this.keys.acceptedBuilds, "-inf", before, "LIMIT", 0, limit);
   }
 
+  /** The builds' statuses in one round trip, without decoding whole records (undefined: missing). */
+  async statuses(ids: string[]): Promise<(Build["status"] | undefined)[]> {
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hget(this.keys.build(id), "status");
+    const results = (await pipe.exec()) ?? [];
+    return ids.map((_, i) => {
+      const [err, raw] = results[i] ?? [null, null];
+      if (err) throw err;
+      return typeof raw === "string" ? (JSON.parse(raw) as Build["status"]) : undefined;
+    });
+  }
+
   /** Settles accepted builds: their job is known to be stored (or they need none). */
   async settleAccepted(ids: string[]): Promise<void> {
     if (ids.length) await this.redis.zrem(this.keys.acceptedBuilds, ...ids);

@@ -23,18 +23,17 @@ export interface OrphanSweepDeps {
 export async function sweepOrphanedBuilds(deps: OrphanSweepDeps, now = Date.now(), olderThanMs = ORPHAN_AFTER_MS): Promise<string[]> {
   const ids = await deps.records.builds.acceptedBefore(now - olderThanMs);
   if (ids.length === 0) return [];
-  const builds = new Map((await deps.records.builds.getMany(ids)).map((b) => [b.id, b]));
+  // Statuses only: a sweep runs beside builds, so it must not decode hundreds of records at once.
+  const statuses = await deps.records.builds.statuses(ids);
   const requeued: string[] = [];
-  const settled: string[] = [];
-  for (const id of ids) {
-    const build = builds.get(id);
-    if (build?.status === "queued" && !(await deps.queues.hasJob("build", { kind: "build", buildId: id }))) {
+  for (const [i, id] of ids.entries()) {
+    if (statuses[i] === "queued" && !(await deps.queues.hasJob("build", { kind: "build", buildId: id }))) {
       await deps.queues.enqueue("build", { kind: "build", buildId: id });
-      deps.log.warn({ buildId: id, app: build.app }, "build was accepted but its job never stored (its API process died?); queued it now");
+      deps.log.warn({ buildId: id }, "build was accepted but its job never stored (its API process died?); queued it now");
       requeued.push(id);
     }
-    settled.push(id);
   }
+  const settled = ids;
   await deps.records.builds.settleAccepted(settled);
   return requeued;
 }
