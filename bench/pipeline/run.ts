@@ -34,6 +34,7 @@ const SCALE_CONCURRENCY = Number(process.env.BENCH_SCALE_CONCURRENCY ?? 2);
 // own, as production runs the services; "single": each side's workers share one process.
 const LAYOUT = process.env.BENCH_LAYOUT ?? "processes";
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 if (LAYOUT !== "processes" && LAYOUT !== "single") throw new Error(`BENCH_LAYOUT must be "processes" or "single", not ${LAYOUT}`);
 const layout = (roles: Role[]): Role[][] => (LAYOUT === "single" ? [roles] : roles.map((r) => [r]));
 
@@ -225,8 +226,10 @@ interface Side {
   cpu: { ms: number };
   /** Pushes that ended (live, or failed: a newer release of the app superseded it). */
   ended: Set<string>;
-  /** Redis commands run during this side's slices. */
+  /** Redis commands run during this side's measured slices. */
   redisCalls: number;
+  /** The warm-up pushes, left out of the figures. */
+  warmup: Set<string>;
   push: (i: number) => Promise<void>;
   stop: () => Promise<void>;
 }
@@ -255,6 +258,7 @@ const newSide = (name: string): Side => ({
   cpu: { ms: 0 },
   ended: new Set(),
   redisCalls: 0,
+  warmup: new Set(),
   push: async () => {},
   stop: async () => {},
 });
@@ -357,21 +361,30 @@ async function referenceSide(env: Record<string, string>): Promise<Side> {
  * both sides alike.
  */
 async function alternate(sides: Side[], calls: () => Promise<number>): Promise<void> {
-  const perSlice = Math.round((RATE * SECONDS) / ROUNDS);
   let n = 0;
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const side of sides) {
-      const target = side.stamps.sentAt.size + perSlice;
-      const before = await calls();
-      await atFixedRate(RATE, perSlice / RATE, () => side.push(n++));
-      await waitUntil(() => side.ended.size >= target, 60_000).catch(async (err: Error) => {
-        const missing = [...side.stamps.sentAt.keys()].filter((id) => !side.ended.has(id));
-        console.error(`${side.name}: ${err.message} (${side.ended.size}/${target})`);
-        if (side.explain) console.error(await side.explain(missing.slice(0, 10)));
-      });
-      side.redisCalls += (await calls()) - before;
-    }
+  const slice = async (side: Side, pushes: number, counted: boolean) => {
+    const target = side.stamps.sentAt.size + pushes;
+    const before = await calls();
+    await atFixedRate(RATE, pushes / RATE, () => side.push(n++));
+    await waitUntil(() => side.ended.size >= target, 60_000).catch(async (err: Error) => {
+      const missing = [...side.stamps.sentAt.keys()].filter((id) => !side.ended.has(id));
+      console.error(`${side.name}: ${err.message} (${side.ended.size}/${target})`);
+      if (side.explain) console.error(await side.explain(missing.slice(0, 10)));
+    });
+    if (counted) side.redisCalls += (await calls()) - before;
+  };
+  // A warm-up slice per side first (JIT, connections, caches), left out of every figure.
+  for (const side of sides) {
+    await slice(side, Math.round(RATE * WARMUP_SECONDS), false);
+    side.warmup = new Set(side.stamps.sentAt.keys());
   }
+  const perSlice = Math.round((RATE * SECONDS) / ROUNDS);
+  for (let r = 0; r < ROUNDS; r++) for (const side of sides) await slice(side, perSlice, true);
+}
+
+/** Drops the warm-up pushes' stamps (call after the side stopped: its stamps are keyed by push then). */
+function dropWarmup(side: Side): void {
+  for (const map of Object.values(side.stamps) as Map<string, number>[]) for (const id of side.warmup) map.delete(id);
 }
 
 /** Slow builds (sleeping `SLOW_BUILD_MS`) queued up front, then drained by `builders` builder workers. */
@@ -487,14 +500,17 @@ async function main(): Promise<void> {
     });
     await alternate([reference, hoistSideOf], () => redisCalls(producer));
     await Promise.all([reference.stop(), hoistSideOf.stop()]);
+    dropWarmup(reference);
+    dropWarmup(hoistSideOf);
     const pushes = Math.round(RATE * SECONDS);
+    const sent = pushes + Math.round(RATE * WARMUP_SECONDS);
     const hoist = hoistSideOf.stamps;
     const ref = reference.stamps;
     console.log(
-      `worker CPU per push (the worker processes; Hoist's API process not counted): hoist ${(hoistSideOf.cpu.ms / pushes).toFixed(2)} ms, reference ${(reference.cpu.ms / pushes).toFixed(2)} ms`,
+      `worker CPU per push (the worker processes; Hoist's API process not counted): hoist ${(hoistSideOf.cpu.ms / sent).toFixed(2)} ms, reference ${(reference.cpu.ms / sent).toFixed(2)} ms`,
     );
     console.log(
-      `Redis commands per push (with those inside scripts and idle polls): hoist ${(hoistSideOf.redisCalls / pushes).toFixed(0)}, reference ${(reference.redisCalls / pushes).toFixed(0)}; Hoist pushes superseded before going live: ${hoistSideOf.ended.size - hoist.liveAt.size}`,
+      `Redis commands per push (with those inside scripts and idle polls): hoist ${(hoistSideOf.redisCalls / pushes).toFixed(0)}, reference ${(reference.redisCalls / pushes).toFixed(0)}; Hoist pushes superseded before going live: ${[...hoistSideOf.ended].filter((id) => !hoistSideOf.warmup.has(id) && !hoist.liveAt.has(id)).length}`,
     );
     const h = samplesOf(hoist);
     const r = samplesOf(ref);
