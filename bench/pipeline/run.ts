@@ -33,8 +33,17 @@ const SCALE_CONCURRENCY = Number(process.env.BENCH_SCALE_CONCURRENCY ?? 2);
 // "processes": each worker (and the reference's HTTP endpoint and each stage) in a process of its
 // own, as production runs the services; "single": each side's workers share one process.
 const LAYOUT = process.env.BENCH_LAYOUT ?? "processes";
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+// Node flags for every process of both sides (the API, the reference's endpoint, all workers).
+// V8's memory reducer compacts the heap of a process that has gone idle; the alternation below
+// idles each side's processes while the other side is measured, so without this flag a side's
+// slice can open with a 20-60 ms compaction that steady traffic would not have. "" turns it off.
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? "--no-memory-reducer").split(" ").filter(Boolean);
+// "alternate": the sides take turns (each measured alone); "together": both at once, each at RATE.
+const SCHEDULE = process.env.BENCH_SCHEDULE ?? "alternate";
+if (SCHEDULE !== "alternate" && SCHEDULE !== "together")
+  throw new Error(`BENCH_SCHEDULE must be "alternate" or "together", not ${SCHEDULE}`);
 if (LAYOUT !== "processes" && LAYOUT !== "single") throw new Error(`BENCH_LAYOUT must be "processes" or "single", not ${LAYOUT}`);
 const layout = (roles: Role[]): Role[][] => (LAYOUT === "single" ? [roles] : roles.map((r) => [r]));
 
@@ -178,7 +187,7 @@ async function startWorkerProcess(
 ): Promise<{ url?: string; stop: () => Promise<void> }> {
   const profile = process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
   const child = fork(join(import.meta.dirname, "worker-process.ts"), [], {
-    execArgv: ["--import", "tsx", ...profile],
+    execArgv: ["--import", "tsx", ...profile, ...NODE_ARGS],
     env: {
       PATH: process.env.PATH ?? "",
       HOME: process.env.HOME ?? "/tmp",
@@ -374,12 +383,17 @@ async function alternate(sides: Side[], calls: () => Promise<number>): Promise<v
     if (counted) side.redisCalls += (await calls()) - before;
   };
   // A warm-up slice per side first (JIT, connections, caches), left out of every figure.
-  for (const side of sides) {
-    await slice(side, Math.round(RATE * WARMUP_SECONDS), false);
-    side.warmup = new Set(side.stamps.sentAt.keys());
-  }
+  await Promise.all(
+    sides.map(async (side) => {
+      await slice(side, Math.round(RATE * WARMUP_SECONDS), false);
+      side.warmup = new Set(side.stamps.sentAt.keys());
+    }),
+  );
   const perSlice = Math.round((RATE * SECONDS) / ROUNDS);
-  for (let r = 0; r < ROUNDS; r++) for (const side of sides) await slice(side, perSlice, true);
+  for (let r = 0; r < ROUNDS; r++) {
+    if (SCHEDULE === "together") await Promise.all(sides.map((side) => slice(side, perSlice, true)));
+    else for (const side of sides) await slice(side, perSlice, true);
+  }
 }
 
 /** Drops the warm-up pushes' stamps (call after the side stopped: its stamps are keyed by push then). */
@@ -453,7 +467,7 @@ async function main(): Promise<void> {
     const prefix = `bench-pipeline-${run}`;
     const apiPort = await freePort();
     await startProcess(
-      [process.execPath, join(root, "services/api/dist/main.js")],
+      [process.execPath, ...NODE_ARGS, join(root, "services/api/dist/main.js")],
       {
         REDIS_URL: url,
         HOIST_QUEUE_PREFIX: prefix,
@@ -489,7 +503,7 @@ async function main(): Promise<void> {
     }
 
     console.log(
-      `bench pipeline: ${RATE} pushes/s for ${SECONDS} s, worker concurrency ${CONCURRENCY}, ${APPS} apps, layout ${LAYOUT}, Redis ${url}`,
+      `bench pipeline: ${RATE} pushes/s for ${SECONDS} s, worker concurrency ${CONCURRENCY}, ${APPS} apps, layout ${LAYOUT}, ${ROUNDS} rounds (${SCHEDULE}), node ${NODE_ARGS.join(" ") || "(no flags)"}, Redis ${url}`,
     );
     const reference = await referenceSide({ REDIS_URL: url, BENCH_PREFIX: `bench-ref-${run}`, BENCH_SLACK_URL: slack.referenceUrl });
     const hoistSideOf = await hoistSide(a, {
