@@ -1,7 +1,7 @@
-import { onBuildCanceled, secretContexts } from "@hoist/shared";
+import { ORPHAN_AFTER_MS, onBuildCanceled, secretContexts } from "@hoist/shared";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { openBuildsKey } from "../../services/api/src/domain/builds.js";
-import { DELIVERY_TTL_MS, deliveryKey, deliveryRedisKey, ORPHAN_AFTER_MS } from "../../services/api/src/domain/deliveries.js";
+import { DELIVERY_TTL_MS, deliveryKey, deliveryRedisKey } from "../../services/api/src/domain/deliveries.js";
 import { branchCreatePayload, branchDeletePayload, mergeRequestPayload, pushPayload, tagPushPayload } from "../support/api/fixtures.js";
 import { type ApiHarness, startApi } from "../support/api/harness.js";
 import { deliver, signedHeaders } from "./webhook-helpers.js";

@@ -14,6 +14,13 @@ import {
   releaseSchema,
 } from "./schemas.js";
 
+/**
+ * A build accepted this long ago is past every deadline of the request that stored it: if it is
+ * still `queued` without a job, that request's process died (or lost Redis) between storing the
+ * record and the job. GitLab never resends by itself, so nothing else would ever build it.
+ */
+export const ORPHAN_AFTER_MS = 30_000;
+
 export class ConflictError extends Error {
   override name = "ConflictError";
 }
@@ -145,6 +152,16 @@ export class BuildRepo extends HashRepo<typeof buildSchema> {
       this.keys.acceptedBuilds,
       build.id,
     );
+  }
+
+  /** Takes back a `create` whose job could not be stored: the record and its indexes. */
+  async remove(build: Pick<Build, "id" | "app">): Promise<void> {
+    await this.redis
+      .multi()
+      .del(this.keys.build(build.id))
+      .zrem(this.keys.appBuilds(build.app), build.id)
+      .zrem(this.keys.acceptedBuilds, build.id)
+      .exec();
   }
 
   /** Drops a once key while it still names `id` (its build is gone), so the next delivery creates one. */

@@ -52,13 +52,7 @@ export async function storeBuild(deps: BuildDeps, input: NewBuild): Promise<Buil
   try {
     await deps.queues.enqueue("build", { kind: "build", buildId: build.id });
   } catch (err) {
-    await deps.redis
-      .multi()
-      .del(deps.records.builds.key(build.id))
-      .zrem(deps.records.keys.appBuilds(build.app), build.id)
-      .zrem(deps.records.keys.acceptedBuilds, build.id)
-      .exec()
-      .catch(() => {});
+    await deps.records.builds.remove(build).catch(() => {});
     throw err;
   }
   return build;

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Build } from "@hoist/shared";
+import { type Build, ORPHAN_AFTER_MS } from "@hoist/shared";
 import { type BuildDeps, buildFields, type NewBuild, openBuildsKey } from "./builds.js";
 
 /** GitLab can resend a delivery (with the same Idempotency-Key) much later; remember keys 48 h. */
@@ -20,12 +20,6 @@ export type Accepted = { kind: "created"; build: Build; open: string[] } | { kin
 /** How long a second delivery waits for the first one (same key, still storing its job). */
 const WAIT_FOR_FIRST_MS = 3_000;
 const POLL_MS = 10;
-/**
- * A first delivery that stored its build this long ago and still has no job is gone (its process
- * died, or Redis failed between the two writes and the undo failed too): far beyond the deadline
- * a delivery has to store its job.
- */
-export const ORPHAN_AFTER_MS = 30_000;
 
 /**
  * Stores a delivery's queued build and its build job, once per dedupe key `key`.

@@ -1,11 +1,4 @@
-import type { JobQueues, Logger, Records, Redis } from "@hoist/shared";
-
-/**
- * A build accepted this long ago is past every deadline of the request that stored it: if its
- * job is still missing, that request's process died (or lost Redis) between the two writes.
- * GitLab never resends by itself, so nothing else would ever build it.
- */
-export const ORPHAN_AFTER_MS = 30_000;
+import { type JobQueues, type Logger, ORPHAN_AFTER_MS, type Records, type Redis } from "@hoist/shared";
 
 export interface OrphanSweepDeps {
   redis: Redis;
@@ -15,26 +8,32 @@ export interface OrphanSweepDeps {
   log: Logger;
 }
 
+/** Accepted builds read per batch; a sweep goes on while batches come back full, boundedly. */
+const BATCH = 500;
+const MAX_BATCHES = 50;
+
 /**
  * Finds accepted builds still `queued` without a build job and stores their job (the job id is the
  * build id, so a job that appears meanwhile is not doubled); settles the rest. Returns the ids
  * it queued.
  */
 export async function sweepOrphanedBuilds(deps: OrphanSweepDeps, now = Date.now(), olderThanMs = ORPHAN_AFTER_MS): Promise<string[]> {
-  const ids = await deps.records.builds.acceptedBefore(now - olderThanMs);
-  if (ids.length === 0) return [];
-  // Statuses only: a sweep runs beside builds, so it must not decode hundreds of records at once.
-  const statuses = await deps.records.builds.statuses(ids);
   const requeued: string[] = [];
-  for (const [i, id] of ids.entries()) {
-    if (statuses[i] === "queued" && !(await deps.queues.hasJob("build", { kind: "build", buildId: id }))) {
-      await deps.queues.enqueue("build", { kind: "build", buildId: id });
-      deps.log.warn({ buildId: id }, "build was accepted but its job never stored (its API process died?); queued it now");
-      requeued.push(id);
+  for (let batch = 0; batch < MAX_BATCHES; batch++) {
+    const ids = await deps.records.builds.acceptedBefore(now - olderThanMs, BATCH);
+    if (ids.length === 0) break;
+    // Statuses only: a sweep runs beside builds, so it must not decode hundreds of records at once.
+    const statuses = await deps.records.builds.statuses(ids);
+    for (const [i, id] of ids.entries()) {
+      if (statuses[i] === "queued" && !(await deps.queues.hasJob("build", { kind: "build", buildId: id }))) {
+        await deps.queues.enqueue("build", { kind: "build", buildId: id });
+        deps.log.warn({ buildId: id }, "build was accepted but its job never stored (its API process died?); queued it now");
+        requeued.push(id);
+      }
     }
+    await deps.records.builds.settleAccepted(ids);
+    if (ids.length < BATCH) break;
   }
-  const settled = ids;
-  await deps.records.builds.settleAccepted(settled);
   return requeued;
 }
 
@@ -47,12 +46,7 @@ export function startOrphanSweeps(deps: OrphanSweepDeps, everyMs = 15_000): () =
   const timer = setInterval(() => {
     void (async () => {
       if ((await deps.redis.set(lease, "1", "PX", Math.max(1000, everyMs - 500), "NX")) !== "OK") return;
-      // A busy period leaves more than one batch behind: settle them all, boundedly.
-      for (let i = 0; i < 50; i++) {
-        const before = await deps.records.builds.acceptedBefore(Date.now() - ORPHAN_AFTER_MS, 1);
-        if (before.length === 0) break;
-        await sweepOrphanedBuilds(deps);
-      }
+      await sweepOrphanedBuilds(deps);
     })().catch((err: Error) => deps.log.warn({ err: err.message }, "orphaned-build sweep failed; trying again next time"));
   }, everyMs);
   timer.unref();
