@@ -13,11 +13,11 @@ import { buildsRouter } from "./routes/builds.js";
 import { envRouter } from "./routes/env.js";
 import { gitlabRouter } from "./routes/gitlab.js";
 import { releasesRouter } from "./routes/releases.js";
-import { webhookHandler, webhookHookId, webhookRouter } from "./routes/webhooks.js";
+import { type WebhookHandler, webhookHandler, webhookHookId, webhookRouter } from "./routes/webhooks.js";
 
 const DASHBOARD_PATHS = /^\/($|login$|logout$|delivery$|apps\/|builds\/|admin\/queues)/;
 
-export function createHttpApp(deps: ApiDeps): Express {
+export function createHttpApp(deps: ApiDeps, webhook: WebhookHandler = webhookHandler(deps)): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", false);
@@ -25,7 +25,7 @@ export function createHttpApp(deps: ApiDeps): Express {
   app.set("etag", false);
   // Webhooks authenticate with their own per-app secret, so they are mounted before the API token
   // check; first of all, as they are the hot path.
-  app.use(webhookRouter(deps));
+  app.use(webhookRouter(webhook));
   app.use(healthRouter(deps));
   const v1 = express.Router();
   v1.use(requireApiToken(deps.config.HOIST_API_TOKEN));
@@ -56,8 +56,9 @@ export function createHttpApp(deps: ApiDeps): Express {
  * routing costs about a tenth of a delivery's CPU); everything else goes through express.
  */
 export function createHttpServer(deps: ApiDeps): Server {
-  const app = createHttpApp(deps);
+  // One handler (and so one cache of opened signing secrets) for both ways in.
   const webhook = webhookHandler(deps);
+  const app = createHttpApp(deps, webhook);
   return createServer((req, res) => {
     const hookId = webhookHookId(req);
     if (hookId === undefined) {

@@ -182,10 +182,12 @@ export function webhookHandler(deps: ApiDeps): WebhookHandler {
   }
 }
 
-/** The webhook route for express (the HTTP server normally takes webhooks before express sees them). */
-export function webhookRouter(deps: ApiDeps): Router {
+/**
+ * The same handler as an express route, for webhook paths the HTTP server's exact match leaves
+ * to express (express matches paths case-insensitively).
+ */
+export function webhookRouter(handler: WebhookHandler): Router {
   const router = Router();
-  const handler = webhookHandler(deps);
   router.post("/webhooks/gitlab/:hookId", (req: Request<{ hookId: string }>, res: Response) => handler(req, res, req.params.hookId));
   return router;
 }
