@@ -9,6 +9,7 @@ export * from "./logs/index.js";
 export * from "./pipeline/index.js";
 export * from "./queues/index.js";
 export * from "./records/index.js";
+export * from "./redis/acl.js";
 export * from "./redis/connections.js";
 export * from "./secrets/index.js";
 export * from "./telemetry/metrics.js";

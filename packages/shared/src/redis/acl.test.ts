@@ -1,0 +1,109 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { aclFile, SERVICE_USERS, serviceRedisUrl } from "./acl.js";
+
+const passwords = {
+  admin: "admin-password-0123456789",
+  api: "api-password-0123456789ab",
+  builder: "builder-password-01234567",
+  deployer: "deployer-password-0123456",
+  notifier: "notifier-password-0123456",
+};
+const prefix = "acltest";
+
+async function freePort(): Promise<number> {
+  const srv = createServer().listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+describe("Redis ACL users per service (a real redis-server with the generated ACL file)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "hoist-acl-"));
+  let proc: ChildProcess;
+  let base: string;
+  const clients: Redis[] = [];
+  const as = (who: (typeof SERVICE_USERS)[number]) => {
+    const c = new Redis(serviceRedisUrl(base, who, passwords[who]), { maxRetriesPerRequest: 1, lazyConnect: false });
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    const port = await freePort();
+    base = `redis://127.0.0.1:${port}`;
+    writeFileSync(join(dir, "users.acl"), aclFile(prefix, passwords), { mode: 0o600 });
+    proc = spawn(
+      "redis-server",
+      ["--bind", "127.0.0.1", "--port", String(port), "--dir", dir, "--save", "", "--aclfile", join(dir, "users.acl")],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      proc.stdout?.on("data", (d: Buffer) => /Ready to accept connections/.test(d.toString()) && resolve());
+      proc.once("exit", (code) => reject(new Error(`redis-server exited (${code})`)));
+    });
+    const admin = new Redis(`redis://default:${passwords.admin}@127.0.0.1:${port}`);
+    clients.push(admin);
+    await admin.hset(`${prefix}:rec:release:r1`, "status", "live");
+    await admin.hset(`${prefix}:rec:app:a1`, "name", "a1");
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.disconnect();
+    proc.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("refuses a connection without a password, and with another service's password", async () => {
+    const anon = new Redis(base, { maxRetriesPerRequest: 0, lazyConnect: true, retryStrategy: () => null });
+    clients.push(anon);
+    await anon.connect().catch(() => {});
+    await expect(anon.get("x")).rejects.toThrow(/NOAUTH|Stream isn't writeable|Connection is closed/);
+    const probe = new Redis(base, { maxRetriesPerRequest: 0, enableReadyCheck: false });
+    clients.push(probe);
+    await expect(probe.auth("hoist-notifier", passwords.builder)).rejects.toThrow(/WRONGPASS/);
+    expect(await probe.auth("hoist-notifier", passwords.notifier)).toBe("OK");
+  });
+
+  it("the notifier reads releases but cannot write them, nor apps, nor other queues", async () => {
+    const n = as("notifier");
+    expect(await n.hget(`${prefix}:rec:release:r1`, "status")).toBe("live");
+    await expect(n.hset(`${prefix}:rec:release:r1`, "status", "failed")).rejects.toThrow(/NOPERM/);
+    await expect(n.hset(`${prefix}:rec:app:a1`, "image", "evil")).rejects.toThrow(/NOPERM/);
+    await expect(n.lpush(`${prefix}:deploy:wait`, "x")).rejects.toThrow(/NOPERM/);
+    await n.set(`${prefix}:notify:sent:slack:e:1`, "1");
+    // A script runs with the caller's rights: a write smuggled through EVAL is refused too.
+    await expect(n.eval("return redis.call('HSET', KEYS[1], 'status', 'failed')", 1, `${prefix}:rec:release:r1`)).rejects.toThrow(
+      /NOPERM|No permissions/,
+    );
+    expect(await as("api").hget(`${prefix}:rec:release:r1`, "status")).toBe("live");
+  });
+
+  it("the builder writes builds and releases but not apps; the deployer writes releases but not builds", async () => {
+    const b = as("builder");
+    await b.hset(`${prefix}:rec:build:b1`, "status", "running");
+    await b.hset(`${prefix}:rec:release:r2`, "status", "pending");
+    await expect(b.hset(`${prefix}:rec:app:a1`, "image", "evil")).rejects.toThrow(/NOPERM/);
+    const d = as("deployer");
+    await d.hset(`${prefix}:rec:release:r2`, "status", "live");
+    await expect(d.hset(`${prefix}:rec:build:b1`, "status", "failed")).rejects.toThrow(/NOPERM/);
+    await expect(d.set(`${prefix}:session:s1`, "admin")).rejects.toThrow(/NOPERM/);
+  });
+
+  it("no service may run administrative commands or scan keys", async () => {
+    for (const who of SERVICE_USERS) {
+      const c = as(who);
+      await expect(c.flushall()).rejects.toThrow(/NOPERM/);
+      await expect(c.config("SET", "maxmemory-policy", "allkeys-lru")).rejects.toThrow(/NOPERM/);
+      await expect(c.keys("*")).rejects.toThrow(/NOPERM/);
+      expect(await c.info("memory")).toMatch(/maxmemory_policy/);
+    }
+  });
+});
