@@ -18,16 +18,7 @@ export function serviceUserName(service: ServiceUser): string {
 // Commands no service needs: server administration, key scans, flushing, debugging.
 // INFO stays (BullMQ reads the server version; Hoist checks maxmemory-policy), as do CLIENT SETNAME
 // and the scripting commands BullMQ and the records use.
-const COMMANDS = [
-  "+@all",
-  "-@admin",
-  "-@dangerous",
-  "+info",
-  "+client|setname",
-  "+client|getname",
-  "+client|id",
-  "+memory|usage",
-];
+const COMMANDS = ["+@all", "-@admin", "-@dangerous", "+info", "+client|setname", "+client|getname", "+client|id", "+memory|usage"];
 
 function queueKeys(p: string, queues: readonly string[]): string[] {
   return queues.map((q) => `~${p}:${q}:*`);
@@ -58,13 +49,7 @@ export function serviceKeyPatterns(prefix: string, service: ServiceUser): string
         events,
       ];
     case "deployer":
-      return [
-        `%R~${rec}:*`,
-        `%W~${rec}:release:*`,
-        `%W~${rec}:app:*:releases`,
-        `~${p}:deployer:*`,
-        ...queueKeys(p, ["deploy", "notify"]),
-      ];
+      return [`%R~${rec}:*`, `%W~${rec}:release:*`, `%W~${rec}:app:*:releases`, `~${p}:deployer:*`, ...queueKeys(p, ["deploy", "notify"])];
     case "notifier":
       // Reads records to render messages; writes nothing but its own queue and sent-markers
       // (which live under the notify queue's namespace).
