@@ -6,6 +6,7 @@ export * from "./lifecycle/service.js";
 export * from "./lifecycle/shutdown.js";
 export * from "./logging/logger.js";
 export * from "./logs/index.js";
+export * from "./net/outbound.js";
 export * from "./pipeline/index.js";
 export * from "./queues/index.js";
 export * from "./records/index.js";
