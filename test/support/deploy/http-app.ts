@@ -4,7 +4,8 @@ import { join } from "node:path";
 
 /**
  * Tiny HTTP app images for deploy tests, built locally (no Docker Hub): `FROM scratch` plus
- * Debian's static busybox, serving `/www` with `busybox httpd` on 127.0.0.1:$PORT. Test support only.
+ * Debian's static busybox, serving `/www` with `busybox httpd` on $PORT (all interfaces of the app's own
+ * network: the local target publishes that port on the host's 127.0.0.1), as a non-root user. Test support only.
  *
  * - `ok`: serves `text` at `/` and 200 at `/healthz`, writes `$GREETING` to `/env.txt`, exits on SIGTERM.
  * - `unhealthy`: serves `/` but never `/healthz` (404), logging why.
@@ -28,8 +29,8 @@ function script(variant: HttpAppVariant): string {
     trap,
     'echo "$GREETING" > /www/env.txt',
     ...(variant === "slow-start" ? ["/bin/busybox sleep 3"] : []),
-    `${warn}echo "http-app listening on 127.0.0.1:$PORT"`,
-    "/bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www &",
+    `${warn}echo "http-app listening on :$PORT as $(/bin/busybox id -u)"`,
+    "/bin/busybox httpd -f -p $PORT -h /www &",
     // `wait` returns when a trapped signal arrives; loop so an ignored SIGTERM does not end PID 1.
     "while true; do wait; done",
   ].join("\n");
@@ -52,7 +53,8 @@ export async function buildHttpAppImage(docker: ImageBuilder, tag: string, text:
       [
         "FROM scratch",
         "COPY busybox /bin/busybox",
-        "COPY www /www",
+        // Writable by the non-root user the local target runs it as (it writes /www/env.txt).
+        "COPY --chown=65534:65534 www /www",
         `ENTRYPOINT ["/bin/busybox", "sh", "-c", ${JSON.stringify(script(variant))}]`,
         "",
       ].join("\n"),
@@ -71,7 +73,7 @@ export async function buildHttpAppImage(docker: ImageBuilder, tag: string, text:
 
 /**
  * The files of a repository that builds such an app from source (compose, Dockerfile, `/www`):
- * busybox httpd on $PORT (host network), `/` says `text`; `healthy: false` leaves out /healthz.
+ * busybox httpd on $PORT (all interfaces of its network), `/` says `text`; `healthy: false` leaves out /healthz.
  */
 export function httpAppRepoFiles(text: string, healthy = true): Record<string, string | null> {
   return {
@@ -80,7 +82,7 @@ export function httpAppRepoFiles(text: string, healthy = true): Record<string, s
       "FROM busybox",
       "COPY www /www",
       // PID 1 is a shell that exits on SIGTERM (a bare httpd as PID 1 would ignore it).
-      `CMD ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 127.0.0.1:$PORT -h /www & while true; do wait; done"]`,
+      `CMD ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p $PORT -h /www & while true; do wait; done"]`,
       "",
     ].join("\n"),
     "www/index.html": `${text}\n`,

@@ -19,6 +19,25 @@ export const localServiceSchema = z
     port: z.number().int().min(1).max(65535),
     healthPath: z.string().startsWith("/", "healthPath starts with '/'").max(512).optional(),
     healthTimeout: z.number().int().min(1).max(3600).optional(),
+    /** Memory limit in MiB (default 512); the container is OOM-killed past it. */
+    memoryMb: z
+      .number()
+      .int()
+      .min(16)
+      .max(1024 * 1024)
+      .optional(),
+    /** CPU limit in cores (default 1). */
+    cpus: z.number().min(0.01).max(1024).optional(),
+    /** Process (pids) limit (default 512): a fork bomb stops there. */
+    pids: z.number().int().min(8).max(1_000_000).optional(),
+    /** `uid[:gid]` or a user name of the image; default: the image's user, or 65534:65534 (nobody) when that is root. */
+    user: z
+      .string()
+      .regex(/^[a-zA-Z0-9_][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]*)?$/, "user is uid[:gid] or a user name")
+      .max(64)
+      .optional(),
+    /** Read-only root filesystem (a tmpfs at /tmp stays writable). */
+    readOnly: z.boolean().optional(),
   })
   .strict();
 

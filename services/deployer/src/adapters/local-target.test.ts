@@ -4,7 +4,7 @@ import { builderTag, buildHttpAppImage } from "../../../../test/support/deploy/h
 import { DeployerHarness } from "../testing/harness.js";
 import { freePort } from "../testing/ports.js";
 import { createDocker } from "./clients.js";
-import { LABELS } from "./local-target.js";
+import { appNetworkName, LABELS, LIMITS } from "./local-target.js";
 
 const docker: Docker = createDocker();
 const images: Record<string, string> = {};
@@ -35,6 +35,10 @@ async function appContainers() {
 
 afterEach(async () => {
   for (const c of await appContainers()) await docker.getContainer(c.Id).remove({ force: true });
+  await docker
+    .getNetwork(appNetworkName(app))
+    .remove()
+    .catch(() => {});
   await h.close();
 });
 afterAll(async () => {
@@ -51,7 +55,7 @@ async function get(path: string): Promise<{ status: number; text: string }> {
 }
 
 describe("local target (podman)", () => {
-  it("runs the release on the host network with PORT, labels and restart policy, then swaps to the next release", async () => {
+  it("runs the release on its app's own network with PORT published on loopback, no capabilities, a non-root user, limits, labels and restart policy, then swaps to the next release", async () => {
     h.startWorker();
     const r1 = await h.createRelease(app, [{ service: "web", tag: images.v1! }], { GREETING: "hi from env 1" });
     const d1 = await h.deploy(r1.id);
@@ -66,7 +70,19 @@ describe("local target (podman)", () => {
     expect(info.Config.Labels).toMatchObject({ [LABELS.app]: app, [LABELS.service]: "web", [LABELS.release]: r1.id });
     expect(info.Config.Env).toContain(`PORT=${port}`);
     expect(info.Config.Env).toContain("GREETING=hi from env 1");
-    expect(info.HostConfig.NetworkMode).toBe("host");
+    // podman's compat API reports a user-defined network as NetworkMode "bridge"; the network is named here.
+    expect(Object.keys(info.NetworkSettings.Networks)).toEqual([appNetworkName(app)]);
+    expect(info.HostConfig.PortBindings).toEqual({ [`${port}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(port) }] });
+    // Every default capability dropped (podman lists them without the CAP_ prefix); the isolation test reads CapEff inside.
+    expect((info.HostConfig.CapDrop ?? []).map((c) => c.replace(/^CAP_/, ""))).toEqual(
+      expect.arrayContaining(["CHOWN", "NET_RAW", "NET_BIND_SERVICE", "SETUID", "SETGID", "KILL"]),
+    );
+    expect(info.HostConfig.CapAdd ?? []).toEqual([]);
+    expect(info.HostConfig.SecurityOpt).toContain("no-new-privileges");
+    expect(info.Config.User).toBe("65534:65534");
+    expect(info.HostConfig.Memory).toBe(LIMITS.memoryMb * 1024 * 1024);
+    expect(info.HostConfig.NanoCpus).toBe(LIMITS.cpus * 1e9);
+    expect(info.HostConfig.PidsLimit).toBe(LIMITS.pids);
     expect(info.HostConfig.RestartPolicy?.Name).toBe("unless-stopped");
 
     const r2 = await h.createRelease(app, [{ service: "web", tag: images.v2! }], { GREETING: "hi from env 2" });

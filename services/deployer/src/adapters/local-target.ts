@@ -10,6 +10,16 @@ export const LABELS = {
   number: "hoist.release.number",
 } as const;
 
+/** Defaults of the per-service limits (`target.services.<name>.memoryMb`, `cpus`, `pids`). */
+export const LIMITS = { memoryMb: 512, cpus: 1, pids: 512 } as const;
+/** nobody:nogroup, for images whose user is root. */
+const DEFAULT_USER = "65534:65534";
+
+/** The bridge network of an app's containers. */
+export function appNetworkName(app: string): string {
+  return `hoist-app-${app}`;
+}
+
 type LocalTargetConfig = Extract<App["target"], { kind: "local" }>;
 type ServiceConfig = LocalTargetConfig["services"][string];
 
@@ -27,8 +37,8 @@ function statusOf(err: unknown): number | undefined {
 }
 
 /**
- * Single-host target over the Docker Engine API (podman here). Both generations cannot listen
- * on the service's port at once, so the swap stops the old containers (kept), starts the new
+ * Single-host target over the Docker Engine API (podman here). Both generations cannot publish
+ * the service's port at once, so the swap stops the old containers (kept), starts the new
  * ones and health-checks them; unhealthy new ones are removed and the old ones started again.
  */
 export class LocalTarget implements DeployTarget {
@@ -68,7 +78,8 @@ export class LocalTarget implements DeployTarget {
           [LABELS.release]: release.id,
           [LABELS.number]: String(release.number),
         },
-        HostConfig: { NetworkMode: "host", RestartPolicy: { Name: "unless-stopped" } },
+        ExposedPorts: { [`${p.config.port}/tcp`]: {} },
+        ...(await this.isolation(app.name, p)),
       });
       started.push({ id: container.id, p });
       await container.start();
@@ -115,6 +126,51 @@ export class LocalTarget implements DeployTarget {
       );
     }
     return { ok: false, reason: failure };
+  }
+
+  /**
+   * An app's code is hostile: each app gets a bridge network of its own (never the host's, where
+   * Hoist's Redis and API listen on loopback), its port published on 127.0.0.1 only, no
+   * capabilities, no privilege escalation, a non-root user and memory, CPU and pids limits.
+   */
+  private async isolation(app: string, p: Planned): Promise<Pick<Docker.ContainerCreateOptions, "User" | "HostConfig">> {
+    const network = await this.ensureNetwork(app);
+    const c = p.config;
+    const user = c.user ?? ((await this.imageUser(p.image.tag)) || DEFAULT_USER);
+    return {
+      User: user === "root" ? "0:0" : user,
+      HostConfig: {
+        NetworkMode: network,
+        PortBindings: { [`${c.port}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(c.port) }] },
+        RestartPolicy: { Name: "unless-stopped" },
+        CapDrop: ["ALL"],
+        SecurityOpt: ["no-new-privileges"],
+        Memory: (c.memoryMb ?? LIMITS.memoryMb) * 1024 * 1024,
+        NanoCpus: Math.round((c.cpus ?? LIMITS.cpus) * 1e9),
+        PidsLimit: c.pids ?? LIMITS.pids,
+        ...(c.readOnly ? { ReadonlyRootfs: true, Tmpfs: { "/tmp": "rw,noexec,nosuid,size=64m" } } : {}),
+      },
+    };
+  }
+
+  /** The image's own user when it is not root (an image that chose a user keeps it). */
+  private async imageUser(tag: string): Promise<string | undefined> {
+    const user = (await this.docker.getImage(tag).inspect()).Config?.User?.trim();
+    return user && !/^(root|0)(:.*)?$/.test(user) ? user : undefined;
+  }
+
+  private async ensureNetwork(app: string): Promise<string> {
+    const name = appNetworkName(app);
+    try {
+      await this.docker.getNetwork(name).inspect();
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+      await this.docker.createNetwork({ Name: name, Driver: "bridge", CheckDuplicate: true, Labels: { [LABELS.app]: app } }).catch((e) => {
+        // Another deployer created it between the inspect and the create.
+        if (statusOf(e) !== 409) throw e;
+      });
+    }
+    return name;
   }
 
   private plan(target: LocalTargetConfig, release: Release): Planned[] {
