@@ -74,7 +74,7 @@ describe("local target (podman)", () => {
     expect(Object.keys(info.NetworkSettings.Networks)).toEqual([appNetworkName(app)]);
     expect(info.HostConfig.PortBindings).toEqual({ [`${port}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(port) }] });
     // Every default capability dropped (podman lists them without the CAP_ prefix); the isolation test reads CapEff inside.
-    expect((info.HostConfig.CapDrop ?? []).map((c) => c.replace(/^CAP_/, ""))).toEqual(
+    expect((info.HostConfig.CapDrop ?? []).map((c: string) => c.replace(/^CAP_/, ""))).toEqual(
       expect.arrayContaining(["CHOWN", "NET_RAW", "NET_BIND_SERVICE", "SETUID", "SETGID", "KILL"]),
     );
     expect(info.HostConfig.CapAdd ?? []).toEqual([]);
