@@ -1,6 +1,7 @@
 import { KMSClient } from "@aws-sdk/client-kms";
 import { AwsKmsSecretBox, createSecretBox, SecretError, secretContexts } from "@hoist/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TEST_AWS_CREDENTIALS } from "../support/aws/json-server.js";
 import { type KmsTestServer, startKmsServer } from "../support/kms/server.js";
 
 describe("aws secret box (real @aws-sdk/client-kms against the KMS test server)", () => {
@@ -13,7 +14,7 @@ describe("aws secret box (real @aws-sdk/client-kms against the KMS test server)"
     client = new KMSClient({
       endpoint: kms.url,
       region: kms.region,
-      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" },
+      credentials: TEST_AWS_CREDENTIALS,
       maxAttempts: 1,
     });
   });

@@ -1,0 +1,3 @@
+export * from "./errors.js";
+export * from "./json-server.js";
+export * from "./sigv4.js";
