@@ -87,6 +87,30 @@ describe("registry targets", () => {
     expect(flaky.permanent).toBe(false);
   });
 
+  it("ECR refuses a wrong secret or an unknown key (SigV4 verified); the push fails for good with AWS's error", async () => {
+    for (const [credentials, error] of [
+      [
+        { ...TEST_AWS_CREDENTIALS, secretAccessKey: "not-the-secret" },
+        "InvalidSignatureException: The request signature we calculated does not match",
+      ],
+      [
+        { accessKeyId: "AKIAUNKNOWNECR000001", secretAccessKey: "x" },
+        "UnrecognizedClientException: The security token included in the request is invalid.",
+      ],
+    ] as const) {
+      const wrong = new ECRClient({ region: "eu-west-1", endpoint: ecr.url, credentials, maxAttempts: 1 });
+      try {
+        const err = await resolvePushTarget({ HOIST_REGISTRY: ECR, HOIST_REGISTRY_INSECURE: false }, "shop", wrong).catch((e) => e);
+        expect(err).toBeInstanceOf(BuildFailure);
+        expect(err.message.startsWith(`push: ECR GetAuthorizationToken failed: ${error}`)).toBe(true);
+        expect(err.permanent).toBe(true);
+      } finally {
+        wrong.destroy();
+      }
+    }
+    expect(ecr.state.rejected.map((r) => r.type)).toEqual(["InvalidSignatureException", "UnrecognizedClientException"]);
+  });
+
   describe("a build pushed through ECR", () => {
     let world: BuilderWorld;
     let builder: TestBuilder;
