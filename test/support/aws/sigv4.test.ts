@@ -1,8 +1,9 @@
 import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { describe, expect, it } from "vitest";
+import { amzDate, computeSignature } from "./canonical-request.js";
 import { AwsError } from "./errors.js";
-import { type AwsTestCredentials, amzDate, computeSignature, type SigV4Expectation, type SigV4Request, verifySigV4 } from "./sigv4.js";
+import { type AwsTestCredentials, type SigV4Expectation, type SigV4Request, verifySigV4 } from "./sigv4.js";
 
 // The SDK's own signer, used here only to produce requests as the real clients sign them.
 type Source = string | ArrayBuffer | ArrayBufferView;
