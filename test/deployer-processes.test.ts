@@ -6,8 +6,10 @@ import { createDocker } from "../services/deployer/src/adapters/clients.js";
 import { LABELS } from "../services/deployer/src/adapters/local-target.js";
 import { DeployerHarness } from "../services/deployer/src/testing/harness.js";
 import { freePort } from "../services/deployer/src/testing/ports.js";
+import { TEST_AWS_CREDENTIALS } from "./support/aws/json-server.js";
 import { builderTag, buildHttpAppImage } from "./support/deploy/http-app.js";
 import { startEcsServer } from "./support/ecs/server.js";
+import { EcsState } from "./support/ecs/state.js";
 import { type ServiceProcess, startService } from "./support/processes.js";
 
 /** Two deployer processes (the built service, as `pnpm start` runs it) racing on one app, on the real podman API. */
@@ -160,11 +162,11 @@ describe("deployer process, ECS target", () => {
     h = new DeployerHarness();
     dir = mkdtempSync(join(tmpdir(), "hoist-deployer-ecs-"));
     writeFileSync(join(dir, "master.key"), h.masterKey.toString("base64"), { mode: 0o600 });
-    const ecs = await startEcsServer();
+    // An eu-central-1 endpoint: it refuses requests signed for any other region.
+    const ecs = await startEcsServer(new EcsState({ region: "eu-central-1" }));
     try {
-      ecs.state.region = "eu-central-1";
       const td = ecs.state.register({ family: "web", containerDefinitions: [{ name: "web", image: "old/web:1" }] });
-      ecs.state.addService("main", "web", String(td.taskDefinitionArn), { kind: "complete", after: 1 });
+      ecs.state.addService("main", "web", String(td.taskDefinitionArn), { kind: "complete", afterMs: 100 });
       await h.createApp(app, { kind: "ecs", cluster: "main", service: "web" });
       const p = startService("deployer", {
         REDIS_URL: process.env.REDIS_URL as string,
@@ -174,8 +176,8 @@ describe("deployer process, ECS target", () => {
         HOIST_ECS_POLL_MS: "50",
         AWS_REGION: "eu-central-1",
         AWS_ENDPOINT_URL_ECS: ecs.url,
-        AWS_ACCESS_KEY_ID: "AKIDPROCESS",
-        AWS_SECRET_ACCESS_KEY: "process-secret",
+        AWS_ACCESS_KEY_ID: TEST_AWS_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: TEST_AWS_CREDENTIALS.secretAccessKey,
       });
       running.push(p);
       await p.waitForLog(/"msg":"ready"/);
@@ -194,7 +196,8 @@ describe("deployer process, ECS target", () => {
       ]);
       expect(ecs.state.services.get("main/web")?.taskDefinition).toBe("arn:aws:ecs:eu-central-1:123456789012:task-definition/web:2");
       // The AWS secret key reached the SDK, never the deployer's log.
-      expect(p.lines.join("\n")).not.toContain("process-secret");
+      expect(p.lines.join("\n")).not.toContain(TEST_AWS_CREDENTIALS.secretAccessKey);
+      expect(ecs.state.rejected).toEqual([]);
     } finally {
       await ecs.close();
     }

@@ -89,7 +89,7 @@ describe("chaos 8: GitLab answering 500, ECS throttling", () => {
         "prod",
         "shop-web",
         String(ecs.state.register({ family: "shop", containerDefinitions: [{ name: "app", image: "old/shop:1" }] }).taskDefinitionArn),
-        { kind: "complete", after: 1 },
+        { kind: "complete", afterMs: 100 },
       );
       h.startWorker({ ecs: h.ecsClients(ecs.url) });
       await h.createApp("shop", { kind: "ecs", cluster: "prod", service: "shop-web", containers: { web: "app" } });

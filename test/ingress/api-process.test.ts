@@ -7,6 +7,7 @@ import { Records, type Sealed } from "@hoist/shared";
 import { deletePrefix, testRedis, testRedisUrl, uniquePrefix } from "@hoist/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pushPayload } from "../support/api/fixtures.js";
+import { TEST_AWS_CREDENTIALS } from "../support/aws/json-server.js";
 import { type KmsTestServer, startKmsServer } from "../support/kms/server.js";
 import { type ServiceProcess, startService } from "../support/processes.js";
 import { deliver } from "./webhook-helpers.js";
@@ -45,8 +46,8 @@ describe("api process with HOIST_KMS=aws", () => {
       HOIST_KMS_KEY_ID: "alias/hoist",
       AWS_ENDPOINT_URL_KMS: kms.url,
       AWS_REGION: kms.region,
-      AWS_ACCESS_KEY_ID: "AKIDEXAMPLE",
-      AWS_SECRET_ACCESS_KEY: "secret-example",
+      AWS_ACCESS_KEY_ID: TEST_AWS_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: TEST_AWS_CREDENTIALS.secretAccessKey,
     });
     await api.waitForLog(/"msg":"ready"/);
   });

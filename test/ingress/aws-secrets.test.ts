@@ -1,6 +1,7 @@
 import { KMSClient } from "@aws-sdk/client-kms";
 import { AwsKmsSecretBox, createSecretBox, SecretError, secretContexts } from "@hoist/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TEST_AWS_CREDENTIALS } from "../support/aws/json-server.js";
 import { type KmsTestServer, startKmsServer } from "../support/kms/server.js";
 
 describe("aws secret box (real @aws-sdk/client-kms against the KMS test server)", () => {
@@ -13,7 +14,7 @@ describe("aws secret box (real @aws-sdk/client-kms against the KMS test server)"
     client = new KMSClient({
       endpoint: kms.url,
       region: kms.region,
-      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" },
+      credentials: TEST_AWS_CREDENTIALS,
       maxAttempts: 1,
     });
   });
@@ -86,5 +87,39 @@ describe("aws secret box (real @aws-sdk/client-kms against the KMS test server)"
     const sealed = await box.seal("x", ctx);
     await expect(box.open({ ...sealed, provider: "local" }, ctx)).rejects.toThrow(/not by AWS KMS/);
     expect(() => createSecretBox({ HOIST_KMS: "aws", HOIST_DATA_DIR: "/tmp" })).toThrow(/needs HOIST_KMS_KEY_ID/);
+  });
+
+  it("KMS refuses wrong credentials or another region; the secret box says which AWS error and what to check", async () => {
+    const withClient = async (config: { region?: string; credentials?: { accessKeyId: string; secretAccessKey: string } }) => {
+      const other = new KMSClient({ endpoint: kms.url, region: kms.region, credentials: TEST_AWS_CREDENTIALS, maxAttempts: 1, ...config });
+      try {
+        return (await new AwsKmsSecretBox(other, kms.keyArn).seal("top-secret-value", ctx).catch((e: unknown) => e)) as Error;
+      } finally {
+        other.destroy();
+      }
+    };
+    const check =
+      "; check this service's AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or its role), the region (AWS_REGION) and the clock";
+    const before = kms.requests.length;
+    const wrongSecret = await withClient({ credentials: { ...TEST_AWS_CREDENTIALS, secretAccessKey: "not-the-secret" } });
+    expect(wrongSecret).toBeInstanceOf(SecretError);
+    expect(wrongSecret.message).toBe(
+      "AWS KMS GenerateDataKey failed: InvalidSignatureException: The request signature we calculated does not match the signature you provided. " +
+        `Check your AWS Secret Access Key and signing method. Consult the service documentation for details.${check}`,
+    );
+    const unknownKey = await withClient({ credentials: { accessKeyId: "AKIAUNKNOWNKMS000001", secretAccessKey: "whatever" } });
+    expect(unknownKey.message).toBe(
+      `AWS KMS GenerateDataKey failed: UnrecognizedClientException: The security token included in the request is invalid.${check}`,
+    );
+    const elsewhere = await withClient({ region: "us-west-2" });
+    expect(elsewhere.message).toBe(
+      `AWS KMS GenerateDataKey failed: InvalidSignatureException: Credential should be scoped to a valid region, not 'us-west-2'.${check}`,
+    );
+    expect(kms.requests.length).toBe(before);
+    expect(kms.rejected.slice(-3).map((r) => r.type)).toEqual([
+      "InvalidSignatureException",
+      "UnrecognizedClientException",
+      "InvalidSignatureException",
+    ]);
   });
 });

@@ -1,5 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { AwsError } from "../aws/errors.js";
+import { type AwsRejection, startAwsJsonServer, TEST_AWS_CREDENTIALS } from "../aws/json-server.js";
+import type { AwsTestCredentials } from "../aws/sigv4.js";
 
 /**
  * An Amazon ECR test server speaking the AWS JSON 1.1 protocol the SDK uses
@@ -16,7 +17,10 @@ export interface EcrState {
   /** The registry password ECR's token carries (user `AWS`). */
   password: string;
   repositories: Map<string, { createdAt: number }>;
-  requests: { target: string; body: Record<string, unknown>; authorized: boolean }[];
+  /** Authenticated calls, in order. */
+  requests: { target: string; body: Record<string, unknown> }[];
+  /** Calls refused by SigV4 verification (service `ecr`, the state's region), with ECR's error. */
+  rejected: AwsRejection[];
   /** Fault injection: the next call of `operation` fails with this error. */
   failNext(operation: string, error: { status: number; type: string; message: string }): void;
 }
@@ -30,32 +34,14 @@ export interface EcrServer {
 const PREFIX = "AmazonEC2ContainerRegistry_V20150921.";
 const repoNameRe = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 
-class AwsError extends Error {
-  constructor(
-    readonly status: number,
-    readonly type: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let data = "";
-    req.on("data", (c: Buffer) => {
-      data += c.toString("utf8");
-    });
-    req.on("end", () => resolve(data));
-    req.on("error", reject);
-  });
-}
-
 export async function startEcrServer(init: {
   proxyEndpoint: string;
   password: string;
   accountId?: string;
   region?: string;
+  /** Key pairs ECR knows; TEST_AWS_CREDENTIALS by default. */
+  credentials?: readonly AwsTestCredentials[];
+  clock?: () => number;
 }): Promise<EcrServer> {
   const faults = new Map<string, { status: number; type: string; message: string }>();
   const state: EcrState = {
@@ -65,6 +51,7 @@ export async function startEcrServer(init: {
     password: init.password,
     repositories: new Map(),
     requests: [],
+    rejected: [],
     failNext: (op, err) => faults.set(op, err),
   };
 
@@ -85,7 +72,7 @@ export async function startEcrServer(init: {
   const checkRegistryId = (body: Record<string, unknown>) => {
     const id = body.registryId;
     if (id !== undefined && id !== state.accountId) {
-      throw new AwsError(400, "RegistryNotFoundException", `The registry with id '${String(id)}' does not exist`);
+      throw new AwsError("RegistryNotFoundException", `The registry with id '${String(id)}' does not exist`);
     }
   };
 
@@ -94,7 +81,6 @@ export async function startEcrServer(init: {
       const ids = body.registryIds;
       if (ids !== undefined && (!Array.isArray(ids) || ids.some((i) => i !== state.accountId))) {
         throw new AwsError(
-          400,
           "InvalidParameterException",
           "Invalid parameter at 'registryIds' failed to satisfy constraint: the registry is not this account's",
         );
@@ -116,7 +102,6 @@ export async function startEcrServer(init: {
         for (const n of names) {
           if (!state.repositories.has(n)) {
             throw new AwsError(
-              400,
               "RepositoryNotFoundException",
               `The repository with name '${n}' does not exist in the registry with id '${state.accountId}'`,
             );
@@ -131,14 +116,12 @@ export async function startEcrServer(init: {
       const name = body.repositoryName;
       if (typeof name !== "string" || name.length < 2 || name.length > 256 || !repoNameRe.test(name)) {
         throw new AwsError(
-          400,
           "InvalidParameterException",
           `Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '${repoNameRe.source}''`,
         );
       }
       if (state.repositories.has(name)) {
         throw new AwsError(
-          400,
           "RepositoryAlreadyExistsException",
           `The repository with name '${name}' already exists in the registry with id '${state.accountId}'`,
         );
@@ -148,53 +131,25 @@ export async function startEcrServer(init: {
     },
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const send = (status: number, body: unknown, type?: string) => {
-      res.writeHead(status, {
-        "Content-Type": "application/x-amz-json-1.1",
-        "x-amzn-RequestId": `req-${state.requests.length}`,
-        ...(type ? { "x-amzn-ErrorType": type } : {}),
-      });
-      res.end(JSON.stringify(body));
-    };
-    try {
-      const raw = await readBody(req);
-      const target = String(req.headers["x-amz-target"] ?? "");
-      const authorized =
-        /^AWS4-HMAC-SHA256 Credential=\S+\/\d{8}\/[a-z0-9-]+\/ecr\/aws4_request, SignedHeaders=\S+, Signature=[0-9a-f]{64}$/.test(
-          String(req.headers.authorization ?? ""),
-        );
-      let body: Record<string, unknown>;
-      try {
-        body = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
-      } catch {
-        throw new AwsError(400, "SerializationException", "Start of structure or map found where not expected");
-      }
-      state.requests.push({ target, body, authorized });
-      if (req.method !== "POST" || !String(req.headers["content-type"] ?? "").startsWith("application/x-amz-json-1.1")) {
-        throw new AwsError(400, "UnknownOperationException", "The requested operation is not recognized");
-      }
-      if (!authorized) throw new AwsError(400, "MissingAuthenticationTokenException", "Missing Authentication Token");
-      const op = target.startsWith(PREFIX) ? target.slice(PREFIX.length) : "";
-      const fn = operations[op];
-      if (!fn) throw new AwsError(400, "UnknownOperationException", `The requested operation ${target} is not recognized`);
+  const server = await startAwsJsonServer({
+    service: "ecr",
+    targetPrefix: PREFIX,
+    region: () => state.region,
+    credentials: init.credentials ?? [TEST_AWS_CREDENTIALS],
+    clock: init.clock ?? Date.now,
+    // ECR tolerates 15 minutes of clock skew, where KMS and ECS tolerate 5.
+    maxSkewMs: 15 * 60_000,
+    internalErrorType: "ServerException",
+    operations,
+    before: ({ target, op, body }) => {
+      state.requests.push({ target, body });
       const fault = faults.get(op);
       if (fault) {
         faults.delete(op);
-        throw new AwsError(fault.status, fault.type, fault.message);
+        throw new AwsError(fault.type, fault.message, fault.status);
       }
-      send(200, fn(body));
-    } catch (err) {
-      if (err instanceof AwsError) send(err.status, { __type: err.type, message: err.message }, err.type);
-      else send(500, { __type: "ServerException", message: (err as Error).message }, "ServerException");
-    }
-  };
-
-  const server: Server = createServer((req, res) => void handle(req, res));
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    state,
-    close: () => new Promise((r) => server.close(() => r())),
-  };
+    },
+    rejected: state.rejected,
+  });
+  return { url: server.url, state, close: server.close };
 }

@@ -1,6 +1,6 @@
-import { once } from "node:events";
-import type { AddressInfo } from "node:net";
-import express, { type Request, type Response } from "express";
+import { AwsError } from "../aws/errors.js";
+import { startAwsJsonServer, TEST_AWS_CREDENTIALS } from "../aws/json-server.js";
+import type { AwsTestCredentials } from "../aws/sigv4.js";
 import { type EcsDeployment, type EcsService, EcsState, type Json } from "./state.js";
 
 /**
@@ -9,7 +9,10 @@ import { type EcsDeployment, type EcsService, EcsState, type Json } from "./stat
  * it through `endpoint`. It serves DescribeServices, DescribeTaskDefinition,
  * RegisterTaskDefinition and UpdateService, answers errors in AWS's shape
  * (`{"__type": "ServiceNotFoundException", "message": ...}`), and plays each service's rollout
- * by its script, one step per DescribeServices call. Test support only.
+ * by its script as time passes on the state's clock, however often it is asked. One server is
+ * one regional endpoint: every call is SigV4-verified for service `ecs` in the state's region
+ * (5 minutes of clock skew), so a client signing for another region is refused as by AWS.
+ * Test support only.
  */
 export interface EcsTestServer {
   url: string;
@@ -18,16 +21,6 @@ export interface EcsTestServer {
 }
 
 const PREFIX = "AmazonEC2ContainerServiceV20141113.";
-
-class AwsError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
 
 type Op = (state: EcsState, body: Json) => Json;
 
@@ -42,39 +35,52 @@ function serviceOf(state: EcsState, body: Json): EcsService {
   return svc;
 }
 
-/** One step of every unsettled deployment of a service, as time passing between two DescribeServices calls. */
-function advance(state: EcsState, svc: EcsService): void {
-  const now = Date.now() / 1000;
-  for (const d of [...svc.deployments]) {
-    if (d.rolloutState !== "IN_PROGRESS" || d.plays === "hang" || d.settleIn === undefined) continue;
-    if (d.settleIn > 0) {
-      d.settleIn--;
-      continue;
-    }
-    d.updatedAt = now;
-    if (d.plays === "complete" || d.plays === "rollback") {
-      d.rolloutState = "COMPLETED";
-      d.runningCount = d.desiredCount;
-      d.rolloutStateReason = `ECS deployment ${d.id} completed.`;
-      svc.deployments = svc.deployments.filter((o) => o === d);
-    } else if (d.plays === "fail") {
-      d.rolloutState = "FAILED";
-      d.status = "ACTIVE";
-      d.rolloutStateReason = d.failReason ?? "ECS deployment circuit breaker: tasks failed to start.";
+/**
+ * Plays every deployment of a service whose time has come, in time order, as ECS would have while
+ * nobody was looking: a deployment settles at its `settlesAt`, and a circuit-breaker rollback it
+ * starts settles `rollbackAfterMs` after that.
+ */
+function settle(state: EcsState, svc: EcsService): void {
+  const now = state.clock();
+  for (;;) {
+    const due = svc.deployments
+      .filter((d) => d.rolloutState === "IN_PROGRESS" && d.settlesAt !== undefined && d.settlesAt <= now)
+      .sort((a, b) => (a.settlesAt as number) - (b.settlesAt as number))[0];
+    if (!due) return;
+    const at = due.settlesAt as number;
+    due.updatedAt = at / 1000;
+    if (due.plays === "complete" || due.plays === "rollback") {
+      due.rolloutState = "COMPLETED";
+      due.runningCount = due.desiredCount;
+      due.rolloutStateReason = `ECS deployment ${due.id} completed.`;
+      svc.deployments = svc.deployments.filter((o) => o === due);
+    } else if (due.plays === "fail") {
+      due.rolloutState = "FAILED";
+      due.status = "ACTIVE";
+      due.rolloutStateReason = due.failReason ?? "ECS deployment circuit breaker: tasks failed to start.";
       const breaker = (svc.deploymentConfiguration.deploymentCircuitBreaker ?? {}) as { enable?: boolean; rollback?: boolean };
-      const previous = svc.deployments.find((o) => o !== d && o.rolloutState === "COMPLETED");
+      const previous = svc.deployments.find((o) => o !== due && o.rolloutState === "COMPLETED");
       if (breaker.enable && breaker.rollback && previous) {
         // The circuit breaker redeploys the last completed task definition as the new primary.
         const back: EcsDeployment = {
-          ...state.deployment(previous.taskDefinition, "IN_PROGRESS", now),
+          ...state.deployment(previous.taskDefinition, "IN_PROGRESS", at / 1000),
           plays: "rollback",
-          settleIn: d.rollbackAfter ?? 1,
+          settlesAt: at + (due.rollbackAfterMs ?? state.rolloutMs),
         };
-        svc.deployments = [back, d];
+        svc.deployments = [back, due];
         svc.taskDefinition = previous.taskDefinition;
       }
     }
   }
+}
+
+/** A service as the API shows it, without the server's bookkeeping. */
+function shown(svc: EcsService): Json {
+  const { script: _script, deployments, ...rest } = svc;
+  return {
+    ...rest,
+    deployments: deployments.map(({ settlesAt: _s, plays: _p, failReason: _f, rollbackAfterMs: _r, ...d }) => d),
+  };
 }
 
 const ops: Record<string, Op> = {
@@ -94,12 +100,8 @@ const ops: Record<string, Op> = {
         failures.push({ arn: `arn:aws:ecs:${state.region}:123456789012:service/${cluster}/${name}`, reason: "MISSING" });
         continue;
       }
-      advance(state, svc);
-      const { script: _script, deployments, ...shown } = svc;
-      services.push({
-        ...shown,
-        deployments: deployments.map(({ settleIn: _s, plays: _p, failReason: _f, rollbackAfter: _r, ...d }) => d),
-      });
+      settle(state, svc);
+      services.push(shown(svc));
     }
     return { services, failures };
   },
@@ -137,72 +139,52 @@ const ops: Record<string, Op> = {
 
   UpdateService(state, body) {
     const svc = serviceOf(state, body);
+    settle(state, svc);
     if (body.deploymentConfiguration) svc.deploymentConfiguration = body.deploymentConfiguration as Json;
     if (typeof body.taskDefinition === "string") {
       const td = state.findTaskDefinition(body.taskDefinition);
       if (!td) throw new AwsError("ClientException", "TaskDefinition not found.");
       const arn = String(td.taskDefinitionArn);
-      const now = Date.now() / 1000;
+      const now = state.clock();
       for (const d of svc.deployments) d.status = "ACTIVE";
       const script = svc.script;
       const next: EcsDeployment = {
-        ...state.deployment(arn, "IN_PROGRESS", now),
+        ...state.deployment(arn, "IN_PROGRESS", now / 1000),
         plays: script.kind,
-        settleIn: script.kind === "hang" ? undefined : script.after,
-        ...(script.kind === "fail" ? { failReason: script.reason, rollbackAfter: script.rollbackAfter } : {}),
+        settlesAt: script.kind === "hang" ? undefined : now + (script.afterMs ?? state.rolloutMs),
+        ...(script.kind === "fail" ? { failReason: script.reason, rollbackAfterMs: script.rollbackAfterMs } : {}),
       };
       svc.deployments = [next, ...svc.deployments.filter((d) => d.rolloutState === "COMPLETED" || d.rolloutState === "IN_PROGRESS")];
       svc.taskDefinition = arn;
     }
-    const { script: _script, deployments, ...shown } = svc;
-    return {
-      service: { ...shown, deployments: deployments.map(({ settleIn: _s, plays: _p, failReason: _f, rollbackAfter: _r, ...d }) => d) },
-    };
+    return { service: shown(svc) };
   },
 };
 
-function send(res: Response, status: number, body: Json): void {
-  res
-    .status(status)
-    .set("content-type", "application/x-amz-json-1.1")
-    .set("x-amzn-requestid", crypto.randomUUID())
-    .send(JSON.stringify(body));
+export interface EcsServerOptions {
+  /** Key pairs ECS knows; TEST_AWS_CREDENTIALS by default. */
+  credentials?: readonly AwsTestCredentials[];
 }
 
-export async function startEcsServer(state = new EcsState()): Promise<EcsTestServer> {
-  const app = express();
-  app.use(express.json({ type: () => true, limit: "1mb" }));
-  app.post("/", (req: Request, res: Response) => {
-    const target = req.get("x-amz-target") ?? "";
-    const op = target.startsWith(PREFIX) ? target.slice(PREFIX.length) : "";
-    const body = (req.body ?? {}) as Json;
-    state.requests.push({ op, body });
-    try {
-      if (!/^AWS4-HMAC-SHA256 Credential=/.test(req.get("authorization") ?? "")) {
-        throw new AwsError("MissingAuthenticationTokenException", "Missing Authentication Token", 400);
-      }
-      const handler = ops[op];
-      if (!handler) throw new AwsError("UnknownOperationException", `unknown operation ${target}`);
+export async function startEcsServer(state = new EcsState(), opts: EcsServerOptions = {}): Promise<EcsTestServer> {
+  const server = await startAwsJsonServer({
+    service: "ecs",
+    targetPrefix: PREFIX,
+    region: () => state.region,
+    credentials: opts.credentials ?? [TEST_AWS_CREDENTIALS],
+    clock: () => state.clock(),
+    maxSkewMs: 5 * 60_000,
+    internalErrorType: "ServerException",
+    operations: Object.fromEntries(Object.entries(ops).map(([name, op]) => [name, (body: Json) => op(state, body)])),
+    before: ({ op, body }) => {
+      state.requests.push({ op, body });
       const fault = state.faults.find((f) => f.remaining > 0 && (f.target === op || f.target === "*"));
       if (fault) {
         fault.remaining--;
         throw new AwsError(fault.type, fault.message, fault.status);
       }
-      send(res, 200, handler(state, body));
-    } catch (err) {
-      if (err instanceof AwsError) send(res, err.status, { __type: err.type, message: err.message });
-      else send(res, 500, { __type: "ServerException", message: (err as Error).message });
-    }
+    },
+    rejected: state.rejected,
   });
-  const server = app.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    state,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { url: server.url, state, close: server.close };
 }

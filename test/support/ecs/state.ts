@@ -1,14 +1,19 @@
+import type { AwsRejection } from "../aws/json-server.js";
+
 /**
  * State of the ECS test server: clusters, services with their deployments, and registered task
  * definitions, shaped like the ECS API's JSON. Test support only.
  */
 export type Json = Record<string, unknown>;
 
-/** How a service's next rollout plays out, counted in DescribeServices calls. */
+/**
+ * How a service's next rollout plays out, in time on the state's clock: it settles `afterMs` after
+ * UpdateService (the state's `rolloutMs` when unset), however often DescribeServices asks.
+ */
 export type RolloutScript =
-  | { kind: "complete"; after: number }
-  /** The circuit breaker fails the deployment; with rollback on, the previous task definition is redeployed. */
-  | { kind: "fail"; after: number; reason?: string; rollbackAfter?: number }
+  | { kind: "complete"; afterMs?: number }
+  /** The circuit breaker fails the deployment; with rollback on, the previous task definition is redeployed and settles `rollbackAfterMs` later. */
+  | { kind: "fail"; afterMs?: number; reason?: string; rollbackAfterMs?: number }
   | { kind: "hang" };
 
 export interface EcsDeployment {
@@ -21,11 +26,11 @@ export interface EcsDeployment {
   runningCount: number;
   createdAt: number;
   updatedAt: number;
-  /** Describes left until this deployment settles; for the server's bookkeeping only. */
-  settleIn?: number;
+  /** When (ms on the state's clock) this deployment settles; for the server's bookkeeping only, like the fields below. */
+  settlesAt?: number;
   plays?: "complete" | "fail" | "hang" | "rollback";
   failReason?: string;
-  rollbackAfter?: number;
+  rollbackAfterMs?: number;
 }
 
 export interface EcsService {
@@ -51,16 +56,40 @@ export interface EcsFault {
 
 export const ACCOUNT = "123456789012";
 
+export interface EcsStateOptions {
+  /** The region the endpoint serves: SigV4 scope and ARNs. */
+  region?: string;
+  /** The clock rollouts and signature dates are measured on (ms since the epoch). */
+  clock?: () => number;
+  /** How long a rollout takes when its script names no time. */
+  rolloutMs?: number;
+}
+
 export class EcsState {
-  region = "eu-west-1";
+  region: string;
+  clock: () => number;
+  rolloutMs: number;
   clusters = new Set<string>();
   services = new Map<string, EcsService>();
   taskDefinitions = new Map<string, Json>();
   revisions = new Map<string, number>();
-  /** Every request, in order: X-Amz-Target's operation and the parsed body. */
+  /** Every authenticated request, in order: X-Amz-Target's operation and the parsed body. */
   requests: { op: string; body: Json }[] = [];
+  /** Requests refused by SigV4 verification, with ECS's error. */
+  rejected: AwsRejection[] = [];
   faults: EcsFault[] = [];
   private seq = 0;
+
+  constructor(opts: EcsStateOptions = {}) {
+    this.region = opts.region ?? "eu-west-1";
+    this.clock = opts.clock ?? Date.now;
+    this.rolloutMs = opts.rolloutMs ?? 300;
+  }
+
+  /** The clock in seconds, as ECS's timestamps are. */
+  nowS(): number {
+    return this.clock() / 1000;
+  }
 
   clusterArn(cluster: string): string {
     return `arn:aws:ecs:${this.region}:${ACCOUNT}:cluster/${cluster}`;
@@ -85,7 +114,7 @@ export class EcsState {
       status: "ACTIVE",
       compatibilities: ["EC2", "FARGATE"],
       requiresAttributes: [{ name: "com.amazonaws.ecs.capability.docker-remote-api.1.18" }],
-      registeredAt: Date.now() / 1000,
+      registeredAt: this.nowS(),
       registeredBy: `arn:aws:iam::${ACCOUNT}:user/hoist`,
     };
     this.taskDefinitions.set(arn, td);
@@ -100,9 +129,9 @@ export class EcsState {
     return this.taskDefinitions.get(`arn:aws:ecs:${this.region}:${ACCOUNT}:task-definition/${family}:${revision}`);
   }
 
-  addService(cluster: string, name: string, taskDefinitionArn: string, script: RolloutScript = { kind: "complete", after: 2 }): EcsService {
+  addService(cluster: string, name: string, taskDefinitionArn: string, script: RolloutScript = { kind: "complete" }): EcsService {
     this.clusters.add(cluster);
-    const now = Date.now() / 1000;
+    const now = this.nowS();
     const svc: EcsService = {
       serviceName: name,
       serviceArn: `arn:aws:ecs:${this.region}:${ACCOUNT}:service/${cluster}/${name}`,
@@ -119,7 +148,7 @@ export class EcsState {
     return svc;
   }
 
-  deployment(taskDefinition: string, rolloutState: EcsDeployment["rolloutState"], now = Date.now() / 1000): EcsDeployment {
+  deployment(taskDefinition: string, rolloutState: EcsDeployment["rolloutState"], now = this.nowS()): EcsDeployment {
     const id = `ecs-svc/${String(++this.seq).padStart(19, "0")}`;
     return {
       id,

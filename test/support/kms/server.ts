@@ -1,12 +1,13 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { once } from "node:events";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { AwsError } from "../aws/errors.js";
+import { type AwsRejection, type Json, startAwsJsonServer, TEST_AWS_CREDENTIALS } from "../aws/json-server.js";
+import type { AwsTestCredentials } from "../aws/sigv4.js";
 
 /**
  * An AWS KMS test server speaking the AWS JSON 1.1 protocol (`X-Amz-Target: TrentService.*`):
  * test support only. It implements GenerateDataKey and Decrypt as the KMS API reference
  * describes them, with KMS's error shapes (`{"__type": "...", "message": ...}`, HTTP 400).
+ * Every call is SigV4-verified for service `kms` in the server's region (5 minutes of clock skew).
  * Ciphertext blobs name their key and are bound to the encryption context, like real KMS.
  */
 export interface KmsTestServer {
@@ -17,7 +18,10 @@ export interface KmsTestServer {
   /** Adds a key; `enabled: false` makes it answer DisabledException. */
   addKey(opts?: { alias?: string; enabled?: boolean }): string;
   setEnabled(arn: string, enabled: boolean): void;
-  requests: { target: string; body: Record<string, unknown> }[];
+  /** Authenticated calls, in order. */
+  requests: { target: string; body: Json }[];
+  /** Calls refused by SigV4 verification, with KMS's error. */
+  rejected: AwsRejection[];
   close(): Promise<void>;
 }
 
@@ -27,30 +31,29 @@ interface Key {
   enabled: boolean;
 }
 
-class KmsError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
 const ACCOUNT = "111122223333";
 
 /** KMS treats the encryption context as a set: key order does not matter. */
 function canonicalContext(ctx: unknown): Buffer {
   if (ctx === undefined) return Buffer.alloc(0);
   if (typeof ctx !== "object" || ctx === null || Array.isArray(ctx))
-    throw new KmsError("ValidationException", "EncryptionContext must be a map");
+    throw new AwsError("ValidationException", "EncryptionContext must be a map");
   const entries = Object.entries(ctx as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1));
   for (const [, v] of entries)
-    if (typeof v !== "string") throw new KmsError("ValidationException", "EncryptionContext values must be strings");
+    if (typeof v !== "string") throw new AwsError("ValidationException", "EncryptionContext values must be strings");
   return Buffer.from(JSON.stringify(entries));
 }
 
-export async function startKmsServer(region = "eu-west-1"): Promise<KmsTestServer> {
+export interface KmsServerOptions {
+  region?: string;
+  /** Key pairs KMS knows; TEST_AWS_CREDENTIALS by default. */
+  credentials?: readonly AwsTestCredentials[];
+  clock?: () => number;
+}
+
+export async function startKmsServer(opts: KmsServerOptions = {}): Promise<KmsTestServer> {
+  const region = opts.region ?? "eu-west-1";
+  const rejected: AwsRejection[] = [];
   const keys = new Map<string, Key>();
   const aliases = new Map<string, string>();
   const requests: KmsTestServer["requests"] = [];
@@ -66,7 +69,7 @@ export async function startKmsServer(region = "eu-west-1"): Promise<KmsTestServe
 
   const resolveKey = (keyId: unknown): Key => {
     if (typeof keyId !== "string" || keyId.length === 0)
-      throw new KmsError(
+      throw new AwsError(
         "ValidationException",
         "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null",
       );
@@ -76,8 +79,8 @@ export async function startKmsServer(region = "eu-west-1"): Promise<KmsTestServe
         ? aliases.get(keyId.split(":").pop() ?? "")
         : undefined;
     const key = keys.get(alias ?? keyId);
-    if (!key) throw new KmsError("NotFoundException", `Key '${keyId}' does not exist`);
-    if (!key.enabled) throw new KmsError("DisabledException", `${key.arn} is disabled.`);
+    if (!key) throw new AwsError("NotFoundException", `Key '${keyId}' does not exist`);
+    if (!key.enabled) throw new AwsError("DisabledException", `${key.arn} is disabled.`);
     return key;
   };
 
@@ -94,7 +97,7 @@ export async function startKmsServer(region = "eu-west-1"): Promise<KmsTestServe
   };
 
   const unwrap = (blob: Buffer, keyId: unknown, ctx: Buffer): { key: Key; plaintext: Buffer } => {
-    const invalid = new KmsError(
+    const invalid = new AwsError(
       "InvalidCiphertextException",
       "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.",
     );
@@ -105,8 +108,8 @@ export async function startKmsServer(region = "eu-west-1"): Promise<KmsTestServe
     const key = keys.get(arn);
     if (!key) throw invalid;
     if (keyId !== undefined && resolveKey(keyId).arn !== key.arn)
-      throw new KmsError("IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.");
-    if (!key.enabled) throw new KmsError("DisabledException", `${key.arn} is disabled.`);
+      throw new AwsError("IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.");
+    if (!key.enabled) throw new AwsError("DisabledException", `${key.arn} is disabled.`);
     const rest = blob.subarray(2 + arnLen);
     try {
       const d = createDecipheriv("aes-256-gcm", key.material, rest.subarray(0, 12));
@@ -115,26 +118,26 @@ export async function startKmsServer(region = "eu-west-1"): Promise<KmsTestServe
       return { key, plaintext: Buffer.concat([d.update(rest.subarray(28)), d.final()]) };
     } catch {
       // Real KMS answers a wrong encryption context or a flipped bit with a message-less InvalidCiphertextException.
-      throw new KmsError("InvalidCiphertextException", "");
+      throw new AwsError("InvalidCiphertextException", "");
     }
   };
 
   const b64 = (v: unknown, field: string): Buffer => {
     if (typeof v !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(v))
-      throw new KmsError("SerializationException", `${field} is not a base64 blob`);
+      throw new AwsError("SerializationException", `${field} is not a base64 blob`);
     return Buffer.from(v, "base64");
   };
 
-  const handlers: Record<string, (body: Record<string, unknown>) => Record<string, unknown>> = {
+  const handlers: Record<string, (body: Json) => Json> = {
     GenerateDataKey(body) {
       const key = resolveKey(body.KeyId);
       let bytes: number;
       if (body.KeySpec !== undefined && body.NumberOfBytes !== undefined)
-        throw new KmsError("ValidationException", "Please specify either number of bytes or key spec.");
+        throw new AwsError("ValidationException", "Please specify either number of bytes or key spec.");
       if (body.KeySpec === "AES_256") bytes = 32;
       else if (body.KeySpec === "AES_128") bytes = 16;
       else if (typeof body.NumberOfBytes === "number" && body.NumberOfBytes >= 1 && body.NumberOfBytes <= 1024) bytes = body.NumberOfBytes;
-      else throw new KmsError("ValidationException", "Please specify either number of bytes or key spec.");
+      else throw new AwsError("ValidationException", "Please specify either number of bytes or key spec.");
       const plaintext = randomBytes(bytes);
       const blob = wrap(key, plaintext, canonicalContext(body.EncryptionContext));
       return { CiphertextBlob: blob.toString("base64"), Plaintext: plaintext.toString("base64"), KeyId: key.arn };
@@ -145,42 +148,18 @@ export async function startKmsServer(region = "eu-west-1"): Promise<KmsTestServe
     },
   };
 
-  const answer = (res: ServerResponse, status: number, body: unknown, errorType?: string) => {
-    const headers: Record<string, string> = { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": crypto.randomUUID() };
-    if (errorType) headers["x-amzn-errortype"] = errorType;
-    res.writeHead(status, headers).end(JSON.stringify(body));
-  };
-
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    try {
-      if (req.method !== "POST") throw new KmsError("UnknownOperationException", "", 404);
-      if (!/^AWS4-HMAC-SHA256 Credential=/.test(req.headers.authorization ?? "")) {
-        throw new KmsError("MissingAuthenticationTokenException", "Missing Authentication Token");
-      }
-      const target = String(req.headers["x-amz-target"] ?? "");
-      const op = target.startsWith("TrentService.") ? target.slice("TrentService.".length) : "";
-      const handler = handlers[op];
-      if (!handler) throw new KmsError("UnknownOperationException", "");
-      let body: Record<string, unknown>;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Record<string, unknown>;
-      } catch {
-        throw new KmsError("SerializationException", "Start of structure or map found where not expected.");
-      }
-      requests.push({ target, body });
-      answer(res, 200, handler(body));
-    } catch (err) {
-      if (err instanceof KmsError) answer(res, err.status, { __type: err.type, message: err.message }, err.type);
-      else answer(res, 500, { __type: "KMSInternalException", message: String(err) }, "KMSInternalException");
-    }
-  };
-
-  const server = createServer((req, res) => void handle(req, res));
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { url, close } = await startAwsJsonServer({
+    service: "kms",
+    targetPrefix: "TrentService.",
+    region: () => region,
+    credentials: opts.credentials ?? [TEST_AWS_CREDENTIALS],
+    clock: opts.clock ?? Date.now,
+    maxSkewMs: 5 * 60_000,
+    internalErrorType: "KMSInternalException",
+    operations: handlers,
+    before: (call) => requests.push({ target: call.target, body: call.body }),
+    rejected,
+  });
   return {
     url,
     region,
@@ -191,10 +170,7 @@ export async function startKmsServer(region = "eu-west-1"): Promise<KmsTestServe
       if (key) key.enabled = enabled;
     },
     requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    rejected,
+    close,
   };
 }

@@ -1,4 +1,5 @@
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from "@aws-sdk/client-kms";
+import { describeAwsAuthError, isAwsAuthError } from "../aws/auth-errors.js";
 import { aesGcmOpen, aesGcmSeal, contextAad } from "./aead.js";
 import { type Sealed, type SecretBox, type SecretContext, SecretError } from "./sealed.js";
 
@@ -13,6 +14,11 @@ function kmsFailure(action: string, err: unknown): SecretError {
   const message = err instanceof Error ? err.message : String(err);
   if (name === "InvalidCiphertextException") {
     return new SecretError("secret could not be decrypted: it was tampered with, or sealed for another app, purpose or key");
+  }
+  if (isAwsAuthError(name)) {
+    return new SecretError(
+      `AWS KMS ${action} failed: ${describeAwsAuthError(name, message, { who: "this service", region: "AWS_REGION" })}`,
+    );
   }
   return new SecretError(
     `AWS KMS ${action} failed (${name}): ${message}; check HOIST_KMS_KEY_ID, the key's state and this service's IAM permissions`,

@@ -2,6 +2,7 @@ import { ECRClient } from "@aws-sdk/client-ecr";
 import { buildLogKey, followLog } from "@hoist/shared";
 import { testRedis } from "@hoist/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TEST_AWS_CREDENTIALS } from "../../../../test/support/aws/json-server.js";
 import { type AuthRegistry, type EcrServer, startAuthRegistry, startEcrServer } from "../../../../test/support/ecr/index.js";
 import { ensureBaseImages } from "../../../../test/support/images/base-images.js";
 import { BuildFailure } from "../domain/failure.js";
@@ -23,7 +24,7 @@ describe("registry targets", () => {
     client = new ECRClient({
       region: "eu-west-1",
       endpoint: ecr.url,
-      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
+      credentials: TEST_AWS_CREDENTIALS,
       maxAttempts: 1,
     });
   });
@@ -63,7 +64,7 @@ describe("registry targets", () => {
       "GetAuthorizationToken",
       "DescribeRepositories",
     ]);
-    expect(ecr.state.requests.every((r) => r.authorized)).toBe(true);
+    expect(ecr.state.rejected).toEqual([]);
     expect(ecr.state.requests[0]?.body).toEqual({ registryIds: ["123456789012"] });
   });
 
@@ -84,6 +85,30 @@ describe("registry targets", () => {
     const flaky = await resolvePushTarget({ HOIST_REGISTRY: ECR, HOIST_REGISTRY_INSECURE: false }, "shop", client).catch((e) => e);
     expect(flaky.message).toBe("push: ECR DescribeRepositories failed: ServerException: internal error");
     expect(flaky.permanent).toBe(false);
+  });
+
+  it("ECR refuses a wrong secret or an unknown key (SigV4 verified); the push fails for good with AWS's error", async () => {
+    for (const [credentials, error] of [
+      [
+        { ...TEST_AWS_CREDENTIALS, secretAccessKey: "not-the-secret" },
+        "InvalidSignatureException: The request signature we calculated does not match",
+      ],
+      [
+        { accessKeyId: "AKIAUNKNOWNECR000001", secretAccessKey: "x" },
+        "UnrecognizedClientException: The security token included in the request is invalid.",
+      ],
+    ] as const) {
+      const wrong = new ECRClient({ region: "eu-west-1", endpoint: ecr.url, credentials, maxAttempts: 1 });
+      try {
+        const err = await resolvePushTarget({ HOIST_REGISTRY: ECR, HOIST_REGISTRY_INSECURE: false }, "shop", wrong).catch((e) => e);
+        expect(err).toBeInstanceOf(BuildFailure);
+        expect(err.message.startsWith(`push: ECR GetAuthorizationToken failed: ${error}`)).toBe(true);
+        expect(err.permanent).toBe(true);
+      } finally {
+        wrong.destroy();
+      }
+    }
+    expect(ecr.state.rejected.map((r) => r.type)).toEqual(["InvalidSignatureException", "UnrecognizedClientException"]);
   });
 
   describe("a build pushed through ECR", () => {
@@ -134,8 +159,8 @@ describe("registry targets", () => {
         HOIST_REGISTRY: ECR,
         HOIST_REGISTRY_INSECURE: "false",
         AWS_ENDPOINT_URL_ECR: ecr.url,
-        AWS_ACCESS_KEY_ID: "AKIDEXAMPLE",
-        AWS_SECRET_ACCESS_KEY: "secret",
+        AWS_ACCESS_KEY_ID: TEST_AWS_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: TEST_AWS_CREDENTIALS.secretAccessKey,
         AWS_REGION: "eu-west-1",
       });
       await proc.waitForLog(/"msg":"ready"/);

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type AwsTestCredentials, TEST_AWS_CREDENTIALS } from "../../../../test/support/aws/index.js";
 import { type EcsTestServer, startEcsServer } from "../../../../test/support/ecs/server.js";
-import { ACCOUNT, type RolloutScript } from "../../../../test/support/ecs/state.js";
+import { ACCOUNT, EcsState, type RolloutScript } from "../../../../test/support/ecs/state.js";
 import { lockKeys } from "../domain/lock.js";
 import { deployPorts } from "../jobs/ports.js";
 import { DeployerHarness } from "../testing/harness.js";
@@ -71,7 +72,7 @@ async function setup(script: RolloutScript, opts: { ecsTimeoutS?: number; rollou
 
 describe("ECS target", () => {
   it("registers a revision with only the image and environment replaced, updates the service with the circuit breaker, and goes live on COMPLETED", async () => {
-    const { previous, release } = await setup({ kind: "complete", after: 2 });
+    const { previous, release } = await setup({ kind: "complete", afterMs: 200 });
     const { outcome, release: after } = await h.deploy(release.id);
     expect(outcome).toBe("completed");
     expect(after.status).toBe("live");
@@ -123,9 +124,9 @@ describe("ECS target", () => {
   it("records ECS's reason when the circuit breaker fails the rollout and rolls it back; the previous release stays live", async () => {
     const { previous, release } = await setup({
       kind: "fail",
-      after: 1,
+      afterMs: 100,
       reason: "ECS deployment circuit breaker: tasks failed to start.",
-      rollbackAfter: 1,
+      rollbackAfterMs: 100,
     });
     const { outcome, error, release: after } = await h.deploy(release.id);
     expect(outcome).toBe("failed");
@@ -152,7 +153,7 @@ describe("ECS target", () => {
   });
 
   it("fails permanently (one attempt) when the service does not exist, without registering anything", async () => {
-    const { release } = await setup({ kind: "complete", after: 0 });
+    const { release } = await setup({ kind: "complete", afterMs: 0 });
     ecs.state.services.delete("prod/shop-web");
     const { outcome, job, release: after } = await h.deploy(release.id, { attempts: 5 });
     expect(outcome).toBe("failed");
@@ -163,7 +164,7 @@ describe("ECS target", () => {
   });
 
   it("retries through throttling and converges to one registration and one update", async () => {
-    const { release } = await setup({ kind: "complete", after: 1 });
+    const { release } = await setup({ kind: "complete", afterMs: 100 });
     // The SDK retries once itself (maxAttempts 2); the third throttle fails the first job attempt.
     ecs.state.failNext("UpdateService", "ThrottlingException", "Rate exceeded", 3);
     const { outcome, job, release: after } = await h.deploy(release.id, { attempts: 4 });
@@ -176,7 +177,7 @@ describe("ECS target", () => {
   });
 
   it("fails permanently on an AWS ClientException from RegisterTaskDefinition, with AWS's message", async () => {
-    const { previous, release } = await setup({ kind: "complete", after: 0 });
+    const { previous, release } = await setup({ kind: "complete", afterMs: 0 });
     ecs.state.failNext("RegisterTaskDefinition", "ClientException", "Invalid 'memory' setting for container 'app'");
     const { outcome, job, release: after } = await h.deploy(release.id, { attempts: 5 });
     expect(outcome).toBe("failed");
@@ -189,7 +190,7 @@ describe("ECS target", () => {
   it("does not hold up other apps while one app's rollout runs and its next deploy waits for the lock", async () => {
     const { release: slow } = await setup({ kind: "hang" }, { ecsTimeoutS: 3 });
     const queued = await h.createRelease("shop", [{ service: "web", tag: "127.0.0.1:5000/shop:web.8" }]);
-    ecs.state.addService("prod", "blog-web", td(1), { kind: "complete", after: 1 });
+    ecs.state.addService("prod", "blog-web", td(1), { kind: "complete", afterMs: 100 });
     await h.createApp("blog", { kind: "ecs", cluster: "prod", service: "blog-web", containers: { web: "app" } });
     const blog = await h.createRelease("blog", [{ service: "web", tag: "127.0.0.1:5000/blog:web.1" }]);
     // A second worker process: the locked shop deploy must not occupy it either.
@@ -205,7 +206,7 @@ describe("ECS target", () => {
     // The blog went live while the shop's first rollout was still in progress.
     expect((await h.records.releases.require(slow.id)).status).toBe("deploying");
     // The shop's next rollout will complete; it may start only once the hung one gave up.
-    ecs.state.services.get("prod/shop-web")!.script = { kind: "complete", after: 1 };
+    ecs.state.services.get("prod/shop-web")!.script = { kind: "complete", afterMs: 100 };
     const [s, q] = await Promise.all([slowEnd, queuedEnd]);
     expect([s.outcome, q.outcome]).toEqual(["failed", "completed"]);
     const [slowAfter, queuedAfter] = await Promise.all([h.records.releases.require(slow.id), h.records.releases.require(queued.id)]);
@@ -219,7 +220,7 @@ describe("ECS target", () => {
 
   it("wakes a deploy waiting for its app's lock when the lock is released, not at its retry", async () => {
     ecs.state.register(structuredClone(baseTaskDefinition));
-    ecs.state.addService("prod", "shop-web", td(1), { kind: "complete", after: 1 });
+    ecs.state.addService("prod", "shop-web", td(1), { kind: "complete", afterMs: 100 });
     // A retry a minute away: only the wake-up can make the deploy run within the test's time.
     h.startWorker({ ecs: h.ecsClients(ecs.url) }, 1, 60_000);
     await h.createApp("shop", { kind: "ecs", cluster: "prod", service: "shop-web", containers: { web: "app" } });
@@ -255,5 +256,91 @@ describe("ECS target", () => {
     await ports.sleepUntilUnlocked("shop", "rel_late");
     expect(await h.redis.smembers(lockKeys(h.prefix, "shop").waiters)).toEqual(["rel_late"]);
     await again?.release();
+  });
+});
+
+describe("ECS target: regions and credentials (the test servers verify SigV4 as AWS does)", () => {
+  const CENTRAL = "eu-central-1";
+  const tdIn = (region: string, rev: number) => `arn:aws:ecs:${region}:${ACCOUNT}:task-definition/shop:${rev}`;
+
+  /** The same cluster and service on `server`, so only the region can tell two endpoints apart. */
+  function seed(server: EcsTestServer) {
+    server.state.register(structuredClone(baseTaskDefinition));
+    server.state.addService("prod", "shop-web", tdIn(server.state.region, 1), { kind: "complete", afterMs: 100 });
+  }
+
+  async function release(app: string, target: Partial<Extract<Parameters<DeployerHarness["createApp"]>[1], { kind: "ecs" }>> = {}) {
+    await h.createApp(app, { kind: "ecs", cluster: "prod", service: "shop-web", containers: { web: "app" }, ...target });
+    const previous = await h.createRelease(app, [{ service: "web", tag: "127.0.0.1:5000/shop:web.6" }]);
+    await h.markLive(previous);
+    return { previous, next: await h.createRelease(app, [{ service: "web", tag: "127.0.0.1:5000/shop:web.7" }]) };
+  }
+
+  it("sends an app's target.region to that region's endpoint, signed for that region; the default region's endpoint sees nothing", async () => {
+    const central = await startEcsServer(new EcsState({ region: CENTRAL }));
+    try {
+      seed(ecs);
+      seed(central);
+      h.startWorker({ ecs: h.ecsClients({ "eu-west-1": ecs.url, [CENTRAL]: central.url }) });
+      const { next } = await release("shop", { region: CENTRAL });
+      const { outcome, release: after } = await h.deploy(next.id);
+      expect(outcome).toBe("completed");
+      expect(after.status).toBe("live");
+      expect(central.state.services.get("prod/shop-web")?.taskDefinition).toBe(tdIn(CENTRAL, 2));
+      expect(central.state.ops("UpdateService")).toHaveLength(1);
+      expect(central.state.rejected).toEqual([]);
+      expect(ecs.state.requests).toEqual([]);
+      expect(ecs.state.services.get("prod/shop-web")?.taskDefinition).toBe(tdIn("eu-west-1", 1));
+    } finally {
+      await central.close();
+    }
+  });
+
+  it("a request signed for another region than the endpoint serves is refused as AWS does; the release fails at once and says what to check", async () => {
+    seed(ecs);
+    // One fixed endpoint for every region, as AWS_ENDPOINT_URL_ECS gives: the app's region does not match it.
+    h.startWorker({ ecs: h.ecsClients(ecs.url) });
+    const { previous, next } = await release("shop", { region: CENTRAL });
+    const { outcome, job, release: after } = await h.deploy(next.id, { attempts: 3 });
+    expect(outcome).toBe("failed");
+    expect(job.attemptsMade).toBe(1);
+    expect(after.reason).toBe(
+      `ECS InvalidSignatureException: Credential should be scoped to a valid region, not '${CENTRAL}'.; check the deployer's AWS credentials ` +
+        "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or its role), the region (AWS_REGION or the app's target.region) and the clock",
+    );
+    expect(ecs.state.rejected.map((r) => r.type)).toEqual(["InvalidSignatureException"]);
+    expect(ecs.state.requests).toEqual([]);
+    expect((await h.records.releases.require(previous.id)).status).toBe("live");
+  });
+
+  it("wrong AWS credentials: the release fails at once with AWS's error and what to check; nothing is registered", async () => {
+    seed(ecs);
+    const cases: [AwsTestCredentials, string][] = [
+      [
+        { accessKeyId: "AKIAUNKNOWNKEY000001", secretAccessKey: TEST_AWS_CREDENTIALS.secretAccessKey },
+        "UnrecognizedClientException: The security token included in the request is invalid.",
+      ],
+      [
+        { accessKeyId: TEST_AWS_CREDENTIALS.accessKeyId, secretAccessKey: "not-the-secret" },
+        "InvalidSignatureException: The request signature we calculated does not match the signature you provided. " +
+          "Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+      ],
+    ];
+    for (const [i, [credentials, error]] of cases.entries()) {
+      h.startWorker({ ecs: h.ecsClients(ecs.url, credentials) });
+      const { previous, next } = await release(`shop${i}`);
+      const { outcome, job, release: after } = await h.deploy(next.id, { attempts: 3 });
+      await Promise.all(h.workers.map((w) => w.close()));
+      expect(outcome).toBe("failed");
+      expect(job.attemptsMade).toBe(1);
+      expect(after.reason).toBe(
+        `ECS ${error}; check the deployer's AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or its role), ` +
+          "the region (AWS_REGION or the app's target.region) and the clock",
+      );
+      expect(after.reason).not.toContain(credentials.secretAccessKey);
+      expect((await h.records.releases.require(previous.id)).status).toBe("live");
+    }
+    expect(ecs.state.rejected.map((r) => r.type)).toEqual(["UnrecognizedClientException", "InvalidSignatureException"]);
+    expect(ecs.state.requests).toEqual([]);
   });
 });

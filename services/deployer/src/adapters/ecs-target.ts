@@ -8,7 +8,7 @@ import {
   type Service,
   UpdateServiceCommand,
 } from "@aws-sdk/client-ecs";
-import type { App, Redis } from "@hoist/shared";
+import { type App, describeAwsAuthError, isAwsAuthError, type Redis } from "@hoist/shared";
 import { type DeployInput, type DeployOutcome, type DeployTarget, PermanentDeployError } from "../domain/target.js";
 import { nextTaskDefinition } from "../domain/task-definition.js";
 
@@ -79,6 +79,11 @@ export class EcsDeployTarget implements DeployTarget {
     try {
       return await this.rollout(target, input);
     } catch (err) {
+      if (err instanceof ECSServiceException && isAwsAuthError(err.name)) {
+        throw new PermanentDeployError(
+          `ECS ${describeAwsAuthError(err.name, err.message, { who: "the deployer", region: "AWS_REGION or the app's target.region" })}`,
+        );
+      }
       if (err instanceof ECSServiceException && PERMANENT.has(err.name)) {
         throw new PermanentDeployError(`ECS ${err.name}: ${err.message}`);
       }

@@ -12,6 +12,8 @@ import {
   secretContexts,
 } from "@hoist/shared";
 import { deletePrefix, testRedis, uniquePrefix } from "@hoist/shared/testing";
+import { TEST_AWS_CREDENTIALS } from "../../../../test/support/aws/json-server.js";
+import type { AwsTestCredentials } from "../../../../test/support/aws/sigv4.js";
 import { createDocker, ecsClientFactory } from "../adapters/clients.js";
 import { RedisStreamReleaseLog } from "../adapters/release-log.js";
 import { livePointerKey } from "../adapters/release-store.js";
@@ -35,14 +37,23 @@ export class DeployerHarness {
   readonly workers: Worker[] = [];
   private readonly connections: Redis[] = [];
 
-  /** Real @aws-sdk/client-ecs clients pointed at a test server, with fast retries. */
-  ecsClients(endpoint: string): DeployerDeps["ecs"] {
-    return ecsClientFactory({
-      region: "eu-west-1",
-      endpoint,
-      credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" },
-      maxAttempts: 2,
-    });
+  /**
+   * Real @aws-sdk/client-ecs clients with fast retries, signing with `credentials`. A URL is one
+   * fixed endpoint for every region (as AWS_ENDPOINT_URL_ECS is); a map sends each region's
+   * client to that region's ECS test server, as the SDK sends it to ecs.<region>.amazonaws.com.
+   */
+  ecsClients(endpoints: string | Record<string, string>, credentials: AwsTestCredentials = TEST_AWS_CREDENTIALS): DeployerDeps["ecs"] {
+    const where =
+      typeof endpoints === "string"
+        ? { endpoint: endpoints }
+        : {
+            endpointProvider: ({ Region }: { Region?: string }) => {
+              const url = Region ? endpoints[Region] : undefined;
+              if (!url) throw new Error(`no ECS test server serves region ${Region ?? "(none)"}`);
+              return { url: new URL(url) };
+            },
+          };
+    return ecsClientFactory({ region: "eu-west-1", credentials, maxAttempts: 2, ...where });
   }
 
   deps(overrides: Partial<DeployerDeps> = {}): DeployerDeps {
@@ -53,7 +64,7 @@ export class DeployerHarness {
       queues: this.queues,
       secrets: this.secrets,
       docker: createDocker(),
-      ecs: ecsClientFactory({ region: "eu-west-1", credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" } }),
+      ecs: ecsClientFactory({ region: "eu-west-1", credentials: TEST_AWS_CREDENTIALS }),
       releaseLog: this.releaseLog,
       lockTtlMs: 5_000,
       ecsPollMs: 20,

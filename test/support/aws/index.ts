@@ -1,0 +1,4 @@
+export * from "./canonical-request.js";
+export * from "./errors.js";
+export * from "./json-server.js";
+export * from "./sigv4.js";
