@@ -11,6 +11,7 @@ import { deployKeyRoutes } from "../support/gitlab/deploy-keys.js";
 import { hookRoutes } from "../support/gitlab/hooks.js";
 import { projectRoutes } from "../support/gitlab/projects.js";
 import { type GitlabTestServer, startGitlabServer } from "../support/gitlab/server.js";
+import type { GitlabUser } from "../support/gitlab/state.js";
 import { statusHistory, statusRoutes } from "../support/gitlab/statuses.js";
 import { userRoutes } from "../support/gitlab/users.js";
 import { ensureBaseImages } from "../support/images/base-images.js";
@@ -53,6 +54,8 @@ describe("chaos 7: secrets never leave their sealed form", () => {
     slack = await new SlackReceiver().start();
     gl = await startGitlabServer([userRoutes, projectRoutes, hookRoutes, deployKeyRoutes, statusRoutes]);
     gl.state.addUser("hoist-bot", GITLAB_CANARY);
+    // Hoist's hook URL is on 127.0.0.1: the admin setting GitLab needs for that is turned on.
+    gl.state.settings.allowLocalRequestsFromWebHooksAndServices = true;
     repo = createRepo();
   }, 60_000);
   afterAll(async () => {
@@ -87,9 +90,10 @@ describe("chaos 7: secrets never leave their sealed form", () => {
     const slackUrl = slack.webhookUrl();
     const slackCanary = slackUrl.split("/").at(-1) as string;
     const project = gl.state.addProject(
-      { path_with_namespace: "acme/secret", default_branch: "main", ssh_url_to_repo: repo.sshUrl },
+      { path_with_namespace: "acme/secret", default_branch: "main", ssh_url_to_repo: repo.sshUrl, bareRepoPath: repo.barePath },
       gl.url,
     );
+    gl.state.addMember(project, gl.state.users[0] as GitlabUser, "maintainer");
     const created = await api("POST", "/apps", { name: "secret", repo: { sshUrl: repo.sshUrl }, slackWebhookUrl: slackUrl });
     expect(created.status).toBe(201);
     authorizeKey(created.body.deployKey.publicKey);

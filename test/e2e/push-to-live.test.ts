@@ -3,6 +3,7 @@ import { LABELS } from "../../services/deployer/src/adapters/local-target.js";
 import { freePort } from "../../services/deployer/src/testing/ports.js";
 import { httpAppRepoFiles } from "../support/deploy/http-app.js";
 import { deliverHook, pushPayload } from "../support/gitlab/deliver.js";
+import { statusHistory } from "../support/gitlab/statuses.js";
 import { dockerFromEnv } from "../support/images/base-images.js";
 import type { ReceivedSpan } from "../support/otlp.js";
 import { type E2eWorld, startE2eWorld } from "./world.js";
@@ -130,24 +131,28 @@ describe("push to live", () => {
     expect(await appText()).toBe("hello from the first push");
     expect(await containers()).toEqual([{ release: releases[0].id, state: "running" }]);
 
-    // GitLab holds the commit statuses in order, each ending in success. The notifier leaves out an
-    // update the records have already passed (a `pending` handled after the build started running).
-    const finalOf = (name: string) => `${name}:success`;
-    const statuses = await until(
+    // Every status GitLab accepted for the commit, in order: per name it only moves forward
+    // (pending → running → success), ends in success, and the build shows it was queued and ran.
+    const rank = ["pending", "running", "success"];
+    const posted = await until(
       "the commit statuses",
       async () => {
-        const s = w.gitlab.state.statuses.filter((x) => x.sha === first.sha).map((x) => `${x.name}:${x.status}`);
-        return s.includes(finalOf("hoist/build")) && s.includes(finalOf("hoist/deploy")) ? s : undefined;
+        const h = statusHistory(w.gitlab.state).filter((x) => x.sha === first.sha);
+        const last = (name: string) => h.filter((x) => x.name === name).at(-1)?.status;
+        return last("hoist/build") === "success" && last("hoist/deploy") === "success" ? h : undefined;
       },
       10_000,
     );
     for (const name of ["hoist/build", "hoist/deploy"]) {
-      const seen = statuses.filter((s) => s.startsWith(`${name}:`)).map((s) => s.slice(name.length + 1));
-      const order = ["pending", "running", "success"];
-      expect(seen, `${name}: ${seen.join(" → ")}`).toEqual(order.filter((st) => seen.includes(st)));
-      expect(seen.at(-1)).toBe("success");
+      const seen = posted.filter((x) => x.name === name).map((x) => x.status);
+      const steps = seen.map((st) => rank.indexOf(st));
+      expect(steps, `${name}: ${seen.join(" → ")}`).toEqual([...steps].sort((a, b) => a - b));
+      expect(steps, `${name}: ${seen.join(" → ")}`).not.toContain(-1);
+      expect(seen.at(-1), `${name}: ${seen.join(" → ")}`).toBe("success");
+      if (name === "hoist/build") expect(seen, `${name}: ${seen.join(" → ")}`).toEqual(expect.arrayContaining(["pending", "running"]));
     }
-    expect(statuses.indexOf("hoist/build:success")).toBeLessThan(statuses.indexOf("hoist/deploy:success"));
+    const order = posted.map((x) => `${x.name}:${x.status}`);
+    expect(order.indexOf("hoist/build:success")).toBeLessThan(order.indexOf("hoist/deploy:success"));
 
     // One trace: the webhook request, the build's clone/build/push, the deploy and its notifications.
     const webhookSpan = await w.otlp

@@ -80,12 +80,15 @@ export async function startE2eWorld(): Promise<E2eWorld> {
 
   const gitlab = await startGitlabServer([userRoutes, projectRoutes, hookRoutes, deployKeysServeGit, deployKeyRoutes, statusRoutes]);
   const gitlabToken = `glpat-${randomBytes(10).toString("hex")}`;
-  gitlab.state.addUser("hoist-bot", gitlabToken);
+  const bot = gitlab.state.addUser("hoist-bot", gitlabToken);
+  // Hoist's hook URL is on 127.0.0.1: the admin setting GitLab needs for that is turned on.
+  gitlab.state.settings.allowLocalRequestsFromWebHooksAndServices = true;
   const repo = createRepo();
   const project = gitlab.state.addProject(
     { path_with_namespace: "acme/hello", default_branch: "main", ssh_url_to_repo: repo.sshUrl, bareRepoPath: repo.barePath },
     gitlab.url,
   );
+  gitlab.state.addMember(project, bot, "maintainer");
   const slack = await new SlackReceiver().start();
   const otlp = await startOtlpReceiver();
 

@@ -11,6 +11,13 @@ import { userRoutes } from "../support/gitlab/users.js";
 import { deliver } from "./webhook-helpers.js";
 
 const GITLAB_TOKEN = "glpat-test-0123456789abcdefghij";
+const DEVELOPER_TOKEN = "glpat-developer-0123456789abcdef";
+
+/** A valid ed25519 public key line whose key bytes are all `n`: another tool's deploy key. */
+function otherKey(n: number): string {
+  const blob = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, n)]);
+  return `ssh-ed25519 ${blob.toString("base64")} other-${n}`;
+}
 
 /** The real @gitbeaker/rest client against the GitLab test server; host keys from the test sshd. */
 describe("GitLab connections and app linking", () => {
@@ -24,11 +31,15 @@ describe("GitLab connections and app linking", () => {
     if (!sshPort) throw new Error("HOIST_TEST_SSH_PORT is not set: run with the sshd of the vitest global setup");
     h = await startApi();
     gl = await startGitlabServer([userRoutes, projectRoutes, hookRoutes, deployKeyRoutes]);
-    gl.state.addUser("hoist-bot", GITLAB_TOKEN);
-    projectId = gl.state.addProject(
+    const bot = gl.state.addUser("hoist-bot", GITLAB_TOKEN);
+    const developer = gl.state.addUser("dev", DEVELOPER_TOKEN);
+    const project = gl.state.addProject(
       { path_with_namespace: "acme/web", default_branch: "main", ssh_url_to_repo: `ssh://git@127.0.0.1:${sshPort}/acme/web.git` },
       gl.url,
-    ).id;
+    );
+    gl.state.addMember(project, bot, "maintainer");
+    gl.state.addMember(project, developer, "developer");
+    projectId = project.id;
     await h.api("POST", "/apps", { name: "web", branch: "main", repo: { sshUrl: "git@placeholder:acme/web.git" } });
   });
   afterAll(async () => {
@@ -122,13 +133,86 @@ describe("GitLab connections and app linking", () => {
     const missing = await h.api("POST", "/apps/api/gitlab/link", { connection, projectId: 999_999 });
     expect(missing.status).toBe(400);
     expect(missing.body.error.message).toMatch(/project 999999 failed: not found/);
-    gl.state.failNext(/^POST \/projects\/\d+\/deploy_keys$/, 403, { message: "403 Forbidden" });
-    const forbidden = await h.api("POST", "/apps/api/gitlab/link", { connection, projectId });
+    // A Developer's token may read the project but not manage its hooks: GitLab's 403, explained.
+    const devConn = (await h.api("POST", "/gitlab/connections", { url: gl.url, token: DEVELOPER_TOKEN })).body.connection.id;
+    const forbidden = await h.api("POST", "/apps/api/gitlab/link", { connection: devConn, projectId });
     expect(forbidden.status).toBe(400);
-    expect(forbidden.body.error.message).toMatch(/add deploy key failed: .*Maintainer/);
+    expect(forbidden.body.error.message).toMatch(/list hooks failed: .*Maintainer access to the project.*403 Forbidden/);
+    expect(gl.state.hooks.filter((x) => x.project_id === projectId)).toHaveLength(1);
     expect((await h.api("POST", "/apps/api/gitlab/link", { connection: "glc_nope", projectId })).status).toBe(404);
     expect((await h.api("POST", "/apps/api/gitlab/link", { connection, projectId: "1" })).status).toBe(400);
     expect((await h.api("GET", "/apps/api")).body.app.gitlab).toBeNull();
+  });
+
+  it("finds its hook and deploy key on page 2 of GitLab's lists: linking again adds neither", async () => {
+    const busy = gl.state.addProject(
+      { path_with_namespace: "acme/busy", default_branch: "main", ssh_url_to_repo: `ssh://git@127.0.0.1:${sshPort}/acme/busy.git` },
+      gl.url,
+    );
+    gl.state.addMember(busy, gl.state.users[0]!, "maintainer");
+    // More than one page of other tools' hooks and keys (GitLab's largest page is 100).
+    for (let i = 0; i < 105; i++) {
+      gl.state.hooks.push({
+        id: gl.state.nextId(),
+        project_id: busy.id,
+        url: `https://ci.example.com/hook/${i}`,
+        push_events: true,
+        tag_push_events: false,
+        push_events_branch_filter: "",
+        enable_ssl_verification: true,
+        created_at: new Date().toISOString(),
+      });
+      gl.state.deployKeys.push({
+        id: gl.state.nextId(),
+        project_id: busy.id,
+        title: `other ${i}`,
+        key: otherKey(i),
+        can_push: false,
+        created_at: new Date().toISOString(),
+      });
+    }
+    await h.api("POST", "/apps", { name: "busy", repo: { sshUrl: "git@placeholder:acme/busy.git" } });
+    expect((await h.api("POST", "/apps/busy/gitlab/link", { connection, projectId: busy.id })).status).toBe(200);
+    const posts = () =>
+      gl.state.requests.filter((r) => r.method === "POST" && r.path.startsWith(`/projects/${busy.id}/`)).map((r) => r.path);
+    expect(posts()).toEqual([`/projects/${busy.id}/hooks`, `/projects/${busy.id}/deploy_keys`]);
+    const before = gl.state.requests.length;
+    const again = await h.api("POST", "/apps/busy/gitlab/link", { connection, projectId: busy.id });
+    expect(again.status, JSON.stringify(again.body)).toBe(200);
+    // Found on page 2: edited in place, nothing added.
+    expect(posts()).toHaveLength(2);
+    const lists = gl.state.requests.slice(before).filter((r) => r.method === "GET" && /\/(hooks|deploy_keys)$/.test(r.path));
+    expect(lists.length).toBeGreaterThanOrEqual(4);
+    const mine = gl.state.hooks.filter((x) => x.project_id === busy.id && x.url === again.body.app.webhook.url);
+    expect(mine).toHaveLength(1);
+    expect(again.body.app.gitlab).toMatchObject({ hookId: mine[0]!.id });
+    expect(gl.state.deployKeys.filter((k) => k.project_id === busy.id && k.title === "hoist:busy")).toHaveLength(1);
+    expect((await h.api("DELETE", "/apps/busy")).status).toBe(204);
+  });
+
+  it("explains GitLab's refusal of a loopback hook URL: HOIST_PUBLIC_URL or GitLab's local-network setting", async () => {
+    const local = await startApi({ env: { HOIST_PUBLIC_URL: "http://127.0.0.1:8080" } });
+    try {
+      await local.api("POST", "/apps", { name: "local", repo: { sshUrl: "git@placeholder:acme/web.git" } });
+      const conn = (await local.api("POST", "/gitlab/connections", { url: gl.url, token: GITLAB_TOKEN })).body.connection.id;
+      const hooksBefore = gl.state.hooks.length;
+      const res = await local.api("POST", "/apps/local/gitlab/link", { connection: conn, projectId });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe("gitlab_rejected");
+      expect(res.body.error.message).toContain("http://127.0.0.1:8080/webhooks/gitlab/");
+      expect(res.body.error.message).toContain('"Allow requests to the local network from webhooks and integrations"');
+      expect(res.body.error.message).toContain("HOIST_PUBLIC_URL");
+      expect(gl.state.hooks).toHaveLength(hooksBefore);
+      expect((await local.api("GET", "/apps/local")).body.app.gitlab).toBeNull();
+      // With the GitLab setting on, the same link goes through.
+      gl.state.settings.allowLocalRequestsFromWebHooksAndServices = true;
+      const ok = await local.api("POST", "/apps/local/gitlab/link", { connection: conn, projectId });
+      expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+      expect((await local.api("DELETE", "/apps/local")).status).toBe(204);
+    } finally {
+      gl.state.settings.allowLocalRequestsFromWebHooksAndServices = false;
+      await local.close();
+    }
   });
 
   it("unlinks: removes the hook and the deploy key from GitLab, twice without error", async () => {

@@ -25,7 +25,8 @@ describe("GitLab commit statuses through the real worker and @gitbeaker/rest", (
     };
     expect(await step("build.pending")).toBe("hoist/build=pending");
     await w.records.builds.patch(build.id, { status: "running", startedAt: new Date().toISOString() });
-    expect(await step("build.running")).toBe("hoist/build=running");
+    // `pending` again first (for a build.pending job that comes late or never): GitLab refuses the repeat.
+    expect(await step("build.running")).toBe("hoist/build=pending already, hoist/build=running");
     await w.records.builds.patch(build.id, { status: "succeeded", finishedAt: new Date().toISOString() });
     expect(await step("build.succeeded")).toBe("hoist/build=success, hoist/deploy=pending");
     const release = await w.records.releases.create({ app: app.name, buildId: build.id, images: [{ service: "web", tag: "t" }] });
@@ -68,19 +69,24 @@ describe("GitLab commit statuses through the real worker and @gitbeaker/rest", (
     // A late "running" (a retry that lost the race) is older news than the records: not sent.
     const before = w.gitlab.state.requests.length;
     const late = await w.run({ kind: "gitlab-status", event: "build.running", buildId: build.id }, { jobId: "late-running" });
-    expect(late.result).toBe("hoist/build=running stale");
+    expect(late.result).toBe("hoist/build=pending stale, hoist/build=running stale");
     expect(w.gitlab.state.requests.length).toBe(before);
   });
 
   it("treats GitLab's refusal of a repeated transition (400) as done, not as a failure", async () => {
     const app = await w.app({ slack: false });
     const build = await w.build(app.name, { status: "running" });
-    expect((await w.run({ kind: "gitlab-status", event: "build.running", buildId: build.id })).result).toBe("hoist/build=running");
+    expect((await w.run({ kind: "gitlab-status", event: "build.running", buildId: build.id })).result).toBe(
+      "hoist/build=pending, hoist/build=running",
+    );
     // The same event again, as after a crash between GitLab's answer and the job's completion.
     const again = await w.run({ kind: "gitlab-status", event: "build.running", buildId: build.id }, { jobId: "redelivered" });
     expect(again.error).toBeUndefined();
-    expect(again.result).toBe("hoist/build=running already");
-    expect(statusHistory(w.gitlab.state)).toHaveLength(1);
+    expect(again.result).toBe("hoist/build=pending already, hoist/build=running already");
+    // The build.pending job handled last (a busy notifier): refused too, the commit never goes back.
+    const late = await w.run({ kind: "gitlab-status", event: "build.pending", buildId: build.id }, { jobId: "late-pending" });
+    expect(late.result).toBe("hoist/build=pending already");
+    expect(statusHistory(w.gitlab.state).map((s) => s.status)).toEqual(["pending", "running"]);
   });
 
   it("retries GitLab 500s, and fails permanently on 404 with GitLab's answer in the reason", async () => {
@@ -94,7 +100,7 @@ describe("GitLab commit statuses through the real worker and @gitbeaker/rest", (
     await w.records.apps.update(app.name, { gitlab: { ...app.gitlab!, projectId: 999_999 } });
     const gone = await w.run({ kind: "gitlab-status", event: "build.running", buildId: build.id }, fast);
     expect(gone.error?.name).toBe("UnrecoverableError");
-    expect(gone.error?.message).toBe("GitLab (hoist/build running) answered 404: 404 Project Not Found");
+    expect(gone.error?.message).toBe("GitLab (hoist/build pending) answered 404: 404 Project Not Found");
     expect(await gone.job.getState()).toBe("failed");
     expect(gone.job.attemptsMade).toBe(1);
 

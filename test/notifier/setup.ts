@@ -55,11 +55,14 @@ export class NotifierWorld {
   /** `before`: route modules that see status requests first (e.g. to hold an answer back). */
   async start(before: RouteModule[] = []): Promise<this> {
     this.gitlab = await startGitlabServer([userRoutes, ...before, statusRoutes]);
-    this.gitlab.state.addUser("hoist-bot", GITLAB_TOKEN);
-    this.projectId = this.gitlab.state.addProject(
+    const bot = this.gitlab.state.addUser("hoist-bot", GITLAB_TOKEN);
+    const project = this.gitlab.state.addProject(
       { path_with_namespace: "acme/shop", default_branch: "main", ssh_url_to_repo: "ssh://git@127.0.0.1/acme/shop.git" },
       this.gitlab.url,
-    ).id;
+    );
+    this.gitlab.state.addMember(project, bot, "developer");
+    this.gitlab.state.addCommit(project, SHA, ["main"]);
+    this.projectId = project.id;
     await this.slack.start();
     await this.consumer.start();
     return this;

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { boolParam, projectOr404 } from "./projects.js";
+import { paginate } from "./pagination.js";
+import { boolParam, projectFor } from "./projects.js";
 import { missingParam, notFound, type RouteModule } from "./server.js";
 import type { GitlabDeployKey } from "./state.js";
 
@@ -33,15 +34,21 @@ function keyView(k: GitlabDeployKey) {
 }
 
 /** Project deploy keys (https://docs.gitlab.com/api/deploy_keys/): list, get, add, delete. */
-export const deployKeyRoutes: RouteModule = (router, state) => {
+export const deployKeyRoutes: RouteModule = (router, state, { baseUrl }) => {
   router.get("/projects/:id/deploy_keys", (req, res) => {
-    const p = projectOr404(state, req, res);
+    const p = projectFor(state, req, res, "maintainer");
     if (!p) return;
-    res.json(state.deployKeys.filter((k) => k.project_id === p.id).map(keyView));
+    const page = paginate(
+      req,
+      res,
+      state.deployKeys.filter((k) => k.project_id === p.id),
+      baseUrl(),
+    );
+    if (page) res.json(page.map(keyView));
   });
 
   router.get("/projects/:id/deploy_keys/:keyId", (req, res) => {
-    const p = projectOr404(state, req, res);
+    const p = projectFor(state, req, res, "maintainer");
     if (!p) return;
     const key = state.deployKeys.find((k) => k.project_id === p.id && k.id === Number(req.params.keyId));
     if (!key) return notFound(res, "Deploy key");
@@ -49,7 +56,7 @@ export const deployKeyRoutes: RouteModule = (router, state) => {
   });
 
   router.post("/projects/:id/deploy_keys", (req, res) => {
-    const p = projectOr404(state, req, res);
+    const p = projectFor(state, req, res, "maintainer");
     if (!p) return;
     const b = (req.body ?? {}) as Record<string, unknown>;
     if (typeof b.key !== "string" || b.key === "") return missingParam(res, "key");
@@ -75,7 +82,7 @@ export const deployKeyRoutes: RouteModule = (router, state) => {
   });
 
   router.delete("/projects/:id/deploy_keys/:keyId", (req, res) => {
-    const p = projectOr404(state, req, res);
+    const p = projectFor(state, req, res, "maintainer");
     if (!p) return;
     const i = state.deployKeys.findIndex((k) => k.project_id === p.id && k.id === Number(req.params.keyId));
     if (i < 0) return notFound(res, "Deploy key");

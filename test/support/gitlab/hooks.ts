@@ -1,7 +1,9 @@
 import type { Request } from "express";
-import { boolParam, projectOr404 } from "./projects.js";
+import { paginate } from "./pagination.js";
+import { boolParam, projectFor } from "./projects.js";
 import { missingParam, notFound, type RouteModule } from "./server.js";
-import type { GitlabHook } from "./state.js";
+import type { GitlabHook, GitlabState } from "./state.js";
+import { isLocalNetworkUrl } from "./url-blocker.js";
 
 /** GitLab never returns a hook's secret token. */
 function hookView(h: GitlabHook) {
@@ -9,13 +11,19 @@ function hookView(h: GitlabHook) {
   return { ...rest, merge_requests_events: false, issues_events: false, alert_status: "executable", disabled_until: null };
 }
 
-function validUrl(url: string): boolean {
+/**
+ * A hook URL GitLab saves: http(s), and (unless the admin allowed local requests) not on the
+ * local network. Both failures are a URL validation error, which the API answers with 422
+ * "Invalid url given" (API::Helpers::WebHooksHelpers#save_hook).
+ */
+function validUrl(url: string, state: GitlabState): boolean {
   try {
     const u = new URL(url);
-    return u.protocol === "http:" || u.protocol === "https:";
+    if (u.protocol !== "http:" && u.protocol !== "https:") return false;
   } catch {
     return false;
   }
+  return state.settings.allowLocalRequestsFromWebHooksAndServices || !isLocalNetworkUrl(url);
 }
 
 type HookFields = Omit<GitlabHook, "id" | "project_id" | "created_at" | "url">;
@@ -49,15 +57,21 @@ function hookFields(req: Request, current?: GitlabHook): HookFields | { status: 
 }
 
 /** Project webhooks (https://docs.gitlab.com/api/project_webhooks/): list, get, add, edit, delete. */
-export const hookRoutes: RouteModule = (router, state) => {
+export const hookRoutes: RouteModule = (router, state, { baseUrl }) => {
   router.get("/projects/:id/hooks", (req, res) => {
-    const p = projectOr404(state, req, res);
+    const p = projectFor(state, req, res, "maintainer");
     if (!p) return;
-    res.json(state.hooks.filter((h) => h.project_id === p.id).map(hookView));
+    const page = paginate(
+      req,
+      res,
+      state.hooks.filter((h) => h.project_id === p.id),
+      baseUrl(),
+    );
+    if (page) res.json(page.map(hookView));
   });
 
   router.get("/projects/:id/hooks/:hookId", (req, res) => {
-    const p = projectOr404(state, req, res);
+    const p = projectFor(state, req, res, "maintainer");
     if (!p) return;
     const hook = state.hooks.find((h) => h.project_id === p.id && h.id === Number(req.params.hookId));
     if (!hook) return notFound(res, "Not found");
@@ -65,11 +79,11 @@ export const hookRoutes: RouteModule = (router, state) => {
   });
 
   router.post("/projects/:id/hooks", (req, res) => {
-    const p = projectOr404(state, req, res);
+    const p = projectFor(state, req, res, "maintainer");
     if (!p) return;
     const url = (req.body as Record<string, unknown> | undefined)?.url;
     if (url === undefined || url === "") return missingParam(res, "url");
-    if (typeof url !== "string" || !validUrl(url)) return void res.status(422).json({ message: "Invalid url given" });
+    if (typeof url !== "string" || !validUrl(url, state)) return void res.status(422).json({ message: "Invalid url given" });
     const fields = hookFields(req);
     if ("status" in fields) return void res.status(fields.status).json(fields.body);
     const hook: GitlabHook = { id: state.nextId(), project_id: p.id, url, created_at: new Date().toISOString(), ...fields };
@@ -78,12 +92,12 @@ export const hookRoutes: RouteModule = (router, state) => {
   });
 
   router.put("/projects/:id/hooks/:hookId", (req, res) => {
-    const p = projectOr404(state, req, res);
+    const p = projectFor(state, req, res, "maintainer");
     if (!p) return;
     const hook = state.hooks.find((h) => h.project_id === p.id && h.id === Number(req.params.hookId));
     if (!hook) return notFound(res, "Not found");
     const url = (req.body as Record<string, unknown> | undefined)?.url;
-    if (url !== undefined && (typeof url !== "string" || !validUrl(url)))
+    if (url !== undefined && (typeof url !== "string" || !validUrl(url, state)))
       return void res.status(422).json({ message: "Invalid url given" });
     const fields = hookFields(req, hook);
     if ("status" in fields) return void res.status(fields.status).json(fields.body);
@@ -92,7 +106,7 @@ export const hookRoutes: RouteModule = (router, state) => {
   });
 
   router.delete("/projects/:id/hooks/:hookId", (req, res) => {
-    const p = projectOr404(state, req, res);
+    const p = projectFor(state, req, res, "maintainer");
     if (!p) return;
     const i = state.hooks.findIndex((h) => h.project_id === p.id && h.id === Number(req.params.hookId));
     if (i < 0) return notFound(res, "Not found");

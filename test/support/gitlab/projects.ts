@@ -1,6 +1,6 @@
 import type { Request, Response } from "express";
-import { notFound, type RouteModule } from "./server.js";
-import type { GitlabProject, GitlabState } from "./state.js";
+import { gitlabUserOf, notFound, type RouteModule } from "./server.js";
+import { accessLevels, type GitlabProject, type GitlabState, type Role } from "./state.js";
 
 /** `:id` is a numeric id or a URL-encoded path (`acme%2Fweb`), as GitLab accepts both. */
 export function findProject(state: GitlabState, id: string): GitlabProject | undefined {
@@ -10,10 +10,18 @@ export function findProject(state: GitlabState, id: string): GitlabProject | und
     : state.projects.find((p) => p.path_with_namespace === decoded);
 }
 
-/** Resolves `req.params.id` or answers GitLab's `404 Project Not Found`. */
-export function projectOr404(state: GitlabState, req: Request, res: Response): GitlabProject | undefined {
+/**
+ * Resolves `req.params.id` for the token's user as GitLab's `user_project` and `authorize!` do:
+ * `404 Project Not Found` when it does not exist or the user is no member of it (projects are
+ * private), `403 Forbidden` when the user's role is below `role` (hooks and deploy keys need
+ * Maintainer, commit statuses Developer).
+ */
+export function projectFor(state: GitlabState, req: Request, res: Response, role: Role = "guest"): GitlabProject | undefined {
   const project = findProject(state, String(req.params.id));
-  if (!project) notFound(res, "Project");
+  const user = gitlabUserOf(res);
+  const member = project && state.members.find((m) => m.project_id === project.id && m.user_id === user.id);
+  if (!project || !member) return void notFound(res, "Project");
+  if (member.access_level < accessLevels[role]) return void res.status(403).json({ message: "403 Forbidden" });
   return project;
 }
 
@@ -29,7 +37,7 @@ export function boolParam(value: unknown, fallback: boolean): boolean | "invalid
 /** GET /projects/:id (https://docs.gitlab.com/api/projects/#get-a-single-project). */
 export const projectRoutes: RouteModule = (router, state) => {
   router.get("/projects/:id", (req, res) => {
-    const p = projectOr404(state, req, res);
+    const p = projectFor(state, req, res);
     if (!p) return;
     res.json({
       id: p.id,

@@ -43,17 +43,46 @@ export interface GitlabDeployKey {
   created_at: string;
 }
 
+export type CommitStatusState = "created" | "pending" | "running" | "success" | "failed" | "canceled" | "skipped";
+
 export interface GitlabCommitStatus {
   id: number;
   project_id: number;
+  pipeline_id: number;
   sha: string;
-  ref: string | null;
-  status: "pending" | "running" | "success" | "failed" | "canceled";
+  ref: string;
+  status: CommitStatusState;
   name: string;
   target_url: string | null;
   description: string | null;
   created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  /** The user whose token set it: GitLab only updates a status its own author set. */
+  user_id: number;
 }
+
+/** The external pipeline GitLab keeps per commit and ref for the statuses set on it. */
+export interface GitlabPipeline {
+  id: number;
+  project_id: number;
+  sha: string;
+  ref: string;
+}
+
+/** One accepted `POST /projects/:id/statuses/:sha`, in order: what the commit's history shows. */
+export interface StatusPost {
+  id: number;
+  name: string;
+  sha: string;
+  ref: string;
+  status: CommitStatusState;
+  description: string | null;
+}
+
+/** GitLab's project roles (https://docs.gitlab.com/api/members/#roles). */
+export const accessLevels = { guest: 10, reporter: 20, developer: 30, maintainer: 40, owner: 50 } as const;
+export type Role = keyof typeof accessLevels;
 
 export class GitlabState {
   private seq = 1;
@@ -62,6 +91,18 @@ export class GitlabState {
   hooks: GitlabHook[] = [];
   deployKeys: GitlabDeployKey[] = [];
   statuses: GitlabCommitStatus[] = [];
+  pipelines: GitlabPipeline[] = [];
+  statusPosts: StatusPost[] = [];
+  /** Project memberships: a private project is invisible (404) to anyone not in it. */
+  members: { project_id: number; user_id: number; access_level: number }[] = [];
+  /** Commits of projects without a repository on disk: sha → branches that contain it. */
+  commits: { project_id: number; sha: string; branches: string[] }[] = [];
+  /**
+   * The instance's admin settings that change API answers. GitLab's default refuses hooks to
+   * loopback and private addresses ("Allow requests to the local network from webhooks and
+   * integrations" is off): tests whose hooks call back to 127.0.0.1 turn it on explicitly.
+   */
+  settings = { allowLocalRequestsFromWebHooksAndServices: false };
   /** Every request the server saw, for assertions on what Hoist sent. */
   requests: { method: string; path: string; body: unknown }[] = [];
   /** Planned failures: the next N requests matching `match` answer `status` with `body`. */
@@ -87,6 +128,17 @@ export class GitlabState {
     };
     this.projects.push(project);
     return project;
+  }
+
+  /** Makes `user` a member of `project` with `role` (GitLab: Project > Manage > Members). */
+  addMember(project: { id: number }, user: { id: number }, role: Role): void {
+    this.members = this.members.filter((m) => !(m.project_id === project.id && m.user_id === user.id));
+    this.members.push({ project_id: project.id, user_id: user.id, access_level: accessLevels[role] });
+  }
+
+  /** Records a commit of a project that has no repository on disk (status endpoints look commits up). */
+  addCommit(project: { id: number }, sha: string, branches: string[] = ["main"]): void {
+    this.commits.push({ project_id: project.id, sha, branches });
   }
 
   /** Fails the next `times` requests whose "METHOD path" matches. */

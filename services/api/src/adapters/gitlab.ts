@@ -8,6 +8,8 @@ export class GitlabError extends Error {
     message: string,
     /** GitLab's HTTP status, when it answered. */
     readonly status?: number,
+    /** GitLab's own message, e.g. "Invalid url given". */
+    readonly detail?: string,
   ) {
     super(message);
   }
@@ -25,6 +27,13 @@ const deployKeySchema = z.object({ id: z.number(), key: z.string(), can_push: z.
 
 export type GitlabProjectInfo = z.infer<typeof projectSchema>;
 
+/**
+ * Lists are read whole: GitLab answers 20 items a page by default, and gitbeaker follows each
+ * answer's `Link: rel="next"` until the last page (no `maxPages`). 100 is GitLab's largest page,
+ * so a project with many hooks or keys costs as few requests as it can.
+ */
+const ALL_PAGES = { perPage: 100 } as const;
+
 /** What GitLab said, without echoing request details (URLs with tokens never leave here). */
 function describe(action: string, err: unknown): GitlabError {
   if (err instanceof GitlabError) return err;
@@ -41,7 +50,7 @@ function describe(action: string, err: unknown): GitlabError {
           : status
             ? `GitLab answered ${status}`
             : "GitLab could not be reached";
-  return new GitlabError(`GitLab ${action} failed: ${hint} (${detail.slice(0, 300)})`, status);
+  return new GitlabError(`GitLab ${action} failed: ${hint} (${detail.slice(0, 300)})`, status, detail.slice(0, 300));
 }
 
 async function call<T>(action: string, schema: z.ZodType<T>, fn: () => Promise<unknown>): Promise<T> {
@@ -74,7 +83,7 @@ export class GitlabClient {
   }
 
   hooks(projectId: number) {
-    return call("list hooks", z.array(hookSchema), () => this.api.ProjectHooks.all(projectId));
+    return call("list hooks", z.array(hookSchema), () => this.api.ProjectHooks.all(projectId, ALL_PAGES));
   }
 
   addHook(projectId: number, url: string, opts: { token: string; branchFilter: string }) {
@@ -107,7 +116,7 @@ export class GitlabClient {
   }
 
   deployKeys(projectId: number) {
-    return call("list deploy keys", z.array(deployKeySchema), () => this.api.DeployKeys.all({ projectId }));
+    return call("list deploy keys", z.array(deployKeySchema), () => this.api.DeployKeys.all({ projectId, ...ALL_PAGES }));
   }
 
   addDeployKey(projectId: number, title: string, key: string) {

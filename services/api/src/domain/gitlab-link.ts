@@ -13,6 +13,26 @@ export async function gitlabClientFor(deps: Pick<ApiDeps, "secrets">, conn: Gitl
   return new GitlabClient(conn.url, token);
 }
 
+/**
+ * GitLab answers 422 "Invalid url given" for a hook URL its URL blocker refuses, which by default
+ * is any loopback or private address: say which setting on either side fixes it.
+ */
+async function hookCall<T>(url: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (!(err instanceof GitlabError) || err.status !== 422 || !/invalid url/i.test(err.detail ?? "")) throw err;
+    throw new GitlabError(
+      `GitLab refused the webhook URL ${url} (422 ${err.detail}). GitLab blocks webhooks to loopback and private addresses ` +
+        `unless an administrator turns on "Allow requests to the local network from webhooks and integrations" ` +
+        "(Admin area > Settings > Network > Outbound requests). Set HOIST_PUBLIC_URL to an address GitLab can reach, " +
+        "or turn that setting on, then link again.",
+      422,
+      err.detail,
+    );
+  }
+}
+
 /** `ssh-ed25519 AAAA... comment` → `ssh-ed25519 AAAA...`: GitLab may keep or drop the comment. */
 function keyMaterial(line: string): string {
   return line.trim().split(/\s+/).slice(0, 2).join(" ");
@@ -38,9 +58,9 @@ export async function linkApp(deps: LinkDeps, app: App, conn: GitlabConnection, 
   const token = newWebhookToken();
   const hookOpts = { token, branchFilter: app.branch };
   const existingHook = (await gitlab.hooks(projectId)).find((h) => h.url === url);
-  const hook = existingHook
-    ? await gitlab.editHook(projectId, existingHook.id, url, hookOpts)
-    : await gitlab.addHook(projectId, url, hookOpts);
+  const hook = await hookCall(url, () =>
+    existingHook ? gitlab.editHook(projectId, existingHook.id, url, hookOpts) : gitlab.addHook(projectId, url, hookOpts),
+  );
 
   const mine = keyMaterial(app.deployKey.publicKey);
   const existingKey = (await gitlab.deployKeys(projectId)).find((k) => keyMaterial(k.key) === mine);
@@ -87,7 +107,7 @@ export async function syncHookBranchFilter(deps: LinkDeps, app: App): Promise<vo
   const conn = await deps.records.gitlabConnections.get(app.gitlab.connectionId);
   if (!conn) throw new GitlabError(`GitLab connection ${app.gitlab.connectionId} of app ${app.name} no longer exists; link the app again`);
   const gitlab = await gitlabClientFor(deps, conn);
-  await gitlab.editHook(app.gitlab.projectId, app.gitlab.hookId, webhookUrl(deps.config.HOIST_PUBLIC_URL, app.hookId), {
-    branchFilter: app.branch,
-  });
+  const url = webhookUrl(deps.config.HOIST_PUBLIC_URL, app.hookId);
+  const { projectId, hookId } = app.gitlab;
+  await hookCall(url, () => gitlab.editHook(projectId, hookId, url, { branchFilter: app.branch }));
 }

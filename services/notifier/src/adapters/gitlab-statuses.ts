@@ -16,8 +16,8 @@ export type StatusResult = "set" | "already";
  * Sets commit statuses through @gitbeaker/rest, one HTTP request per call (gitlab-requester.ts).
  * GitLab refusing a transition (a repeated `running`, a `pending` after `running`) means the
  * status is already at or past this one: that counts as done, never as a failure. GitLab does
- * accept a new status after a finished one (it replaces it), which is why stale updates are
- * filtered out against the records before they get here (isStale).
+ * accept any update after a finished status (as a new status), which is why updates behind a
+ * finished build or release are filtered out against the records before they get here (isStale).
  */
 export class GitlabStatuses {
   private readonly api: InstanceType<typeof Gitlab>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildFixture, ctxFixture, releaseFixture, SHA } from "../testing/fixtures.js";
-import { commitStatusesFor, isRefusedTransition, isStale } from "./gitlab-status.js";
+import { type CommitStatusUpdate, commitStatusesFor, isRefusedTransition, isStale } from "./gitlab-status.js";
 
 const target = "https://hoist.example.com/builds/bld_abc";
 const base = { sha: SHA, ref: "main", targetUrl: target };
@@ -11,6 +11,7 @@ describe("commitStatusesFor", () => {
       { ...base, name: "hoist/build", state: "pending", description: "Build #12 queued" },
     ]);
     expect(commitStatusesFor(ctxFixture("build.running"))).toEqual([
+      { ...base, name: "hoist/build", state: "pending", description: "Build #12 queued" },
       { ...base, name: "hoist/build", state: "running", description: "Building #12" },
     ]);
     expect(commitStatusesFor(ctxFixture("build.succeeded"))).toEqual([
@@ -51,8 +52,11 @@ describe("commitStatusesFor", () => {
 });
 
 describe("isStale", () => {
-  it("never moves a status backwards compared with the records", () => {
-    const running = commitStatusesFor(ctxFixture("build.running"))[0]!;
+  it("never sends an unfinished state once the records show the build or release finished", () => {
+    const [pending, running] = commitStatusesFor(ctxFixture("build.running")) as [CommitStatusUpdate, CommitStatusUpdate];
+    // Behind a running build, but GitLab refuses that step itself: sent, so a late pending still lands first.
+    expect(isStale(pending, { build: buildFixture({ status: "running" }) })).toBe(false);
+    expect(isStale(pending, { build: buildFixture({ status: "failed" }) })).toBe(true);
     expect(isStale(running, { build: buildFixture({ status: "running" }) })).toBe(false);
     expect(isStale(running, { build: buildFixture({ status: "succeeded" }) })).toBe(true);
     const success = commitStatusesFor(ctxFixture("build.succeeded"))[0]!;
@@ -62,7 +66,8 @@ describe("isStale", () => {
     expect(isStale(deploying, { build: buildFixture(), release: releaseFixture({ status: "deploying" }) })).toBe(false);
     const deployPending = commitStatusesFor(ctxFixture("build.succeeded"))[1]!;
     expect(isStale(deployPending, { build: buildFixture() })).toBe(false);
-    expect(isStale(deployPending, { build: buildFixture(), release: releaseFixture({ status: "deploying" }) })).toBe(true);
+    expect(isStale(deployPending, { build: buildFixture(), release: releaseFixture({ status: "deploying" }) })).toBe(false);
+    expect(isStale(deployPending, { build: buildFixture(), release: releaseFixture({ status: "retired" }) })).toBe(true);
   });
 });
 

@@ -24,6 +24,7 @@ function describe(s: string): string {
 
 /** Progress of a state: a status never moves to a lower rank (pending < running < finished). */
 const stateRank: Record<CommitState, number> = { pending: 0, running: 1, success: 2, failed: 2, canceled: 2 };
+const FINISHED = 2;
 
 const buildRank: Record<Build["status"], number> = { queued: 0, running: 1, succeeded: 2, failed: 2, canceled: 2 };
 /** `pending` release: not deploying yet; `retired` is after live, so `success` still stands. */
@@ -33,6 +34,9 @@ const releaseRank: Record<Release["status"], number> = { pending: 0, deploying: 
  * The commit statuses an event sets, in order. `build.succeeded` also opens `hoist/deploy` as
  * `pending`: the deploy is queued from that moment, and the commit page shows it waiting rather
  * than nothing. (A build that is never deployed leaves that `pending` behind, which is true.)
+ * `build.running` sets `pending` before `running`: the `build.pending` job may run after it (a
+ * busy or restarted notifier) or not at all, and the commit must still show the build queued
+ * then running. When `pending` already landed, GitLab refuses the repeat and it counts as done.
  */
 export function commitStatusesFor(ctx: NotifyContext): CommitStatusUpdate[] {
   const { build, release, event } = ctx;
@@ -55,7 +59,7 @@ export function commitStatusesFor(ctx: NotifyContext): CommitStatusUpdate[] {
     case "build.pending":
       return [b("pending", `Build #${n} queued`)];
     case "build.running":
-      return [b("running", `Building #${n}`)];
+      return [b("pending", `Build #${n} queued`), b("running", `Building #${n}`)];
     case "build.succeeded":
       return [b("success", `Build #${n} succeeded`), d("pending", "Waiting to deploy")];
     case "build.failed":
@@ -78,14 +82,17 @@ function capital(s: string): string {
 }
 
 /**
- * Whether an update is older news than the records: a `running` retried after the build
- * already finished would move the commit's status backwards (GitLab refuses some of those with
- * 400, but replaces a finished status with a new one on others), so it is not sent.
+ * Whether an update is older news than the records in a way GitLab would not refuse: after a
+ * status finished, GitLab answers any update with a new status (Ci::CreateCommitStatusService
+ * only updates a pending or running one), so a `pending` or `running` handled after the build or
+ * release finished would move the commit backwards: it is not sent. Between pending and running
+ * GitLab's state machine refuses the backward step itself (400, counted as done), so those are
+ * sent: a late `pending` still lands first when `running` has not been set yet.
  */
 export function isStale(update: CommitStatusUpdate, ctx: Pick<NotifyContext, "build" | "release">): boolean {
   const current =
     update.name === BUILD_STATUS_NAME ? buildRank[ctx.build.status] : ctx.release ? releaseRank[ctx.release.status] : undefined;
-  return current !== undefined && stateRank[update.state] < current;
+  return current === FINISHED && stateRank[update.state] < FINISHED;
 }
 
 /** GitLab's answer to a transition its state machine refuses, e.g. a second `running`. */
