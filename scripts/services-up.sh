@@ -114,10 +114,13 @@ CONF
   emit HOIST_TEST_REGISTRY "127.0.0.1:$REGISTRY_PORT"
 fi
 
-# ---- sshd on loopback serving git through git-shell ----
+# ---- sshd on loopback serving git to deploy keys ----
+# Tests let a key in with authorizeKey (test/support/git/repos.ts): its authorized_keys line runs
+# test/support/git/git-access.sh, which, as GitLab does, lets it fetch only the repositories
+# listed in its file under $W/ssh/grants, and push only where it may.
 if want sshd; then
   SSH_PORT=$(free_port)
-  mkdir -p "$W/ssh" /run/sshd 2>/dev/null || true; chmod 755 /run/sshd 2>/dev/null || true
+  mkdir -p "$W/ssh/grants" /run/sshd 2>/dev/null || true; chmod 755 /run/sshd 2>/dev/null || true
   [ -f "$W/ssh/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$W/ssh/host_ed25519"
   touch "$W/ssh/authorized_keys"
   cat >"$W/ssh/sshd_config" <<CONF
@@ -131,9 +134,13 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 UsePAM no
-AllowTcpForwarding no
-X11Forwarding no
+DisableForwarding yes
+PermitUserEnvironment no
 AcceptEnv GIT_PROTOCOL
+# sshd runs each key's command through the user's shell; bash, started by sshd at shell level 1,
+# reads ~/.bashrc first (seconds on a machine whose .bashrc runs pyenv and the like): SHLVL=1
+# makes it level 2, which skips it.
+SetEnv SHLVL=1
 CONF
   /usr/sbin/sshd -f "$W/ssh/sshd_config" -E "$W/ssh/sshd.log"
   wait_for sshd test -s "$W/ssh/sshd.pid"

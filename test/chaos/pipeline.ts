@@ -62,7 +62,7 @@ export async function startPipeline(opts: { deployer?: boolean; workDir?: string
     async createApp(body) {
       const res = await h.api("POST", "/apps", { repo: { sshUrl: repo.sshUrl }, ...body });
       if (res.status !== 201) throw new Error(`creating the app: ${res.status} ${JSON.stringify(res.body)}`);
-      authorizeKey(res.body.deployKey.publicKey);
+      authorizeKey(res.body.deployKey.publicKey, repo);
       return { hook: `${h.url}${new URL(res.body.webhook.url).pathname}`, token: res.body.webhook.token };
     },
     async close() {

@@ -61,7 +61,7 @@ describe("chaos 2 and 3: Redis restarted and unreachable under webhook traffic",
     });
     const created = (await res.json()) as { webhook: { url: string; token: string }; deployKey: { publicKey: string } };
     expect(res.status).toBe(201);
-    authorizeKey(created.deployKey.publicKey);
+    authorizeKey(created.deployKey.publicKey, repo);
     hook = `${apiUrl}${new URL(created.webhook.url).pathname}`;
     token = created.webhook.token;
     const env: Record<string, string> = {

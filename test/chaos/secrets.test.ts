@@ -96,7 +96,7 @@ describe("chaos 7: secrets never leave their sealed form", () => {
     gl.state.addMember(project, gl.state.users[0] as GitlabUser, "maintainer");
     const created = await api("POST", "/apps", { name: "secret", repo: { sshUrl: repo.sshUrl }, slackWebhookUrl: slackUrl });
     expect(created.status).toBe(201);
-    authorizeKey(created.body.deployKey.publicKey);
+    authorizeKey(created.body.deployKey.publicKey, repo);
 
     const conn = await api("POST", "/gitlab/connections", { url: gl.url, token: GITLAB_CANARY });
     expect(conn.status).toBe(201);

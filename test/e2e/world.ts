@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deletePrefix, testRedis, uniquePrefix } from "@hoist/shared/testing";
 import { freePort } from "../../services/deployer/src/testing/ports.js";
-import { authorizeKey, createRepo, type TestRepo } from "../support/git/index.js";
-import { deployKeyRoutes } from "../support/gitlab/deploy-keys.js";
+import { createRepo, type TestRepo } from "../support/git/index.js";
+import { deployKeyRoutes, deployKeysServeGit } from "../support/gitlab/deploy-keys.js";
 import { hookRoutes } from "../support/gitlab/hooks.js";
 import { projectRoutes } from "../support/gitlab/projects.js";
-import { type GitlabTestServer, type RouteModule, startGitlabServer } from "../support/gitlab/server.js";
+import { type GitlabTestServer, startGitlabServer } from "../support/gitlab/server.js";
 import type { GitlabProject } from "../support/gitlab/state.js";
 import { statusRoutes } from "../support/gitlab/statuses.js";
 import { userRoutes } from "../support/gitlab/users.js";
@@ -48,24 +48,6 @@ function required(name: string): string {
   if (!v) throw new Error(`${name} is not set: run through vitest, whose global setup starts the components`);
   return v;
 }
-
-/**
- * GitLab serves a project's repository to the keys added as its deploy keys: the test server
- * lets each deploy key it records run git on the test sshd (what the link call's key needs).
- */
-const deployKeysServeGit: RouteModule = (router, state) => {
-  router.post("/projects/:id/deploy_keys", (_req, res, next) => {
-    res.on("finish", () => {
-      const key = state.deployKeys.at(-1);
-      if (res.statusCode === 201 && key && !authorized.has(key.key)) {
-        authorized.add(key.key);
-        authorizeKey(key.key);
-      }
-    });
-    next();
-  });
-};
-const authorized = new Set<string>();
 
 export async function startE2eWorld(): Promise<E2eWorld> {
   const redisUrl = required("REDIS_URL");

@@ -1,11 +1,13 @@
 import { execFileSync } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
 /**
- * Real git repositories served by the test sshd (git-shell behind a `command=` key line): a bare
- * repo per test, commits made from a scratch clone, deploy keys made with ssh-keygen.
+ * Real git repositories served by the test sshd: a bare repo per test, commits made from a
+ * scratch clone and pushed to the bare repo on disk (as someone with write access would), deploy
+ * keys made with ssh-keygen and let in by authorizeKey to the repositories they were added to.
  */
 function env(name: string): string {
   const v = process.env[name];
@@ -84,9 +86,39 @@ export function makeKeypair(): Keypair {
   }
 }
 
-/** Lets `publicKey` run git (and nothing else) on the test sshd, as a GitLab deploy key would. */
-export function authorizeKey(publicKey: string): void {
-  appendFileSync(env("HOIST_TEST_SSH_AUTHORIZED_KEYS"), `restrict,command="git-shell -c \\"$SSH_ORIGINAL_COMMAND\\"" ${publicKey}\n`);
+/** A repository a key may reach: fetch only, or fetch and push (a deploy key's `can_push`). */
+export interface RepoAccess {
+  barePath: string;
+  canPush?: boolean;
+}
+
+/** The checked-in gitlab-shell stand-in every key line runs (see the script for what it allows). */
+const ACCESS_SCRIPT = resolve(import.meta.dirname, "git-access.sh");
+
+/**
+ * Lets `publicKey` fetch exactly `repos` over the test sshd, and push to those with `canPush`,
+ * as a GitLab deploy key enabled on those projects; replaces what the key reached before (an
+ * empty list: nothing). The key's authorized_keys line names a grants file, rewritten here
+ * (atomically: sshd may be reading it), so one key on several projects has one line, as sshd
+ * only ever uses a key's first line.
+ */
+export function authorizeKey(publicKey: string, repos: RepoAccess | RepoAccess[]): void {
+  const list = Array.isArray(repos) ? repos : [repos];
+  const [type, blob] = publicKey.trim().split(/\s+/);
+  if (!type || !blob) throw new Error(`not an OpenSSH public key line: ${publicKey.slice(0, 40)}`);
+  for (const p of [ACCESS_SCRIPT, ...list.map((r) => r.barePath)]) {
+    if (!/^\/[A-Za-z0-9._/~-]+$/.test(p)) throw new Error(`${p}: the test sshd serves only absolute paths without spaces or quotes`);
+  }
+  const authorizedKeys = env("HOIST_TEST_SSH_AUTHORIZED_KEYS");
+  const dir = join(dirname(authorizedKeys), "grants");
+  mkdirSync(dir, { recursive: true });
+  const grants = join(dir, createHash("sha256").update(blob).digest("hex").slice(0, 32));
+  const tmp = `${grants}.${process.pid}.tmp`;
+  writeFileSync(tmp, list.map((r) => `${r.canPush ? "write" : "read"} ${r.barePath}\n`).join(""));
+  renameSync(tmp, grants);
+  const line = `restrict,command="bash ${ACCESS_SCRIPT} ${grants}" ${type} ${blob}`;
+  const present = existsSync(authorizedKeys) && readFileSync(authorizedKeys, "utf8").split("\n").includes(line);
+  if (!present) appendFileSync(authorizedKeys, `${line}\n`);
 }
 
 /** The test sshd's real host key as a known_hosts line. */

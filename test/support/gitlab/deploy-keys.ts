@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
+import { authorizeKey, type RepoAccess } from "../git/repos.js";
 import { paginate } from "./pagination.js";
 import { boolParam, projectFor } from "./projects.js";
 import { missingParam, notFound, type RouteModule } from "./server.js";
-import type { GitlabDeployKey } from "./state.js";
+import type { GitlabDeployKey, GitlabState } from "./state.js";
 
 const KEY_LINE =
   /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|sk-ssh-ed25519@openssh\.com) ([A-Za-z0-9+/]+={0,2})( .*)?$/;
@@ -90,3 +91,41 @@ export const deployKeyRoutes: RouteModule = (router, state, { baseUrl }) => {
     res.status(204).end();
   });
 };
+
+/**
+ * GitLab serves a project's repository over SSH to the keys enabled on it as deploy keys,
+ * read-only unless `can_push`. Registered before deployKeyRoutes, this makes the test sshd do
+ * the same for the projects holding a bare repository (`bareRepoPath`): whenever a change to
+ * deploy keys succeeds, every key's access is written again from the state, before the answer
+ * leaves (a caller may use the key the moment it has the answer). A key on two projects reaches
+ * both; a key deleted everywhere reaches nothing.
+ */
+export const deployKeysServeGit: RouteModule = (router, state) => {
+  const served = new Set<string>();
+  router.use("/projects/:id/deploy_keys", (req, res, next) => {
+    if (req.method === "GET") return next();
+    const end = res.end.bind(res);
+    res.end = ((...args: Parameters<typeof end>) => {
+      if (res.statusCode >= 200 && res.statusCode < 300) grantDeployKeys(state, served);
+      return end(...args);
+    }) as typeof res.end;
+    next();
+  });
+};
+
+function grantDeployKeys(state: GitlabState, served: Set<string>): void {
+  const access = new Map<string, RepoAccess[]>([...served].map((k) => [k, []]));
+  for (const k of state.deployKeys) {
+    const material = keyMaterial(k.key);
+    const repos = access.get(material) ?? [];
+    const barePath = state.projects.find((p) => p.id === k.project_id)?.bareRepoPath;
+    if (barePath) repos.push({ barePath, canPush: k.can_push });
+    access.set(material, repos);
+  }
+  for (const [material, repos] of access) {
+    // A key this server never let in, and still lets in nowhere, is left to whoever let it in.
+    if (repos.length === 0 && !served.has(material)) continue;
+    authorizeKey(material, repos);
+    served.add(material);
+  }
+}

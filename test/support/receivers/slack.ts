@@ -1,15 +1,23 @@
+import { blockKitProblem } from "./block-kit.js";
 import { type PlannedAnswer, type ReceivedRequest, ReceiverBase } from "./http.js";
 
 /**
  * Stands in for Slack's incoming webhooks (https://api.slack.com/messaging/webhooks): POST JSON
- * to /services/T…/B…/secret; `ok` 200 when posted, `invalid_payload` 400 for a body without
- * text or blocks, `no_service` 404 for an unknown webhook. 429 (with Retry-After) and 500 come
- * from `plan()`. `hold()` keeps the next answer back after the message is posted, to let a
- * test kill the sender between Slack posting it and the sender hearing so.
+ * to /services/T…/B…/secret. Answers as Slack does, as plain text: `200 ok` when posted;
+ * `400 invalid_payload` for a body that is not a JSON object (or whose text is not a string);
+ * `400 invalid_blocks` for blocks breaking Block Kit's rules or limits (block-kit.ts);
+ * `400 no_text` without a `text`; `404 no_service` for an unknown webhook. Slack itself posts
+ * blocks without a `text`, but then notifications and screen readers get nothing to say, so
+ * this receiver refuses that: Hoist must always send the fallback. A 4xx is final for the
+ * sender, so each refusal means a lost message. 429 (with Retry-After) and 500 come from
+ * `plan()`. `hold()` keeps the next answer back after the message is posted, to let a test
+ * kill the sender between Slack posting it and the sender hearing so.
  */
 export class SlackReceiver extends ReceiverBase {
   /** Messages Slack posted to the channel (what people saw), in order. */
   readonly posted: { text?: string; blocks?: unknown[]; at: number }[] = [];
+  /** Messages refused, with Slack's answer and what was wrong, for a failing test to show. */
+  readonly refused: { answer: string; problem: string }[] = [];
   private readonly hooks = new Set<string>();
   private held: Promise<void> | undefined;
 
@@ -35,28 +43,33 @@ export class SlackReceiver extends ReceiverBase {
 
   private async answer(req: ReceivedRequest): Promise<PlannedAnswer> {
     if (req.method !== "POST" || !this.hooks.has(req.path)) return { status: 404, body: "no_service" };
-    let msg: { text?: unknown; blocks?: unknown };
+    let msg: unknown;
     try {
-      msg = JSON.parse(req.rawBody) as typeof msg;
+      msg = JSON.parse(req.rawBody);
     } catch {
-      return { status: 400, body: "invalid_payload" };
+      return this.refuse("invalid_payload", "the body is not JSON");
     }
-    const hasText = typeof msg.text === "string" && msg.text.length > 0;
-    const hasBlocks = Array.isArray(msg.blocks) && msg.blocks.length > 0;
-    if ((!hasText && !hasBlocks) || (msg.blocks !== undefined && !Array.isArray(msg.blocks))) {
-      return { status: 400, body: "invalid_payload" };
+    if (typeof msg !== "object" || msg === null || Array.isArray(msg))
+      return this.refuse("invalid_payload", "the body is not a JSON object");
+    const { text, blocks } = msg as { text?: unknown; blocks?: unknown };
+    if (text !== undefined && typeof text !== "string") return this.refuse("invalid_payload", "text is not a string");
+    if (blocks !== undefined) {
+      const problem = blockKitProblem(blocks);
+      if (problem) return this.refuse("invalid_blocks", problem);
     }
-    this.posted.push({
-      ...(hasText ? { text: msg.text as string } : {}),
-      ...(hasBlocks ? { blocks: msg.blocks as unknown[] } : {}),
-      at: req.at,
-    });
+    if (!text) return this.refuse("no_text", "no text: the fallback notifications show");
+    this.posted.push({ text, ...(Array.isArray(blocks) && blocks.length > 0 ? { blocks } : {}), at: req.at });
     if (this.held) {
       const held = this.held;
       this.held = undefined;
       await held;
     }
     return { status: 200, body: "ok" };
+  }
+
+  private refuse(answer: "invalid_payload" | "invalid_blocks" | "no_text", problem: string): PlannedAnswer {
+    this.refused.push({ answer, problem });
+    return { status: 400, body: answer };
   }
 }
 

@@ -27,8 +27,8 @@ describe("fetchCommit over the test sshd", () => {
   let older: string;
 
   beforeAll(() => {
-    authorizeKey(key.publicKey);
     repo = createRepo({ allowFetchBySha: false });
+    authorizeKey(key.publicKey, repo);
     older = repo.commit({ "a.txt": "one\n" }, "one");
     repo.commit({ "a.txt": "two\n" }, "two");
     dir = mkdtempSync(join(tmpdir(), "hoist-fetch-"));

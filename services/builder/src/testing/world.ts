@@ -42,7 +42,7 @@ export async function builderWorld(label: string): Promise<BuilderWorld> {
   const workDir = mkdtempSync(join(tmpdir(), "hoist-work-"));
   const repo = createRepo();
   const key = makeKeypair();
-  authorizeKey(key.publicKey);
+  authorizeKey(key.publicKey, repo);
   const registry = process.env.HOIST_TEST_REGISTRY;
   if (!registry) throw new Error("HOIST_TEST_REGISTRY is not set");
   return {

@@ -1,7 +1,8 @@
 import { notifyEvents } from "@hoist/shared";
 import { describe, expect, it } from "vitest";
+import { blockKitProblem } from "../../../../test/support/receivers/block-kit.js";
 import { buildFixture, ctxFixture, releaseFixture } from "../testing/fixtures.js";
-import { escapeMrkdwn, slackMessage } from "./slack-message.js";
+import { cutText, escapeMrkdwn, type SlackMessage, slackMessage } from "./slack-message.js";
 
 const commit =
   "*Commit*\n<https://gitlab.example.com/acme/shop/-/commit/3f2a9c1b7d4e5f60718293a4b5c6d7e8f9012345|3f2a9c1b> Fix &lt;checkout&gt; &amp; totals";
@@ -30,9 +31,9 @@ describe("slackMessage", () => {
 
   it("build.failed: reason and the last 15 log lines, escaped", () => {
     const logTail = Array.from({ length: 20 }, (_, i) => `step ${i + 1}`);
-    logTail[19] = "error: <missing> module & ```";
+    logTail[19] = "error: <missing> module & ``` ````";
     const ctx = ctxFixture("build.failed", { build: buildFixture({ status: "failed", reason: "docker build exited 1", logTail }) });
-    const lines = [...logTail.slice(5, 19), "error: &lt;missing&gt; module &amp; `\u200b``"].join("\n");
+    const lines = [...logTail.slice(5, 19), "error: &lt;missing&gt; module &amp; `\u200b`\u200b` `\u200b`\u200b`\u200b`"].join("\n");
     expect(slackMessage(ctx)).toEqual({
       send: {
         text: "shop 3f2a9c1b: build failed (build #12)",
@@ -135,5 +136,84 @@ describe("slackMessage", () => {
 
   it("escapes Slack's control characters", () => {
     expect(escapeMrkdwn("<a> & <b>")).toBe("&lt;a&gt; &amp; &lt;b&gt;");
+  });
+});
+
+function sent(d: ReturnType<typeof slackMessage>): SlackMessage {
+  if (!("send" in d)) throw new Error(`not sent: ${d.skip}`);
+  return d.send;
+}
+const textOf = (block: unknown) => (block as { text: { text: string } }).text.text;
+const fieldsOf = (block: unknown) => (block as { fields: { text: string }[] }).fields.map((f) => f.text);
+
+describe("slackMessage within Slack's limits", () => {
+  it("the worst log (every character one that escapes) is escaped, then cut to 3,000 characters, keeping its end and whole entities", () => {
+    const logTail = Array.from({ length: 15 }, () => "&".repeat(300));
+    const msg = sent(slackMessage(ctxFixture("build.failed", { build: buildFixture({ status: "failed", reason: "x", logTail }) })));
+    expect(blockKitProblem(msg.blocks)).toBeUndefined();
+    const log = textOf(msg.blocks[3]);
+    // Five characters an entity: at most four lost to cutting between entities.
+    expect(log.length).toBeGreaterThan(3000 - 5);
+    expect(log.length).toBeLessThanOrEqual(3000);
+    const body = log.slice("*Last log lines*\n```\n".length, -"\n```".length);
+    expect(body).toMatch(/^…(&amp;|\n)+$/);
+    expect(body.endsWith(`\n${"&amp;".repeat(300)}`)).toBe(true);
+  });
+
+  it("cuts the log between lines of < and > as well, and never half of a surrogate pair", () => {
+    for (const ch of ["<", ">", "😀", "a😀"]) {
+      const msg = sent(slackMessage(ctxFixture("build.failed", { build: buildFixture({ logTail: Array(15).fill(ch.repeat(700)) }) })));
+      expect(blockKitProblem(msg.blocks)).toBeUndefined();
+      const body = textOf(msg.blocks[3]).slice("*Last log lines*\n```\n…".length, -4);
+      expect(body).toMatch(/^(&lt;|&gt;|😀|a|\n)+$/u);
+    }
+  });
+
+  it("keeps every other field within its limit however long the commit, author, ref and reason are", () => {
+    const build = buildFixture({
+      status: "failed",
+      ref: `refs/heads/${">".repeat(5000)}`,
+      reason: "&".repeat(5000),
+      commit: { title: "<".repeat(5000), author: "&".repeat(5000), url: `https://gitlab.example.com/${"a".repeat(5000)}` },
+      logTail: ["&".repeat(50_000)],
+    });
+    const msg = sent(slackMessage(ctxFixture("build.failed", { build })));
+    expect(blockKitProblem(msg.blocks)).toBeUndefined();
+    // The over-long URL is left out rather than making the field too long.
+    expect(fieldsOf(msg.blocks[1])[0]).toMatch(/^\*Commit\*\n`3f2a9c1b` (&lt;)+…$/);
+  });
+
+  it.each([
+    ["a | (ends the link target)", "https://gitlab.example.com/a|<!channel>", "https://gitlab.example.com/a%7C%3C!channel%3E"],
+    ["a > (ends the link)", "https://gitlab.example.com/a><!here> owned", "https://gitlab.example.com/a%3E%3C!here%3E%20owned"],
+    ["a query with < & |", "https://gitlab.example.com/a?x=<b>&c|d#<e>", "https://gitlab.example.com/a?x=%3Cb%3E&amp;c%7Cd#%3Ce%3E"],
+  ])("a commit URL with %s stays one link to the same address", (_what, url, target) => {
+    const msg = sent(slackMessage(ctxFixture("release.live", { build: buildFixture({ commit: { title: "t", url } }) })));
+    const commit = fieldsOf(msg.blocks[1])[0] ?? "";
+    expect(commit).toBe(`*Commit*\n<${target}|3f2a9c1b> t`);
+    expect([...commit.matchAll(/[<>|]/g)].map((m) => m[0])).toEqual(["<", "|", ">"]);
+  });
+
+  it.each([
+    ["not http(s)", "javascript:alert(1)"],
+    ["unreadable", "https://gitlab.example.com:99999/<x>"],
+    ["a host with |", "https://a|b.example.com/x"],
+  ])("a commit URL that is %s is no link: the short sha shows as code", (_what, url) => {
+    const msg = sent(slackMessage(ctxFixture("release.live", { build: buildFixture({ commit: { title: "t", url } }) })));
+    expect(fieldsOf(msg.blocks[1])[0]).toBe("*Commit*\n`3f2a9c1b` t");
+  });
+});
+
+describe("cutText", () => {
+  it("keeps within the limit with the … and moves the cut off entities and surrogate pairs", () => {
+    expect(cutText("abc", 3)).toBe("abc");
+    expect(cutText("abcd", 3)).toBe("ab…");
+    expect(cutText("a&amp;b", 4)).toBe("a…");
+    expect(cutText("a&amp;b", 7)).toBe("a&amp;b");
+    expect(cutText("a&amp;bc", 7)).toBe("a&amp;…");
+    expect(cutText("a&amp;b", 4, "end")).toBe("…b");
+    expect(cutText("xa&lt;b", 6, "end")).toBe("…&lt;b");
+    expect(cutText("a😀b", 3)).toBe("a…");
+    expect(cutText("a😀b", 3, "end")).toBe("…b");
   });
 });

@@ -1,5 +1,5 @@
 import type { IncomingWebhookSendArguments } from "@slack/webhook";
-import { buildUrl, commitUrl, formatDuration, type NotifyContext, shortSha } from "./context.js";
+import { buildUrl, commitUrl, formatDuration, type NotifyContext, refName, shortSha } from "./context.js";
 
 type Blocks = NonNullable<IncomingWebhookSendArguments["blocks"]>;
 
@@ -13,18 +13,66 @@ export type SlackDecision = { send: SlackMessage } | { skip: string };
 
 /** How many of the build's last log lines a failure message quotes. */
 export const LOG_LINES = 15;
-/** Slack refuses section text over 3000 characters; the log block stays well under it. */
-const LOG_CHARS = 2_500;
+/**
+ * Slack refuses the whole message (400 invalid_blocks, final) when a section's text is over
+ * 3,000 characters, counted as sent: after escaping, which can make text five times longer.
+ */
+export const SECTION_TEXT_MAX = 3_000;
+/** A link target longer than this is left out: the commit field must stay within Slack's 2,000. */
+export const LINK_TARGET_MAX = 1_000;
 
 /** Slack mrkdwn treats &, < and > as control characters; user text must have them escaped. */
 export function escapeMrkdwn(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
+/**
+ * `s` cut to at most `max` characters, "…" included, keeping its start (or its end, for a log
+ * tail). Never cuts an entity like `&amp;` in half (Slack would show the pieces, and a stray
+ * `&` is a control character) nor a surrogate pair (a lone half is not text).
+ */
+export function cutText(s: string, max: number, keep: "start" | "end" = "start"): string {
+  if (s.length <= max) return s;
+  if (keep === "start") {
+    let end = max - 1;
+    const amp = s.lastIndexOf("&", end - 1);
+    if (amp >= 0 && amp > end - 5 && s.indexOf(";", amp) >= end && /^&(amp|lt|gt);/.test(s.slice(amp))) end = amp;
+    if (isHighSurrogate(s.charCodeAt(end - 1))) end--;
+    return `${s.slice(0, end)}…`;
+  }
+  let start = s.length - (max - 1);
+  const amp = s.lastIndexOf("&", start - 1);
+  if (amp >= 0 && amp > start - 5 && /^&(amp|lt|gt);/.test(s.slice(amp))) start = Math.max(start, s.indexOf(";", amp) + 1);
+  if (isLowSurrogate(s.charCodeAt(start))) start++;
+  return `…${s.slice(start)}`;
+}
+
+const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
+const isLowSurrogate = (c: number) => c >= 0xdc00 && c <= 0xdfff;
+
+/**
+ * A URL as the target of a mrkdwn link `<target|label>`, or undefined when it should not be one
+ * (not http(s), unreadable, too long). `|` would end the target early and `<`, `>` the link
+ * itself, letting the rest of the URL post as mrkdwn (`<!channel>`): they are percent-encoded,
+ * which leaves the address the same; `&` is escaped as everywhere in mrkdwn.
+ */
+export function linkTarget(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (u.protocol !== "https:" && u.protocol !== "http:") return undefined;
+  const target = u.href.replace(/\|/g, "%7C").replace(/</g, "%3C").replace(/>/g, "%3E").replace(/&/g, "&amp;");
+  return target.length <= LINK_TARGET_MAX ? target : undefined;
+}
+
 function firstLine(s: string | undefined, max = 150): string | undefined {
   const line = s?.split("\n")[0]?.trim();
   if (!line) return undefined;
-  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+  return cutText(line, max);
 }
 
 function section(text: string): Blocks[number] {
@@ -33,29 +81,34 @@ function section(text: string): Blocks[number] {
 
 function commitField(ctx: NotifyContext): string {
   const short = shortSha(ctx.build.sha);
-  const url = commitUrl(ctx);
-  const sha = url ? `<${url}|${short}>` : `\`${short}\``;
+  const target = linkTarget(commitUrl(ctx));
+  const sha = target ? `<${target}|${short}>` : `\`${short}\``;
   const title = firstLine(ctx.build.commit?.title);
   return `*Commit*\n${sha}${title ? ` ${escapeMrkdwn(title)}` : ""}`;
 }
 
 function authorField(ctx: NotifyContext): string {
-  return `*Author*\n${escapeMrkdwn(ctx.build.commit?.author ?? "unknown")}`;
+  // A git author name has no length limit; the field holds 2,000 characters.
+  return `*Author*\n${escapeMrkdwn(firstLine(ctx.build.commit?.author) ?? "unknown")}`;
 }
 
 function footer(ctx: NotifyContext): Blocks[number] {
-  const ref = escapeMrkdwn(ctx.build.ref.replace(/^refs\/(heads|tags)\//, ""));
-  return { type: "context", elements: [{ type: "mrkdwn", text: `<${buildUrl(ctx)}|Build #${ctx.build.number}> of \`${ref}\` in Hoist` }] };
+  const ref = escapeMrkdwn(cutText(refName(ctx.build.ref), 150));
+  const target = linkTarget(buildUrl(ctx));
+  const build = target ? `<${target}|Build #${ctx.build.number}>` : `Build #${ctx.build.number}`;
+  return { type: "context", elements: [{ type: "mrkdwn", text: `${build} of \`${ref}\` in Hoist` }] };
 }
+
+const LOG_HEAD = "*Last log lines*\n```\n";
+const LOG_FOOT = "\n```";
 
 function logBlock(lines: string[] | undefined): Blocks {
   const tail = (lines ?? []).slice(-LOG_LINES);
   if (tail.length === 0) return [];
-  let text = tail.join("\n");
-  if (text.length > LOG_CHARS) text = `…${text.slice(-LOG_CHARS)}`;
-  // A ``` inside the log would end the code block early.
-  text = escapeMrkdwn(text).replace(/```/g, "`\u200b``");
-  return [section(`*Last log lines*\n\`\`\`\n${text}\n\`\`\``)];
+  // Escaped before it is cut, as escaping can make it five times longer. A zero-width space
+  // after every backtick followed by another keeps a ``` in the log from ending the block.
+  const text = escapeMrkdwn(tail.join("\n")).replace(/`(?=`)/g, "`\u200b");
+  return [section(`${LOG_HEAD}${cutText(text, SECTION_TEXT_MAX - LOG_HEAD.length - LOG_FOOT.length, "end")}${LOG_FOOT}`)];
 }
 
 function failure(ctx: NotifyContext, headline: string, text: string, reason: string | undefined): SlackMessage {
