@@ -148,12 +148,15 @@ describe("the test sshd gives a deploy key what GitLab gives it", () => {
 
     beforeAll(async () => {
       gitlab = await startGitlabServer([userRoutes, deployKeysServeGit, deployKeyRoutes]);
-      gitlab.state.addUser("maintainer", token);
-      const project = (name: string, repo: TestRepo) =>
-        gitlab.state.addProject(
+      const user = gitlab.state.addUser("maintainer", token);
+      const project = (name: string, repo: TestRepo) => {
+        const p = gitlab.state.addProject(
           { path_with_namespace: `acme/${name}`, default_branch: "main", ssh_url_to_repo: repo.sshUrl, bareRepoPath: repo.barePath },
           gitlab.url,
-        ).id;
+        );
+        gitlab.state.addMember(p, user, "maintainer");
+        return p.id;
+      };
       projectA = project("a", a);
       projectB = project("b", b);
     });
