@@ -52,6 +52,14 @@ describe("chaos 7: secrets never leave their sealed form", () => {
     // biome-ignore lint/suspicious/noExplicitAny: the test reads fields of JSON answers
     return { status: res.status, body: JSON.parse(text) as any };
   };
+  /** Polls `GET path` until its status is one of `ends`; every answer on the way is searched too. */
+  const settledAt = (path: string, ends: string[], ms: number) =>
+    untilSettled(
+      () => api("GET", path),
+      (r) => ends.includes(r.body.status),
+      ms,
+      250,
+    );
 
   beforeAll(async () => {
     await ensureBaseImages();
@@ -155,21 +163,11 @@ describe("chaos 7: secrets never leave their sealed form", () => {
     const accepted = await deliver(hook, { event: "Push Hook", token: webhookToken, body: { ...push, before: sha.replace(/^./, "f") } });
     expect(accepted.status).toBe(202);
     const buildId = accepted.body.buildId as string;
-    const build = await untilSettled(
-      () => api("GET", `/builds/${buildId}`),
-      (r) => ["succeeded", "failed"].includes(r.body.status),
-      120_000,
-      250,
-    );
+    const build = await settledAt(`/builds/${buildId}`, ["succeeded", "failed"], 120_000);
     expect(build.body.status).toBe("succeeded");
     const releaseId = build.body.releaseId as string;
     expect(releaseId).toEqual(expect.any(String));
-    const release = await untilSettled(
-      () => api("GET", `/releases/${releaseId}`),
-      (r) => ["live", "failed"].includes(r.body.status),
-      60_000,
-      250,
-    );
+    const release = await settledAt(`/releases/${releaseId}`, ["live", "failed"], 60_000);
     expect(release.body.status).toBe("live");
     // Slack hears of failures and of releases going live: a second push that fails to build.
     const bad = repo.commit({ Dockerfile: "FROM busybox\nRUN false\n" }, "broken");
@@ -180,12 +178,7 @@ describe("chaos 7: secrets never leave their sealed form", () => {
     });
     expect(second.status).toBe(202);
     const failedId = second.body.buildId as string;
-    await untilSettled(
-      () => api("GET", `/builds/${failedId}`),
-      (r) => ["succeeded", "failed"].includes(r.body.status),
-      120_000,
-      250,
-    );
+    await settledAt(`/builds/${failedId}`, ["succeeded", "failed"], 120_000);
     // Slack hears of the release going live and of the failed build.
     await untilSettled(
       async () => slack.posted.length,
