@@ -11,6 +11,7 @@ import { createDocker } from "../services/deployer/src/adapters/clients.js";
 import { LABELS } from "../services/deployer/src/adapters/local-target.js";
 import { DeployerHarness } from "../services/deployer/src/testing/harness.js";
 import { freePort } from "../services/deployer/src/testing/ports.js";
+import { removeLocalApp } from "./support/deploy/cleanup.js";
 import { builderTag, buildHttpAppImage } from "./support/deploy/http-app.js";
 
 /** The API's rollback and the deployer together, on the real podman API. */
@@ -60,9 +61,7 @@ beforeEach(async () => {
 afterEach(async () => {
   server.closeAllConnections();
   await new Promise((r) => server.close(r));
-  for (const c of await docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${app}`] } })) {
-    await docker.getContainer(c.Id).remove({ force: true });
-  }
+  await removeLocalApp(docker, app);
   await h.close();
 });
 

@@ -7,6 +7,7 @@ import { LABELS } from "../services/deployer/src/adapters/local-target.js";
 import { DeployerHarness } from "../services/deployer/src/testing/harness.js";
 import { freePort } from "../services/deployer/src/testing/ports.js";
 import { TEST_AWS_CREDENTIALS } from "./support/aws/json-server.js";
+import { removeLocalApp } from "./support/deploy/cleanup.js";
 import { builderTag, buildHttpAppImage } from "./support/deploy/http-app.js";
 import { startEcsServer } from "./support/ecs/server.js";
 import { EcsState } from "./support/ecs/state.js";
@@ -33,9 +34,7 @@ afterAll(async () => {
 });
 afterEach(async () => {
   await Promise.all(running.splice(0).map((p) => p.stop("SIGKILL")));
-  for (const c of await docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${app}`] } })) {
-    await docker.getContainer(c.Id).remove({ force: true });
-  }
+  await removeLocalApp(docker, app);
   await h.close();
   rmSync(dir, { recursive: true, force: true });
 });

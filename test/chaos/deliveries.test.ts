@@ -4,6 +4,7 @@ import { LABELS } from "../../services/deployer/src/adapters/local-target.js";
 import { deliver } from "../ingress/webhook-helpers.js";
 import { pushPayload, ZERO } from "../support/api/fixtures.js";
 import { type ApiHarness, startApi } from "../support/api/harness.js";
+import { removeLocalApp } from "../support/deploy/cleanup.js";
 import { httpAppRepoFiles } from "../support/deploy/http-app.js";
 import { dockerFromEnv } from "../support/images/base-images.js";
 import { type Pipeline, startPipeline } from "./pipeline.js";
@@ -102,9 +103,7 @@ describe("chaos 4: racing pushes through a builder and a deployer", () => {
   }, 120_000);
   afterAll(async () => {
     await p?.close();
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${app}`] } })) {
-      await docker.getContainer(c.Id).remove({ force: true });
-    }
+    await removeLocalApp(docker, app);
   });
 
   const final = ["succeeded", "failed", "canceled"];
@@ -165,9 +164,16 @@ describe("chaos 4: racing pushes through a builder and a deployer", () => {
       expect(live, rounds.at(-1)).toEqual(["newer"]);
       expect(served).toBe(`round ${round} newer`);
     }
+    // Every release of a succeeded build went live: the last round's is live, each earlier one was
+    // replaced by the next round's (retired); none failed, none was left on its way.
+    const releases = await p.h.deps.records.releases.listByApp(app, 1000);
+    const byStatus = releases.map((r) => `${r.status}${r.reason ? ` ${r.reason}` : ""}`);
+    expect(byStatus.filter((s) => s === "live")).toHaveLength(1);
+    expect(byStatus.filter((s) => s !== "live" && s !== "retired")).toEqual([]);
+    expect(releases).toHaveLength(rounds.length);
     console.log(
       `chaos 4 racing pushes (builder + deployer): ${rounds.length} rounds, within 10 ms ${JSON.stringify(within)}; ` +
-        `the older build had started before it was canceled ${JSON.stringify(olderStarted)}; newer live and serving in every round; ` +
+        `the older build had started before it was canceled ${JSON.stringify(olderStarted)}; newer live and serving in every round; releases ${JSON.stringify(Object.fromEntries([...new Set(byStatus)].map((st) => [st, byStatus.filter((x) => x === st).length])))}; ` +
         `${Math.round(performance.now() - t0)} ms; rounds: ${rounds.join("; ")}`,
     );
   }, 300_000);

@@ -43,6 +43,7 @@ describe("chaos 8: a dependency down", () => {
     expect(build.status).toBe("failed");
     expect(build.reason).toMatch(/push/i);
     expect(build.reason).toContain(deadRegistry);
+    expect(build.reason).toMatch(/push web: registry unreachable or failing: .*connection refused/);
     expect(job?.attemptsMade).toBe(3);
     expect(retries).toHaveLength(2);
     expect(await job?.getState()).toBe("failed");
@@ -73,6 +74,8 @@ describe("chaos 8: GitLab answering 500, ECS throttling", () => {
       );
       expect(out.error?.message).toMatch(/GitLab .*500/);
       expect(out.job.attemptsMade).toBe(8);
+      // One status request per attempt: GitLab was really asked 8 times.
+      expect(posts).toHaveLength(8);
       expect(await out.job.getState()).toBe("failed");
       // Backoff: 7 waits of 50 ms doubling each time add up to 6.35 s; without backoff it would take well under 1 s.
       expect(ms).toBeGreaterThan(6_000);

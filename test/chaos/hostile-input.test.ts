@@ -1,5 +1,8 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { request } from "node:http";
+import { spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -159,16 +162,45 @@ describe("chaos 6: hostile input at the webhook and the API", () => {
     }
     expect(await jobs()).toBe(before);
     // Refs git allows, shell characters included, are data: one build each, and nothing runs them.
-    for (const ref of [`refs/heads/x;touch ${canary.replaceAll("/", "-")}`, "refs/heads/$(id)", "refs/tags/v1`id`"]) {
-      const isTag = ref.startsWith("refs/tags/");
-      const body = isTag ? { ...tagPushPayload("v1"), ref } : { ...pushPayload(), ref };
-      const r = await deliver(hook, { event: isTag ? "Tag Push Hook" : "Push Hook", token, body });
-      answers.push(r.status);
-      expect(r.status).toBeLessThan(500);
+    // Each carries a working command (no space: git refuses those; ${IFS} stands in) that creates
+    // a canary file of its own, as a handler that passed the ref to a shell would.
+    const touch = (name: string) => `touch\${IFS}${join(canaryDir, name)}`;
+    const shellRefs = [
+      { ref: `refs/heads/x;${touch("semicolon")}`, canary: "semicolon" },
+      { ref: `refs/heads/$(${touch("subshell")})`, canary: "subshell" },
+      { ref: `refs/tags/v1\`${touch("backtick")}\``, canary: "backtick" },
+      { ref: `refs/heads/a|${touch("pipe")}`, canary: "pipe" },
+      { ref: `refs/heads/a&&${touch("and")}`, canary: "and" },
+    ];
+    const vulnerable = await vulnerableHandler();
+    const proven: string[] = [];
+    try {
+      for (const { ref, canary: name } of shellRefs) {
+        const file = join(canaryDir, name);
+        expect(spawnSync("git", ["check-ref-format", ref]).status, `git accepts ${ref}`).toBe(0);
+        const isTag = ref.startsWith("refs/tags/");
+        const body = isTag ? { ...tagPushPayload("v1"), ref } : { ...pushPayload(), ref };
+        const event = isTag ? "Tag Push Hook" : "Push Hook";
+        // The same delivery to a handler that runs `echo building <ref>` in a shell: its canary appears.
+        expect((await deliver(vulnerable.url, { event, token, body })).status).toBe(202);
+        expect(existsSync(file), `the canary of ${ref} fires in a shell`).toBe(true);
+        rmSync(file);
+        proven.push(name);
+        // Hoist takes it as a build of that ref and runs nothing.
+        const r = await deliver(hook, { event, token, body });
+        answers.push(r.status);
+        expect(r.status).toBe(202);
+        expect(existsSync(file), `the canary of ${ref} at Hoist`).toBe(false);
+      }
+    } finally {
+      await vulnerable.close();
     }
+    expect(await jobs()).toBe(before + shellRefs.length);
+    expect(readdirSync(canaryDir)).toEqual([]);
     expect(existsSync(canary)).toBe(false);
     console.log(
-      `chaos 6 names and refs: ${inject.length} hostile app names → 400; ${badRefs.length} refs git refuses → 400; canary absent`,
+      `chaos 6 names and refs: ${inject.length} hostile app names → 400; ${badRefs.length} refs git refuses → 400; ` +
+        `${shellRefs.length} refs with shell commands → 202 each, their canaries fired in a vulnerable shell handler (${proven.join(", ")}) and never at Hoist`,
     );
   });
 
@@ -179,6 +211,26 @@ describe("chaos 6: hostile input at the webhook and the API", () => {
     return { status: r.status, ms: performance.now() - t0 };
   }
 });
+
+/**
+ * The mistake the ref check guards against, made on purpose (test only): a webhook handler that
+ * puts the pushed ref into a shell command line.
+ */
+async function vulnerableHandler(): Promise<{ url: string; close(): Promise<void> }> {
+  const srv = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const { ref } = JSON.parse(Buffer.concat(chunks).toString()) as { ref: string };
+      spawnSync("sh", ["-c", `echo building ${ref}`]);
+      res.writeHead(202, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  const { port } = srv.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/hook`, close: () => new Promise((r) => srv.close(() => r())) };
+}
 
 /** A body sent chunked (no Content-Length), so only counting bytes can stop it. */
 function chunked(url: string, token: string, bytes: number): Promise<{ status: number; ms: number }> {

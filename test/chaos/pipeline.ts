@@ -48,7 +48,7 @@ export async function startPipeline(opts: { deployer?: boolean; workDir?: string
   const deployer = opts.deployer ? startService("deployer", { ...common, HOIST_LOCAL_STOP_TIMEOUT_S: "1" }) : undefined;
   const procs = [builder, ...(deployer ? [deployer] : [])];
   try {
-    await Promise.all(procs.map((p) => p.waitForLog(/"msg":"ready"/, 30_000)));
+    await Promise.all(procs.map((p) => p.waitForLog(/"msg":"ready"/, 60_000)));
   } catch (err) {
     for (const p of procs) await p.stop("SIGKILL");
     throw err;

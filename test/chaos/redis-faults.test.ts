@@ -52,7 +52,7 @@ describe("chaos 2 and 3: Redis restarted and unreachable under webhook traffic",
     healthUrl = `http://127.0.0.1:${healthPort}/healthz`;
     const common = { REDIS_URL: redis.url, HOIST_QUEUE_PREFIX: prefix, HOIST_DATA_DIR: dataDir };
     api = startService("api", { ...common, HOIST_PORT: String(apiPort), HOIST_HOST: "127.0.0.1", HOIST_API_TOKEN: API_TOKEN });
-    await api.waitForLog(/"msg":"ready"/);
+    await api.waitForLog(/"msg":"ready"/, 60_000);
     repo = createRepo();
     const res = await fetch(`${apiUrl}/v1/apps`, {
       method: "POST",
@@ -79,11 +79,11 @@ describe("chaos 2 and 3: Redis restarted and unreachable under webhook traffic",
     for (const k of ["CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "CONTAINERS_REGISTRIES_CONF"])
       if (process.env[k]) env[k] = process.env[k] as string;
     builder = startService("builder", env);
-    await builder.waitForLog(/"msg":"ready"/);
+    await builder.waitForLog(/"msg":"ready"/, 60_000);
     client = createRedis(redis.url, "worker", "chaos-observer");
     records = new Records(client, prefix);
     queues = new JobQueues(client, prefix);
-  }, 60_000);
+  }, 150_000);
 
   afterAll(async () => {
     await builder?.stop("SIGKILL");
@@ -179,20 +179,28 @@ describe("chaos 2 and 3: Redis restarted and unreachable under webhook traffic",
       20_000,
     );
     const resumedMs = Math.max(firstAfter ? firstAfter.at - back : Number.NaN, 0);
+    const healthyMs = performance.now() - t;
     const drainT0 = performance.now();
     await untilSettled(drained, (n) => n === 0, 120_000, 250);
+    // Every stored build ended: none left queued or running by the restart.
+    const after = await records.builds.listByApp("chaos", 100_000);
+    const stuck = after.filter((b) => b.status === "queued" || b.status === "running");
     console.log(
       `chaos 2 redis restart: ${answers.length} webhooks at ${RATE_PER_S}/s: ${by(202).length} 202, ${by(503).length} 503, ` +
         `${other.length} other, ${hung.length} over 1 s; ${lost.length} accepted without a build; ${unanswered.length} stored but answered 503; ` +
-        `first 202 ${Math.round(resumedMs)} ms after Redis was back; readyz+healthz ok ${Math.round(performance.now() - t)} ms after the check began; ` +
-        `builder drained ${stored.length} builds in ${Math.round(performance.now() - drainT0)} ms`,
+        `first 202 ${Math.round(resumedMs)} ms after Redis was back; readyz+healthz ok ${Math.round(healthyMs)} ms after the check began; ` +
+        `builder drained ${stored.length} builds in ${Math.round(performance.now() - drainT0)} ms, ${stuck.length} stuck`,
     );
     expect(other).toEqual([]);
     expect(hung).toEqual([]);
     expect(lost).toEqual([]);
     expect(by(503).length).toBeGreaterThan(0);
     expect(firstAfter).toBeDefined();
-    expect(resumedMs).toBeLessThan(20_000);
+    // Redis is back within the client's reconnect backoff: the README reports the first 202 after
+    // 1.05–1.1 s and /readyz and the builder's /healthz healthy within 0.8–1.8 s.
+    expect(resumedMs).toBeLessThan(5_000);
+    expect(healthyMs).toBeLessThan(5_000);
+    expect(stuck).toEqual([]);
     const active = await queues.queue("build").getJobCounts("active");
     expect(active.active).toBe(0);
   }, 240_000);
@@ -277,8 +285,11 @@ describe("chaos 2 and 3: Redis restarted and unreachable under webhook traffic",
     expect(ready).toBe(200);
     expect(after.status).toBe(202);
     expect(stuck).toEqual([]);
-    expect(builds.every((b) => b.status === "succeeded" || b.status === "failed")).toBe(true);
-    expect(releasesPerBuild).toEqual(builds.map((b) => (b.status === "succeeded" ? 1 : 0)));
+    // The README's promise: the whole backlog builds (8/8), each to exactly one release.
+    expect(builds.map((b) => `${b.status} ${b.reason ?? ""}`.trim())).toEqual(builds.map(() => "succeeded"));
+    expect(releasesPerBuild).toEqual(builds.map(() => 1));
+    expect(readyMs).toBeLessThan(5_000);
+    expect(healthMs).toBeLessThan(5_000);
     expect((await queues.queue("build").getJobCounts("active")).active).toBe(0);
   }, 240_000);
 });

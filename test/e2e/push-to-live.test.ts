@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LABELS } from "../../services/deployer/src/adapters/local-target.js";
 import { freePort } from "../../services/deployer/src/testing/ports.js";
+import { removeLocalApp } from "../support/deploy/cleanup.js";
 import { httpAppRepoFiles } from "../support/deploy/http-app.js";
 import { deliverHook, pushPayload } from "../support/gitlab/deliver.js";
 import { statusHistory } from "../support/gitlab/statuses.js";
@@ -73,12 +74,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const c of await docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${APP}`] } }).catch(() => [])) {
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true })
-      .catch(() => {});
-  }
+  await removeLocalApp(docker, APP);
   await w?.close();
 }, 60_000);
 

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pushPayload, tagPushPayload } from "../support/api/fixtures.js";
@@ -36,6 +37,42 @@ const rawBody = fc.oneof(
   fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a).toString("latin1")),
 );
 
+/**
+ * Branch and tag names git accepts, drawn wide: printable ASCII that git allows anywhere (shell
+ * and URL characters included), dots and '@' where git allows them, and non-ASCII text.
+ */
+const refChar = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(..."abcxyzABCXYZ0189-_/") },
+  { weight: 3, arbitrary: fc.constantFrom(..."!\"#$%&'()+,;<=>@`{|}.") },
+  { weight: 1, arbitrary: fc.constantFrom("é", "ü", "ß", "日本", "ø", "🚀") },
+);
+const refName = fc
+  .array(refChar, { minLength: 1, maxLength: 40 })
+  .map((cs) => cs.join(""))
+  // git check-ref-format's rules for the characters above: no empty, dot-led or .lock component,
+  // no '..', no '@{', not '@' alone, no trailing '.'. The property checks each against git itself.
+  .filter((n) => {
+    const parts = n.split("/");
+    if (parts.some((c) => c === "" || c.startsWith(".") || c.endsWith(".lock"))) return false;
+    return !n.includes("..") && !n.includes("@{") && n !== "@" && !n.endsWith(".");
+  });
+const hexSha = fc.stringMatching(/^[0-9a-f]{40}$/).filter((x) => x !== "0".repeat(40));
+/** Fields GitLab sends that a build does not need: any JSON, never one of the fields that matter. */
+const extraFields = fc.dictionary(
+  fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !(fieldNames as readonly string[]).includes(k) && k !== "__proto__"),
+  fc.jsonValue({ maxDepth: 2 }),
+  { maxKeys: 4 },
+);
+const validPush = fc.record({
+  tag: fc.boolean(),
+  name: refName,
+  after: hexSha,
+  before: fc.option(hexSha, { nil: undefined }),
+  title: fc.string({ maxLength: 80 }),
+  extra: extraFields,
+  idempotencyKey: fc.option(fc.uuid(), { nil: undefined }),
+});
+
 describe("webhook fuzzing (fast-check): never a 5xx, never a job from a rejected request", () => {
   let h: ApiHarness;
   let hook: string;
@@ -43,7 +80,7 @@ describe("webhook fuzzing (fast-check): never a 5xx, never a job from a rejected
 
   beforeAll(async () => {
     h = await startApi({ env: { HOIST_WEBHOOK_MAX_BYTES: "4096" } });
-    const res = await h.api("POST", "/apps", { name: "fuzz", branch: "*", repo: { sshUrl: "git@h:a/fuzz.git" } });
+    const res = await h.api("POST", "/apps", { name: "fuzz", branch: "*", tagBuilds: true, repo: { sshUrl: "git@h:a/fuzz.git" } });
     hook = `${h.url}${new URL(res.body.webhook.url).pathname}`;
     token = res.body.webhook.token;
   });
@@ -79,4 +116,47 @@ describe("webhook fuzzing (fast-check): never a 5xx, never a job from a rejected
       { numRuns: 250 },
     );
   });
+
+  it("accepts every valid push and tag push (refs git accepts, shell and non-ASCII characters included): 202 and a build of that ref and commit", async () => {
+    let accepted = 0;
+    await fc.assert(
+      fc.asyncProperty(validPush, async (p) => {
+        const ref = `refs/${p.tag ? "tags" : "heads"}/${p.name}`;
+        // The generator is meant to yield only what GitLab can send; git is the judge of that.
+        const git = spawnSync("git", ["check-ref-format", ref]);
+        expect(git.status, `git check-ref-format ${JSON.stringify(ref)}`).toBe(0);
+        const base = p.tag ? tagPushPayload("v1", { checkout: p.after }) : pushPayload({ after: p.after, commitCount: 1 });
+        const commits = p.tag ? [] : [{ ...(base.commits[0] as object), id: p.after, title: p.title }];
+        const body = {
+          ...p.extra,
+          ...base,
+          ref,
+          ...(p.tag ? {} : { before: p.before ?? "0".repeat(40), commits }),
+        };
+        const raw = JSON.stringify(body);
+        fc.pre(Buffer.byteLength(raw) <= 4096);
+        const res = await deliver(hook, {
+          event: p.tag ? "Tag Push Hook" : "Push Hook",
+          token,
+          idempotencyKey: p.idempotencyKey,
+          body: null,
+          raw,
+        });
+        expect(res.status, JSON.stringify(res.body)).toBe(202);
+        accepted++;
+        const buildId = res.body.buildId as string;
+        expect(buildId).toEqual(expect.any(String));
+        const build = await h.deps.records.builds.require(buildId);
+        expect({ ref: build.ref, sha: build.sha, trigger: build.trigger }).toEqual({
+          ref: p.name,
+          sha: p.after,
+          trigger: p.tag ? "tag_push" : "push",
+        });
+        expect(await h.deps.queues.queue("build").getJob(buildId)).toBeDefined();
+      }),
+      // No shrinking: the first failing push, as generated, is reason enough (and a loaded machine shrinks slowly).
+      { numRuns: 100, endOnFailure: true },
+    );
+    expect(accepted).toBeGreaterThan(60);
+  }, 120_000);
 });

@@ -1,5 +1,6 @@
 import type Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { removeLocalApp } from "../../../../test/support/deploy/cleanup.js";
 import { builderTag, buildHttpAppImage } from "../../../../test/support/deploy/http-app.js";
 import { demuxDockerLogs } from "../domain/health.js";
 import { DeployerHarness } from "../testing/harness.js";
@@ -65,13 +66,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const app of Object.values(apps)) {
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${app}`] } })) {
-      await docker.getContainer(c.Id).remove({ force: true });
-    }
-    await docker
-      .getNetwork(appNetworkName(app))
-      .remove()
-      .catch(() => {});
+    await removeLocalApp(docker, app);
   }
   await h.close();
 });

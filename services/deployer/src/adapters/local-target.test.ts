@@ -1,5 +1,6 @@
 import type Docker from "dockerode";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { removeLocalApp } from "../../../../test/support/deploy/cleanup.js";
 import { builderTag, buildHttpAppImage } from "../../../../test/support/deploy/http-app.js";
 import { DeployerHarness } from "../testing/harness.js";
 import { freePort } from "../testing/ports.js";
@@ -34,11 +35,7 @@ async function appContainers() {
 }
 
 afterEach(async () => {
-  for (const c of await appContainers()) await docker.getContainer(c.Id).remove({ force: true });
-  await docker
-    .getNetwork(appNetworkName(app))
-    .remove()
-    .catch(() => {});
+  await removeLocalApp(docker, app);
   await h.close();
 });
 afterAll(async () => {
