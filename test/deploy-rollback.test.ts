@@ -8,7 +8,6 @@ import { AppCache } from "../services/api/src/domain/app-cache.js";
 import { errorHandler } from "../services/api/src/http/errors.js";
 import { releasesRouter } from "../services/api/src/http/routes/releases.js";
 import { createDocker } from "../services/deployer/src/adapters/clients.js";
-import { LABELS } from "../services/deployer/src/adapters/local-target.js";
 import { DeployerHarness } from "../services/deployer/src/testing/harness.js";
 import { freePort } from "../services/deployer/src/testing/ports.js";
 import { removeLocalApp } from "./support/deploy/cleanup.js";

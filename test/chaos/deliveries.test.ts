@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DELIVERY_TTL_MS } from "../../services/api/src/domain/deliveries.js";
-import { LABELS } from "../../services/deployer/src/adapters/local-target.js";
 import { deliver } from "../ingress/webhook-helpers.js";
 import { pushPayload, ZERO } from "../support/api/fixtures.js";
 import { type ApiHarness, startApi } from "../support/api/harness.js";
