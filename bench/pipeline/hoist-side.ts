@@ -1,11 +1,13 @@
 // Hoist's side of bench:pipeline: the API process (GitLab Push Hooks in), and the builder,
 // deployer and notifier each booted through its own main.js (service-process.mjs) with only the
 // build and the rollout injected.
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import type { Records } from "@hoist/shared";
 import { releaseIdFor } from "../../services/builder/src/jobs/build-job.js";
-import { type Forked, forkReporting, freePort, post } from "./processes.js";
+import { freePort } from "../support/http.js";
+import { pushHook } from "../support/push-hook.js";
+import { type Forked, forkReporting, post } from "./processes.js";
 import type { StampRow } from "./reference-process.js";
 import { emptyStamps, type Stamps } from "./stats.js";
 
@@ -68,41 +70,6 @@ export async function startService(
   return forked;
 }
 
-export function pushHook(token: string, branch: string, sha: string) {
-  return {
-    headers: {
-      "content-type": "application/json",
-      "x-gitlab-event": "Push Hook",
-      "x-gitlab-token": token,
-      "idempotency-key": randomUUID(),
-      "x-gitlab-webhook-uuid": randomUUID(),
-    },
-    body: JSON.stringify({
-      object_kind: "push",
-      event_name: "push",
-      before: "0".repeat(40),
-      after: sha,
-      ref: `refs/heads/${branch}`,
-      checkout_sha: sha,
-      user_name: "Bench",
-      user_username: "bench",
-      project_id: 15,
-      project: { id: 15, path_with_namespace: "acme/web", default_branch: "main", git_ssh_url: "git@127.0.0.1:acme/web.git" },
-      commits: [
-        {
-          id: sha,
-          message: "Bench commit\n",
-          title: "Bench commit",
-          timestamp: new Date().toISOString(),
-          url: `http://127.0.0.1/acme/web/-/commit/${sha}`,
-          author: { name: "Bench", email: "b@example.com" },
-        },
-      ],
-      total_commits_count: 1,
-    }),
-  };
-}
-
 export async function hoistSide(
   a: HoistApps,
   opts: { env: Record<string, string>; execArgv: string[]; dir: string; apiPid: number | undefined; concurrency: Record<string, string> },
@@ -145,7 +112,7 @@ export async function hoistSide(
     push: async (i) => {
       const app = a.apps[i % a.apps.length] as HoistApps["apps"][number];
       const sha = randomBytes(20).toString("hex");
-      const hook = pushHook(app.token, `bench/${i}`, sha);
+      const hook = pushHook({ token: app.token, branch: `bench/${i}`, sha });
       const sent = Date.now();
       const res = await post(app.hookUrl, hook.headers, hook.body);
       const accepted = Date.now();

@@ -3,9 +3,9 @@
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import { once } from "node:events";
 import { closeSync, createWriteStream, openSync, readFileSync } from "node:fs";
-import { Agent, request } from "node:http";
-import { type AddressInfo, createServer as createNetServer } from "node:net";
+import { Agent } from "node:http";
 import { join } from "node:path";
+import { freePort, post as postWith } from "../support/http.js";
 import type { ProcessMessage, StampRow } from "./reference-process.js";
 
 const children: ChildProcess[] = [];
@@ -16,14 +16,6 @@ export const killAll = () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGTERM");
 };
 
-export async function freePort(): Promise<number> {
-  const srv = createNetServer().listen(0, "127.0.0.1");
-  await once(srv, "listening");
-  const { port } = srv.address() as AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 const baseEnv = () => ({ PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" });
 
 /** Starts a program, resolves once its output matches `ready`; from then on its output goes to `logFile`. */
@@ -32,13 +24,14 @@ export function startProcess(args: string[], env: Record<string, string>, ready:
   children.push(child);
   const log = createWriteStream(logFile);
   let out = "";
+  let started = false;
   return new Promise((res, rej) => {
     const onData = (d: Buffer) => {
       log.write(d);
-      if (out === undefined) return;
+      if (started) return;
       out += d.toString();
       if (ready.test(out)) {
-        out = undefined as unknown as string;
+        started = true;
         res(child);
       }
     };
@@ -121,26 +114,4 @@ export function cpuMsOf(pid: number | undefined): number {
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-
-export function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
-  return new Promise((res, rej) => {
-    const u = new URL(url);
-    const req = request(
-      {
-        host: u.hostname,
-        port: u.port,
-        path: u.pathname,
-        method: "POST",
-        agent,
-        headers: { ...headers, "content-length": Buffer.byteLength(body) },
-      },
-      (r) => {
-        const chunks: Buffer[] = [];
-        r.on("data", (c: Buffer) => chunks.push(c));
-        r.on("end", () => res({ status: r.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      },
-    );
-    req.on("error", rej);
-    req.end(body);
-  });
-}
+export const post = (url: string, headers: Record<string, string>, body: string) => postWith(agent, url, headers, body);
