@@ -113,5 +113,13 @@ export function cpuMsOf(pid: number | undefined): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+let agent = new Agent({ keepAlive: true, maxSockets: 256 });
+/**
+ * A new keep-alive agent for each slice: a socket left idle while the other side was measured
+ * may be closed by its server (keep-alive timeout) just as it is reused, an ECONNRESET.
+ */
+export function freshAgent(): void {
+  agent.destroy();
+  agent = new Agent({ keepAlive: true, maxSockets: 256 });
+}
 export const post = (url: string, headers: Record<string, string>, body: string) => postWith(agent, url, headers, body);

@@ -18,7 +18,7 @@ import { createRedis, JobQueues, Records, type Redis } from "@hoist/shared";
 import { releaseIdFor } from "../../services/builder/src/jobs/build-job.js";
 import { freePort } from "../support/http.js";
 import { type HoistApps, hoistSide, type Outcome, type Side } from "./hoist-side.js";
-import { cpuMsOf, killAll, redisUrl, startProcess } from "./processes.js";
+import { cpuMsOf, freshAgent, killAll, redisUrl, startProcess } from "./processes.js";
 import { referenceSide } from "./reference-side.js";
 import { scalePhase } from "./scale.js";
 import { atFixedRate, fmt, pct, samplesOf, summary } from "./stats.js";
@@ -113,6 +113,8 @@ async function drive(sides: Side[], producer: Redis): Promise<Map<Side, Tally>> 
   let n = 0;
   const cpu = (side: Side) => side.pids().reduce((sum, pid) => sum + cpuMsOf(pid), 0);
   const slice = async (side: Side, pushes: number, counted: boolean) => {
+    // Every earlier slice has drained: no request is in flight on the agent replaced here.
+    freshAgent();
     const before = new Set(side.stamps.sentAt.keys());
     const target = before.size + pushes;
     const [calls0, cpu0] = [await redisCalls(producer), cpu(side)];
