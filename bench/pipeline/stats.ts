@@ -8,77 +8,71 @@ export function pct(samples: number[], p: number): number {
 export const fmt = (ms: number) => (Number.isFinite(ms) ? ms.toFixed(1) : "n/a");
 
 /**
- * What one run records, per push id (Hoist: the build id; reference: the delivery id). All times
- * come from one clock (the bench process), since every worker and the client run in it.
+ * What one run records, per push id (Hoist: the build id; reference: the delivery id), as
+ * Date.now() of the process that saw it: every process runs on this one machine's clock.
+ * The build and the rollout are the injected steps (instant on both sides), so the gaps between
+ * these stamps are what each side adds around them.
  */
 export interface Stamps {
-  /** client: when the webhook POST went out */
+  /** client: just before the webhook POST was written */
   sentAt: Map<string, number>;
-  /** client: when the 2xx answer arrived */
+  /** client: the 2xx answer arrived */
   acceptedAt: Map<string, number>;
-  /** build handler started (absolute) */
-  buildActive: Map<string, number>;
-  /** deploy handler started − its job's creation (the builder's hand-off), ms */
-  deployActive: Map<string, number>;
-  /** the "live" notify job's creation (absolute): the deployer's hand-off starts here */
-  notifyQueued: Map<string, number>;
-  /** the Slack receiver got the "live" message (absolute) */
+  /** the build step was entered (Hoist: the injected runPipeline) */
+  buildStart: Map<string, number>;
+  /** the build step returned */
+  buildEnd: Map<string, number>;
+  /** the rollout was entered (Hoist: the injected target's deploy) */
+  deployStart: Map<string, number>;
+  /** the rollout returned */
+  deployEnd: Map<string, number>;
+  /** the Slack receiver got the push's "live" message */
   liveAt: Map<string, number>;
 }
+
+export type StampName = Exclude<keyof Stamps, "sentAt" | "acceptedAt" | "liveAt">;
 
 export const emptyStamps = (): Stamps => ({
   sentAt: new Map(),
   acceptedAt: new Map(),
-  buildActive: new Map(),
-  deployActive: new Map(),
-  notifyQueued: new Map(),
+  buildStart: new Map(),
+  buildEnd: new Map(),
+  deployStart: new Map(),
+  deployEnd: new Map(),
   liveAt: new Map(),
 });
 
-export interface HandoffSamples {
-  /** webhook accepted (2xx received) → build job active */
-  acceptToBuild: number[];
-  /** build done (deploy job added) → deploy job active */
-  buildToDeploy: number[];
-  /** deploy done (notify job added) → notify sent (the message reached the Slack receiver) */
-  deployToNotify: number[];
-  /** webhook sent → "live" message received */
-  endToEnd: number[];
-}
+/** The hand-offs, each from one stamp to the next, and the whole push. */
+export const stages = [
+  { key: "sentToBuild", label: "webhook sent → build started  ", from: "sentAt", to: "buildStart" },
+  { key: "buildToDeploy", label: "build done → rollout started  ", from: "buildEnd", to: "deployStart" },
+  { key: "deployToLive", label: "rollout done → live in Slack  ", from: "deployEnd", to: "liveAt" },
+  { key: "sentToLive", label: "webhook sent → live in Slack  ", from: "sentAt", to: "liveAt" },
+] as const;
+export type StageKey = (typeof stages)[number]["key"];
+export type Samples = Record<StageKey, number[]>;
 
-export function samplesOf(s: Stamps): HandoffSamples {
-  const acceptToBuild: number[] = [];
-  const endToEnd: number[] = [];
-  const deployToNotify: number[] = [];
-  for (const [id, accepted] of s.acceptedAt) {
-    const active = s.buildActive.get(id);
-    // The job can start before the answer reaches the client: that hand-off cost nothing.
-    if (active !== undefined) acceptToBuild.push(Math.max(0, active - accepted));
-    const sent = s.sentAt.get(id);
-    const live = s.liveAt.get(id);
-    if (sent !== undefined && live !== undefined) endToEnd.push(live - sent);
-    const queued = s.notifyQueued.get(id);
-    if (queued !== undefined && live !== undefined) deployToNotify.push(live - queued);
+/**
+ * Every interval of every push that has both stamps, never clamped: a negative one would say the
+ * clocks or the stamps are wrong, and must show. `liveAt` may be filled in for pushes a newer
+ * release replaced (see run.ts): those have no rollout of their own, so only their end-to-end counts.
+ */
+export function samplesOf(s: Stamps): Samples {
+  const out = Object.fromEntries(stages.map((st) => [st.key, [] as number[]])) as Samples;
+  for (const id of s.sentAt.keys()) {
+    for (const st of stages) {
+      const from = s[st.from].get(id);
+      const to = s[st.to].get(id);
+      if (from !== undefined && to !== undefined) out[st.key].push(to - from);
+    }
   }
-  return { acceptToBuild, buildToDeploy: [...s.deployActive.values()], deployToNotify, endToEnd };
+  return out;
 }
 
-export function summary(name: string, s: HandoffSamples): string {
-  const row = (label: string, xs: number[]) => `${label} p50 ${fmt(pct(xs, 0.5))} p99 ${fmt(pct(xs, 0.99))} ms (n=${xs.length})`;
-  return [
-    `${name}:`,
-    `  ${row("webhook accepted → build active", s.acceptToBuild)}`,
-    `  ${row("build done → deploy active    ", s.buildToDeploy)}`,
-    `  ${row("deploy done → notify sent     ", s.deployToNotify)}`,
-    `  ${row("webhook → live                ", s.endToEnd)}`,
-  ].join("\n");
-}
-
-export const handoffs = ["acceptToBuild", "buildToDeploy", "deployToNotify"] as const;
-
-/** The worst hand-off p99: the figure the target (≤ 1.5× the bare chain) is about. */
-export function worstHandoffP99(s: HandoffSamples): number {
-  return Math.max(...handoffs.map((h) => pct(s[h], 0.99)));
+export function summary(name: string, s: Samples): string {
+  const row = (label: string, xs: number[]) =>
+    `${label} p50 ${fmt(pct(xs, 0.5))} p99 ${fmt(pct(xs, 0.99))} max ${fmt(pct(xs, 1))} ms (n=${xs.length})`;
+  return [`${name}:`, ...stages.map((st) => `  ${row(st.label, s[st.key])}`)].join("\n");
 }
 
 /** Fires `fire` at a fixed rate for `seconds` (never catching up in bursts), then waits for all. */

@@ -20,6 +20,7 @@ import { envSchema } from "./config.js";
 import { failOrphanedBuild } from "./jobs/build-job.js";
 import { handlers } from "./jobs/handlers.js";
 import { startOrphanSweeps } from "./jobs/orphans.js";
+import { builderOverrides } from "./overrides.js";
 
 const ctx = bootService("builder", envSchema);
 const { config, log, shutdown } = ctx;
@@ -82,6 +83,7 @@ const deps = {
     workDir,
     pushTarget: (app: string) => resolvePushTarget(config, app, ecr),
   },
+  ...builderOverrides(),
 };
 // Builds whose API process died between storing the record and the job: queued here instead.
 const stopSweeps = startOrphanSweeps({ redis: connection, prefix, records, queues, log });

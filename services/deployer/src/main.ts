@@ -4,6 +4,7 @@ import { RedisStreamReleaseLog } from "./adapters/release-log.js";
 import { envSchema } from "./config.js";
 import { handlers, recordDeadDeploy } from "./jobs/handlers.js";
 import { deployPorts } from "./jobs/ports.js";
+import { deployerOverrides } from "./overrides.js";
 
 const ctx = bootService("deployer", envSchema);
 const { config, log, shutdown } = ctx;
@@ -12,20 +13,23 @@ const producer = await connectRedisOrExit(ctx, "producer", "hoist-deployer-produ
 const prefix = config.HOIST_QUEUE_PREFIX;
 const queues = new JobQueues(producer, prefix);
 shutdown.register("queues", () => queues.close());
-const ports = deployPorts({
-  redis: producer,
-  prefix,
-  records: new Records(producer, prefix),
-  queues,
-  secrets: createSecretBox(config),
-  docker: createDocker(),
-  ecs: ecsClientFactory(),
-  ecsTimeoutS: config.HOIST_ECS_ROLLOUT_TIMEOUT_S,
-  releaseLog: new RedisStreamReleaseLog(producer, prefix),
-  lockTtlMs: config.HOIST_DEPLOY_LOCK_TTL_MS,
-  ecsPollMs: config.HOIST_ECS_POLL_MS,
-  stopTimeoutS: config.HOIST_LOCAL_STOP_TIMEOUT_S,
-});
+const ports = {
+  ...deployPorts({
+    redis: producer,
+    prefix,
+    records: new Records(producer, prefix),
+    queues,
+    secrets: createSecretBox(config),
+    docker: createDocker(),
+    ecs: ecsClientFactory(),
+    ecsTimeoutS: config.HOIST_ECS_ROLLOUT_TIMEOUT_S,
+    releaseLog: new RedisStreamReleaseLog(producer, prefix),
+    lockTtlMs: config.HOIST_DEPLOY_LOCK_TTL_MS,
+    ecsPollMs: config.HOIST_ECS_POLL_MS,
+    stopTimeoutS: config.HOIST_LOCAL_STOP_TIMEOUT_S,
+  }),
+  ...deployerOverrides(),
+};
 const worker = createWorker({
   queue: "deploy",
   connection,

@@ -1,0 +1,18 @@
+import type { DeployPorts } from "./domain/deploy.js";
+
+/**
+ * What a harness may replace when it boots this service through its own main.ts: only the
+ * rollout target (bench:pipeline times Hoist's hand-offs, not containers). Production sets nothing.
+ * Set before main.js is imported; main.ts reads it once, when it composes the ports.
+ */
+export interface DeployerOverrides {
+  targetFor?: DeployPorts["targetFor"];
+}
+
+const overrides: DeployerOverrides = {};
+
+export function overrideDeployer(o: DeployerOverrides): void {
+  Object.assign(overrides, o);
+}
+
+export const deployerOverrides = (): Readonly<DeployerOverrides> => overrides;
