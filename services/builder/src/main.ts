@@ -81,6 +81,7 @@ const deps = {
     secrets,
     workDir,
     pushTarget: (app: string) => resolvePushTarget(config, app, ecr),
+    localRepos: config.HOIST_LOCAL_REPOS,
   },
 };
 // Builds whose API process died between storing the record and the job: queued here instead.
