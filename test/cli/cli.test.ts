@@ -256,6 +256,28 @@ describe("hoist command line against a running API", () => {
     expect((await hoist(["apps", "delete", "hello"], { env })).code).toBe(0);
   });
 
+  it("is on the PATH as `hoist` after pnpm install (node_modules/.bin), with clean output", async () => {
+    const { execFile } = await import("node:child_process");
+    const bin = join(repoRoot, "node_modules", ".bin");
+    const help = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile("hoist", ["--help"], { cwd: tmpdir(), env: { PATH: `${bin}:${process.env.PATH}` } }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
+      ),
+    );
+    expect(help).toEqual({ code: 0, stdout: expect.stringMatching(/^hoist: continuous delivery from GitLab\n/), stderr: "" });
+    // Before `pnpm build`, the linked bin says what to do instead of a module-not-found trace.
+    const bare = mkdtempSync(join(tmpdir(), "hoist-unbuilt-"));
+    const { cpSync, mkdirSync } = await import("node:fs");
+    mkdirSync(join(bare, "packages", "cli", "bin"), { recursive: true });
+    cpSync(join(repoRoot, "packages", "cli", "bin", "hoist.js"), join(bare, "packages", "cli", "bin", "hoist.js"));
+    const unbuilt = await start(["--help"], { bin: join(bare, "packages", "cli", "bin", "hoist.js") }).done;
+    expect(unbuilt).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: `hoist: the command line is not built yet: run \`pnpm build\` (or \`pnpm start\`) in ${bare}/\n`,
+    });
+  });
+
   it("HOIST_URL and HOIST_TOKEN override the stored login; deletes the app", async () => {
     const wrong = await hoist(["apps", "list"], { env: { ...env, HOIST_TOKEN: "x".repeat(40) } });
     expect(wrong.code).toBe(3);
