@@ -2,40 +2,80 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { buildLogKey, LogWriter } from "@hoist/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_TOKEN, type ApiHarness, startApi } from "../support/api/harness.js";
+import { createRepo, type TestRepo } from "../support/git/index.js";
 import { repoRoot } from "../support/processes.js";
 
 const BIN = join(repoRoot, "packages", "cli", "dist", "main.js");
 const sha = (c: string) => c.repeat(40);
 
-/** Runs the built `hoist` binary as a user would, with its own config dir. */
-function hoist(args: string[], opts: { env?: Record<string, string>; stdin?: string } = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH ?? "", ...opts.env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.stdin.end(opts.stdin ?? "");
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+interface Running {
+  /** Resolves once stderr (what was printed so far included) matches. */
+  stderrMatch(re: RegExp): Promise<RegExpMatchArray>;
+  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+/** Starts the built `hoist` binary as a user would, with its own config dir; stderr can be waited on while it runs. */
+function start(args: string[], opts: { env?: Record<string, string>; stdin?: string; cwd?: string; bin?: string } = {}): Running {
+  const child = spawn(process.execPath, [opts.bin ?? BIN, ...args], {
+    env: { PATH: process.env.PATH ?? "", ...opts.env },
+    stdio: ["pipe", "pipe", "pipe"],
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });
+  let stdout = "";
+  let stderr = "";
+  const waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => {
+    stderr += d;
+    for (const w of [...waiters]) {
+      const m = stderr.match(w.re);
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  });
+  child.stdin.end(opts.stdin ?? "");
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on("exit", (code) => resolve({ code, stdout, stderr })),
+  );
+  return {
+    done,
+    stderrMatch: (re) =>
+      new Promise((resolve, reject) => {
+        const m = stderr.match(re);
+        if (m) return resolve(m);
+        waiters.push({ re, resolve });
+        done.then(() => reject(new Error(`hoist exited before printing ${re}; stderr: ${stderr}`)));
+      }),
+  };
+}
+
+function hoist(args: string[], opts: { env?: Record<string, string>; stdin?: string; cwd?: string } = {}) {
+  return start(args, opts).done;
 }
 
 describe("hoist command line against a running API", () => {
   let h: ApiHarness;
   let env: Record<string, string>;
 
+  let repo: TestRepo;
+  let head: string;
+
   beforeAll(async () => {
-    h = await startApi();
+    // The local repository first: the harness must not meet a blocked event loop while it connects.
+    repo = createRepo();
+    head = repo.commit({ "compose.yaml": "services: {}\n" }, "first");
+    h = await startApi({ env: { HOIST_LOCAL_REPOS: "true" } });
     env = { XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), "hoist-cli-")), HOME: "/nonexistent" };
   });
   afterAll(async () => {
     await h?.close();
+    repo?.remove();
   });
 
   it("exits 2 on usage errors and when not logged in", async () => {
@@ -89,11 +129,12 @@ describe("hoist command line against a running API", () => {
 
   it("starts a build, follows its log to the end, and exits 1 when it failed", async () => {
     const started = await hoist(["deploy", "web", "main", "--sha", sha("a"), "--json"], { env });
+    expect(started.stderr).toBe("");
     expect(started.code).toBe(0);
     const { build } = JSON.parse(started.stdout) as { build: { id: string; number: number; status: string } };
     expect(build).toMatchObject({ number: 1, status: "queued" });
     const table = await hoist(["builds", "web"], { env });
-    expect(table.stdout).toMatch(new RegExp(`^${build.id}\\s+1\\s+refs/heads/main\\s+aaaaaaaa\\s+queued`, "m"));
+    expect(table.stdout).toMatch(new RegExp(`^${build.id}\\s+1\\s+main\\s+aaaaaaaa\\s+queued`, "m"));
 
     const following = hoist(["builds", "logs", build.id, "--follow"], { env });
     await h.deps.records.builds.transition(build.id, ["queued"], { status: "running" });
@@ -128,6 +169,113 @@ describe("hoist command line against a running API", () => {
     const back = await hoist(["releases", "rollback", "web", "--json"], { env });
     expect(back.code).toBe(0);
     expect(JSON.parse(back.stdout)).toMatchObject({ number: 3, status: "pending" });
+  });
+
+  it("creates an app on a local repository named relative to the working directory", async () => {
+    const { dirname, basename } = await import("node:path");
+    const created = await hoist(["apps", "create", "hello", "--repo", `./${basename(repo.barePath)}`], {
+      env,
+      cwd: dirname(repo.barePath),
+    });
+    expect(created.stderr).toBe("");
+    expect(created.code).toBe(0);
+    expect(created.stdout).toContain(`created app hello (branch main) from the local repository ${pathToFileURL(repo.barePath).href}`);
+    expect(created.stdout).toContain("Commit, then: hoist deploy hello --wait");
+    expect(created.stdout).not.toContain("Deploy keys");
+  });
+
+  it("deploy --wait resolves the app's branch on the server and prints each stage as it happens, to live", async () => {
+    const run = start(["deploy", "hello", "--wait", "--no-cache"], { env });
+    await run.stderrMatch(/build #1 of hello \(main at ([0-9a-f]{8}), no cache\) queued\n/);
+    const [queued] = await h.deps.records.builds.listByApp("hello");
+    expect(queued).toMatchObject({ number: 1, ref: "main", sha: head, status: "queued", noCache: true });
+    const id = (queued as { id: string }).id;
+    const { records } = h.deps;
+    const log = new LogWriter(h.deps.redis, buildLogKey(h.prefix, id));
+    await records.builds.transition(id, ["queued"], { status: "running" });
+    log.write("start", `build #1 of hello at ${head} (main)`);
+    log.write("clone", "checked out");
+    await log.flush();
+    await run.stderrMatch(/ {2}clone\n/);
+    log.write("build web", "STEP 1/2: FROM busybox");
+    await log.flush();
+    await run.stderrMatch(/ {2}build web\n/);
+    // As the builder finishes: the release first, then the build succeeded, then the log's end.
+    const release = await records.releases.create({ app: "hello", buildId: id, images: [] });
+    await records.builds.transition(id, ["running"], { status: "succeeded", releaseId: release.id });
+    log.write("release", "release created; deploy queued");
+    await log.end("succeeded");
+    await run.stderrMatch(/release #1 created\n/);
+    await records.releases.transition(release.id, ["pending"], { status: "deploying" });
+    await run.stderrMatch(/release #1 deploying\n/);
+    await records.releases.transition(release.id, ["deploying"], { status: "live", liveAt: new Date().toISOString() });
+    const done = await run.done;
+    expect(done.code).toBe(0);
+    expect(done.stderr).toBe(
+      [
+        `build #1 of hello (main at ${head.slice(0, 8)}, no cache) queued`,
+        "build #1 running",
+        "  clone",
+        "  build web",
+        "build #1 succeeded",
+        "release #1 created",
+        "release #1 deploying",
+        "release #1 live",
+        "",
+      ].join("\n"),
+    );
+    expect(done.stdout).toBe(`hello is live: release #1 (build #1, ${head.slice(0, 8)})\n`);
+  });
+
+  it("deploy --wait shows a failed build's reason and exits 1", async () => {
+    const run = start(["deploy", "hello", "main", "--wait"], { env });
+    await run.stderrMatch(/build #2 of hello \(main at [0-9a-f]{8}\) queued\n/);
+    const [b] = await h.deps.records.builds.listByApp("hello");
+    const id = (b as { id: string }).id;
+    expect(b?.noCache).toBeUndefined();
+    await h.deps.records.builds.transition(id, ["queued"], { status: "running" });
+    const log = new LogWriter(h.deps.redis, buildLogKey(h.prefix, id));
+    log.write("build web", "RUN make: exit code 2");
+    await log.flush();
+    await h.deps.records.builds.transition(id, ["running"], { status: "failed", reason: "build web: Dockerfile:3 RUN exit code 2" });
+    await log.end("failed");
+    const done = await run.done;
+    expect(done.code).toBe(1);
+    expect(done.stderr).toMatch(
+      /build #2 running\n {2}build web\nbuild #2 failed: build web: Dockerfile:3 RUN exit code 2\nhoist: deploy of hello failed\n$/,
+    );
+    expect(done.stdout).toBe("");
+  });
+
+  it("a ref the repository does not have: exit 3 with the API's 422 and git's reason", async () => {
+    const res = await hoist(["deploy", "hello", "no-such-branch", "--wait"], { env });
+    expect(res.code).toBe(3);
+    expect(res.stderr).toBe(
+      `hoist: no-such-branch is neither a branch nor a tag of ${pathToFileURL(repo.barePath).href} (HTTP 422 unresolvable_ref)\n`,
+    );
+    expect((await hoist(["apps", "delete", "hello"], { env })).code).toBe(0);
+  });
+
+  it("is on the PATH as `hoist` after pnpm install (node_modules/.bin), with clean output", async () => {
+    const { execFile } = await import("node:child_process");
+    const bin = join(repoRoot, "node_modules", ".bin");
+    const help = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile("hoist", ["--help"], { cwd: tmpdir(), env: { PATH: `${bin}:${process.env.PATH}` } }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
+      ),
+    );
+    expect(help).toEqual({ code: 0, stdout: expect.stringMatching(/^hoist: continuous delivery from GitLab\n/), stderr: "" });
+    // Before `pnpm build`, the linked bin says what to do instead of a module-not-found trace.
+    const bare = mkdtempSync(join(tmpdir(), "hoist-unbuilt-"));
+    const { cpSync, mkdirSync } = await import("node:fs");
+    mkdirSync(join(bare, "packages", "cli", "bin"), { recursive: true });
+    cpSync(join(repoRoot, "packages", "cli", "bin", "hoist.js"), join(bare, "packages", "cli", "bin", "hoist.js"));
+    const unbuilt = await start(["--help"], { bin: join(bare, "packages", "cli", "bin", "hoist.js") }).done;
+    expect(unbuilt).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: `hoist: the command line is not built yet: run \`pnpm build\` (or \`pnpm start\`) in ${bare}/\n`,
+    });
   });
 
   it("HOIST_URL and HOIST_TOKEN override the stored login; deletes the app", async () => {

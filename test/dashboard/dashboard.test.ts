@@ -43,7 +43,7 @@ describe("operators' dashboard in Chromium", () => {
       await records.releases.transition(r.id, ["pending"], { status, liveAt: new Date(Date.now() - (3 - n) * 60_000).toISOString() });
     }
     const build = await h.api("POST", "/apps/shop/builds", { ref: "refs/heads/main", sha: sha("c") });
-    expect(build.status).toBe(201);
+    expect(build.status).toBe(202);
     buildId = build.body.id;
     browser = await launchBrowser();
     page = await browser.newPage();

@@ -178,7 +178,7 @@ describe("builds API", () => {
   it("starts manual builds, lists them newest first and shows one", async () => {
     const s1 = sha();
     const first = await h.api("POST", "/apps/api/builds", { ref: "main", sha: s1 });
-    expect(first.status).toBe(201);
+    expect(first.status).toBe(202);
     expect(first.body).toMatchObject({ app: "api", number: 1, ref: "main", sha: s1, status: "queued", trigger: "manual" });
     expect(new Date(first.body.createdAt).toISOString()).toBe(first.body.createdAt);
     expect((await h.deps.queues.queue("build").getJob(first.body.id))?.data).toEqual({ kind: "build", buildId: first.body.id });

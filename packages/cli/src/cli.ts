@@ -14,18 +14,22 @@ import { makeOut } from "./output.js";
 export const USAGE = `hoist: continuous delivery from GitLab
 
   hoist login <url>                                   store the API token (read from a prompt or stdin)
-  hoist apps create <name> --repo <sshUrl> --branch <branch> [--target-port <port>] [--service web]
+  hoist apps create <name> --repo <sshUrl|path> [--branch main] [--target-port <port>] [--service web]
+                                                      a path (HOIST_LOCAL_REPOS on the server) is taken relative to here
   hoist apps list | show <name> | delete <name>
   hoist apps link <app> <projectId> [--connection <id>]
   hoist gitlab connect <url>                          the token is read from a prompt or stdin, never argv
   hoist builds <app> | builds show <id> | builds logs <id> [--follow] | builds cancel <id>
-  hoist deploy <app> <ref> [--sha <commit>] [--wait] [--timeout <s>]
+  hoist deploy <app> [ref] [--sha <commit>] [--no-cache] [--wait] [--timeout <s>]
+                                                      ref: a branch or tag (default: the app's branch),
+                                                      resolved by the API with the app's deploy key
   hoist releases <app> | releases promote <app> <releaseId> | releases rollback <app>
   hoist env list <app> | env set <app> KEY=VALUE... | env unset <app> KEY...
 
   --json    machine-readable output
   HOIST_URL and HOIST_TOKEN override the stored login.
-  Exit codes: 0 ok, 1 build or deploy failed, 2 usage, 3 API error or API unreachable.`;
+  Exit codes: 0 ok; 1 build or deploy failed (its reason is printed); 2 usage;
+  3 the API refused (e.g. HTTP 422: the ref is not on the repository, with git's reason) or is unreachable.`;
 
 const commands: Record<string, (ctx: CommandContext) => Promise<void>> = {
   login: loginCommand,
@@ -108,6 +112,7 @@ function parse(argv: string[]) {
       sha: { type: "string" },
       connection: { type: "string" },
       timeout: { type: "string" },
+      "no-cache": { type: "boolean", default: false },
     },
   });
 }

@@ -1,4 +1,4 @@
-import { concurrencySchema, secretsEnvSchema, workerEnvSchema } from "@hoist/shared";
+import { concurrencySchema, localReposEnvSchema, secretsEnvSchema, workerEnvSchema } from "@hoist/shared";
 import { z } from "zod";
 
 const ms = (what: string) =>
@@ -9,6 +9,7 @@ const ms = (what: string) =>
     .max(3_600_000);
 
 export const envSchema = workerEnvSchema.extend(secretsEnvSchema.shape).extend({
+  ...localReposEnvSchema.shape,
   HOIST_CONCURRENCY: concurrencySchema,
   /** Engine API of podman or Docker; dockerode's default socket when unset. */
   DOCKER_HOST: z

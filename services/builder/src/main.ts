@@ -82,6 +82,7 @@ const deps = {
     secrets,
     workDir,
     pushTarget: (app: string) => resolvePushTarget(config, app, ecr),
+    localRepos: config.HOIST_LOCAL_REPOS,
   },
   ...builderOverrides(),
 };

@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import { keyValues, table } from "../output.js";
 import type { CommandContext } from "./context.js";
@@ -6,6 +7,15 @@ type App = { name: string; branch: string; repo: { sshUrl: string; projectId?: n
   string,
   unknown
 >;
+
+/**
+ * What `--repo` names: an SSH URL or file:// URL as given; anything else is a path on this machine,
+ * made absolute here because the API cannot know the caller's working directory.
+ */
+export function repoLocation(repo: string, cwd = process.cwd()): string {
+  if (repo.includes("://") || /^(?:[^@/:\s]+@)?[^/:\s]+:(?!\/\/)/.test(repo)) return repo;
+  return resolve(cwd, repo);
+}
 
 function need(args: string[], i: number, what: string): string {
   const v = args[i];
@@ -18,17 +28,31 @@ export async function appsCommand({ args, opts, out, client }: CommandContext): 
   switch (sub) {
     case "create": {
       const name = need(rest, 0, "<name>: hoist apps create <name> --repo <sshUrl> --branch <branch>");
-      if (!opts.repo) throw new UsageError("--repo <sshUrl> is required");
-      const body: Record<string, unknown> = { name, branch: opts.branch ?? "main", repo: { sshUrl: opts.repo } };
+      if (!opts.repo) throw new UsageError("--repo <sshUrl|path> is required");
+      const body: Record<string, unknown> = { name, branch: opts.branch ?? "main", repo: { sshUrl: repoLocation(opts.repo) } };
       if (opts["target-port"]) {
         const port = Number(opts["target-port"]);
         if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError("--target-port takes a TCP port, 1-65535");
         body.target = { kind: "local", services: { [opts.service ?? "web"]: { port } } };
       }
-      const res = await client().post<{ app: App; webhook: { url: string; token: string }; deployKey: { publicKey: string } }>(
+      const res = await client().post<{ app: App; webhook: { url: string; token: string }; deployKey: { publicKey: string } | null }>(
         "/v1/apps",
         body,
       );
+      const { deployKey } = res;
+      if (!deployKey) {
+        // A local repository: git reads it directly, and GitLab has nothing to do.
+        out.data(res, () =>
+          [
+            `created app ${res.app.name} (branch ${res.app.branch}) from the local repository ${res.app.repo.sshUrl}`,
+            `  Webhook URL:   ${res.webhook.url}`,
+            `  Webhook token: ${res.webhook.token}   (shown only now)`,
+            "",
+            `Commit, then: hoist deploy ${res.app.name} --wait`,
+          ].join("\n"),
+        );
+        return;
+      }
       out.data(res, () =>
         [
           `created app ${res.app.name} (branch ${res.app.branch})`,
@@ -37,7 +61,7 @@ export async function appsCommand({ args, opts, out, client }: CommandContext): 
           `  URL:          ${res.webhook.url}`,
           `  Secret token: ${res.webhook.token}   (shown only now)`,
           "In GitLab (Settings > Repository > Deploy keys), add this read-only key:",
-          `  ${res.deployKey.publicKey}`,
+          `  ${deployKey.publicKey}`,
           "",
           `Or let Hoist do both: hoist apps link ${res.app.name} <projectId>`,
         ].join("\n"),

@@ -12,6 +12,7 @@ export interface Options {
   sha?: string;
   connection?: string;
   timeout?: string;
+  "no-cache": boolean;
 }
 
 export interface CommandContext {

@@ -1,72 +1,122 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { PipelineFailed, UsageError } from "../errors.js";
-import { type Build, followBuild } from "./builds.js";
+import { type Build, buildEnded } from "./builds.js";
 import type { CommandContext } from "./context.js";
 import type { Release } from "./releases.js";
 
-const run = promisify(execFile);
+const RELEASE_ENDED: Release["status"][] = ["live", "failed", "rolled_back", "retired"];
+const because = (reason?: string) => (reason ? `: ${reason}` : "");
 
-/** Resolves a branch or tag to its commit on the app's repository, with the user's own git access. */
-async function resolveRef(sshUrl: string, ref: string): Promise<{ ref: string; sha: string }> {
-  if (/^[0-9a-f]{40}$/.test(ref)) throw new UsageError("give a branch or tag as <ref>, and the commit with --sha");
-  const { stdout } = await run("git", ["ls-remote", sshUrl, ref, `refs/heads/${ref}`, `refs/tags/${ref}`], { timeout: 30_000 }).catch(
-    (err: unknown) => {
-      throw new UsageError(
-        `could not resolve ${ref} on ${sshUrl} with git ls-remote (${(err as Error).message.split("\n")[0]}); pass --sha`,
-      );
-    },
-  );
-  const lines = stdout.trim().split("\n").filter(Boolean);
-  const pick = lines.find((l) => l.endsWith(`refs/heads/${ref}`)) ?? lines.find((l) => l.endsWith(`refs/tags/${ref}^{}`)) ?? lines[0];
-  const [sha, fullRef] = pick?.split("\t") ?? [];
-  if (!sha || !fullRef) throw new UsageError(`${ref} not found on ${sshUrl}`);
-  return { ref: fullRef.replace(/\^\{\}$/, ""), sha };
-}
-
-const TERMINAL: Release["status"][] = ["live", "failed", "rolled_back", "retired"];
-
+/**
+ * `hoist deploy <app> [ref]`: the API resolves the ref on the app's repository with the app's own
+ * deploy key (a ref it cannot find is HTTP 422 with git's reason). `--wait` prints each stage as
+ * it happens, through to the release going live, and exits 1 when the build or release failed.
+ */
 export async function deployCommand(ctx: CommandContext): Promise<void> {
   const { args, opts, out, client } = ctx;
-  const [app, ref] = args;
-  if (!app || !ref) throw new UsageError("hoist deploy <app> <ref> [--sha <commit>] [--wait]");
-  let target: { ref: string; sha: string };
-  if (opts.sha) {
-    if (!/^[0-9a-f]{40}$/.test(opts.sha)) throw new UsageError("--sha takes a full 40-character commit id");
-    target = { ref: ref.startsWith("refs/") ? ref : `refs/heads/${ref}`, sha: opts.sha };
-  } else {
-    const { app: record } = await client().get<{ app: { repo: { sshUrl: string } } }>(`/v1/apps/${encodeURIComponent(app)}`);
-    target = await resolveRef(record.repo.sshUrl, ref);
-  }
-  const build = await client().post<Build>(`/v1/apps/${encodeURIComponent(app)}/builds`, target);
+  const [app, given] = args;
+  if (!app || args.length > 2) throw new UsageError("hoist deploy <app> [ref] [--sha <commit>] [--no-cache] [--wait] [--timeout <s>]");
+  if (opts.sha && !/^[0-9a-f]{40}$/.test(opts.sha)) throw new UsageError("--sha takes a full 40-character commit id");
+  const timeoutS = Number(opts.timeout ?? 1800);
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError("--timeout takes a number of seconds");
+  const ref = given ?? (await defaultRef(ctx, app));
+  const build = await client().post<Build>(`/v1/apps/${encodeURIComponent(app)}/builds`, {
+    ref,
+    ...(opts.sha ? { sha: opts.sha } : {}),
+    ...(opts["no-cache"] ? { noCache: true } : {}),
+  });
+  const what = `build #${build.number} of ${app} (${build.ref} at ${build.sha.slice(0, 8)}${opts["no-cache"] ? ", no cache" : ""})`;
   if (!opts.wait) {
-    out.data({ build }, () => `queued build #${build.number} of ${app} at ${target.sha.slice(0, 8)} (${build.id})`);
+    out.data({ build }, () => `queued ${what}: ${build.id}`);
     return;
   }
-  out.err(`build #${build.number} of ${app} at ${target.sha.slice(0, 8)} queued`);
-  const finished = await followBuild(ctx, build.id);
+  out.err(`${what} queued`);
+  const deadline = Date.now() + timeoutS * 1000;
+  const finished = await watchBuild(ctx, build, deadline);
   if (finished.status !== "succeeded" || !finished.releaseId) {
-    out.data({ build: finished }, () => `build #${finished.number} ${finished.status}${finished.reason ? `: ${finished.reason}` : ""}`);
-    throw new PipelineFailed(`build ${finished.status}`);
+    const status = buildEnded(finished)
+      ? `build #${finished.number} ${finished.status}${because(finished.reason)}`
+      : `build #${finished.number} still ${finished.status}; gave up after --timeout ${timeoutS} s`;
+    if (!buildEnded(finished)) out.err(status);
+    if (out.json) out.data({ build: finished }, () => status);
+    throw new PipelineFailed(`deploy of ${app} failed`);
   }
-  out.err(`==> deploy (release ${finished.releaseId})`);
-  const deadline = Date.now() + Number(opts.timeout ?? 1800) * 1000;
+  const release = await watchRelease(ctx, finished.releaseId, deadline);
+  if (release?.status !== "live") {
+    const status = release ? `release #${release.number} ${release.status}${because(release.reason)}` : "the release did not start";
+    if (!release || !RELEASE_ENDED.includes(release.status)) out.err(`${status}; gave up after --timeout ${timeoutS} s`);
+    if (out.json) out.data({ build: finished, release }, () => status);
+    throw new PipelineFailed(`deploy of ${app} failed`);
+  }
+  out.data(
+    { build: finished, release },
+    () => `${app} is live: release #${release.number} (build #${finished.number}, ${finished.sha.slice(0, 8)})`,
+  );
+}
+
+/** The app's branch, unless it is a pattern (release/*): then the ref must be named. */
+async function defaultRef(ctx: CommandContext, app: string): Promise<string> {
+  const { app: record } = await ctx.client().get<{ app: { branch: string } }>(`/v1/apps/${encodeURIComponent(app)}`);
+  if (/[*?[]/.test(record.branch)) {
+    throw new UsageError(`${app} builds the branches ${record.branch}: name one, e.g. hoist deploy ${app} <branch>`);
+  }
+  return record.branch;
+}
+
+/**
+ * Follows the build's log stream and prints its stages (running, then each step) as they come;
+ * resolves with the build's final record. The stream ends when the build does.
+ */
+async function watchBuild(ctx: CommandContext, build: Build, deadline: number): Promise<Build> {
+  const { out, client } = ctx;
+  const path = `/v1/builds/${encodeURIComponent(build.id)}`;
+  let running = false;
+  let step: string | undefined;
+  const signal = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
+  await client()
+    .stream(
+      `${path}/logs?follow=1`,
+      (event, data) => {
+        if (event !== "line") return;
+        if (!running) {
+          running = true;
+          out.err(`build #${build.number} running`);
+        }
+        let entry: { step?: string } = {};
+        try {
+          entry = JSON.parse(data) as { step?: string };
+        } catch {
+          // A line without a step: nothing to name.
+        }
+        // "start" and "release" are the build's own bookends: the stages around them say it.
+        if (entry.step && entry.step !== step && entry.step !== "start" && entry.step !== "release") {
+          step = entry.step;
+          out.err(`  ${step}`);
+        }
+      },
+      signal,
+    )
+    .catch((err: unknown) => {
+      if (!signal.aborted) throw err;
+    });
+  const final = await client().get<Build>(path);
+  if (buildEnded(final)) out.err(`build #${final.number} ${final.status}${because(final.reason)}`);
+  return final;
+}
+
+/** Polls the release (the API has no release event stream) and prints each status it reaches. */
+async function watchRelease(ctx: CommandContext, id: string, deadline: number): Promise<Release | undefined> {
+  const { out, client } = ctx;
   let release: Release | undefined;
   let last = "";
   while (Date.now() < deadline) {
-    release = await client().get<Release>(`/v1/releases/${encodeURIComponent(finished.releaseId)}`);
+    release = await client().get<Release>(`/v1/releases/${encodeURIComponent(id)}`);
     if (release.status !== last) {
-      out.err(`release #${release.number}: ${release.status}`);
       last = release.status;
+      const word = release.status === "pending" ? "created" : release.status;
+      out.err(`release #${release.number} ${word}${release.status === "failed" ? because(release.reason) : ""}`);
     }
-    if (TERMINAL.includes(release.status)) break;
-    // The API has no release event stream yet; a 1 s poll is fine for a human-facing wait.
-    await new Promise((r) => setTimeout(r, 1_000));
+    if (RELEASE_ENDED.includes(release.status)) break;
+    await new Promise((r) => setTimeout(r, 500));
   }
-  out.data({ build: finished, release }, () =>
-    release?.status === "live"
-      ? `release #${release.number} of ${app} is live`
-      : `release ${release?.status ?? "unknown"}${release?.reason ? `: ${release.reason}` : ""}`,
-  );
-  if (release?.status !== "live") throw new PipelineFailed(`release ${release?.status ?? "did not finish in time"}`);
+  return release;
 }

@@ -76,3 +76,15 @@ export const concurrencySchema = z.coerce
   .min(1, "at least 1")
   .max(256, "at most 256")
   .default(2);
+
+/**
+ * HOIST_LOCAL_REPOS: apps may build from a repository on this machine (an absolute path or a
+ * file:// URL), cloned without a deploy key. On under `pnpm start`; off in production, where a
+ * path names the API's or builder's own disk.
+ */
+export const localReposEnvSchema = z.object({
+  HOIST_LOCAL_REPOS: z
+    .enum(["true", "false", "1", "0"], { error: "true or false" })
+    .default("false")
+    .transform((v) => v === "true" || v === "1"),
+});

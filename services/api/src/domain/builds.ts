@@ -26,6 +26,8 @@ export interface NewBuild {
   before?: string;
   trigger: Build["trigger"];
   commit?: Build["commit"];
+  /** Build without the engine's layer cache (a manual build asked for it). */
+  noCache?: boolean;
   /** Pre-allocated id (the webhook claims its dedupe key with it before storing). */
   id?: string;
 }
@@ -40,6 +42,7 @@ export function buildFields(input: NewBuild) {
     ...(input.before ? { before: input.before } : {}),
     trigger: input.trigger,
     ...(input.commit ? { commit: input.commit } : {}),
+    ...(input.noCache ? { noCache: true } : {}),
   };
 }
 

@@ -38,6 +38,7 @@ export function buildView(b: Build) {
     trigger: b.trigger,
     ...(b.commit ? { commit: b.commit } : {}),
     ...(b.canceledBy ? { canceledBy: b.canceledBy } : {}),
+    ...(b.noCache ? { noCache: true } : {}),
     ...(b.images ? { images: b.images } : {}),
     ...(b.releaseId ? { releaseId: b.releaseId } : {}),
     createdAt: b.createdAt,

@@ -1,11 +1,16 @@
-import { appNameSchema, targetSchema } from "@hoist/shared";
+import { appNameSchema, localRepoPath, targetSchema } from "@hoist/shared";
 import { z } from "zod";
+import { isValidGitRef } from "../domain/push-event.js";
 import { parseSshUrl } from "../domain/ssh-url.js";
 
+/** An SSH clone URL, or a local repository (allowed only with HOIST_LOCAL_REPOS: the route checks). */
 const sshUrl = z
   .string()
   .max(1024)
-  .refine((u) => parseSshUrl(u) !== undefined, "an SSH clone URL: git@host:group/app.git or ssh://user@host:port/group/app.git");
+  .refine(
+    (u) => parseSshUrl(u) !== undefined || localRepoPath(u) !== undefined,
+    "an SSH clone URL: git@host:group/app.git or ssh://user@host:port/group/app.git (with HOIST_LOCAL_REPOS also an absolute path or file:// URL of a local repository)",
+  );
 
 const branchFilter = z
   .string()
@@ -74,10 +79,20 @@ export const updateAppSchema = z
   .partial()
   .strict();
 
+const commitSha = z.string().regex(/^[0-9a-f]{40}$/, "a full 40-character lowercase hex commit SHA");
+
+/** Without `sha`, the API resolves `ref` on the app's repository. */
 export const manualBuildSchema = z
   .object({
-    ref: z.string().min(1).max(255),
-    sha: z.string().regex(/^[0-9a-f]{40}$/, "a full 40-character lowercase hex commit SHA"),
+    ref: z
+      .string()
+      .min(1)
+      .max(255)
+      .refine((r) => !r.startsWith("-") && isValidGitRef(r), "a branch or tag name (or full ref) git accepts, such as main or v1.2")
+      .refine((r) => !commitSha.safeParse(r).success, "a branch or tag: give the commit as sha"),
+    sha: commitSha.optional(),
+    /** Build every step again, ignoring the engine's layer cache. */
+    noCache: z.boolean().optional(),
   })
   .strict();
 

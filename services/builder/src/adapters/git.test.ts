@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -38,16 +38,25 @@ describe("fetchCommit over the test sshd", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function fetchInto(opts: { gitConfig?: string[]; hostKeys?: string[]; sha?: string; signal?: AbortSignal }) {
+  async function fetchInto(opts: {
+    gitConfig?: string[];
+    hostKeys?: string[];
+    sha?: string;
+    signal?: AbortSignal;
+    url?: string;
+    privateKey?: string | null;
+    allowLocal?: boolean;
+  }) {
     const root = join(dir, String(n++));
     await mkdir(join(root, "ssh"), { recursive: true, mode: 0o700 });
     const lines: string[] = [];
     const res = await fetchCommit({
       secretDir: join(root, "ssh"),
       repoDir: join(root, "src"),
-      sshUrl: repo.sshUrl,
+      sshUrl: opts.url ?? repo.sshUrl,
       sha: opts.sha ?? older,
-      privateKey: key.privateKey,
+      privateKey: opts.privateKey === null ? undefined : key.privateKey,
+      ...(opts.allowLocal ? { allowLocal: true } : {}),
       hostKeys: opts.hostKeys,
       signal: opts.signal ?? new AbortController().signal,
       log: (l) => lines.push(l),
@@ -98,5 +107,29 @@ describe("fetchCommit over the test sshd", () => {
     const err = await fetchInto({ signal: ctl.signal }).catch((e) => e);
     expect(err.message).toBe("stop");
     expect(performance.now() - t0).toBeLessThan(1_500);
+  });
+
+  it("clones a local repository (HOIST_LOCAL_REPOS) by path, with no deploy key", async () => {
+    const { res, lines, root } = await fetchInto({ url: repo.barePath, privateKey: null, allowLocal: true });
+    expect(res.hostKeys).toEqual([]);
+    expect(lines).toContain(`checked out ${older}`);
+    expect(readFileSync(join(root, "src", "a.txt"), "utf8")).toBe("one\n");
+  });
+
+  it("refuses a local repository while HOIST_LOCAL_REPOS is off, and an SSH URL without a deploy key", async () => {
+    const off = await fetchInto({ url: `file://${repo.barePath}`, privateKey: null }).catch((e) => e);
+    expect(off).toBeInstanceOf(BuildFailure);
+    expect(off.message).toBe(
+      `clone: file://${repo.barePath} is a local repository and HOIST_LOCAL_REPOS is off on this builder; set HOIST_LOCAL_REPOS=true or give the app an SSH URL`,
+    );
+    expect(off.permanent).toBe(true);
+    const keyless = await fetchInto({ privateKey: null }).catch((e) => e);
+    expect(keyless.message).toBe("clone: the app has no deploy key; add one and build again");
+  });
+
+  it("allows only the app's own protocol: an SSH app cannot be pointed at a local path through git's config", async () => {
+    const err = await fetchInto({ gitConfig: [`url.${repo.barePath}.insteadOf=${repo.sshUrl}`] }).catch((e) => e);
+    expect(err).toBeInstanceOf(BuildFailure);
+    expect(err.message).toMatch(/transport 'file' not allowed/);
   });
 });

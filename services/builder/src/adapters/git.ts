@@ -1,6 +1,5 @@
 import { spawn } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { gitAccess, LOCAL_REPOS_SETTING, localRepoPath, localRepoUrl } from "@hoist/shared";
 import { BuildFailure, gitFailure } from "../domain/failure.js";
 
 export interface SshTarget {
@@ -77,51 +76,55 @@ export interface FetchOptions {
   secretDir: string;
   /** Where the checkout goes (created by git init). */
   repoDir: string;
+  /** The app's repository: an SSH URL, or (with `allowLocal`) a local path or file:// URL. */
   sshUrl: string;
   sha: string;
-  privateKey: string;
+  /** The deploy key; a local repository needs none. */
+  privateKey: string | undefined;
   /** Pinned known_hosts lines; undefined = trust on first use (the key seen is returned). */
   hostKeys: string[] | undefined;
+  /** HOIST_LOCAL_REPOS: whether a local repository may be cloned at all. */
+  allowLocal?: boolean;
   signal: AbortSignal;
   log: (line: string) => void;
   /** Extra `git -c` settings (tests force protocol v0 to meet a server that refuses a fetch by id). */
   gitConfig?: string[];
 }
 
+/** Where git fetches from: the SSH target, or a local repository when HOIST_LOCAL_REPOS allows it. */
+function sourceOf(o: FetchOptions): SshTarget {
+  const local = localRepoPath(o.sshUrl);
+  if (local === undefined) {
+    const target = parseSshUrl(o.sshUrl);
+    if (!o.privateKey) throw new BuildFailure("clone: the app has no deploy key; add one and build again", true);
+    return target;
+  }
+  if (!o.allowLocal) {
+    throw new BuildFailure(
+      `clone: ${o.sshUrl} is a local repository and ${LOCAL_REPOS_SETTING} is off on this builder; set ${LOCAL_REPOS_SETTING}=true or give the app an SSH URL`,
+      true,
+    );
+  }
+  return { url: localRepoUrl(local), host: local, knownHostsName: "" };
+}
+
 /**
- * Fetches exactly `sha` over SSH with the deploy key and checks it out. Returns the known_hosts
- * lines the connection used (to pin them after a first, trust-on-first-use fetch).
+ * Fetches exactly `sha` (over SSH with the deploy key, or from a local repository) and checks it
+ * out. Returns the known_hosts lines the connection used (to pin them after a first,
+ * trust-on-first-use fetch).
  */
 export async function fetchCommit(o: FetchOptions): Promise<{ hostKeys: string[] }> {
-  const target = parseSshUrl(o.sshUrl);
-  const keyPath = join(o.secretDir, "deploy_key");
-  const knownHosts = join(o.secretDir, "known_hosts");
-  await writeFile(keyPath, o.privateKey.endsWith("\n") ? o.privateKey : `${o.privateKey}\n`, { mode: 0o600 });
-  await writeFile(knownHosts, o.hostKeys?.length ? `${o.hostKeys.join("\n")}\n` : "", { mode: 0o600 });
-  const ssh = [
-    "ssh",
-    "-F /dev/null",
-    `-i '${keyPath}'`,
-    "-o IdentitiesOnly=yes",
-    "-o BatchMode=yes",
-    "-o ConnectTimeout=20",
-    `-o UserKnownHostsFile='${knownHosts}'`,
-    "-o GlobalKnownHostsFile=/dev/null",
-    "-o HashKnownHosts=no",
-    `-o StrictHostKeyChecking=${o.hostKeys?.length ? "yes" : "accept-new"}`,
-  ].join(" ");
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: o.secretDir,
-    GIT_SSH_COMMAND: ssh,
-    GIT_TERMINAL_PROMPT: "0",
-    GIT_CONFIG_NOSYSTEM: "1",
-    GIT_CONFIG_GLOBAL: "/dev/null",
-    LC_ALL: "C",
-  };
+  const target = sourceOf(o);
+  const access = await gitAccess({
+    dir: o.secretDir,
+    url: target.url,
+    ...(o.privateKey ? { privateKey: o.privateKey } : {}),
+    ...(o.hostKeys ? { hostKeys: o.hostKeys } : {}),
+  });
+  const env = access.env;
   // Key paths and the workspace never reach the log.
-  const log = (line: string) => o.log(line.split(o.secretDir).join("<keydir>"));
-  const cfg = (o.gitConfig ?? []).flatMap((c) => ["-c", c]);
+  const log = (line: string) => o.log(access.redact(line));
+  const cfg = [...access.args, ...(o.gitConfig ?? []).flatMap((c) => ["-c", c])];
   const git = (args: string[], cwd = o.repoDir) => runGit([...cfg, ...args], { cwd, env, signal: o.signal, onLine: log });
 
   const init = await runGit(["init", "-q", o.repoDir], { cwd: o.secretDir, env, signal: o.signal, onLine: log });
@@ -154,9 +157,5 @@ export async function fetchCommit(o: FetchOptions): Promise<{ hostKeys: string[]
   });
   if (head !== o.sha) throw new BuildFailure(`clone: HEAD is ${head || "unknown"}, not the requested ${o.sha}`, true);
   log(`checked out ${o.sha}`);
-  const seen = (await readFile(knownHosts, "utf8"))
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith("#"));
-  return { hostKeys: seen };
+  return { hostKeys: await access.seenHostKeys() };
 }

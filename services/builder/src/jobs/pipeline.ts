@@ -23,6 +23,8 @@ export interface PipelineDeps {
   log: (step: string, line: string) => void;
   /** Throws when the build must not go on (canceled meanwhile). */
   checkpoint: () => Promise<void>;
+  /** HOIST_LOCAL_REPOS: apps may build from a repository on this machine. */
+  localRepos?: boolean;
   /** Registers a secret the log must never show (the registry password, once known). */
   redact?: (secret: string) => void;
 }
@@ -134,8 +136,10 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
     withSpan(name, { attributes: { ...ids, ...extra } }, () => timeStage(stage, fn));
   const ws = await createWorkspace(deps.workDir, build.id);
   try {
-    if (!app.deployKey) throw new BuildFailure("clone: the app has no deploy key; add one and build again", true);
-    const privateKey = (await deps.secrets.open(app.deployKey.privateKey, secretContexts.deployKey(app.name))).toString("utf8");
+    // A local repository (HOIST_LOCAL_REPOS) has no deploy key; fetchCommit refuses an SSH URL without one.
+    const privateKey = app.deployKey
+      ? (await deps.secrets.open(app.deployKey.privateKey, secretContexts.deployKey(app.name))).toString("utf8")
+      : undefined;
     const { hostKeys } = await step("clone", "clone", { "hoist.sha": build.sha }, () =>
       fetchCommit({
         secretDir: ws.secretDir,
@@ -144,6 +148,7 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
         sha: build.sha,
         privateKey,
         hostKeys: app.hostKeys,
+        allowLocal: deps.localRepos ?? false,
         signal,
         log: (l) => deps.log("clone", l),
       }),

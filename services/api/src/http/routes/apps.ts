@@ -4,6 +4,7 @@ import type { ApiDeps } from "../../deps.js";
 import { sealSettings } from "../../domain/app-secrets.js";
 import { generateDeployKey } from "../../domain/deploy-key.js";
 import { syncHookBranchFilter, unlinkApp } from "../../domain/gitlab-link.js";
+import { acceptRepo } from "../../domain/repo-source.js";
 import { hashToken, newHookId, newWebhookToken } from "../../domain/tokens.js";
 import { appView, webhookUrl } from "../../domain/views.js";
 import { HttpError } from "../errors.js";
@@ -23,30 +24,36 @@ export function appsRouter(deps: ApiDeps): Router {
   router.post("/apps", async (req, res) => {
     const input = createAppSchema.parse(req.body);
     if (await deps.records.apps.get(input.name)) throw new HttpError(409, "conflict", `app ${input.name} already exists`);
-    const keypair = await generateDeployKey(input.name);
+    const repo = await acceptRepo(input.repo.sshUrl, deps.config.HOIST_LOCAL_REPOS);
+    // A local repository is read with git directly: no deploy key to hand out.
+    const keypair = repo.local ? undefined : await generateDeployKey(input.name);
     const token = newWebhookToken();
     const hookId = newHookId();
     const sealed = await sealSettings(deps.secrets, input.name, input);
     const app = await deps.records.apps.create({
       name: input.name,
       branch: input.branch,
-      repo: input.repo,
+      repo: { ...input.repo, sshUrl: repo.url },
       target: input.target,
       supersede: input.supersede ?? "running",
       tagBuilds: input.tagBuilds ?? true,
       buildTimeoutSec: input.buildTimeoutSec ?? 1800,
       hookId,
       webhookTokenHash: hashToken(token),
-      deployKey: {
-        publicKey: keypair.publicKey,
-        privateKey: await deps.secrets.seal(keypair.privateKey, secretContexts.deployKey(input.name)),
-      },
+      ...(keypair
+        ? {
+            deployKey: {
+              publicKey: keypair.publicKey,
+              privateKey: await deps.secrets.seal(keypair.privateKey, secretContexts.deployKey(input.name)),
+            },
+          }
+        : {}),
       ...sealed.set,
     });
     res.status(201).json({
       app: appView(app, publicUrl),
       webhook: { url: webhookUrl(publicUrl, hookId), token },
-      deployKey: { publicKey: keypair.publicKey },
+      deployKey: keypair ? { publicKey: keypair.publicKey } : null,
       ...(sealed.outgoingWebhookSecret ? { outgoingWebhook: { url: app.outgoingWebhook?.url, secret: sealed.outgoingWebhookSecret } } : {}),
     });
   });
@@ -63,6 +70,17 @@ export function appsRouter(deps: ApiDeps): Router {
   router.patch("/apps/:app", async (req, res) => {
     const input = updateAppSchema.parse(req.body);
     const current = await requireApp(deps, req.params.app);
+    if (input.repo) {
+      const repo = await acceptRepo(input.repo.sshUrl, deps.config.HOIST_LOCAL_REPOS);
+      if (!repo.local && !current.deployKey) {
+        throw new HttpError(
+          400,
+          "invalid_request",
+          `repo.sshUrl: app ${current.name} has no deploy key for an SSH repository; create a new app`,
+        );
+      }
+      input.repo = { ...input.repo, sshUrl: repo.url };
+    }
     const sealed = await sealSettings(deps.secrets, current.name, input);
     const { env: _e, slackWebhookUrl: _s, outgoingWebhook: _o, signingSecret: _g, ...plain } = input;
     if (sealed.clear.length) await deps.records.apps.unset(current.name, sealed.clear);

@@ -1,6 +1,7 @@
 import { Router } from "express";
 import type { ApiDeps } from "../../deps.js";
 import { cancelBuild, finishBuild, storeBuild } from "../../domain/builds.js";
+import { resolveRef } from "../../domain/resolve-ref.js";
 import { buildView } from "../../domain/views.js";
 import { HttpError } from "../errors.js";
 import { manualBuildSchema } from "../schemas.js";
@@ -14,9 +15,26 @@ export function buildsRouter(deps: ApiDeps): Router {
   router.post("/apps/:app/builds", async (req, res) => {
     const input = manualBuildSchema.parse(req.body);
     const app = await requireApp(deps, req.params.app);
-    const build = await storeBuild(buildDeps, { app: app.name, ref: input.ref, sha: input.sha, trigger: "manual" });
+    let target = { ref: input.ref, sha: input.sha };
+    if (!target.sha) {
+      const resolved = await resolveRef(app, input.ref, { secrets: deps.secrets, localRepos: deps.config.HOIST_LOCAL_REPOS });
+      // Pinned as the builder would on its first clone; a later change of key is then refused.
+      if (resolved.firstHostKeys) {
+        await deps.records.apps.update(app.name, { hostKeys: resolved.firstHostKeys });
+        deps.apps.invalidate(app);
+      }
+      target = resolved;
+    }
+    const build = await storeBuild(buildDeps, {
+      app: app.name,
+      ref: target.ref,
+      sha: target.sha as string,
+      trigger: "manual",
+      ...(input.noCache ? { noCache: true } : {}),
+    });
     await finishBuild(buildDeps, build, app);
-    res.status(201).json(buildView(build));
+    // Accepted: the build is queued; its outcome comes later (GET /v1/builds/:id, its log).
+    res.status(202).json(buildView(build));
   });
 
   router.get("/apps/:app/builds", async (req, res) => {
