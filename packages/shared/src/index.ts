@@ -1,7 +1,9 @@
 export { UnrecoverableError } from "bullmq";
 export type { Redis } from "ioredis";
 export * from "./config/env.js";
+export * from "./lifecycle/dependencies.js";
 export * from "./lifecycle/health-server.js";
+export * from "./lifecycle/listen.js";
 export * from "./lifecycle/service.js";
 export * from "./lifecycle/shutdown.js";
 export * from "./logging/logger.js";

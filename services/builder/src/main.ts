@@ -6,6 +6,8 @@ import {
   createRedis,
   createSecretBox,
   createWorker,
+  DependencyMonitor,
+  dockerProbe,
   JobQueues,
   onBuildCanceled,
   Records,
@@ -14,7 +16,7 @@ import {
 } from "@hoist/shared";
 import { Cancellations } from "./adapters/cancellations.js";
 import { dockerClient } from "./adapters/docker.js";
-import { isEcrRegistry, resolvePushTarget } from "./adapters/registry.js";
+import { isEcrRegistry, registryProbe, resolvePushTarget } from "./adapters/registry.js";
 import { removeStaleWorkspaces } from "./adapters/workspace.js";
 import { envSchema } from "./config.js";
 import { failOrphanedBuild } from "./jobs/build-job.js";
@@ -110,5 +112,17 @@ worker.on("failed", (job, err) => {
 // Registered after Redis, so it closes first: active jobs finish before the connection goes.
 shutdown.register("build worker", () => worker.close());
 await worker.waitUntilReady();
-await serveWorkerHealth({ config, worker, connection, queues, shutdown });
+// The Docker API and the registry may come and go: builds that need them fail with the reason
+// while they are away, and /healthz and the dashboard say so; the process stays.
+const registry = registryProbe(config);
+const dependencies = new DependencyMonitor([dockerProbe(docker), ...(registry ? [registry] : [])], {
+  service: "builder",
+  log,
+  intervalMs: config.HOIST_DEPENDENCY_CHECK_MS,
+  redis: producer,
+  prefix,
+});
+await dependencies.start();
+shutdown.register("dependency checks", () => dependencies.stop());
+await serveWorkerHealth({ config, worker, connection, queues, shutdown, dependencies });
 log.info({ queue: "build", concurrency: config.HOIST_CONCURRENCY, prefix, workDir, registry: config.HOIST_REGISTRY }, "ready");
