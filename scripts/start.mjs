@@ -31,6 +31,11 @@ async function shutdown(reason, code) {
 process.on("SIGINT", () => void shutdown("SIGINT", 0));
 process.on("SIGTERM", () => void shutdown("SIGTERM", 0));
 
+/** After a Ctrl-C during the build or the start-up, shutdown() owns the exit: start nothing more. */
+async function haltIfStopping() {
+  if (supervisor.stopping) await new Promise(() => {});
+}
+
 const env = { ...process.env };
 for (const [k, v] of Object.entries(env)) if (v === "") delete env[k];
 env.HOIST_DATA_DIR = resolve(env.HOIST_DATA_DIR ?? join(root, ".hoist"));
@@ -49,7 +54,7 @@ say("start", "building (turbo skips what is up to date; a first build takes a mi
 const t0 = Date.now();
 // new-only: each package's build shows as it starts, with its compiler's output; cached ones stay quiet.
 const built = await supervisor.build(join(root, "node_modules", ".bin", "turbo"), ["run", "build", "--output-logs=new-only"], root);
-if (supervisor.stopping) await new Promise(() => {}); // a Ctrl-C while building: shutdown() exits
+await haltIfStopping();
 if (built !== 0) {
   say("start", "the build failed (see above); fix it and run pnpm start again");
   process.exit(1);
@@ -74,10 +79,12 @@ if (!env.REDIS_URL) {
   started.push(`Redis at ${url} (data in ${env.HOIST_DATA_DIR}/redis)`);
 }
 started.push(...(await wireEngineAndRegistry(env, supervisor, say)));
+await haltIfStopping();
 
 // Each worker's /healthz on a loopback port of its own: it says which dependency is down.
 const health = {};
-for (const name of ["builder", "deployer", "notifier"]) health[name] = env[`HOIST_${name.toUpperCase()}_HEALTH_PORT`] ?? String(await freePort());
+for (const name of ["builder", "deployer", "notifier"])
+  health[name] = env[`HOIST_${name.toUpperCase()}_HEALTH_PORT`] ?? String(await freePort());
 
 const ready = new Set();
 for (const name of services) {
@@ -102,7 +109,10 @@ function announce() {
   const host = env.HOIST_HOST === "0.0.0.0" || env.HOIST_HOST === "::" ? "localhost" : env.HOIST_HOST;
   say("start", "started for this run:");
   for (const line of started) say("start", `  ${line}`);
-  say("start", `Hoist is up: dashboard and API at http://${host}:${env.HOIST_PORT} (token ${tokenFile ? `in ${tokenFile}` : "from HOIST_API_TOKEN"})`);
+  say(
+    "start",
+    `Hoist is up: dashboard and API at http://${host}:${env.HOIST_PORT} (token ${tokenFile ? `in ${tokenFile}` : "from HOIST_API_TOKEN"})`,
+  );
   for (const [name, port] of Object.entries(health)) say("start", `  ${name} health: http://127.0.0.1:${port}/healthz`);
   say("start", "Ctrl-C stops everything");
 }

@@ -72,7 +72,10 @@ export async function wireEngineAndRegistry(env, supervisor, say) {
       if (has("podman") && has("runc")) want.push("podman");
       else {
         const pkgs = [has("podman") ? "" : "podman", has("runc") ? "" : "runc"].filter(Boolean).join(" ");
-        say("start", `no Docker API (no DOCKER_HOST, nothing at ${knownSockets().join(", ")}) and no ${pkgs}: install it (sudo apt-get install -y ${pkgs}) or Docker, or set DOCKER_HOST; builds and deploys fail until then`);
+        say(
+          "start",
+          `no Docker API (no DOCKER_HOST, nothing at ${knownSockets().join(", ")}) and no ${pkgs}: install it (sudo apt-get install -y ${pkgs}) or Docker, or set DOCKER_HOST; builds and deploys fail until then`,
+        );
       }
     }
   }
@@ -85,12 +88,19 @@ export async function wireEngineAndRegistry(env, supervisor, say) {
   } else if (env.DOCKER_HOST || want.includes("podman")) {
     registryViaEngine = true;
   } else {
-    say("start", "no registry: install one (sudo apt-get install -y docker-registry) or set HOIST_REGISTRY=host:port; builds fail at push until then");
+    say(
+      "start",
+      "no registry: install one (sudo apt-get install -y docker-registry) or set HOIST_REGISTRY=host:port; builds fail at push until then",
+    );
   }
 
   if (want.length) {
     // A registry started beside a private podman is marked insecure in its registries.conf.
     const registryPort = await freePort();
+    // Registered first: a Ctrl-C while they start still stops them (services-down.sh goes by pid files).
+    supervisor.cleanups.push(() =>
+      supervisor.oneShot("services", "bash", [join(root, "scripts", "services-down.sh")], { env: { ...process.env, W: servicesDir } }),
+    );
     const { code, out } = await supervisor.oneShot("services", "bash", [join(root, "scripts", "services-up.sh")], {
       env: { ...process.env, W: servicesDir, SERVICES: want.join(" "), INSTALL: "no", REGISTRY_PORT: String(registryPort) },
     });
@@ -104,9 +114,6 @@ export async function wireEngineAndRegistry(env, supervisor, say) {
       if (want.includes("podman")) started.push(`podman's Docker API at ${env.DOCKER_HOST} (images in ${servicesDir}/containers)`);
       if (want.includes("registry")) started.push(`a registry at ${env.HOIST_REGISTRY} (data in ${servicesDir}/registry)`);
     }
-    supervisor.cleanups.push(async () => {
-      await supervisor.oneShot("services", "bash", [join(root, "scripts", "services-down.sh")], { env: { ...process.env, W: servicesDir } });
-    });
   }
 
   if (registryViaEngine && env.DOCKER_HOST && !(await pingEngine(env.DOCKER_HOST))) {
@@ -116,7 +123,10 @@ export async function wireEngineAndRegistry(env, supervisor, say) {
       env.HOIST_REGISTRY_INSECURE = "true";
       started.push(`a registry (registry:2) at ${r.hostPort}`);
     } else {
-      say("start", `no registry: install one (sudo apt-get install -y docker-registry) or set HOIST_REGISTRY=host:port (registry:2 through the Docker API failed: ${r.why}); builds fail at push until then`);
+      say(
+        "start",
+        `no registry: install one (sudo apt-get install -y docker-registry) or set HOIST_REGISTRY=host:port (registry:2 through the Docker API failed: ${r.why}); builds fail at push until then`,
+      );
     }
   }
   return started;
@@ -127,14 +137,27 @@ async function registryContainer(env, supervisor) {
   const { default: Docker } = await import("dockerode");
   const docker = env.DOCKER_HOST.startsWith("unix://")
     ? new Docker({ socketPath: env.DOCKER_HOST.slice("unix://".length) })
-    : new Docker({ host: new URL(env.DOCKER_HOST.replace(/^tcp:/, "http:")).hostname, port: Number(new URL(env.DOCKER_HOST.replace(/^tcp:/, "http:")).port || 2375) });
+    : new Docker({
+        host: new URL(env.DOCKER_HOST.replace(/^tcp:/, "http:")).hostname,
+        port: Number(new URL(env.DOCKER_HOST.replace(/^tcp:/, "http:")).port || 2375),
+      });
   const port = await freePort();
   const image = "docker.io/library/registry:2";
   try {
-    const have = await docker.getImage(image).inspect().then(() => true, () => false);
+    const have = await docker
+      .getImage(image)
+      .inspect()
+      .then(
+        () => true,
+        () => false,
+      );
     if (!have) {
       const stream = await docker.pull(image);
-      await new Promise((ok, ko) => docker.modem.followProgress(stream, (err, res) => (err ?? res?.find((m) => m.error) ? ko(err ?? new Error(res.find((m) => m.error).error)) : ok())));
+      await new Promise((ok, ko) =>
+        docker.modem.followProgress(stream, (err, res) =>
+          (err ?? res?.find((m) => m.error)) ? ko(err ?? new Error(res.find((m) => m.error).error)) : ok(),
+        ),
+      );
     }
     const container = await docker.createContainer({
       Image: image,

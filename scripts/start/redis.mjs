@@ -10,7 +10,10 @@ const has = (cmd) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 /** Returns the URL, or undefined after saying why there is none (Redis is the one thing the stack cannot run without). */
 export async function startRedis(supervisor, dataDir, say) {
   if (!has("redis-server")) {
-    say("start", "no Redis: install it (Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis) or set REDIS_URL=redis://host:6379");
+    say(
+      "start",
+      "no Redis: install it (Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis) or set REDIS_URL=redis://host:6379",
+    );
     return undefined;
   }
   const dir = join(dataDir, "redis");

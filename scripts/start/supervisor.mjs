@@ -11,6 +11,8 @@ export class Supervisor {
   /** Closers for what is not a child process (private podman, registry), run after the children stopped. */
   cleanups = [];
   stopping = false;
+  /** One-shot commands still running (services-up.sh): waited for before the cleanups, or their daemons would outlive us. */
+  pending = new Set();
 
   /** Spawns a long-running process in its own process group, with prefixed output. */
   run(name, command, args, { env, onLine, onExit } = {}) {
@@ -36,7 +38,7 @@ export class Supervisor {
 
   /** Runs a command to its end in its own group (daemons it leaves behind stay out of Ctrl-C's reach too). */
   oneShot(name, command, args, { env } = {}) {
-    return new Promise((ok) => {
+    const done = new Promise((ok) => {
       const child = spawn(command, args, { env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       child.stdout.on("data", (d) => {
@@ -46,6 +48,9 @@ export class Supervisor {
       child.on("error", (err) => ok({ code: 127, out, error: err.message }));
       child.on("exit", (code) => ok({ code, out }));
     });
+    this.pending.add(done);
+    void done.then(() => this.pending.delete(done));
+    return done;
   }
 
   /** Sends `signal` to each running child once, waits for all, then runs the cleanups (newest first). */
@@ -61,6 +66,7 @@ export class Supervisor {
     // Redis last: the services close their connections to it on the way out.
     const redis = this.children.get("redis");
     if (redis) await this.stopOne(redis, "SIGTERM");
+    await Promise.all(this.pending);
     for (const cleanup of this.cleanups.reverse()) {
       try {
         await cleanup();

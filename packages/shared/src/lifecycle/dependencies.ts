@@ -117,7 +117,8 @@ export class DependencyMonitor {
       ...(reason ? { reason } : {}),
       since: new Date().toISOString(),
     });
-    if (!ok) this.opts.log.warn({ dependency: p.name, where: p.where, reason }, `${p.name} is down; jobs that need it fail until it is back`);
+    if (!ok)
+      this.opts.log.warn({ dependency: p.name, where: p.where, reason }, `${p.name} is down; jobs that need it fail until it is back`);
     else if (before) this.opts.log.info({ dependency: p.name, where: p.where }, `${p.name} reachable again`);
   }
 

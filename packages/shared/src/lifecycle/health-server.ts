@@ -20,7 +20,9 @@ export async function startHealthServer(port: number, host: string, check: Healt
       const result = check();
       res.writeHead(result.ok ? 200 : 503, { "content-type": "application/json" });
       const dependencies = result.dependencies ? { dependencies: result.dependencies } : {};
-      res.end(JSON.stringify(result.ok ? { status: "ok", ...dependencies } : { status: "unhealthy", reason: result.reason, ...dependencies }));
+      res.end(
+        JSON.stringify(result.ok ? { status: "ok", ...dependencies } : { status: "unhealthy", reason: result.reason, ...dependencies }),
+      );
       return;
     }
     if (req.method === "GET" && req.url === "/metrics") {

@@ -1,0 +1,116 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { createInterface } from "node:readline";
+import { repoRoot } from "../support/processes.js";
+
+/** `pnpm start` as a newcomer runs it in a terminal, with its output kept for assertions. */
+export interface Stack {
+  child: ChildProcess;
+  lines: string[];
+  /** Resolves with the first output line matching `re` (already seen ones count). */
+  waitFor(re: RegExp, timeoutMs: number): Promise<string>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Ctrl-C as a terminal sends it: SIGINT to the foreground process group (pnpm's). */
+  interrupt(): void;
+  /** The pino `pid` each service logged, by service name. */
+  pids(): Map<string, number>;
+  /** Output lines of one service (the part after its `name |` prefix). */
+  of(service: string): string[];
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+/** Runs `pnpm start` in the checkout, in a process group of its own (as a terminal's foreground job). */
+export function startStack(env: Record<string, string>): Stack {
+  const child = spawn("pnpm", ["start"], { cwd: repoRoot, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const lines: string[] = [];
+  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on("line", (line) => {
+      lines.push(line);
+      if (process.env.HOIST_TEST_VERBOSE) process.stdout.write(`${line}\n`);
+      for (const w of [...waiters]) {
+        if (w.re.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    });
+  }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.once("exit", (code, signal) => res({ code, signal })),
+  );
+  const of = (service: string) =>
+    lines.filter((l) => l.startsWith(`${service.padEnd(8)} |`)).map((l) => l.slice(service.padEnd(8).length + 2).trim());
+  return {
+    child,
+    lines,
+    exited,
+    of,
+    waitFor(re, timeoutMs) {
+      const seen = lines.find((l) => re.test(l));
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`pnpm start: no line matching ${re} within ${timeoutMs} ms:\n${lines.slice(-60).join("\n")}`)),
+          timeoutMs,
+        );
+        waiters.push({
+          re,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
+        void exited.then(({ code }) => {
+          clearTimeout(timer);
+          reject(new Error(`pnpm start exited (${code}) before printing ${re}:\n${lines.slice(-60).join("\n")}`));
+        });
+      });
+    },
+    interrupt() {
+      if (child.pid && child.exitCode === null) process.kill(-child.pid, "SIGINT");
+    },
+    pids() {
+      const out = new Map<string, number>();
+      for (const name of ["api", "builder", "deployer", "notifier"]) {
+        const pid = of(name)
+          .map((l) => /"pid":(\d+)/.exec(l)?.[1])
+          .find((p) => p !== undefined);
+        if (pid) out.set(name, Number(pid));
+      }
+      return out;
+    },
+  };
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The environment a fresh machine's shell has: no Hoist variables, none of the test run's services. */
+export function bareEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...extra };
+}
+
+export function parseHealthPorts(stack: Stack): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const l of stack.lines) {
+    const m = /(\w+) health: http:\/\/127\.0\.0\.1:(\d+)\/healthz/.exec(l);
+    if (m) out[m[1] as string] = Number(m[2]);
+  }
+  return out;
+}
