@@ -165,7 +165,7 @@ describe("pnpm start", () => {
           target: { kind: "local", services: { web: { port: await freePort() } } },
         });
         expect(created.status).toBe(201);
-        authorizeKey(created.body.deployKey.publicKey);
+        authorizeKey((created.body.deployKey as { publicKey: string }).publicKey);
         const queued = await api("POST", "/apps/nodocker/builds", { ref: "refs/heads/main", sha });
         expect(queued.status).toBe(201);
         const buildId = queued.body.id as string;

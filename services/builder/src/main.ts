@@ -65,6 +65,13 @@ const secrets: SecretBox = {
   },
 };
 const docker = dockerClient(config.DOCKER_HOST);
+if (!process.env.HOIST_REGISTRY) {
+  // The default may be anyone's registry on this host: say where images go.
+  log.warn(
+    { registry: config.HOIST_REGISTRY },
+    "HOIST_REGISTRY is unset: images are pushed to the default 127.0.0.1:5000; set HOIST_REGISTRY to your registry",
+  );
+}
 // One ECR client for the process (region from the registry URI; endpoint and credentials from
 // the AWS SDK's standard env); the authorization token itself is fetched per build.
 const ecrMatch = /\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com/.exec(config.HOIST_REGISTRY);

@@ -124,7 +124,7 @@ export class DependencyMonitor {
 
   private async publish(): Promise<void> {
     const { redis, prefix, service, intervalMs } = this.opts;
-    if (!redis || !prefix || redis.status !== "ready") return;
+    if (!redis || !prefix) return;
     const report: DependencyReport = {
       service,
       instance: this.instance,
