@@ -98,9 +98,12 @@ export async function wireEngineAndRegistry(env, supervisor, say) {
     // A registry started beside a private podman is marked insecure in its registries.conf.
     const registryPort = await freePort();
     // Registered first: a Ctrl-C while they start still stops them (services-down.sh goes by pid files).
-    supervisor.cleanups.push(() =>
-      supervisor.oneShot("services", "bash", [join(root, "scripts", "services-down.sh")], { env: { ...process.env, W: servicesDir } }),
-    );
+    supervisor.cleanups.push(async () => {
+      const { out } = await supervisor.oneShot("services", "bash", [join(root, "scripts", "services-down.sh")], {
+        env: { ...process.env, W: servicesDir },
+      });
+      for (const line of out.split("\n").filter(Boolean)) say("services", line);
+    });
     const { code, out } = await supervisor.oneShot("services", "bash", [join(root, "scripts", "services-up.sh")], {
       env: { ...process.env, W: servicesDir, SERVICES: want.join(" "), INSTALL: "no", REGISTRY_PORT: String(registryPort) },
     });

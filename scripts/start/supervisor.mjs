@@ -18,6 +18,7 @@ export class Supervisor {
   run(name, command, args, { env, onLine, onExit } = {}) {
     const child = spawn(command, args, { env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     this.children.set(name, child);
+    say("start", `${name} started (pid ${child.pid})`);
     pipeLines(name, child, onLine);
     child.on("exit", (code, signal) => onExit?.(code, signal));
     return child;
@@ -27,6 +28,7 @@ export class Supervisor {
   build(command, args, cwd) {
     return new Promise((ok) => {
       const child = spawn(command, args, { cwd, detached: true, stdio: ["ignore", "inherit", "inherit"] });
+      child.wholeGroup = true;
       this.children.set("build", child);
       child.on("error", () => ok(127));
       child.on("exit", (code) => {
@@ -57,7 +59,7 @@ export class Supervisor {
   async stopAll(signal) {
     if (this.stopping) {
       // A second Ctrl-C: pass it on, and the services exit without waiting for their work.
-      for (const child of this.running()) child.kill(signal);
+      for (const child of this.running()) signalGroup(child, signal);
       return;
     }
     this.stopping = true;
@@ -84,7 +86,20 @@ export class Supervisor {
     return new Promise((ok) => {
       if (child.exitCode !== null || child.signalCode !== null) return ok();
       child.once("exit", () => ok());
-      child.kill(signal);
+      signalGroup(child, signal);
     });
+  }
+}
+
+/**
+ * The build's whole process group (turbo's native binary and its tsc runs stop with it); a
+ * service only itself, as it stops what it runs (a build's git, say) on its own terms.
+ */
+function signalGroup(child, signal) {
+  try {
+    if (child.wholeGroup) process.kill(-child.pid, signal);
+    else child.kill(signal);
+  } catch {
+    child.kill(signal);
   }
 }

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { request } from "node:http";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { repoRoot } from "../support/processes.js";
@@ -12,7 +13,7 @@ export interface Stack {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Ctrl-C as a terminal sends it: SIGINT to the foreground process group (pnpm's). */
   interrupt(): void;
-  /** The pino `pid` each service logged, by service name. */
+  /** Each service's pid, as `pnpm start` said when it started it. */
   pids(): Map<string, number>;
   /** Output lines of one service (the part after its `name |` prefix). */
   of(service: string): string[];
@@ -81,11 +82,9 @@ export function startStack(env: Record<string, string>): Stack {
     },
     pids() {
       const out = new Map<string, number>();
-      for (const name of ["api", "builder", "deployer", "notifier"]) {
-        const pid = of(name)
-          .map((l) => /"pid":(\d+)/.exec(l)?.[1])
-          .find((p) => p !== undefined);
-        if (pid) out.set(name, Number(pid));
+      for (const l of lines) {
+        const m = /^start {4}\| (api|builder|deployer|notifier) started \(pid (\d+)\)$/.exec(l);
+        if (m) out.set(m[1] as string, Number(m[2]));
       }
       return out;
     },
@@ -113,4 +112,38 @@ export function parseHealthPorts(stack: Stack): Record<string, number> {
     if (m) out[m[1] as string] = Number(m[2]);
   }
   return out;
+}
+
+/**
+ * One request on a connection of its own: the stack's servers close idle keep-alive sockets
+ * after 5 s, and a pooled fetch reusing one just then fails with "other side closed".
+ */
+export function httpJson(
+  method: string,
+  url: string,
+  opts: { body?: unknown; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const req = request(
+      url,
+      { method, agent: false, headers: { ...opts.headers, ...(payload ? { "content-type": "application/json" } : {}) } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => {
+          text += d;
+        });
+        res.on("end", () => {
+          try {
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> });
+          } catch {
+            reject(new Error(`${method} ${url}: ${res.statusCode} ${text.slice(0, 300)}`));
+          }
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(payload);
+  });
 }

@@ -2,10 +2,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it, onTestFailed } from "vitest";
 import { authorizeKey, createRepo } from "../support/git/index.js";
 import { startService } from "../support/processes.js";
-import { alive, bareEnv, freePort, parseHealthPorts, type Stack, startStack } from "./stack.js";
+import { alive, bareEnv, freePort, httpJson, parseHealthPorts, type Stack, startStack } from "./stack.js";
 
 const STARTUP_MS = 600_000; // a cold `turbo run build` on a loaded 2-core machine
 
@@ -37,6 +37,10 @@ describe("pnpm start", () => {
     return d;
   };
   let stack: Stack | undefined;
+  const showOutputOnFailure = () => {
+    const shown = stack;
+    onTestFailed(() => console.log(`--- pnpm start said:\n${shown?.lines.slice(-150).join("\n")}`));
+  };
   afterEach(async () => {
     if (stack && stack.child.exitCode === null) {
       stack.interrupt();
@@ -100,6 +104,7 @@ describe("pnpm start", () => {
       for (const k of ["CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "CONTAINERS_REGISTRIES_CONF"])
         if (process.env[k]) env[k] = process.env[k] as string;
       stack = startStack(env);
+      showOutputOnFailure();
       await stack.waitFor(/Hoist is up/, STARTUP_MS);
       const pids = stack.pids();
       expect([...pids.keys()].sort()).toEqual(["api", "builder", "deployer", "notifier"]);
@@ -131,14 +136,13 @@ describe("pnpm start", () => {
           DOCKER_HOST: `unix://${missing}`,
         }),
       );
+      showOutputOnFailure();
       await stack.waitFor(/Hoist is up/, STARTUP_MS);
       expect(stack.lines).toContain(
         `start    | DOCKER_HOST=unix://${missing} does not answer (connect ENOENT ${missing}): builds and deploys fail until it does`,
       );
       const health = parseHealthPorts(stack);
-      const get = async (url: string) => {
-        const res = await fetch(url);
-        return { status: res.status, body: (await res.json()) as { status: string; reason?: string } };
+      const get = (url: string) => httpJson("GET", url);
       };
       expect((await get(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
       expect(await get(`http://127.0.0.1:${health.notifier}/healthz`)).toMatchObject({ status: 200 });
@@ -150,11 +154,7 @@ describe("pnpm start", () => {
       // A build of a real commit gets as far as the engine and fails there with the reason.
       const token = readFileSync(join(dir, "data", "api-token"), "utf8").trim();
       const api = (method: string, path: string, body?: unknown) =>
-        fetch(`http://127.0.0.1:${port}/v1${path}`, {
-          method,
-          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-          ...(body ? { body: JSON.stringify(body) } : {}),
-        }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+        httpJson(method, `http://127.0.0.1:${port}/v1${path}`, { headers: { authorization: `Bearer ${token}` }, ...(body ? { body } : {}) });
       const repo = createRepo();
       try {
         const sha = repo.commit({ Dockerfile: 'FROM busybox\nCMD ["true"]\n' }, "first");
