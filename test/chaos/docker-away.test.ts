@@ -1,7 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { request } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildLogKey, readLog } from "@hoist/shared";
@@ -9,30 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { builderProcesses } from "../../services/builder/src/testing/process.js";
 import { type BuilderWorld, builderWorld } from "../../services/builder/src/testing/world.js";
 import { ensureBaseImages } from "../support/images/base-images.js";
+import { freePort, pingSocket } from "../support/net.js";
 import type { ServiceProcess } from "../support/processes.js";
 import { untilSettled } from "./support.js";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
-function pingSocket(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ socketPath, path: "/_ping", timeout: 2_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-    req.end();
-  });
-}
 
 /**
  * The Docker API goes away in the middle of a build: a podman API service of the test's own

@@ -1,15 +1,14 @@
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { request } from "node:http";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import Docker from "dockerode";
 import { afterAll, describe, expect, it } from "vitest";
 import { ensureBaseImages } from "../support/images/base-images.js";
+import { freePort, listening, pingSocket } from "../support/net.js";
 import { repoRoot } from "../support/processes.js";
-import { alive, bareEnv, freePort, type Stack, startStack } from "./stack.js";
+import { alive, bareEnv, type Stack, startStack } from "./stack.js";
 
 const run = promisify(execFile);
 
@@ -20,29 +19,6 @@ function quickstartBlocks(markdown: string): { terminal: number; lines: string[]
     out.push({ terminal: Number(m[1]), lines: (m[2] as string).split("\n").filter((l) => l.trim() !== "") });
   }
   return out;
-}
-
-function pingUnix(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ socketPath, path: "/_ping", timeout: 2_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-    req.end();
-  });
-}
-
-/** Whether anything accepts connections on 127.0.0.1:port. */
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: "127.0.0.1", port }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on("error", () => resolve(false));
-  });
 }
 
 /**
@@ -120,7 +96,7 @@ describe("newcomer: the quickstart, literally", () => {
     stack.interrupt();
     expect((await stack.exited).code).toBe(0);
     for (const [name, pid] of pids) expect({ name, alive: alive(pid) }).toEqual({ name, alive: false });
-    expect(await pingUnix(socket as string)).toBe(false);
+    expect(await pingSocket(socket as string)).toBe(false);
     expect(await listening(appPort)).toBe(false);
     expect(await listening(hoistPort)).toBe(false);
     expect(registry && (await listening(Number(registry.split(":")[1])))).toBe(false);

@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { request } from "node:http";
-import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { repoRoot } from "../support/processes.js";
 
@@ -17,16 +16,6 @@ export interface Stack {
   pids(): Map<string, number>;
   /** Output lines of one service (the part after its `name |` prefix). */
   of(service: string): string[];
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
 }
 
 /** Runs `pnpm start` in the checkout, in a process group of its own (as a terminal's foreground job). */

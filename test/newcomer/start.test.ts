@@ -4,8 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it, onTestFailed } from "vitest";
 import { authorizeKey, createRepo } from "../support/git/index.js";
+import { freePort } from "../support/net.js";
 import { startService } from "../support/processes.js";
-import { alive, bareEnv, freePort, httpJson, parseHealthPorts, type Stack, startStack } from "./stack.js";
+import { alive, bareEnv, httpJson, parseHealthPorts, type Stack, startStack } from "./stack.js";
 
 const STARTUP_MS = 600_000; // a cold `turbo run build` on a loaded 2-core machine
 
@@ -143,7 +144,6 @@ describe("pnpm start", () => {
       );
       const health = parseHealthPorts(stack);
       const get = (url: string) => httpJson("GET", url);
-      };
       expect((await get(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
       expect(await get(`http://127.0.0.1:${health.notifier}/healthz`)).toMatchObject({ status: 200 });
       expect(await get(`http://127.0.0.1:${health.builder}/healthz`)).toMatchObject({
@@ -154,7 +154,10 @@ describe("pnpm start", () => {
       // A build of a real commit gets as far as the engine and fails there with the reason.
       const token = readFileSync(join(dir, "data", "api-token"), "utf8").trim();
       const api = (method: string, path: string, body?: unknown) =>
-        httpJson(method, `http://127.0.0.1:${port}/v1${path}`, { headers: { authorization: `Bearer ${token}` }, ...(body ? { body } : {}) });
+        httpJson(method, `http://127.0.0.1:${port}/v1${path}`, {
+          headers: { authorization: `Bearer ${token}` },
+          ...(body ? { body } : {}),
+        });
       const repo = createRepo();
       try {
         const sha = repo.commit({ Dockerfile: 'FROM busybox\nCMD ["true"]\n' }, "first");

@@ -6,13 +6,13 @@ import {
   createRedis,
   createSecretBox,
   createWorker,
-  DependencyMonitor,
   dockerProbe,
   JobQueues,
   onBuildCanceled,
   Records,
   type SecretBox,
   serveWorkerHealth,
+  startDependencyChecks,
 } from "@hoist/shared";
 import { Cancellations } from "./adapters/cancellations.js";
 import { dockerClient } from "./adapters/docker.js";
@@ -122,14 +122,13 @@ await worker.waitUntilReady();
 // The Docker API and the registry may come and go: builds that need them fail with the reason
 // while they are away, and /healthz and the dashboard say so; the process stays.
 const registry = registryProbe(config);
-const dependencies = new DependencyMonitor([dockerProbe(docker), ...(registry ? [registry] : [])], {
+const dependencies = await startDependencyChecks({
   service: "builder",
+  probes: [dockerProbe(docker), ...(registry ? [registry] : [])],
+  config,
   log,
-  intervalMs: config.HOIST_DEPENDENCY_CHECK_MS,
   redis: producer,
-  prefix,
+  shutdown,
 });
-await dependencies.start();
-shutdown.register("dependency checks", () => dependencies.stop());
 await serveWorkerHealth({ config, worker, connection, queues, shutdown, dependencies });
 log.info({ queue: "build", concurrency: config.HOIST_CONCURRENCY, prefix, workDir, registry: config.HOIST_REGISTRY }, "ready");

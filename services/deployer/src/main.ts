@@ -3,11 +3,11 @@ import {
   connectRedisOrExit,
   createSecretBox,
   createWorker,
-  DependencyMonitor,
   dockerProbe,
   JobQueues,
   Records,
   serveWorkerHealth,
+  startDependencyChecks,
 } from "@hoist/shared";
 import { createDocker, ecsClientFactory } from "./adapters/clients.js";
 import { RedisStreamReleaseLog } from "./adapters/release-log.js";
@@ -54,14 +54,13 @@ shutdown.register("deploy worker", () => worker.close());
 await worker.waitUntilReady();
 // Local-target deploys need the Docker API: while it is away they fail with the reason and
 // /healthz and the dashboard say so; the process stays.
-const dependencies = new DependencyMonitor([dockerProbe(docker)], {
+const dependencies = await startDependencyChecks({
   service: "deployer",
+  probes: [dockerProbe(docker)],
+  config,
   log,
-  intervalMs: config.HOIST_DEPENDENCY_CHECK_MS,
   redis: producer,
-  prefix,
+  shutdown,
 });
-await dependencies.start();
-shutdown.register("dependency checks", () => dependencies.stop());
 await serveWorkerHealth({ config, worker, connection, queues, shutdown, dependencies });
 log.info({ queue: "deploy", concurrency: config.HOIST_CONCURRENCY, prefix }, "ready");

@@ -136,6 +136,30 @@ export class DependencyMonitor {
   }
 }
 
+/**
+ * A worker's dependency checks, started (one probe at once, so /healthz is right from the first
+ * request) and stopped with the process; reports go to Redis beside the worker's queues.
+ */
+export async function startDependencyChecks(opts: {
+  service: string;
+  probes: DependencyProbe[];
+  config: { HOIST_DEPENDENCY_CHECK_MS: number; HOIST_QUEUE_PREFIX: string };
+  log: Logger;
+  redis: Redis;
+  shutdown: { register(name: string, close: () => Promise<unknown>): void };
+}): Promise<DependencyMonitor> {
+  const monitor = new DependencyMonitor(opts.probes, {
+    service: opts.service,
+    log: opts.log,
+    intervalMs: opts.config.HOIST_DEPENDENCY_CHECK_MS,
+    redis: opts.redis,
+    prefix: opts.config.HOIST_QUEUE_PREFIX,
+  });
+  await monitor.start();
+  opts.shutdown.register("dependency checks", () => monitor.stop());
+  return monitor;
+}
+
 /** Reports of live worker processes (stale ones, from processes gone, are dropped). */
 export async function readDependencyReports(redis: Redis, prefix: string, now = Date.now()): Promise<DependencyReport[]> {
   const raw = await redis.hgetall(dependencyReportsKey(prefix));
