@@ -40,6 +40,8 @@ const env = { ...process.env };
 for (const [k, v] of Object.entries(env)) if (v === "") delete env[k];
 env.HOIST_DATA_DIR = resolve(env.HOIST_DATA_DIR ?? join(root, ".hoist"));
 env.HOIST_PORT ??= "8080";
+// One machine: an app's repository may be a directory here (hoist apps create --repo <path>).
+env.HOIST_LOCAL_REPOS ??= "true";
 env.HOIST_HOST ??= "0.0.0.0";
 
 // A taken port is found before a minute of building, and said in one line.

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildLogKey, readLog } from "@hoist/shared";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { builderProcesses } from "../../services/builder/src/testing/process.js";
 import { type BuilderWorld, builderWorld } from "../../services/builder/src/testing/world.js";
 import { ensureBaseImages } from "../support/images/base-images.js";
@@ -76,8 +76,15 @@ describe("chaos: the Docker API stops mid-build", () => {
 
   it("fails the build with the reason, keeps the builder up and says docker is down; a build after podman is back succeeds", async () => {
     expect((await health()).status).toBe(200);
+    let watched: string | undefined;
+    onTestFailed(async () => {
+      const log = watched ? await readLog(world.redis, buildLogKey(world.prefix, watched)) : [];
+      console.log(`--- build log:\n${log.map((e) => (e.kind === "line" ? `[${e.step}] ${e.line}` : `end ${e.status}`)).join("\n")}`);
+      console.log(`--- builder:\n${builder.lines.slice(-40).join("\n")}`);
+    });
     const slow = world.repo.commit({ Dockerfile: 'FROM busybox\nRUN echo start && sleep 20\nCMD ["true"]\n' }, "slow build");
     const b = await world.createAppAndBuild({ sha: slow, noCache: true });
+    watched = b.buildId;
     await world.queues.enqueue("build", { kind: "build", buildId: b.buildId });
     // Mid-build: podman goes while the engine runs the slow step (the build log says it started).
     await untilSettled(
@@ -92,7 +99,7 @@ describe("chaos: the Docker API stops mid-build", () => {
     const failed = await untilSettled(
       () => world.records.builds.require(b.buildId),
       (x) => x.status === "failed" || x.status === "succeeded",
-      120_000,
+      240_000,
       250,
     );
     expect(failed.status).toBe("failed");
