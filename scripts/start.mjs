@@ -22,9 +22,16 @@ let exitCode = 0;
 let tokenFile;
 
 async function shutdown(reason, code) {
-  if (!supervisor.stopping) say("start", `stopping (${reason})`);
-  if (!supervisor.stopping) exitCode = code;
-  await supervisor.stopAll(reason.startsWith("SIG") ? reason : "SIGTERM");
+  const signal = reason.startsWith("SIG") ? reason : "SIGTERM";
+  if (supervisor.stopping) {
+    // A second Ctrl-C: passed on (the services stop without waiting); the first call still exits.
+    await supervisor.stopAll(signal);
+    return;
+  }
+  say("start", `stopping (${reason})`);
+  exitCode = code;
+  await supervisor.stopAll(signal);
+  say("start", "stopped");
   process.exit(exitCode);
 }
 // Installed first: a Ctrl-C while building or starting stops what was started so far.

@@ -9,6 +9,7 @@ export interface Stack {
   lines: string[];
   /** Resolves with the first output line matching `re` (already seen ones count). */
   waitFor(re: RegExp, timeoutMs: number): Promise<string>;
+  /** pnpm's exit, once `pnpm start` has stopped too (the output closed). */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Ctrl-C as a terminal sends it: SIGINT to the foreground process group (pnpm's). */
   interrupt(): void;
@@ -23,8 +24,11 @@ export function startStack(env: Record<string, string>): Stack {
   const child = spawn("pnpm", ["start"], { cwd: repoRoot, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   const lines: string[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
+  const closed: Promise<void>[] = [];
   for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream }).on("line", (line) => {
+    const rl = createInterface({ input: stream });
+    closed.push(new Promise((r) => rl.once("close", () => r())));
+    rl.on("line", (line) => {
       lines.push(line);
       if (process.env.HOIST_TEST_VERBOSE) process.stdout.write(`${line}\n`);
       for (const w of [...waiters]) {
@@ -35,9 +39,12 @@ export function startStack(env: Record<string, string>): Stack {
       }
     });
   }
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+  // Done when pnpm has exited and its output is closed: pnpm dies of a terminal's SIGINT at once,
+  // while pnpm start (which writes to the same output) is still stopping the stack.
+  const pnpmExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
     child.once("exit", (code, signal) => res({ code, signal })),
   );
+  const exited = Promise.all([pnpmExit, ...closed]).then(([e]) => e);
   const of = (service: string) =>
     lines.filter((l) => l.startsWith(`${service.padEnd(8)} |`)).map((l) => l.slice(service.padEnd(8).length + 2).trim());
   return {
@@ -67,7 +74,12 @@ export function startStack(env: Record<string, string>): Stack {
       });
     },
     interrupt() {
-      if (child.pid && child.exitCode === null) process.kill(-child.pid, "SIGINT");
+      if (!child.pid || child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(-child.pid, "SIGINT");
+      } catch {
+        // the group is gone already
+      }
     },
     pids() {
       const out = new Map<string, number>();
