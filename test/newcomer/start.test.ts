@@ -113,7 +113,7 @@ describe("pnpm start", () => {
       // pnpm itself dies of the terminal's SIGINT, as in a terminal; pnpm start finishes stopping and says so.
       const { code, signal } = await stack.exited;
       expect({ code, signal }).toEqual({ code: null, signal: "SIGINT" });
-      expect(stack.lines.at(-1)).toBe("start    | stopped");
+      expect(stack.lines.filter((l) => l.startsWith("start    |")).at(-1)).toBe("start    | stopped");
       for (const name of pids.keys()) {
         const shutdowns = stack.of(name).filter((l) => /"msg":"shutting down"/.test(l));
         expect({ name, shutdowns: shutdowns.length }).toEqual({ name, shutdowns: 1 });
