@@ -1,7 +1,7 @@
 import { createReadStream, type Dirent, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { type Headers, pack } from "tar-stream";
+import { pack } from "tar-stream";
 import { isIgnored, mayReincludeBelow, parseDockerignore } from "../domain/dockerignore.js";
 
 /** Fixed mtime for every entry: a fresh checkout's mtimes must not defeat the build cache. */
@@ -62,7 +62,7 @@ export function contextTar(contextDir: string, dockerfile: string, extra?: { nam
   // When the pack is destroyed (the engine's socket is gone, say), its pending entries are
   // destroyed with the same error: the pack's consumer hears it; an entry must not crash the
   // process with it as an unhandled 'error' event.
-  const entry = (header: Headers, content?: Buffer | string) => {
+  const entry = (header: Parameters<typeof tar.entry>[0], content?: Buffer | string) => {
     const sink = content === undefined ? tar.entry(header) : tar.entry(header, content);
     sink.on("error", () => {});
     return sink;
