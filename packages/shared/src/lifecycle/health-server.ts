@@ -11,7 +11,8 @@ export type HealthCheck = () => { ok: boolean; reason?: string; dependencies?: D
 
 /**
  * A worker's own tiny HTTP endpoint for container health checks and orchestrators:
- * GET /healthz answers 200 while `check` passes, 503 with the reason otherwise; GET /metrics
+ * GET /healthz answers 200 while `check` passes ("degraded" with the reason when it passes with
+ * one), 503 with the reason otherwise; GET /metrics
  * serves Prometheus metrics.
  */
 export async function startHealthServer(port: number, host: string, check: HealthCheck): Promise<Server> {
@@ -20,9 +21,10 @@ export async function startHealthServer(port: number, host: string, check: Healt
       const result = check();
       res.writeHead(result.ok ? 200 : 503, { "content-type": "application/json" });
       const dependencies = result.dependencies ? { dependencies: result.dependencies } : {};
-      res.end(
-        JSON.stringify(result.ok ? { status: "ok", ...dependencies } : { status: "unhealthy", reason: result.reason, ...dependencies }),
-      );
+      // ok with a reason: the process works but a dependency is down ("degraded", still 200:
+      // restarting the worker would not bring the dependency back).
+      const status = !result.ok ? "unhealthy" : result.reason ? "degraded" : "ok";
+      res.end(JSON.stringify({ status, ...(result.reason ? { reason: result.reason } : {}), ...dependencies }));
       return;
     }
     if (req.method === "GET" && req.url === "/metrics") {
@@ -47,8 +49,8 @@ export async function startHealthServer(port: number, host: string, check: Healt
 
 /**
  * A worker process's health endpoint, when `HOIST_HEALTH_PORT` asks for one: healthy while the
- * worker runs, its Redis connection is ready and its dependencies (the Docker API, a registry)
- * answer; `/metrics` also reports the shared queues.
+ * worker runs and its Redis connection is ready, "degraded" (still 200) with the reason while a
+ * dependency (the Docker API, a registry) does not answer; `/metrics` also reports the shared queues.
  */
 export async function serveWorkerHealth(opts: {
   config: { HOIST_HEALTH_PORT: number; HOIST_HEALTH_HOST: string };
@@ -67,7 +69,7 @@ export async function serveWorkerHealth(opts: {
       return { ok: false, reason: `worker running: ${worker.isRunning()}, redis: ${connection.status}`, ...deps };
     }
     const down = dependencies?.downReason();
-    return down ? { ok: false, reason: down, ...deps } : { ok: true, ...deps };
+    return down ? { ok: true, reason: down, ...deps } : { ok: true, ...deps };
   });
   opts.shutdown.register("health server", () => new Promise((resolve) => health.close(resolve)));
 }
