@@ -6,8 +6,19 @@
 #   W=.services bash scripts/services-up.sh      # W: state dir (default .services)
 #   SERVICES="redis"                             # optional subset: redis podman registry sshd chromium
 #                                                # (chromium is only installed, for the dashboard's browser tests)
+#   INSTALL=no                                   # never run apt-get: a missing package is an error
+#                                                # (`pnpm start` uses this; it says what to install itself)
+#   REGISTRY_PORT=5001                           # the registry's port (default: a free one)
 #
-# Prints the environment to use (also written to $W/env, sourceable).
+# Prints the environment to use (also written to $W/env, sourceable). The variables are the ones
+# the services read: HOIST_REGISTRY (+ HOIST_REGISTRY_INSECURE) for the builder, DOCKER_HOST and
+# CONTAINERS_* for everything that talks to podman; HOIST_TEST_REGISTRY repeats the registry for
+# the tests that read it.
+#
+# REDIS_URL: sourcing $W/env never replaces a REDIS_URL your shell already has (that Redis holds
+# your Hoist's apps and builds; switching it silently makes them "disappear"). The Redis started
+# here is always in HOIST_SERVICES_REDIS_URL; to use it anyway: export REDIS_URL=$HOIST_SERVICES_REDIS_URL.
+# The printed lines show the values in effect for this shell's environment.
 set -euo pipefail
 W=$(realpath -m "${W:-.services}")
 SERVICES=${SERVICES:-"redis podman registry sshd chromium"}
@@ -30,10 +41,13 @@ want redis && ! command -v redis-server >/dev/null && missing+=(redis-server)
 want podman && { command -v podman >/dev/null || missing+=(podman); command -v runc >/dev/null || missing+=(runc); }
 want registry && ! command -v docker-registry >/dev/null && missing+=(docker-registry apache2-utils)
 want sshd && ! [ -x /usr/sbin/sshd ] && missing+=(openssh-server)
-want podman && ! [ -x /bin/busybox ] && missing+=(busybox-static)
+# busybox is for the tests' base images; `pnpm start` (INSTALL=no) runs podman without it
+want podman && [ "${INSTALL:-yes}" != no ] && ! [ -x /bin/busybox ] && missing+=(busybox-static)
 command -v curl >/dev/null || missing+=(curl)
 want chromium && ! [ -x /usr/bin/chromium ] && missing+=(chromium)
-if [ ${#missing[@]} -gt 0 ]; then
+if [ ${#missing[@]} -gt 0 ] && [ "${INSTALL:-yes}" = no ]; then
+  log "missing: ${missing[*]} (install: sudo apt-get install -y ${missing[*]})"; exit 1
+elif [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
   log "installing ${missing[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive
@@ -41,8 +55,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq "${missing[@]}" >>"$W/apt.log" 2>&1 || { log "apt-get install failed, see $W/apt.log"; exit 1; }
 fi
 
-ENV_FILE="$W/env"; : >"$ENV_FILE"
-emit() { echo "export $1=\"$2\"" >>"$ENV_FILE"; }
+ENV_FILE="$W/env"; : >"$ENV_FILE"; PRINTED=""
+emit() { echo "export $1=\"$2\"" >>"$ENV_FILE"; PRINTED+="export $1=\"$2\""$'\n'; }
+# For variables a user may already have: the file keeps theirs when sourced; the printout shows the one in effect.
+emit_unless_set() {
+  echo "export $1=\"\${$1:-$2}\"" >>"$ENV_FILE"
+  local current=${!1:-}
+  PRINTED+="export $1=\"${current:-$2}\""$'\n'
+  [ -z "$current" ] || [ "$current" = "$2" ] || log "$1 is already set ($current): kept when sourcing $ENV_FILE; the one started here is in HOIST_SERVICES_$1"
+}
 emit HOIST_SERVICES_DIR "$W"
 
 # ---- Redis: AOF everysec, noeviction, as production runs it ----
@@ -52,7 +73,8 @@ if want redis; then
     --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
     --daemonize yes --pidfile "$W/redis.pid" --logfile "$W/redis.log"
   wait_for redis redis-cli -p "$REDIS_PORT" ping
-  emit REDIS_URL "redis://127.0.0.1:$REDIS_PORT"
+  emit HOIST_SERVICES_REDIS_URL "redis://127.0.0.1:$REDIS_PORT"
+  emit_unless_set REDIS_URL "redis://127.0.0.1:$REDIS_PORT"
   emit REDIS_PORT "$REDIS_PORT"
 fi
 
@@ -111,6 +133,8 @@ CONF
   nohup docker-registry serve "$W/registry.yml" >"$W/registry.log" 2>&1 &
   echo $! >"$W/registry.pid"
   wait_for registry curl -sf "http://127.0.0.1:$REGISTRY_PORT/v2/"
+  emit HOIST_REGISTRY "127.0.0.1:$REGISTRY_PORT"
+  emit HOIST_REGISTRY_INSECURE true
   emit HOIST_TEST_REGISTRY "127.0.0.1:$REGISTRY_PORT"
 fi
 
@@ -149,4 +173,4 @@ CONF
   emit HOIST_TEST_SSH_HOST_KEY "$W/ssh/host_ed25519.pub"
 fi
 
-cat "$ENV_FILE"
+printf '%s' "$PRINTED"

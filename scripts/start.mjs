@@ -1,143 +1,127 @@
 #!/usr/bin/env node
-// `pnpm start`: builds what is stale, brings up a private Redis when REDIS_URL is unset, then runs
-// the four services as separate processes with prefixed, coloured logs. Ctrl-C (or SIGTERM) stops
-// them all, then Redis. pnpm runs this in a process group of its own, so signals reach the
-// children only through here: we forward them.
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+// `pnpm start`: the whole job on one machine. Builds what is stale (showing turbo's progress),
+// then finds or starts what the services need: Redis (private unless REDIS_URL), a Docker Engine
+// API (DOCKER_HOST, Docker's or podman's socket, else a private `podman system service`) and a
+// registry (HOIST_REGISTRY, else a private one), and runs the four services as separate processes
+// with prefixed logs. What it cannot find it says in one line; the rest still runs. Ctrl-C (or
+// SIGTERM) reaches each service once; they stop gracefully, then what was started for them.
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { dirname, join, resolve } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
+import { wireEngineAndRegistry } from "./start/engine.mjs";
+import { say } from "./start/output.mjs";
+import { freePort, portProblem } from "./start/ports.mjs";
+import { startRedis } from "./start/redis.mjs";
+import { Supervisor } from "./start/supervisor.mjs";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const root = resolve(import.meta.dirname, "..");
 const services = ["api", "builder", "deployer", "notifier"];
-const colours = { api: 36, builder: 33, deployer: 35, notifier: 32, redis: 90, start: 1 };
-const paint = (name, text) => (process.stdout.isTTY ? `\x1b[${colours[name]}m${text}\x1b[0m` : text);
-const say = (name, line) => process.stdout.write(`${paint(name, `${name.padEnd(8)} |`)} ${line}\n`);
+const EX_CONFIG = 78;
+const supervisor = new Supervisor();
+let exitCode = 0;
+let tokenFile;
 
-const children = new Map();
-let stopping = false;
-let redisStop;
-
-function freePort() {
-  return new Promise((ok, ko) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-    s.on("error", ko);
-  });
-}
-
-async function startRedis(dataDir) {
-  if (spawnSync("sh", ["-c", "command -v redis-server"]).status !== 0) {
-    say("start", "redis-server was not found on PATH, and REDIS_URL is not set.");
-    say("start", "Install Redis (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis),");
-    say("start", "or point Hoist at a Redis 7 with maxmemory-policy noeviction: REDIS_URL=redis://host:6379 pnpm start");
-    process.exit(1);
+async function shutdown(reason, code) {
+  const signal = reason.startsWith("SIG") ? reason : "SIGTERM";
+  if (supervisor.stopping) {
+    // A second Ctrl-C: passed on (the services stop without waiting); the first call still exits.
+    await supervisor.stopAll(signal);
+    return;
   }
-  const dir = join(dataDir, "redis");
-  mkdirSync(dir, { recursive: true });
-  const port = await freePort();
-  // AOF everysec: at most a second of accepted work is at risk on a crash; noeviction: BullMQ never loses keys.
-  const child = spawn(
-    "redis-server",
-    [
-      "--bind",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--dir",
-      dir,
-      "--appendonly",
-      "yes",
-      "--appendfsync",
-      "everysec",
-      "--maxmemory-policy",
-      "noeviction",
-      "--save",
-      "",
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  pipeLines("redis", child);
-  const ready = await new Promise((ok) => {
-    const t0 = Date.now();
-    const poll = () => {
-      const r = spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" });
-      if (r.stdout?.trim() === "PONG") return ok(true);
-      if (Date.now() - t0 > 10_000 || child.exitCode !== null) return ok(false);
-      setTimeout(poll, 100);
-    };
-    poll();
-  });
-  if (!ready) {
-    say("start", `redis-server did not start on 127.0.0.1:${port}; see its output above`);
-    child.kill("SIGTERM");
-    process.exit(1);
-  }
-  redisStop = () =>
-    new Promise((ok) => {
-      if (child.exitCode !== null) return ok();
-      child.once("exit", ok);
-      child.kill("SIGTERM");
-    });
-  return `redis://127.0.0.1:${port}`;
+  say("start", `stopping (${reason})`);
+  exitCode = code;
+  await supervisor.stopAll(signal);
+  say("start", "stopped");
+  process.exit(exitCode);
 }
+// Installed first: a Ctrl-C while building or starting stops what was started so far.
+process.on("SIGINT", () => void shutdown("SIGINT", 0));
+process.on("SIGTERM", () => void shutdown("SIGTERM", 0));
 
-function pipeLines(name, child) {
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream }).on("line", (line) => say(name, line));
-  }
-}
-
-async function stopAll(signal) {
-  if (stopping) return;
-  stopping = true;
-  say("start", `stopping (${signal})`);
-  await Promise.all(
-    [...children.entries()].map(
-      ([, child]) =>
-        new Promise((ok) => {
-          if (child.exitCode !== null || child.signalCode !== null) return ok();
-          child.once("exit", ok);
-          child.kill("SIGTERM");
-        }),
-    ),
-  );
-  await redisStop?.();
-  process.exit(signal === "SIGINT" ? 130 : signal === "SIGTERM" ? 143 : 1);
+/** After a Ctrl-C during the build or the start-up, shutdown() owns the exit: start nothing more. */
+async function haltIfStopping() {
+  if (supervisor.stopping) await new Promise(() => {});
 }
 
 const env = { ...process.env };
-env.HOIST_DATA_DIR ??= join(root, ".hoist");
-say("start", "building (turbo skips what is up to date)");
-execFileSync(join(root, "node_modules", ".bin", "turbo"), ["run", "build", "--output-logs=errors-only"], { cwd: root, stdio: "inherit" });
+for (const [k, v] of Object.entries(env)) if (v === "") delete env[k];
+env.HOIST_DATA_DIR = resolve(env.HOIST_DATA_DIR ?? join(root, ".hoist"));
+env.HOIST_PORT ??= "8080";
+// One machine: an app's repository may be a directory here (hoist apps create --repo <path>).
+env.HOIST_LOCAL_REPOS ??= "true";
+env.HOIST_HOST ??= "0.0.0.0";
+
+// A taken port is found before a minute of building, and said in one line.
+const problem = await portProblem(Number(env.HOIST_PORT), env.HOIST_HOST);
+if (problem) {
+  const what = problem === "EADDRINUSE" ? "is taken by another process" : `cannot be used (${problem})`;
+  say("start", `port ${env.HOIST_PORT} on ${env.HOIST_HOST} ${what}: set HOIST_PORT to a free port (or stop what holds it)`);
+  process.exit(EX_CONFIG);
+}
+
+say("start", "building (turbo skips what is up to date; a first build takes a minute or so)");
+const t0 = Date.now();
+// new-only: each package's build shows as it starts, with its compiler's output; cached ones stay quiet.
+const built = await supervisor.build(join(root, "node_modules", ".bin", "turbo"), ["run", "build", "--output-logs=new-only"], root);
+await haltIfStopping();
+if (built !== 0) {
+  say("start", "the build failed (see above); fix it and run pnpm start again");
+  process.exit(1);
+}
+say("start", `built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
 if (!env.HOIST_API_TOKEN) {
   // A first run on a fresh machine gets an API token of its own, kept (0600) for the next runs.
   const file = join(env.HOIST_DATA_DIR, "api-token");
   mkdirSync(env.HOIST_DATA_DIR, { recursive: true });
   if (!existsSync(file)) writeFileSync(file, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
   env.HOIST_API_TOKEN = readFileSync(file, "utf8").trim();
+  tokenFile = file;
   say("start", `HOIST_API_TOKEN is unset: using the token kept in ${file} (mode 0600); sign in and call the API with it`);
 }
+
+const started = [];
 if (!env.REDIS_URL) {
-  env.REDIS_URL = await startRedis(env.HOIST_DATA_DIR);
-  say("start", `started a private Redis at ${env.REDIS_URL} (data in ${env.HOIST_DATA_DIR}/redis)`);
+  const url = await startRedis(supervisor, env.HOIST_DATA_DIR, say);
+  if (!url) await shutdown("no Redis", 1);
+  env.REDIS_URL = url;
+  started.push(`Redis at ${url} (data in ${env.HOIST_DATA_DIR}/redis)`);
 }
+started.push(...(await wireEngineAndRegistry(env, supervisor, say)));
+await haltIfStopping();
+
+// Each worker's /healthz on a loopback port of its own: it says which dependency is down.
+const health = {};
+for (const name of ["builder", "deployer", "notifier"])
+  health[name] = env[`HOIST_${name.toUpperCase()}_HEALTH_PORT`] ?? String(await freePort());
+
+const ready = new Set();
 for (const name of services) {
-  const child = spawn(process.execPath, [join(root, "services", name, "dist", "main.js")], {
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.set(name, child);
-  pipeLines(name, child);
-  child.on("exit", (code, sig) => {
-    say("start", `${name} exited (${sig ?? code})`);
-    if (!stopping) void stopAll(`${name} exited`);
+  const childEnv = { ...env };
+  if (health[name]) Object.assign(childEnv, { HOIST_HEALTH_PORT: health[name], HOIST_HEALTH_HOST: "127.0.0.1" });
+  supervisor.run(name, process.execPath, [join(root, "services", name, "dist", "main.js")], {
+    env: childEnv,
+    onLine: (line) => {
+      if (ready.has(name) || !/"msg":"ready"/.test(line)) return;
+      ready.add(name);
+      if (ready.size === services.length) announce();
+    },
+    onExit: (code, signal) => {
+      say("start", `${name} exited (${signal ?? code})`);
+      // A service that cannot start (78: its configuration, a port) stops the stack with its code.
+      if (!supervisor.stopping) void shutdown(`${name} exited`, code === EX_CONFIG ? EX_CONFIG : 1);
+    },
   });
 }
-process.on("SIGINT", () => void stopAll("SIGINT"));
-process.on("SIGTERM", () => void stopAll("SIGTERM"));
+
+function announce() {
+  const host = env.HOIST_HOST === "0.0.0.0" || env.HOIST_HOST === "::" ? "localhost" : env.HOIST_HOST;
+  say("start", "started for this run:");
+  for (const line of started) say("start", `  ${line}`);
+  say(
+    "start",
+    `Hoist is up: dashboard and API at http://${host}:${env.HOIST_PORT} (token ${tokenFile ? `in ${tokenFile}` : "from HOIST_API_TOKEN"})`,
+  );
+  for (const [name, port] of Object.entries(health)) say("start", `  ${name} health: http://127.0.0.1:${port}/healthz`);
+  say("start", "Ctrl-C stops everything");
+}

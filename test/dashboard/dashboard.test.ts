@@ -77,7 +77,10 @@ describe("operators' dashboard in Chromium", () => {
     expect(noCsrf.status).toBe(403);
     const board = await fetch(`${h.url}/admin/queues`, { headers: { cookie: session } });
     expect(board.status).toBe(200);
-    expect(await board.text()).toContain('<div id="root">');
+    const boardHtml = await board.text();
+    expect(boardHtml).toContain('<div id="root">');
+    // The queue board leads back to Hoist (its menu's link, from bull-board's uiConfig).
+    expect(boardHtml).toMatch(/"miscLinks":\[\{"text":"← Back to Hoist","url":"\/"\}\]/);
   });
 
   it("shows the pipelines, streams a running build's log live, and rolls back", async () => {

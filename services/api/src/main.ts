@@ -1,5 +1,4 @@
-import { once } from "node:events";
-import { bootService, connectRedisOrExit, createSecretBox, JobQueues, Records } from "@hoist/shared";
+import { bootService, connectRedisOrExit, createSecretBox, JobQueues, listenOrExit, Records } from "@hoist/shared";
 import { envSchema } from "./config.js";
 import { AppCache } from "./domain/app-cache.js";
 import { createHttpServer } from "./http/app.js";
@@ -12,8 +11,7 @@ shutdown.register("queues", () => queues.close());
 const records = new Records(redis, config.HOIST_QUEUE_PREFIX);
 const secrets = createSecretBox(config);
 const server = createHttpServer({ config, log, redis, records, queues, secrets, apps: new AppCache(records) });
-server.listen(config.HOIST_PORT, config.HOIST_HOST);
-await once(server, "listening");
+await listenOrExit(server, config.HOIST_PORT, config.HOIST_HOST, "HOIST_PORT");
 shutdown.register("http server", async () => {
   // Stop accepting, let in-flight requests finish, and drop idle keep-alive sockets at once.
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -6,15 +6,17 @@ import {
   createRedis,
   createSecretBox,
   createWorker,
+  dockerProbe,
   JobQueues,
   onBuildCanceled,
   Records,
   type SecretBox,
   serveWorkerHealth,
+  startDependencyChecks,
 } from "@hoist/shared";
 import { Cancellations } from "./adapters/cancellations.js";
 import { dockerClient } from "./adapters/docker.js";
-import { isEcrRegistry, resolvePushTarget } from "./adapters/registry.js";
+import { isEcrRegistry, registryProbe, resolvePushTarget } from "./adapters/registry.js";
 import { removeStaleWorkspaces } from "./adapters/workspace.js";
 import { envSchema } from "./config.js";
 import { failOrphanedBuild } from "./jobs/build-job.js";
@@ -64,6 +66,13 @@ const secrets: SecretBox = {
   },
 };
 const docker = dockerClient(config.DOCKER_HOST);
+if (!process.env.HOIST_REGISTRY) {
+  // The default may be anyone's registry on this host: say where images go.
+  log.warn(
+    { registry: config.HOIST_REGISTRY },
+    "HOIST_REGISTRY is unset: images are pushed to the default 127.0.0.1:5000; set HOIST_REGISTRY to your registry",
+  );
+}
 // One ECR client for the process (region from the registry URI; endpoint and credentials from
 // the AWS SDK's standard env); the authorization token itself is fetched per build.
 const ecrMatch = /\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com/.exec(config.HOIST_REGISTRY);
@@ -113,5 +122,16 @@ worker.on("failed", (job, err) => {
 // Registered after Redis, so it closes first: active jobs finish before the connection goes.
 shutdown.register("build worker", () => worker.close());
 await worker.waitUntilReady();
-await serveWorkerHealth({ config, worker, connection, queues, shutdown });
+// The Docker API and the registry may come and go: builds that need them fail with the reason
+// while they are away, and /healthz and the dashboard say so; the process stays.
+const registry = registryProbe(config);
+const dependencies = await startDependencyChecks({
+  service: "builder",
+  probes: [dockerProbe(docker), ...(registry ? [registry] : [])],
+  config,
+  log,
+  redis: producer,
+  shutdown,
+});
+await serveWorkerHealth({ config, worker, connection, queues, shutdown, dependencies });
 log.info({ queue: "build", concurrency: config.HOIST_CONCURRENCY, prefix, workDir, registry: config.HOIST_REGISTRY }, "ready");

@@ -1,4 +1,14 @@
-import { bootService, connectRedisOrExit, createSecretBox, createWorker, JobQueues, Records, serveWorkerHealth } from "@hoist/shared";
+import {
+  bootService,
+  connectRedisOrExit,
+  createSecretBox,
+  createWorker,
+  dockerProbe,
+  JobQueues,
+  Records,
+  serveWorkerHealth,
+  startDependencyChecks,
+} from "@hoist/shared";
 import { createDocker, ecsClientFactory } from "./adapters/clients.js";
 import { RedisStreamReleaseLog } from "./adapters/release-log.js";
 import { envSchema } from "./config.js";
@@ -13,6 +23,7 @@ const producer = await connectRedisOrExit(ctx, "producer", "hoist-deployer-produ
 const prefix = config.HOIST_QUEUE_PREFIX;
 const queues = new JobQueues(producer, prefix);
 shutdown.register("queues", () => queues.close());
+const docker = createDocker();
 const ports = {
   ...deployPorts({
     redis: producer,
@@ -20,7 +31,7 @@ const ports = {
     records: new Records(producer, prefix),
     queues,
     secrets: createSecretBox(config),
-    docker: createDocker(),
+    docker,
     ecs: ecsClientFactory(),
     ecsTimeoutS: config.HOIST_ECS_ROLLOUT_TIMEOUT_S,
     releaseLog: new RedisStreamReleaseLog(producer, prefix),
@@ -45,5 +56,15 @@ worker.on("failed", (job, err) => {
 // Registered after Redis, so it closes first: active jobs finish before the connection goes.
 shutdown.register("deploy worker", () => worker.close());
 await worker.waitUntilReady();
-await serveWorkerHealth({ config, worker, connection, queues, shutdown });
+// Local-target deploys need the Docker API: while it is away they fail with the reason and
+// /healthz and the dashboard say so; the process stays.
+const dependencies = await startDependencyChecks({
+  service: "deployer",
+  probes: [dockerProbe(docker)],
+  config,
+  log,
+  redis: producer,
+  shutdown,
+});
+await serveWorkerHealth({ config, worker, connection, queues, shutdown, dependencies });
 log.info({ queue: "deploy", concurrency: config.HOIST_CONCURRENCY, prefix }, "ready");

@@ -68,6 +68,13 @@ export function loadConfigOrExit<S extends z.ZodType>(schema: S, env: NodeJS.Pro
 export const workerEnvSchema = commonEnvSchema.extend({
   HOIST_HEALTH_PORT: z.coerce.number({ error: "a TCP port number, 0-65535" }).int().min(0).max(65535).default(0),
   HOIST_HEALTH_HOST: z.string().min(1).default("0.0.0.0"),
+  /** How often a worker probes its dependencies (the Docker API, a registry) for /healthz and the dashboard. */
+  HOIST_DEPENDENCY_CHECK_MS: z.coerce
+    .number({ error: "a whole number of milliseconds" })
+    .int("a whole number of milliseconds")
+    .min(250, "at least 250 milliseconds")
+    .max(300_000, "at most 300000 milliseconds (5 minutes)")
+    .default(5_000),
 });
 
 export const concurrencySchema = z.coerce

@@ -3,13 +3,16 @@ import type { Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { JobQueues } from "../queues/producer.js";
 import { metricsRegistry, registerQueueMetrics } from "../telemetry/metrics.js";
+import type { DependencyMonitor, DependencyState } from "./dependencies.js";
+import { listenOrExit } from "./listen.js";
 import type { ShutdownRegistry } from "./shutdown.js";
 
-export type HealthCheck = () => { ok: boolean; reason?: string };
+export type HealthCheck = () => { ok: boolean; reason?: string; dependencies?: DependencyState[] };
 
 /**
  * A worker's own tiny HTTP endpoint for container health checks and orchestrators:
- * GET /healthz answers 200 while `check` passes, 503 with the reason otherwise; GET /metrics
+ * GET /healthz answers 200 while `check` passes ("degraded" with the reason when it passes with
+ * one), 503 with the reason otherwise; GET /metrics
  * serves Prometheus metrics.
  */
 export async function startHealthServer(port: number, host: string, check: HealthCheck): Promise<Server> {
@@ -17,7 +20,11 @@ export async function startHealthServer(port: number, host: string, check: Healt
     if (req.method === "GET" && req.url === "/healthz") {
       const result = check();
       res.writeHead(result.ok ? 200 : 503, { "content-type": "application/json" });
-      res.end(JSON.stringify(result.ok ? { status: "ok" } : { status: "unhealthy", reason: result.reason }));
+      const dependencies = result.dependencies ? { dependencies: result.dependencies } : {};
+      // ok with a reason: the process works but a dependency is down ("degraded", still 200:
+      // restarting the worker would not bring the dependency back).
+      const status = !result.ok ? "unhealthy" : result.reason ? "degraded" : "ok";
+      res.end(JSON.stringify({ status, ...(result.reason ? { reason: result.reason } : {}), ...dependencies }));
       return;
     }
     if (req.method === "GET" && req.url === "/metrics") {
@@ -36,16 +43,14 @@ export async function startHealthServer(port: number, host: string, check: Healt
     res.writeHead(404, { "content-type": "application/json" });
     res.end(JSON.stringify({ error: { code: "not_found", message: `no route ${req.method} ${req.url}` } }));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve());
-  });
+  await listenOrExit(server, port, host, "HOIST_HEALTH_PORT");
   return server;
 }
 
 /**
  * A worker process's health endpoint, when `HOIST_HEALTH_PORT` asks for one: healthy while the
- * worker runs and its Redis connection is ready; `/metrics` also reports the shared queues.
+ * worker runs and its Redis connection is ready, "degraded" (still 200) with the reason while a
+ * dependency (the Docker API, a registry) does not answer; `/metrics` also reports the shared queues.
  */
 export async function serveWorkerHealth(opts: {
   config: { HOIST_HEALTH_PORT: number; HOIST_HEALTH_HOST: string };
@@ -53,14 +58,18 @@ export async function serveWorkerHealth(opts: {
   connection: Redis;
   queues: JobQueues;
   shutdown: ShutdownRegistry;
+  dependencies?: DependencyMonitor;
 }): Promise<void> {
-  const { config, worker, connection } = opts;
+  const { config, worker, connection, dependencies } = opts;
   if (!config.HOIST_HEALTH_PORT) return;
   registerQueueMetrics(opts.queues);
-  const health = await startHealthServer(config.HOIST_HEALTH_PORT, config.HOIST_HEALTH_HOST, () =>
-    worker.isRunning() && connection.status === "ready"
-      ? { ok: true }
-      : { ok: false, reason: `worker running: ${worker.isRunning()}, redis: ${connection.status}` },
-  );
+  const health = await startHealthServer(config.HOIST_HEALTH_PORT, config.HOIST_HEALTH_HOST, () => {
+    const deps = dependencies ? { dependencies: dependencies.list() } : {};
+    if (!(worker.isRunning() && connection.status === "ready")) {
+      return { ok: false, reason: `worker running: ${worker.isRunning()}, redis: ${connection.status}`, ...deps };
+    }
+    const down = dependencies?.downReason();
+    return down ? { ok: true, reason: down, ...deps } : { ok: true, ...deps };
+  });
   opts.shutdown.register("health server", () => new Promise((resolve) => health.close(resolve)));
 }

@@ -1,4 +1,4 @@
-import type { App, Build, Release } from "@hoist/shared";
+import type { App, Build, DependencyReport, Release } from "@hoist/shared";
 import type { DeliveryMetrics } from "./delivery-metrics.js";
 import { duration, type Html, html, layout, statusBadge } from "./html.js";
 import type { LogEntry } from "./ports.js";
@@ -8,12 +8,14 @@ type Session = { csrf: string };
 const short = (sha: string) => sha.slice(0, 8);
 const when = (iso: string | undefined) => (iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z") : "–");
 
-export function loginPage(error?: string): string {
+export function loginPage(tokenFile: string, error?: string): string {
   return layout(
     "Sign in",
     html`<h1>Sign in</h1>
 <form method="post" action="/login">
 <p><label>API token<br><input type="password" name="token" autocomplete="current-password" size="48" autofocus required></label></p>
+<p class="muted" id="token-hint">The token is the API's <code>HOIST_API_TOKEN</code>. <code>pnpm start</code> keeps the one it made in
+<code>$HOIST_DATA_DIR/api-token</code> (here: <code>${tokenFile}</code>): <code>cat ${tokenFile}</code></p>
 ${error ? html`<p class="error">${error}</p>` : ""}
 <p><button>Sign in</button></p></form>`,
   );
@@ -29,21 +31,48 @@ export interface PipelineRow {
   app: App;
   live?: Release;
   lastBuild?: Build;
+  /** The newest release: a build can succeed while its release fails, and the row must show both. */
+  lastRelease?: Release;
 }
 
-export function pipelinesPage(session: Session, rows: PipelineRow[]): string {
+/** Workers' dependencies that are down, as one warning each; a table of all of them below the pipelines. */
+function workersSection(workers: DependencyReport[]): { banner: Html | string; table: Html | string } {
+  const down = workers.flatMap((w) => w.dependencies.filter((d) => !d.ok).map((d) => ({ service: w.service, ...d })));
+  const banner = down.length
+    ? html`<div class="error" id="dependencies-down">${down.map((d) => html`<p><b>${d.service}</b>: ${d.reason} <span class="muted">(since ${when(d.since)})</span></p>`)}</div>`
+    : "";
+  const table = workers.length
+    ? html`<h2>Workers</h2><table id="workers"><thead><tr><th>Service</th><th>Process</th><th>Dependency</th><th>Where</th><th>State</th></tr></thead><tbody>
+${workers.flatMap((w) =>
+  w.dependencies.map(
+    (
+      d,
+    ) => html`<tr data-dependency="${w.service}/${d.name}"><td>${w.service}</td><td class="muted">${w.instance}</td><td>${d.name}</td><td><code>${d.where}</code></td>
+<td>${d.ok ? html`<span class="status succeeded">up</span>` : html`<span class="status failed">down</span> ${d.reason ?? ""}`}</td></tr>`,
+  ),
+)}</tbody></table>`
+    : "";
+  return { banner, table };
+}
+
+export function pipelinesPage(session: Session, rows: PipelineRow[], workers: DependencyReport[] = []): string {
+  const { banner, table } = workersSection(workers);
   return layout(
     "Pipelines",
-    html`<h1>Pipelines</h1>
-<table><thead><tr><th>App</th><th>Branch</th><th>Live release</th><th>Last build</th><th>Status</th><th>Commit</th></tr></thead><tbody>
+    html`<h1>Pipelines</h1>${banner}
+<table><thead><tr><th>App</th><th>Branch</th><th>Live release</th><th>Last build</th><th>Last release</th><th>Commit</th></tr></thead><tbody>
 ${rows.map(
   (r) => html`<tr data-app="${r.app.name}"><td><a href="/apps/${r.app.name}">${r.app.name}</a></td><td>${r.app.branch}</td>
 <td>${r.live ? html`#${r.live.number} <span class="muted">since ${when(r.live.liveAt)}</span>` : "–"}</td>
-<td>${r.lastBuild ? html`<a href="/builds/${r.lastBuild.id}">#${r.lastBuild.number}</a>` : "–"}</td>
-<td>${statusBadge(r.lastBuild?.status)}</td>
+<td data-col="build">${r.lastBuild ? html`<a href="/builds/${r.lastBuild.id}">#${r.lastBuild.number}</a> ${statusBadge(r.lastBuild.status)}` : "–"}</td>
+<td data-col="release">${
+    r.lastRelease
+      ? html`#${r.lastRelease.number} ${statusBadge(r.lastRelease.status)}${r.lastRelease.reason ? html` <span class="error">${r.lastRelease.reason}</span>` : ""}`
+      : "–"
+  }</td>
 <td>${r.lastBuild ? html`<code>${short(r.lastBuild.sha)}</code> ${r.lastBuild.commit?.title ?? ""}` : ""}</td></tr>`,
 )}
-</tbody></table>${rows.length === 0 ? html`<p class="muted">No apps yet: <code>hoist apps create</code>.</p>` : ""}`,
+</tbody></table>${rows.length === 0 ? html`<p class="muted">No apps yet: <code>hoist apps create</code>.</p>` : ""}${table}`,
     session,
   );
 }

@@ -1,7 +1,8 @@
+import { join, resolve } from "node:path";
 import { createBullBoard } from "@bull-board/api";
 import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { ExpressAdapter } from "@bull-board/express";
-import { queueNames } from "@hoist/shared";
+import { queueNames, readDependencyReports } from "@hoist/shared";
 import express, { type NextFunction, type Request, type Response, Router } from "express";
 import type { ApiDeps } from "../deps.js";
 import { safeEqual } from "../http/auth.js";
@@ -26,8 +27,10 @@ export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
   const secure = (req: Request) => req.secure || deps.config.HOIST_PUBLIC_URL.startsWith("https://");
   const forms = express.urlencoded({ extended: false, limit: "8kb" });
 
+  // Where `pnpm start` keeps the token it made: the sign-in page says so.
+  const tokenFile = resolve(join(deps.config.HOIST_DATA_DIR, "api-token"));
   router.get("/login", (_req, res) => {
-    res.type("html").send(loginPage());
+    res.type("html").send(loginPage(tokenFile));
   });
   router.post(
     "/login",
@@ -35,7 +38,7 @@ export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
     wrap(async (req, res) => {
       const token = typeof req.body?.token === "string" ? req.body.token : "";
       if (!safeEqual(token, deps.config.HOIST_API_TOKEN)) {
-        res.status(401).type("html").send(loginPage("That is not this Hoist's API token."));
+        res.status(401).type("html").send(loginPage(tokenFile, "That is not this Hoist's API token."));
         return;
       }
       const session = await sessions.create();
@@ -89,7 +92,12 @@ export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
 
   const board = new ExpressAdapter();
   board.setBasePath("/admin/queues");
-  createBullBoard({ queues: queueNames.map((name) => new BullMQAdapter(deps.queues.queue(name))), serverAdapter: board });
+  createBullBoard({
+    queues: queueNames.map((name) => new BullMQAdapter(deps.queues.queue(name))),
+    serverAdapter: board,
+    // The board is a page of Hoist's: its title and its menu lead back to the pipelines.
+    options: { uiConfig: { boardTitle: "Hoist queues", miscLinks: [{ text: "← Back to Hoist", url: "/" }] } },
+  });
   router.use("/admin/queues", board.getRouter());
 
   router.get(
@@ -102,10 +110,11 @@ export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
             deps.records.builds.listByApp(app.name, 1),
             deps.records.releases.listByApp(app.name, 20),
           ]);
-          return { app, lastBuild: builds[0], live: releases.find((r) => r.status === "live") };
+          return { app, lastBuild: builds[0], lastRelease: releases[0], live: releases.find((r) => r.status === "live") };
         }),
       );
-      res.type("html").send(pipelinesPage(sessionOf(res), rows));
+      const workers = await readDependencyReports(deps.redis, deps.config.HOIST_QUEUE_PREFIX);
+      res.type("html").send(pipelinesPage(sessionOf(res), rows, workers));
     }),
   );
 

@@ -50,4 +50,22 @@ describe("contextTar", () => {
     expect(entries.get("link")).toMatchObject({ type: "symlink", linkname: "/etc/passwd" });
     expect(new Set([...entries.values()].map((e) => e.mtime))).toEqual(new Set([Date.parse("2000-01-01T00:00:00Z")]));
   });
+
+  it("a pack destroyed before it is read (no engine at the socket) fails quietly: its pending entries crash nothing", async () => {
+    const ctx = mkdtempSync(join(tmpdir(), "hoist-ctx-gone-"));
+    try {
+      for (let i = 0; i < 5; i++) writeFileSync(join(ctx, `f${i}.txt`), "x".repeat(1000));
+      writeFileSync(join(ctx, "Dockerfile"), "FROM busybox\n");
+      const tar = contextTar(ctx, "Dockerfile") as NodeJS.ReadableStream & { destroy(err: Error): void };
+      const seen: Error[] = [];
+      tar.on("error", (err: Error) => seen.push(err));
+      // What docker-modem does when the connect fails: the request's error destroys the piped context.
+      tar.destroy(Object.assign(new Error("connect ENOENT /var/run/docker.sock"), { code: "ENOENT", syscall: "connect" }));
+      // An entry's unhandled 'error' would surface here as an uncaught exception and fail the run.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(seen.map((e) => e.message)).toEqual(["connect ENOENT /var/run/docker.sock"]);
+    } finally {
+      rmSync(ctx, { recursive: true, force: true });
+    }
+  });
 });

@@ -59,17 +59,25 @@ export function contextTar(contextDir: string, dockerfile: string, extra?: { nam
   const entries = walk(contextDir, keep, rules).filter((e) => e.rel !== extra?.name);
   const tar = pack();
   const common = { mtime: EPOCH, uid: 0, gid: 0 };
+  // When the pack is destroyed (the engine's socket is gone, say), its pending entries are
+  // destroyed with the same error: the pack's consumer hears it; an entry must not crash the
+  // process with it as an unhandled 'error' event.
+  const entry = (header: Parameters<typeof tar.entry>[0], content?: Buffer | string) => {
+    const sink = content === undefined ? tar.entry(header) : tar.entry(header, content);
+    sink.on("error", () => {});
+    return sink;
+  };
   void (async () => {
-    if (extra) tar.entry({ ...common, name: extra.name, type: "file", mode: 0o644 }, extra.content);
+    if (extra) entry({ ...common, name: extra.name, type: "file", mode: 0o644 }, extra.content);
     for (const e of entries) {
       if (e.kind === "directory") {
-        tar.entry({ ...common, name: e.rel, type: "directory", mode: e.mode });
+        entry({ ...common, name: e.rel, type: "directory", mode: e.mode });
       } else if (e.kind === "symlink") {
-        tar.entry({ ...common, name: e.rel, type: "symlink", mode: e.mode, linkname: readlinkSync(e.abs) });
+        entry({ ...common, name: e.rel, type: "symlink", mode: e.mode, linkname: readlinkSync(e.abs) });
       } else if (e.size <= SMALL) {
-        tar.entry({ ...common, name: e.rel, type: "file", mode: e.mode, size: e.size }, readFileSync(e.abs));
+        entry({ ...common, name: e.rel, type: "file", mode: e.mode, size: e.size }, readFileSync(e.abs));
       } else {
-        await pipeline(createReadStream(e.abs), tar.entry({ ...common, name: e.rel, type: "file", mode: e.mode, size: e.size }));
+        await pipeline(createReadStream(e.abs), entry({ ...common, name: e.rel, type: "file", mode: e.mode, size: e.size }));
       }
     }
     tar.finalize();

@@ -1,11 +1,13 @@
 import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
+import { dockerEndpoint } from "@hoist/shared";
 import Docker from "dockerode";
 import { lineOfStep, parseInstructions } from "../domain/dockerfile.js";
 import { BuildFailure, dockerBuildReason, oneLine } from "../domain/failure.js";
 
 export function dockerClient(dockerHost: string | undefined): Docker {
-  if (!dockerHost) return new Docker();
+  // Unset DOCKER_HOST means the default socket, said out loud so reasons can name it.
+  if (!dockerHost) return new Docker({ socketPath: "/var/run/docker.sock" });
   if (dockerHost.startsWith("unix://")) return new Docker({ socketPath: dockerHost.slice("unix://".length) });
   const url = new URL(dockerHost.replace(/^tcp:/, "http:"));
   return new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === "https:" ? "https" : "http" });
@@ -55,6 +57,25 @@ async function consume(res: IncomingMessage | Readable, signal: AbortSignal, onM
   if (signal.aborted) throw signal.reason;
 }
 
+/** Errors that mean the engine itself is not there (no socket, refused, connection dropped), not that it refused the work. */
+const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENOTFOUND"]);
+
+export function isEngineUnreachable(err: unknown): boolean {
+  const e = err as { code?: string; syscall?: string; message?: string; statusCode?: number } | undefined;
+  if (!e || e.statusCode !== undefined) return false;
+  // A missing or forbidden socket is ENOENT/EACCES on connect; the same codes on open are a context file's.
+  if (e.syscall === "connect") return true;
+  return (e.code !== undefined && UNREACHABLE_CODES.has(e.code)) || /socket hang up/.test(e.message ?? "");
+}
+
+/**
+ * The failure for an engine that went away: retried like an unreachable registry or git host
+ * (the engine may be restarting), and worded so the build record says which engine and why.
+ */
+export function engineUnreachable(docker: Docker, err: unknown): BuildFailure {
+  return new BuildFailure(`docker unreachable at ${dockerEndpoint(docker)}: ${engineError(err)}`, false);
+}
+
 function engineError(err: unknown): string {
   const e = err as { message?: string; json?: { message?: string }; statusCode?: number };
   return oneLine(e.json?.message ?? e.message ?? String(err));
@@ -78,9 +99,13 @@ export interface BuildSpec {
 
 /** Builds one image through the Engine API. Failures name the Dockerfile line of the failing step. */
 export async function buildImage(docker: Docker, spec: BuildSpec): Promise<string | undefined> {
+  // The context is piped into the request: when the request fails (no engine), the packer's
+  // error is the request's error, reported below; the stream must not crash the process with it.
+  const context = spec.context as NodeJS.ReadableStream & { destroy?: (err?: Error) => void };
+  context.on("error", () => {});
   let res: IncomingMessage;
   try {
-    res = (await docker.buildImage(spec.context, {
+    res = (await docker.buildImage(context, {
       t: spec.tag,
       dockerfile: spec.dockerfile,
       buildargs: spec.args,
@@ -90,7 +115,9 @@ export async function buildImage(docker: Docker, spec: BuildSpec): Promise<strin
       ...(spec.target ? { target: spec.target } : {}),
     })) as IncomingMessage;
   } catch (err) {
+    context.destroy?.();
     if (spec.signal.aborted) throw spec.signal.reason;
+    if (isEngineUnreachable(err)) throw engineUnreachable(docker, err);
     throw new BuildFailure(`build ${spec.service}: the container engine refused the build: ${engineError(err)}`, false);
   }
   const instructions = parseInstructions(spec.dockerfileText);
@@ -119,7 +146,9 @@ export async function buildImage(docker: Docker, spec: BuildSpec): Promise<strin
       spec.log(`error: ${error?.trim()}`);
     }
   }).catch((err) => {
+    context.destroy?.();
     if (spec.signal.aborted) throw spec.signal.reason;
+    if (isEngineUnreachable(err)) throw engineUnreachable(docker, err);
     throw new BuildFailure(`build ${spec.service}: the build stream broke: ${engineError(err)}`, false);
   });
   if (error !== undefined) {
@@ -155,6 +184,7 @@ export async function pushImage(
     })) as IncomingMessage;
   } catch (err) {
     if (o.signal.aborted) throw o.signal.reason;
+    if (isEngineUnreachable(err)) throw engineUnreachable(docker, err);
     throw new BuildFailure(`push ${o.service}: ${engineError(err)}`, false);
   }
   let error: string | undefined;
@@ -166,6 +196,7 @@ export async function pushImage(
     if (m.error || m.errorDetail?.message) error = m.errorDetail?.message ?? m.error;
   }).catch((err) => {
     if (o.signal.aborted) throw o.signal.reason;
+    if (isEngineUnreachable(err)) throw engineUnreachable(docker, err);
     throw new BuildFailure(`push ${o.service}: the push stream broke: ${engineError(err)}`, false);
   });
   if (error !== undefined) {

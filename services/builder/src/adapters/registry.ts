@@ -1,4 +1,5 @@
 import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient, GetAuthorizationTokenCommand } from "@aws-sdk/client-ecr";
+import { type DependencyProbe, httpProbe } from "@hoist/shared";
 import { z } from "zod";
 import { BuildFailure, oneLine } from "../domain/failure.js";
 
@@ -94,4 +95,15 @@ export async function resolvePushTarget(cfg: RegistryConfig, app: string, ecr?: 
     insecure: endpoint.protocol === "http:" || cfg.HOIST_REGISTRY_INSECURE,
     auth: { username: decoded.slice(0, colon), password: decoded.slice(colon + 1), serveraddress: pushHost },
   };
+}
+
+/**
+ * The registry as a dependency (its `/v2/` answers, 401 included, when it is up). ECR is not
+ * probed: reaching it needs a token per build, and a failed token request already says why.
+ */
+export function registryProbe(cfg: RegistryConfig): DependencyProbe | undefined {
+  if (isEcrRegistry(cfg.HOIST_REGISTRY)) return undefined;
+  const host = cfg.HOIST_REGISTRY.split("/")[0] as string;
+  const loopback = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(host);
+  return httpProbe("registry", `${cfg.HOIST_REGISTRY_INSECURE || loopback ? "http" : "https"}://${host}/v2/`);
 }
