@@ -136,7 +136,7 @@ describe("ref resolution over SSH with the app's own deploy key", () => {
   });
 
   it("resolves with the deploy key, pins the host key on first use, then refuses a changed one", async () => {
-    authorizeKey(publicKey);
+    authorizeKey(publicKey, repo);
     const res = await h.api("POST", "/apps/remote/builds", { ref: "main" });
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ ref: "main", sha: head });
