@@ -170,9 +170,9 @@ describe("pnpm start", () => {
           target: { kind: "local", services: { web: { port: await freePort() } } },
         });
         expect(created.status).toBe(201);
-        authorizeKey((created.body.deployKey as { publicKey: string }).publicKey);
+        authorizeKey((created.body.deployKey as { publicKey: string }).publicKey, repo);
         const queued = await api("POST", "/apps/nodocker/builds", { ref: "refs/heads/main", sha });
-        expect(queued.status).toBe(201);
+        expect(queued.status).toBe(202);
         const buildId = queued.body.id as string;
         let build: Record<string, unknown> = {};
         for (const t0 = Date.now(); Date.now() - t0 < 180_000; ) {
