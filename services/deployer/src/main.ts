@@ -15,7 +15,7 @@ shutdown.register("queues", () => queues.close());
 const ports = deployPorts({
   redis: producer,
   prefix,
-  records: new Records(producer, prefix),
+  records: new Records(producer, prefix, { retentionDays: config.HOIST_RETENTION_DAYS }),
   queues,
   secrets: createSecretBox(config),
   docker: createDocker(),

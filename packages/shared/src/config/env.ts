@@ -15,6 +15,12 @@ export const commonEnvSchema = z.object({
     .default("hoist"),
   HOIST_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   HOIST_DATA_DIR: z.string().min(1, "a directory path").default("./.hoist"),
+  /** Days finished builds, and releases no longer live, are kept (with their logs); the live release and its build are kept while live. */
+  HOIST_RETENTION_DAYS: z.coerce
+    .number({ error: "a number of days, e.g. 30" })
+    .positive("more than 0 days")
+    .max(3650, "at most 3650 days")
+    .default(30),
   HOIST_SHUTDOWN_TIMEOUT_MS: z.coerce
     .number({ error: "a whole number of milliseconds" })
     .int("a whole number of milliseconds")

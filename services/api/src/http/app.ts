@@ -14,6 +14,7 @@ import { envRouter } from "./routes/env.js";
 import { gitlabRouter } from "./routes/gitlab.js";
 import { releasesRouter } from "./routes/releases.js";
 import { type WebhookHandler, webhookHandler, webhookHookId, webhookRouter } from "./routes/webhooks.js";
+import { setSecurityHeaders } from "./security-headers.js";
 
 const DASHBOARD_PATHS = /^\/($|login$|logout$|delivery$|apps\/|builds\/|admin\/queues)/;
 
@@ -23,6 +24,10 @@ export function createHttpApp(deps: ApiDeps, webhook: WebhookHandler = webhookHa
   app.set("trust proxy", false);
   // API answers are live state: no ETag hashing of every body.
   app.set("etag", false);
+  app.use((_req, res, next) => {
+    setSecurityHeaders(res);
+    next();
+  });
   // Webhooks authenticate with their own per-app secret, so they are mounted before the API token
   // check; first of all, as they are the hot path.
   app.use(webhookRouter(webhook));
@@ -65,6 +70,7 @@ export function createHttpServer(deps: ApiDeps): Server {
       app(req, res);
       return;
     }
+    setSecurityHeaders(res);
     void webhook(req, res, hookId);
   });
 }

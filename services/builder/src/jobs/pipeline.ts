@@ -140,6 +140,7 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
   try {
     if (!app.deployKey) throw new BuildFailure("clone: the app has no deploy key; add one and build again", true);
     const privateKey = (await deps.secrets.open(app.deployKey.privateKey, secretContexts.deployKey(app.name))).toString("utf8");
+    deps.redact?.(privateKey);
     const { hostKeys } = await step("clone", "clone", { "hoist.sha": build.sha }, () =>
       fetchCommit({
         secretDir: ws.secretDir,
