@@ -21,6 +21,8 @@ export const commonEnvSchema = z.object({
     .positive("more than 0 days")
     .max(3650, "at most 3650 days")
     .default(30),
+  /** Bearer token Prometheus sends to /metrics; without one, metrics are served only by servers bound to loopback. */
+  HOIST_METRICS_TOKEN: z.string().min(16, "at least 16 characters (e.g. openssl rand -hex 24)").optional(),
   HOIST_SHUTDOWN_TIMEOUT_MS: z.coerce
     .number({ error: "a whole number of milliseconds" })
     .int("a whole number of milliseconds")
@@ -70,10 +72,13 @@ export function loadConfigOrExit<S extends z.ZodType>(schema: S, env: NodeJS.Pro
   }
 }
 
-/** Workers' health endpoint (GET /healthz); unset or 0 means none. */
+/**
+ * Workers' health endpoint (GET /healthz, GET /metrics); unset or 0 means none. Loopback by
+ * default: a container's own health check reaches it, nothing else does.
+ */
 export const workerEnvSchema = commonEnvSchema.extend({
   HOIST_HEALTH_PORT: z.coerce.number({ error: "a TCP port number, 0-65535" }).int().min(0).max(65535).default(0),
-  HOIST_HEALTH_HOST: z.string().min(1).default("0.0.0.0"),
+  HOIST_HEALTH_HOST: z.string().min(1).default("127.0.0.1"),
 });
 
 export const concurrencySchema = z.coerce

@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { JobQueues } from "../queues/producer.js";
-import { metricsRegistry, registerQueueMetrics } from "../telemetry/metrics.js";
+import { metricsAccess, metricsRegistry, registerQueueMetrics } from "../telemetry/metrics.js";
 import type { ShutdownRegistry } from "./shutdown.js";
 
 export type HealthCheck = () => { ok: boolean; reason?: string };
@@ -10,9 +10,14 @@ export type HealthCheck = () => { ok: boolean; reason?: string };
 /**
  * A worker's own tiny HTTP endpoint for container health checks and orchestrators:
  * GET /healthz answers 200 while `check` passes, 503 with the reason otherwise; GET /metrics
- * serves Prometheus metrics.
+ * serves Prometheus metrics to whom `metricsAccess` allows (the token, or loopback).
  */
-export async function startHealthServer(port: number, host: string, check: HealthCheck): Promise<Server> {
+export async function startHealthServer(
+  port: number,
+  host: string,
+  check: HealthCheck,
+  opts: { metricsToken?: string } = {},
+): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method === "GET" && req.url === "/healthz") {
       const result = check();
@@ -21,6 +26,12 @@ export async function startHealthServer(port: number, host: string, check: Healt
       return;
     }
     if (req.method === "GET" && req.url === "/metrics") {
+      const access = metricsAccess(req.headers.authorization, { token: opts.metricsToken, host });
+      if (!access.ok) {
+        res.writeHead(access.status, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { code: access.status === 401 ? "unauthorized" : "forbidden", message: access.message } }));
+        return;
+      }
       metricsRegistry.metrics().then(
         (text) => {
           res.writeHead(200, { "content-type": metricsRegistry.contentType });
@@ -48,7 +59,7 @@ export async function startHealthServer(port: number, host: string, check: Healt
  * worker runs and its Redis connection is ready; `/metrics` also reports the shared queues.
  */
 export async function serveWorkerHealth(opts: {
-  config: { HOIST_HEALTH_PORT: number; HOIST_HEALTH_HOST: string };
+  config: { HOIST_HEALTH_PORT: number; HOIST_HEALTH_HOST: string; HOIST_METRICS_TOKEN?: string | undefined };
   worker: Worker;
   connection: Redis;
   queues: JobQueues;
@@ -57,10 +68,14 @@ export async function serveWorkerHealth(opts: {
   const { config, worker, connection } = opts;
   if (!config.HOIST_HEALTH_PORT) return;
   registerQueueMetrics(opts.queues);
-  const health = await startHealthServer(config.HOIST_HEALTH_PORT, config.HOIST_HEALTH_HOST, () =>
-    worker.isRunning() && connection.status === "ready"
-      ? { ok: true }
-      : { ok: false, reason: `worker running: ${worker.isRunning()}, redis: ${connection.status}` },
+  const health = await startHealthServer(
+    config.HOIST_HEALTH_PORT,
+    config.HOIST_HEALTH_HOST,
+    () =>
+      worker.isRunning() && connection.status === "ready"
+        ? { ok: true }
+        : { ok: false, reason: `worker running: ${worker.isRunning()}, redis: ${connection.status}` },
+    config.HOIST_METRICS_TOKEN ? { metricsToken: config.HOIST_METRICS_TOKEN } : {},
   );
   opts.shutdown.register("health server", () => new Promise((resolve) => health.close(resolve)));
 }
