@@ -18,7 +18,8 @@ FROM node:20-slim AS runtime
 ENV NODE_ENV=production HOIST_DATA_DIR=/data
 WORKDIR /app
 COPY --from=workspace /app /app
-RUN mkdir -p /data /secrets && chown node:node /data /secrets
+# Data and the master key: the node user's alone (0700); the key file itself is created 0600.
+RUN install -d -m 0700 -o node -g node /data /secrets
 # Probes the service's own /healthz (the API's port, or a worker's HOIST_HEALTH_PORT).
 COPY <<'JS' /app/healthcheck.mjs
 const port = process.env.HOIST_PORT_PROBE ?? process.env.HOIST_HEALTH_PORT ?? process.env.HOIST_PORT ?? "8080";

@@ -340,6 +340,15 @@ describe("POST /webhooks/gitlab/:hookId", () => {
     });
     expect(stale.status).toBe(401);
     expect(stale.body.error.message).toMatch(/5 minutes/);
+    // A captured signed delivery replayed within the tolerance, even with another Idempotency-Key,
+    // builds nothing: its webhook-id was seen.
+    const headers = signedHeaders(secret, raw);
+    const original = await deliver(url, { event: "Push Hook", body: null, raw, headers: { ...headers, "idempotency-key": "k-1" } });
+    expect(original.status).toBe(202);
+    const replay = await deliver(url, { event: "Push Hook", body: null, raw, headers: { ...headers, "idempotency-key": "k-2" } });
+    expect(replay.status).toBe(200);
+    expect(replay.body).toEqual({ status: "duplicate", reason: "this webhook-id was already delivered" });
+    expect((await h.api("GET", "/apps/signed/builds")).body.builds).toHaveLength(2);
     // The plain token is not accepted in place of a signature once signing is on.
     const plain = await deliver(url, { event: "Push Hook", token: res.body.webhook.token, body: pushPayload() });
     expect(plain.status).toBe(401);

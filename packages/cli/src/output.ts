@@ -19,6 +19,21 @@ export function keyValues(obj: Record<string, unknown>): string {
     .join("\n");
 }
 
+/**
+ * Makes text from the server safe to print on a terminal: every control character but newline and
+ * tab (ESC, CR, backspace, BEL, DEL and the C1 set, which terminals read as commands: colours, cursor
+ * moves, window titles, clipboard writes) is shown as a visible escape like `\x1b` instead.
+ */
+export function neutralise(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+/** JSON for scripts: JSON.stringify escapes C0 controls but leaves DEL and C1 raw; those are escaped too (still valid JSON). */
+function safeJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 export interface Out {
   json: boolean;
   print(text: string): void;
@@ -33,8 +48,9 @@ export function makeOut(
 ): Out {
   return {
     json,
-    print: (text) => void stdout.write(`${text}\n`),
-    data: (value, human) => void stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`),
-    err: (text) => void stderr.write(`${text}\n`),
+    // Everything printed may hold what the server sent (build logs above all): neutralised on the way out.
+    print: (text) => void stdout.write(`${neutralise(text)}\n`),
+    data: (value, human) => void stdout.write(json ? `${safeJson(value)}\n` : `${neutralise(human())}\n`),
+    err: (text) => void stderr.write(`${neutralise(text)}\n`),
   };
 }

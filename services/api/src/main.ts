@@ -8,7 +8,7 @@ const { config, log, shutdown } = ctx;
 const redis = await connectRedisOrExit(ctx, "producer", "hoist-api");
 const queues = new JobQueues(redis, config.HOIST_QUEUE_PREFIX);
 shutdown.register("queues", () => queues.close());
-const records = new Records(redis, config.HOIST_QUEUE_PREFIX);
+const records = new Records(redis, config.HOIST_QUEUE_PREFIX, { retentionDays: config.HOIST_RETENTION_DAYS });
 const secrets = createSecretBox(config);
 const server = createHttpServer({ config, log, redis, records, queues, secrets, apps: new AppCache(records) });
 await listenOrExit(server, config.HOIST_PORT, config.HOIST_HOST, "HOIST_PORT");

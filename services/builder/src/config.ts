@@ -31,6 +31,20 @@ export const envSchema = workerEnvSchema.extend(secretsEnvSchema.shape).extend({
     .default("false")
     .transform((v) => v === "true" || v === "1"),
   HOIST_BUILD_LOG_MAX_LINES: z.coerce.number({ error: "a whole number of lines" }).int().min(100).max(1_000_000).default(10_000),
+  /** Longest build log line kept, in bytes; the rest is cut with a marker. */
+  HOIST_LOG_LINE_MAX: z.coerce
+    .number({ error: "a whole number of bytes" })
+    .int("a whole number of bytes")
+    .min(256, "at least 256 bytes")
+    .max(1_048_576, "at most 1048576 bytes (1 MiB)")
+    .default(4096),
+  /** Bytes of lines one build log may take; past them a last line says the log was truncated. */
+  HOIST_LOG_MAX_BYTES: z.coerce
+    .number({ error: "a whole number of bytes" })
+    .int("a whole number of bytes")
+    .min(65_536, "at least 65536 bytes (64 KiB)")
+    .max(1_073_741_824, "at most 1073741824 bytes (1 GiB)")
+    .default(8 * 1024 * 1024),
   /** Temp dirs of running builds; defaults to $HOIST_DATA_DIR/builds. */
   HOIST_WORK_DIR: z.string().min(1).optional(),
   /** BullMQ lock duration and stalled-job check: how soon another worker takes over a dead worker's build. */

@@ -35,7 +35,7 @@ if (stale.length) log.info({ workDir, removed: stale.length }, "removed temp dir
 
 const connection = await connectRedisOrExit(ctx, "worker", "hoist-builder");
 const producer = await connectRedisOrExit(ctx, "producer", "hoist-builder-producer");
-const records = new Records(connection, prefix);
+const records = new Records(connection, prefix, { retentionDays: config.HOIST_RETENTION_DAYS });
 const queues = new JobQueues(producer, prefix);
 shutdown.register("queues", () => queues.close());
 
@@ -85,6 +85,8 @@ const deps = {
   queues,
   cancellations,
   logMaxLines: config.HOIST_BUILD_LOG_MAX_LINES,
+  logLineMax: config.HOIST_LOG_LINE_MAX,
+  logMaxBytes: config.HOIST_LOG_MAX_BYTES,
   log,
   pipeline: {
     docker,

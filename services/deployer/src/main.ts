@@ -28,7 +28,7 @@ const ports = {
   ...deployPorts({
     redis: producer,
     prefix,
-    records: new Records(producer, prefix),
+    records: new Records(producer, prefix, { retentionDays: config.HOIST_RETENTION_DAYS }),
     queues,
     secrets: createSecretBox(config),
     docker,

@@ -15,7 +15,7 @@ const worker = createWorker({
   log,
   handlers: handlers({
     log,
-    records: new Records(connection, config.HOIST_QUEUE_PREFIX),
+    records: new Records(connection, config.HOIST_QUEUE_PREFIX, { retentionDays: config.HOIST_RETENTION_DAYS }),
     secrets,
     markers: new SentMarkers(connection, config.HOIST_QUEUE_PREFIX),
     publicUrl: config.HOIST_PUBLIC_URL,

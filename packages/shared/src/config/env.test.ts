@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { ConfigError, commonEnvSchema, concurrencySchema, parseEnv } from "./env.js";
+import { ConfigError, commonEnvSchema, concurrencySchema, parseEnv, workerEnvSchema } from "./env.js";
 
 const schema = commonEnvSchema.extend({ HOIST_CONCURRENCY: concurrencySchema });
 
@@ -41,5 +41,26 @@ describe("env config", () => {
   it("says when a required variable is missing", () => {
     const required = z.object({ HOIST_API_TOKEN: z.string({ error: "a long random string" }).min(32) });
     expect(() => parseEnv(required, {})).toThrow("config: HOIST_API_TOKEN is missing: a long random string");
+  });
+
+  it("keeps history HOIST_RETENTION_DAYS (30 by default), guards /metrics with HOIST_METRICS_TOKEN and binds workers' health port to loopback", () => {
+    expect(parseEnv(workerEnvSchema, {})).toMatchObject({ HOIST_RETENTION_DAYS: 30, HOIST_HEALTH_HOST: "127.0.0.1" });
+    expect(parseEnv(workerEnvSchema, {}).HOIST_METRICS_TOKEN).toBeUndefined();
+    expect(
+      parseEnv(workerEnvSchema, { HOIST_RETENTION_DAYS: "7", HOIST_HEALTH_HOST: "0.0.0.0", HOIST_METRICS_TOKEN: "a".repeat(16) }),
+    ).toMatchObject({
+      HOIST_RETENTION_DAYS: 7,
+      HOIST_HEALTH_HOST: "0.0.0.0",
+      HOIST_METRICS_TOKEN: "a".repeat(16),
+    });
+    expect(() => parseEnv(workerEnvSchema, { HOIST_RETENTION_DAYS: "0" })).toThrow(
+      "config: HOIST_RETENTION_DAYS is invalid: more than 0 days",
+    );
+    expect(() => parseEnv(workerEnvSchema, { HOIST_RETENTION_DAYS: "soon" })).toThrow(
+      "config: HOIST_RETENTION_DAYS is invalid: a number of days, e.g. 30",
+    );
+    expect(() => parseEnv(workerEnvSchema, { HOIST_METRICS_TOKEN: "short" })).toThrow(
+      "config: HOIST_METRICS_TOKEN is invalid: at least 16 characters (e.g. openssl rand -hex 24)",
+    );
   });
 });

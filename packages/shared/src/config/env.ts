@@ -15,6 +15,14 @@ export const commonEnvSchema = z.object({
     .default("hoist"),
   HOIST_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   HOIST_DATA_DIR: z.string().min(1, "a directory path").default("./.hoist"),
+  /** Days finished builds, and releases no longer live, are kept (with their logs); the live release and its build are kept while live. */
+  HOIST_RETENTION_DAYS: z.coerce
+    .number({ error: "a number of days, e.g. 30" })
+    .positive("more than 0 days")
+    .max(3650, "at most 3650 days")
+    .default(30),
+  /** Bearer token Prometheus sends to /metrics; without one, metrics are served only by servers bound to loopback. */
+  HOIST_METRICS_TOKEN: z.string().min(16, "at least 16 characters (e.g. openssl rand -hex 24)").optional(),
   HOIST_SHUTDOWN_TIMEOUT_MS: z.coerce
     .number({ error: "a whole number of milliseconds" })
     .int("a whole number of milliseconds")
@@ -64,10 +72,13 @@ export function loadConfigOrExit<S extends z.ZodType>(schema: S, env: NodeJS.Pro
   }
 }
 
-/** Workers' health endpoint (GET /healthz); unset or 0 means none. */
+/**
+ * Workers' health endpoint (GET /healthz, GET /metrics); unset or 0 means none. Loopback by
+ * default: a container's own health check reaches it, nothing else does.
+ */
 export const workerEnvSchema = commonEnvSchema.extend({
   HOIST_HEALTH_PORT: z.coerce.number({ error: "a TCP port number, 0-65535" }).int().min(0).max(65535).default(0),
-  HOIST_HEALTH_HOST: z.string().min(1).default("0.0.0.0"),
+  HOIST_HEALTH_HOST: z.string().min(1).default("127.0.0.1"),
   /** How often a worker probes its dependencies (the Docker API, a registry) for /healthz and the dashboard. */
   HOIST_DEPENDENCY_CHECK_MS: z.coerce
     .number({ error: "a whole number of milliseconds" })

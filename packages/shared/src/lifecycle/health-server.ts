@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { JobQueues } from "../queues/producer.js";
-import { metricsRegistry, registerQueueMetrics } from "../telemetry/metrics.js";
+import { metricsAccess, metricsRegistry, registerQueueMetrics } from "../telemetry/metrics.js";
 import type { DependencyMonitor, DependencyState } from "./dependencies.js";
 import { listenOrExit } from "./listen.js";
 import type { ShutdownRegistry } from "./shutdown.js";
@@ -12,10 +12,15 @@ export type HealthCheck = () => { ok: boolean; reason?: string; dependencies?: D
 /**
  * A worker's own tiny HTTP endpoint for container health checks and orchestrators:
  * GET /healthz answers 200 while `check` passes ("degraded" with the reason when it passes with
- * one), 503 with the reason otherwise; GET /metrics
- * serves Prometheus metrics.
+ * one), 503 with the reason otherwise; GET /metrics serves Prometheus metrics to whom
+ * `metricsAccess` allows (the token, or loopback).
  */
-export async function startHealthServer(port: number, host: string, check: HealthCheck): Promise<Server> {
+export async function startHealthServer(
+  port: number,
+  host: string,
+  check: HealthCheck,
+  opts: { metricsToken?: string } = {},
+): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method === "GET" && req.url === "/healthz") {
       const result = check();
@@ -28,6 +33,12 @@ export async function startHealthServer(port: number, host: string, check: Healt
       return;
     }
     if (req.method === "GET" && req.url === "/metrics") {
+      const access = metricsAccess(req.headers.authorization, { token: opts.metricsToken, host });
+      if (!access.ok) {
+        res.writeHead(access.status, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { code: access.status === 401 ? "unauthorized" : "forbidden", message: access.message } }));
+        return;
+      }
       metricsRegistry.metrics().then(
         (text) => {
           res.writeHead(200, { "content-type": metricsRegistry.contentType });
@@ -53,7 +64,7 @@ export async function startHealthServer(port: number, host: string, check: Healt
  * dependency (the Docker API, a registry) does not answer; `/metrics` also reports the shared queues.
  */
 export async function serveWorkerHealth(opts: {
-  config: { HOIST_HEALTH_PORT: number; HOIST_HEALTH_HOST: string };
+  config: { HOIST_HEALTH_PORT: number; HOIST_HEALTH_HOST: string; HOIST_METRICS_TOKEN?: string | undefined };
   worker: Worker;
   connection: Redis;
   queues: JobQueues;
@@ -63,13 +74,18 @@ export async function serveWorkerHealth(opts: {
   const { config, worker, connection, dependencies } = opts;
   if (!config.HOIST_HEALTH_PORT) return;
   registerQueueMetrics(opts.queues);
-  const health = await startHealthServer(config.HOIST_HEALTH_PORT, config.HOIST_HEALTH_HOST, () => {
-    const deps = dependencies ? { dependencies: dependencies.list() } : {};
-    if (!(worker.isRunning() && connection.status === "ready")) {
-      return { ok: false, reason: `worker running: ${worker.isRunning()}, redis: ${connection.status}`, ...deps };
-    }
-    const down = dependencies?.downReason();
-    return down ? { ok: true, reason: down, ...deps } : { ok: true, ...deps };
-  });
+  const health = await startHealthServer(
+    config.HOIST_HEALTH_PORT,
+    config.HOIST_HEALTH_HOST,
+    () => {
+      const deps = dependencies ? { dependencies: dependencies.list() } : {};
+      if (!(worker.isRunning() && connection.status === "ready")) {
+        return { ok: false, reason: `worker running: ${worker.isRunning()}, redis: ${connection.status}`, ...deps };
+      }
+      const down = dependencies?.downReason();
+      return down ? { ok: true, reason: down, ...deps } : { ok: true, ...deps };
+    },
+    config.HOIST_METRICS_TOKEN ? { metricsToken: config.HOIST_METRICS_TOKEN } : {},
+  );
   opts.shutdown.register("health server", () => new Promise((resolve) => health.close(resolve)));
 }

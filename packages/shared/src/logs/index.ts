@@ -1,1 +1,2 @@
+export * from "./redact.js";
 export * from "./stream.js";

@@ -37,6 +37,28 @@ describe("log streams", () => {
     expect(await readLog(redis, buildLogKey(prefix, "bld_small"), { afterId: small[0]?.id as string })).toHaveLength(2);
   });
 
+  it("cuts long lines with a marker, stops at the byte cap with a last line saying so, and ends with its record's time to live", async () => {
+    const key = buildLogKey(prefix, "bld_bytes");
+    const record = `${prefix}:rec:build:bld_bytes`;
+    await redis.set(record, "x", "PX", 60_000);
+    const w = new LogWriter(redis, key, { lineMax: 10, maxBytes: 100, recordKey: record });
+    w.write("s", "héllo wörld and more");
+    for (let i = 0; i < 20; i++) w.write("s", `line ${i}`);
+    await w.end("succeeded");
+    const lines = (await readLog(redis, key)).flatMap((e) => (e.kind === "line" ? [e.line] : []));
+    // Cut at 10 bytes of UTF-8 without splitting a character.
+    expect(lines[0]).toBe("héllo wö [line cut: over 10 bytes]");
+    expect(lines.at(-1)).toBe("[log truncated: over 100 bytes; later lines were dropped]");
+    expect(lines.length).toBeLessThan(12);
+    expect(await redis.pttl(key)).toBeGreaterThan(50_000);
+    // A log created after its record was kept (a live release's) is kept too.
+    await redis.persist(record);
+    const kept = new LogWriter(redis, `${key}:2`, { recordKey: record });
+    kept.write("s", "x");
+    await kept.end("succeeded");
+    expect(await redis.pttl(`${key}:2`)).toBe(-1);
+  });
+
   it("follows live lines until the end marker", async () => {
     const key = buildLogKey(prefix, "bld_follow");
     const blocking = testRedis();

@@ -12,40 +12,86 @@ export function releaseLogKey(prefix: string, releaseId: string): string {
 }
 
 export const defaultLogMaxLines = 10_000;
+/** Longest line kept (bytes of UTF-8); the rest of a longer one is cut, with a marker. */
+export const defaultLogLineMax = 4096;
+/** Bytes of lines one log may take; past them one last line says the log was truncated. */
+export const defaultLogMaxBytes = 8 * 1024 * 1024;
 
 export type LogEntry =
   | { id: string; kind: "line"; time: string; step: string; line: string }
   | { id: string; kind: "end"; time: string; status: string };
 
+export interface LogWriterOptions {
+  maxLines?: number;
+  /** Bytes per line (UTF-8); default 4 KiB. */
+  lineMax?: number;
+  /** Bytes of lines in all (UTF-8); default 8 MiB. */
+  maxBytes?: number;
+  tailLines?: number;
+  batchMs?: number;
+  redact?: (line: string) => string;
+  /** The record this log belongs to: at the end the log takes the record's time to live, so they expire together. */
+  recordKey?: string;
+}
+
+/** Cuts `line` to at most `max` bytes of UTF-8 without splitting a character. */
+function cutBytes(line: string, max: number): string {
+  if (Buffer.byteLength(line) <= max) return line;
+  let out = Buffer.from(line).subarray(0, max).toString("utf8");
+  // A character split at the cut decodes as U+FFFD: drop it.
+  if (out.endsWith("\uFFFD")) out = out.slice(0, -1);
+  return out;
+}
+
+/** Gives a log the time to live of its record (none when the record has none, e.g. a live release's). */
+const FOLLOW_RECORD_TTL = `
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) elseif ttl == -1 then redis.call('PERSIST', KEYS[1]) end
+return ttl`;
+
 /**
  * Appends lines to a capped Redis stream as they happen. Lines are batched for a few
  * milliseconds into one pipeline, so a chatty build costs few round trips; `flush()` waits for them.
- * The stream keeps the newest `maxLines` entries.
+ * The stream keeps the newest `maxLines` entries; each line is cut at `lineMax` bytes and the
+ * whole log at `maxBytes`, so one build cannot fill Redis (which runs without eviction).
  */
 export class LogWriter {
   private pending: [string, string, string][] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private readonly tail: string[] = [];
+  private bytes = 0;
+  private truncated = false;
 
   constructor(
     private readonly redis: Redis,
     readonly key: string,
-    private readonly opts: { maxLines?: number; tailLines?: number; batchMs?: number; redact?: (line: string) => string } = {},
+    private readonly opts: LogWriterOptions = {},
   ) {}
 
   /** Adds one line (or several, split on newlines) under `step`. Never throws: a log outage must not fail the work. */
   write(step: string, text: string): void {
     const redact = this.opts.redact ?? ((l: string) => l);
+    const lineMax = this.opts.lineMax ?? defaultLogLineMax;
+    const maxBytes = this.opts.maxBytes ?? defaultLogMaxBytes;
     for (const raw of text.split(/\r?\n|\r/)) {
-      const line = redact(raw.replace(/\s+$/, ""));
+      // A redactor may keep state across lines (a PEM key's body): it sees every line, in order.
+      let line = redact(raw).trimEnd();
       if (line === "") continue;
-      this.pending.push([new Date().toISOString(), step, line]);
+      const cut = cutBytes(line, lineMax);
+      if (cut !== line) line = `${cut} [line cut: over ${lineMax} bytes]`;
       this.tail.push(`${step}: ${line}`);
       if (this.tail.length > (this.opts.tailLines ?? 30)) this.tail.shift();
+      if (this.truncated) continue;
+      this.bytes += Buffer.byteLength(line) + Buffer.byteLength(step);
+      if (this.bytes > maxBytes) {
+        this.truncated = true;
+        line = `[log truncated: over ${maxBytes} bytes; later lines were dropped]`;
+      }
+      this.pending.push([new Date().toISOString(), step, line]);
     }
     if (this.pending.length >= 500) void this.flush();
-    else this.timer ??= setTimeout(() => void this.flush(), this.opts.batchMs ?? 50);
+    else if (this.pending.length) this.timer ??= setTimeout(() => void this.flush(), this.opts.batchMs ?? 50);
   }
 
   /** The last lines written (for a failed build's `logTail`). */
@@ -74,7 +120,10 @@ export class LogWriter {
       for (const [time, step, line] of batch) pipe.xadd(this.key, "MAXLEN", "~", max, "*", "t", time, "s", step, "l", line);
       // `~` trims in whole macro nodes (cheap); the exact trim once per batch keeps the cap exact.
       if (batch.length) pipe.xtrim(this.key, "MAXLEN", max);
-      if (endStatus !== undefined) pipe.xadd(this.key, "MAXLEN", max, "*", "t", new Date().toISOString(), "end", endStatus);
+      if (endStatus !== undefined) {
+        pipe.xadd(this.key, "MAXLEN", max, "*", "t", new Date().toISOString(), "end", endStatus);
+        if (this.opts.recordKey) pipe.eval(FOLLOW_RECORD_TTL, 2, this.key, this.opts.recordKey);
+      }
       await pipe.exec().catch(() => undefined);
     });
     return this.flushing;

@@ -3,4 +3,5 @@ export * from "./hash-repo.js";
 export * from "./ids.js";
 export * from "./keys.js";
 export * from "./repos.js";
+export * from "./retention.js";
 export * from "./schemas.js";

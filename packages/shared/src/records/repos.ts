@@ -1,8 +1,9 @@
 import type { Redis } from "ioredis";
 import { decodeHash, encodeFields } from "./codec.js";
-import { HashRepo } from "./hash-repo.js";
+import { HashRepo, type TransitionResult } from "./hash-repo.js";
 import { newId } from "./ids.js";
 import { type RecordKeys, recordKeys } from "./keys.js";
+import { finishedBuildStatuses, Retention } from "./retention.js";
 import {
   type App,
   appSchema,
@@ -87,8 +88,20 @@ export class BuildRepo extends HashRepo<typeof buildSchema> {
   constructor(
     redis: Redis,
     private readonly keys: RecordKeys,
+    private readonly retention: Retention = new Retention(redis, keys),
   ) {
     super(redis, buildSchema, keys.build, "build");
+  }
+
+  /** As HashRepo's; a build that finishes starts its retention time (its record and log expire together). */
+  override async transition(
+    id: string,
+    from: readonly string[],
+    fields: Partial<Build> & { status: string },
+  ): Promise<TransitionResult<Build>> {
+    const res = await super.transition(id, from, fields);
+    if (res.ok && finishedBuildStatuses.has(fields.status)) await this.retention.expire([this.keys.build(id)]);
+    return res;
   }
 
   /** Records a queued build with the app's next build number. */
@@ -203,8 +216,42 @@ export class ReleaseRepo extends HashRepo<typeof releaseSchema> {
   constructor(
     redis: Redis,
     private readonly keys: RecordKeys,
+    private readonly retention: Retention = new Retention(redis, keys),
   ) {
     super(redis, releaseSchema, keys.release, "release");
+  }
+
+  /** As HashRepo's; a release that fails starts its retention time, one deployed again is kept. */
+  override async transition(
+    id: string,
+    from: readonly string[],
+    fields: Partial<Release> & { status: string },
+  ): Promise<TransitionResult<Release>> {
+    const res = await super.transition(id, from, fields);
+    if (res.ok) {
+      if (fields.status === "failed") await this.retention.expire([this.keys.release(id)]);
+      else await this.retention.keep([this.keys.release(id), this.keys.build(res.record.buildId)]);
+    }
+    return res;
+  }
+
+  /**
+   * After a deploy: the live release and its build (records and logs) are kept for as long as they
+   * are live; the release it replaced and that one's build start their retention time. `buildId`s
+   * are read from the records when not given.
+   */
+  async retainLive(live: Pick<Release, "id" | "buildId">, replaced?: string): Promise<void> {
+    await this.retention.keep([this.keys.release(live.id), this.keys.build(live.buildId)]);
+    if (!replaced) return;
+    const old = await this.get(replaced);
+    // A rollback's release may share its build with the live one: that build stays kept.
+    const build = old && old.buildId !== live.buildId ? [this.keys.build(old.buildId)] : [];
+    await this.retention.expire([this.keys.release(replaced), ...build]);
+  }
+
+  /** A release that failed outside `transition` (the deployer's own scripts) starts its retention time. */
+  async expireFailed(id: string): Promise<void> {
+    await this.retention.expire([this.keys.release(id)]);
   }
 
   async create(input: Omit<Release, "id" | "number" | "status" | "createdAt"> & { id?: string }): Promise<Release> {
@@ -266,11 +313,13 @@ export class Records {
   constructor(
     readonly redis: Redis,
     prefix: string,
+    opts: { retentionDays?: number } = {},
   ) {
     this.keys = recordKeys(prefix);
+    const retention = new Retention(redis, this.keys, opts.retentionDays);
     this.apps = new AppRepo(redis, this.keys);
-    this.builds = new BuildRepo(redis, this.keys);
-    this.releases = new ReleaseRepo(redis, this.keys);
+    this.builds = new BuildRepo(redis, this.keys, retention);
+    this.releases = new ReleaseRepo(redis, this.keys, retention);
     this.gitlabConnections = new GitlabConnectionRepo(redis, this.keys);
   }
 

@@ -1,7 +1,11 @@
-import { mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+
+const NOBODY = 65534;
+
 import { LocalSecretBox, loadOrCreateMasterKey } from "./local.js";
 import { SecretError } from "./sealed.js";
 
@@ -37,5 +41,34 @@ describe("local secret box", () => {
     const bad = join(dir, "bad.key");
     writeFileSync(bad, "c2hvcnQ=");
     expect(() => loadOrCreateMasterKey(bad)).toThrow(/must hold 32 bytes/);
+  });
+
+  // Root reads any file, so an unreadable key is shown by a process of another user (these run as root, as CI does).
+  it("a key created by root goes to its directory's owner, so a service of that user can read it", () => {
+    const shared = join(mkdtempSync(join(tmpdir(), "hoist-secrets-")), "secrets");
+    mkdirSync(shared, { mode: 0o700 });
+    chownSync(shared, NOBODY, NOBODY);
+    const file = join(shared, "master.key");
+    loadOrCreateMasterKey(file);
+    const st = statSync(file);
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([NOBODY, NOBODY, 0o600]);
+  });
+
+  it("a key another user cannot read fails with a message naming the file and what to run", () => {
+    const root = mkdtempSync(join(tmpdir(), "hoist-secrets-"));
+    chmodSync(root, 0o755);
+    const file = join(root, "master.key");
+    loadOrCreateMasterKey(file);
+    const script = `import(${JSON.stringify(new URL("./local.ts", import.meta.url).pathname)}).then((m) => m.loadOrCreateMasterKey(${JSON.stringify(file)})).catch((e) => { console.error(e.message); process.exit(3); })`;
+    const child = spawnSync(process.execPath, ["--import", "tsx", "-e", script], {
+      uid: NOBODY,
+      gid: NOBODY,
+      encoding: "utf8",
+      cwd: import.meta.dirname,
+    });
+    expect(child.status, child.stderr).toBe(3);
+    expect(child.stderr.trim()).toBe(
+      `master key file ${file} (owned by uid 0, mode 0600) cannot be read by this process (uid ${NOBODY}): run every Hoist service as the same user, or give this one the file: chown ${NOBODY} ${file} && chmod 600 ${file} (and let it enter ${root})`,
+    );
   });
 });

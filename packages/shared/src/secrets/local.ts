@@ -1,20 +1,50 @@
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { aesGcmOpen, aesGcmSeal, contextAad } from "./aead.js";
 import { type Sealed, type SecretBox, type SecretContext, SecretError } from "./sealed.js";
 
-/** Reads the 256-bit master key, creating it (mode 0600) when the file does not exist yet. */
+/** Says which file cannot be read, by whom, and what to run, instead of a bare EACCES (a crash loop in a container). */
+function unreadable(path: string): SecretError {
+  const uid = process.getuid?.();
+  let owner = "";
+  try {
+    const st = statSync(path);
+    owner = ` (owned by uid ${st.uid}, mode ${(st.mode & 0o777).toString(8).padStart(4, "0")})`;
+  } catch {
+    // The directory itself may be closed to us: the message still names the file.
+  }
+  return new SecretError(
+    `master key file ${path}${owner} cannot be read by this process (uid ${uid ?? "?"}): run every Hoist service as the same user, or give this one the file: chown ${uid ?? "<uid>"} ${path} && chmod 600 ${path} (and let it enter ${dirname(path)})`,
+  );
+}
+
+/**
+ * Reads the 256-bit master key, creating it (mode 0600, its directory 0700) when the file does not
+ * exist yet. Created by root (the builder and deployer run as root for the Docker socket), it is
+ * handed to the owner of its directory, so the services that run as that user (the API, as `node`)
+ * can read it too.
+ */
 export function loadOrCreateMasterKey(path: string): Buffer {
   let raw: Buffer;
   try {
     raw = readFileSync(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EACCES" || code === "EPERM") throw unreadable(path);
+    if (code !== "ENOENT") throw err;
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const key = randomBytes(32);
-    writeFileSync(path, key.toString("base64"), { mode: 0o600, flag: "wx" });
+    try {
+      writeFileSync(path, key.toString("base64"), { mode: 0o600, flag: "wx" });
+    } catch (writeErr) {
+      // Another service created it first: that key is the one.
+      if ((writeErr as NodeJS.ErrnoException).code === "EEXIST") return loadOrCreateMasterKey(path);
+      throw writeErr;
+    }
     chmodSync(path, 0o600);
+    const dir = statSync(dirname(path));
+    if (process.getuid?.() === 0 && dir.uid !== 0) chownSync(path, dir.uid, dir.gid);
     return key;
   }
   const key = Buffer.from(raw.toString("utf8").trim(), "base64");

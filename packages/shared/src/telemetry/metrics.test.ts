@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startHealthServer } from "../lifecycle/health-server.js";
 import { JobQueues } from "../queues/producer.js";
 import { deletePrefix, testRedis, uniquePrefix } from "../testing/index.js";
-import { buildsTotal, metricsRegistry, registerQueueMetrics, timeStage } from "./metrics.js";
+import { buildsTotal, metricsAccess, metricsRegistry, registerQueueMetrics, timeStage } from "./metrics.js";
 
 describe("prometheus metrics", () => {
   let redis: Redis;
@@ -46,5 +46,28 @@ describe("prometheus metrics", () => {
     } finally {
       await new Promise((r) => server.close(r));
     }
+  });
+
+  it("serves /metrics with the token when one is set; without one only on loopback", async () => {
+    const token = "metrics-token-0123456789abcdef";
+    const guarded = await startHealthServer(0, "127.0.0.1", () => ({ ok: true }), { metricsToken: token });
+    const open = await startHealthServer(0, "0.0.0.0", () => ({ ok: true }));
+    try {
+      const at = (s: typeof guarded) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+      expect((await fetch(`${at(guarded)}/metrics`)).status).toBe(401);
+      expect((await fetch(`${at(guarded)}/metrics`, { headers: { authorization: `Bearer ${token}x` } })).status).toBe(401);
+      expect((await fetch(`${at(guarded)}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      // The health check itself needs no token.
+      expect((await fetch(`${at(guarded)}/healthz`)).status).toBe(200);
+      const refused = await fetch(`${at(open)}/metrics`);
+      expect(refused.status).toBe(403);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/set HOIST_METRICS_TOKEN/);
+      expect((await fetch(`${at(open)}/healthz`)).status).toBe(200);
+    } finally {
+      await new Promise((r) => guarded.close(r));
+      await new Promise((r) => open.close(r));
+    }
+    expect(metricsAccess(undefined, { host: "::1" })).toEqual({ ok: true });
+    expect(metricsAccess(undefined, { host: "10.0.0.5" }).ok).toBe(false);
   });
 });

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { queueNames } from "../queues/catalog.js";
 import type { JobQueues } from "../queues/producer.js";
@@ -90,4 +91,34 @@ export function registerQueueMetrics(queues: JobQueues): void {
       );
     },
   });
+}
+
+/** Whether `host` (a listen address) is reachable only from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * Who may read /metrics: with `HOIST_METRICS_TOKEN` set, a request carrying it as
+ * `Authorization: Bearer <token>`; without one, anyone who can reach a server bound to loopback
+ * only (a worker's health port by default), and no one on a server that listens further.
+ */
+export function metricsAccess(
+  authorization: string | undefined,
+  opts: { token?: string | undefined; host: string },
+): { ok: true } | { ok: false; status: 401 | 403; message: string } {
+  if (opts.token) {
+    const given = /^Bearer (.+)$/.exec(authorization ?? "")?.[1] ?? "";
+    const a = createHash("sha256").update(given).digest();
+    const b = createHash("sha256").update(opts.token).digest();
+    return timingSafeEqual(a, b)
+      ? { ok: true }
+      : { ok: false, status: 401, message: "missing or wrong metrics token: send Authorization: Bearer <HOIST_METRICS_TOKEN>" };
+  }
+  if (isLoopbackHost(opts.host)) return { ok: true };
+  return {
+    ok: false,
+    status: 403,
+    message: `metrics are not served on ${opts.host} without a token: set HOIST_METRICS_TOKEN and scrape with Authorization: Bearer <token>`,
+  };
 }

@@ -1,8 +1,30 @@
 import type { App, Build, DependencyReport, Release } from "@hoist/shared";
 import type { DeliveryMetrics } from "./delivery-metrics.js";
-import { duration, type Html, html, layout, statusBadge } from "./html.js";
+import { duration, Html, html, layout, statusBadge } from "./html.js";
 import type { LogEntry } from "./ports.js";
 import type { StageView } from "./timeline.js";
+
+/**
+ * The dashboard's only scripts, kept as constants so the Content-Security-Policy can allow exactly
+ * them by hash (see http/security-headers.ts) and nothing else.
+ */
+export const CONFIRM_HANDLER = "return confirm(this.dataset.q)";
+export const LOG_FOLLOW_SCRIPT = `
+(function () {
+  var pre = document.getElementById("log");
+  pre.textContent = "";
+  var es = new EventSource(location.pathname + "/log-stream");
+  es.onmessage = function (ev) {
+    var e = JSON.parse(ev.data);
+    pre.textContent += "[" + e.step + "] " + e.line + "\\n";
+    pre.scrollTop = pre.scrollHeight;
+    var stage = (e.step || "").split(/[\\s:]/)[0];
+    var el = document.querySelector('[data-stage="' + stage + '"]');
+    if (el && !el.classList.contains("done")) { document.querySelectorAll(".stage.active").forEach(function (x) { x.classList.remove("active"); x.classList.add("done"); }); el.classList.add("active"); }
+  };
+  es.addEventListener("end", function () { es.close(); setTimeout(function () { location.reload(); }, 300); });
+})();
+`;
 
 type Session = { csrf: string };
 const short = (sha: string) => sha.slice(0, 8);
@@ -23,7 +45,7 @@ ${error ? html`<p class="error">${error}</p>` : ""}
 
 /** A POST form button; the browser asks before anything happens. */
 function action(session: Session, path: string, label: string, question: string, danger = false): Html {
-  return html`<form method="post" action="${path}" style="display:inline" onsubmit="return confirm(this.dataset.q)" data-q="${question}">
+  return html`<form method="post" action="${path}" style="display:inline" onsubmit="${new Html(CONFIRM_HANDLER)}" data-q="${question}">
 <input type="hidden" name="csrf" value="${session.csrf}"><button class="${danger ? "danger" : ""}">${label}</button></form>`;
 }
 
@@ -122,26 +144,7 @@ ${release ? html`<p>Release #${release.number}: ${statusBadge(release.status)} $
 ${running ? html`<p>${action(session, `/builds/${build.id}/cancel`, "Cancel build", `Cancel build #${build.number} of ${build.app}?`, true)}</p>` : ""}
 <h2>Log</h2>
 <pre class="log" id="log">${log.map((e) => `[${e.step}] ${e.line}\n`).join("")}</pre>
-${
-  following
-    ? html`<script>
-(function () {
-  var pre = document.getElementById("log");
-  pre.textContent = "";
-  var es = new EventSource(location.pathname + "/log-stream");
-  es.onmessage = function (ev) {
-    var e = JSON.parse(ev.data);
-    pre.textContent += "[" + e.step + "] " + e.line + "\\n";
-    pre.scrollTop = pre.scrollHeight;
-    var stage = (e.step || "").split(/[\\s:]/)[0];
-    var el = document.querySelector('[data-stage="' + stage + '"]');
-    if (el && !el.classList.contains("done")) { document.querySelectorAll(".stage.active").forEach(function (x) { x.classList.remove("active"); x.classList.add("done"); }); el.classList.add("active"); }
-  };
-  es.addEventListener("end", function () { es.close(); setTimeout(function () { location.reload(); }, 300); });
-})();
-</script>`
-    : ""
-}`,
+${following ? html`<script>${new Html(LOG_FOLLOW_SCRIPT)}</script>` : ""}`,
     session,
   );
 }

@@ -13,6 +13,17 @@ import { readCookie, SESSION_COOKIE, type Session, SessionStore, sessionCookie }
 import { timeline } from "./timeline.js";
 
 type Handler = (req: Request, res: Response) => Promise<void>;
+
+/** Whether the request's Origin (or, without one, its Referer) names this host. */
+function sameOrigin(req: Request): boolean {
+  const from = req.get("origin") ?? req.get("referer");
+  if (!from || from === "null") return false;
+  try {
+    return new URL(from).host === req.get("host");
+  } catch {
+    return false;
+  }
+}
 const wrap = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => void fn(req, res).catch(next);
 const param = (req: Request, name: string) => String(req.params[name] ?? "");
 
@@ -65,10 +76,16 @@ export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
   router.use(forms, (req, res, next) => {
     if (req.method === "GET" || req.method === "HEAD") return next();
     if (req.path.startsWith("/admin/queues")) {
-      // bull-board's own XHR actions: SameSite=Strict keeps cross-site requests cookie-less; also require same origin.
-      const origin = req.get("origin");
-      if (origin && new URL(origin).host !== req.get("host")) {
-        res.status(403).json({ error: { code: "forbidden", message: "cross-origin request refused" } });
+      // bull-board's own XHR actions carry no CSRF token: SameSite=Strict keeps cross-site requests
+      // cookie-less, and the request must prove it comes from this origin (Origin, or Referer when a
+      // browser leaves Origin out); one with neither is refused too.
+      if (!sameOrigin(req)) {
+        res.status(403).json({
+          error: {
+            code: "forbidden",
+            message: "cross-origin or unattributed request refused: send it from the dashboard (Origin or Referer of this host)",
+          },
+        });
         return;
       }
       return next();

@@ -1,11 +1,11 @@
 import { createServer, type Server } from "node:http";
-import { metricsRegistry, registerQueueMetrics } from "@hoist/shared";
+import { metricsAccess, metricsRegistry, registerQueueMetrics } from "@hoist/shared";
 import express, { type Express } from "express";
 import { dashboardPorts } from "../dashboard/api-ports.js";
 import { dashboardRouter, deliveryMetricsRouter } from "../dashboard/router.js";
 import type { ApiDeps } from "../deps.js";
 import { requireApiToken } from "./auth.js";
-import { errorHandler, notFoundHandler } from "./errors.js";
+import { errorHandler, HttpError, notFoundHandler } from "./errors.js";
 import { healthRouter } from "./health.js";
 import { appsRouter } from "./routes/apps.js";
 import { buildLogsRouter } from "./routes/build-logs.js";
@@ -14,6 +14,7 @@ import { envRouter } from "./routes/env.js";
 import { gitlabRouter } from "./routes/gitlab.js";
 import { releasesRouter } from "./routes/releases.js";
 import { type WebhookHandler, webhookHandler, webhookHookId, webhookRouter } from "./routes/webhooks.js";
+import { setSecurityHeaders } from "./security-headers.js";
 
 const DASHBOARD_PATHS = /^\/($|login$|logout$|delivery$|apps\/|builds\/|admin\/queues)/;
 
@@ -23,6 +24,10 @@ export function createHttpApp(deps: ApiDeps, webhook: WebhookHandler = webhookHa
   app.set("trust proxy", false);
   // API answers are live state: no ETag hashing of every body.
   app.set("etag", false);
+  app.use((_req, res, next) => {
+    setSecurityHeaders(res);
+    next();
+  });
   // Webhooks authenticate with their own per-app secret, so they are mounted before the API token
   // check; first of all, as they are the hot path.
   app.use(webhookRouter(webhook));
@@ -38,9 +43,11 @@ export function createHttpApp(deps: ApiDeps, webhook: WebhookHandler = webhookHa
   v1.use(envRouter(deps));
   v1.use(deliveryMetricsRouter(deps));
   app.use("/v1", v1);
-  // Prometheus scrapes without a token: queue depths and stage timings, no secrets.
+  // Prometheus scrapes with HOIST_METRICS_TOKEN; without one only an API bound to loopback serves metrics.
   registerQueueMetrics(deps.queues);
-  app.get("/metrics", async (_req, res) => {
+  app.get("/metrics", async (req, res) => {
+    const access = metricsAccess(req.headers.authorization, { token: deps.config.HOIST_METRICS_TOKEN, host: deps.config.HOIST_HOST });
+    if (!access.ok) throw new HttpError(access.status, access.status === 401 ? "unauthorized" : "forbidden", access.message);
     res.type(metricsRegistry.contentType).send(await metricsRegistry.metrics());
   });
   // The operators' dashboard owns only its own paths, so unknown API paths still answer 404, not a sign-in page.
@@ -65,6 +72,7 @@ export function createHttpServer(deps: ApiDeps): Server {
       app(req, res);
       return;
     }
+    setSecurityHeaders(res);
     void webhook(req, res, hookId);
   });
 }

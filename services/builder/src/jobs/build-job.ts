@@ -11,6 +11,8 @@ import {
   LogWriter,
   type Records,
   type Redis,
+  SecretMasker,
+  secretContexts,
   stalledReason,
   UnrecoverableError,
 } from "@hoist/shared";
@@ -25,6 +27,9 @@ export interface BuildJobDeps {
   queues: JobQueues;
   cancellations: Cancellations;
   logMaxLines: number;
+  /** Bytes per log line and per build log (the LogWriter's defaults when unset). */
+  logLineMax?: number;
+  logMaxBytes?: number;
   log: Logger;
   pipeline: Omit<PipelineDeps, "log" | "checkpoint" | "pinHostKeys">;
   /** Clone, build and push (the real one unless a caller composes another, as bench:pipeline does). */
@@ -75,6 +80,14 @@ async function finishSucceeded(deps: BuildJobDeps, build: Build, images: NonNull
   return releaseId;
 }
 
+/** The values of the app's sealed environment, which the build log must never show. */
+async function appEnvValues(deps: BuildJobDeps, app: App): Promise<string[]> {
+  if (!app.env) return [];
+  const plain = await deps.pipeline.secrets.open(app.env, secretContexts.appEnv(app.name));
+  const env: unknown = JSON.parse(plain.toString("utf8"));
+  return env && typeof env === "object" ? Object.values(env).filter((v): v is string => typeof v === "string") : [];
+}
+
 async function recordFailure(deps: BuildJobDeps, buildId: string, reason: string, logTail: string[]): Promise<boolean> {
   const res = await deps.records.builds.transition(buildId, ["running"], { status: "failed", reason, logTail, finishedAt: nowIso() });
   if (res.ok) {
@@ -105,15 +118,15 @@ export async function processBuild(
   if (build.status !== "queued" && build.status !== "running") return { outcome: "skipped", status: build.status };
 
   const cancel = deps.cancellations.register(buildId);
-  // Defence in depth: no engine or git message should carry a secret, but if one did, it is masked.
-  const secrets = new Set<string>();
+  // Defence in depth: no engine or git message should carry a secret, but if one did (a Dockerfile
+  // that echoes a build arg, a registry error quoting its password), it is masked.
+  const masker = new SecretMasker();
   const writer = new LogWriter(deps.redis, buildLogKey(deps.prefix, buildId), {
     maxLines: deps.logMaxLines,
-    redact: (line) => {
-      let out = line;
-      for (const s of secrets) out = out.split(s).join("[redacted]");
-      return out.replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*/g, "[redacted private key]");
-    },
+    ...(deps.logLineMax ? { lineMax: deps.logLineMax } : {}),
+    ...(deps.logMaxBytes ? { maxBytes: deps.logMaxBytes } : {}),
+    redact: (line) => masker.mask(line),
+    recordKey: records.builds.key(buildId),
   });
   let timer: NodeJS.Timeout | undefined;
   let started = false;
@@ -133,6 +146,7 @@ export async function processBuild(
     const app = await records.apps.get(build.app);
     if (started) await enqueueNotifications(deps.queues, "build.running", { buildId }, app);
     if (!app) throw new BuildFailure(`app ${build.app} no longer exists`, true);
+    for (const value of await appEnvValues(deps, app)) masker.add(value);
 
     // The timeout counts from the first start, so a taken-over build cannot run forever either.
     const timeout = new AbortController();
@@ -149,6 +163,7 @@ export async function processBuild(
         {
           ...deps.pipeline,
           log: (step, line) => writer.write(step, line),
+          redact: (secret) => masker.add(secret),
           pinHostKeys: async (hostKeys) => {
             await records.apps.update(app.name, { hostKeys });
           },
@@ -227,6 +242,6 @@ export async function failOrphanedBuild(
   const res = await deps.records.builds.transition(buildId, ["running", "queued"], { status: "failed", reason, finishedAt: nowIso() });
   if (res.ok) {
     await enqueueNotifications(deps.queues, "build.failed", { buildId }, await deps.records.apps.get(res.record.app));
-    await new LogWriter(deps.redis, buildLogKey(deps.prefix, buildId)).end("failed");
+    await new LogWriter(deps.redis, buildLogKey(deps.prefix, buildId), { recordKey: deps.records.builds.key(buildId) }).end("failed");
   }
 }

@@ -9,6 +9,7 @@ import { fetchCommit } from "../adapters/git.js";
 import type { PushTarget } from "../adapters/registry.js";
 import { createWorkspace, realPathInside } from "../adapters/workspace.js";
 import { ComposeError, composeFileNames, parseCompose, rootDockerfileService, type ServiceBuild, tagFor } from "../domain/compose.js";
+import { parseDockerignore } from "../domain/dockerignore.js";
 import { BuildFailure } from "../domain/failure.js";
 import { parseDotenv } from "../domain/interpolate.js";
 
@@ -90,7 +91,10 @@ export async function resolveServices(repoDir: string): Promise<{ file: string; 
     });
     // The context's .dockerignore is read when the context is sent: it too must stay inside.
     const ignoreFile = join(svc.context, ".dockerignore");
-    if (await present(join(repoDir, ignoreFile))) await realPathInside(repoDir, ignoreFile, "ignore file");
+    if (await present(join(repoDir, ignoreFile))) {
+      // Parsed here too, so a pattern Docker refuses (or one over the caps) fails the build at once, naming the file.
+      parseDockerignore(await readFile(await realPathInside(repoDir, ignoreFile, "ignore file"), "utf8"), ignoreFile);
+    }
     const inContext = relative(contextDir, dockerfilePath);
     const outside = inContext === ".." || inContext.startsWith(`..${sep}`);
     out.push({
@@ -140,6 +144,7 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
     const privateKey = app.deployKey
       ? (await deps.secrets.open(app.deployKey.privateKey, secretContexts.deployKey(app.name))).toString("utf8")
       : undefined;
+    if (privateKey) deps.redact?.(privateKey);
     const { hostKeys } = await step("clone", "clone", { "hoist.sha": build.sha }, () =>
       fetchCommit({
         secretDir: ws.secretDir,

@@ -130,6 +130,7 @@ export class ReleaseStore {
     );
     if (code === -2) throw new LockLostError(`lost the deploy lock of app ${release.app} before release ${release.id} went live`);
     if (code === 0) throw new Error(`release ${release.id} is ${val || "missing"}, not deploying; it cannot go live`);
+    await this.records.releases.retainLive(release, val || undefined);
     return val ? { replaced: val, rolledBack: val === release.rollbackOf } : { rolledBack: false };
   }
 
@@ -143,6 +144,7 @@ export class ReleaseStore {
       JSON.stringify(new Date().toISOString()),
     );
     if (code === -2) throw new LockLostError(`lost the deploy lock of app ${release.app} before release ${release.id} could be failed`);
+    if (code === 1) await this.records.releases.expireFailed(release.id);
     return code === 1;
   }
 }

@@ -5,7 +5,7 @@ import type { ApiDeps } from "../../deps.js";
 import { finishBuild } from "../../domain/builds.js";
 import { type Accepted, acceptDelivery, DeliveryBusyError, deliveryKey, deliveryRedisKey } from "../../domain/deliveries.js";
 import { decidePush } from "../../domain/push-event.js";
-import { verifyStandardSignature } from "../../domain/signature.js";
+import { SIGNATURE_TOLERANCE_S, verifyStandardSignature } from "../../domain/signature.js";
 import { hashToken } from "../../domain/tokens.js";
 import { safeEqual } from "../auth.js";
 import { readRawBody } from "../body.js";
@@ -129,8 +129,28 @@ export function webhookHandler(deps: ApiDeps): WebhookHandler {
         Math.floor(now() / 1000),
       );
       if (!check.ok) throw new HttpError(401, "unauthorized", check.reason);
+      // A captured signed delivery stays valid for the whole tolerance window: its webhook-id is
+      // remembered that long (either side of now), and a second sight of it is a duplicate. The
+      // mark is taken back when the delivery fails, so GitLab's resend of a failed one still builds.
+      const seen = `${prefix}:webhook-seen:${hookId}:${header(req, "webhook-id")}`;
+      const fresh = await withDeadline(deps.redis.set(seen, "1", "PX", 2 * SIGNATURE_TOLERANCE_S * 1000, "NX"), STORE_DEADLINE_MS);
+      if (fresh !== "OK") {
+        span.setAttribute("hoist.webhook_outcome", "replay");
+        reply(res, 200, { status: "duplicate", reason: "this webhook-id was already delivered" });
+        return;
+      }
+      try {
+        await accept(req, res, body, app, hookId, span);
+      } catch (err) {
+        await deps.redis.del(seen).catch(() => undefined);
+        throw err;
+      }
+      return;
     }
+    await accept(req, res, body, app, hookId, span);
+  }
 
+  async function accept(req: IncomingMessage, res: ServerResponse, body: Buffer, app: App, hookId: string, span: Span): Promise<void> {
     let payload: unknown;
     try {
       payload = JSON.parse(body.toString("utf8"));
