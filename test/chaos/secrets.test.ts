@@ -5,7 +5,6 @@ import { join } from "node:path";
 import { JobQueues, LocalSecretBox, queueNames, Records, readLog, releaseLogKey, secretContexts } from "@hoist/shared";
 import { deletePrefix, testRedis } from "@hoist/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LABELS } from "../../services/deployer/src/adapters/local-target.js";
 import { deliver } from "../ingress/webhook-helpers.js";
 import { removeLocalApp } from "../support/deploy/cleanup.js";
 import { httpAppRepoFiles } from "../support/deploy/http-app.js";
