@@ -43,8 +43,10 @@ function serviceOf(state: EcsState, body: Json): EcsService {
 function settle(state: EcsState, svc: EcsService): void {
   const now = state.clock();
   for (;;) {
+    // Only the PRIMARY deployment rolls out: an older one that UpdateService made ACTIVE is being
+    // replaced (ECS drains it) and never completes over the newer one.
     const due = svc.deployments
-      .filter((d) => d.rolloutState === "IN_PROGRESS" && d.settlesAt !== undefined && d.settlesAt <= now)
+      .filter((d) => d.status === "PRIMARY" && d.rolloutState === "IN_PROGRESS" && d.settlesAt !== undefined && d.settlesAt <= now)
       .sort((a, b) => (a.settlesAt as number) - (b.settlesAt as number))[0];
     if (!due) return;
     const at = due.settlesAt as number;
