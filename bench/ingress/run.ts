@@ -208,7 +208,9 @@ try {
   // linked to its GitLab project (hook, read-only deploy key, the git host's keys scanned). Its
   // webhook token is the one Hoist gave GitLab's hook. No notifier runs: the jobs only queue.
   const gitlabToken = `glpat-${randomBytes(10).toString("hex")}`;
-  gitlab.state.addUser("hoist-bot", gitlabToken);
+  const bot = gitlab.state.addUser("hoist-bot", gitlabToken);
+  // Hoist's hook URL is on 127.0.0.1: GitLab's admin setting for that is on, as such a team's would be.
+  gitlab.state.settings.allowLocalRequestsFromWebHooksAndServices = true;
   const project = gitlab.state.addProject(
     {
       path_with_namespace: "acme/web",
@@ -217,6 +219,7 @@ try {
     },
     gitlab.url,
   );
+  gitlab.state.addMember(project, bot, "maintainer");
   const linkedApp = await hoistApi<AppCreated>("/apps", {
     name: "bench-linked",
     branch: "*",

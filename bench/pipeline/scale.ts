@@ -39,7 +39,7 @@ export async function scalePhase(o: ScaleOpts, builders: number): Promise<number
       body: JSON.stringify({ ref: `refs/heads/scale/${builders}/${i}`, sha: randomBytes(20).toString("hex") }),
     });
     const body = (await res.json()) as { id?: string };
-    if (res.status !== 201 || !body.id) throw new Error(`POST builds answered ${res.status}: ${JSON.stringify(body)}`);
+    if (res.status !== 202 || !body.id) throw new Error(`POST builds answered ${res.status}: ${JSON.stringify(body)}`);
     ids.add(body.id);
   }
   const events = new QueueEvents("build", { connection: o.connection(), prefix: o.prefix });
