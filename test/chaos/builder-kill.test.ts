@@ -9,11 +9,11 @@ import { untilSettled } from "./support.js";
 /** Scenario 1 (builder): kill -9 at a random point of builds, again and again; nothing stuck, nothing twice. */
 const KILLS = Number(process.env.HOIST_CHAOS_KILLS ?? 20);
 /**
- * The README's promise: at least 18 of 20 killed builds succeed. A build fails only when its job
+ * The promise of docs/operations.md (chaos results): at least 18 of 20 killed builds succeed. A build fails only when its job
  * was on a killed builder more often than MAX_STALLED_COUNT allows, which takes several rounds in a row.
  */
 const MIN_SUCCEEDED = Math.ceil(KILLS * 0.9);
-/** Most kills must land while a build runs, or the scenario proves little (the README reports 19–20 of 20). */
+/** Most kills must land while a build runs, or the scenario proves little (docs/operations.md reports 19–20 of 20). */
 const MIN_KILLED_MID_BUILD = Math.ceil(KILLS * 0.75);
 /** The final builder's wait (90 s) and drain (30 s) plus up to 20 s a round on a 2-core machine shared with other work. */
 const TIMEOUT_MS = 120_000 + KILLS * 20_000;

@@ -196,7 +196,7 @@ describe("chaos 2 and 3: Redis restarted and unreachable under webhook traffic",
     expect(lost).toEqual([]);
     expect(by(503).length).toBeGreaterThan(0);
     expect(firstAfter).toBeDefined();
-    // Redis is back within the client's reconnect backoff: the README reports the first 202 after
+    // Redis is back within the client's reconnect backoff: docs/operations.md reports the first 202 after
     // 1.05–1.1 s and /readyz and the builder's /healthz healthy within 0.8–1.8 s.
     expect(resumedMs).toBeLessThan(5_000);
     expect(healthyMs).toBeLessThan(5_000);
@@ -285,7 +285,7 @@ describe("chaos 2 and 3: Redis restarted and unreachable under webhook traffic",
     expect(ready).toBe(200);
     expect(after.status).toBe(202);
     expect(stuck).toEqual([]);
-    // The README's promise: the whole backlog builds (8/8), each to exactly one release.
+    // The promise of docs/operations.md: the whole backlog builds (8/8), each to exactly one release.
     expect(builds.map((b) => `${b.status} ${b.reason ?? ""}`.trim())).toEqual(builds.map(() => "succeeded"));
     expect(releasesPerBuild).toEqual(builds.map(() => 1));
     expect(readyMs).toBeLessThan(5_000);
