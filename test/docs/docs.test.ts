@@ -10,7 +10,12 @@ import { appStack, envReadsInCode, routesOf, schemaKeys, serviceEnvSchemas } fro
 import { brokenLinks, documentedRoutes, documentedVariables } from "./markdown.js";
 
 const read = (path: string) => readFileSync(join(repoRoot, path), "utf8");
-const pages = ["README.md", ...readdirSync(join(repoRoot, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const pages = [
+  "README.md",
+  ...readdirSync(join(repoRoot, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
 
 describe("docs/configuration.md: every variable Hoist reads", () => {
   const documented = documentedVariables(read("docs/configuration.md"));
