@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { buildStatuses, releaseStatuses } from "@hoist/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dashboardPorts } from "../../services/api/src/dashboard/api-ports.js";
 import { dashboardRouter } from "../../services/api/src/dashboard/router.js";
@@ -7,7 +8,7 @@ import { createHttpApp } from "../../services/api/src/http/app.js";
 import { type ApiHarness, startApi } from "../support/api/harness.js";
 import { repoRoot } from "../support/processes.js";
 import { appStack, envReadsInCode, routesOf, schemaKeys, serviceEnvSchemas } from "./code-inventory.js";
-import { brokenLinks, documentedRoutes, documentedVariables } from "./markdown.js";
+import { brokenLinks, diagramStates, documentedRoutes, documentedVariables } from "./markdown.js";
 
 const read = (path: string) => readFileSync(join(repoRoot, path), "utf8");
 const pages = [
@@ -72,6 +73,15 @@ describe("docs/api.md: every route the API mounts", () => {
       documented.filter((r) => !mounted.includes(r)),
       "docs/api.md documents routes the API does not mount",
     ).toEqual([]);
+  });
+});
+
+describe("docs/architecture.md: the lifecycles", () => {
+  it.each([
+    ["Build lifecycle", buildStatuses],
+    ["Release lifecycle", releaseStatuses],
+  ])("%s draws exactly the statuses of the records' schema", (heading, statuses) => {
+    expect([...diagramStates(read("docs/architecture.md"), heading)].sort()).toEqual([...statuses].sort());
   });
 });
 

@@ -64,3 +64,14 @@ export function documentedVariables(markdown: string): Map<string, number> {
 export function documentedRoutes(markdown: string): string[] {
   return [...prose(markdown).matchAll(/^#{2,4} `([A-Z]+) ([^`]+)`\s*$/gm)].map((m) => `${m[1]} ${m[2]}`);
 }
+
+/** States of the Mermaid stateDiagram under a page's `## <heading>`, without `[*]`. */
+export function diagramStates(markdown: string, heading: string): Set<string> {
+  const section = markdown.split(/^## /m).find((part) => part.startsWith(`${heading}\n`)) ?? "";
+  const diagram = /^```mermaid\nstateDiagram-v2\n([\s\S]*?)^```$/m.exec(section)?.[1] ?? "";
+  const states = new Set<string>();
+  for (const m of diagram.matchAll(/^\s*(\S+)\s+-->\s+([^\s:]+)/gm)) {
+    for (const s of [m[1], m[2]]) if (s && s !== "[*]") states.add(s);
+  }
+  return states;
+}
