@@ -55,7 +55,8 @@ export class CaddyAdminApi {
 
   constructor(
     url: string,
-    private readonly timeoutMs = 10_000,
+    // A config change waits until Caddy's previous servers let go of their connections (slow requests included).
+    private readonly timeoutMs = 30_000,
   ) {
     this.url = url.replace(/\/+$/, "");
   }

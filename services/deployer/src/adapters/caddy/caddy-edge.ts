@@ -358,13 +358,21 @@ export class CaddyEdge {
     }
   }
 
+  /**
+   * Runs a read-then-change again when another writer got in between (412), or when the answer was lost:
+   * Caddy replaces its admin server on every config change and may drop the connection of a change it
+   * applied. Repeating is safe because each change carries If-Match of what it read.
+   */
   private async retryOnConflict<T>(fn: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
-        if (!(err instanceof CaddyAdminError && err.status === 412) || attempt >= CONFLICT_RETRIES) throw err;
-        this.opts.logger?.info({ attempt }, "caddy: config changed by another writer meanwhile; reading it again");
+        const conflict = err instanceof CaddyAdminError && err.status === 412;
+        const noAnswer = err instanceof CaddyAdminError && err.status === undefined && err.retryable;
+        if (!(conflict || noAnswer) || attempt >= CONFLICT_RETRIES) throw err;
+        this.opts.logger?.info({ attempt, err: (err as Error).message }, "caddy: reading the config again and retrying the change");
+        if (noAnswer) await new Promise((r) => setTimeout(r, 200 * attempt));
       }
     }
   }

@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CaddyProcess, loadLoop, removeCaddyDir, startCaddy, startUpstream, type Upstream } from "../../../../../test/support/caddy.js";
+import {
+  type CaddyProcess,
+  loadLoop,
+  removeCaddyDir,
+  startCaddy,
+  startUpstream,
+  type Upstream,
+} from "../../../../../test/support/caddy.js";
 import { freePort } from "../../../../../test/support/net.js";
 import { CaddyEdge } from "./caddy-edge.js";
 import { portRouteId } from "./ids.js";
@@ -33,10 +40,10 @@ afterAll(async () => {
 });
 
 describe("switching upstreams through Caddy", () => {
-  it("loses no request under load (200 req/s, one in ten taking 1 s), and after the switch only the new upstreams answer", async () => {
+  it("loses no request under load (100 req/s, one in ten taking 1 s), and after the switch only the new upstreams answer", async () => {
     const [old1, old2, new1, new2] = [await upstream("old"), await upstream("old"), await upstream("new"), await upstream("new")];
     const { port, id } = await route("load", [old1, old2]);
-    const load = loadLoop(`http://127.0.0.1:${port}`, { perSecond: 200, slowEvery: 10, slowMs: 1000 });
+    const load = loadLoop(`http://127.0.0.1:${port}`, { perSecond: 100, slowEvery: 10, slowMs: 1000 });
     await new Promise((r) => setTimeout(r, 1000));
 
     const switched = await edge.setUpstreams(id, [new1.address, new2.address]);
@@ -50,7 +57,7 @@ describe("switching upstreams through Caddy", () => {
     expect(result.failed).toEqual([]);
     expect(result.answers).toHaveLength(result.total);
     const late = result.answers.filter((a) => a.start > after);
-    expect(late.length).toBeGreaterThan(300);
+    expect(late.length).toBeGreaterThan(150);
     expect(late.filter((a) => a.body !== "new")).toEqual([]);
     // The slow requests the old upstreams had when the switch came finished there, with 200.
     expect(result.answers.some((a) => a.body === "old" && a.path.startsWith("/slow") && a.end > after)).toBe(true);
@@ -100,7 +107,9 @@ describe("switching upstreams through Caddy", () => {
     const { id } = await route("forgotten", [a]);
     await edge.setUpstreams(id, [b.address]);
     await edge.forgetDrained(id);
-    await expect(edge.drain([a.address], { timeoutMs: 1000 })).rejects.toThrow(/cannot drain 127\.0\.0\.1:\d+: no handler of Caddy's running config names it/);
+    await expect(edge.drain([a.address], { timeoutMs: 1000 })).rejects.toThrow(
+      /cannot drain 127\.0\.0\.1:\d+: no handler of Caddy's running config names it/,
+    );
   });
 
   it("Caddy's active health check takes an unhealthy upstream out of the rotation, and back in when it recovers", async () => {
