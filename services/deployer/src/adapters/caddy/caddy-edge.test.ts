@@ -1,21 +1,18 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { request } from "node:https";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CaddyProcess, removeCaddyDir, startCaddy, startUpstream, type Upstream } from "../../../../../test/support/caddy.js";
+import { describe, expect, it } from "vitest";
+import { removeCaddyDir, startCaddy } from "../../../../../test/support/caddy.js";
 import { freePort } from "../../../../../test/support/net.js";
+import { useCaddyEdge } from "../../testing/caddy-edge.js";
 import { CaddyEdge } from "./caddy-edge.js";
 import { hostRouteId, portRouteId } from "./ids.js";
 
-let caddy: CaddyProcess;
-let edge: CaddyEdge;
 let hostsPort: number;
-const upstreams: Upstream[] = [];
-
-async function upstream(name: string) {
-  const u = await startUpstream(name);
-  upstreams.push(u);
-  return u;
-}
+const ctx = useCaddyEdge(async () => {
+  hostsPort = await freePort();
+  return { hostsListen: [`127.0.0.1:${hostsPort}`] };
+});
+const upstream = (name: string) => ctx.upstream(name);
 
 async function get(port: number, path = "/"): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
@@ -36,24 +33,11 @@ function httpsGet(port: number, servername: string, ca: string): Promise<{ statu
   });
 }
 
-beforeAll(async () => {
-  caddy = await startCaddy();
-  hostsPort = await freePort();
-  edge = new CaddyEdge({ adminUrl: caddy.adminUrl, hostsListen: [`127.0.0.1:${hostsPort}`] });
-});
-
-afterAll(async () => {
-  await edge?.close();
-  await caddy?.stop();
-  for (const u of upstreams) await u.close();
-  if (caddy) removeCaddyDir(caddy.dir);
-});
-
 describe("CaddyEdge against a real Caddy", () => {
   it("creates a port route that Caddy serves, tagged with Hoist's id, and spreads requests round-robin over three upstreams", async () => {
     const [a, b, c] = [await upstream("a"), await upstream("b"), await upstream("c")];
     const port = await freePort();
-    await edge.ensurePortRoute({ app: "shop", service: "web", port, upstreams: [a.address, b.address, c.address] });
+    await ctx.edge.ensurePortRoute({ app: "shop", service: "web", port, upstreams: [a.address, b.address, c.address] });
 
     const bodies: string[] = [];
     for (let i = 0; i < 30; i++) {
@@ -64,7 +48,7 @@ describe("CaddyEdge against a real Caddy", () => {
     expect({ a: a.served, b: b.served, c: c.served }).toEqual({ a: 10, b: 10, c: 10 });
     expect(new Set(bodies.slice(0, 3))).toEqual(new Set(["a", "b", "c"]));
 
-    const routes = await edge.snapshot();
+    const routes = await ctx.edge.snapshot();
     expect(routes).toContainEqual(
       expect.objectContaining({
         kind: "port",
@@ -78,14 +62,14 @@ describe("CaddyEdge against a real Caddy", () => {
       }),
     );
     // ensure is idempotent: a second call changes nothing that serves.
-    await edge.ensurePortRoute({ app: "shop", service: "web", port, upstreams: [a.address, b.address, c.address] });
-    expect((await edge.snapshot()).filter((r) => r.app === "shop")).toHaveLength(1);
+    await ctx.edge.ensurePortRoute({ app: "shop", service: "web", port, upstreams: [a.address, b.address, c.address] });
+    expect((await ctx.edge.snapshot()).filter((r) => r.app === "shop")).toHaveLength(1);
   });
 
   it("least_conn sends the next request past an upstream busy with a slow one", async () => {
     const [a, b] = [await upstream("a"), await upstream("b")];
     const port = await freePort();
-    await edge.ensurePortRoute({ app: "shop", service: "lc", port, upstreams: [a.address, b.address], loadBalancing: "least_conn" });
+    await ctx.edge.ensurePortRoute({ app: "shop", service: "lc", port, upstreams: [a.address, b.address], loadBalancing: "least_conn" });
     const busy = a.nextRequest();
     const busyB = b.nextRequest();
     const slow = get(port, "/slow?ms=1500");
@@ -99,10 +83,10 @@ describe("CaddyEdge against a real Caddy", () => {
     const a = await upstream("hosted");
     const port = await freePort();
     const ref = { app: "blog", service: "web" };
-    await edge.ensurePortRoute({ ...ref, port, upstreams: [a.address] });
-    await edge.ensureHostRoute({ ...ref, port, hosts: ["blog.example.test", "www.blog.example.test"], tls: "internal" });
+    await ctx.edge.ensurePortRoute({ ...ref, port, upstreams: [a.address] });
+    await ctx.edge.ensureHostRoute({ ...ref, port, hosts: ["blog.example.test", "www.blog.example.test"], tls: "internal" });
 
-    const { rootPem } = await edge.internalCa();
+    const { rootPem } = await ctx.edge.internalCa();
     const res = await httpsGet(hostsPort, "blog.example.test", rootPem);
     expect(res).toEqual({ status: 200, body: "hosted", proto: "https" });
     expect((await httpsGet(hostsPort, "www.blog.example.test", rootPem)).body).toBe("hosted");
@@ -113,7 +97,7 @@ describe("CaddyEdge against a real Caddy", () => {
     const installed = readdirSync(store).filter((f) => readFileSync(`${store}/${f}`, "utf8").trim() === rootPem.trim());
     expect(installed).toEqual([]);
 
-    expect(await edge.snapshot()).toContainEqual({
+    expect(await ctx.edge.snapshot()).toContainEqual({
       kind: "hosts",
       id: hostRouteId(ref),
       ...ref,
@@ -126,16 +110,16 @@ describe("CaddyEdge against a real Caddy", () => {
   it("refuses a host another service already has, and bad upstreams or hosts, saying what to do", async () => {
     const port = await freePort();
     await expect(
-      edge.ensureHostRoute({ app: "other", service: "web", port, hosts: ["blog.example.test"], tls: "internal" }),
+      ctx.edge.ensureHostRoute({ app: "other", service: "web", port, hosts: ["blog.example.test"], tls: "internal" }),
     ).rejects.toThrow(/blog\.example\.test is already routed to blog\/web: remove it there first/);
-    await expect(edge.ensurePortRoute({ app: "x", service: "web", port, upstreams: ["not an address"] })).rejects.toThrow(
+    await expect(ctx.edge.ensurePortRoute({ app: "x", service: "web", port, upstreams: ["not an address"] })).rejects.toThrow(
       /an upstream is host:port/,
     );
-    await expect(edge.setUpstreams(portRouteId({ app: "shop", service: "web" }), [])).rejects.toThrow(/at least one upstream/);
-    await expect(edge.setUpstreams(portRouteId({ app: "nope", service: "web" }), ["127.0.0.1:1"])).rejects.toThrow(
+    await expect(ctx.edge.setUpstreams(portRouteId({ app: "shop", service: "web" }), [])).rejects.toThrow(/at least one upstream/);
+    await expect(ctx.edge.setUpstreams(portRouteId({ app: "nope", service: "web" }), ["127.0.0.1:1"])).rejects.toThrow(
       /Caddy has no route hoist-nope\.web .*ensure it with ensurePortRoute/,
     );
-    await expect(edge.ensureHostRoute({ app: "x", service: "web", port, hosts: ["Bad_Host"], tls: "acme" })).rejects.toThrow(
+    await expect(ctx.edge.ensureHostRoute({ app: "x", service: "web", port, hosts: ["Bad_Host"], tls: "acme" })).rejects.toThrow(
       /lowercase DNS name/,
     );
   });
@@ -144,16 +128,16 @@ describe("CaddyEdge against a real Caddy", () => {
     const a = await upstream("gone");
     const port = await freePort();
     const ref = { app: "tmp", service: "web" };
-    await edge.ensurePortRoute({ ...ref, port, upstreams: [a.address] });
-    await edge.ensureHostRoute({ ...ref, port, hosts: ["tmp.example.test"], tls: "internal" });
+    await ctx.edge.ensurePortRoute({ ...ref, port, upstreams: [a.address] });
+    await ctx.edge.ensureHostRoute({ ...ref, port, hosts: ["tmp.example.test"], tls: "internal" });
     expect((await get(port)).body).toBe("gone");
 
-    await edge.removeRoute(hostRouteId(ref));
-    await edge.removeRoute(portRouteId(ref));
-    await edge.removeRoute(portRouteId(ref)); // again: already gone is fine
+    await ctx.edge.removeRoute(hostRouteId(ref));
+    await ctx.edge.removeRoute(portRouteId(ref));
+    await ctx.edge.removeRoute(portRouteId(ref)); // again: already gone is fine
     await expect(get(port)).rejects.toThrow();
-    expect((await edge.snapshot()).filter((r) => r.app === "tmp")).toEqual([]);
-    expect((await edge.snapshot()).some((r) => r.app === "blog")).toBe(true);
+    expect((await ctx.edge.snapshot()).filter((r) => r.app === "tmp")).toEqual([]);
+    expect((await ctx.edge.snapshot()).some((r) => r.app === "blog")).toBe(true);
   });
 });
 

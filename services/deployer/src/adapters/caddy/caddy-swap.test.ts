@@ -1,43 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type CaddyProcess,
-  loadLoop,
-  removeCaddyDir,
-  startCaddy,
-  startUpstream,
-  type Upstream,
-} from "../../../../../test/support/caddy.js";
+import { describe, expect, it } from "vitest";
+import { loadLoop, type Upstream } from "../../../../../test/support/caddy.js";
 import { freePort } from "../../../../../test/support/net.js";
-import { CaddyEdge } from "./caddy-edge.js";
+import { useCaddyEdge } from "../../testing/caddy-edge.js";
+import type { CaddyEdge } from "./caddy-edge.js";
 import { portRouteId } from "./ids.js";
 
-let caddy: CaddyProcess;
-let edge: CaddyEdge;
-const upstreams: Upstream[] = [];
-
-async function upstream(name: string) {
-  const u = await startUpstream(name);
-  upstreams.push(u);
-  return u;
-}
+const ctx = useCaddyEdge();
+const upstream = (name: string) => ctx.upstream(name);
 
 async function route(service: string, serving: Upstream[], opts: Partial<Parameters<CaddyEdge["ensurePortRoute"]>[0]> = {}) {
   const port = await freePort();
-  await edge.ensurePortRoute({ app: "swap", service, port, upstreams: serving.map((u) => u.address), ...opts });
+  await ctx.edge.ensurePortRoute({ app: "swap", service, port, upstreams: serving.map((u) => u.address), ...opts });
   return { port, id: portRouteId({ app: "swap", service }) };
 }
-
-beforeAll(async () => {
-  caddy = await startCaddy();
-  edge = new CaddyEdge({ adminUrl: caddy.adminUrl });
-});
-
-afterAll(async () => {
-  await edge?.close();
-  await caddy?.stop();
-  for (const u of upstreams) await u.close();
-  if (caddy) removeCaddyDir(caddy.dir);
-});
 
 describe("switching upstreams through Caddy", () => {
   it("loses no request under load (100 req/s, one in ten taking 1 s), and after the switch only the new upstreams answer", async () => {
@@ -46,9 +21,9 @@ describe("switching upstreams through Caddy", () => {
     const load = loadLoop(`http://127.0.0.1:${port}`, { perSecond: 100, slowEvery: 10, slowMs: 1000 });
     await new Promise((r) => setTimeout(r, 1000));
 
-    const switched = await edge.setUpstreams(id, [new1.address, new2.address]);
+    const switched = await ctx.edge.setUpstreams(id, [new1.address, new2.address]);
     const after = performance.now();
-    const drain = await edge.drain([old1.address, old2.address], { timeoutMs: 10_000 });
+    const drain = await ctx.edge.drain([old1.address, old2.address], { timeoutMs: 10_000 });
     await new Promise((r) => setTimeout(r, 2000));
     const result = await load.stop();
 
@@ -65,8 +40,8 @@ describe("switching upstreams through Caddy", () => {
       `caddy swap under load: ${result.total} requests, 0 failed, ${result.retried} connection resets retried once; switch ${switched.ms.toFixed(0)} ms; drain ${drain.ms.toFixed(0)} ms`,
     );
 
-    await edge.forgetDrained(id);
-    expect((await edge.snapshot()).find((r) => r.id === id)).toMatchObject({ upstreams: [new1.address, new2.address], draining: [] });
+    await ctx.edge.forgetDrained(id);
+    expect((await ctx.edge.snapshot()).find((r) => r.id === id)).toMatchObject({ upstreams: [new1.address, new2.address], draining: [] });
   });
 
   it("drain waits for a slow request still in flight on the switched-out upstream, then returns", async () => {
@@ -76,10 +51,10 @@ describe("switching upstreams through Caddy", () => {
     const slow = fetch(`http://127.0.0.1:${port}/slow?ms=1500`).then(async (r) => ({ body: await r.text(), at: performance.now() }));
     await arrived;
 
-    await edge.setUpstreams(id, [b.address]);
+    await ctx.edge.setUpstreams(id, [b.address]);
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("b");
-    expect(Object.fromEntries(await edge.inFlight([a.address]))).toEqual({ [a.address]: { requests: 1, fails: 0 } });
-    const drain = await edge.drain([a.address], { timeoutMs: 10_000 });
+    expect(Object.fromEntries(await ctx.edge.inFlight([a.address]))).toEqual({ [a.address]: { requests: 1, fails: 0 } });
+    const drain = await ctx.edge.drain([a.address], { timeoutMs: 10_000 });
 
     expect(drain).toMatchObject({ drained: true, inFlight: {} });
     expect(drain.ms).toBeGreaterThan(1000);
@@ -93,9 +68,9 @@ describe("switching upstreams through Caddy", () => {
     const arrived = a.nextRequest();
     const slow = fetch(`http://127.0.0.1:${port}/slow?ms=4000`).then((r) => r.text());
     await arrived;
-    await edge.setUpstreams(id, [b.address]);
+    await ctx.edge.setUpstreams(id, [b.address]);
 
-    const drain = await edge.drain([a.address], { timeoutMs: 300 });
+    const drain = await ctx.edge.drain([a.address], { timeoutMs: 300 });
     expect(drain).toMatchObject({ drained: false, inFlight: { [a.address]: 1 } });
     expect(drain.ms).toBeGreaterThanOrEqual(300);
     expect(drain.ms).toBeLessThan(1500);
@@ -105,9 +80,9 @@ describe("switching upstreams through Caddy", () => {
   it("refuses to drain upstreams Caddy no longer counts, instead of reporting them idle", async () => {
     const [a, b] = [await upstream("a"), await upstream("b")];
     const { id } = await route("forgotten", [a]);
-    await edge.setUpstreams(id, [b.address]);
-    await edge.forgetDrained(id);
-    await expect(edge.drain([a.address], { timeoutMs: 1000 })).rejects.toThrow(
+    await ctx.edge.setUpstreams(id, [b.address]);
+    await ctx.edge.forgetDrained(id);
+    await expect(ctx.edge.drain([a.address], { timeoutMs: 1000 })).rejects.toThrow(
       /cannot drain 127\.0\.0\.1:\d+: no handler of Caddy's running config names it/,
     );
   });
@@ -149,9 +124,9 @@ describe("switching upstreams through Caddy", () => {
     for (let i = 0; i < 10; i++) {
       const next = i % 2 === 0 ? b : a;
       const prev = i % 2 === 0 ? a : b;
-      switches.push((await edge.setUpstreams(id, [next.address])).ms);
-      drains.push((await edge.drain([prev.address], { timeoutMs: 1000 })).ms);
-      await edge.forgetDrained(id);
+      switches.push((await ctx.edge.setUpstreams(id, [next.address])).ms);
+      drains.push((await ctx.edge.drain([prev.address], { timeoutMs: 1000 })).ms);
+      await ctx.edge.forgetDrained(id);
     }
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
     console.info(
