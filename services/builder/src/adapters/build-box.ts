@@ -67,7 +67,11 @@ export interface BuildBox {
 export async function openBuildBox(docker: Docker, o: { name: string; pids: number; labels: Record<string, string> }): Promise<BuildBox> {
   const flavor = await engineFlavor(docker);
   if (flavor === "docker") return { flavor, stop: async () => {}, remove: async () => {} };
-  const remove = () => libpod(docker, "DELETE", `/libpod/pods/${o.name}?`, { force: true }).then(() => undefined);
+  const remove = async () => {
+    // podman answers 200 with the reason in `Err` when it could not remove the pod.
+    const res = await libpod<{ Err?: string | null }>(docker, "DELETE", `/libpod/pods/${o.name}?`, { force: true });
+    if (res?.Err) throw new Error(`removing build box ${o.name}: ${res.Err}`);
+  };
   // A box left by a crashed builder under the same name (a retried build) goes first.
   await remove().catch(() => undefined);
   await libpod(docker, "POST", "/libpod/pods/create", {

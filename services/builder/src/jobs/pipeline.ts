@@ -159,7 +159,11 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
   boxing.catch(() => undefined);
   let closing: Promise<void> | undefined;
   const close = (box: BuildBox) => {
-    closing ??= box.remove().catch(() => undefined);
+    // Removed once more after a moment: podman refuses while a killed step's cgroup is still going.
+    closing ??= box
+      .remove()
+      .catch(() => new Promise((r) => setTimeout(r, 1000)).then(() => box.remove()))
+      .catch((err: Error) => deps.log("limits", `the build's box was not removed: ${oneLine(err.message)}`));
     return closing;
   };
   try {
