@@ -34,6 +34,7 @@ describe("builder config", () => {
     );
     expect(() => parseEnv(envSchema, { HOIST_BUILD_MEMORY_MB: "32" })).toThrow("config: HOIST_BUILD_MEMORY_MB is invalid: at least 64 MiB");
     expect(() => parseEnv(envSchema, { HOIST_BUILD_CPUS: "0" })).toThrow("config: HOIST_BUILD_CPUS is invalid: at least 0.1 cores");
+    expect(() => parseEnv(envSchema, { HOIST_BUILD_PIDS: "8" })).toThrow("config: HOIST_BUILD_PIDS is invalid: at least 32 processes");
     expect(() => parseEnv(envSchema, { HOIST_BUILD_PIDS: "10.5" })).toThrow(
       "config: HOIST_BUILD_PIDS is invalid: a whole number of processes",
     );

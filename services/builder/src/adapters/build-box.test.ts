@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -8,27 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerFromEnv, ensureBaseImages } from "../../../../test/support/images/base-images.js";
 import { type BuildLimits, defaultBuildCaps } from "../domain/build-limits.js";
 import { BuildFailure } from "../domain/failure.js";
+import { processesRunning } from "../testing/host.js";
 import { type BuildBox, openBuildBox } from "./build-box.js";
 import { contextTar } from "./context-tar.js";
 import { buildImage } from "./docker.js";
 
 const docker = dockerFromEnv();
 const run = randomBytes(3).toString("hex");
-
-/** Processes on this machine (the engine's host) whose command line is exactly `argv`. */
-function processes(...argv: string[]): number[] {
-  const wanted = `${argv.join("\0")}\0`;
-  return readdirSync("/proc")
-    .filter((d) => /^\d+$/.test(d))
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, "utf8") === wanted;
-      } catch {
-        return false; // gone meanwhile
-      }
-    })
-    .map(Number);
-}
+/** Every box a test opened, removed at the end even when an assertion stopped the test first. */
+const boxes: BuildBox[] = [];
 
 /** podman's own API (pods, and containers with the pod they belong to). */
 function libpodGet<T>(path: string, options: object = {}): Promise<T> {
@@ -64,6 +52,7 @@ async function hostileBuild(dockerfile: string, limits: Partial<BuildLimits>): P
   const dir = mkdtempSync(join(tmpdir(), "hoist-hostile-"));
   writeFileSync(join(dir, "Dockerfile"), dockerfile);
   const box = await openBuildBox(docker, { name: `hoist-build-${buildId}`, pids: full.pids, labels: { "hoist.build_id": buildId } });
+  boxes.push(box);
   const log: string[] = [];
   try {
     await buildImage(docker, {
@@ -110,6 +99,7 @@ describe("hostile builds are kept in their box (real podman builds)", () => {
   }, 120_000);
 
   afterAll(async () => {
+    for (const box of boxes) await box.remove().catch(() => undefined);
     await new Promise((resolve) => api?.close(resolve));
   });
 
@@ -168,9 +158,9 @@ describe("hostile builds are kept in their box (real podman builds)", () => {
     expect(o.failure?.reason).toBe("build web: Dockerfile:2 RUN exit code 2: out of processes (the build's limit is 64)");
     expect(output(o)).not.toContain("FORKED-ALL");
     // The box held at most its limit of them (the failed shell and the step's runtime count too).
-    expect(processes("sleep", "613").length).toBeLessThanOrEqual(64);
+    expect(processesRunning("sleep", "613").length).toBeLessThanOrEqual(64);
     await o.box.remove();
-    expect(processes("sleep", "613")).toEqual([]);
+    expect(processesRunning("sleep", "613")).toEqual([]);
     expect(await leftOf(o.buildId)).toEqual([]);
   }, 120_000);
 
@@ -180,7 +170,7 @@ describe("hostile builds are kept in their box (real podman builds)", () => {
     expect(o.failure?.permanent).toBe(true);
     expect(output(o)).toContain("started");
     // Stopped before the failure was told: no process of the step is left on the engine's host.
-    expect(processes("sleep", "617")).toEqual([]);
+    expect(processesRunning("sleep", "617")).toEqual([]);
     await o.box.remove();
     expect(await leftOf(o.buildId)).toEqual([]);
   }, 120_000);
