@@ -1,5 +1,6 @@
 import { concurrencySchema, localReposEnvSchema, secretsEnvSchema, workerEnvSchema } from "@hoist/shared";
 import { z } from "zod";
+import { type BuildCaps, defaultBuildCaps } from "./domain/build-limits.js";
 
 const ms = (what: string) =>
   z.coerce
@@ -50,5 +51,41 @@ export const envSchema = workerEnvSchema.extend(secretsEnvSchema.shape).extend({
   /** BullMQ lock duration and stalled-job check: how soon another worker takes over a dead worker's build. */
   HOIST_BUILD_LOCK_MS: ms("job lock duration").default(30_000),
   HOIST_BUILD_STALLED_INTERVAL_MS: ms("stalled-job check interval").default(30_000),
+  // Every build's limits: the default for apps whose `build` settings leave one out, and the most any app gets.
+  HOIST_BUILD_MEMORY_MB: z.coerce
+    .number({ error: "a whole number of MiB" })
+    .int("a whole number of MiB")
+    .min(64, "at least 64 MiB")
+    .max(1024 * 1024, "at most 1048576 MiB (1 TiB)")
+    .default(defaultBuildCaps.memoryMb),
+  HOIST_BUILD_CPUS: z.coerce
+    .number({ error: "a number of cores, such as 2 or 0.5" })
+    .min(0.1, "at least 0.1 cores")
+    .max(1024, "at most 1024 cores")
+    .default(defaultBuildCaps.cpus),
+  HOIST_BUILD_PIDS: z.coerce
+    .number({ error: "a whole number of processes" })
+    .int("a whole number of processes")
+    .min(32, "at least 32 processes")
+    .max(1_000_000, "at most 1000000 processes")
+    .default(defaultBuildCaps.pids),
+  HOIST_BUILD_TIMEOUT_S: z.coerce
+    .number({ error: "a whole number of seconds" })
+    .int("a whole number of seconds")
+    .min(1, "at least 1 second")
+    .max(24 * 3600, "at most 86400 seconds (24 h)")
+    .default(defaultBuildCaps.timeoutSec),
 });
 export type Env = z.infer<typeof envSchema>;
+
+/** The builder-wide build limits from the environment. */
+export function buildCapsOf(
+  env: Pick<Env, "HOIST_BUILD_MEMORY_MB" | "HOIST_BUILD_CPUS" | "HOIST_BUILD_PIDS" | "HOIST_BUILD_TIMEOUT_S">,
+): BuildCaps {
+  return {
+    memoryMb: env.HOIST_BUILD_MEMORY_MB,
+    cpus: env.HOIST_BUILD_CPUS,
+    pids: env.HOIST_BUILD_PIDS,
+    timeoutSec: env.HOIST_BUILD_TIMEOUT_S,
+  };
+}

@@ -18,7 +18,7 @@ import { Cancellations } from "./adapters/cancellations.js";
 import { dockerClient } from "./adapters/docker.js";
 import { isEcrRegistry, registryProbe, resolvePushTarget } from "./adapters/registry.js";
 import { removeStaleWorkspaces } from "./adapters/workspace.js";
-import { envSchema } from "./config.js";
+import { buildCapsOf, envSchema } from "./config.js";
 import { failOrphanedBuild } from "./jobs/build-job.js";
 import { handlers } from "./jobs/handlers.js";
 import { startOrphanSweeps } from "./jobs/orphans.js";
@@ -94,6 +94,7 @@ const deps = {
     workDir,
     pushTarget: (app: string) => resolvePushTarget(config, app, ecr),
     localRepos: config.HOIST_LOCAL_REPOS,
+    buildCaps: buildCapsOf(config),
   },
   ...builderOverrides(),
 };

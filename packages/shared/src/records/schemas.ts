@@ -70,6 +70,37 @@ export const ecsTargetSchema = z
 export const targetSchema = z.discriminatedUnion("kind", [localTargetSchema, ecsTargetSchema]);
 export type Target = z.infer<typeof targetSchema>;
 
+/**
+ * How an app's images are built: the network a step sees (the engine's bridge, or `none` for a
+ * Dockerfile that needs none; never the host's) and the limits of every build. Unset values take
+ * the builder's defaults (HOIST_BUILD_*), which are also the most a build gets.
+ */
+export const buildSettingsSchema = z
+  .object({
+    network: z.enum(["bridge", "none"], { error: 'network is "bridge" (the default) or "none"' }).optional(),
+    memoryMb: z
+      .number({ error: "memoryMb is a whole number of MiB" })
+      .int("memoryMb is a whole number of MiB")
+      .min(64, "memoryMb is at least 64")
+      .max(1024 * 1024, "memoryMb is at most 1048576 (1 TiB)")
+      .optional(),
+    cpus: z.number({ error: "cpus is a number of cores" }).min(0.1, "cpus is at least 0.1").max(1024, "cpus is at most 1024").optional(),
+    pids: z
+      .number({ error: "pids is a whole number of processes" })
+      .int("pids is a whole number of processes")
+      .min(32, "pids is at least 32")
+      .max(1_000_000, "pids is at most 1000000")
+      .optional(),
+    timeoutMinutes: z
+      .number({ error: "timeoutMinutes is a whole number of minutes" })
+      .int("timeoutMinutes is a whole number of minutes")
+      .min(1, "timeoutMinutes is at least 1")
+      .max(24 * 60, "timeoutMinutes is at most 1440 (24 h)")
+      .optional(),
+  })
+  .strict();
+export type BuildSettings = z.infer<typeof buildSettingsSchema>;
+
 export const appSchema = z.object({
   name: appNameSchema,
   /** Branch filter: a branch name or a GitLab-style wildcard such as `release/*`. */
@@ -88,6 +119,7 @@ export const appSchema = z.object({
     .min(30)
     .max(24 * 3600)
     .default(1800),
+  build: buildSettingsSchema.optional(),
   /** Webhook routing id: the unguessable last segment of the app's webhook URL. */
   hookId: z.string().optional(),
   /** scrypt/sha256 digest of the webhook token; the token itself is shown once. */

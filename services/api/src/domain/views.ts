@@ -10,6 +10,7 @@ export function appView(app: App, publicUrl: string) {
     supersede: app.supersede,
     tagBuilds: app.tagBuilds,
     buildTimeoutSec: app.buildTimeoutSec,
+    build: app.build ?? {},
     webhook: { url: app.hookId ? webhookUrl(publicUrl, app.hookId) : null, signing: { configured: Boolean(app.signingSecret) } },
     deployKey: app.deployKey ? { publicKey: app.deployKey.publicKey } : null,
     hostKeys: app.hostKeys ?? [],

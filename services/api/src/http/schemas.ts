@@ -1,4 +1,4 @@
-import { appNameSchema, localRepoPath, targetSchema } from "@hoist/shared";
+import { appNameSchema, buildSettingsSchema, localRepoPath, targetSchema } from "@hoist/shared";
 import { z } from "zod";
 import { isValidGitRef } from "../domain/push-event.js";
 import { parseSshUrl } from "../domain/ssh-url.js";
@@ -38,6 +38,8 @@ const settings = {
     .int()
     .min(30)
     .max(24 * 3600),
+  /** Network and limits of the app's builds; a PATCH replaces the whole object. */
+  build: buildSettingsSchema,
   env: envVars.nullable(),
   slackWebhookUrl: httpUrl.nullable(),
   outgoingWebhook: z.object({ url: httpUrl }).strict().nullable(),
@@ -56,6 +58,7 @@ export const createAppSchema = z
     supersede: settings.supersede.optional(),
     tagBuilds: settings.tagBuilds.optional(),
     buildTimeoutSec: settings.buildTimeoutSec.optional(),
+    build: settings.build.optional(),
     env: settings.env.optional(),
     slackWebhookUrl: settings.slackWebhookUrl.optional(),
     outgoingWebhook: settings.outgoingWebhook.optional(),
@@ -71,6 +74,7 @@ export const updateAppSchema = z
     supersede: settings.supersede,
     tagBuilds: settings.tagBuilds,
     buildTimeoutSec: settings.buildTimeoutSec,
+    build: settings.build,
     env: settings.env,
     slackWebhookUrl: settings.slackWebhookUrl,
     outgoingWebhook: settings.outgoingWebhook,

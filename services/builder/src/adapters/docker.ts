@@ -2,8 +2,10 @@ import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import { dockerEndpoint } from "@hoist/shared";
 import Docker from "dockerode";
+import { type BuildLimits, confinementParams, formatLimit } from "../domain/build-limits.js";
 import { lineOfStep, parseInstructions } from "../domain/dockerfile.js";
-import { BuildFailure, dockerBuildReason, oneLine } from "../domain/failure.js";
+import { BuildFailure, dockerBuildReason, limitReason, oneLine } from "../domain/failure.js";
+import type { BuildBox } from "./build-box.js";
 
 export function dockerClient(dockerHost: string | undefined): Docker {
   // Unset DOCKER_HOST means the default socket, said out loud so reasons can name it.
@@ -93,12 +95,38 @@ export interface BuildSpec {
   args: Record<string, string>;
   target?: string;
   noCache: boolean;
+  /** Network, memory, CPU, processes and time of the build. */
+  limits: BuildLimits;
+  /** Where the steps run; stopped when the time limit passes. */
+  box: BuildBox;
   signal: AbortSignal;
   log: (line: string) => void;
 }
 
-/** Builds one image through the Engine API. Failures name the Dockerfile line of the failing step. */
+class TimeLimitPassed extends Error {}
+
+/**
+ * Builds one image through the Engine API, confined to `spec.limits`. Failures name the
+ * Dockerfile line of the failing step; past the time limit the box's steps are stopped first.
+ */
 export async function buildImage(docker: Docker, spec: BuildSpec): Promise<string | undefined> {
+  const timeLimit = new AbortController();
+  const timer = setTimeout(() => timeLimit.abort(new TimeLimitPassed()), spec.limits.timeoutSec * 1000);
+  try {
+    return await buildWithin(docker, { ...spec, signal: AbortSignal.any([spec.signal, timeLimit.signal]) });
+  } catch (err) {
+    if (!(err instanceof TimeLimitPassed)) throw err;
+    // The engine may keep running a step its client left: stopped before the failure is told.
+    await spec.box.stop();
+    const reason = `build ${spec.service}: build exceeded its ${formatLimit(spec.limits.timeoutSec)} limit`;
+    spec.log(`error: ${reason}`);
+    throw new BuildFailure(reason, true);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function buildWithin(docker: Docker, spec: BuildSpec): Promise<string | undefined> {
   // The context is piped into the request: when the request fails (no engine), the packer's
   // error is the request's error, reported below; the stream must not crash the process with it.
   const context = spec.context as NodeJS.ReadableStream & { destroy?: (err?: Error) => void };
@@ -113,6 +141,7 @@ export async function buildImage(docker: Docker, spec: BuildSpec): Promise<strin
       rm: true,
       forcerm: true,
       ...(spec.target ? { target: spec.target } : {}),
+      ...confinementParams(spec.limits, spec.box.flavor, spec.box.podman),
     })) as IncomingMessage;
   } catch (err) {
     context.destroy?.();
@@ -125,6 +154,7 @@ export async function buildImage(docker: Docker, spec: BuildSpec): Promise<strin
   let stage = -1;
   let error: string | undefined;
   let imageId: string | undefined;
+  const stepOutput: string[] = [];
   await consume(res, spec.signal, (m) => {
     if (m.stream) {
       for (const line of m.stream.split(/\r?\n/)) {
@@ -134,6 +164,11 @@ export async function buildImage(docker: Docker, spec: BuildSpec): Promise<strin
           if (step[1]) stage = Number(step[1]) - 1;
           else if ((step[3] ?? "").toUpperCase() === "FROM" && n === 1) stage += 1;
           at = { stage: Math.max(stage, 0), step: n };
+          stepOutput.length = 0;
+        } else {
+          // The failing step's last lines tell a limit from a plain failure.
+          stepOutput.push(line);
+          if (stepOutput.length > 50) stepOutput.shift();
         }
         if (line.trim()) spec.log(line);
       }
@@ -156,7 +191,8 @@ export async function buildImage(docker: Docker, spec: BuildSpec): Promise<strin
     const where = ins
       ? { file: (spec.dockerfileLabel ?? spec.dockerfile).split("/").pop() ?? spec.dockerfile, line: ins.line, keyword: ins.keyword }
       : undefined;
-    throw new BuildFailure(dockerBuildReason(spec.service, error, where), true);
+    const reason = limitReason(dockerBuildReason(spec.service, error, where), error, stepOutput, spec.limits);
+    throw new BuildFailure(reason, true);
   }
   return imageId;
 }

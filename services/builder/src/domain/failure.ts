@@ -58,3 +58,18 @@ export function dockerBuildReason(service: string, error: string, at?: { file: s
   if (at) return `build ${service}: ${at.file}:${at.line} ${at.keyword}: ${msg}`;
   return `build ${service}: ${msg}`;
 }
+
+/**
+ * A step that failed because it met one of the build's limits says which, instead of the
+ * engine's bare exit status: a step killed outright (podman: "container exited on killed",
+ * Docker: code 137) ran out of memory; one whose forks failed met the process limit.
+ */
+export function limitReason(reason: string, error: string, stepOutput: string[], limits: { memoryMb: number; pids: number }): string {
+  if (stepOutput.some((l) => /container exited on killed/.test(l)) || /\b(?:code|status):? ?137\b/.test(error)) {
+    return `${reason.replace(/ exit code \d+$/, "")}: out of memory (the build's limit is ${limits.memoryMb} MB)`;
+  }
+  if (stepOutput.some((l) => /can't fork|fork: (?:retry|Resource temporarily unavailable)|Cannot fork/i.test(l))) {
+    return `${reason}: out of processes (the build's limit is ${limits.pids})`;
+  }
+  return reason;
+}

@@ -3,14 +3,16 @@ import { join, relative, sep } from "node:path";
 import type { App, Build, Image, SecretBox } from "@hoist/shared";
 import { secretContexts, timeStage, withSpan } from "@hoist/shared";
 import type Docker from "dockerode";
+import { type BuildBox, openBuildBox } from "../adapters/build-box.js";
 import { contextTar } from "../adapters/context-tar.js";
-import { buildImage, pushImage } from "../adapters/docker.js";
+import { buildImage, engineUnreachable, isEngineUnreachable, pushImage } from "../adapters/docker.js";
 import { fetchCommit } from "../adapters/git.js";
 import type { PushTarget } from "../adapters/registry.js";
 import { createWorkspace, realPathInside } from "../adapters/workspace.js";
+import { type BuildCaps, defaultBuildCaps, formatLimit, resolveBuildLimits } from "../domain/build-limits.js";
 import { ComposeError, composeFileNames, parseCompose, rootDockerfileService, type ServiceBuild, tagFor } from "../domain/compose.js";
 import { parseDockerignore } from "../domain/dockerignore.js";
-import { BuildFailure } from "../domain/failure.js";
+import { BuildFailure, oneLine } from "../domain/failure.js";
 import { parseDotenv } from "../domain/interpolate.js";
 
 export interface PipelineDeps {
@@ -28,6 +30,8 @@ export interface PipelineDeps {
   localRepos?: boolean;
   /** Registers a secret the log must never show (the registry password, once known). */
   redact?: (secret: string) => void;
+  /** HOIST_BUILD_*: every build's limits (defaults when unset). */
+  buildCaps?: BuildCaps;
 }
 
 interface ResolvedService extends ServiceBuild {
@@ -139,6 +143,29 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
   const step = <T>(name: string, stage: string, extra: Record<string, string>, fn: () => Promise<T>) =>
     withSpan(name, { attributes: { ...ids, ...extra } }, () => timeStage(stage, fn));
   const ws = await createWorkspace(deps.workDir, build.id);
+  const { limits, notes } = resolveBuildLimits(app.build, deps.buildCaps ?? defaultBuildCaps);
+  // Made while the clone runs; removed (ending any step still running) whatever happens.
+  const boxing = openBuildBox(deps.docker, {
+    name: `hoist-build-${build.id}`,
+    pids: limits.pids,
+    labels: { "hoist.app": app.name, "hoist.build_id": build.id },
+  }).catch((err: unknown): never => {
+    if (isEngineUnreachable(err)) throw engineUnreachable(deps.docker, err);
+    throw new BuildFailure(
+      `build: could not prepare the build's box on the engine: ${oneLine((err as Error).message ?? String(err))}`,
+      false,
+    );
+  });
+  boxing.catch(() => undefined);
+  let closing: Promise<void> | undefined;
+  const close = (box: BuildBox) => {
+    // Removed once more after a moment: podman refuses while a killed step's cgroup is still going.
+    closing ??= box
+      .remove()
+      .catch(() => new Promise((r) => setTimeout(r, 1000)).then(() => box.remove()))
+      .catch((err: Error) => deps.log("limits", `the build's box was not removed: ${oneLine(err.message)}`));
+    return closing;
+  };
   try {
     // A local repository (HOIST_LOCAL_REPOS) has no deploy key; fetchCommit refuses an SSH URL without one.
     const privateKey = app.deployKey
@@ -171,6 +198,12 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
       throw err;
     }
     deps.log("compose", `${resolved.file}: building ${resolved.services.map((s) => s.service).join(", ")}`);
+    for (const note of notes) deps.log("limits", note);
+    deps.log(
+      "limits",
+      `network ${limits.network}, ${limits.memoryMb} MB memory, ${limits.cpus} cpus, ${limits.pids} processes, ${formatLimit(limits.timeoutSec)} per image`,
+    );
+    const box = await boxing;
 
     const target = await deps.pushTarget(app.name);
     if (target.auth) deps.redact?.(target.auth.password);
@@ -197,12 +230,16 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
           args: svc.args,
           ...(svc.target ? { target: svc.target } : {}),
           noCache: build.noCache ?? false,
+          limits,
+          box,
           signal: sig,
           log: (l) => deps.log(`build ${svc.service}`, l),
         }),
       );
       return { service: svc.service, tag };
     });
+    // The box goes while the images are pushed.
+    void close(box);
     // Nothing is pushed for a build canceled while it was building.
     await deps.checkpoint();
     const images = await allOrAbort(signal, built, async (b, sig) => {
@@ -222,6 +259,8 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
     });
     return images;
   } finally {
+    const box = await boxing.catch(() => undefined);
+    if (box) await close(box);
     await ws.remove().catch(() => undefined);
   }
 }

@@ -38,6 +38,7 @@ export function appsRouter(deps: ApiDeps): Router {
       supersede: input.supersede ?? "running",
       tagBuilds: input.tagBuilds ?? true,
       buildTimeoutSec: input.buildTimeoutSec ?? 1800,
+      ...(input.build ? { build: input.build } : {}),
       hookId,
       webhookTokenHash: hashToken(token),
       ...(keypair
