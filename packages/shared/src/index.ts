@@ -11,6 +11,8 @@ export * from "./lifecycle/shutdown.js";
 export * from "./logging/logger.js";
 export * from "./logs/index.js";
 export * from "./net/outbound.js";
+export * from "./net/gitlab-requester.js";
+export * from "./net/outbound-env.js";
 export * from "./pipeline/index.js";
 export * from "./queues/index.js";
 export * from "./records/index.js";

@@ -1,7 +1,7 @@
-import { concurrencySchema, secretsEnvSchema, workerEnvSchema } from "@hoist/shared";
+import { concurrencySchema, outboundEnvSchema, secretsEnvSchema, workerEnvSchema } from "@hoist/shared";
 import { z } from "zod";
 
-export const envSchema = workerEnvSchema.extend(secretsEnvSchema.shape).extend({
+export const envSchema = workerEnvSchema.extend(secretsEnvSchema.shape).extend(outboundEnvSchema.shape).extend({
   HOIST_CONCURRENCY: concurrencySchema,
   /** Base of dashboard links in messages and commit statuses. */
   HOIST_PUBLIC_URL: z

@@ -2,6 +2,8 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseEnv } from "../config/env.js";
+import { outboundEnvSchema } from "./outbound-env.js";
 import { checkOutboundUrl, internalKind, OutboundRefusedError, outboundFetch, outboundRefusal, parseOutboundAllow } from "./outbound.js";
 
 // Every request here goes to 127.0.0.1; refusals are proven by the absence of any connection.
@@ -155,5 +157,15 @@ describe("outbound fetch: only public or allowed addresses, no redirects", () =>
     for (const bad of ["10.0.0.0/", "10.0.0.0/8/9", "10.0.0.0/0x8", "10.0.0.0/ 8"]) {
       expect(() => parseOutboundAllow(bad), bad).toThrow(/is not an IP address or CIDR range/);
     }
+  });
+});
+
+describe("HOIST_OUTBOUND_ALLOW in a service's env", () => {
+  it("is empty by default and names a bad entry with what to write instead", () => {
+    expect(parseEnv(outboundEnvSchema, {}).HOIST_OUTBOUND_ALLOW.allowText).toBe("");
+    expect(parseEnv(outboundEnvSchema, { HOIST_OUTBOUND_ALLOW: "127.0.0.1" }).HOIST_OUTBOUND_ALLOW.allow.check("127.0.0.1", "ipv4")).toBe(true);
+    expect(() => parseEnv(outboundEnvSchema, { HOIST_OUTBOUND_ALLOW: "127.0.0.1,gitlab.internal" })).toThrow(
+      'config: HOIST_OUTBOUND_ALLOW is invalid: "gitlab.internal" is not an IP address or CIDR range (e.g. 127.0.0.1 or 10.0.0.0/8); names are not accepted; the list is comma-separated',
+    );
   });
 });
