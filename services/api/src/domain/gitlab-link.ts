@@ -2,7 +2,7 @@ import { type App, type GitlabConnection, outboundFetchFor, secretContexts } fro
 import { GitlabClient, GitlabError } from "../adapters/gitlab.js";
 import { scanHostKeys } from "../adapters/ssh-keyscan.js";
 import type { ApiDeps } from "../deps.js";
-import { parseSshUrl } from "./ssh-url.js";
+import { parseSshUrl, sshUrlOf } from "./ssh-url.js";
 import { hashToken, newWebhookToken } from "./tokens.js";
 import { webhookUrl } from "./views.js";
 
@@ -70,7 +70,8 @@ export async function linkApp(deps: LinkDeps, app: App, conn: GitlabConnection, 
     );
 
   const updated = await deps.records.apps.update(app.name, {
-    repo: { sshUrl: project.ssh_url_to_repo, projectId },
+    // Stored as rebuilt from its parts: what GitLab said is never given to git as it came.
+    repo: { sshUrl: sshUrlOf(location), projectId },
     hostKeys,
     webhookTokenHash: hashToken(token),
     gitlab: {
