@@ -56,7 +56,9 @@ export function canary(host = "127.0.0.2"): Promise<Canary> {
   const server = createServer((socket) => {
     count++;
     socket.on("error", () => {});
-    socket.once("data", () => socket.end("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"));
+    socket.once("data", () =>
+      socket.end("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"),
+    );
   });
   return new Promise((resolve, reject) => {
     server.on("error", reject);

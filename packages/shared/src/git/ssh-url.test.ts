@@ -3,7 +3,13 @@ import { parseSshUrl, sshUrlOf } from "./ssh-url.js";
 
 describe("parseSshUrl and sshUrlOf", () => {
   it("reads both forms GitLab shows and rebuilds them from their parts", () => {
-    expect(parseSshUrl("git@gitlab.com:acme/web.git")).toEqual({ user: "git", host: "gitlab.com", port: 22, path: "acme/web.git", scp: true });
+    expect(parseSshUrl("git@gitlab.com:acme/web.git")).toEqual({
+      user: "git",
+      host: "gitlab.com",
+      port: 22,
+      path: "acme/web.git",
+      scp: true,
+    });
     const ssh = parseSshUrl("ssh://git@127.0.0.1:2222/acme/web.git");
     expect(ssh).toEqual({ user: "git", host: "127.0.0.1", port: 2222, path: "acme/web.git", scp: false });
     expect(sshUrlOf(ssh!)).toBe("ssh://git@127.0.0.1:2222/acme/web.git");

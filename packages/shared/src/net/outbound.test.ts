@@ -3,8 +3,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseEnv } from "../config/env.js";
-import { outboundEnvSchema } from "./outbound-env.js";
 import { checkOutboundUrl, internalKind, OutboundRefusedError, outboundFetch, outboundRefusal, parseOutboundAllow } from "./outbound.js";
+import { outboundEnvSchema } from "./outbound-env.js";
 
 // Every request here goes to 127.0.0.1; refusals are proven by the absence of any connection.
 describe("outbound fetch: only public or allowed addresses, no redirects", () => {
@@ -67,11 +67,13 @@ describe("outbound fetch: only public or allowed addresses, no redirects", () =>
     const literal = await cause(f(`http://127.0.0.2:${port}/`));
     expect((literal as Error).message).toBe("refused: 127.0.0.2 is a loopback address; add it to HOIST_OUTBOUND_ALLOW if intended");
     const named = outboundFetch({ policy, resolve: (_h, _o, cb) => cb(null, [{ address: "127.0.0.2", family: 4 }]) });
-    expect((await cause(named(`http://hooks.example.test:${port}/`)) as Error).message).toBe(
+    expect(((await cause(named(`http://hooks.example.test:${port}/`))) as Error).message).toBe(
       "refused: hooks.example.test resolves to 127.0.0.2, a loopback address; add it to HOIST_OUTBOUND_ALLOW if intended",
     );
     // URLs write a mapped address in hex (::ffff:7f00:2): still the IPv4 loopback address it names.
-    expect((await cause(f(`http://[::ffff:127.0.0.2]:${port}/`)) as Error).message).toMatch(/^refused: 127\.0\.0\.2 is a loopback address/);
+    expect(((await cause(f(`http://[::ffff:127.0.0.2]:${port}/`))) as Error).message).toMatch(
+      /^refused: 127\.0\.0\.2 is a loopback address/,
+    );
     expect(internalKind("169.254.169.254")).toBe("link-local");
     expect(internalKind("10.1.2.3")).toBe("private");
     expect(internalKind("fd00::1")).toBe("private");
@@ -163,7 +165,9 @@ describe("outbound fetch: only public or allowed addresses, no redirects", () =>
 describe("HOIST_OUTBOUND_ALLOW in a service's env", () => {
   it("is empty by default and names a bad entry with what to write instead", () => {
     expect(parseEnv(outboundEnvSchema, {}).HOIST_OUTBOUND_ALLOW.allowText).toBe("");
-    expect(parseEnv(outboundEnvSchema, { HOIST_OUTBOUND_ALLOW: "127.0.0.1" }).HOIST_OUTBOUND_ALLOW.allow.check("127.0.0.1", "ipv4")).toBe(true);
+    expect(parseEnv(outboundEnvSchema, { HOIST_OUTBOUND_ALLOW: "127.0.0.1" }).HOIST_OUTBOUND_ALLOW.allow.check("127.0.0.1", "ipv4")).toBe(
+      true,
+    );
     expect(() => parseEnv(outboundEnvSchema, { HOIST_OUTBOUND_ALLOW: "127.0.0.1,gitlab.internal" })).toThrow(
       'config: HOIST_OUTBOUND_ALLOW is invalid: "gitlab.internal" is not an IP address or CIDR range (e.g. 127.0.0.1 or 10.0.0.0/8); names are not accepted; the list is comma-separated',
     );

@@ -191,7 +191,10 @@ const shared = new WeakMap<OutboundPolicy, OutboundFetch>();
 /** One outbound fetch (one connection pool) per policy: services build theirs from their config. */
 export function outboundFetchFor(policy: OutboundPolicy): OutboundFetch {
   let f = shared.get(policy);
-  if (!f) shared.set(policy, (f = outboundFetch({ policy })));
+  if (!f) {
+    f = outboundFetch({ policy });
+    shared.set(policy, f);
+  }
   return f;
 }
 
@@ -201,7 +204,11 @@ export function outboundFetchFor(policy: OutboundPolicy): OutboundFetch {
  * with the reason. A name that does not resolve now is let through: the check that counts is
  * the one at connect time.
  */
-export async function checkOutboundUrl(policy: OutboundPolicy, url: string, resolve: LookupFn = dnsLookup as unknown as LookupFn): Promise<void> {
+export async function checkOutboundUrl(
+  policy: OutboundPolicy,
+  url: string,
+  resolve: LookupFn = dnsLookup as unknown as LookupFn,
+): Promise<void> {
   const host = checkLiteral(policy, new URL(url));
   if (isIP(host)) return;
   const addresses = await new Promise<LookupAddress[]>((ok) => resolve(host, { all: true }, (err, a) => ok(err ? [] : a)));

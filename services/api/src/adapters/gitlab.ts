@@ -59,7 +59,8 @@ function describe(action: string, err: unknown): Error {
   if (err instanceof GitlabError) return err;
   const refusal = outboundRefusal(err);
   if (refusal) return refusedAnswer("GitLab URL", refusal);
-  if (!(err instanceof GitlabAnswerError)) return new GitlabError(`GitLab ${action} failed: GitLab could not be reached (${networkCode(err)})`);
+  if (!(err instanceof GitlabAnswerError))
+    return new GitlabError(`GitLab ${action} failed: GitLab could not be reached (${networkCode(err)})`);
   const { status } = err;
   const hint =
     status === 401

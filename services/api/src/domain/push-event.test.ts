@@ -86,7 +86,13 @@ describe("matchesBranchFilter", () => {
 
 describe("parseSshUrl", () => {
   it("reads both URL forms GitLab shows", () => {
-    expect(parseSshUrl("git@gitlab.com:acme/web.git")).toEqual({ user: "git", host: "gitlab.com", port: 22, path: "acme/web.git", scp: true });
+    expect(parseSshUrl("git@gitlab.com:acme/web.git")).toEqual({
+      user: "git",
+      host: "gitlab.com",
+      port: 22,
+      path: "acme/web.git",
+      scp: true,
+    });
     expect(parseSshUrl("ssh://git@127.0.0.1:2222/acme/web.git")).toEqual({
       user: "git",
       host: "127.0.0.1",

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   type App,
-  gitAccess,
   GitUrlError,
+  gitAccess,
   gitReason,
   LOCAL_REPOS_SETTING,
   localRepoPath,

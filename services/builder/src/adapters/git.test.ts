@@ -137,7 +137,11 @@ describe("fetchCommit over the test sshd", () => {
   it("refuses https:: and ext:: URLs before git runs: the canary on 127.0.0.1 they name hears nothing", async () => {
     const trap = await canary("127.0.0.1");
     try {
-      for (const url of [`https::http://127.0.0.1:${trap.port}/acme/web.git`, `ext::nc 127.0.0.1 ${trap.port}`, `git@https::http://127.0.0.1:${trap.port}/`]) {
+      for (const url of [
+        `https::http://127.0.0.1:${trap.port}/acme/web.git`,
+        `ext::nc 127.0.0.1 ${trap.port}`,
+        `git@https::http://127.0.0.1:${trap.port}/`,
+      ]) {
         const err = await fetchInto({ url }).catch((e) => e);
         expect(err, url).toBeInstanceOf(BuildFailure);
         expect(err.message, url).toBe(`clone: ${url} is not an SSH git URL (git@host:group/app.git or ssh://user@host:port/path.git)`);
