@@ -65,6 +65,8 @@ emit_unless_set() {
   [ -z "$current" ] || [ "$current" = "$2" ] || log "$1 is already set ($current): kept when sourcing $ENV_FILE; the one started here is in HOIST_SERVICES_$1"
 }
 emit HOIST_SERVICES_DIR "$W"
+# Tests reach their GitLab, Slack and webhook stand-ins on 127.0.0.1 only: the one address services may call.
+emit HOIST_OUTBOUND_ALLOW 127.0.0.1
 
 # ---- Redis: AOF everysec, noeviction, as production runs it ----
 if want redis; then

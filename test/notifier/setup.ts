@@ -8,6 +8,8 @@ import {
   JobQueues,
   LocalSecretBox,
   type NotifyPayload,
+  outboundFetch,
+  parseOutboundAllow,
   Records,
   type Redis,
   type SecretBox,
@@ -31,6 +33,8 @@ type JobsOptions = NonNullable<Parameters<JobQueues["enqueue"]>[2]>;
 export const PUBLIC_URL = "https://hoist.example.com";
 export const SHA = "9b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c";
 const GITLAB_TOKEN = `glpat-${randomBytes(10).toString("hex")}`;
+/** Tests reach their receivers on 127.0.0.1 and nothing else: the only address they allow. */
+export const TEST_OUTBOUND = parseOutboundAllow("127.0.0.1");
 
 /**
  * One integration world per test: its own prefix in the real Redis, a GitLab test server with
@@ -47,6 +51,8 @@ export class NotifierWorld {
   readonly consumer = new WebhookConsumer();
   worker: Worker | undefined;
   projectId = 0;
+  /** The worker's outbound fetch. */
+  readonly fetch = outboundFetch({ policy: TEST_OUTBOUND });
 
   constructor(masterKey: Buffer = randomBytes(32)) {
     this.secrets = new LocalSecretBox(masterKey);
@@ -129,6 +135,7 @@ export class NotifierWorld {
         secrets: this.secrets,
         markers: new SentMarkers(this.redis, this.prefix),
         publicUrl: PUBLIC_URL,
+        fetch: this.fetch,
         defaultSlackWebhookUrl,
         timeoutMs: 5_000,
       }),

@@ -35,3 +35,42 @@ export function listening(port: number): Promise<boolean> {
     s.on("error", () => resolve(false));
   });
 }
+
+export interface Canary {
+  host: string;
+  port: number;
+  /** `http://host:port` */
+  url: string;
+  /** Connections accepted so far: a refusal is proven by this staying 0. */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * A listener on a loopback address (127.0.0.2 by default: one HOIST_OUTBOUND_ALLOW=127.0.0.1
+ * does not allow) that counts connections and answers any HTTP request 200, so that a refusal
+ * that failed to happen would show as a connection here and as a success at the caller.
+ */
+export function canary(host = "127.0.0.2"): Promise<Canary> {
+  let count = 0;
+  const server = createServer((socket) => {
+    count++;
+    socket.on("error", () => {});
+    socket.once("data", () =>
+      socket.end("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.on("error", reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as { port: number };
+      resolve({
+        host,
+        port,
+        url: `http://${host}:${port}`,
+        connections: () => count,
+        close: () => new Promise<void>((r) => server.close(() => r())),
+      });
+    });
+  });
+}

@@ -16,7 +16,8 @@ export interface ServiceProcess {
 /** Starts a built service (`services/<name>/dist/main.js`) as its own process, as `pnpm start` does. */
 export function startService(name: string, env: Record<string, string>): ServiceProcess {
   const child = spawn(process.execPath, [resolve(repoRoot, "services", name, "dist", "main.js")], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    // Outbound calls from tests go to 127.0.0.1 only: that is all a service started here may reach.
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOIST_OUTBOUND_ALLOW: "127.0.0.1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];

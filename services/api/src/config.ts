@@ -1,4 +1,4 @@
-import { commonEnvSchema, localReposEnvSchema, secretsEnvSchema } from "@hoist/shared";
+import { commonEnvSchema, localReposEnvSchema, outboundEnvSchema, secretsEnvSchema } from "@hoist/shared";
 import { z } from "zod";
 
 const MIB = 1024 * 1024;
@@ -6,6 +6,7 @@ const MIB = 1024 * 1024;
 export const envSchema = commonEnvSchema
   .extend(secretsEnvSchema.shape)
   .extend(localReposEnvSchema.shape)
+  .extend(outboundEnvSchema.shape)
   .extend({
     HOIST_PORT: z.coerce.number({ error: "a TCP port number, 0-65535" }).int("a TCP port number, 0-65535").min(0).max(65535).default(8080),
     HOIST_HOST: z.string().min(1).default("0.0.0.0"),

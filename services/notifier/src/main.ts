@@ -1,4 +1,13 @@
-import { bootService, connectRedisOrExit, createSecretBox, createWorker, JobQueues, Records, serveWorkerHealth } from "@hoist/shared";
+import {
+  bootService,
+  connectRedisOrExit,
+  createSecretBox,
+  createWorker,
+  JobQueues,
+  outboundFetchFor,
+  Records,
+  serveWorkerHealth,
+} from "@hoist/shared";
 import { SentMarkers } from "./adapters/sent-marker.js";
 import { envSchema } from "./config.js";
 import { handlers } from "./jobs/handlers.js";
@@ -19,6 +28,7 @@ const worker = createWorker({
     secrets,
     markers: new SentMarkers(connection, config.HOIST_QUEUE_PREFIX),
     publicUrl: config.HOIST_PUBLIC_URL,
+    fetch: outboundFetchFor(config.HOIST_OUTBOUND_ALLOW),
     defaultSlackWebhookUrl: config.HOIST_SLACK_WEBHOOK_URL,
   }),
   // A crashed notifier's job is picked up again after about one lock period.

@@ -36,6 +36,8 @@ export async function startApi(opts: { env?: Record<string, string>; redisUrl?: 
     HOIST_DATA_DIR: dataDir,
     HOIST_API_TOKEN: API_TOKEN,
     HOIST_PUBLIC_URL: "https://hoist.example.test",
+    // Test servers and receivers live on 127.0.0.1; nothing else is ever allowed.
+    HOIST_OUTBOUND_ALLOW: "127.0.0.1",
     ...opts.env,
   });
   const redis = createRedis(config.REDIS_URL, "producer", "hoist-api-test");

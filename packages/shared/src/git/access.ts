@@ -1,6 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { localRepoPath } from "./location.js";
+import { localRepoPath, localRepoUrl } from "./location.js";
+import { parseSshUrl, sshUrlOf } from "./ssh-url.js";
 
 /**
  * How git reaches an app's repository: over SSH with the app's deploy key and pinned host keys,
@@ -8,6 +9,8 @@ import { localRepoPath } from "./location.js";
  * allowed, and nothing of the user's git or ssh configuration applies.
  */
 export interface GitAccess {
+  /** The URL to give git, after `--`: rebuilt from its parsed parts (an SSH URL) or a file:// URL. */
+  url: string;
   /** `-c` pairs to put before the git subcommand. */
   args: string[];
   env: NodeJS.ProcessEnv;
@@ -29,7 +32,17 @@ export interface GitAccessOptions {
 
 const protocolOnly = (protocol: "ssh" | "file") => ["-c", "protocol.allow=never", "-c", `protocol.${protocol}.allow=always`];
 
+/** The repository URL is not one git may be given: not an SSH URL (nor a local repository). */
+export class GitUrlError extends Error {
+  override name = "GitUrlError";
+}
+
 export async function gitAccess(o: GitAccessOptions): Promise<GitAccess> {
+  const local = localRepoPath(o.url);
+  const ssh = local === undefined ? parseSshUrl(o.url) : undefined;
+  if (local === undefined && !ssh) {
+    throw new GitUrlError(`${o.url} is not an SSH git URL (git@host:group/app.git or ssh://user@host:port/group/app.git)`);
+  }
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: o.dir,
@@ -37,9 +50,13 @@ export async function gitAccess(o: GitAccessOptions): Promise<GitAccess> {
     GIT_CONFIG_NOSYSTEM: "1",
     GIT_CONFIG_GLOBAL: "/dev/null",
     LC_ALL: "C",
+    // git's own allow-list, which also covers what the `-c` settings might miss (submodules,
+    // `transport::address` helpers): one protocol, and none that a URL may ask for by itself.
+    GIT_ALLOW_PROTOCOL: local === undefined ? "ssh" : "file",
+    GIT_PROTOCOL_FROM_USER: "0",
   };
   const redact = (text: string) => text.split(o.dir).join("<keydir>");
-  if (localRepoPath(o.url) !== undefined) return { args: protocolOnly("file"), env, redact, seenHostKeys: async () => [] };
+  if (local !== undefined) return { url: localRepoUrl(local), args: protocolOnly("file"), env, redact, seenHostKeys: async () => [] };
   if (!o.privateKey) throw new Error(`no deploy key to reach ${o.url} with`);
   const keyPath = join(o.dir, "deploy_key");
   const knownHosts = join(o.dir, "known_hosts");
@@ -58,6 +75,7 @@ export async function gitAccess(o: GitAccessOptions): Promise<GitAccess> {
     `-o StrictHostKeyChecking=${o.hostKeys?.length ? "yes" : "accept-new"}`,
   ].join(" ");
   return {
+    url: sshUrlOf(ssh as NonNullable<typeof ssh>),
     args: protocolOnly("ssh"),
     env,
     redact,

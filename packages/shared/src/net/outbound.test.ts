@@ -2,7 +2,9 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OutboundRefusedError, outboundFetch, parseOutboundAllow } from "./outbound.js";
+import { parseEnv } from "../config/env.js";
+import { checkOutboundUrl, internalKind, OutboundRefusedError, outboundFetch, outboundRefusal, parseOutboundAllow } from "./outbound.js";
+import { outboundEnvSchema } from "./outbound-env.js";
 
 // Every request here goes to 127.0.0.1; refusals are proven by the absence of any connection.
 describe("outbound fetch: only public or allowed addresses, no redirects", () => {
@@ -60,6 +62,36 @@ describe("outbound fetch: only public or allowed addresses, no redirects", () =>
     expect(hits.length).toBe(before);
   });
 
+  it("says which address was refused, what kind it is and what to do", async () => {
+    const f = outboundFetch({ policy });
+    const literal = await cause(f(`http://127.0.0.2:${port}/`));
+    expect((literal as Error).message).toBe("refused: 127.0.0.2 is a loopback address; add it to HOIST_OUTBOUND_ALLOW if intended");
+    const named = outboundFetch({ policy, resolve: (_h, _o, cb) => cb(null, [{ address: "127.0.0.2", family: 4 }]) });
+    expect(((await cause(named(`http://hooks.example.test:${port}/`))) as Error).message).toBe(
+      "refused: hooks.example.test resolves to 127.0.0.2, a loopback address; add it to HOIST_OUTBOUND_ALLOW if intended",
+    );
+    // URLs write a mapped address in hex (::ffff:7f00:2): still the IPv4 loopback address it names.
+    expect(((await cause(f(`http://[::ffff:127.0.0.2]:${port}/`))) as Error).message).toMatch(
+      /^refused: 127\.0\.0\.2 is a loopback address/,
+    );
+    expect(internalKind("169.254.169.254")).toBe("link-local");
+    expect(internalKind("10.1.2.3")).toBe("private");
+    expect(internalKind("fd00::1")).toBe("private");
+    expect(internalKind("::1")).toBe("loopback");
+    expect(internalKind("::7f00:1")).toBe("unspecified");
+    expect(internalKind("8.8.8.8")).toBeUndefined();
+    expect(internalKind("2a00:1450::1")).toBeUndefined();
+  });
+
+  it("refuses localhost when the system resolver maps it to a loopback address not on the list", async () => {
+    // Only 127.0.0.2 is allowed; localhost resolves (from /etc/hosts) to 127.0.0.1 and/or ::1.
+    const before = hits.length;
+    const err = await cause(outboundFetch({ policy: parseOutboundAllow("127.0.0.2") })(`http://localhost:${port}/`));
+    expect(err).toBeInstanceOf(OutboundRefusedError);
+    expect((err as Error).message).toMatch(/^refused: localhost resolves to (127\.0\.0\.1|::1), a loopback address/);
+    expect(hits.length).toBe(before);
+  });
+
   it("checks the address a name resolves to at connect time", async () => {
     let answer = "127.0.0.1";
     const f = outboundFetch({
@@ -72,7 +104,7 @@ describe("outbound fetch: only public or allowed addresses, no redirects", () =>
     const g = outboundFetch({ policy, resolve: (_h, _o, cb) => cb(null, [{ address: answer, family: 4 }]) });
     const err = await cause(g(`http://hooks.example.test:${port}/b`));
     expect(err).toBeInstanceOf(OutboundRefusedError);
-    expect((err as Error).message).toContain("hooks.example.test (127.0.0.2)");
+    expect((err as Error).message).toContain("hooks.example.test resolves to 127.0.0.2");
     // A name with one good and one internal address is refused as a whole.
     const h = outboundFetch({
       policy,
@@ -96,9 +128,48 @@ describe("outbound fetch: only public or allowed addresses, no redirects", () =>
     await expect(outboundFetch({ policy })("file:///etc/passwd")).rejects.toThrow(/only http and https/);
   });
 
+  it("finds the refusal inside the errors fetch and client libraries wrap it in", async () => {
+    const refused = new OutboundRefusedError("refused: x");
+    expect(outboundRefusal(new TypeError("fetch failed", { cause: refused }))).toBe(refused);
+    expect(outboundRefusal(Object.assign(new Error("request failed"), { original: refused }))).toBe(refused);
+    expect(outboundRefusal(new Error("ECONNREFUSED"))).toBeUndefined();
+  });
+
+  it("checks a URL being configured: internal literals and names that resolve inside are refused, unresolvable names pass", async () => {
+    await expect(checkOutboundUrl(policy, `http://127.0.0.1:${port}/`)).resolves.toBeUndefined();
+    await expect(checkOutboundUrl(policy, "http://127.0.0.2/")).rejects.toThrow("refused: 127.0.0.2 is a loopback address");
+    const to = (address: string) => (_h: string, _o: unknown, cb: (e: null, a: { address: string; family: number }[]) => void) =>
+      cb(null, [{ address, family: 4 }]);
+    await expect(checkOutboundUrl(policy, "https://hooks.example.test/x", to("127.0.0.3"))).rejects.toThrow(
+      "refused: hooks.example.test resolves to 127.0.0.3, a loopback address",
+    );
+    const unresolvable = (_h: string, _o: unknown, cb: (e: Error, a: never[]) => void) => cb(new Error("ENOTFOUND"), []);
+    await expect(checkOutboundUrl(policy, "https://hooks.example.test/x", unresolvable)).resolves.toBeUndefined();
+  });
+
   it("parses the allow list and names a bad entry", () => {
-    expect(() => parseOutboundAllow("127.0.0.1, 10.0.0.0/8, ::1")).not.toThrow();
+    const p = parseOutboundAllow(" 127.0.0.1, 10.0.0.0/8, ::1 ,");
+    expect(p.allowText).toBe("127.0.0.1,10.0.0.0/8,::1");
+    expect(p.allow.check("10.9.9.9", "ipv4")).toBe(true);
+    expect(p.allow.check("11.0.0.1", "ipv4")).toBe(false);
+    expect(parseOutboundAllow(undefined).allowText).toBe("");
     expect(() => parseOutboundAllow("localhost")).toThrow(/"localhost" is not an IP address/);
     expect(() => parseOutboundAllow("10.0.0.0/33")).toThrow(/bad prefix length/);
+    // An empty or odd prefix must not turn into /0 (everything allowed).
+    for (const bad of ["10.0.0.0/", "10.0.0.0/8/9", "10.0.0.0/0x8", "10.0.0.0/ 8"]) {
+      expect(() => parseOutboundAllow(bad), bad).toThrow(/is not an IP address or CIDR range/);
+    }
+  });
+});
+
+describe("HOIST_OUTBOUND_ALLOW in a service's env", () => {
+  it("is empty by default and names a bad entry with what to write instead", () => {
+    expect(parseEnv(outboundEnvSchema, {}).HOIST_OUTBOUND_ALLOW.allowText).toBe("");
+    expect(parseEnv(outboundEnvSchema, { HOIST_OUTBOUND_ALLOW: "127.0.0.1" }).HOIST_OUTBOUND_ALLOW.allow.check("127.0.0.1", "ipv4")).toBe(
+      true,
+    );
+    expect(() => parseEnv(outboundEnvSchema, { HOIST_OUTBOUND_ALLOW: "127.0.0.1,gitlab.internal" })).toThrow(
+      'config: HOIST_OUTBOUND_ALLOW is invalid: "gitlab.internal" is not an IP address or CIDR range (e.g. 127.0.0.1 or 10.0.0.0/8); names are not accepted; the list is comma-separated',
+    );
   });
 });

@@ -1,17 +1,27 @@
 import { Gitlab } from "@gitbeaker/rest";
+import { GitlabAnswerError, gitlabRequester, type OutboundFetch, outboundRefusal } from "@hoist/shared";
 import { z } from "zod";
+import { refusedAnswer } from "../domain/outbound-urls.js";
 
-/** GitLab answered, but not with what Hoist needs (bad token, no access, validation error, outage). */
+/**
+ * GitLab answered, but not with what Hoist needs (bad token, no access, validation error, outage).
+ * The message holds GitLab's status and, at most, the names of the fields it complained about:
+ * never the answer's text, which the server at the URL chose and which would reach API answers.
+ */
 export class GitlabError extends Error {
   override name = "GitlabError";
   constructor(
     message: string,
     /** GitLab's HTTP status, when it answered. */
     readonly status?: number,
-    /** GitLab's own message, e.g. "Invalid url given". */
-    readonly detail?: string,
+    private readonly answer?: GitlabAnswerError,
   ) {
     super(message);
+  }
+
+  /** Whether GitLab's own message passes `test` (e.g. "Invalid url given"), without handing it out. */
+  answerMatches(test: (text: string) => boolean): boolean {
+    return this.answer?.answerMatches(test) ?? false;
   }
 }
 
@@ -34,12 +44,24 @@ export type GitlabProjectInfo = z.infer<typeof projectSchema>;
  */
 const ALL_PAGES = { perPage: 100 } as const;
 
-/** What GitLab said, without echoing request details (URLs with tokens never leave here). */
-function describe(action: string, err: unknown): GitlabError {
+/** A network failure's code (ECONNREFUSED, ENOTFOUND, ...), never a URL. */
+function networkCode(err: unknown): string {
+  for (let e = err, i = 0; i < 4 && e instanceof Error; i++, e = (e as { cause?: unknown }).cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === "string" && /^[A-Z_]+$/.test(code)) return code;
+    if (e.name === "GitbeakerTimeoutError" || e.name === "TimeoutError") return "no answer in time";
+  }
+  return "network error";
+}
+
+/** What GitLab said (status and field names at most), without echoing request details or answer text. */
+function describe(action: string, err: unknown): Error {
   if (err instanceof GitlabError) return err;
-  const cause = (err as { cause?: { description?: unknown; response?: { status?: number } } }).cause;
-  const status = cause?.response?.status;
-  const detail = typeof cause?.description === "string" ? cause.description : err instanceof Error ? err.message : String(err);
+  const refusal = outboundRefusal(err);
+  if (refusal) return refusedAnswer("GitLab URL", refusal);
+  if (!(err instanceof GitlabAnswerError))
+    return new GitlabError(`GitLab ${action} failed: GitLab could not be reached (${networkCode(err)})`);
+  const { status } = err;
   const hint =
     status === 401
       ? "the token is invalid, expired or revoked"
@@ -47,10 +69,8 @@ function describe(action: string, err: unknown): GitlabError {
         ? "the token lacks the api scope or Maintainer access to the project"
         : status === 404
           ? "not found, or the token cannot see it"
-          : status
-            ? `GitLab answered ${status}`
-            : "GitLab could not be reached";
-  return new GitlabError(`GitLab ${action} failed: ${hint} (${detail.slice(0, 300)})`, status, detail.slice(0, 300));
+          : undefined;
+  return new GitlabError(`GitLab ${action} failed: ${hint ? `${hint} (${err.message})` : err.message}`, status, err);
 }
 
 async function call<T>(action: string, schema: z.ZodType<T>, fn: () => Promise<unknown>): Promise<T> {
@@ -66,12 +86,16 @@ async function call<T>(action: string, schema: z.ZodType<T>, fn: () => Promise<u
   return parsed.data;
 }
 
-/** The GitLab calls Hoist makes, through the real @gitbeaker/rest client, every answer validated. */
+/**
+ * The GitLab calls Hoist makes, through the real @gitbeaker/rest client, every answer validated.
+ * One request per call (gitlabRequester): a 429 or 502 is the caller's to retry.
+ */
 export class GitlabClient {
   private readonly api: InstanceType<typeof Gitlab>;
 
-  constructor(url: string, token: string, timeoutMs = 10_000) {
-    this.api = new Gitlab({ host: url, token, queryTimeout: timeoutMs });
+  /** `fetch` is the API's outbound fetch: internal addresses refused (HOIST_OUTBOUND_ALLOW), redirects not followed. */
+  constructor(url: string, token: string, fetch: OutboundFetch, timeoutMs = 10_000) {
+    this.api = new Gitlab({ host: url, token, queryTimeout: timeoutMs, requesterFn: gitlabRequester(fetch) });
   }
 
   currentUser() {
@@ -133,7 +157,7 @@ export class GitlabClient {
       await fn();
     } catch (err) {
       const e = describe(action, err);
-      if (e.status !== 404) throw e;
+      if (!(e instanceof GitlabError) || e.status !== 404) throw e;
     }
   }
 }

@@ -1,16 +1,16 @@
-import { type App, type GitlabConnection, secretContexts } from "@hoist/shared";
+import { type App, type GitlabConnection, outboundFetchFor, secretContexts } from "@hoist/shared";
 import { GitlabClient, GitlabError } from "../adapters/gitlab.js";
 import { scanHostKeys } from "../adapters/ssh-keyscan.js";
 import type { ApiDeps } from "../deps.js";
-import { parseSshUrl } from "./ssh-url.js";
+import { parseSshUrl, sshUrlOf } from "./ssh-url.js";
 import { hashToken, newWebhookToken } from "./tokens.js";
 import { webhookUrl } from "./views.js";
 
 type LinkDeps = Pick<ApiDeps, "records" | "secrets" | "config">;
 
-export async function gitlabClientFor(deps: Pick<ApiDeps, "secrets">, conn: GitlabConnection): Promise<GitlabClient> {
+export async function gitlabClientFor(deps: Pick<ApiDeps, "secrets" | "config">, conn: GitlabConnection): Promise<GitlabClient> {
   const token = (await deps.secrets.open(conn.token, secretContexts.gitlabToken(conn.id))).toString("utf8");
-  return new GitlabClient(conn.url, token);
+  return new GitlabClient(conn.url, token, outboundFetchFor(deps.config.HOIST_OUTBOUND_ALLOW));
 }
 
 /**
@@ -21,14 +21,13 @@ async function hookCall<T>(url: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err) {
-    if (!(err instanceof GitlabError) || err.status !== 422 || !/invalid url/i.test(err.detail ?? "")) throw err;
+    if (!(err instanceof GitlabError) || err.status !== 422 || !err.answerMatches((text) => /invalid url/i.test(text))) throw err;
     throw new GitlabError(
-      `GitLab refused the webhook URL ${url} (422 ${err.detail}). GitLab blocks webhooks to loopback and private addresses ` +
+      `GitLab refused the webhook URL ${url} (422: invalid URL). GitLab blocks webhooks to loopback and private addresses ` +
         `unless an administrator turns on "Allow requests to the local network from webhooks and integrations" ` +
         "(Admin area > Settings > Network > Outbound requests). Set HOIST_PUBLIC_URL to an address GitLab can reach, " +
         "or turn that setting on, then link again.",
       422,
-      err.detail,
     );
   }
 }
@@ -71,7 +70,8 @@ export async function linkApp(deps: LinkDeps, app: App, conn: GitlabConnection, 
     );
 
   const updated = await deps.records.apps.update(app.name, {
-    repo: { sshUrl: project.ssh_url_to_repo, projectId },
+    // Stored as rebuilt from its parts: what GitLab said is never given to git as it came.
+    repo: { sshUrl: sshUrlOf(location), projectId },
     hostKeys,
     webhookTokenHash: hashToken(token),
     gitlab: {

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { matchesBranchFilter } from "./branch-filter.js";
 import { decidePush, isValidGitRef } from "./push-event.js";
-import { parseSshUrl } from "./ssh-url.js";
 
 const A = "a".repeat(40);
 const B = "b".repeat(40);
@@ -81,21 +80,6 @@ describe("matchesBranchFilter", () => {
     expect(matchesBranchFilter("release/*", "hotfix/1")).toBe(false);
     expect(matchesBranchFilter("*", "any/thing")).toBe(true);
     expect(matchesBranchFilter("v1.*", "v1x2")).toBe(false);
-  });
-});
-
-describe("parseSshUrl", () => {
-  it("reads both URL forms GitLab shows", () => {
-    expect(parseSshUrl("git@gitlab.com:acme/web.git")).toEqual({ user: "git", host: "gitlab.com", port: 22, path: "acme/web.git" });
-    expect(parseSshUrl("ssh://git@127.0.0.1:2222/acme/web.git")).toEqual({
-      user: "git",
-      host: "127.0.0.1",
-      port: 2222,
-      path: "acme/web.git",
-    });
-    expect(parseSshUrl("ssh://gitlab.example.com/a/b.git")).toMatchObject({ user: "git", port: 22 });
-    expect(parseSshUrl("https://gitlab.com/acme/web.git")).toBeUndefined();
-    expect(parseSshUrl("not a url")).toBeUndefined();
   });
 });
 

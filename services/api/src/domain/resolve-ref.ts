@@ -2,7 +2,16 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type App, gitAccess, gitReason, LOCAL_REPOS_SETTING, localRepoPath, type SecretBox, secretContexts } from "@hoist/shared";
+import {
+  type App,
+  GitUrlError,
+  gitAccess,
+  gitReason,
+  LOCAL_REPOS_SETTING,
+  localRepoPath,
+  type SecretBox,
+  secretContexts,
+} from "@hoist/shared";
 import { HttpError } from "../http/errors.js";
 
 export interface ResolvedRef {
@@ -45,13 +54,16 @@ export async function resolveRef(app: App, ref: string, o: { secrets: SecretBox;
       url,
       ...(privateKey ? { privateKey } : {}),
       ...(app.hostKeys?.length ? { hostKeys: app.hostKeys } : {}),
+    }).catch((err: unknown) => {
+      // Refused before git runs: a stored URL that is not SSH (e.g. https::, ext::) never reaches git.
+      throw err instanceof GitUrlError ? unresolvable(err.message) : err;
     });
     // ls-remote lists a tag's peeled line (`^{}`: the commit) only when asked for it by name.
     const wanted = candidates(ref);
     const stdout = await new Promise<string>((resolve, reject) => {
       execFile(
         "git",
-        [...access.args, "ls-remote", "--", url, ...wanted],
+        [...access.args, "ls-remote", "--", access.url, ...wanted],
         { env: access.env, cwd: dir, timeout: GIT_TIMEOUT_MS, killSignal: "SIGKILL", maxBuffer: 4 * 1024 * 1024 },
         (err, out, stderr) => {
           if (!err) return resolve(out);

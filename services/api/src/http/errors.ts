@@ -50,8 +50,9 @@ export function errorAnswer(err: unknown): { status: number; body: { error: { co
     code = "conflict";
     message = err.message;
   } else if (err instanceof GitlabError) {
-    // GitLab refusing (bad token, no access, validation) is the caller's to fix; GitLab down is not.
-    const refused = err.status !== undefined && err.status >= 400 && err.status < 500;
+    // GitLab refusing (bad token, no access, validation) or redirecting (a URL that is not the
+    // instance's own) is the caller's to fix; GitLab down is not.
+    const refused = err.status !== undefined && err.status >= 300 && err.status < 500;
     status = refused ? 400 : 502;
     code = refused ? "gitlab_rejected" : "gitlab_unavailable";
     message = err.message;

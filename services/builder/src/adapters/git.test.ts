@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authorizeKey, createRepo, makeKeypair, sshHostKeyLine, type TestRepo } from "../../../../test/support/git/index.js";
+import { canary } from "../../../../test/support/net.js";
 import { BuildFailure } from "../domain/failure.js";
 import { fetchCommit, parseSshUrl } from "./git.js";
 
@@ -131,5 +132,24 @@ describe("fetchCommit over the test sshd", () => {
     const err = await fetchInto({ gitConfig: [`url.${repo.barePath}.insteadOf=${repo.sshUrl}`] }).catch((e) => e);
     expect(err).toBeInstanceOf(BuildFailure);
     expect(err.message).toMatch(/transport 'file' not allowed/);
+  });
+
+  it("refuses https:: and ext:: URLs before git runs: the canary on 127.0.0.1 they name hears nothing", async () => {
+    const trap = await canary("127.0.0.1");
+    try {
+      for (const url of [
+        `https::http://127.0.0.1:${trap.port}/acme/web.git`,
+        `ext::nc 127.0.0.1 ${trap.port}`,
+        `git@https::http://127.0.0.1:${trap.port}/`,
+      ]) {
+        const err = await fetchInto({ url }).catch((e) => e);
+        expect(err, url).toBeInstanceOf(BuildFailure);
+        expect(err.message, url).toBe(`clone: ${url} is not an SSH git URL (git@host:group/app.git or ssh://user@host:port/path.git)`);
+        expect(err.permanent, url).toBe(true);
+      }
+      expect(trap.connections()).toBe(0);
+    } finally {
+      await trap.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { gitAccess, LOCAL_REPOS_SETTING, localRepoPath, localRepoUrl } from "@hoist/shared";
+import { gitAccess, LOCAL_REPOS_SETTING, localRepoPath, localRepoUrl, parseSshUrl as parseSsh, sshUrlOf } from "@hoist/shared";
 import { BuildFailure, gitFailure } from "../domain/failure.js";
 
 export interface SshTarget {
@@ -11,17 +11,17 @@ export interface SshTarget {
   host: string;
 }
 
-/** Parses `git@host:group/app.git` and `ssh://user@host:port/path.git`. */
+/**
+ * Parses `git@host:group/app.git` and `ssh://user@host:port/path.git` (shared parseSshUrl: no
+ * `https::`, `ext::` or option-like hosts) and rebuilds the URL git gets from the parts.
+ */
 export function parseSshUrl(url: string): SshTarget {
-  const full = /^ssh:\/\/(?:[^@/]+@)?(\[[^\]]+\]|[^:/]+)(?::(\d+))?\/.+$/.exec(url);
-  if (full) {
-    const host = (full[1] as string).replace(/^\[|\]$/g, "");
-    const port = full[2] && full[2] !== "22" ? full[2] : undefined;
-    return { url, host, knownHostsName: port ? `[${host}]:${port}` : host };
+  const loc = parseSsh(url);
+  if (!loc) {
+    throw new BuildFailure(`clone: ${url} is not an SSH git URL (git@host:group/app.git or ssh://user@host:port/path.git)`, true);
   }
-  const scp = /^(?:[^@/]+@)?([^:/]+):(?!\/\/).+$/.exec(url);
-  if (scp) return { url, host: scp[1] as string, knownHostsName: scp[1] as string };
-  throw new BuildFailure(`clone: ${url} is not an SSH git URL (git@host:group/app.git or ssh://user@host:port/path.git)`, true);
+  const port = loc.port === 22 ? undefined : loc.port;
+  return { url: sshUrlOf(loc), host: loc.host, knownHostsName: port ? `[${loc.host}]:${port}` : loc.host };
 }
 
 export interface GitRun {
@@ -130,14 +130,15 @@ export async function fetchCommit(o: FetchOptions): Promise<{ hostKeys: string[]
   const init = await runGit(["init", "-q", o.repoDir], { cwd: o.secretDir, env, signal: o.signal, onLine: log });
   if (init.code !== 0) throw new BuildFailure(`clone: git init failed: ${init.stderr.trim()}`, false);
   log(`fetching ${o.sha} from ${o.sshUrl}`);
-  let fetched = await git(["fetch", "--depth", "1", "--no-tags", "--progress", target.url, o.sha]);
+  // `--` first: whatever the URL says, git reads it as a repository, never as an option.
+  let fetched = await git(["fetch", "--depth", "1", "--no-tags", "--progress", "--", access.url, o.sha]);
   if (
     fetched.code !== 0 &&
     /not our ref|unadvertised object|couldn't find remote ref|no such remote ref|not a valid/i.test(fetched.stderr)
   ) {
     // A server that refuses a fetch by SHA: fetch every branch and find the commit among them.
     log("the server refused a fetch by commit id; fetching all branches");
-    fetched = await git(["fetch", "--no-tags", "--progress", target.url, "+refs/heads/*:refs/remotes/origin/*"]);
+    fetched = await git(["fetch", "--no-tags", "--progress", "--", access.url, "+refs/heads/*:refs/remotes/origin/*"]);
     if (fetched.code === 0) {
       const has = await git(["cat-file", "-e", `${o.sha}^{commit}`]);
       if (has.code !== 0) throw new BuildFailure(`clone: commit ${o.sha} not found on ${target.host}`, true);

@@ -56,7 +56,7 @@ async function send(
       `the Slack webhook URL (${sealed ? "the app's" : "HOIST_SLACK_WEBHOOK_URL"}) is not an http(s) URL: set it again`,
     );
   }
-  await postSlack(url, decision.send, deps.timeoutMs);
+  await postSlack(url, decision.send, deps.fetch, deps.timeoutMs);
   log.info({ event: payload.event, app: ctx.app.name }, "Slack message sent");
   return "sent";
 }

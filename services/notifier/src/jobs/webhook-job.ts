@@ -14,7 +14,7 @@ export async function webhookJob(deps: NotifierDeps, payload: NotifyPayload, log
   const secret = (await deps.secrets.open(hook.secret, secretContexts.outgoingWebhookSecret(ctx.app.name))).toString("utf8");
   const body = JSON.stringify(webhookBody(ctx));
   const id = webhookId(payload.event, payload.releaseId ?? payload.buildId, hook.url);
-  await postWebhook(hook.url, body, webhookHeaders(secret, id, body), deps.timeoutMs);
+  await postWebhook(hook.url, body, webhookHeaders(secret, id, body), deps.fetch, deps.timeoutMs);
   log.info({ event: payload.event, app: ctx.app.name, webhookId: id }, "webhook delivered");
   return "sent";
 }

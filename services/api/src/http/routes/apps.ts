@@ -4,6 +4,7 @@ import type { ApiDeps } from "../../deps.js";
 import { sealSettings } from "../../domain/app-secrets.js";
 import { generateDeployKey } from "../../domain/deploy-key.js";
 import { syncHookBranchFilter, unlinkApp } from "../../domain/gitlab-link.js";
+import { checkDestinations } from "../../domain/outbound-urls.js";
 import { acceptRepo } from "../../domain/repo-source.js";
 import { hashToken, newHookId, newWebhookToken } from "../../domain/tokens.js";
 import { appView, webhookUrl } from "../../domain/views.js";
@@ -25,6 +26,7 @@ export function appsRouter(deps: ApiDeps): Router {
     const input = createAppSchema.parse(req.body);
     if (await deps.records.apps.get(input.name)) throw new HttpError(409, "conflict", `app ${input.name} already exists`);
     const repo = await acceptRepo(input.repo.sshUrl, deps.config.HOIST_LOCAL_REPOS);
+    await checkDestinations(deps.config.HOIST_OUTBOUND_ALLOW, input);
     // A local repository is read with git directly: no deploy key to hand out.
     const keypair = repo.local ? undefined : await generateDeployKey(input.name);
     const token = newWebhookToken();
@@ -82,6 +84,7 @@ export function appsRouter(deps: ApiDeps): Router {
       }
       input.repo = { ...input.repo, sshUrl: repo.url };
     }
+    await checkDestinations(deps.config.HOIST_OUTBOUND_ALLOW, input);
     const sealed = await sealSettings(deps.secrets, current.name, input);
     const { env: _e, slackWebhookUrl: _s, outgoingWebhook: _o, signingSecret: _g, ...plain } = input;
     if (sealed.clear.length) await deps.records.apps.unset(current.name, sealed.clear);

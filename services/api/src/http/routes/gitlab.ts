@@ -1,4 +1,4 @@
-import { newId, secretContexts } from "@hoist/shared";
+import { newId, outboundFetchFor, secretContexts } from "@hoist/shared";
 import { Router } from "express";
 import { GitlabClient } from "../../adapters/gitlab.js";
 import type { ApiDeps } from "../../deps.js";
@@ -19,7 +19,7 @@ export function gitlabRouter(deps: ApiDeps): Router {
   router.post("/gitlab/connections", async (req, res) => {
     const input = gitlabConnectionInputSchema.parse(req.body);
     const url = input.url.replace(/\/+$/, "");
-    const user = await new GitlabClient(url, input.token).currentUser();
+    const user = await new GitlabClient(url, input.token, outboundFetchFor(deps.config.HOIST_OUTBOUND_ALLOW)).currentUser();
     // The id is needed for the seal's context before the record exists, so allocate it here.
     const id = newId("glc");
     const token = await deps.secrets.seal(input.token, secretContexts.gitlabToken(id));
