@@ -1,6 +1,6 @@
 import { type App, secretContexts } from "@hoist/shared";
 import { Router } from "express";
-import type { ApiDeps } from "../../deps.js";
+import { type ApiDeps, linkPorts } from "../../deps.js";
 import { sealSettings } from "../../domain/app-secrets.js";
 import { generateDeployKey } from "../../domain/deploy-key.js";
 import { syncHookBranchFilter, unlinkApp } from "../../domain/gitlab-link.js";
@@ -88,7 +88,7 @@ export function appsRouter(deps: ApiDeps): Router {
     deps.apps.invalidate(current);
     if (!app) throw new HttpError(404, "not_found", `app ${current.name} not found`);
     // Hoist also filters by branch, but GitLab should not send (and count failures of) pushes Hoist ignores.
-    if (input.branch !== undefined && input.branch !== current.branch) await syncHookBranchFilter(deps, app);
+    if (input.branch !== undefined && input.branch !== current.branch) await syncHookBranchFilter(linkPorts(deps), app);
     res.json({
       app: appView(app, publicUrl),
       ...(sealed.outgoingWebhookSecret ? { outgoingWebhook: { url: app.outgoingWebhook?.url, secret: sealed.outgoingWebhookSecret } } : {}),
@@ -98,7 +98,7 @@ export function appsRouter(deps: ApiDeps): Router {
   router.delete("/apps/:app", async (req, res) => {
     const app = await requireApp(deps, req.params.app);
     // A linked app's hook and deploy key are removed from GitLab first, so nothing keeps pushing to a dead URL.
-    if (app.gitlab) await unlinkApp(deps, app);
+    if (app.gitlab) await unlinkApp(linkPorts(deps), app);
     await deps.records.apps.delete(app.name);
     deps.apps.invalidate(app);
     res.status(204).end();
