@@ -2,7 +2,7 @@ import { type JobQueues, NotFoundError, type Records, type Release } from "@hois
 import { StateConflictError, UnavailableError } from "./errors.js";
 
 /** What promoting and rolling back need: the records and the deploy queue. */
-export interface ReleaseDeps {
+interface ReleaseDeps {
   records: Records;
   queues: JobQueues;
 }
@@ -23,7 +23,7 @@ export async function requireApp(deps: ReleaseDeps, app: string): Promise<void> 
 }
 
 /** A release of `app`, or 404 (a release of another app is as good as missing here). */
-export async function requireRelease(deps: ReleaseDeps, app: string, id: string): Promise<Release> {
+async function requireRelease(deps: ReleaseDeps, app: string, id: string): Promise<Release> {
   const release = await deps.records.releases.get(id);
   if (!release || release.app !== app) throw new NotFoundError(`release ${id} of app ${app} not found`);
   return release;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { type App, gitAccess, gitReason, LOCAL_REPOS_SETTING, localRepoPath, type SecretBox, secretContexts } from "@hoist/shared";
 import { UnprocessableError } from "./errors.js";
 
-export interface ResolvedRef {
+interface ResolvedRef {
   /** As a push names it: the branch or tag name (a full ref only outside refs/heads and refs/tags). */
   ref: string;
   sha: string;

@@ -18,7 +18,7 @@ import { setSecurityHeaders } from "./security-headers.js";
 
 const DASHBOARD_PATHS = /^\/($|login$|logout$|delivery$|apps\/|builds\/|admin\/queues)/;
 
-export function createHttpApp(deps: ApiDeps, webhook: WebhookHandler = webhookHandler(deps)): Express {
+function createHttpApp(deps: ApiDeps, webhook: WebhookHandler = webhookHandler(deps)): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", false);

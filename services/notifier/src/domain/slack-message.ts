@@ -9,17 +9,17 @@ export interface SlackMessage {
   blocks: Blocks;
 }
 
-export type SlackDecision = { send: SlackMessage } | { skip: string };
+type SlackDecision = { send: SlackMessage } | { skip: string };
 
 /** How many of the build's last log lines a failure message quotes. */
-export const LOG_LINES = 15;
+const LOG_LINES = 15;
 /**
  * Slack refuses the whole message (400 invalid_blocks, final) when a section's text is over
  * 3,000 characters, counted as sent: after escaping, which can make text five times longer.
  */
-export const SECTION_TEXT_MAX = 3_000;
+const SECTION_TEXT_MAX = 3_000;
 /** A link target longer than this is left out: the commit field must stay within Slack's 2,000. */
-export const LINK_TARGET_MAX = 1_000;
+const LINK_TARGET_MAX = 1_000;
 
 /** Slack mrkdwn treats &, < and > as control characters; user text must have them escaped. */
 export function escapeMrkdwn(s: string): string {
@@ -56,7 +56,7 @@ const isLowSurrogate = (c: number) => c >= 0xdc00 && c <= 0xdfff;
  * itself, letting the rest of the URL post as mrkdwn (`<!channel>`): they are percent-encoded,
  * which leaves the address the same; `&` is escaped as everywhere in mrkdwn.
  */
-export function linkTarget(url: string | undefined): string | undefined {
+function linkTarget(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
   let u: URL;
   try {
