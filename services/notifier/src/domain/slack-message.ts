@@ -130,6 +130,44 @@ function failure(ctx: NotifyContext, headline: string, text: string, reason: str
   };
 }
 
+function liveMessage(ctx: NotifyContext, release: NonNullable<NotifyContext["release"]>): SlackMessage {
+  const { app, build } = ctx;
+  const duration = release.liveAt ? formatDuration(Date.parse(release.liveAt) - Date.parse(build.createdAt)) : "unknown";
+  return {
+    text: `${app.name} ${shortSha(build.sha)} is live (release #${release.number})`,
+    blocks: [
+      section(`:rocket: *${escapeMrkdwn(app.name)}* release *#${release.number}* is live`),
+      {
+        type: "section",
+        fields: [
+          { type: "mrkdwn", text: commitField(ctx) },
+          { type: "mrkdwn", text: authorField(ctx) },
+          { type: "mrkdwn", text: `*Push to live*\n${duration}` },
+        ],
+      },
+      footer(ctx),
+    ],
+  };
+}
+
+function canceledMessage(ctx: NotifyContext): SlackMessage {
+  const { app, build } = ctx;
+  return {
+    text: `${app.name} ${shortSha(build.sha)}: build canceled (build #${build.number})`,
+    blocks: [
+      section(`:no_entry_sign: *${escapeMrkdwn(app.name)}* build *#${build.number}* was canceled by a user`),
+      {
+        type: "section",
+        fields: [
+          { type: "mrkdwn", text: commitField(ctx) },
+          { type: "mrkdwn", text: authorField(ctx) },
+        ],
+      },
+      footer(ctx),
+    ],
+  };
+}
+
 /**
  * The Slack message for an event, or why there is none. Only outcomes people act on are
  * announced: live, build failed, release failed / rolled back, and a cancel a user asked for.
@@ -139,27 +177,9 @@ export function slackMessage(ctx: NotifyContext): SlackDecision {
   const name = escapeMrkdwn(app.name);
   const short = shortSha(build.sha);
   switch (event) {
-    case "release.live": {
+    case "release.live":
       if (!release) return { skip: "release.live without a release" };
-      const duration = release.liveAt ? formatDuration(Date.parse(release.liveAt) - Date.parse(build.createdAt)) : "unknown";
-      return {
-        send: {
-          text: `${app.name} ${short} is live (release #${release.number})`,
-          blocks: [
-            section(`:rocket: *${name}* release *#${release.number}* is live`),
-            {
-              type: "section",
-              fields: [
-                { type: "mrkdwn", text: commitField(ctx) },
-                { type: "mrkdwn", text: authorField(ctx) },
-                { type: "mrkdwn", text: `*Push to live*\n${duration}` },
-              ],
-            },
-            footer(ctx),
-          ],
-        },
-      };
-    }
+      return { send: liveMessage(ctx, release) };
     case "build.failed":
       return {
         send: failure(
@@ -191,22 +211,7 @@ export function slackMessage(ctx: NotifyContext): SlackDecision {
       };
     case "build.canceled":
       if (build.canceledBy !== "user") return { skip: `not announced: build ${build.canceledBy ?? "canceled"} without a user asking` };
-      return {
-        send: {
-          text: `${app.name} ${short}: build canceled (build #${build.number})`,
-          blocks: [
-            section(`:no_entry_sign: *${name}* build *#${build.number}* was canceled by a user`),
-            {
-              type: "section",
-              fields: [
-                { type: "mrkdwn", text: commitField(ctx) },
-                { type: "mrkdwn", text: authorField(ctx) },
-              ],
-            },
-            footer(ctx),
-          ],
-        },
-      };
+      return { send: canceledMessage(ctx) };
     default:
       return { skip: `${event} is not a Slack event` };
   }
