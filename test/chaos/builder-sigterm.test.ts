@@ -1,8 +1,8 @@
 import { buildLogKey, followLog } from "@hoist/shared";
 import { testRedis } from "@hoist/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { builderProcesses } from "../../services/builder/src/testing/process.js";
-import { type BuilderWorld, builderWorld } from "../../services/builder/src/testing/world.js";
+import { builderProcesses } from "../support/builder/processes.js";
+import { type BuilderWorld, builderWorld } from "../support/builder/world.js";
 import { ensureBaseImages } from "../support/images/base-images.js";
 import { untilSettled } from "./support.js";
 

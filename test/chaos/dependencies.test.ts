@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestBuilder, type TestBuilder } from "../../services/builder/src/testing/worker.js";
-import { type BuilderWorld, builderWorld } from "../../services/builder/src/testing/world.js";
 import { DeployerHarness } from "../../services/deployer/src/testing/harness.js";
 import { NotifierWorld } from "../notifier/setup.js";
+import { type BuilderWorld, builderWorld } from "../support/builder/world.js";
 import { startEcsServer } from "../support/ecs/server.js";
 import { ensureBaseImages } from "../support/images/base-images.js";
 import { freePort } from "./private-redis.js";

@@ -4,9 +4,9 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { registryTags } from "../../services/builder/src/testing/world.js";
 import { deliver } from "../ingress/webhook-helpers.js";
 import { pushPayload } from "../support/api/fixtures.js";
+import { registryTags } from "../support/builder/world.js";
 import type { FileSpec } from "../support/git/index.js";
 import { type Pipeline, startPipeline } from "./pipeline.js";
 import { untilSettled } from "./support.js";

@@ -11,7 +11,7 @@ import { loadConfig } from "./config.js";
 import { ApiError, EXIT, PipelineFailed, UsageError } from "./errors.js";
 import { makeOut } from "./output.js";
 
-export const USAGE = `hoist: continuous delivery from GitLab
+const USAGE = `hoist: continuous delivery from GitLab
 
   hoist login <url>                                   store the API token (read from a prompt or stdin)
   hoist apps create <name> --repo <sshUrl|path> [--branch main] [--target-port <port>] [--service web]

@@ -3,12 +3,12 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { UsageError } from "./errors.js";
 
-export interface CliConfig {
+interface CliConfig {
   url: string;
   token: string;
 }
 
-export function configPath(env: NodeJS.ProcessEnv = process.env): string {
+function configPath(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_CONFIG_HOME || join(env.HOME || homedir(), ".config");
   return join(base, "hoist", "config.json");
 }

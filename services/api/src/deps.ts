@@ -1,6 +1,8 @@
-import type { JobQueues, Logger, Records, Redis, SecretBox } from "@hoist/shared";
+import { type JobQueues, type Logger, outboundFetchFor, type Records, type Redis, type SecretBox } from "@hoist/shared";
 import type { Env } from "./config.js";
 import type { AppCache } from "./domain/app-cache.js";
+import type { BuildDeps } from "./domain/builds.js";
+import type { LinkDeps } from "./domain/gitlab-link.js";
 
 /** Everything the HTTP layer needs, built once in main.ts (or by a test). */
 export interface ApiDeps {
@@ -14,4 +16,15 @@ export interface ApiDeps {
   apps: AppCache;
   /** The webhook path's clock (signature age, a delivery's dedupe window); Date.now when absent. Tests move it. */
   now?: () => number;
+}
+
+/** The ports the build use cases (webhook, manual build, cancel) take: never the whole composition root. */
+export function buildPorts(deps: ApiDeps): BuildDeps {
+  const { redis, records, queues, now } = deps;
+  return { redis, records, queues, prefix: deps.config.HOIST_QUEUE_PREFIX, ...(now ? { now } : {}) };
+}
+
+/** The ports linking an app to GitLab takes. */
+export function linkPorts(deps: ApiDeps): LinkDeps {
+  return { records: deps.records, secrets: deps.secrets, publicUrl: deps.config.HOIST_PUBLIC_URL, fetch: outboundFetchFor(deps.config.HOIST_OUTBOUND_ALLOW) };
 }

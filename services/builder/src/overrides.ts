@@ -5,7 +5,7 @@ import type { runPipeline } from "./jobs/pipeline.js";
  * clone/build/push (bench:pipeline times Hoist's hand-offs, not podman). Production sets nothing.
  * Set before main.js is imported; main.ts reads it once, when it composes the build job.
  */
-export interface BuilderOverrides {
+interface BuilderOverrides {
   runPipeline?: typeof runPipeline;
 }
 

@@ -12,7 +12,7 @@ type App = { name: string; branch: string; repo: { sshUrl: string; projectId?: n
  * What `--repo` names: an SSH URL or file:// URL as given; anything else is a path on this machine,
  * made absolute here because the API cannot know the caller's working directory.
  */
-export function repoLocation(repo: string, cwd = process.cwd()): string {
+function repoLocation(repo: string, cwd = process.cwd()): string {
   if (repo.includes("://") || /^(?:[^@/:\s]+@)?[^/:\s]+:(?!\/\/)/.test(repo)) return repo;
   return resolve(cwd, repo);
 }

@@ -34,7 +34,7 @@ function renderLogLine(data: string, state: { step?: string }, print: (s: string
 }
 
 /** Streams a build's log until the build ends; resolves with the build's final record. */
-export async function followBuild(ctx: CommandContext, id: string): Promise<Build> {
+async function followBuild(ctx: CommandContext, id: string): Promise<Build> {
   const state: { step?: string } = {};
   await ctx.client().stream(`/v1/builds/${encodeURIComponent(id)}/logs?follow=1`, (event, data) => {
     if (event !== "line") return;

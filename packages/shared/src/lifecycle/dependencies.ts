@@ -12,7 +12,7 @@ export interface DependencyProbe {
   check: (signal: AbortSignal) => Promise<unknown>;
 }
 
-export const dependencyStateSchema = z.object({
+const dependencyStateSchema = z.object({
   name: z.string(),
   where: z.string(),
   ok: z.boolean(),
@@ -23,7 +23,7 @@ export const dependencyStateSchema = z.object({
 });
 export type DependencyState = z.infer<typeof dependencyStateSchema>;
 
-export const dependencyReportSchema = z.object({
+const dependencyReportSchema = z.object({
   service: z.string(),
   instance: z.string(),
   /** When the report was written (ISO); reports older than three intervals are stale. */

@@ -7,7 +7,7 @@ import type { DependencyMonitor, DependencyState } from "./dependencies.js";
 import { listenOrExit } from "./listen.js";
 import type { ShutdownRegistry } from "./shutdown.js";
 
-export type HealthCheck = () => { ok: boolean; reason?: string; dependencies?: DependencyState[] };
+type HealthCheck = () => { ok: boolean; reason?: string; dependencies?: DependencyState[] };
 
 /**
  * A worker's own tiny HTTP endpoint for container health checks and orchestrators:

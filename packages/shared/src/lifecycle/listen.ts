@@ -1,7 +1,7 @@
 import type { Server } from "node:net";
 
 /** EX_CONFIG: the configuration (here a port) is what must change. */
-export const EXIT_CONFIG = 78;
+const EXIT_CONFIG = 78;
 
 /**
  * Listens, or exits 78 with one line naming the variable to change when the port is taken or

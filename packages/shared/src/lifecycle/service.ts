@@ -7,7 +7,7 @@ import { assertNoEviction, createRedis, RedisPolicyError, type RedisRole, waitFo
 import { startTelemetry } from "../telemetry/telemetry.js";
 import { ShutdownRegistry } from "./shutdown.js";
 
-export interface ServiceContext<E> {
+interface ServiceContext<E> {
   config: E;
   log: Logger;
   shutdown: ShutdownRegistry;

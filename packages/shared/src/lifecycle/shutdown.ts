@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 type Closer = () => Promise<unknown> | unknown;
 
 const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
-export type ShutdownSignal = keyof typeof SIGNAL_NUMBERS;
+type ShutdownSignal = keyof typeof SIGNAL_NUMBERS;
 
 /**
  * Closes what a process opened, newest first (HTTP server and workers stop taking work before

@@ -2,7 +2,7 @@ import { type DestinationStream, type Logger, pino } from "pino";
 import { activeTraceIds } from "../telemetry/tracing.js";
 
 /** Field names that may carry secrets anywhere in a log object; pino replaces their values. */
-export const redactedPaths = [
+const redactedPaths = [
   "token",
   "*.token",
   "password",

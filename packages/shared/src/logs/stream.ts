@@ -11,17 +11,17 @@ export function releaseLogKey(prefix: string, releaseId: string): string {
   return `${recordKeys(prefix).release(releaseId)}:log`;
 }
 
-export const defaultLogMaxLines = 10_000;
+const defaultLogMaxLines = 10_000;
 /** Longest line kept (bytes of UTF-8); the rest of a longer one is cut, with a marker. */
-export const defaultLogLineMax = 4096;
+const defaultLogLineMax = 4096;
 /** Bytes of lines one log may take; past them one last line says the log was truncated. */
-export const defaultLogMaxBytes = 8 * 1024 * 1024;
+const defaultLogMaxBytes = 8 * 1024 * 1024;
 
 export type LogEntry =
   | { id: string; kind: "line"; time: string; step: string; line: string }
   | { id: string; kind: "end"; time: string; status: string };
 
-export interface LogWriterOptions {
+interface LogWriterOptions {
   maxLines?: number;
   /** Bytes per line (UTF-8); default 4 KiB. */
   lineMax?: number;

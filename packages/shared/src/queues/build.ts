@@ -1,15 +1,13 @@
 import { z } from "zod";
 import { defineQueue, idSchema, retention, traceContextSchema } from "./define.js";
 
-export const buildPayloadSchema = z
+const buildPayloadSchema = z
   .object({
     kind: z.literal("build"),
     buildId: idSchema,
     trace: traceContextSchema.optional(),
   })
   .strict();
-
-export type BuildPayload = z.infer<typeof buildPayloadSchema>;
 
 export const buildQueue = defineQueue({
   name: "build",

@@ -2,7 +2,7 @@ import type { JobsOptions } from "bullmq";
 import { z } from "zod";
 
 /** Every job payload names its handler with `kind`; the worker's handler map is keyed by it. */
-export type KindedPayload = { kind: string };
+type KindedPayload = { kind: string };
 
 export interface QueueDefinition<N extends string, S extends z.ZodType<KindedPayload>> {
   /** The BullMQ queue name (keys live under `${HOIST_QUEUE_PREFIX}:${name}`). */

@@ -1,15 +1,13 @@
 import { z } from "zod";
 import { defineQueue, idSchema, retention, traceContextSchema } from "./define.js";
 
-export const deployPayloadSchema = z
+const deployPayloadSchema = z
   .object({
     kind: z.literal("deploy"),
     releaseId: idSchema,
     trace: traceContextSchema.optional(),
   })
   .strict();
-
-export type DeployPayload = z.infer<typeof deployPayloadSchema>;
 
 export const deployQueue = defineQueue({
   name: "deploy",

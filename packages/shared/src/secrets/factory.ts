@@ -11,7 +11,7 @@ export const secretsEnvSchema = z.object({
   HOIST_KMS_KEY_ID: z.string().min(1, "a KMS key id, ARN or alias").optional(),
   HOIST_MASTER_KEY_FILE: z.string().min(1).optional(),
 });
-export type SecretsEnv = z.infer<typeof secretsEnvSchema>;
+type SecretsEnv = z.infer<typeof secretsEnvSchema>;
 
 export function createSecretBox(env: SecretsEnv & { HOIST_DATA_DIR: string }, kmsClient?: KMSClient): SecretBox {
   if (env.HOIST_KMS === "local") {

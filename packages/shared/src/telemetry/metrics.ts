@@ -7,7 +7,7 @@ import type { JobQueues } from "../queues/producer.js";
 export const metricsRegistry = new Registry();
 collectDefaultMetrics({ register: metricsRegistry, prefix: "hoist_process_" });
 
-export const stageDuration = new Histogram({
+const stageDuration = new Histogram({
   name: "hoist_stage_duration_seconds",
   help: "Duration of each pipeline stage (clone, build, push, deploy, notify, ...)",
   labelNames: ["stage", "outcome"] as const,
@@ -94,7 +94,7 @@ export function registerQueueMetrics(queues: JobQueues): void {
 }
 
 /** Whether `host` (a listen address) is reachable only from this machine. */
-export function isLoopbackHost(host: string): boolean {
+function isLoopbackHost(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 

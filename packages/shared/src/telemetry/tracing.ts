@@ -5,11 +5,11 @@ import { type Attributes, context, propagation, type Span, SpanKind, SpanStatusC
  * @opentelemetry/api (CJS beside our ESM), and a tracer taken before the SDK started would stay
  * a no-op forever.
  */
-export function tracer() {
+function tracer() {
   return trace.getTracer("hoist");
 }
 
-export interface TraceContext {
+interface TraceContext {
   traceparent: string;
   tracestate?: string;
 }

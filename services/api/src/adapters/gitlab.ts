@@ -35,8 +35,6 @@ const projectSchema = z.object({
 const hookSchema = z.object({ id: z.number(), url: z.string() });
 const deployKeySchema = z.object({ id: z.number(), key: z.string(), can_push: z.boolean().optional() });
 
-export type GitlabProjectInfo = z.infer<typeof projectSchema>;
-
 /**
  * Lists are read whole: GitLab answers 20 items a page by default, and gitbeaker follows each
  * answer's `Link: rel="next"` until the last page (no `maxPages`). 100 is GitLab's largest page,

@@ -1,8 +1,15 @@
-import { type BuildStatus, buildLogKey, followLog, readLog, type LogEntry as StreamEntry } from "@hoist/shared";
-import type { ApiDeps } from "../deps.js";
+import {
+  type BuildStatus,
+  buildLogKey,
+  ConflictError,
+  followLog,
+  NotFoundError,
+  readLog,
+  type LogEntry as StreamEntry,
+} from "@hoist/shared";
+import { type ApiDeps, buildPorts } from "../deps.js";
 import { cancelBuild } from "../domain/builds.js";
 import { promoteRelease, rollbackApp } from "../domain/releases.js";
-import { HttpError } from "../http/errors.js";
 import type { DashboardPorts, LogEntry } from "./ports.js";
 
 const finished: readonly BuildStatus[] = ["succeeded", "failed", "canceled"];
@@ -11,12 +18,12 @@ const asLine = (e: StreamEntry): LogEntry | undefined => (e.kind === "line" ? { 
 /** The dashboard's actions and log access, through the same domain code as the REST API. */
 export function dashboardPorts(deps: ApiDeps): DashboardPorts {
   const prefix = deps.config.HOIST_QUEUE_PREFIX;
-  const buildDeps = { redis: deps.redis, records: deps.records, queues: deps.queues, prefix };
+  const buildDeps = buildPorts(deps);
   return {
     async cancelBuild(buildId) {
       const out = await cancelBuild(buildDeps, buildId, "user");
-      if (!out.ok && out.reason === "missing") throw new HttpError(404, "not_found", `build ${buildId} not found`);
-      if (!out.ok) throw new HttpError(409, "conflict", `build ${buildId} is already ${out.current}`);
+      if (!out.ok && out.reason === "missing") throw new NotFoundError(`build ${buildId} not found`);
+      if (!out.ok) throw new ConflictError(`build ${buildId} is already ${out.current}`);
       return out.build;
     },
     promoteRelease: (app, releaseId) => promoteRelease(deps, app, releaseId),

@@ -1,11 +1,11 @@
 import type { Build, Records, Release } from "@hoist/shared";
 import { type DeliveryMetrics, deliveryMetrics } from "./delivery-metrics.js";
 
-export const WINDOWS = [7, 30] as const;
+const WINDOWS = [7, 30] as const;
 /** Releases per app read for the 30-day window; at a few hundred deploys a month this covers it. */
 const MAX_RELEASES_PER_APP = 1_000;
 
-export interface DeliveryReport {
+interface DeliveryReport {
   overall: DeliveryMetrics[];
   apps: { app: string; metrics: DeliveryMetrics[] }[];
 }

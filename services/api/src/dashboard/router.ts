@@ -2,28 +2,19 @@ import { join, resolve } from "node:path";
 import { createBullBoard } from "@bull-board/api";
 import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { ExpressAdapter } from "@bull-board/express";
-import { queueNames, readDependencyReports } from "@hoist/shared";
+import { type JobQueues, queueNames, readDependencyReports } from "@hoist/shared";
 import express, { type NextFunction, type Request, type Response, Router } from "express";
 import type { ApiDeps } from "../deps.js";
 import { safeEqual } from "../http/auth.js";
 import { deliveryReport } from "./delivery-data.js";
+import { guardWrites, requireSession, sessionOf } from "./guards.js";
 import { appPage, buildPage, deliveryPage, loginPage, type PipelineRow, pipelinesPage } from "./pages.js";
 import type { DashboardPorts } from "./ports.js";
-import { readCookie, SESSION_COOKIE, type Session, SessionStore, sessionCookie } from "./session.js";
+import { SessionStore, sessionCookie } from "./session.js";
 import { timeline } from "./timeline.js";
 
 type Handler = (req: Request, res: Response) => Promise<void>;
 
-/** Whether the request's Origin (or, without one, its Referer) names this host. */
-function sameOrigin(req: Request): boolean {
-  const from = req.get("origin") ?? req.get("referer");
-  if (!from || from === "null") return false;
-  try {
-    return new URL(from).host === req.get("host");
-  } catch {
-    return false;
-  }
-}
 const wrap = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => void fn(req, res).catch(next);
 const param = (req: Request, name: string) => String(req.params[name] ?? "");
 
@@ -38,6 +29,32 @@ export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
   const secure = (req: Request) => req.secure || deps.config.HOIST_PUBLIC_URL.startsWith("https://");
   const forms = express.urlencoded({ extended: false, limit: "8kb" });
 
+  signInRoutes(router, deps, sessions, secure, forms);
+  // Everything below needs a session, and state-changing requests the CSRF checks.
+  router.use(requireSession(sessions));
+  router.use(forms, guardWrites);
+  router.post(
+    "/logout",
+    wrap(async (req, res) => {
+      await sessions.destroy(sessionOf(res).id);
+      res.setHeader("set-cookie", sessionCookie("", secure(req), 0));
+      res.redirect(303, "/login");
+    }),
+  );
+  router.use("/admin/queues", queueBoard(deps.queues));
+  pageRoutes(router, deps, ports);
+  actionRoutes(router, ports);
+  return router;
+}
+
+/** GET and POST /login: the form, and a session for the right API token. */
+function signInRoutes(
+  router: Router,
+  deps: ApiDeps,
+  sessions: SessionStore,
+  secure: (req: Request) => boolean,
+  forms: express.RequestHandler,
+): void {
   // Where `pnpm start` keeps the token it made: the sign-in page says so.
   const tokenFile = resolve(join(deps.config.HOIST_DATA_DIR, "api-token"));
   router.get("/login", (_req, res) => {
@@ -57,84 +74,45 @@ export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
       res.redirect(303, "/");
     }),
   );
+}
 
-  // Everything below needs a session.
-  router.use((req, res, next) => {
-    sessions.get(readCookie(req.headers.cookie, SESSION_COOKIE)).then((session) => {
-      if (!session) {
-        if (req.method === "GET" && req.accepts(["html", "json"]) === "html") res.redirect(303, "/login");
-        else res.status(401).json({ error: { code: "unauthorized", message: "sign in to the dashboard first" } });
-        return;
-      }
-      res.locals.session = session;
-      next();
-    }, next);
-  });
-  const sessionOf = (res: Response) => res.locals.session as Session;
-
-  // State-changing requests: same-origin only, with the session's CSRF token.
-  router.use(forms, (req, res, next) => {
-    if (req.method === "GET" || req.method === "HEAD") return next();
-    if (req.path.startsWith("/admin/queues")) {
-      // bull-board's own XHR actions carry no CSRF token: SameSite=Strict keeps cross-site requests
-      // cookie-less, and the request must prove it comes from this origin (Origin, or Referer when a
-      // browser leaves Origin out); one with neither is refused too.
-      if (!sameOrigin(req)) {
-        res.status(403).json({
-          error: {
-            code: "forbidden",
-            message: "cross-origin or unattributed request refused: send it from the dashboard (Origin or Referer of this host)",
-          },
-        });
-        return;
-      }
-      return next();
-    }
-    const csrf = typeof req.body?.csrf === "string" ? req.body.csrf : "";
-    if (!safeEqual(csrf, sessionOf(res).csrf)) {
-      res.status(403).json({ error: { code: "forbidden", message: "missing or wrong CSRF token; reload the page and try again" } });
-      return;
-    }
-    next();
-  });
-
-  router.post(
-    "/logout",
-    wrap(async (req, res) => {
-      await sessions.destroy(sessionOf(res).id);
-      res.setHeader("set-cookie", sessionCookie("", secure(req), 0));
-      res.redirect(303, "/login");
-    }),
-  );
-
+/** bull-board over every queue, mounted at /admin/queues. */
+function queueBoard(queues: JobQueues): Router {
   const board = new ExpressAdapter();
   board.setBasePath("/admin/queues");
   createBullBoard({
-    queues: queueNames.map((name) => new BullMQAdapter(deps.queues.queue(name))),
+    queues: queueNames.map((name) => new BullMQAdapter(queues.queue(name))),
     serverAdapter: board,
     // The board is a page of Hoist's: its title and its menu lead back to the pipelines.
     options: { uiConfig: { boardTitle: "Hoist queues", miscLinks: [{ text: "← Back to Hoist", url: "/" }] } },
   });
-  router.use("/admin/queues", board.getRouter());
+  return board.getRouter();
+}
 
+/** The pipelines of every app: each app's last build, last release and live release. */
+async function pipelineRows(deps: ApiDeps): Promise<PipelineRow[]> {
+  const apps = await deps.records.apps.list();
+  return Promise.all(
+    apps.map(async (app) => {
+      const [builds, releases] = await Promise.all([
+        deps.records.builds.listByApp(app.name, 1),
+        deps.records.releases.listByApp(app.name, 20),
+      ]);
+      return { app, lastBuild: builds[0], lastRelease: releases[0], live: releases.find((r) => r.status === "live") };
+    }),
+  );
+}
+
+/** The pages: pipelines, an app, a build (and its live log), delivery metrics. */
+function pageRoutes(router: Router, deps: ApiDeps, ports: DashboardPorts): void {
   router.get(
     "/",
     wrap(async (_req, res) => {
-      const apps = await deps.records.apps.list();
-      const rows: PipelineRow[] = await Promise.all(
-        apps.map(async (app) => {
-          const [builds, releases] = await Promise.all([
-            deps.records.builds.listByApp(app.name, 1),
-            deps.records.releases.listByApp(app.name, 20),
-          ]);
-          return { app, lastBuild: builds[0], lastRelease: releases[0], live: releases.find((r) => r.status === "live") };
-        }),
-      );
+      const rows = await pipelineRows(deps);
       const workers = await readDependencyReports(deps.redis, deps.config.HOIST_QUEUE_PREFIX);
       res.type("html").send(pipelinesPage(sessionOf(res), rows, workers));
     }),
   );
-
   router.get(
     "/apps/:app",
     wrap(async (req, res) => {
@@ -146,7 +124,6 @@ export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
       res.type("html").send(appPage(sessionOf(res), app, builds, releases));
     }),
   );
-
   router.get(
     "/builds/:id",
     wrap(async (req, res) => {
@@ -156,7 +133,6 @@ export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
       res.type("html").send(buildPage(sessionOf(res), build, release, timeline(build, release, log), log));
     }),
   );
-
   router.get(
     "/builds/:id/log-stream",
     wrap(async (req, res) => {
@@ -168,7 +144,6 @@ export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
       if (!abort.signal.aborted) res.end("event: end\ndata: {}\n\n");
     }),
   );
-
   router.get(
     "/delivery",
     wrap(async (_req, res) => {
@@ -176,7 +151,10 @@ export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
       res.type("html").send(deliveryPage(sessionOf(res), report.overall, report.apps));
     }),
   );
+}
 
+/** The actions (POST, CSRF-checked): cancel a build, promote a release, roll an app back. */
+function actionRoutes(router: Router, ports: DashboardPorts): void {
   router.post(
     "/builds/:id/cancel",
     wrap(async (req, res) => {
@@ -198,7 +176,6 @@ export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
       res.redirect(303, `/apps/${encodeURIComponent(param(req, "app"))}`);
     }),
   );
-  return router;
 }
 
 /** `GET /v1/metrics/delivery`: the same DORA figures as the dashboard page, for scripts. */

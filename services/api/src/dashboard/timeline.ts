@@ -1,8 +1,8 @@
 import type { Build, Release } from "@hoist/shared";
 import type { LogEntry } from "./ports.js";
 
-export const STAGES = ["queued", "clone", "build", "push", "deploy", "live"] as const;
-export type Stage = (typeof STAGES)[number];
+const STAGES = ["queued", "clone", "build", "push", "deploy", "live"] as const;
+type Stage = (typeof STAGES)[number];
 
 export interface StageView {
   stage: Stage;

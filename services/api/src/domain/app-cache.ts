@@ -1,7 +1,7 @@
 import type { App, Records } from "@hoist/shared";
 
 /** How long a webhook may act on an app read from Redis: token rotations and deletes elsewhere apply within this. */
-export const APP_CACHE_MS = 1_000;
+const APP_CACHE_MS = 1_000;
 
 /**
  * Apps by webhook id for the webhook hot path: every delivery otherwise costs two Redis round

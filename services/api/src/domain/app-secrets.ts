@@ -1,14 +1,14 @@
 import { type App, type SecretBox, secretContexts } from "@hoist/shared";
 import { newSigningSecret } from "./tokens.js";
 
-export interface SecretSettings {
+interface SecretSettings {
   env?: Record<string, string> | null;
   slackWebhookUrl?: string | null;
   outgoingWebhook?: { url: string } | null;
   signingSecret?: string | null;
 }
 
-export interface SealedSettings {
+interface SealedSettings {
   set: Partial<Pick<App, "env" | "slackWebhookUrl" | "outgoingWebhook" | "signingSecret">>;
   clear: ("env" | "slackWebhookUrl" | "outgoingWebhook" | "signingSecret")[];
   /** A newly generated outgoing webhook secret: shown to the caller once, never stored in the clear. */

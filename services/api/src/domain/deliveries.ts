@@ -15,7 +15,7 @@ export function deliveryRedisKey(prefix: string, hookId: string, key: string): s
   return `${prefix}:rec:hook:${hookId}:delivery:${key}`;
 }
 
-export type Accepted = { kind: "created"; build: Build; open: string[] } | { kind: "duplicate"; buildId: string };
+type Accepted = { kind: "created"; build: Build; open: string[] } | { kind: "duplicate"; buildId: string };
 
 /** How long a second delivery waits for the first one (same key, still storing its job). */
 const WAIT_FOR_FIRST_MS = 3_000;

@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 
 const run = promisify(execFile);
 
-export interface DeployKeypair {
+interface DeployKeypair {
   /** One authorized_keys line: `ssh-ed25519 AAAA... hoist:<app>`. */
   publicKey: string;
   /** OpenSSH private key file text, for `ssh -i`. Seal it before storing. */

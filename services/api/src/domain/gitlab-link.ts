@@ -1,16 +1,22 @@
-import { type App, type GitlabConnection, outboundFetchFor, secretContexts } from "@hoist/shared";
+import { type App, type GitlabConnection, type OutboundFetch, type Records, type SecretBox, secretContexts } from "@hoist/shared";
 import { GitlabClient, GitlabError } from "../adapters/gitlab.js";
 import { scanHostKeys } from "../adapters/ssh-keyscan.js";
-import type { ApiDeps } from "../deps.js";
 import { parseSshUrl, sshUrlOf } from "./ssh-url.js";
 import { hashToken, newWebhookToken } from "./tokens.js";
 import { webhookUrl } from "./views.js";
 
-type LinkDeps = Pick<ApiDeps, "records" | "secrets" | "config">;
+/** What linking needs: the records, the secret box and the API's public URL (the hook's address). */
+export interface LinkDeps {
+  records: Records;
+  secrets: SecretBox;
+  publicUrl: string;
+  /** GitLab calls go through the outbound policy (HOIST_OUTBOUND_ALLOW). */
+  fetch: OutboundFetch;
+}
 
-export async function gitlabClientFor(deps: Pick<ApiDeps, "secrets" | "config">, conn: GitlabConnection): Promise<GitlabClient> {
+async function gitlabClientFor(deps: Pick<LinkDeps, "secrets" | "fetch">, conn: GitlabConnection): Promise<GitlabClient> {
   const token = (await deps.secrets.open(conn.token, secretContexts.gitlabToken(conn.id))).toString("utf8");
-  return new GitlabClient(conn.url, token, outboundFetchFor(deps.config.HOIST_OUTBOUND_ALLOW));
+  return new GitlabClient(conn.url, token, deps.fetch);
 }
 
 /**
@@ -53,7 +59,7 @@ export async function linkApp(deps: LinkDeps, app: App, conn: GitlabConnection, 
   // Scanned before GitLab is changed: an unreachable git host fails the link with nothing half-done.
   const hostKeys = await scanHostKeys(location.host, location.port);
 
-  const url = webhookUrl(deps.config.HOIST_PUBLIC_URL, app.hookId);
+  const url = webhookUrl(deps.publicUrl, app.hookId);
   const token = newWebhookToken();
   const hookOpts = { token, branchFilter: app.branch };
   const existingHook = (await gitlab.hooks(projectId)).find((h) => h.url === url);
@@ -107,7 +113,7 @@ export async function syncHookBranchFilter(deps: LinkDeps, app: App): Promise<vo
   const conn = await deps.records.gitlabConnections.get(app.gitlab.connectionId);
   if (!conn) throw new GitlabError(`GitLab connection ${app.gitlab.connectionId} of app ${app.name} no longer exists; link the app again`);
   const gitlab = await gitlabClientFor(deps, conn);
-  const url = webhookUrl(deps.config.HOIST_PUBLIC_URL, app.hookId);
+  const url = webhookUrl(deps.publicUrl, app.hookId);
   const { projectId, hookId } = app.gitlab;
   await hookCall(url, () => gitlab.editHook(projectId, hookId, url, { branchFilter: app.branch }));
 }

@@ -1,9 +1,9 @@
 import { checkOutboundUrl, type OutboundPolicy, OutboundRefusedError } from "@hoist/shared";
-import { HttpError } from "../http/errors.js";
+import { UnprocessableError } from "./errors.js";
 
 /** The refusal of an outbound address, as the API answers it: 422, with the field and the reason. */
-export function refusedAnswer(field: string, err: OutboundRefusedError): HttpError {
-  return new HttpError(422, "outbound_refused", `${field}: ${err.message}`);
+export function refusedAnswer(field: string, err: OutboundRefusedError): UnprocessableError {
+  return new UnprocessableError("outbound_refused", `${field}: ${err.message}`);
 }
 
 /**

@@ -42,7 +42,7 @@ const pushPayloadSchema = z.object({
   total_commits_count: z.number().int().optional(),
 });
 
-export type PushDecision =
+type PushDecision =
   | {
       action: "build";
       trigger: "push" | "tag_push";
@@ -56,7 +56,7 @@ export type PushDecision =
   | { action: "ignore"; reason: string }
   | { action: "reject"; message: string };
 
-export interface AppBuildPolicy {
+interface AppBuildPolicy {
   branch: string;
   tagBuilds: boolean;
 }

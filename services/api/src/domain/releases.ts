@@ -1,11 +1,16 @@
-import { NotFoundError, type Release } from "@hoist/shared";
-import type { ApiDeps } from "../deps.js";
-import { HttpError } from "../http/errors.js";
+import { type JobQueues, NotFoundError, type Records, type Release } from "@hoist/shared";
+import { StateConflictError, UnavailableError } from "./errors.js";
+
+/** What promoting and rolling back need: the records and the deploy queue. */
+interface ReleaseDeps {
+  records: Records;
+  queues: JobQueues;
+}
 
 const PAGE = 200;
 
 /** Walks an app's releases newest first until `match` holds (releases are few per page; history can be long). */
-async function findRelease(deps: ApiDeps, app: string, match: (r: Release) => boolean): Promise<Release | undefined> {
+async function findRelease(deps: ReleaseDeps, app: string, match: (r: Release) => boolean): Promise<Release | undefined> {
   for (let offset = 0; ; offset += PAGE) {
     const page = await deps.records.releases.listByApp(app, PAGE, offset);
     const hit = page.find(match);
@@ -13,12 +18,12 @@ async function findRelease(deps: ApiDeps, app: string, match: (r: Release) => bo
   }
 }
 
-export async function requireApp(deps: ApiDeps, app: string): Promise<void> {
+export async function requireApp(deps: ReleaseDeps, app: string): Promise<void> {
   if (!(await deps.records.apps.get(app))) throw new NotFoundError(`app ${app} not found`);
 }
 
 /** A release of `app`, or 404 (a release of another app is as good as missing here). */
-export async function requireRelease(deps: ApiDeps, app: string, id: string): Promise<Release> {
+async function requireRelease(deps: ReleaseDeps, app: string, id: string): Promise<Release> {
   const release = await deps.records.releases.get(id);
   if (!release || release.app !== app) throw new NotFoundError(`release ${id} of app ${app} not found`);
   return release;
@@ -28,7 +33,7 @@ export async function requireRelease(deps: ApiDeps, app: string, id: string): Pr
  * Queues a release's deploy. Should that fail (Redis went away between two calls), the release is
  * marked failed rather than left `pending` with no job to ever move it, and the request answers 503.
  */
-async function enqueueDeploy(deps: ApiDeps, releaseId: string, jobId?: string): Promise<void> {
+async function enqueueDeploy(deps: ReleaseDeps, releaseId: string, jobId?: string): Promise<void> {
   try {
     await deps.queues.enqueue("deploy", { kind: "deploy", releaseId }, jobId ? { jobId } : {});
   } catch (err) {
@@ -40,16 +45,12 @@ async function enqueueDeploy(deps: ApiDeps, releaseId: string, jobId?: string): 
       })
       .catch(() => undefined);
     const why = err instanceof Error ? err.message : String(err);
-    throw new HttpError(
-      503,
-      "unavailable",
-      `release ${releaseId} was stored but its deploy could not be queued (${why}); promote it to try again`,
-    );
+    throw new UnavailableError(`release ${releaseId} was stored but its deploy could not be queued (${why}); promote it to try again`);
   }
 }
 
 /** Re-creates `source` as a new, newest release (its images, build and environment), and queues its deploy. */
-async function redeployAsNew(deps: ApiDeps, source: Release, rollbackOf?: string): Promise<Release> {
+async function redeployAsNew(deps: ReleaseDeps, source: Release, rollbackOf?: string): Promise<Release> {
   const release = await deps.records.releases.create({
     app: source.app,
     buildId: source.buildId,
@@ -63,12 +64,12 @@ async function redeployAsNew(deps: ApiDeps, source: Release, rollbackOf?: string
 }
 
 /** Deploys an existing release again (or, when a newer one is live, a copy of it as the newest). */
-export async function promoteRelease(deps: ApiDeps, app: string, id: string): Promise<Release> {
+export async function promoteRelease(deps: ReleaseDeps, app: string, id: string): Promise<Release> {
   await requireApp(deps, app);
   const release = await requireRelease(deps, app, id);
-  if (release.status === "live") throw new HttpError(409, "already_live", `release ${id} is already live`);
+  if (release.status === "live") throw new StateConflictError("already_live", `release ${id} is already live`);
   if (release.status === "pending" || release.status === "deploying") {
-    throw new HttpError(409, "deploying", `release ${id} is already being deployed (${release.status})`);
+    throw new StateConflictError("deploying", `release ${id} is already being deployed (${release.status})`);
   }
   const newer = await findRelease(deps, app, (r) => r.number > release.number && (r.status === "live" || r.status === "deploying"));
   if (newer) {
@@ -76,7 +77,7 @@ export async function promoteRelease(deps: ApiDeps, app: string, id: string): Pr
     return redeployAsNew(deps, release);
   }
   const moved = await deps.records.releases.transition(id, [release.status], { status: "pending" });
-  if (!moved.ok) throw new HttpError(409, "conflict", `release ${id} changed while promoting it; try again`);
+  if (!moved.ok) throw new StateConflictError("conflict", `release ${id} changed while promoting it; try again`);
   await deps.records.releases.unset(id, ["reason", "finishedAt"]);
   // A new job id: the release's earlier deploy job (same release id) is kept in the queue's history.
   await enqueueDeploy(deps, id, `${id}.promote.${Date.now()}`);
@@ -84,15 +85,15 @@ export async function promoteRelease(deps: ApiDeps, app: string, id: string): Pr
 }
 
 /** A new release from the one that was live before the current one, deployed. */
-export async function rollbackApp(deps: ApiDeps, app: string): Promise<Release> {
+export async function rollbackApp(deps: ReleaseDeps, app: string): Promise<Release> {
   await requireApp(deps, app);
   const live = await findRelease(deps, app, (r) => r.status === "live");
-  if (!live) throw new HttpError(409, "no_live_release", `app ${app} has no live release to roll back`);
+  if (!live) throw new StateConflictError("no_live_release", `app ${app} has no live release to roll back`);
   const previous = await findRelease(
     deps,
     app,
     (r) => r.number < live.number && r.liveAt !== undefined && (r.status === "retired" || r.status === "rolled_back"),
   );
-  if (!previous) throw new HttpError(409, "no_previous_release", `app ${app} has no earlier release that was live to roll back to`);
+  if (!previous) throw new StateConflictError("no_previous_release", `app ${app} has no earlier release that was live to roll back to`);
   return redeployAsNew(deps, previous, live.id);
 }

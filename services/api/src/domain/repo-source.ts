@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import { LOCAL_REPOS_SETTING, localRepoPath, localRepoUrl } from "@hoist/shared";
-import { HttpError } from "../http/errors.js";
+import { InvalidInputError } from "./errors.js";
 
 /**
  * The repository an app builds from, as stored: an SSH URL as given, or, with HOIST_LOCAL_REPOS,
@@ -11,8 +11,7 @@ export async function acceptRepo(url: string, localRepos: boolean): Promise<{ ur
   const path = localRepoPath(url);
   if (path === undefined) return { url, local: false };
   if (!localRepos) {
-    throw new HttpError(
-      400,
+    throw new InvalidInputError(
       "local_repos_disabled",
       `repo.sshUrl: ${url} is a local repository, and ${LOCAL_REPOS_SETTING} is off on this API; set ${LOCAL_REPOS_SETTING}=true (the default under pnpm start) or give an SSH clone URL`,
     );
@@ -21,6 +20,6 @@ export async function acceptRepo(url: string, localRepos: boolean): Promise<{ ur
     (s) => s.isDirectory(),
     () => false,
   );
-  if (!isDir) throw new HttpError(400, "invalid_request", `repo.sshUrl: no directory at ${path} on the Hoist host`);
+  if (!isDir) throw new InvalidInputError("invalid_request", `repo.sshUrl: no directory at ${path} on the Hoist host`);
   return { url: localRepoUrl(path), local: true };
 }

@@ -2,19 +2,10 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  type App,
-  GitUrlError,
-  gitAccess,
-  gitReason,
-  LOCAL_REPOS_SETTING,
-  localRepoPath,
-  type SecretBox,
-  secretContexts,
-} from "@hoist/shared";
-import { HttpError } from "../http/errors.js";
+import { type App, GitUrlError, gitAccess, gitReason, LOCAL_REPOS_SETTING, localRepoPath, type SecretBox, secretContexts } from "@hoist/shared";
+import { UnprocessableError } from "./errors.js";
 
-export interface ResolvedRef {
+interface ResolvedRef {
   /** As a push names it: the branch or tag name (a full ref only outside refs/heads and refs/tags). */
   ref: string;
   sha: string;
@@ -24,7 +15,7 @@ export interface ResolvedRef {
 
 const GIT_TIMEOUT_MS = 30_000;
 
-const unresolvable = (message: string) => new HttpError(422, "unresolvable_ref", message);
+const unresolvable = (message: string) => new UnprocessableError("unresolvable_ref", message);
 
 /** The refs `ref` may name on the remote, most preferred first (a branch over a tag of the same name). */
 function candidates(ref: string): string[] {

@@ -3,7 +3,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 /** Standard Webhooks (GitLab 19): deliveries older or newer than this are replays or clock trouble. */
 export const SIGNATURE_TOLERANCE_S = 5 * 60;
 
-export type SignatureCheck = { ok: true } | { ok: false; reason: string };
+type SignatureCheck = { ok: true } | { ok: false; reason: string };
 
 /**
  * Verifies `webhook-signature` (space-separated `v1,<base64>` entries) over

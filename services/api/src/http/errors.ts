@@ -2,6 +2,14 @@ import { ConflictError, NotFoundError, PayloadError } from "@hoist/shared";
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { ZodError } from "zod";
 import { GitlabError } from "../adapters/gitlab.js";
+import {
+  type DomainError,
+  InvalidInputError,
+  isRedisUnavailable,
+  StateConflictError,
+  UnavailableError,
+  UnprocessableError,
+} from "../domain/errors.js";
 
 /** An error with the HTTP status and machine-readable code the client gets. */
 export class HttpError extends Error {
@@ -14,25 +22,29 @@ export class HttpError extends Error {
   }
 }
 
-export function zodMessage(err: ZodError): string {
+function zodMessage(err: ZodError): string {
   return err.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)).join("; ");
 }
 
-/** True for errors that mean Redis is unreachable (the producer connection fails fast). */
-export function isRedisUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  return /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|Command timed out|connect ETIMEDOUT|max retries per request/i.test(
-    err.message,
-  );
-}
+/** The one place a domain refusal becomes an HTTP status; its code and message pass through. */
+const DOMAIN_STATUS: [new (...args: never[]) => DomainError, number][] = [
+  [InvalidInputError, 400],
+  [StateConflictError, 409],
+  [UnprocessableError, 422],
+  [UnavailableError, 503],
+];
 
 /** The answer to an error: `{ error: { code, message } }`; internals never reach the client. */
 export function errorAnswer(err: unknown): { status: number; body: { error: { code: string; message: string } } } {
   let status = 500;
   let code = "internal";
   let message = "internal error; see the API's log";
+  const domainStatus = DOMAIN_STATUS.find(([kind]) => err instanceof kind)?.[1];
   if (err instanceof HttpError) {
     ({ status, code, message } = err);
+  } else if (domainStatus !== undefined) {
+    status = domainStatus;
+    ({ code, message } = err as DomainError);
   } else if (err instanceof ZodError) {
     status = 400;
     code = "invalid_request";

@@ -9,7 +9,7 @@ const sha256 = (text: string) => `'sha256-${createHash("sha256").update(text).di
  * hash; nothing injected into a page can run. Styles may be inline (the dashboard's stylesheet,
  * bull-board's components); a style cannot run code. No page may be framed (clickjacking).
  */
-export const contentSecurityPolicy = [
+const contentSecurityPolicy = [
   "default-src 'self'",
   `script-src 'self' ${sha256(LOG_FOLLOW_SCRIPT)} 'unsafe-hashes' ${sha256(CONFIRM_HANDLER)}`,
   "style-src 'self' 'unsafe-inline'",

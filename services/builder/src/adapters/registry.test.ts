@@ -3,12 +3,12 @@ import { buildLogKey, followLog } from "@hoist/shared";
 import { testRedis } from "@hoist/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_AWS_CREDENTIALS } from "../../../../test/support/aws/json-server.js";
+import { builderProcesses } from "../../../../test/support/builder/processes.js";
+import { type BuilderWorld, builderWorld } from "../../../../test/support/builder/world.js";
 import { type AuthRegistry, type EcrServer, startAuthRegistry, startEcrServer } from "../../../../test/support/ecr/index.js";
 import { ensureBaseImages } from "../../../../test/support/images/base-images.js";
 import { BuildFailure } from "../domain/failure.js";
-import { builderProcesses } from "../testing/process.js";
 import { startTestBuilder, type TestBuilder } from "../testing/worker.js";
-import { type BuilderWorld, builderWorld } from "../testing/world.js";
 import { isEcrRegistry, resolvePushTarget } from "./registry.js";
 
 const ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";

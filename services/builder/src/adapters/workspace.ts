@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, readdir, realpath, rm } from "node:fs/promises";
+import { mkdir, readdir, realpath, rm } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { ComposeError } from "../domain/compose.js";
 
@@ -10,7 +10,7 @@ import { ComposeError } from "../domain/compose.js";
  */
 const instance = randomBytes(4).toString("hex");
 
-export interface Workspace {
+interface Workspace {
   root: string;
   /** 0700: the deploy key and known_hosts. */
   secretDir: string;
@@ -87,10 +87,4 @@ export async function realPathInside(repoDir: string, rel: string, what: string)
     throw new ComposeError(`${what} ${rel} leaves the repository`);
   }
   return real;
-}
-
-export async function isDirectory(path: string): Promise<boolean> {
-  return lstat(path)
-    .then((s) => s.isDirectory())
-    .catch(() => false);
 }

@@ -1,5 +1,5 @@
 /** One Dockerfile instruction and the line it starts on (1-based), to name a failing step by its line. */
-export interface Instruction {
+interface Instruction {
   line: number;
   keyword: string;
   text: string;

@@ -27,7 +27,7 @@ type Op =
   | { op: "jmp"; to: number }
   | { op: "match" };
 
-export interface IgnoreRule {
+interface IgnoreRule {
   negate: boolean;
   /** The cleaned pattern, as Docker keeps it. */
   pattern: string;
@@ -149,7 +149,7 @@ const maxCachedStates = 2000;
  * consuming or accepting instructions reachable without reading a character), and the DFA states
  * met so far, shared by every path matched against it.
  */
-export class Machine {
+class Machine {
   private readonly closure: Int32Array[];
   private readonly states = new Map<string, DState>();
   readonly start: DState;

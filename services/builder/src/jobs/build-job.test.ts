@@ -3,10 +3,10 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BuilderWorld, builderWorld, registryTags } from "../../../../test/support/builder/world.js";
 import { type FileSpec, makeKeypair, sshHostKeyLine, wrongHostKeyLine } from "../../../../test/support/git/index.js";
 import { busyboxImage, dockerFromEnv, ensureBaseImages } from "../../../../test/support/images/base-images.js";
 import { startTestBuilder, type TestBuilder } from "../testing/worker.js";
-import { type BuilderWorld, builderWorld, registryTags } from "../testing/world.js";
 import { failOrphanedBuild } from "./build-job.js";
 
 const compose = `services:

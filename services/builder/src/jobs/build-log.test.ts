@@ -1,7 +1,7 @@
 import { buildLogKey, type JobContext, readLog, secretContexts } from "@hoist/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestBuilder, type TestBuilder } from "../testing/worker.js";
-import { type BuilderWorld, builderWorld, testLog } from "../testing/world.js";
+import { type BuilderWorld, builderWorld } from "../../../../test/support/builder/world.js";
+import { startTestBuilder, type TestBuilder, testLog } from "../testing/worker.js";
 import { processBuild } from "./build-job.js";
 
 const DAY_MS = 86_400_000;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BuilderWorld, builderWorld } from "../../../../test/support/builder/world.js";
 import { dockerFromEnv, ensureBaseImages } from "../../../../test/support/images/base-images.js";
 import { startTestBuilder, type TestBuilder } from "../testing/worker.js";
-import { type BuilderWorld, builderWorld } from "../testing/world.js";
 
 /** A build's noCache (POST /v1/apps/:app/builds { noCache }, hoist deploy --no-cache) reaches the engine. */
 describe("builds with and without the layer cache", () => {

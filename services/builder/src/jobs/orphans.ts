@@ -1,6 +1,6 @@
 import { type JobQueues, type Logger, ORPHAN_AFTER_MS, type Records, type Redis } from "@hoist/shared";
 
-export interface OrphanSweepDeps {
+interface OrphanSweepDeps {
   redis: Redis;
   prefix: string;
   records: Records;

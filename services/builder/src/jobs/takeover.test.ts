@@ -2,9 +2,9 @@ import { readdirSync } from "node:fs";
 import { buildLogKey, followLog } from "@hoist/shared";
 import { testRedis } from "@hoist/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { builderProcesses } from "../../../../test/support/builder/processes.js";
+import { type BuilderWorld, builderWorld, registryTags } from "../../../../test/support/builder/world.js";
 import { ensureBaseImages } from "../../../../test/support/images/base-images.js";
-import { builderProcesses } from "../testing/process.js";
-import { type BuilderWorld, builderWorld, registryTags } from "../testing/world.js";
 
 /** Builder processes as `pnpm start` runs them, with a short lock so a dead one's build is taken over quickly. */
 describe("a killed builder's build is taken over and finishes once", () => {

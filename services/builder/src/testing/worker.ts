@@ -1,4 +1,16 @@
-import { buildLogKey, createWorker, onBuildCanceled, publishBuildCanceled, type Redis, readLog } from "@hoist/shared";
+import {
+  buildLogKey,
+  createLogger,
+  createWorker,
+  type JobQueues,
+  type Logger,
+  onBuildCanceled,
+  publishBuildCanceled,
+  type Records,
+  type Redis,
+  readLog,
+  type SecretBox,
+} from "@hoist/shared";
 import { nextEvent, testRedis } from "@hoist/shared/testing";
 import type { Job, Worker } from "bullmq";
 
@@ -7,7 +19,20 @@ import { dockerClient } from "../adapters/docker.js";
 import { type PushTarget, resolvePushTarget } from "../adapters/registry.js";
 import type { BuildJobDeps } from "../jobs/build-job.js";
 import { handlers } from "../jobs/handlers.js";
-import { type BuilderWorld, testLog } from "./world.js";
+
+export const testLog: Logger = createLogger({ service: "builder-test", level: "silent" });
+
+/** What a test builder uses of a test's world (test/support/builder/world.ts makes one). */
+interface TestBuilderWorld {
+  prefix: string;
+  redis: Redis;
+  producer: Redis;
+  records: Records;
+  queues: JobQueues;
+  secrets: SecretBox;
+  workDir: string;
+  registry: string;
+}
 
 /** A real BullMQ build worker in this process, wired like main.ts, for one test world. */
 export interface TestBuilder {
@@ -24,7 +49,7 @@ export interface TestBuilder {
 }
 
 export async function startTestBuilder(
-  world: BuilderWorld,
+  world: TestBuilderWorld,
   opts: { pushTarget?: (app: string) => Promise<PushTarget>; registry?: string } = {},
 ): Promise<TestBuilder> {
   const cancellations = new Cancellations();

@@ -1,9 +1,9 @@
 import type { Redis } from "@hoist/shared";
 
 /** A week: longer than any job's retry window, so a retry always finds its marker. */
-export const MARKER_TTL_S = 7 * 24 * 3600;
+const MARKER_TTL_S = 7 * 24 * 3600;
 
-export type Claim = "claimed" | "sent" | "in-doubt";
+type Claim = "claimed" | "sent" | "in-doubt";
 
 /**
  * Remembers, per event and destination, that a message went out, so retries do not post it

@@ -11,7 +11,7 @@ export interface NotifyContext {
 }
 
 /** GitLab's own short id length; the issue asks for 7 or more characters. */
-export const SHORT_SHA_LENGTH = 8;
+const SHORT_SHA_LENGTH = 8;
 
 export function shortSha(sha: string): string {
   return sha.slice(0, SHORT_SHA_LENGTH);

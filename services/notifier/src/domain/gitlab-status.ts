@@ -1,9 +1,9 @@
 import type { Build, Release } from "@hoist/shared";
 import { buildUrl, type NotifyContext, refName } from "./context.js";
 
-export type CommitState = "pending" | "running" | "success" | "failed" | "canceled";
-export const BUILD_STATUS_NAME = "hoist/build";
-export const DEPLOY_STATUS_NAME = "hoist/deploy";
+type CommitState = "pending" | "running" | "success" | "failed" | "canceled";
+const BUILD_STATUS_NAME = "hoist/build";
+const DEPLOY_STATUS_NAME = "hoist/deploy";
 
 export interface CommitStatusUpdate {
   name: typeof BUILD_STATUS_NAME | typeof DEPLOY_STATUS_NAME;

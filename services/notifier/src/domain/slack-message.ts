@@ -9,17 +9,17 @@ export interface SlackMessage {
   blocks: Blocks;
 }
 
-export type SlackDecision = { send: SlackMessage } | { skip: string };
+type SlackDecision = { send: SlackMessage } | { skip: string };
 
 /** How many of the build's last log lines a failure message quotes. */
-export const LOG_LINES = 15;
+const LOG_LINES = 15;
 /**
  * Slack refuses the whole message (400 invalid_blocks, final) when a section's text is over
  * 3,000 characters, counted as sent: after escaping, which can make text five times longer.
  */
-export const SECTION_TEXT_MAX = 3_000;
+const SECTION_TEXT_MAX = 3_000;
 /** A link target longer than this is left out: the commit field must stay within Slack's 2,000. */
-export const LINK_TARGET_MAX = 1_000;
+const LINK_TARGET_MAX = 1_000;
 
 /** Slack mrkdwn treats &, < and > as control characters; user text must have them escaped. */
 export function escapeMrkdwn(s: string): string {
@@ -56,7 +56,7 @@ const isLowSurrogate = (c: number) => c >= 0xdc00 && c <= 0xdfff;
  * itself, letting the rest of the URL post as mrkdwn (`<!channel>`): they are percent-encoded,
  * which leaves the address the same; `&` is escaped as everywhere in mrkdwn.
  */
-export function linkTarget(url: string | undefined): string | undefined {
+function linkTarget(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
   let u: URL;
   try {
@@ -130,6 +130,44 @@ function failure(ctx: NotifyContext, headline: string, text: string, reason: str
   };
 }
 
+function liveMessage(ctx: NotifyContext, release: NonNullable<NotifyContext["release"]>): SlackMessage {
+  const { app, build } = ctx;
+  const duration = release.liveAt ? formatDuration(Date.parse(release.liveAt) - Date.parse(build.createdAt)) : "unknown";
+  return {
+    text: `${app.name} ${shortSha(build.sha)} is live (release #${release.number})`,
+    blocks: [
+      section(`:rocket: *${escapeMrkdwn(app.name)}* release *#${release.number}* is live`),
+      {
+        type: "section",
+        fields: [
+          { type: "mrkdwn", text: commitField(ctx) },
+          { type: "mrkdwn", text: authorField(ctx) },
+          { type: "mrkdwn", text: `*Push to live*\n${duration}` },
+        ],
+      },
+      footer(ctx),
+    ],
+  };
+}
+
+function canceledMessage(ctx: NotifyContext): SlackMessage {
+  const { app, build } = ctx;
+  return {
+    text: `${app.name} ${shortSha(build.sha)}: build canceled (build #${build.number})`,
+    blocks: [
+      section(`:no_entry_sign: *${escapeMrkdwn(app.name)}* build *#${build.number}* was canceled by a user`),
+      {
+        type: "section",
+        fields: [
+          { type: "mrkdwn", text: commitField(ctx) },
+          { type: "mrkdwn", text: authorField(ctx) },
+        ],
+      },
+      footer(ctx),
+    ],
+  };
+}
+
 /**
  * The Slack message for an event, or why there is none. Only outcomes people act on are
  * announced: live, build failed, release failed / rolled back, and a cancel a user asked for.
@@ -139,27 +177,9 @@ export function slackMessage(ctx: NotifyContext): SlackDecision {
   const name = escapeMrkdwn(app.name);
   const short = shortSha(build.sha);
   switch (event) {
-    case "release.live": {
+    case "release.live":
       if (!release) return { skip: "release.live without a release" };
-      const duration = release.liveAt ? formatDuration(Date.parse(release.liveAt) - Date.parse(build.createdAt)) : "unknown";
-      return {
-        send: {
-          text: `${app.name} ${short} is live (release #${release.number})`,
-          blocks: [
-            section(`:rocket: *${name}* release *#${release.number}* is live`),
-            {
-              type: "section",
-              fields: [
-                { type: "mrkdwn", text: commitField(ctx) },
-                { type: "mrkdwn", text: authorField(ctx) },
-                { type: "mrkdwn", text: `*Push to live*\n${duration}` },
-              ],
-            },
-            footer(ctx),
-          ],
-        },
-      };
-    }
+      return { send: liveMessage(ctx, release) };
     case "build.failed":
       return {
         send: failure(
@@ -191,22 +211,7 @@ export function slackMessage(ctx: NotifyContext): SlackDecision {
       };
     case "build.canceled":
       if (build.canceledBy !== "user") return { skip: `not announced: build ${build.canceledBy ?? "canceled"} without a user asking` };
-      return {
-        send: {
-          text: `${app.name} ${short}: build canceled (build #${build.number})`,
-          blocks: [
-            section(`:no_entry_sign: *${name}* build *#${build.number}* was canceled by a user`),
-            {
-              type: "section",
-              fields: [
-                { type: "mrkdwn", text: commitField(ctx) },
-                { type: "mrkdwn", text: authorField(ctx) },
-              ],
-            },
-            footer(ctx),
-          ],
-        },
-      };
+      return { send: canceledMessage(ctx) };
     default:
       return { skip: `${event} is not a Slack event` };
   }

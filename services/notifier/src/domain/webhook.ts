@@ -63,7 +63,7 @@ export function webhookId(event: string, subjectId: string, url: string): string
 }
 
 /** The HMAC key of a `whsec_<base64>` secret. */
-export function signingKey(secret: string): Buffer {
+function signingKey(secret: string): Buffer {
   const m = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret.trim());
   const key = m?.[1] ? Buffer.from(m[1], "base64") : Buffer.alloc(0);
   if (key.length < 16) {

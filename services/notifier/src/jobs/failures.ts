@@ -8,7 +8,7 @@ import { PermanentDeliveryError, TransientDeliveryError } from "../domain/errors
  * the pause becomes an ordinary failed attempt, so a destination answering 429 forever still
  * ends on the failed list.
  */
-export const DEFERRALS_PER_ATTEMPT = 2;
+const DEFERRALS_PER_ATTEMPT = 2;
 
 /**
  * Turns a failed delivery into BullMQ's terms: permanent → UnrecoverableError with the

@@ -2,7 +2,7 @@ import { type NotifyPayload, UnrecoverableError } from "@hoist/shared";
 import type { NotifyContext } from "../domain/context.js";
 import type { NotifierDeps } from "./deps.js";
 
-export type Loaded = { ctx: NotifyContext } | { skip: string };
+type Loaded = { ctx: NotifyContext } | { skip: string };
 
 /**
  * Loads the records a notify job is about. A missing build or release is permanent (the job

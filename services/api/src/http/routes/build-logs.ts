@@ -46,50 +46,56 @@ export function buildLogsRouter(deps: ApiDeps): Router {
       return;
     }
 
-    res.status(200).set({
-      "Content-Type": "text/event-stream; charset=utf-8",
-      "Cache-Control": "no-cache, no-transform",
-      Connection: "keep-alive",
-      "X-Accel-Buffering": "no",
-    });
-    res.flushHeaders();
-    const ctl = new AbortController();
-    // XREAD BLOCK holds a connection: every follower gets its own, closed when it leaves.
-    const blocking = deps.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: 1 });
-    const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS);
-    res.on("close", () => ctl.abort());
-    const send = (event: string, id: string | undefined, data: unknown) => {
-      res.write(`${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    };
-    let ended = false;
-    try {
-      for await (const e of followLog(blocking, key, {
-        ...(after ? { afterId: after } : {}),
-        signal: ctl.signal,
-        isOver: async () => {
-          const cur = await deps.records.builds.get(id);
-          return !cur || finished.includes(cur.status);
-        },
-      })) {
-        if (e.kind === "line") send("line", e.id, lineOf(e));
-        else {
-          send("end", e.id, { status: e.status });
-          ended = true;
-        }
-      }
-      if (!ended && !ctl.signal.aborted) {
-        // The build ended without an end marker (canceled while queued, or its worker died).
-        const cur = await deps.records.builds.get(id);
-        send("end", undefined, { status: cur?.status ?? "unknown" });
-      }
-    } catch (err) {
-      if (!ctl.signal.aborted) send("error", undefined, { message: "the log stream broke; reconnect with Last-Event-ID to resume" });
-      deps.log.warn({ buildId: id, err: err instanceof Error ? err.message : String(err) }, "log follow ended with an error");
-    } finally {
-      clearInterval(heartbeat);
-      blocking.disconnect();
-      res.end();
-    }
+    await streamLog(deps, res, id, after);
   });
   return router;
+}
+
+/** The log as server-sent events from `after` on, until the build ends or the client leaves. */
+async function streamLog(deps: ApiDeps, res: Response, id: string, after: string | undefined): Promise<void> {
+  const key = buildLogKey(deps.config.HOIST_QUEUE_PREFIX, id);
+  res.status(200).set({
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache, no-transform",
+    Connection: "keep-alive",
+    "X-Accel-Buffering": "no",
+  });
+  res.flushHeaders();
+  const ctl = new AbortController();
+  // XREAD BLOCK holds a connection: every follower gets its own, closed when it leaves.
+  const blocking = deps.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: 1 });
+  const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS);
+  res.on("close", () => ctl.abort());
+  const send = (event: string, id: string | undefined, data: unknown) => {
+    res.write(`${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
+  let ended = false;
+  try {
+    for await (const e of followLog(blocking, key, {
+      ...(after ? { afterId: after } : {}),
+      signal: ctl.signal,
+      isOver: async () => {
+        const cur = await deps.records.builds.get(id);
+        return !cur || finished.includes(cur.status);
+      },
+    })) {
+      if (e.kind === "line") send("line", e.id, lineOf(e));
+      else {
+        send("end", e.id, { status: e.status });
+        ended = true;
+      }
+    }
+    if (!ended && !ctl.signal.aborted) {
+      // The build ended without an end marker (canceled while queued, or its worker died).
+      const cur = await deps.records.builds.get(id);
+      send("end", undefined, { status: cur?.status ?? "unknown" });
+    }
+  } catch (err) {
+    if (!ctl.signal.aborted) send("error", undefined, { message: "the log stream broke; reconnect with Last-Event-ID to resume" });
+    deps.log.warn({ buildId: id, err: err instanceof Error ? err.message : String(err) }, "log follow ended with an error");
+  } finally {
+    clearInterval(heartbeat);
+    blocking.disconnect();
+    res.end();
+  }
 }

@@ -1,5 +1,5 @@
 import { Router } from "express";
-import type { ApiDeps } from "../../deps.js";
+import { type ApiDeps, buildPorts } from "../../deps.js";
 import { cancelBuild, finishBuild, storeBuild } from "../../domain/builds.js";
 import { resolveRef } from "../../domain/resolve-ref.js";
 import { buildView } from "../../domain/views.js";
@@ -10,7 +10,7 @@ import { requireApp } from "./apps.js";
 /** Manual builds, build listings and cancel. */
 export function buildsRouter(deps: ApiDeps): Router {
   const router = Router();
-  const buildDeps = { redis: deps.redis, records: deps.records, queues: deps.queues, prefix: deps.config.HOIST_QUEUE_PREFIX };
+  const buildDeps = buildPorts(deps);
 
   router.post("/apps/:app/builds", async (req, res) => {
     const input = manualBuildSchema.parse(req.body);

@@ -1,7 +1,7 @@
 import { newId, outboundFetchFor, secretContexts } from "@hoist/shared";
 import { Router } from "express";
 import { GitlabClient } from "../../adapters/gitlab.js";
-import type { ApiDeps } from "../../deps.js";
+import { type ApiDeps, linkPorts } from "../../deps.js";
 import { linkApp, unlinkApp } from "../../domain/gitlab-link.js";
 import { appView } from "../../domain/views.js";
 import { HttpError } from "../errors.js";
@@ -44,13 +44,13 @@ export function gitlabRouter(deps: ApiDeps): Router {
         `app ${app.name} is linked to project ${app.gitlab.projectId}; DELETE /v1/apps/${app.name}/gitlab/link first`,
       );
     }
-    const linked = await linkApp(deps, app, conn, input.projectId).finally(() => deps.apps.invalidate(app));
+    const linked = await linkApp(linkPorts(deps), app, conn, input.projectId).finally(() => deps.apps.invalidate(app));
     res.json({ app: appView(linked, deps.config.HOIST_PUBLIC_URL) });
   });
 
   router.delete("/apps/:app/gitlab/link", async (req, res) => {
     const app = await requireApp(deps, req.params.app);
-    const unlinked = await unlinkApp(deps, app).finally(() => deps.apps.invalidate(app));
+    const unlinked = await unlinkApp(linkPorts(deps), app).finally(() => deps.apps.invalidate(app));
     res.json({ app: appView(unlinked, deps.config.HOIST_PUBLIC_URL) });
   });
 

@@ -5,7 +5,7 @@ import type { ApiDeps } from "../../deps.js";
 import { promoteRelease, requireApp, rollbackApp } from "../../domain/releases.js";
 
 /** What the API shows of a release (the sealed environment and image digests stay inside). */
-export interface ReleaseView {
+interface ReleaseView {
   id: string;
   app: string;
   number: number;
@@ -16,7 +16,7 @@ export interface ReleaseView {
   liveAt?: string;
 }
 
-export function releaseView(r: Release): ReleaseView {
+function releaseView(r: Release): ReleaseView {
   return {
     id: r.id,
     app: r.app,

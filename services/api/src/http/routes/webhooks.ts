@@ -1,38 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type App, type SecretBox, SpanKind, secretContexts, withSpan } from "@hoist/shared";
 import { type Request, type Response, Router } from "express";
-import type { ApiDeps } from "../../deps.js";
-import { finishBuild } from "../../domain/builds.js";
-import { type Accepted, acceptDelivery, DeliveryBusyError, deliveryKey, deliveryRedisKey } from "../../domain/deliveries.js";
-import { decidePush } from "../../domain/push-event.js";
-import { SIGNATURE_TOLERANCE_S, verifyStandardSignature } from "../../domain/signature.js";
+import { type ApiDeps, buildPorts } from "../../deps.js";
+import { acceptPush, type PushDelivery, type PushOutcome, storeUnavailable, withStoreDeadline } from "../../domain/accept-push.js";
+import { verifyStandardSignature } from "../../domain/signature.js";
 import { hashToken } from "../../domain/tokens.js";
 import { safeEqual } from "../auth.js";
 import { readRawBody } from "../body.js";
-import { errorAnswer, HttpError, isRedisUnavailable } from "../errors.js";
+import { errorAnswer, HttpError } from "../errors.js";
 
 type Span = Parameters<Parameters<typeof withSpan>[2]>[0];
-
-/** Storing a push never waits longer than this on Redis: GitLab gives up after 10 s. */
-const STORE_DEADLINE_MS = 5_000;
-
-function unavailable(): HttpError {
-  return new HttpError(503, "unavailable", "Redis is unreachable; nothing was stored, resend the delivery shortly");
-}
-
-async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(unavailable()), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Opened signing secrets, keyed by their ciphertext: opening with KMS on every delivery would be slow. */
 class SigningSecretCache {
@@ -78,16 +55,32 @@ export function webhookHookId(req: IncomingMessage): string | undefined {
 
 export type WebhookHandler = (req: IncomingMessage, res: ServerResponse, hookId: string) => Promise<void>;
 
+/** The HTTP answer to each outcome of a push, and the outcome as the trace records it. */
+function answer(outcome: PushOutcome): { status: number; body: object; outcome: string } {
+  switch (outcome.kind) {
+    case "queued":
+      return { status: 202, body: { status: "queued", buildId: outcome.buildId }, outcome: "queued" };
+    case "duplicate":
+      return "replay" in outcome
+        ? { status: 200, body: { status: "duplicate", reason: outcome.reason }, outcome: "replay" }
+        : { status: 200, body: { status: "duplicate", buildId: outcome.buildId }, outcome: "duplicate" };
+    case "ignored":
+      return { status: 200, body: { status: "ignored", reason: outcome.reason }, outcome: "ignored" };
+    case "busy":
+      // Not an error of GitLab's hook: the first delivery is still storing, and GitLab resends later.
+      throw new HttpError(503, "busy", outcome.message);
+  }
+}
+
 /**
- * POST /webhooks/gitlab/:hookId: authenticate (signature or token), bound the body, decide,
- * then store the build (once per Idempotency-Key) and its job before answering 202. It answers
- * every error itself, so the HTTP server can call it without express (it is the hot path).
+ * POST /webhooks/gitlab/:hookId: authenticate (signature or token) and bound the body, then
+ * `acceptPush` decides and stores, and its outcome is answered. It answers every error itself,
+ * so the HTTP server can call it without express (it is the hot path).
  */
 export function webhookHandler(deps: ApiDeps): WebhookHandler {
   const signing = new SigningSecretCache(deps.secrets);
-  const prefix = deps.config.HOIST_QUEUE_PREFIX;
   const now = deps.now ?? Date.now;
-  const buildDeps = { redis: deps.redis, records: deps.records, queues: deps.queues, prefix, now };
+  const ports = buildPorts(deps);
 
   // The webhook request opens the push's trace: every job stored below carries its context, so
   // build, deploy and notify are spans of this one trace (no HTTP auto-instrumentation is loaded).
@@ -96,7 +89,15 @@ export function webhookHandler(deps: ApiDeps): WebhookHandler {
       await withSpan(
         "POST /webhooks/gitlab/:hookId",
         { kind: SpanKind.SERVER, attributes: { "http.request.method": "POST", "http.route": "/webhooks/gitlab/:hookId" } },
-        (span) => handle(req, res, hookId, span),
+        async (span) => {
+          const delivery = await authenticate(req, hookId, span);
+          const outcome = await acceptPush(ports, delivery);
+          const { status, body, outcome: traced } = answer(outcome);
+          span.setAttribute("hoist.webhook_outcome", traced);
+          if ("buildId" in outcome) span.setAttribute("hoist.build_id", outcome.buildId);
+          if (status === 202) span.setAttribute("http.response.status_code", status);
+          reply(res, status, body);
+        },
       );
     } catch (err) {
       const { status, body } = errorAnswer(err);
@@ -105,11 +106,12 @@ export function webhookHandler(deps: ApiDeps): WebhookHandler {
     }
   };
 
-  async function handle(req: IncomingMessage, res: ServerResponse, hookId: string, span: Span): Promise<void> {
+  /** The delivery, once it proves it comes from the app's hook; 401/404 otherwise. */
+  async function authenticate(req: IncomingMessage, hookId: string, span: Span): Promise<PushDelivery> {
     // A producer connection fails fast, but a dead Redis is known before any command: answer at once.
-    if (deps.redis.status !== "ready") throw unavailable();
+    if (deps.redis.status !== "ready") throw storeUnavailable();
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(hookId)) throw new HttpError(404, "not_found", "no webhook with this id");
-    const app = await withDeadline(deps.apps.byHookId(hookId), STORE_DEADLINE_MS);
+    const app = await withStoreDeadline(deps.apps.byHookId(hookId));
     if (!app) throw new HttpError(404, "not_found", "no webhook with this id");
     span.setAttribute("hoist.app", app.name);
 
@@ -121,84 +123,17 @@ export function webhookHandler(deps: ApiDeps): WebhookHandler {
       }
     }
     const body = await readRawBody(req, deps.config.HOIST_WEBHOOK_MAX_BYTES);
-    if (signingSecret) {
-      const check = verifyStandardSignature(
-        signingSecret,
-        { id: header(req, "webhook-id"), timestamp: header(req, "webhook-timestamp"), signature: header(req, "webhook-signature") },
-        body,
-        Math.floor(now() / 1000),
-      );
-      if (!check.ok) throw new HttpError(401, "unauthorized", check.reason);
-      // A captured signed delivery stays valid for the whole tolerance window: its webhook-id is
-      // remembered that long (either side of now), and a second sight of it is a duplicate. The
-      // mark is taken back when the delivery fails, so GitLab's resend of a failed one still builds.
-      const seen = `${prefix}:webhook-seen:${hookId}:${header(req, "webhook-id")}`;
-      const fresh = await withDeadline(deps.redis.set(seen, "1", "PX", 2 * SIGNATURE_TOLERANCE_S * 1000, "NX"), STORE_DEADLINE_MS);
-      if (fresh !== "OK") {
-        span.setAttribute("hoist.webhook_outcome", "replay");
-        reply(res, 200, { status: "duplicate", reason: "this webhook-id was already delivered" });
-        return;
-      }
-      try {
-        await accept(req, res, body, app, hookId, span);
-      } catch (err) {
-        await deps.redis.del(seen).catch(() => undefined);
-        throw err;
-      }
-      return;
-    }
-    await accept(req, res, body, app, hookId, span);
-  }
-
-  async function accept(req: IncomingMessage, res: ServerResponse, body: Buffer, app: App, hookId: string, span: Span): Promise<void> {
-    let payload: unknown;
-    try {
-      payload = JSON.parse(body.toString("utf8"));
-    } catch {
-      throw new HttpError(400, "invalid_json", "request body is not valid JSON");
-    }
-    const decision = decidePush(header(req, "x-gitlab-event"), payload, app);
-    if (decision.action === "reject") throw new HttpError(400, "invalid_payload", decision.message);
-    if (decision.action === "ignore") {
-      span.setAttribute("hoist.webhook_outcome", "ignored");
-      reply(res, 200, { status: "ignored", reason: decision.reason });
-      return;
-    }
-
-    const key = deliveryRedisKey(prefix, hookId, deliveryKey(header(req, "idempotency-key"), body));
-    let accepted: Accepted;
-    try {
-      accepted = await withDeadline(
-        acceptDelivery(buildDeps, key, {
-          app: app.name,
-          ref: decision.ref,
-          sha: decision.sha,
-          ...(decision.before ? { before: decision.before } : {}),
-          trigger: decision.trigger,
-          commit: decision.commit,
-        }),
-        STORE_DEADLINE_MS,
-      );
-    } catch (err) {
-      if (err instanceof DeliveryBusyError) throw new HttpError(503, "busy", err.message);
-      if (err instanceof HttpError || isRedisUnavailable(err)) throw unavailable();
-      throw err;
-    }
-    if (accepted.kind === "duplicate") {
-      span.setAttributes({ "hoist.webhook_outcome": "duplicate", "hoist.build_id": accepted.buildId });
-      reply(res, 200, { status: "duplicate", buildId: accepted.buildId });
-      return;
-    }
-    const { build, open } = accepted;
-    // The build and its job are stored and will run; a resend of this delivery is a duplicate now.
-    try {
-      await withDeadline(finishBuild(buildDeps, build, app, open), STORE_DEADLINE_MS);
-    } catch (err) {
-      if (err instanceof HttpError || isRedisUnavailable(err)) throw unavailable();
-      throw err;
-    }
-    span.setAttributes({ "hoist.webhook_outcome": "queued", "hoist.build_id": build.id, "http.response.status_code": 202 });
-    reply(res, 202, { status: "queued", buildId: build.id });
+    const delivery = { hookId, app, event: header(req, "x-gitlab-event"), idempotencyKey: header(req, "idempotency-key"), body };
+    if (!signingSecret) return delivery;
+    const id = header(req, "webhook-id");
+    const check = verifyStandardSignature(
+      signingSecret,
+      { id, timestamp: header(req, "webhook-timestamp"), signature: header(req, "webhook-signature") },
+      body,
+      Math.floor(now() / 1000),
+    );
+    if (!check.ok) throw new HttpError(401, "unauthorized", check.reason);
+    return { ...delivery, signedId: id };
   }
 }
 

@@ -2,9 +2,9 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLogger, JobQueues, LocalSecretBox, type Logger, Records, type Redis, secretContexts } from "@hoist/shared";
+import { JobQueues, LocalSecretBox, Records, type Redis, secretContexts } from "@hoist/shared";
 import { deletePrefix, testRedis, uniquePrefix } from "@hoist/shared/testing";
-import { authorizeKey, createRepo, type Keypair, makeKeypair, type TestRepo } from "../../../../test/support/git/index.js";
+import { authorizeKey, createRepo, type Keypair, makeKeypair, type TestRepo } from "../git/index.js";
 
 /** A test's world: its own Redis prefix, records, queues, secret box, work dir and a git repo with an authorized deploy key. */
 export interface BuilderWorld {
@@ -93,17 +93,10 @@ export async function builderWorld(label: string): Promise<BuilderWorld> {
   };
 }
 
-export const testLog: Logger = createLogger({ service: "builder-test", level: "silent" });
-
 /** The tags of `repo` in the test registry (none: []). */
 export async function registryTags(registry: string, repo: string): Promise<string[]> {
   const res = await fetch(`http://${registry}/v2/${repo}/tags/list`);
   if (res.status === 404) return [];
   const body = (await res.json()) as { tags?: string[] | null };
   return body.tags ?? [];
-}
-
-export async function registryCatalog(registry: string): Promise<string[]> {
-  const res = await fetch(`http://${registry}/v2/_catalog?n=10000`);
-  return ((await res.json()) as { repositories?: string[] }).repositories ?? [];
 }

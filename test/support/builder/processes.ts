@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type ServiceProcess, startService } from "../../../../test/support/processes.js";
+import { type ServiceProcess, startService } from "../processes.js";
 import type { BuilderWorld } from "./world.js";
 
 /** Builder processes (services/builder/dist/main.js) for a test world: same Redis prefix, master key and work dir. */
