@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { asServiceUser } from "./redis-acl.js";
 
 export const repoRoot = resolve(import.meta.dirname, "..", "..");
 
@@ -13,10 +14,14 @@ export interface ServiceProcess {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; ms: number }>;
 }
 
-/** Starts a built service (`services/<name>/dist/main.js`) as its own process, as `pnpm start` does. */
+/**
+ * Starts a built service (`services/<name>/dist/main.js`) as its own process, as `pnpm start` does.
+ * On the suite's Redis (an admin REDIS_URL) the service runs as its own ACL user, as in production.
+ */
 export function startService(name: string, env: Record<string, string>): ServiceProcess {
+  const own = env.REDIS_URL ? { REDIS_URL: asServiceUser(name, env.REDIS_URL) } : {};
   const child = spawn(process.execPath, [resolve(repoRoot, "services", name, "dist", "main.js")], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env, ...own },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];
