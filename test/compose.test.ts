@@ -100,6 +100,8 @@ describe("docker-compose.yml: Redis with a user per service", () => {
   });
 
   it("without the passwords, compose stops at once and says how to make them", () => {
-    expect(() => loadCompose({ HOIST_API_TOKEN: env.HOIST_API_TOKEN as string })).toThrow(/HOIST_REDIS_PASSWORD_\w+ is missing a value: run node scripts\/redis-acl\.mjs/);
+    expect(() => loadCompose({ HOIST_API_TOKEN: env.HOIST_API_TOKEN as string })).toThrow(
+      /HOIST_REDIS_PASSWORD_\w+ is missing a value: run node scripts\/redis-acl\.mjs/,
+    );
   });
 });

@@ -83,6 +83,8 @@ describe("service processes as Redis ACL users", () => {
     const svc = start("notifier", { REDIS_URL: `redis://127.0.0.1:${redis.port}`, HOIST_HEALTH_PORT: String(await freePort()) });
     const { code } = await svc.exited;
     expect(code).toBe(78);
-    expect(svc.lines.filter((l) => !l.startsWith("{"))[0]).toMatch(/^Redis asks for a password and REDIS_URL has none \(.*NOAUTH.*\): set REDIS_URL to /);
+    expect(svc.lines.filter((l) => !l.startsWith("{"))[0]).toMatch(
+      /^Redis asks for a password and REDIS_URL has none \(.*NOAUTH.*\): set REDIS_URL to /,
+    );
   });
 });

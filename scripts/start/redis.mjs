@@ -37,7 +37,10 @@ export async function startRedis(supervisor, dataDir, prefix, say) {
   const url = `redis://127.0.0.1:${port}`;
   const t0 = Date.now();
   while (Date.now() - t0 < 10_000 && child.exitCode === null) {
-    const r = spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8", env: { ...process.env, REDISCLI_AUTH: passwords.admin } });
+    const r = spawnSync("redis-cli", ["-p", String(port), "ping"], {
+      encoding: "utf8",
+      env: { ...process.env, REDISCLI_AUTH: passwords.admin },
+    });
     if (r.stdout?.trim() === "PONG") {
       const { serviceRedisUrl } = await import("../../packages/shared/dist/redis/acl.js");
       const users = Object.fromEntries(["api", "builder", "deployer", "notifier"].map((s) => [s, serviceRedisUrl(url, s, passwords[s])]));

@@ -3,7 +3,15 @@ import type { Logger } from "pino";
 import type { z } from "zod";
 import { type CommonEnv, loadConfigOrExit } from "../config/env.js";
 import { createLogger } from "../logging/logger.js";
-import { assertNoEviction, createRedis, RedisAuthError, RedisPolicyError, type RedisRole, redisAuthError, waitForRedis } from "../redis/connections.js";
+import {
+  assertNoEviction,
+  createRedis,
+  RedisAuthError,
+  RedisPolicyError,
+  type RedisRole,
+  redisAuthError,
+  waitForRedis,
+} from "../redis/connections.js";
 import { startTelemetry } from "../telemetry/telemetry.js";
 import { ShutdownRegistry } from "./shutdown.js";
 

@@ -122,7 +122,10 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
       failed = reject;
     });
     const worker = (who: (typeof SERVICE_USERS)[number], name: string, fn: (data: Record<string, string>) => Promise<void>) => {
-      const w = new Worker(name, async (job) => fn(job.data as Record<string, string>), { connection: as(who, { blocking: true }), prefix });
+      const w = new Worker(name, async (job) => fn(job.data as Record<string, string>), {
+        connection: as(who, { blocking: true }),
+        prefix,
+      });
       // A refused command fails the job: the test fails with it instead of waiting.
       w.on("failed", (_job, err) => failed(new Error(`${who}'s ${name} job failed: ${err.message}`)));
       w.on("error", (err) => failed(new Error(`${who}'s ${name} worker: ${err.message}`)));

@@ -92,7 +92,8 @@ export function serviceAclRules(prefix: string, service: ServiceUser, password: 
  * (operators, migrations, tests), then one user per service.
  */
 export function aclFile(prefix: string, passwords: { admin: string } & Record<ServiceUser, string>): string {
-  if (passwords.admin.length < 16 || /\s/.test(passwords.admin)) throw new Error("the Redis admin password must be 16+ characters without spaces");
+  if (passwords.admin.length < 16 || /\s/.test(passwords.admin))
+    throw new Error("the Redis admin password must be 16+ characters without spaces");
   const lines = [`user default on #${sha256(passwords.admin)} ~* &* +@all`];
   for (const service of SERVICE_USERS) {
     lines.push(`user ${serviceUserName(service)} ${serviceAclRules(prefix, service, passwords[service]).join(" ")}`);
