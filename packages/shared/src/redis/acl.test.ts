@@ -98,8 +98,14 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
     await b.hset(`${prefix}:rec:build:b1`, "status", "running");
     await b.hset(`${prefix}:rec:release:r2`, "status", "pending");
     await expect(b.hset(`${prefix}:rec:app:a1`, "image", "evil")).rejects.toThrow(/NOPERM/);
+    // The record scripts (a build's transition, a deploy's steps) are given the keys they write.
+    const setStatus = "return redis.call('HSET', KEYS[1], 'status', ARGV[1])";
+    expect(await b.eval(setStatus, 1, `${prefix}:rec:build:b1`, "succeeded")).toBe(0);
+    await expect(b.eval(setStatus, 1, `${prefix}:rec:app:a1`, "evil")).rejects.toThrow(/NOPERM/);
     const d = as("deployer");
     await d.hset(`${prefix}:rec:release:r2`, "status", "live");
+    expect(await d.eval(setStatus, 1, `${prefix}:rec:release:r2`, "retired")).toBe(0);
+    await expect(d.eval(setStatus, 1, `${prefix}:rec:build:b1`, "failed")).rejects.toThrow(/NOPERM/);
     await expect(d.hset(`${prefix}:rec:build:b1`, "status", "failed")).rejects.toThrow(/NOPERM/);
     await expect(d.set(`${prefix}:session:s1`, "admin")).rejects.toThrow(/NOPERM/);
     await expect(b.set(`${prefix}:session:s1`, "admin")).rejects.toThrow(/NOPERM/);

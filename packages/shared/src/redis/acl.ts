@@ -7,9 +7,10 @@ import { createHash } from "node:crypto";
  * and the services' own keys (`<prefix>:builder:*`, `<prefix>:deployer:*`, ...).
  *
  * Redis checks every command a Lua script runs against the calling user, so the record scripts
- * are covered by the same rules. `%R~` grants read access only, `%W~` write only, `~` both.
- * EVAL/EVALSHA count their declared keys as read and written: a script may only be given keys the
- * user can both read and write. A `(...)` selector (Redis 7) grants commands on keys of its own.
+ * are covered by the same rules. `%R~` grants read access only, `~` read and write. EVAL/EVALSHA
+ * count their declared keys as read and written, and Redis needs one pattern that grants both
+ * (a `%R~` and a `%W~` pattern on the same key do not add up): keys a service writes are `~`.
+ * A `(...)` selector (Redis 7) grants commands on keys of its own.
  */
 export const SERVICE_USERS = ["api", "builder", "deployer", "notifier"] as const;
 export type ServiceUser = (typeof SERVICE_USERS)[number];
@@ -43,13 +44,13 @@ export function serviceKeyPatterns(prefix: string, service: ServiceUser): string
     case "builder":
       return [
         `%R~${rec}:*`,
-        `%W~${rec}:build:*`,
-        `%W~${rec}:builds:*`,
-        `%W~${rec}:release:*`,
-        `%W~${rec}:app:*:builds`,
-        `%W~${rec}:app:*:releases`,
-        `%W~${rec}:app:*:seq:release`,
-        `%W~${rec}:app:*:open:*`,
+        `~${rec}:build:*`,
+        `~${rec}:builds:*`,
+        `~${rec}:release:*`,
+        `~${rec}:app:*:builds`,
+        `~${rec}:app:*:releases`,
+        `~${rec}:app:*:seq:release`,
+        `~${rec}:app:*:open:*`,
         `~${p}:builder:*`,
         dependencies,
         ...queueKeys(p, ["build", "deploy", "notify"]),
@@ -58,8 +59,8 @@ export function serviceKeyPatterns(prefix: string, service: ServiceUser): string
     case "deployer":
       return [
         `%R~${rec}:*`,
-        `%W~${rec}:release:*`,
-        `%W~${rec}:app:*:releases`,
+        `~${rec}:release:*`,
+        `~${rec}:app:*:releases`,
         `~${p}:deployer:*`,
         dependencies,
         ...queueKeys(p, ["deploy", "notify"]),
