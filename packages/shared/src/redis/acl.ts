@@ -85,7 +85,9 @@ export function serviceAclRules(prefix: string, service: ServiceUser, password: 
   const patterns = serviceKeyPatterns(prefix, service);
   const selectors = patterns.filter((r) => r.startsWith("("));
   const root = patterns.filter((r) => !r.startsWith("("));
-  return ["reset", "on", `#${sha256(password)}`, ...root, ...COMMANDS, ...selectors];
+  // bull-board, in the API, lists each queue's workers (BullMQ's getWorkers is CLIENT LIST).
+  const extra = service === "api" ? ["+client|list"] : [];
+  return ["reset", "on", `#${sha256(password)}`, ...root, ...COMMANDS, ...extra, ...selectors];
 }
 
 /**
