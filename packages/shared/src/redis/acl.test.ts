@@ -85,6 +85,12 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
     await expect(n.hset(`${prefix}:rec:release:r1`, "status", "failed")).rejects.toThrow(/NOPERM/);
     await expect(n.hset(`${prefix}:rec:app:a1`, "image", "evil")).rejects.toThrow(/NOPERM/);
     await expect(n.lpush(`${prefix}:deploy:wait`, "x")).rejects.toThrow(/NOPERM/);
+    // Its /metrics reads every queue's depth; adding to another queue stays refused.
+    const builds = new Queue("build", { connection: n, prefix, skipMetasUpdate: true });
+    queues.push(builds);
+    expect(await builds.getJobCounts("waiting", "active")).toEqual({ waiting: 0, active: 0 });
+    expect(await builds.getJobs(["waiting"], 0, 0, true)).toEqual([]);
+    await expect(builds.add("build", { buildId: "b9" })).rejects.toThrow(/NOPERM/);
     await n.set(`${prefix}:notify:sent:slack:e:1`, "1");
     // A script runs with the caller's rights: a write smuggled through EVAL is refused too.
     await expect(n.eval("return redis.call('HSET', KEYS[1], 'status', 'failed')", 1, `${prefix}:rec:release:r1`)).rejects.toThrow(

@@ -29,6 +29,15 @@ function queueKeys(p: string, queues: readonly string[]): string[] {
   return queues.map((q) => `~${p}:${q}:*`);
 }
 
+/**
+ * Every worker's /metrics reports the depth of every queue (BullMQ's getJobCounts and getJobs):
+ * read access to the other queues, and the queue's base key itself (`<prefix>:<queue>:`, never
+ * stored: the scripts are given it to build the other keys from) read and written, as EVALSHA needs.
+ */
+function queueReadKeys(p: string, queues: readonly string[]): string[] {
+  return queues.flatMap((q) => [`%R~${p}:${q}:*`, `~${p}:${q}:`]);
+}
+
 /** Key and channel patterns per service, for a queue/record prefix (or a glob of prefixes). */
 export function serviceKeyPatterns(prefix: string, service: ServiceUser): string[] {
   const p = prefix;
@@ -64,6 +73,7 @@ export function serviceKeyPatterns(prefix: string, service: ServiceUser): string
         `~${p}:deployer:*`,
         dependencies,
         ...queueKeys(p, ["deploy", "notify"]),
+        ...queueReadKeys(p, ["build"]),
         // A live release's build is kept, a replaced one's starts its retention time: the
         // deployer may set a build's time to live, and nothing else on it.
         `(%W~${rec}:build:* +pexpire +persist)`,
@@ -71,7 +81,7 @@ export function serviceKeyPatterns(prefix: string, service: ServiceUser): string
     case "notifier":
       // Reads records to render messages; writes nothing but its own queue and sent-markers
       // (which live under the notify queue's namespace).
-      return [`%R~${rec}:*`, dependencies, ...queueKeys(p, ["notify"])];
+      return [`%R~${rec}:*`, dependencies, ...queueKeys(p, ["notify"]), ...queueReadKeys(p, ["build", "deploy"])];
   }
 }
 
