@@ -119,7 +119,7 @@ export async function startE2eWorld(): Promise<E2eWorld> {
     }),
     notifier: startService("notifier", { ...common, ...health(healthPorts.notifier), HOIST_PUBLIC_URL: apiUrl }),
   };
-  const readiness = Object.values(services).map((s) => s.waitForLog(/"msg":"(ready|listening)/, 180_000));
+  const readiness = Object.values(services).map((s) => s.waitForLog(/"msg":"(ready|listening)/, 30_000));
   const redis = testRedis();
   try {
     await Promise.all(readiness);
