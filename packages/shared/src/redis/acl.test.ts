@@ -99,15 +99,18 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
     expect(await as("api").hget(`${prefix}:rec:release:r1`, "status")).toBe("live");
   });
 
-  it("the builder writes builds and releases but not apps; the deployer writes releases but not builds", async () => {
+  it("the builder writes builds and releases but not the app list, connections or hooks; the deployer writes releases but not builds", async () => {
     const b = as("builder");
     await b.hset(`${prefix}:rec:build:b1`, "status", "running");
     await b.hset(`${prefix}:rec:release:r2`, "status", "pending");
-    await expect(b.hset(`${prefix}:rec:app:a1`, "image", "evil")).rejects.toThrow(/NOPERM/);
+    // It may not add apps, GitLab connections or webhook routes.
+    await expect(b.zadd(`${prefix}:rec:apps`, 1, "evil")).rejects.toThrow(/NOPERM/);
+    await expect(b.hset(`${prefix}:rec:gitlab:g1`, "token", "evil")).rejects.toThrow(/NOPERM/);
+    await expect(b.set(`${prefix}:rec:hook:h1`, "a1")).rejects.toThrow(/NOPERM/);
     // The record scripts (a build's transition, a deploy's steps) are given the keys they write.
     const setStatus = "return redis.call('HSET', KEYS[1], 'status', ARGV[1])";
     expect(await b.eval(setStatus, 1, `${prefix}:rec:build:b1`, "succeeded")).toBe(0);
-    await expect(b.eval(setStatus, 1, `${prefix}:rec:app:a1`, "evil")).rejects.toThrow(/NOPERM/);
+    await expect(b.eval(setStatus, 1, `${prefix}:rec:gitlab:g1`, "evil")).rejects.toThrow(/NOPERM/);
     const d = as("deployer");
     await d.hset(`${prefix}:rec:release:r2`, "status", "live");
     expect(await d.eval(setStatus, 1, `${prefix}:rec:release:r2`, "retired")).toBe(0);

@@ -56,10 +56,10 @@ export function serviceKeyPatterns(prefix: string, service: ServiceUser): string
         `~${rec}:build:*`,
         `~${rec}:builds:*`,
         `~${rec}:release:*`,
-        `~${rec}:app:*:builds`,
-        `~${rec}:app:*:releases`,
-        `~${rec}:app:*:seq:release`,
-        `~${rec}:app:*:open:*`,
+        // The app record too: the builder pins the git host's SSH key on first use into it
+        // (jobs/build-job.ts pinHostKeys). Moving pinned keys to a key of the builder's own would
+        // take app records back out of its reach.
+        `~${rec}:app:*`,
         `~${p}:builder:*`,
         dependencies,
         ...queueKeys(p, ["build", "deploy", "notify"]),
