@@ -68,16 +68,29 @@ emit HOIST_SERVICES_DIR "$W"
 # Tests reach their GitLab, Slack and webhook stand-ins on 127.0.0.1 only: the one address services may call.
 emit HOIST_OUTBOUND_ALLOW 127.0.0.1
 
-# ---- Redis: AOF everysec, noeviction, as production runs it ----
+# ---- Redis: AOF everysec, noeviction, as production runs it; ACL users as production has them ----
+# One user per service (scripts/redis-acl.mjs) over every prefix (`*`: each test has its own), and
+# the default user with an admin password: REDIS_URL here is the admin's, for the tests themselves;
+# test/support/processes.ts runs each service as its own user (HOIST_REDIS_PASSWORD_<SERVICE>).
 if want redis; then
   REDIS_PORT=$(free_port); mkdir -p "$W/redis"
+  if ! [ -f "$(dirname "$0")/../packages/shared/dist/redis/acl.js" ]; then
+    log "building @hoist/shared for the Redis ACL file"; (cd "$(dirname "$0")/.." && pnpm --filter @hoist/shared build >"$W/shared-build.log" 2>&1)
+  fi
+  node "$(dirname "$0")/redis-acl.mjs" "$W/redis/users.acl" '*' >/dev/null
+  # shellcheck disable=SC1091
+  source "$W/redis/users.acl.env"
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$W/redis" --save "" \
-    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
+    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction --aclfile "$W/redis/users.acl" \
     --daemonize yes --pidfile "$W/redis.pid" --logfile "$W/redis.log"
-  wait_for redis redis-cli -p "$REDIS_PORT" ping
-  emit HOIST_SERVICES_REDIS_URL "redis://127.0.0.1:$REDIS_PORT"
-  emit_unless_set REDIS_URL "redis://127.0.0.1:$REDIS_PORT"
+  wait_for redis env REDISCLI_AUTH="$HOIST_REDIS_PASSWORD_ADMIN" redis-cli -p "$REDIS_PORT" ping
+  ADMIN_URL="redis://default:$HOIST_REDIS_PASSWORD_ADMIN@127.0.0.1:$REDIS_PORT"
+  emit HOIST_SERVICES_REDIS_URL "$ADMIN_URL"
+  emit_unless_set REDIS_URL "$ADMIN_URL"
   emit REDIS_PORT "$REDIS_PORT"
+  for who in ADMIN API BUILDER DEPLOYER NOTIFIER; do
+    var="HOIST_REDIS_PASSWORD_$who"; emit "$var" "${!var}"
+  done
 fi
 
 # ---- podman as the Docker Engine API ----

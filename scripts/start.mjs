@@ -81,11 +81,14 @@ if (!env.HOIST_API_TOKEN) {
 }
 
 const started = [];
+// Each service's own Redis user, when the Redis is ours; an operator's REDIS_URL is used as it is.
+let redisUsers = {};
 if (!env.REDIS_URL) {
-  const url = await startRedis(supervisor, env.HOIST_DATA_DIR, say);
-  if (!url) await shutdown("no Redis", 1);
-  env.REDIS_URL = url;
-  started.push(`Redis at ${url} (data in ${env.HOIST_DATA_DIR}/redis)`);
+  const redis = await startRedis(supervisor, env.HOIST_DATA_DIR, env.HOIST_QUEUE_PREFIX ?? "hoist", say);
+  if (!redis) await shutdown("no Redis", 1);
+  env.REDIS_URL = redis.url;
+  redisUsers = redis.users;
+  started.push(`Redis at ${redis.url} (data in ${env.HOIST_DATA_DIR}/redis; a user per service, passwords in ${redis.aclFile}.env)`);
 }
 started.push(...(await wireEngineAndRegistry(env, supervisor, say)));
 await haltIfStopping();
@@ -97,7 +100,7 @@ for (const name of ["builder", "deployer", "notifier"])
 
 const ready = new Set();
 for (const name of services) {
-  const childEnv = { ...env };
+  const childEnv = { ...env, ...(redisUsers[name] ? { REDIS_URL: redisUsers[name] } : {}) };
   if (health[name]) Object.assign(childEnv, { HOIST_HEALTH_PORT: health[name], HOIST_HEALTH_HOST: "127.0.0.1" });
   supervisor.run(name, process.execPath, [join(root, "services", name, "dist", "main.js")], {
     env: childEnv,

@@ -1,15 +1,19 @@
 import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TestProject } from "vitest/node";
+import { aclFile, SERVICE_USERS } from "../packages/shared/src/redis/acl.js";
 
 /**
  * Gives the test run real components. With REDIS_URL (and DOCKER_HOST, ...) already set, it uses
  * them as they are. Otherwise it runs scripts/services-up.sh, which installs and starts Redis,
  * podman's Docker API, a registry and an sshd on loopback, and stops them afterwards. On a
  * machine with a Docker engine but neither redis-server nor a way to install it, Redis comes
- * from testcontainers.
+ * from testcontainers. Either way the Redis started here has the services' ACL users (all
+ * prefixes): REDIS_URL is the admin's, and test/support/processes.ts runs each service process as
+ * its own user with the passwords in HOIST_REDIS_PASSWORD_<USER>.
  */
 const root = resolve(import.meta.dirname, "..");
 let stopServices: (() => Promise<void>) | undefined;
@@ -36,10 +40,14 @@ export async function setup(project: TestProject): Promise<void> {
     } else {
       const { RedisContainer } = await import("@testcontainers/redis");
       process.env.TESTCONTAINERS_RYUK_DISABLED ??= "true";
+      const passwords = { admin: randomBytes(24).toString("hex") } as Parameters<typeof aclFile>[1];
+      for (const s of SERVICE_USERS) passwords[s] = randomBytes(24).toString("hex");
+      for (const [who, pw] of Object.entries(passwords)) process.env[`HOIST_REDIS_PASSWORD_${who.toUpperCase()}`] = pw;
       const container = await new RedisContainer("redis:7")
-        .withCommand(["redis-server", "--maxmemory-policy", "noeviction", "--appendonly", "yes"])
+        .withCopyContentToContainer([{ content: aclFile("*", passwords), target: "/etc/redis/users.acl", mode: 0o644 }])
+        .withCommand(["redis-server", "--maxmemory-policy", "noeviction", "--appendonly", "yes", "--aclfile", "/etc/redis/users.acl"])
         .start();
-      process.env.REDIS_URL = container.getConnectionUrl();
+      process.env.REDIS_URL = `redis://default:${passwords.admin}@${container.getHost()}:${container.getMappedPort(6379)}`;
       stopServices = async () => {
         await container.stop();
       };

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { suiteAcl } from "../support/redis-acl.js";
 
 export async function freePort(): Promise<number> {
   const srv = createServer().listen(0, "127.0.0.1");
@@ -16,19 +17,23 @@ export async function freePort(): Promise<number> {
 /**
  * A redis-server of the scenario's own (the shared one must stay up for the other tests), with
  * the production settings that matter here: AOF fsynced every second, no eviction. It can be
- * stopped and started again on the same port and data dir.
+ * stopped and started again on the same port and data dir. It has the suite's ACL users (its
+ * `url` is the admin's; services started on it run as their own users).
  */
 export class PrivateRedis {
   private proc: ChildProcess | undefined;
   readonly dir = mkdtempSync(join(tmpdir(), "hoist-chaos-redis-"));
-  constructor(readonly port: number) {}
+  private readonly acl: { args: string[]; url: string };
+  constructor(readonly port: number) {
+    this.acl = suiteAcl(this.dir, port);
+  }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return this.acl.url;
   }
 
   async start(): Promise<void> {
-    const args = ["--bind", "127.0.0.1", "--port", String(this.port), "--dir", this.dir, "--save", ""];
+    const args = ["--bind", "127.0.0.1", "--port", String(this.port), "--dir", this.dir, "--save", "", ...this.acl.args];
     args.push("--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction");
     const proc = spawn("redis-server", args, { stdio: ["ignore", "pipe", "inherit"] });
     this.proc = proc;

@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it, onTestFailed } from "vitest";
 import { authorizeKey, createRepo } from "../support/git/index.js";
 import { freePort } from "../support/net.js";
@@ -144,6 +145,25 @@ describe("pnpm start", () => {
       expect(stack.lines).toContain(
         `start    | DOCKER_HOST=unix://${missing} does not answer (connect ENOENT ${missing}): builds and deploys fail until it does`,
       );
+      // Its own Redis: a user per service, passwords kept 0600, no way in without one.
+      const redisUrl = /Redis at (redis:\/\/\S+)/.exec(stack.lines.find((l) => /Redis at redis/.test(l)) ?? "")?.[1] as string;
+      const passwordsFile = join(dir, "data", "redis", "users.acl.env");
+      expect(statSync(passwordsFile).mode & 0o777).toBe(0o600);
+      const admin = /HOIST_REDIS_PASSWORD_ADMIN="([^"]+)"/.exec(readFileSync(passwordsFile, "utf8"))?.[1] as string;
+      const adminClient = new Redis(redisUrl, { username: "default", password: admin, maxRetriesPerRequest: 1 });
+      try {
+        const users = ((await adminClient.client("LIST")) as string).match(/\buser=\S+/g) ?? [];
+        expect(new Set(users.filter((u) => u !== "user=default"))).toEqual(
+          new Set(["user=hoist-api", "user=hoist-builder", "user=hoist-deployer", "user=hoist-notifier"]),
+        );
+      } finally {
+        adminClient.disconnect();
+      }
+      const anonymous = new Redis(redisUrl, { maxRetriesPerRequest: 0, retryStrategy: () => null, enableReadyCheck: false });
+      anonymous.on("error", () => {});
+      await expect(anonymous.get("hoist:rec:apps")).rejects.toThrow(/NOAUTH/);
+      anonymous.disconnect();
+
       const health = parseHealthPorts(stack);
       const get = (url: string) => httpJson("GET", url);
       expect((await get(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);

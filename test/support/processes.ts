@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { asServiceUser } from "./redis-acl.js";
 
 export const repoRoot = resolve(import.meta.dirname, "..", "..");
 
@@ -13,11 +14,15 @@ export interface ServiceProcess {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; ms: number }>;
 }
 
-/** Starts a built service (`services/<name>/dist/main.js`) as its own process, as `pnpm start` does. */
+/**
+ * Starts a built service (`services/<name>/dist/main.js`) as its own process, as `pnpm start` does.
+ * On the suite's Redis (an admin REDIS_URL) the service runs as its own ACL user, as in production.
+ */
 export function startService(name: string, env: Record<string, string>): ServiceProcess {
+  const own = env.REDIS_URL ? { REDIS_URL: asServiceUser(name, env.REDIS_URL) } : {};
   const child = spawn(process.execPath, [resolve(repoRoot, "services", name, "dist", "main.js")], {
     // Outbound calls from tests go to 127.0.0.1 only: that is all a service started here may reach.
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOIST_OUTBOUND_ALLOW: "127.0.0.1", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOIST_OUTBOUND_ALLOW: "127.0.0.1", ...env, ...own },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];

@@ -3,7 +3,15 @@ import type { Logger } from "pino";
 import type { z } from "zod";
 import { type CommonEnv, loadConfigOrExit } from "../config/env.js";
 import { createLogger } from "../logging/logger.js";
-import { assertNoEviction, createRedis, RedisPolicyError, type RedisRole, waitForRedis } from "../redis/connections.js";
+import {
+  assertNoEviction,
+  createRedis,
+  RedisAuthError,
+  RedisPolicyError,
+  type RedisRole,
+  redisAuthError,
+  waitForRedis,
+} from "../redis/connections.js";
 import { startTelemetry } from "../telemetry/telemetry.js";
 import { ShutdownRegistry } from "./shutdown.js";
 
@@ -29,20 +37,24 @@ export function bootService<S extends z.ZodType<CommonEnv>>(service: string, env
 
 /**
  * Connects to Redis for `role`, waits until it answers and refuses to go on unless its
- * maxmemory-policy is noeviction. Exits with a readable message when either fails.
+ * maxmemory-policy is noeviction. Exits with a readable message when either fails: 78 (EX_CONFIG)
+ * when Redis refuses the credentials in REDIS_URL, 1 otherwise.
  */
 export async function connectRedisOrExit(ctx: ServiceContext<CommonEnv>, role: RedisRole, name: string): Promise<Redis> {
   const redis = createRedis(ctx.config.REDIS_URL, role, name);
   ctx.shutdown.register(`redis ${name}`, () => redis.quit().catch(() => redis.disconnect()));
   try {
     await waitForRedis(redis, 15_000);
-    await assertNoEviction(redis);
+    await assertNoEviction(redis).catch((err: unknown) => {
+      throw err instanceof Error && /\bNOPERM\b/.test(err.message) ? redisAuthError(redis, err.message) : err;
+    });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    ctx.log.fatal({ err: message, policy: err instanceof RedisPolicyError }, "cannot start");
+    const credentials = err instanceof RedisAuthError;
+    ctx.log.fatal({ err: message, policy: err instanceof RedisPolicyError, credentials }, "cannot start");
     process.stderr.write(`${message}\n`);
     redis.disconnect();
-    process.exit(1);
+    process.exit(credentials ? 78 : 1);
   }
   return redis;
 }

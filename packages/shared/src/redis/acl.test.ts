@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { aclFile, SERVICE_USERS, serviceRedisUrl } from "./acl.js";
@@ -30,8 +31,10 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
   let proc: ChildProcess;
   let base: string;
   const clients: Redis[] = [];
-  const as = (who: (typeof SERVICE_USERS)[number]) => {
-    const c = new Redis(serviceRedisUrl(base, who, passwords[who]), { maxRetriesPerRequest: 1, lazyConnect: false });
+  const queues: Queue[] = [];
+  const workers: Worker[] = [];
+  const as = (who: (typeof SERVICE_USERS)[number], opts: { blocking?: boolean } = {}) => {
+    const c = new Redis(serviceRedisUrl(base, who, passwords[who]), { maxRetriesPerRequest: opts.blocking ? null : 1, lazyConnect: false });
     clients.push(c);
     return c;
   };
@@ -56,6 +59,8 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
   });
 
   afterAll(async () => {
+    await Promise.all(workers.map((w) => w.close(true)));
+    await Promise.all(queues.map((q) => q.close()));
     for (const c of clients) c.disconnect();
     proc.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
@@ -80,6 +85,12 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
     await expect(n.hset(`${prefix}:rec:release:r1`, "status", "failed")).rejects.toThrow(/NOPERM/);
     await expect(n.hset(`${prefix}:rec:app:a1`, "image", "evil")).rejects.toThrow(/NOPERM/);
     await expect(n.lpush(`${prefix}:deploy:wait`, "x")).rejects.toThrow(/NOPERM/);
+    // Its /metrics reads every queue's depth; adding to another queue stays refused.
+    const builds = new Queue("build", { connection: n, prefix, skipMetasUpdate: true });
+    queues.push(builds);
+    expect(await builds.getJobCounts("waiting", "active")).toEqual({ waiting: 0, active: 0 });
+    expect(await builds.getJobs(["waiting"], 0, 0, true)).toEqual([]);
+    await expect(builds.add("build", { buildId: "b9" })).rejects.toThrow(/NOPERM/);
     await n.set(`${prefix}:notify:sent:slack:e:1`, "1");
     // A script runs with the caller's rights: a write smuggled through EVAL is refused too.
     await expect(n.eval("return redis.call('HSET', KEYS[1], 'status', 'failed')", 1, `${prefix}:rec:release:r1`)).rejects.toThrow(
@@ -88,15 +99,85 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
     expect(await as("api").hget(`${prefix}:rec:release:r1`, "status")).toBe("live");
   });
 
-  it("the builder writes builds and releases but not apps; the deployer writes releases but not builds", async () => {
+  it("the builder writes builds and releases but not the app list, connections or hooks; the deployer writes releases but not builds", async () => {
     const b = as("builder");
     await b.hset(`${prefix}:rec:build:b1`, "status", "running");
     await b.hset(`${prefix}:rec:release:r2`, "status", "pending");
-    await expect(b.hset(`${prefix}:rec:app:a1`, "image", "evil")).rejects.toThrow(/NOPERM/);
+    // It may not add apps, GitLab connections or webhook routes.
+    await expect(b.zadd(`${prefix}:rec:apps`, 1, "evil")).rejects.toThrow(/NOPERM/);
+    await expect(b.hset(`${prefix}:rec:gitlab:g1`, "token", "evil")).rejects.toThrow(/NOPERM/);
+    await expect(b.set(`${prefix}:rec:hook:h1`, "a1")).rejects.toThrow(/NOPERM/);
+    // The record scripts (a build's transition, a deploy's steps) are given the keys they write.
+    const setStatus = "return redis.call('HSET', KEYS[1], 'status', ARGV[1])";
+    expect(await b.eval(setStatus, 1, `${prefix}:rec:build:b1`, "succeeded")).toBe(0);
+    await expect(b.eval(setStatus, 1, `${prefix}:rec:gitlab:g1`, "evil")).rejects.toThrow(/NOPERM/);
     const d = as("deployer");
     await d.hset(`${prefix}:rec:release:r2`, "status", "live");
+    expect(await d.eval(setStatus, 1, `${prefix}:rec:release:r2`, "retired")).toBe(0);
+    await expect(d.eval(setStatus, 1, `${prefix}:rec:build:b1`, "failed")).rejects.toThrow(/NOPERM/);
     await expect(d.hset(`${prefix}:rec:build:b1`, "status", "failed")).rejects.toThrow(/NOPERM/);
     await expect(d.set(`${prefix}:session:s1`, "admin")).rejects.toThrow(/NOPERM/);
+    await expect(b.set(`${prefix}:session:s1`, "admin")).rejects.toThrow(/NOPERM/);
+    // The deployer keeps a live release's build and lets a replaced one expire: a time to live, nothing more.
+    expect(await d.pexpire(`${prefix}:rec:build:b1`, 60_000)).toBe(1);
+    expect(await d.persist(`${prefix}:rec:build:b1`)).toBe(1);
+    await expect(d.hdel(`${prefix}:rec:build:b1`, "status")).rejects.toThrow(/NOPERM/);
+    await expect(d.del(`${prefix}:rec:build:b1`)).rejects.toThrow(/NOPERM/);
+    await expect(d.lpush(`${prefix}:build:wait`, "x")).rejects.toThrow(/NOPERM/);
+  });
+
+  it("each user does its real work: BullMQ workers on their queues, build to deploy to notify", async () => {
+    const queue = (who: (typeof SERVICE_USERS)[number], name: string) => {
+      const q = new Queue(name, { connection: as(who), prefix });
+      queues.push(q);
+      return q;
+    };
+    let failed: (err: Error) => void = () => {};
+    const failure = new Promise<never>((_, reject) => {
+      failed = reject;
+    });
+    const worker = (who: (typeof SERVICE_USERS)[number], name: string, fn: (data: Record<string, string>) => Promise<void>) => {
+      const w = new Worker(name, async (job) => fn(job.data as Record<string, string>), {
+        connection: as(who, { blocking: true }),
+        prefix,
+      });
+      // A refused command fails the job: the test fails with it instead of waiting.
+      w.on("failed", (_job, err) => failed(new Error(`${who}'s ${name} job failed: ${err.message}`)));
+      w.on("error", (err) => failed(new Error(`${who}'s ${name} worker: ${err.message}`)));
+      workers.push(w);
+      return w;
+    };
+    const notified: string[] = [];
+    const allNotified = new Promise<void>((resolve) => {
+      worker("notifier", "notify", async (data) => {
+        // Reads what it tells about, marks it sent.
+        expect(await as("notifier").hget(`${prefix}:rec:release:r1`, "status")).toBeTruthy();
+        await as("notifier").set(`${prefix}:notify:sent:slack:${data.event}:r1`, "sent", "EX", 60);
+        notified.push(data.event as string);
+        if (notified.length === 2) resolve();
+      });
+    });
+    worker("builder", "build", async (data) => {
+      const b = as("builder");
+      await b.hset(`${prefix}:rec:build:${data.buildId}`, "status", '"succeeded"');
+      await b.pexpire(`${prefix}:rec:build:${data.buildId}`, 60_000);
+      await b.zadd(`${prefix}:rec:app:a1:releases`, 1, "r3");
+      await queue("builder", "deploy").add("deploy", { releaseId: "r3" }, { jobId: "r3" });
+      await queue("builder", "notify").add("notify", { event: "build.succeeded" });
+    });
+    worker("deployer", "deploy", async (data) => {
+      const d = as("deployer");
+      await d.hset(`${prefix}:rec:release:${data.releaseId}`, "status", '"live"');
+      await d.set(`${prefix}:deployer:live:a1`, data.releaseId as string);
+      await d.persist(`${prefix}:rec:build:b2`);
+      await queue("deployer", "notify").add("notify", { event: "release.live" });
+    });
+    await queue("api", "build").add("build", { buildId: "b2" }, { jobId: "b2" });
+    await Promise.race([allNotified, failure]);
+    expect(notified.sort()).toEqual(["build.succeeded", "release.live"]);
+    const admin = as("api");
+    expect(await admin.hget(`${prefix}:rec:release:r3`, "status")).toBe('"live"');
+    expect(await admin.ttl(`${prefix}:rec:build:b2`)).toBe(-1);
   });
 
   it("no service may run administrative commands or scan keys", async () => {
@@ -106,6 +187,9 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
       await expect(c.config("SET", "maxmemory-policy", "allkeys-lru")).rejects.toThrow(/NOPERM/);
       await expect(c.keys("*")).rejects.toThrow(/NOPERM/);
       expect(await c.info("memory")).toMatch(/maxmemory_policy/);
+      // Only the API lists clients: bull-board shows each queue's workers.
+      if (who === "api") expect(await c.client("LIST")).toMatch(/user=hoist-api/);
+      else await expect(c.client("LIST")).rejects.toThrow(/NOPERM/);
     }
   });
 });

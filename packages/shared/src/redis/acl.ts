@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 /**
  * Redis ACL users, one per service, so that a service (or an app's code that reaches Redis) can
  * do only what that service's role needs. Key patterns follow the record keys
@@ -5,7 +7,10 @@
  * and the services' own keys (`<prefix>:builder:*`, `<prefix>:deployer:*`, ...).
  *
  * Redis checks every command a Lua script runs against the calling user, so the record scripts
- * are covered by the same rules. `%R~` grants read access only, `%W~` write only, `~` both.
+ * are covered by the same rules. `%R~` grants read access only, `~` read and write. EVAL/EVALSHA
+ * count their declared keys as read and written, and Redis needs one pattern that grants both
+ * (a `%R~` and a `%W~` pattern on the same key do not add up): keys a service writes are `~`.
+ * A `(...)` selector (Redis 7) grants commands on keys of its own.
  */
 export const SERVICE_USERS = ["api", "builder", "deployer", "notifier"] as const;
 export type ServiceUser = (typeof SERVICE_USERS)[number];
@@ -24,36 +29,59 @@ function queueKeys(p: string, queues: readonly string[]): string[] {
   return queues.map((q) => `~${p}:${q}:*`);
 }
 
-/** Key and channel patterns per service, for a queue/record prefix. */
+/**
+ * Every worker's /metrics reports the depth of every queue (BullMQ's getJobCounts and getJobs):
+ * read access to the other queues, and the queue's base key itself (`<prefix>:<queue>:`, never
+ * stored: the scripts are given it to build the other keys from) read and written, as EVALSHA needs.
+ */
+function queueReadKeys(p: string, queues: readonly string[]): string[] {
+  return queues.flatMap((q) => [`%R~${p}:${q}:*`, `~${p}:${q}:`]);
+}
+
+/** Key and channel patterns per service, for a queue/record prefix (or a glob of prefixes). */
 export function serviceKeyPatterns(prefix: string, service: ServiceUser): string[] {
   const p = prefix;
   const rec = `${p}:rec`;
   const events = `&${p}:events:*`;
+  // Every worker reports its dependencies' state in one hash the dashboard reads.
+  const dependencies = `~${p}:dependencies`;
   switch (service) {
     case "api":
       // The API owns apps, connections, hooks, deliveries, sessions and creates builds; it
-      // enqueues builds, deploys (promote, rollback) and notifications.
+      // enqueues builds, deploys (promote, rollback) and notifications, and bull-board manages jobs.
       return [`~${p}:*`, events];
     case "builder":
       return [
         `%R~${rec}:*`,
-        `%W~${rec}:build:*`,
-        `%W~${rec}:builds:*`,
-        `%W~${rec}:release:*`,
-        `%W~${rec}:app:*:builds`,
-        `%W~${rec}:app:*:releases`,
-        `%W~${rec}:app:*:seq:release`,
-        `%W~${rec}:app:*:open:*`,
+        `~${rec}:build:*`,
+        `~${rec}:builds:*`,
+        `~${rec}:release:*`,
+        // The app record too: the builder pins the git host's SSH key on first use into it
+        // (jobs/build-job.ts pinHostKeys). Moving pinned keys to a key of the builder's own would
+        // take app records back out of its reach.
+        `~${rec}:app:*`,
         `~${p}:builder:*`,
+        dependencies,
         ...queueKeys(p, ["build", "deploy", "notify"]),
         events,
       ];
     case "deployer":
-      return [`%R~${rec}:*`, `%W~${rec}:release:*`, `%W~${rec}:app:*:releases`, `~${p}:deployer:*`, ...queueKeys(p, ["deploy", "notify"])];
+      return [
+        `%R~${rec}:*`,
+        `~${rec}:release:*`,
+        `~${rec}:app:*:releases`,
+        `~${p}:deployer:*`,
+        dependencies,
+        ...queueKeys(p, ["deploy", "notify"]),
+        ...queueReadKeys(p, ["build"]),
+        // A live release's build is kept, a replaced one's starts its retention time: the
+        // deployer may set a build's time to live, and nothing else on it.
+        `(%W~${rec}:build:* +pexpire +persist)`,
+      ];
     case "notifier":
       // Reads records to render messages; writes nothing but its own queue and sent-markers
       // (which live under the notify queue's namespace).
-      return [`%R~${rec}:*`, ...queueKeys(p, ["notify"])];
+      return [`%R~${rec}:*`, dependencies, ...queueKeys(p, ["notify"]), ...queueReadKeys(p, ["build", "deploy"])];
   }
 }
 
@@ -62,7 +90,14 @@ export function serviceAclRules(prefix: string, service: ServiceUser, password: 
   if (/\s/.test(password) || password.length < 16) {
     throw new Error(`the Redis password of ${service} must be 16+ characters without spaces`);
   }
-  return ["reset", "on", `>${password}`, ...serviceKeyPatterns(prefix, service), ...COMMANDS];
+  // Only the password's SHA-256 is written: the ACL file may be read by Redis's own user (compose)
+  // without handing out the password.
+  const patterns = serviceKeyPatterns(prefix, service);
+  const selectors = patterns.filter((r) => r.startsWith("("));
+  const root = patterns.filter((r) => !r.startsWith("("));
+  // bull-board, in the API, lists each queue's workers (BullMQ's getWorkers is CLIENT LIST).
+  const extra = service === "api" ? ["+client|list"] : [];
+  return ["reset", "on", `#${sha256(password)}`, ...root, ...COMMANDS, ...extra, ...selectors];
 }
 
 /**
@@ -70,11 +105,17 @@ export function serviceAclRules(prefix: string, service: ServiceUser, password: 
  * (operators, migrations, tests), then one user per service.
  */
 export function aclFile(prefix: string, passwords: { admin: string } & Record<ServiceUser, string>): string {
-  const lines = [`user default on >${passwords.admin} ~* &* +@all`];
+  if (passwords.admin.length < 16 || /\s/.test(passwords.admin))
+    throw new Error("the Redis admin password must be 16+ characters without spaces");
+  const lines = [`user default on #${sha256(passwords.admin)} ~* &* +@all`];
   for (const service of SERVICE_USERS) {
     lines.push(`user ${serviceUserName(service)} ${serviceAclRules(prefix, service, passwords[service]).join(" ")}`);
   }
   return `${lines.join("\n")}\n`;
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }
 
 /** A redis:// URL for a service user, from a base URL (host, port, db, TLS kept). */

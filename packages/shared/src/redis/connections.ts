@@ -26,28 +26,72 @@ export function createRedis(url: string, role: RedisRole, name?: string): Redis 
   return client;
 }
 
-/** Resolves once the client is connected and answers PING, or rejects after `timeoutMs`. */
+/** Redis refused this client's user or password, or the user lacks a right Hoist needs: retrying cannot help. */
+export class RedisAuthError extends Error {
+  override name = "RedisAuthError";
+}
+
+const refusal = /\b(WRONGPASS|NOAUTH|NOPERM)\b/;
+
+/**
+ * What to tell the operator when Redis refuses the credentials (never the password itself). The
+ * user is the one REDIS_URL names: with `pnpm start` and docker compose each service has its own
+ * (hoist-api, hoist-builder, ...), with its password in HOIST_REDIS_PASSWORD_<SERVICE>.
+ */
+export function redisAuthError(client: Redis, reason: string): RedisAuthError {
+  const user = client.options.username || "default";
+  const code = refusal.exec(reason)?.[1] ?? "refused";
+  const what =
+    code === "NOPERM"
+      ? `Redis user "${user}" may not run a command Hoist needs at start (${reason})`
+      : code === "NOAUTH"
+        ? `Redis asks for a password and REDIS_URL has none (${reason})`
+        : `Redis refused user "${user}" with the password in REDIS_URL (${reason})`;
+  return new RedisAuthError(
+    `${what}: set REDIS_URL to redis://<user>:<password>@host:port with this service's user and password ` +
+      "(pnpm start and docker compose: HOIST_REDIS_PASSWORD_<SERVICE>, written by node scripts/redis-acl.mjs <acl-file> <prefix>, " +
+      "whose ACL file Redis must load with --aclfile)",
+  );
+}
+
+/**
+ * Resolves once the client is connected and answers PING, or rejects after `timeoutMs`; rejects
+ * at once with a RedisAuthError when Redis refuses the credentials (ioredis would retry forever).
+ */
 export async function waitForRedis(client: Redis, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (client.status === "ready") {
-        await client.ping();
-        return;
+  let refused: string | undefined;
+  const onError = (err: Error) => {
+    if (refusal.test(err.message)) refused = err.message;
+  };
+  client.on("error", onError);
+  try {
+    while (Date.now() < deadline && !refused) {
+      try {
+        if (client.status === "ready") {
+          await client.ping();
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            client.off("ready", done);
+            client.off("error", done);
+            resolve();
+          };
+          client.once("ready", done);
+          client.once("error", done);
+          setTimeout(done, 250).unref();
+        });
+      } catch (err) {
+        lastError = err;
+        if (err instanceof Error && refusal.test(err.message)) refused = err.message;
       }
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          client.off("ready", done);
-          resolve();
-        };
-        client.once("ready", done);
-        setTimeout(done, 250).unref();
-      });
-    } catch (err) {
-      lastError = err;
     }
+  } finally {
+    client.off("error", onError);
   }
+  if (refused) throw redisAuthError(client, refused);
   const reason = lastError instanceof Error ? lastError.message : `status ${client.status}`;
   throw new Error(`Redis did not answer within ${timeoutMs} ms (${reason}); check REDIS_URL and that Redis is running`);
 }

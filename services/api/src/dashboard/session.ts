@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { Redis } from "@hoist/shared";
 
 export const SESSION_COOKIE = "hoist_session";
@@ -9,7 +9,12 @@ export interface Session {
   csrf: string;
 }
 
-/** Dashboard sessions live in Redis, so any API replica serves any signed-in operator. */
+/**
+ * Dashboard sessions live in Redis, so any API replica serves any signed-in operator. The key is
+ * the SHA-256 of the session id (the cookie holds the id itself): whoever reads Redis (a backup,
+ * a service's user, KEYS) learns no cookie that signs in, and a key named after a chosen id is
+ * not a session for that id.
+ */
 export class SessionStore {
   constructor(
     private readonly redis: Redis,
@@ -17,7 +22,7 @@ export class SessionStore {
   ) {}
 
   private key(id: string) {
-    return `${this.prefix}:session:${id}`;
+    return `${this.prefix}:session:${createHash("sha256").update(id).digest("hex")}`;
   }
 
   async create(): Promise<Session> {
