@@ -15,8 +15,14 @@ export interface ServiceProcess {
 
 /** Starts a built service (`services/<name>/dist/main.js`) as its own process, as `pnpm start` does. */
 export function startService(name: string, env: Record<string, string>): ServiceProcess {
+  // The test registry takes tokens only (scripts/services-up.sh): the builder and the deployer
+  // derive their registry users from its secret, as they do in production; a test may override it.
+  const secretFile = process.env.HOIST_REGISTRY_SECRET_FILE;
+  const registry: Record<string, string> = {};
+  if (secretFile && (name === "builder" || name === "deployer")) registry.HOIST_REGISTRY_SECRET_FILE = secretFile;
+  if (secretFile && name === "deployer" && process.env.HOIST_TEST_REGISTRY) registry.HOIST_REGISTRY = process.env.HOIST_TEST_REGISTRY;
   const child = spawn(process.execPath, [resolve(repoRoot, "services", name, "dist", "main.js")], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...registry, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];

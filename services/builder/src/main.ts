@@ -10,6 +10,7 @@ import {
   JobQueues,
   onBuildCanceled,
   Records,
+  registrySecretOrExit,
   type SecretBox,
   serveWorkerHealth,
   startDependencyChecks,
@@ -73,6 +74,8 @@ if (!process.env.HOIST_REGISTRY) {
     "HOIST_REGISTRY is unset: images are pushed to the default 127.0.0.1:5000; set HOIST_REGISTRY to your registry",
   );
 }
+// Read once (from its file when given so): each build derives its app's registry password from it.
+const registrySecretValue = registrySecretOrExit(config);
 // One ECR client for the process (region from the registry URI; endpoint and credentials from
 // the AWS SDK's standard env); the authorization token itself is fetched per build.
 const ecrMatch = /\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com/.exec(config.HOIST_REGISTRY);
@@ -92,7 +95,7 @@ const deps = {
     docker,
     secrets,
     workDir,
-    pushTarget: (app: string) => resolvePushTarget(config, app, ecr),
+    pushTarget: (app: string) => resolvePushTarget({ ...config, HOIST_REGISTRY_SECRET: registrySecretValue }, app, ecr),
     localRepos: config.HOIST_LOCAL_REPOS,
   },
   ...builderOverrides(),

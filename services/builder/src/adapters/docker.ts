@@ -93,6 +93,8 @@ export interface BuildSpec {
   args: Record<string, string>;
   target?: string;
   noCache: boolean;
+  /** Credentials for the FROM pulls from this registry (the app's own, sent as X-Registry-Config). */
+  registryAuth?: { username: string; password: string; serveraddress: string };
   signal: AbortSignal;
   log: (line: string) => void;
 }
@@ -113,6 +115,13 @@ export async function buildImage(docker: Docker, spec: BuildSpec): Promise<strin
       rm: true,
       forcerm: true,
       ...(spec.target ? { target: spec.target } : {}),
+      ...(spec.registryAuth
+        ? {
+            registryconfig: {
+              [spec.registryAuth.serveraddress]: { username: spec.registryAuth.username, password: spec.registryAuth.password },
+            },
+          }
+        : {}),
     })) as IncomingMessage;
   } catch (err) {
     context.destroy?.();

@@ -197,6 +197,7 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
           args: svc.args,
           ...(svc.target ? { target: svc.target } : {}),
           noCache: build.noCache ?? false,
+          ...(target.buildAuth ? { registryAuth: target.buildAuth } : {}),
           signal: sig,
           log: (l) => deps.log(`build ${svc.service}`, l),
         }),

@@ -1,6 +1,7 @@
 import { buildLogKey, createWorker, onBuildCanceled, publishBuildCanceled, type Redis, readLog } from "@hoist/shared";
 import { nextEvent, testRedis } from "@hoist/shared/testing";
 import type { Job, Worker } from "bullmq";
+import { testRegistrySecret } from "../../../../test/support/registry/auth.js";
 
 import { Cancellations } from "../adapters/cancellations.js";
 import { dockerClient } from "../adapters/docker.js";
@@ -44,7 +45,11 @@ export async function startTestBuilder(
       workDir: world.workDir,
       pushTarget:
         opts.pushTarget ??
-        ((app) => resolvePushTarget({ HOIST_REGISTRY: opts.registry ?? world.registry, HOIST_REGISTRY_INSECURE: true }, app)),
+        ((app) =>
+          resolvePushTarget(
+            { HOIST_REGISTRY: opts.registry ?? world.registry, HOIST_REGISTRY_INSECURE: true, HOIST_REGISTRY_SECRET: testRegistrySecret() },
+            app,
+          )),
     },
   };
   const connection = testRedis("worker");
