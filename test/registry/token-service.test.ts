@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { registryToken, requestToken, testRegistryAuth } from "../../../../test/support/registry/auth.js";
-import { type Signer, signerFrom, signToken } from "./jwt.js";
+import { type Signer, signerFrom, signToken } from "../../services/api/src/registry-token/jwt.js";
+import { registryToken, requestToken, testRegistryAuth } from "../support/registry/auth.js";
 
 /**
  * The token service scripts/services-up.sh runs (this directory's main.ts) and the registry that
