@@ -32,12 +32,10 @@ const KEEP = new Map([
   ["packages/shared/src/records/retention.ts#defaultRetentionDays", "lifecycle"],
   ["packages/shared/src/records/schemas.ts#ReleaseStatus", "lifecycle"],
   ["packages/shared/src/records/schemas.ts#Target", "lifecycle"],
-  ["packages/shared/src/records/schemas.ts#buildStatuses", "lifecycle"],
   ["packages/shared/src/records/schemas.ts#ecsTargetSchema", "lifecycle"],
   ["packages/shared/src/records/schemas.ts#imageSchema", "lifecycle"],
   ["packages/shared/src/records/schemas.ts#localServiceSchema", "lifecycle"],
   ["packages/shared/src/records/schemas.ts#localTargetSchema", "lifecycle"],
-  ["packages/shared/src/records/schemas.ts#releaseStatuses", "lifecycle"],
   ["services/api/src/domain/builds.ts#CancelOutcome", "lifecycle"],
   ["services/api/src/domain/builds.ts#supersedeOlder", "lifecycle"],
   ["services/builder/src/jobs/build-job.ts#BuildOutcome", "lifecycle"],
@@ -50,7 +48,6 @@ const KEEP = new Map([
   ["services/deployer/src/domain/lock.ts#LockWaiting", "lifecycle"],
   ["services/deployer/src/overrides.ts#DeployerOverrides", "lifecycle"],
   // In files the acl change of issue 15 rewrites: the lead removes these once it is merged.
-  ["packages/shared/src/redis/acl.ts#ServiceUser", "acl"],
   ["packages/shared/src/redis/acl.ts#serviceAclRules", "acl"],
   ["packages/shared/src/redis/acl.ts#serviceKeyPatterns", "acl"],
   ["packages/shared/src/redis/acl.ts#serviceUserName", "acl"],
@@ -58,9 +55,7 @@ const KEEP = new Map([
   // In files the outbound change of issue 15 rewrites: the lead removes these once it is merged.
   ["packages/shared/src/git/access.ts#GitAccess", "outbound"],
   ["packages/shared/src/git/access.ts#GitAccessOptions", "outbound"],
-  ["packages/shared/src/net/outbound.ts#OutboundFetch", "outbound"],
   ["packages/shared/src/net/outbound.ts#OutboundFetchOptions", "outbound"],
-  ["packages/shared/src/net/outbound.ts#OutboundPolicy", "outbound"],
   ["packages/shared/src/net/outbound.ts#assertPublicAddress", "outbound"],
   ["packages/shared/src/net/outbound.ts#guardedLookup", "outbound"],
   ["services/builder/src/adapters/git.ts#FetchOptions", "outbound"],
@@ -73,8 +68,6 @@ const KEEP = new Map([
   ["services/notifier/src/adapters/slack.ts#SLACK_TIMEOUT_MS", "outbound"],
   // In files the buildbox change of issue 15 rewrites: the lead removes these once it is merged.
   ["services/builder/src/adapters/docker.ts#BuildSpec", "buildbox"],
-  ["services/builder/src/adapters/docker.ts#engineUnreachable", "buildbox"],
-  ["services/builder/src/adapters/docker.ts#isEngineUnreachable", "buildbox"],
   // In files the registry change of issue 15 rewrites: the lead removes these once it is merged.
   ["services/builder/src/adapters/registry.ts#RegistryConfig", "registry"],
 ]);

@@ -40,6 +40,7 @@ missing=()
 want redis && ! command -v redis-server >/dev/null && missing+=(redis-server)
 want podman && { command -v podman >/dev/null || missing+=(podman); command -v runc >/dev/null || missing+=(runc); }
 want registry && ! command -v docker-registry >/dev/null && missing+=(docker-registry apache2-utils)
+want registry && ! command -v openssl >/dev/null && missing+=(openssl)
 want sshd && ! [ -x /usr/sbin/sshd ] && missing+=(openssh-server)
 # busybox is for the tests' base images; `pnpm start` (INSTALL=no) runs podman without it
 want podman && [ "${INSTALL:-yes}" != no ] && ! [ -x /bin/busybox ] && missing+=(busybox-static)
@@ -136,20 +137,51 @@ if want podman; then
   emit CONTAINERS_REGISTRIES_CONF "$CONTAINERS_REGISTRIES_CONF"
 fi
 
-# ---- OCI registry (plain, and a second one behind htpasswd for auth tests) ----
+# ---- OCI registry with token auth, and Hoist's token service (services/api/src/registry-token) ----
+# Each app's builds get a token for their own repository (and pull on HOIST_REGISTRY_BASE_REPOS);
+# the deployer pulls everything. The secret and the signing key stay in $W/registry-auth (0700).
 if want registry; then
-  mkdir -p "$W/registry"
+  mkdir -p "$W/registry" "$W/registry-auth"; chmod 700 "$W/registry-auth"
+  A="$W/registry-auth"
+  [ -s "$A/secret" ] || (umask 077; openssl rand -hex 32 >"$A/secret")
+  if ! [ -s "$A/signing.key" ] || ! [ -s "$A/signing.crt" ]; then
+    (umask 077; openssl ecparam -name prime256v1 -genkey -noout -out "$A/signing.key.sec1" 2>/dev/null \
+      && openssl pkcs8 -topk8 -nocrypt -in "$A/signing.key.sec1" -out "$A/signing.key" && rm -f "$A/signing.key.sec1")
+    openssl req -new -x509 -key "$A/signing.key" -out "$A/signing.crt" -days 3650 -subj "/CN=hoist registry token signer" 2>/dev/null
+  fi
+  TOKEN_PORT=${REGISTRY_TOKEN_PORT:-$(free_port)}
+  BASE_REPOS=${HOIST_REGISTRY_BASE_REPOS:-base/*}
+  ROOT=$(cd "$(dirname "$0")/.." && pwd)
+  # The built entry (pnpm start and pnpm test build first); from source with tsx before a first build.
+  if [ -f "$ROOT/services/api/dist/registry-token/main.js" ]; then TOKEN_CMD=(node "$ROOT/services/api/dist/registry-token/main.js")
+  else TOKEN_CMD=("$ROOT/node_modules/.bin/tsx" --conditions=source "$ROOT/services/api/src/registry-token/main.ts"); fi
+  HOIST_REGISTRY_SECRET_FILE="$A/secret" HOIST_REGISTRY_SIGNING_KEY_FILE="$A/signing.key" HOIST_REGISTRY_SIGNING_CERT_FILE="$A/signing.crt" \
+    HOIST_REGISTRY_TOKEN_PORT="$TOKEN_PORT" HOIST_REGISTRY_TOKEN_HOST=127.0.0.1 HOIST_REGISTRY="127.0.0.1:$REGISTRY_PORT" \
+    HOIST_REGISTRY_BASE_REPOS="$BASE_REPOS" HOIST_LOG_LEVEL=warn \
+    nohup "${TOKEN_CMD[@]}" >"$W/registry-token.log" 2>&1 &
+  echo $! >"$W/registry-token.pid"
+  wait_for "registry token service" curl -sf "http://127.0.0.1:$TOKEN_PORT/healthz"
   cat >"$W/registry.yml" <<CONF
 version: 0.1
 log: { level: warn, accesslog: { disabled: true } }
 storage: { filesystem: { rootdirectory: $W/registry }, delete: { enabled: true } }
 http: { addr: "127.0.0.1:$REGISTRY_PORT", secret: local-test-secret }
+auth:
+  token:
+    realm: http://127.0.0.1:$TOKEN_PORT/registry/token
+    service: hoist-registry
+    issuer: hoist
+    rootcertbundle: $A/signing.crt
 CONF
   nohup docker-registry serve "$W/registry.yml" >"$W/registry.log" 2>&1 &
   echo $! >"$W/registry.pid"
-  wait_for registry curl -sf "http://127.0.0.1:$REGISTRY_PORT/v2/"
+  # 401 with a Bearer challenge: up, and asking for tokens.
+  wait_for registry sh -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$REGISTRY_PORT/v2/ | grep -q 401"
   emit HOIST_REGISTRY "127.0.0.1:$REGISTRY_PORT"
   emit HOIST_REGISTRY_INSECURE true
+  emit HOIST_REGISTRY_SECRET_FILE "$A/secret"
+  emit HOIST_REGISTRY_TOKEN_REALM "http://127.0.0.1:$TOKEN_PORT/registry/token"
+  emit HOIST_REGISTRY_BASE_REPOS "$BASE_REPOS"
   emit HOIST_TEST_REGISTRY "127.0.0.1:$REGISTRY_PORT"
 fi
 

@@ -7,7 +7,7 @@
 //
 //   BENCH_ROUNDS (default 5) timed rounds per side, after one untimed warm-up round each.
 import { execFile, execFileSync, spawn } from "node:child_process";
-import { randomBytes, randomUUID } from "node:crypto";
+import { createHmac, randomBytes, randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -157,6 +157,7 @@ try {
     DOCKER_HOST: env.DOCKER_HOST,
     HOIST_REGISTRY: env.HOIST_TEST_REGISTRY,
     HOIST_REGISTRY_INSECURE: "true",
+    HOIST_REGISTRY_SECRET_FILE: env.HOIST_REGISTRY_SECRET_FILE,
     HOIST_WORK_DIR: join(work, "hoist-work"),
   });
   const app = "bench-app";
@@ -224,6 +225,14 @@ try {
   // builds at the same time, then their pushes at the same time.
   const dockerEnv = { ...process.env, DOCKER_HOST: env.DOCKER_HOST, DOCKER_CONFIG: join(work, "docker-config") };
   mkdirSync(dockerEnv.DOCKER_CONFIG);
+  // The registry takes tokens only: the reference pushes as its own app user, as Hoist's builds do.
+  const refUser = "app-reference";
+  const refPassword = createHmac("sha256", readFileSync(env.HOIST_REGISTRY_SECRET_FILE, "utf8").trim()).update(refUser).digest("base64url");
+  writeFileSync(
+    join(dockerEnv.DOCKER_CONFIG, "config.json"),
+    JSON.stringify({ auths: { [env.HOIST_TEST_REGISTRY]: { auth: Buffer.from(`${refUser}:${refPassword}`).toString("base64") } } }),
+    { mode: 0o600 },
+  );
   const ssh = `ssh -F /dev/null -i ${join(keyDir, "id")} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=${join(keyDir, "known_hosts")} -o StrictHostKeyChecking=yes`;
   const script = `set -eu
 git init -q "$DIR"

@@ -47,7 +47,7 @@ function knownSockets() {
 }
 
 /**
- * Fills env.DOCKER_HOST and env.HOIST_REGISTRY (+ HOIST_REGISTRY_INSECURE). Starts podman's API
+ * Fills env.DOCKER_HOST and env.HOIST_REGISTRY (+ HOIST_REGISTRY_INSECURE, and HOIST_REGISTRY_SECRET_FILE for a registry started here). Starts podman's API
  * service and/or Debian's docker-registry through scripts/services-up.sh (the one place that
  * writes their containers.conf/registries.conf), state in $HOIST_DATA_DIR/services.
  */
@@ -112,10 +112,14 @@ export async function wireEngineAndRegistry(env, supervisor, say) {
     } else {
       for (const m of out.matchAll(/^export (\w+)="(.*)"$/gm)) {
         if (["DOCKER_HOST", "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "CONTAINERS_REGISTRIES_CONF"].includes(m[1])) env[m[1]] = m[2];
-        if (m[1] === "HOIST_REGISTRY" || m[1] === "HOIST_REGISTRY_INSECURE") env[m[1]] = m[2];
+        // The registry takes tokens from Hoist's token service (started with it); the builder and the deployer derive their users from this secret file.
+        if (["HOIST_REGISTRY", "HOIST_REGISTRY_INSECURE", "HOIST_REGISTRY_SECRET_FILE"].includes(m[1])) env[m[1]] = m[2];
       }
       if (want.includes("podman")) started.push(`podman's Docker API at ${env.DOCKER_HOST} (images in ${servicesDir}/containers)`);
-      if (want.includes("registry")) started.push(`a registry at ${env.HOIST_REGISTRY} (data in ${servicesDir}/registry)`);
+      if (want.includes("registry"))
+        started.push(
+          `a registry at ${env.HOIST_REGISTRY} with per-app token auth (data in ${servicesDir}/registry, keys in ${servicesDir}/registry-auth)`,
+        );
     }
   }
 

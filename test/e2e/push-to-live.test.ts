@@ -7,6 +7,7 @@ import { deliverHook, pushPayload } from "../support/gitlab/deliver.js";
 import { statusHistory } from "../support/gitlab/statuses.js";
 import { dockerFromEnv } from "../support/images/base-images.js";
 import type { ReceivedSpan } from "../support/otlp.js";
+import { testRegistryTags } from "../support/registry/auth.js";
 import { type E2eWorld, startE2eWorld } from "./world.js";
 
 /**
@@ -117,8 +118,7 @@ describe("push to live", () => {
     expect(live.rawBody).toContain(`${APP} ${first.sha.slice(0, 8)} is live (release #1)`);
 
     // The image of the exact commit is in the registry.
-    const tags = (await (await fetch(`http://${process.env.HOIST_TEST_REGISTRY}/v2/${APP}/tags/list`)).json()) as { tags: string[] };
-    expect(tags.tags).toContain("web.1");
+    expect(await testRegistryTags(APP)).toContain("web.1");
     expect(build.images).toEqual([expect.objectContaining({ service: "web", tag: `${process.env.HOIST_TEST_REGISTRY}/${APP}:web.1` })]);
 
     // Live on the local target, answering with that commit's text.
@@ -196,8 +196,7 @@ describe("push to live", () => {
       [1, "retired"],
     ]);
     expect(await containers()).toEqual([{ release: releases[0].id, state: "running" }]);
-    const tags = (await (await fetch(`http://${process.env.HOIST_TEST_REGISTRY}/v2/${APP}/tags/list`)).json()) as { tags: string[] };
-    expect(tags.tags).toEqual(expect.arrayContaining(["web.1", "web.2"]));
+    expect(await testRegistryTags(APP)).toEqual(expect.arrayContaining(["web.1", "web.2"]));
   }, 90_000);
 
   it("third push never gets healthy: the second release keeps answering, Slack got the failure with its reason", async () => {

@@ -20,9 +20,15 @@ export interface ServiceProcess {
  */
 export function startService(name: string, env: Record<string, string>): ServiceProcess {
   const own = env.REDIS_URL ? { REDIS_URL: asServiceUser(name, env.REDIS_URL) } : {};
+  // The test registry takes tokens only (scripts/services-up.sh): the builder and the deployer
+  // derive their registry users from its secret, as they do in production; a test may override it.
+  const secretFile = process.env.HOIST_REGISTRY_SECRET_FILE;
+  const registry: Record<string, string> = {};
+  if (secretFile && (name === "builder" || name === "deployer")) registry.HOIST_REGISTRY_SECRET_FILE = secretFile;
+  if (secretFile && name === "deployer" && process.env.HOIST_TEST_REGISTRY) registry.HOIST_REGISTRY = process.env.HOIST_TEST_REGISTRY;
   const child = spawn(process.execPath, [resolve(repoRoot, "services", name, "dist", "main.js")], {
     // Outbound calls from tests go to 127.0.0.1 only: that is all a service started here may reach.
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOIST_OUTBOUND_ALLOW: "127.0.0.1", ...env, ...own },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOIST_OUTBOUND_ALLOW: "127.0.0.1", ...registry, ...env, ...own },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];

@@ -26,5 +26,10 @@ export function buildPorts(deps: ApiDeps): BuildDeps {
 
 /** The ports linking an app to GitLab takes. */
 export function linkPorts(deps: ApiDeps): LinkDeps {
-  return { records: deps.records, secrets: deps.secrets, publicUrl: deps.config.HOIST_PUBLIC_URL, fetch: outboundFetchFor(deps.config.HOIST_OUTBOUND_ALLOW) };
+  return {
+    records: deps.records,
+    secrets: deps.secrets,
+    publicUrl: deps.config.HOIST_PUBLIC_URL,
+    fetch: outboundFetchFor(deps.config.HOIST_OUTBOUND_ALLOW),
+  };
 }

@@ -1,4 +1,4 @@
-import { concurrencySchema, localReposEnvSchema, secretsEnvSchema, workerEnvSchema } from "@hoist/shared";
+import { concurrencySchema, localReposEnvSchema, registrySecretEnvSchema, secretsEnvSchema, workerEnvSchema } from "@hoist/shared";
 import { z } from "zod";
 import { type BuildCaps, defaultBuildCaps } from "./domain/build-limits.js";
 
@@ -24,8 +24,10 @@ export const envSchema = workerEnvSchema.extend(secretsEnvSchema.shape).extend({
       "host[:port][/namespace] of an image registry, or an ECR URI <account>.dkr.ecr.<region>.amazonaws.com",
     )
     .default("127.0.0.1:5000"),
+  /** With HOIST_REGISTRY_SECRET(_FILE) each app pushes as its own derived user instead of these. */
   HOIST_REGISTRY_USERNAME: z.string().min(1).optional(),
   HOIST_REGISTRY_PASSWORD: z.string().min(1).optional(),
+  ...registrySecretEnvSchema.shape,
   /** Push over plain HTTP / without verifying TLS (podman's tlsVerify=false). */
   HOIST_REGISTRY_INSECURE: z
     .enum(["true", "false", "1", "0"], { error: "true or false" })

@@ -17,7 +17,14 @@ const queues = new JobQueues(producer, prefix);
 shutdown.register("queues", () => queues.close());
 const cancellations = await listenForCancels(ctx);
 const docker = dockerClient(config.DOCKER_HOST);
-const pipeline = { docker, secrets: lazySecretBox(config), workDir, pushTarget: pushTargets(ctx), localRepos: config.HOIST_LOCAL_REPOS, buildCaps: buildCapsOf(config) };
+const pipeline = {
+  docker,
+  secrets: lazySecretBox(config),
+  workDir,
+  pushTarget: pushTargets(ctx),
+  localRepos: config.HOIST_LOCAL_REPOS,
+  buildCaps: buildCapsOf(config),
+};
 const logLimits = {
   logMaxLines: config.HOIST_BUILD_LOG_MAX_LINES,
   logLineMax: config.HOIST_LOG_LINE_MAX,

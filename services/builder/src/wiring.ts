@@ -6,6 +6,7 @@ import {
   createWorker,
   type Logger,
   onBuildCanceled,
+  registrySecretOrExit,
   type SecretBox,
   type ShutdownRegistry,
 } from "@hoist/shared";
@@ -80,7 +81,9 @@ export function pushTargets({ config, log, shutdown }: Boot): (app: string) => P
   const ecrMatch = /\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com/.exec(config.HOIST_REGISTRY);
   const ecr = isEcrRegistry(config.HOIST_REGISTRY) && ecrMatch ? new ECRClient({ region: ecrMatch[1] as string }) : undefined;
   if (ecr) shutdown.register("ecr client", async () => ecr.destroy());
-  return (app) => resolvePushTarget(config, app, ecr);
+  // Read once (from its file when given so): each build derives its app's registry password from it.
+  const registrySecret = registrySecretOrExit(config);
+  return (app) => resolvePushTarget({ ...config, HOIST_REGISTRY_SECRET: registrySecret }, app, ecr);
 }
 
 /** The build worker, ready; a job BullMQ fails for good on its own marks its build failed. */

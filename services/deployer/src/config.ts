@@ -1,4 +1,4 @@
-import { concurrencySchema, secretsEnvSchema, workerEnvSchema } from "@hoist/shared";
+import { concurrencySchema, registrySecretEnvSchema, secretsEnvSchema, workerEnvSchema } from "@hoist/shared";
 import { z } from "zod";
 
 const ms = (what: string, min: number) =>
@@ -21,5 +21,11 @@ export const envSchema = workerEnvSchema.merge(secretsEnvSchema).extend({
   HOIST_ECS_ROLLOUT_TIMEOUT_S: z.coerce.number().int().min(1).max(86_400).default(900),
   /** Seconds a local container gets between SIGTERM and SIGKILL when it is swapped out. */
   HOIST_LOCAL_STOP_TIMEOUT_S: z.coerce.number().int().min(0).max(300).default(5),
+  /** The builder's registry (`host[:port][/namespace]`): with the registry secret, the local target pulls from it as the deployer user. */
+  HOIST_REGISTRY: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+(:\d{1,5})?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, "host[:port][/namespace] of an image registry, as the builder's")
+    .optional(),
+  ...registrySecretEnvSchema.shape,
 });
 export type Env = z.infer<typeof envSchema>;

@@ -5,7 +5,11 @@ import {
   createWorker,
   dockerProbe,
   JobQueues,
+  REGISTRY_DEPLOYER_USER,
   Records,
+  registryHost,
+  registryPassword,
+  registrySecretOrExit,
   serveWorkerHealth,
   startDependencyChecks,
 } from "@hoist/shared";
@@ -24,6 +28,16 @@ const prefix = config.HOIST_QUEUE_PREFIX;
 const queues = new JobQueues(producer, prefix);
 shutdown.register("queues", () => queues.close());
 const docker = createDocker();
+// The local target pulls from Hoist's registry as the deployer user (pull on every app's repository).
+const registrySecret = registrySecretOrExit(config);
+const pullAuth =
+  config.HOIST_REGISTRY && registrySecret
+    ? {
+        username: REGISTRY_DEPLOYER_USER,
+        password: registryPassword(registrySecret, REGISTRY_DEPLOYER_USER),
+        serveraddress: registryHost(config.HOIST_REGISTRY),
+      }
+    : undefined;
 const ports = {
   ...deployPorts({
     redis: producer,
@@ -38,6 +52,7 @@ const ports = {
     lockTtlMs: config.HOIST_DEPLOY_LOCK_TTL_MS,
     ecsPollMs: config.HOIST_ECS_POLL_MS,
     stopTimeoutS: config.HOIST_LOCAL_STOP_TIMEOUT_S,
+    ...(pullAuth ? { pullAuth } : {}),
   }),
   ...deployerOverrides(),
 };

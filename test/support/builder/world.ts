@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { JobQueues, LocalSecretBox, Records, type Redis, secretContexts } from "@hoist/shared";
 import { deletePrefix, testRedis, uniquePrefix } from "@hoist/shared/testing";
 import { authorizeKey, createRepo, type Keypair, makeKeypair, type TestRepo } from "../git/index.js";
+import { testRegistryTags } from "../registry/auth.js";
 
 /** A test's world: its own Redis prefix, records, queues, secret box, work dir and a git repo with an authorized deploy key. */
 export interface BuilderWorld {
@@ -93,10 +94,8 @@ export async function builderWorld(label: string): Promise<BuilderWorld> {
   };
 }
 
-/** The tags of `repo` in the test registry (none: []). */
+/** The tags of `repo` in the test registry (none: []), read with a token as the test registry's clients do. */
 export async function registryTags(registry: string, repo: string): Promise<string[]> {
-  const res = await fetch(`http://${registry}/v2/${repo}/tags/list`);
-  if (res.status === 404) return [];
-  const body = (await res.json()) as { tags?: string[] | null };
-  return body.tags ?? [];
+  if (registry !== process.env.HOIST_TEST_REGISTRY) throw new Error(`registryTags reads the test registry, not ${registry}`);
+  return testRegistryTags(repo);
 }

@@ -1,5 +1,5 @@
 /** Where a git repository lives over SSH, from either URL form GitLab shows. */
-export interface SshLocation {
+interface SshLocation {
   user: string;
   host: string;
   port: number;

@@ -120,7 +120,7 @@ export function outboundRefusal(err: unknown): OutboundRefusedError | undefined 
   return undefined;
 }
 
-export type LookupFn = (
+type LookupFn = (
   hostname: string,
   options: { all: true; family?: number },
   cb: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,

@@ -99,7 +99,6 @@ export const buildSettingsSchema = z
       .optional(),
   })
   .strict();
-export type BuildSettings = z.infer<typeof buildSettingsSchema>;
 
 export const appSchema = z.object({
   name: appNameSchema,

@@ -2,7 +2,16 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type App, GitUrlError, gitAccess, gitReason, LOCAL_REPOS_SETTING, localRepoPath, type SecretBox, secretContexts } from "@hoist/shared";
+import {
+  type App,
+  GitUrlError,
+  gitAccess,
+  gitReason,
+  LOCAL_REPOS_SETTING,
+  localRepoPath,
+  type SecretBox,
+  secretContexts,
+} from "@hoist/shared";
 import { UnprocessableError } from "./errors.js";
 
 interface ResolvedRef {

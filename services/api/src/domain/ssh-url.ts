@@ -1,2 +1,2 @@
 // One parser for every place an SSH URL comes in (create, link, ls-remote) and the builder's clone.
-export { parseSshUrl, type SshLocation, sshUrlOf } from "@hoist/shared";
+export { parseSshUrl, sshUrlOf } from "@hoist/shared";

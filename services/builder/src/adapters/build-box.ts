@@ -8,7 +8,7 @@ const flavors = new WeakMap<Docker, Promise<EngineFlavor>>();
  * own ping answers; Docker has no such path (404), or refuses its version prefix (400); /version would tell too, but podman takes seconds
  * to answer it (it asks the package manager about its runtime).
  */
-export function engineFlavor(docker: Docker): Promise<EngineFlavor> {
+function engineFlavor(docker: Docker): Promise<EngineFlavor> {
   let known = flavors.get(docker);
   if (!known) {
     known = libpod(docker, "GET", "/libpod/_ping").then(

@@ -99,6 +99,8 @@ export interface BuildSpec {
   limits: BuildLimits;
   /** Where the steps run; stopped when the time limit passes. */
   box: BuildBox;
+  /** Credentials for the FROM pulls from this registry (the app's own, sent as X-Registry-Config). */
+  registryAuth?: { username: string; password: string; serveraddress: string };
   signal: AbortSignal;
   log: (line: string) => void;
 }
@@ -142,6 +144,13 @@ async function buildWithin(docker: Docker, spec: BuildSpec): Promise<string | un
       forcerm: true,
       ...(spec.target ? { target: spec.target } : {}),
       ...confinementParams(spec.limits, spec.box.flavor, spec.box.podman),
+      ...(spec.registryAuth
+        ? {
+            registryconfig: {
+              [spec.registryAuth.serveraddress]: { username: spec.registryAuth.username, password: spec.registryAuth.password },
+            },
+          }
+        : {}),
     })) as IncomingMessage;
   } catch (err) {
     context.destroy?.();

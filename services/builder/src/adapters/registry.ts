@@ -1,5 +1,5 @@
 import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient, GetAuthorizationTokenCommand } from "@aws-sdk/client-ecr";
-import { type DependencyProbe, httpProbe } from "@hoist/shared";
+import { appRegistryUser, type DependencyProbe, httpProbe, registryPassword } from "@hoist/shared";
 import { z } from "zod";
 import { BuildFailure, oneLine } from "../domain/failure.js";
 
@@ -8,6 +8,12 @@ export interface PushTarget {
   /** `host[:port][/namespace]`: image names are `<prefix>/<app>`. */
   prefix: string;
   auth?: { username: string; password: string; serveraddress: string };
+  /**
+   * The app's own credentials for the build's FROM pulls (X-Registry-Config): only Hoist's
+   * derived per-app users, whose token reaches no other app's repository. Shared or ECR
+   * credentials are never handed to a Dockerfile's pulls.
+   */
+  buildAuth?: { username: string; password: string; serveraddress: string };
   /** Registry over plain HTTP or without TLS verification (test registries, `HOIST_REGISTRY_INSECURE`). */
   insecure: boolean;
 }
@@ -23,6 +29,8 @@ export interface RegistryConfig {
   HOIST_REGISTRY_USERNAME?: string | undefined;
   HOIST_REGISTRY_PASSWORD?: string | undefined;
   HOIST_REGISTRY_INSECURE: boolean;
+  /** Set: the registry runs Hoist's token auth and each app pushes (and pulls) as its own user `app-<name>`. */
+  HOIST_REGISTRY_SECRET?: string | undefined;
 }
 
 const authDataSchema = z.object({
@@ -47,11 +55,17 @@ export async function resolvePushTarget(cfg: RegistryConfig, app: string, ecr?: 
   const [host, ...ns] = cfg.HOIST_REGISTRY.replace(/\/+$/, "").split("/");
   const m = ecrHost.exec(host ?? "");
   if (!m) {
-    const auth =
-      cfg.HOIST_REGISTRY_USERNAME && cfg.HOIST_REGISTRY_PASSWORD
-        ? { username: cfg.HOIST_REGISTRY_USERNAME, password: cfg.HOIST_REGISTRY_PASSWORD, serveraddress: host as string }
-        : undefined;
-    return { prefix: cfg.HOIST_REGISTRY.replace(/\/+$/, ""), insecure: cfg.HOIST_REGISTRY_INSECURE, ...(auth ? { auth } : {}) };
+    // An app's own credentials are derived here, for this build only: the token service grants
+    // them its repository and the base images, so a FROM of another app's image is refused.
+    const user = cfg.HOIST_REGISTRY_SECRET ? appRegistryUser(app) : cfg.HOIST_REGISTRY_USERNAME;
+    const password = cfg.HOIST_REGISTRY_SECRET ? registryPassword(cfg.HOIST_REGISTRY_SECRET, user as string) : cfg.HOIST_REGISTRY_PASSWORD;
+    const auth = user && password ? { username: user, password, serveraddress: host as string } : undefined;
+    return {
+      prefix: cfg.HOIST_REGISTRY.replace(/\/+$/, ""),
+      insecure: cfg.HOIST_REGISTRY_INSECURE,
+      ...(auth ? { auth } : {}),
+      ...(auth && cfg.HOIST_REGISTRY_SECRET ? { buildAuth: auth } : {}),
+    };
   }
   const client = ecr ?? new ECRClient({ region: m[2] as string });
   const repositoryName = [...ns, app].join("/");

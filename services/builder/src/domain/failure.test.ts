@@ -25,6 +25,13 @@ describe("failure reasons", () => {
       "build web: checking on sources: no such file",
     );
   });
+  it("keeps a registry's refusal, listed under errors:, in the reason", () => {
+    const err =
+      "creating build container: initializing source docker://r:5000/a:web.1: reading manifest web.1 in r:5000/a: errors:\ndenied: requested access to the resource is denied\nunauthorized: authentication required\n";
+    expect(dockerBuildReason("web", err, { file: "Dockerfile", line: 1, keyword: "FROM" })).toBe(
+      "build web: Dockerfile:1 FROM: creating build container: initializing source docker://r:5000/a:web.1: reading manifest web.1 in r:5000/a: errors: denied: requested access to the resource is denied; unauthorized: authentication required",
+    );
+  });
   it("keeps reasons to one bounded line", () => {
     expect(oneLine("\n  first\nsecond")).toBe("first");
     expect(oneLine("x".repeat(400))).toHaveLength(300);

@@ -54,7 +54,17 @@ export function gitFailure(stderr: string, host: string): BuildFailure {
 export function dockerBuildReason(service: string, error: string, at?: { file: string; line: number; keyword: string }): string {
   const code = /exit (?:status|code):? ?(\d+)/i.exec(error)?.[1];
   if (at && code !== undefined) return `build ${service}: ${at.file}:${at.line} ${at.keyword} exit code ${code}`;
-  const msg = oneLine(error.replace(/^building at STEP "[^"]*":\s*/, ""));
+  // A registry's refusal comes as "…: errors:" and one line per error ("denied: …"): those lines are the reason.
+  const folded = error.replace(
+    /\berrors:\s*\r?\n([\s\S]*)$/,
+    (_, list: string) =>
+      `errors: ${list
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .join("; ")}`,
+  );
+  const msg = oneLine(folded.replace(/^building at STEP "[^"]*":\s*/, ""));
   if (at) return `build ${service}: ${at.file}:${at.line} ${at.keyword}: ${msg}`;
   return `build ${service}: ${msg}`;
 }

@@ -2,10 +2,12 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { appRegistryUser } from "@hoist/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BuilderWorld, builderWorld, registryTags } from "../../../../test/support/builder/world.js";
 import { type FileSpec, makeKeypair, sshHostKeyLine, wrongHostKeyLine } from "../../../../test/support/git/index.js";
 import { busyboxImage, dockerFromEnv, ensureBaseImages } from "../../../../test/support/images/base-images.js";
+import { testRegistryAuth } from "../../../../test/support/registry/auth.js";
 import { startTestBuilder, type TestBuilder } from "../testing/worker.js";
 import { failOrphanedBuild } from "./build-job.js";
 
@@ -99,7 +101,8 @@ describe("build job against podman, the registry and git over sshd", () => {
     const docker = dockerFromEnv();
     const image = `${world.registry}/${app}:web.1`;
     await docker.getImage(image).remove({ force: true });
-    const pull = await docker.pull(image);
+    // Pulled back as the app itself (the registry takes tokens only).
+    const pull = await docker.pull(image, { authconfig: testRegistryAuth(appRegistryUser(app)) });
     await new Promise<void>((res, rej) => docker.modem.followProgress(pull, (err) => (err ? rej(err) : res())));
     const out: string[] = [];
     for (const cmd of [

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BuilderWorld, builderWorld } from "../../../../test/support/builder/world.js";
 import { ensureBaseImages } from "../../../../test/support/images/base-images.js";
 import { defaultBuildCaps } from "../domain/build-limits.js";
 import { processesRunning } from "../testing/host.js";
 import { startTestBuilder, type TestBuilder } from "../testing/worker.js";
-import { type BuilderWorld, builderWorld } from "../../../../test/support/builder/world.js";
 
 /** An app's `build` settings and the builder's HOIST_BUILD_* caps reach the engine through a build job. */
 describe("build jobs run in the app's box", () => {

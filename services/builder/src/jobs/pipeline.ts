@@ -232,6 +232,7 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
           noCache: build.noCache ?? false,
           limits,
           box,
+          ...(target.buildAuth ? { registryAuth: target.buildAuth } : {}),
           signal: sig,
           log: (l) => deps.log(`build ${svc.service}`, l),
         }),

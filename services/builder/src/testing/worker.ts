@@ -13,6 +13,7 @@ import {
 } from "@hoist/shared";
 import { nextEvent, testRedis } from "@hoist/shared/testing";
 import type { Job, Worker } from "bullmq";
+import { testRegistrySecret } from "../../../../test/support/registry/auth.js";
 
 import { Cancellations } from "../adapters/cancellations.js";
 import { dockerClient } from "../adapters/docker.js";
@@ -69,7 +70,11 @@ export async function startTestBuilder(
       workDir: world.workDir,
       pushTarget:
         opts.pushTarget ??
-        ((app) => resolvePushTarget({ HOIST_REGISTRY: opts.registry ?? world.registry, HOIST_REGISTRY_INSECURE: true }, app)),
+        ((app) =>
+          resolvePushTarget(
+            { HOIST_REGISTRY: opts.registry ?? world.registry, HOIST_REGISTRY_INSECURE: true, HOIST_REGISTRY_SECRET: testRegistrySecret() },
+            app,
+          )),
     },
   };
   const connection = testRedis("worker");

@@ -1,7 +1,9 @@
+import { appRegistryUser } from "@hoist/shared";
 import type Docker from "dockerode";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { removeLocalApp } from "../../../../test/support/deploy/cleanup.js";
 import { builderTag, buildHttpAppImage } from "../../../../test/support/deploy/http-app.js";
+import { testRegistryAuth } from "../../../../test/support/registry/auth.js";
 import { DeployerHarness } from "../testing/harness.js";
 import { freePort } from "../testing/ports.js";
 import { createDocker } from "./clients.js";
@@ -196,7 +198,7 @@ describe("local target (podman)", () => {
     if (!registry) throw new Error("HOIST_TEST_REGISTRY is not set: run through vitest's global setup with the registry");
     h.startWorker();
     const tag = await buildHttpAppImage(docker, builderTag(app, "web", 5), "shop build 5 from the registry");
-    const pushed = await docker.getImage(tag).push({});
+    const pushed = await docker.getImage(tag).push({ authconfig: testRegistryAuth(appRegistryUser(app)) });
     await new Promise((resolve, reject) => docker.modem.followProgress(pushed, (err) => (err ? reject(err) : resolve(undefined))));
     await docker.getImage(tag).remove({ force: true });
     const r1 = await h.createRelease(app, [{ service: "web", tag }]);

@@ -1,4 +1,4 @@
-import type { App, Image, Release } from "@hoist/shared";
+import { type App, type Image, type RegistryAuth, type Release, registryHost } from "@hoist/shared";
 import type Docker from "dockerode";
 import { demuxDockerLogs, lastLines, waitForHttp2xx } from "../domain/health.js";
 import { type DeployInput, type DeployOutcome, type DeployTarget, PermanentDeployError } from "../domain/target.js";
@@ -44,7 +44,13 @@ function statusOf(err: unknown): number | undefined {
 export class LocalTarget implements DeployTarget {
   constructor(
     private readonly docker: Docker,
-    private readonly opts: { stopTimeoutS: number; logLines?: number; healthIntervalMs?: number } = { stopTimeoutS: 5 },
+    private readonly opts: {
+      stopTimeoutS: number;
+      logLines?: number;
+      healthIntervalMs?: number;
+      /** The deployer's registry user (pull on every app's repository), sent only to its registry. */
+      pullAuth?: RegistryAuth;
+    } = { stopTimeoutS: 5 },
   ) {}
 
   async deploy({ app, release, env, step, signal }: DeployInput): Promise<DeployOutcome> {
@@ -201,7 +207,8 @@ export class LocalTarget implements DeployTarget {
     await step(`pulling ${tag}`);
     let pullError: string | undefined;
     try {
-      const stream = await this.docker.pull(tag);
+      const auth = this.opts.pullAuth;
+      const stream = await this.docker.pull(tag, auth && registryHost(tag) === auth.serveraddress ? { authconfig: auth } : {});
       const progress = await new Promise<unknown[]>((resolve, reject) =>
         this.docker.modem.followProgress(stream, (err: Error | null, out: unknown[]) => (err ? reject(err) : resolve(out))),
       );

@@ -1,5 +1,13 @@
 import type { ECSClient } from "@aws-sdk/client-ecs";
-import { enqueueNotifications, type JobQueues, type Records, type Redis, type SecretBox, secretContexts } from "@hoist/shared";
+import {
+  enqueueNotifications,
+  type JobQueues,
+  type Records,
+  type Redis,
+  type RegistryAuth,
+  type SecretBox,
+  secretContexts,
+} from "@hoist/shared";
 import type Docker from "dockerode";
 import { z } from "zod";
 import { EcsDeployTarget, RedisEcsRolloutState } from "../adapters/ecs-target.js";
@@ -23,6 +31,8 @@ export interface DeployerDeps {
   ecsPollMs: number;
   ecsTimeoutS: number;
   stopTimeoutS: number;
+  /** Pulls from Hoist's registry as the deployer user (HOIST_REGISTRY + its secret); none: anonymous pulls. */
+  pullAuth?: RegistryAuth;
 }
 
 const envObjectSchema = z.record(z.string(), z.string());
@@ -30,7 +40,7 @@ const envObjectSchema = z.record(z.string(), z.string());
 /** Wires the deploy domain to Redis, the secret box, podman and ECS. */
 export function deployPorts(deps: DeployerDeps): DeployPorts {
   const store = new ReleaseStore(deps.redis, deps.records, deps.prefix);
-  const local = new LocalTarget(deps.docker, { stopTimeoutS: deps.stopTimeoutS });
+  const local = new LocalTarget(deps.docker, { stopTimeoutS: deps.stopTimeoutS, ...(deps.pullAuth ? { pullAuth: deps.pullAuth } : {}) });
   const ecs = new EcsDeployTarget({
     client: deps.ecs,
     state: new RedisEcsRolloutState(deps.redis, deps.prefix),

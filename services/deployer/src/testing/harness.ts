@@ -6,6 +6,7 @@ import {
   JobQueues,
   LocalSecretBox,
   type Logger,
+  REGISTRY_DEPLOYER_USER,
   Records,
   type Redis,
   type Release,
@@ -14,6 +15,7 @@ import {
 import { deletePrefix, testRedis, uniquePrefix } from "@hoist/shared/testing";
 import { TEST_AWS_CREDENTIALS } from "../../../../test/support/aws/json-server.js";
 import type { AwsTestCredentials } from "../../../../test/support/aws/sigv4.js";
+import { testRegistryAuth } from "../../../../test/support/registry/auth.js";
 import { createDocker, ecsClientFactory } from "../adapters/clients.js";
 import { RedisStreamReleaseLog } from "../adapters/release-log.js";
 import { livePointerKey } from "../adapters/release-store.js";
@@ -70,6 +72,8 @@ export class DeployerHarness {
       ecsPollMs: 20,
       ecsTimeoutS: 900,
       stopTimeoutS: 1,
+      // The test registry takes tokens only: the local target pulls as the deployer user, as in production.
+      pullAuth: testRegistryAuth(REGISTRY_DEPLOYER_USER),
       ...overrides,
     };
   }

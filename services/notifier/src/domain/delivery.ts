@@ -26,7 +26,7 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
 /** At most this much of a destination's answer goes into a failure reason. */
 const ANSWER_LIMIT = 300;
 
-export function answerSnippet(body: string): string {
+function answerSnippet(body: string): string {
   const oneLine = body.replace(/\s+/g, " ").trim();
   return oneLine.length > ANSWER_LIMIT ? `${oneLine.slice(0, ANSWER_LIMIT)}…` : oneLine;
 }

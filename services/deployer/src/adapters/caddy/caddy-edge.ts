@@ -7,7 +7,6 @@ import {
   hostsSchema,
   internalTlsPolicy,
   type PortRouteSpec,
-  type ProxyOptions,
   portServer,
   routeHandle,
   upstreamSchema,
@@ -24,7 +23,7 @@ import {
   upstreamStatusSchema,
 } from "./schemas.js";
 
-export type HoistRoute =
+type HoistRoute =
   | (ServiceRef & {
       kind: "port";
       id: string;
@@ -37,7 +36,7 @@ export type HoistRoute =
     })
   | (ServiceRef & { kind: "hosts"; id: string; hosts: string[]; tls: "internal" | "acme"; target: string[] });
 
-export interface DrainResult {
+interface DrainResult {
   drained: boolean;
   ms: number;
   /** Requests still in flight per upstream when the bound ran out (empty when drained). */
@@ -378,4 +377,4 @@ export class CaddyEdge {
   }
 }
 
-export type { HostRouteSpec, PortRouteSpec, ProxyOptions };
+export type { HostRouteSpec, PortRouteSpec };

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { type ServiceRef, tlsPolicyId } from "./ids.js";
 
 /** How Caddy spreads requests over the upstreams of a route and takes dead ones out. */
-export interface ProxyOptions {
+interface ProxyOptions {
   /** Default round_robin. */
   loadBalancing?: "round_robin" | "least_conn";
   /** Caddy's active health check of every upstream; without it only dial failures are noticed. */
@@ -50,17 +50,17 @@ export const hostsSchema = z.array(hostSchema).min(1, "a host route needs at lea
 
 const ms = (n: number) => `${Math.max(1, Math.round(n))}ms`;
 
-export function dialOf(bind: string | undefined, port: number): string {
+function dialOf(bind: string | undefined, port: number): string {
   const host = !bind || bind === "0.0.0.0" ? "127.0.0.1" : bind === "::" ? "[::1]" : bind;
   return `${host}:${port}`;
 }
 
-export function listenOf(bind: string | undefined, port: number): string {
+function listenOf(bind: string | undefined, port: number): string {
   const host = bind ?? "127.0.0.1";
   return `${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${port}`;
 }
 
-export function proxyHandler(upstreams: string[], opts: ProxyOptions): Record<string, unknown> {
+function proxyHandler(upstreams: string[], opts: ProxyOptions): Record<string, unknown> {
   return {
     handler: "reverse_proxy",
     upstreams: upstreams.map((d) => ({ dial: d })),

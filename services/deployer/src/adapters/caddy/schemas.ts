@@ -55,7 +55,7 @@ export const portRouteSchema = z
   .loose();
 export type PortRouteConfig = z.infer<typeof portRouteSchema>;
 
-export const serverSchema = z
+const serverSchema = z
   .object({ listen: z.array(z.string()).default([]), routes: z.array(z.record(z.string(), z.unknown())).default([]) })
   .loose();
 

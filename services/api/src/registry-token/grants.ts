@@ -1,0 +1,68 @@
+import { appRepository, REGISTRY_ADMIN_USER, REGISTRY_DEPLOYER_USER } from "@hoist/shared";
+
+/** One `access` entry of a registry token (the Docker registry token spec). */
+export interface Access {
+  type: string;
+  name: string;
+  actions: string[];
+}
+
+export interface GrantPolicy {
+  /** HOIST_REGISTRY: its namespace decides the apps' repository names. */
+  registry: string;
+  /** Globs of repositories every app may pull (base images): `*` within one path segment, `**` across them. */
+  baseRepos: string[];
+}
+
+/** Parses `repository:<name>:<actions>` scopes (several per request; a name may hold `:` only in a tag-less form, so the last `:` splits). */
+export function parseScopes(scopes: string[]): Access[] {
+  const out: Access[] = [];
+  for (const scope of scopes) {
+    for (const one of scope.split(" ").filter(Boolean)) {
+      const first = one.indexOf(":");
+      const last = one.lastIndexOf(":");
+      if (first < 1 || last === first) continue;
+      const actions = one
+        .slice(last + 1)
+        .split(",")
+        .filter(Boolean);
+      out.push({ type: one.slice(0, first), name: one.slice(first + 1, last), actions });
+    }
+  }
+  return out;
+}
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob
+    .split("**")
+    .map((part) =>
+      part
+        .split("*")
+        .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+        .join("[^/]*"),
+    )
+    .join(".*");
+  return new RegExp(`^${body}$`);
+}
+
+/** What `user` may do on one resource: the spec's answer to a scope outside the grant is fewer actions, not an error. */
+function allowed(user: string, resource: Access, policy: GrantPolicy, base: RegExp[]): string[] {
+  if (user === REGISTRY_ADMIN_USER) {
+    if (resource.type === "registry" && resource.name === "catalog") return ["*"];
+    return resource.type === "repository" ? ["pull", "push", "delete"] : [];
+  }
+  if (resource.type !== "repository") return [];
+  if (user === REGISTRY_DEPLOYER_USER) return ["pull"];
+  if (user.startsWith("app-") && resource.name === appRepository(policy.registry, user.slice("app-".length))) return ["pull", "push"];
+  if (user.startsWith("app-") && base.some((re) => re.test(resource.name))) return ["pull"];
+  return [];
+}
+
+/** The token's `access` claim: each requested resource with the requested actions the user holds (possibly none). */
+export function grant(user: string | undefined, requested: Access[], policy: GrantPolicy): Access[] {
+  const base = policy.baseRepos.map(globToRegExp);
+  return requested.map((r) => {
+    const may = user === undefined ? [] : allowed(user, r, policy, base);
+    return { ...r, actions: r.actions.filter((a) => may.includes(a) || may.includes("*")) };
+  });
+}
