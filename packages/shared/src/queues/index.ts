@@ -5,3 +5,4 @@ export * from "./deploy.js";
 export * from "./notify.js";
 export * from "./producer.js";
 export * from "./worker.js";
+export * from "./permanent.js";

@@ -5,3 +5,4 @@ export * from "./keys.js";
 export * from "./repos.js";
 export * from "./retention.js";
 export * from "./schemas.js";
+export * from "./lifecycle/index.js";
