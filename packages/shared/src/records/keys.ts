@@ -30,8 +30,11 @@ export function recordKeys(prefix: string) {
     hook: (hookId: string) => `${p}:hook:${hookId}`,
     /** A webhook delivery's dedupe key, naming the build it created. */
     delivery: (hookId: string, key: string) => `${p}:hook:${hookId}:delivery:${key}`,
-    /** Notify jobs written by a transition, until moved onto the notify queue (see lifecycle/outbox.ts). */
-    notifyOutbox: `${p}:outbox:notify`,
+    /**
+     * Notify jobs written by a transition, until moved onto the notify queue (lifecycle/outbox.ts).
+     * In the notify queue's namespace, which every service that moves a status may write (redis/acl.ts).
+     */
+    notifyOutbox: `${prefix}:notify:outbox`,
     /** The per-app deploy lock, its fencing-token counter and the deploys waiting for it. */
     deployLock: (app: string) => `${prefix}:deployer:lock:${app}`,
     deployFence: (app: string) => `${prefix}:deployer:fence:${app}`,
