@@ -111,8 +111,8 @@ describe("record lifecycles over real Redis", () => {
     const dead = new JobQueues(redis, prefix);
     dead.queue("notify").add = () => Promise.reject(new Error("connection lost"));
     dead.queue("notify").addBulk = () => Promise.reject(new Error("connection lost"));
-    const started = await new BuildLifecycle(records, dead).start(build.id);
-    expect(started).toMatchObject({ ok: true, record: { status: "running" } });
+    await expect(new BuildLifecycle(records, dead).start(build.id)).rejects.toThrow("connection lost");
+    expect(await records.builds.require(build.id)).toMatchObject({ status: "running" });
     expect(await outboxSize()).toBe(1);
     expect(await notifyJobIds()).toEqual([]);
 

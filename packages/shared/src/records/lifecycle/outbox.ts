@@ -23,12 +23,12 @@ export class NotifyOutbox {
   ) {}
 
   /**
-   * Sends a transition's entries now. Should that fail (Redis lost between the two), they stay in
-   * the outbox and the drainer sends them: the transition itself has happened and is not undone.
+   * Sends a transition's entries now. Should that fail (Redis lost between the two), the error
+   * propagates as before (the caller answers 503 or retries its job), while the entries stay in
+   * the outbox for the drainer: the transition itself has happened and is not undone.
    */
   async send(members: readonly string[] | undefined): Promise<void> {
-    if (!members?.length) return;
-    await this.move(members).catch(() => {});
+    if (members?.length) await this.move(members);
   }
 
   /** Sends every entry older than `graceMs`; returns how many were moved. */
