@@ -5,8 +5,8 @@ import { newId } from "./ids.js";
 import { type RecordKeys, recordKeys } from "./keys.js";
 import { moveRecord, type TransitionResult } from "./lifecycle/move.js";
 import { scriptContext } from "./lifecycle/scripts.js";
-import type { BuildStatus, ReleaseStatus } from "./schemas.js";
 import { finishedBuildStatuses, Retention } from "./retention.js";
+import type { BuildStatus, ReleaseStatus } from "./schemas.js";
 import {
   type App,
   appSchema,
@@ -125,7 +125,12 @@ export class BuildRepo extends HashRepo<typeof buildSchema> {
     // Indexed first: should the process die before the build's job is stored, a sweep finds it.
     await this.redis.zadd(this.keys.acceptedBuilds, Date.parse(draft.createdAt), id);
     const [number, outbox] = await this.scripts.createNumbered(
-      { seq: this.keys.buildSeq(input.app), record: this.keys.build(id), index: this.keys.appBuilds(input.app), outbox: this.keys.notifyOutbox },
+      {
+        seq: this.keys.buildSeq(input.app),
+        record: this.keys.build(id),
+        index: this.keys.appBuilds(input.app),
+        outbox: this.keys.notifyOutbox,
+      },
       scriptContext(this.keys),
       "build",
       id,

@@ -143,7 +143,16 @@ export function recordScripts(redis: Redis): RecordScripts {
         ...fields,
       ) as Promise<[1, number, string[], string[]] | [0, string]>,
     undoCreateOnce: (k, member, outboxMembers) =>
-      r.hoistUndoCreateOnce!(k.once, k.record, k.index, k.openIndex, k.acceptedIndex, k.outbox, member, ...outboxMembers) as Promise<number>,
+      r.hoistUndoCreateOnce!(
+        k.once,
+        k.record,
+        k.index,
+        k.openIndex,
+        k.acceptedIndex,
+        k.outbox,
+        member,
+        ...outboxMembers,
+      ) as Promise<number>,
     releaseOnce: (once, member) => r.hoistReleaseOnce!(once, member) as Promise<number>,
     patchExisting: (record, ...fields) => r.hoistPatchExisting!(record, ...fields) as Promise<number>,
     compareAndSet: (record, field, expected, next, ...fields) =>

@@ -86,7 +86,10 @@ async function recordFailure(deps: BuildJobDeps, buildId: string, reason: string
 /** queued → running (or a running build resumed by a retry or another worker); undefined: nothing to run. */
 async function startOrResume(deps: BuildJobDeps, build: Build, writer: LogWriter, ctx: Ctx): Promise<Build | BuildOutcome> {
   if (build.status === "running") {
-    writer.write("start", `resuming build #${build.number} (attempt ${attemptOf(ctx.job).number}): an earlier attempt failed or its worker stopped`);
+    writer.write(
+      "start",
+      `resuming build #${build.number} (attempt ${attemptOf(ctx.job).number}): an earlier attempt failed or its worker stopped`,
+    );
     return build;
   }
   const t = await new BuildLifecycle(deps.records, deps.queues).start(build.id);
@@ -197,7 +200,14 @@ async function settleError(
 }
 
 /** Records the build failed (build.failed goes with it), ends its log and fails the job permanently. */
-async function failForGood(deps: BuildJobDeps, buildId: string, writer: LogWriter, step: string, line: string, reason: string): Promise<never> {
+async function failForGood(
+  deps: BuildJobDeps,
+  buildId: string,
+  writer: LogWriter,
+  step: string,
+  line: string,
+  reason: string,
+): Promise<never> {
   writer.write(step, line);
   await writer.flush();
   await recordFailure(deps, buildId, reason, writer.lastLines());

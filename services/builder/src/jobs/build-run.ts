@@ -6,8 +6,8 @@ import {
   LogWriter,
   type Records,
   type Redis,
-  SecretMasker,
   type SecretBox,
+  SecretMasker,
   secretContexts,
 } from "@hoist/shared";
 import { CanceledError, type Cancellations, TimedOutError } from "../adapters/cancellations.js";
@@ -51,11 +51,7 @@ export async function appEnvValues(secrets: SecretBox, app: App): Promise<string
  * The build's timeout, counted from its first start (so a taken-over build cannot run forever
  * either), combined with a cancel and the worker's own signal. `clear` stops the timer.
  */
-export function buildDeadline(
-  build: Build,
-  app: App,
-  signals: (AbortSignal | undefined)[],
-): { signal: AbortSignal; clear(): void } {
+export function buildDeadline(build: Build, app: App, signals: (AbortSignal | undefined)[]): { signal: AbortSignal; clear(): void } {
   const timeout = new AbortController();
   const deadline = Date.parse(build.startedAt ?? new Date().toISOString()) + app.buildTimeoutSec * 1000;
   const timer = setTimeout(() => timeout.abort(new TimedOutError("timed out")), Math.max(0, deadline - Date.now()));

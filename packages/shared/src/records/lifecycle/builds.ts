@@ -32,11 +32,7 @@ export class BuildLifecycle {
   }
 
   /** running (or, for a job that died before starting, queued) → failed (build.failed). */
-  fail(
-    id: string,
-    reason: string,
-    opts: { logTail?: string[]; from?: BuildStatus[] } = {},
-  ): Promise<TransitionResult<Build>> {
+  fail(id: string, reason: string, opts: { logTail?: string[]; from?: BuildStatus[] } = {}): Promise<TransitionResult<Build>> {
     return this.move(id, opts.from ?? ["running"], {
       status: "failed",
       reason,
@@ -61,4 +57,3 @@ export class BuildLifecycle {
     return res;
   }
 }
-

@@ -6,7 +6,7 @@ import { lifecycleScripts, scriptContext } from "./scripts.js";
 import { assertMove, type RecordKind, type StatusOf } from "./table.js";
 
 export type TransitionResult<T> =
-  | { ok: true; from: string; record: T; /** Notify jobs written to the outbox, for NotifyOutbox.send. */ outbox: string[] }
+  | { ok: true; from: string; record: T /** Notify jobs written to the outbox, for NotifyOutbox.send. */; outbox: string[] }
   | { ok: false; reason: "missing" }
   | { ok: false; reason: "state"; current: string };
 

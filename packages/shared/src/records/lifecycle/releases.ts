@@ -77,7 +77,12 @@ export class ReleaseLifecycle {
    * only for giving up on a dead job (or one never queued), which no deploy holds.
    */
   async fail(release: Pick<Release, "id" | "app">, reason: string, lock: LockToken | undefined): Promise<boolean> {
-    const res = await this.move(release, ["pending", "deploying"], { status: "failed", reason, finishedAt: new Date().toISOString() }, lock);
+    const res = await this.move(
+      release,
+      ["pending", "deploying"],
+      { status: "failed", reason, finishedAt: new Date().toISOString() },
+      lock,
+    );
     return res.ok;
   }
 
