@@ -61,26 +61,7 @@ export async function deployRelease(
     await ports.step(releaseId, `deploy started (attempt holds lock token ${lock.token})`);
     try {
       if (!app) throw new PermanentDeployError(`app ${release.app} does not exist any more`);
-      const env = await ports.openEnv(release);
-      const target = ports.targetFor(app);
-      // Losing the lock (or the worker closing) stops the target's waits, so a stale deploy does not go on beside the next one.
-      const stop = new AbortController();
-      lock.lost.catch(() => stop.abort());
-      const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-      // The rollout is a span of the push's trace (the deploy job's span is active) and a stage metric.
-      const attributes = {
-        "hoist.app": app.name,
-        "hoist.build_id": release.buildId,
-        "hoist.release_id": release.id,
-        "hoist.target": app.target.kind,
-      };
-      const outcome = await withSpan(`deploy ${app.target.kind}`, { attributes }, async (span) => {
-        const o = await timeStage("deploy", () =>
-          Promise.race([target.deploy({ app, release, env, step: (line) => ports.step(releaseId, line), signal }), lock.lost]),
-        );
-        span.setAttribute("hoist.outcome", o.ok ? "healthy" : "failed");
-        return o;
-      });
+      const outcome = await rollout(ports, app, release, lock, opts.signal);
       lock.assertHeld();
       if (outcome.ok) {
         const { replaced } = await ports.goLive(release, lock);
@@ -102,6 +83,32 @@ export async function deployRelease(
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * Rolls the release out on its app's target, as a span of the push's trace (the deploy job's
+ * span is active) and a stage metric. Losing the lock (or the worker closing) stops the target's
+ * waits, so a stale deploy does not go on beside the next one.
+ */
+async function rollout(ports: DeployPorts, app: App, release: Release, lock: HeldLock, workerSignal: AbortSignal | undefined) {
+  const env = await ports.openEnv(release);
+  const target = ports.targetFor(app);
+  const stop = new AbortController();
+  lock.lost.catch(() => stop.abort());
+  const signal = workerSignal ? AbortSignal.any([workerSignal, stop.signal]) : stop.signal;
+  const attributes = {
+    "hoist.app": app.name,
+    "hoist.build_id": release.buildId,
+    "hoist.release_id": release.id,
+    "hoist.target": app.target.kind,
+  };
+  return withSpan(`deploy ${app.target.kind}`, { attributes }, async (span) => {
+    const o = await timeStage("deploy", () =>
+      Promise.race([target.deploy({ app, release, env, step: (line) => ports.step(release.id, line), signal }), lock.lost]),
+    );
+    span.setAttribute("hoist.outcome", o.ok ? "healthy" : "failed");
+    return o;
+  });
 }
 
 async function finishFailed(ports: DeployPorts, release: Release, reason: string, lock: HeldLock): Promise<void> {
