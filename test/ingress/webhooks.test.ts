@@ -1,6 +1,5 @@
 import { ORPHAN_AFTER_MS, onBuildCanceled, secretContexts } from "@hoist/shared";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { openBuildsKey } from "../../services/api/src/domain/builds.js";
 import { DELIVERY_TTL_MS, deliveryKey, deliveryRedisKey } from "../../services/api/src/domain/deliveries.js";
 import { branchCreatePayload, branchDeletePayload, mergeRequestPayload, pushPayload, tagPushPayload } from "../support/api/fixtures.js";
 import { type ApiHarness, startApi } from "../support/api/harness.js";
@@ -164,7 +163,7 @@ describe("POST /webhooks/gitlab/:hookId", () => {
     // What a process killed right after the first write leaves: the key and a queued record, no job.
     const out = await h.deps.records.builds.createOnce(
       { app: "web", ref: "main", sha: body.checkout_sha, trigger: "push" },
-      { key: dedupe, ttlMs: DELIVERY_TTL_MS, openIndex: openBuildsKey(h.deps, "web", "main") },
+      { key: dedupe, ttlMs: DELIVERY_TTL_MS, openIndex: h.deps.records.keys.openBuilds("web", "main") },
     );
     if (!out.created) throw new Error("expected a fresh key");
     await h.deps.records.builds.patch(out.build.id, { createdAt: new Date(Date.now() - ORPHAN_AFTER_MS - 1000).toISOString() });

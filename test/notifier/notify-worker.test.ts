@@ -1,4 +1,4 @@
-import { enqueueNotifications, secretContexts } from "@hoist/shared";
+import { destinationsFor, secretContexts } from "@hoist/shared";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { slackMessage } from "../../services/notifier/src/domain/slack-message.js";
 import { statusHistory } from "../support/gitlab/statuses.js";
@@ -351,7 +351,10 @@ describe("one job per destination", () => {
         if (done.has("gitlab-status") && done.has("webhook")) resolve();
       }),
     );
-    await enqueueNotifications(w.queues, "release.live", { buildId: build.id, releaseId: rel.id });
+    await w.queues.enqueueMany(
+      "notify",
+      destinationsFor("release.live").map((kind) => ({ kind, event: "release.live" as const, buildId: build.id, releaseId: rel.id })),
+    );
     await bothDone;
     expect(Object.fromEntries(done)).toEqual({ "gitlab-status": "hoist/deploy=success", webhook: "sent" });
     const slackJob = await w.queues.queue("notify").getJob(`slack.release.live.${rel.id}`);

@@ -7,6 +7,7 @@ import {
   outboundFetchFor,
   Records,
   serveWorkerHealth,
+  startOutboxDrainer,
 } from "@hoist/shared";
 import { SentMarkers } from "./adapters/sent-marker.js";
 import { envSchema } from "./config.js";
@@ -37,7 +38,10 @@ const worker = createWorker({
 // Registered after Redis, so it closes first: active jobs finish before the connection goes.
 shutdown.register("notify worker", () => worker.close());
 await worker.waitUntilReady();
-await serveWorkerHealth({ config, worker, connection, queues: new JobQueues(connection, config.HOIST_QUEUE_PREFIX), shutdown });
+const queues = new JobQueues(connection, config.HOIST_QUEUE_PREFIX);
+// Sends the notify jobs of transitions whose process died between storing and sending them.
+shutdown.register("outbox drainer", startOutboxDrainer({ redis: connection, prefix: config.HOIST_QUEUE_PREFIX, queues, log }));
+await serveWorkerHealth({ config, worker, connection, queues, shutdown });
 log.info(
   { queue: "notify", concurrency: config.HOIST_CONCURRENCY, prefix: config.HOIST_QUEUE_PREFIX, publicUrl: config.HOIST_PUBLIC_URL },
   "ready",

@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { SpanKind, withSpan } from "../telemetry/tracing.js";
 import { catalog, type KindOf, type PayloadOf, type QueueName } from "./catalog.js";
+import { isPermanent } from "./permanent.js";
 import { PayloadError, parsePayload } from "./producer.js";
 
 export interface JobContext {
@@ -49,6 +50,7 @@ export function stalledReason(message: string): string {
 /**
  * A BullMQ worker that parses every job's data again before it reaches a handler: a payload that
  * does not match its queue's schema fails at once as unrecoverable, with the zod message as reason.
+ * A handler's PermanentError fails its job for good too (as UnrecoverableError).
  */
 export function createWorker<Q extends QueueName>(opts: CreateWorkerOptions<Q>): Worker {
   const { queue, log } = opts;
@@ -79,7 +81,10 @@ export function createWorker<Q extends QueueName>(opts: CreateWorkerOptions<Q>):
         ...(ids.event ? { "hoist.event": ids.event } : {}),
       };
       return withSpan(`${queue} ${kind}`, { parent: payload.trace, kind: SpanKind.CONSUMER, attributes }, () =>
-        handler(payload, { job, log: jobLog, signal, token }),
+        handler(payload, { job, log: jobLog, signal, token }).catch((err: unknown) => {
+          // One spelling of "do not retry" for every service: BullMQ's own is UnrecoverableError.
+          throw isPermanent(err) && err.name !== "UnrecoverableError" ? new UnrecoverableError(err.message) : err;
+        }),
       );
     },
     {

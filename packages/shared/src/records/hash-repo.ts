@@ -3,11 +3,6 @@ import type { z } from "zod";
 import { decodeHash, encodeFields } from "./codec.js";
 import { type RecordScripts, recordScripts } from "./scripts.js";
 
-export type TransitionResult<T> =
-  | { ok: true; from: string; record: T }
-  | { ok: false; reason: "missing" }
-  | { ok: false; reason: "state"; current: string };
-
 export class NotFoundError extends Error {
   override name = "NotFoundError";
 }
@@ -91,28 +86,5 @@ export class HashRepo<S extends z.ZodType<Record<string, unknown>>> {
   /** Removes optional fields (e.g. a cleared reason). */
   async unset(id: string, fields: (keyof z.infer<S> & string)[]): Promise<void> {
     if (fields.length) await this.redis.hdel(this.keyOf(id), ...fields);
-  }
-
-  /** Atomically moves `status` from one of `from` to `fields.status`, setting `fields` with it. */
-  async transition(
-    id: string,
-    from: readonly string[],
-    fields: Partial<z.infer<S>> & { status: string },
-  ): Promise<TransitionResult<z.infer<S>>> {
-    const allowed = from.map((s) => JSON.stringify(s));
-    const key = this.keyOf(id);
-    const [code, cur, flat = []] = await this.scripts.transition(
-      key,
-      allowed.length,
-      ...allowed,
-      ...encodeFields(fields as Record<string, unknown>),
-    );
-    if (code === -1) return { ok: false, reason: "missing" };
-    if (code === 0) return { ok: false, reason: "state", current: JSON.parse(cur) as string };
-    const hash: Record<string, string> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i] as string] = flat[i + 1] as string;
-    const record = decodeHash(this.schema, key, hash);
-    if (!record) throw new NotFoundError(`${this.label} ${id} not found`);
-    return { ok: true, from: JSON.parse(cur) as string, record };
   }
 }

@@ -1,6 +1,11 @@
+import { createHash } from "node:crypto";
+
 /**
- * Every record key, under `${prefix}:rec`. With a `{braces}` prefix all keys share one Redis
- * Cluster slot, which the multi-key scripts below need.
+ * The catalog of every Redis key Hoist writes outside BullMQ's own (as BullMQ's queue-keys.ts):
+ * records under `${prefix}:rec`, the deployer's lock and live pointer, and the few keys of the
+ * services. No service builds a key string itself. With a `{braces}` prefix all keys share one
+ * Redis Cluster slot, which the multi-key scripts need. Each string is part of the stored data
+ * (and of Redis ACL key patterns): changing one orphans what is stored under the old one.
  */
 export function recordKeys(prefix: string) {
   const p = `${prefix}:rec`;
@@ -11,6 +16,11 @@ export function recordKeys(prefix: string) {
     appReleases: (name: string) => `${p}:app:${name}:releases`,
     buildSeq: (name: string) => `${p}:app:${name}:seq:build`,
     releaseSeq: (name: string) => `${p}:app:${name}:seq:release`,
+    /**
+     * The builds of one app and ref that may still need superseding, scored by build number
+     * (the ref hashed: refs may hold any character).
+     */
+    openBuilds: (app: string, ref: string) => `${p}:app:${app}:open:${createHash("sha256").update(ref).digest("hex").slice(0, 32)}`,
     build: (id: string) => `${p}:build:${id}`,
     /** Builds accepted (record stored) by time, until a sweep finds their job stored: see BuildRepo.orphans. */
     acceptedBuilds: `${p}:builds:accepted`,
@@ -18,6 +28,27 @@ export function recordKeys(prefix: string) {
     gitlabConnections: `${p}:gitlab`,
     gitlabConnection: (id: string) => `${p}:gitlab:${id}`,
     hook: (hookId: string) => `${p}:hook:${hookId}`,
+    /** A webhook delivery's dedupe key, naming the build it created. */
+    delivery: (hookId: string, key: string) => `${p}:hook:${hookId}:delivery:${key}`,
+    /**
+     * Notify jobs written by a transition, until moved onto the notify queue (lifecycle/outbox.ts).
+     * In the notify queue's namespace, which every service that moves a status may write (redis/acl.ts).
+     */
+    notifyOutbox: `${prefix}:notify:outbox`,
+    /** The per-app deploy lock, its fencing-token counter and the deploys waiting for it. */
+    deployLock: (app: string) => `${prefix}:deployer:lock:${app}`,
+    deployFence: (app: string) => `${prefix}:deployer:fence:${app}`,
+    deployWaiters: (app: string) => `${prefix}:deployer:waiters:${app}`,
+    /** The id of the app's live release. */
+    liveRelease: (app: string) => `${prefix}:deployer:live:${app}`,
+    /** An ECS rollout in progress (keyed by release id). */
+    ecsRollout: (id: string) => `${prefix}:deployer:ecs:${id}`,
+    /** The lease of the builder's orphan sweep (one builder sweeps at a time). */
+    orphanSweep: `${prefix}:builder:orphan-sweep`,
+    /** A Standard Webhooks message id already seen for a hook (replay guard). */
+    webhookSeen: (hookId: string, messageId: string) => `${prefix}:webhook-seen:${hookId}:${messageId}`,
+    /** The notifier's marker that one destination was told one event. */
+    notifySent: (destination: string, event: string, subjectId: string) => `${prefix}:notify:sent:${destination}:${event}:${subjectId}`,
   };
 }
 export type RecordKeys = ReturnType<typeof recordKeys>;

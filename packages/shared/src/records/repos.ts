@@ -1,9 +1,12 @@
 import type { Redis } from "ioredis";
 import { decodeHash, encodeFields } from "./codec.js";
-import { HashRepo, type TransitionResult } from "./hash-repo.js";
+import { HashRepo } from "./hash-repo.js";
 import { newId } from "./ids.js";
 import { type RecordKeys, recordKeys } from "./keys.js";
+import { moveRecord, type TransitionResult } from "./lifecycle/move.js";
+import { scriptContext } from "./lifecycle/scripts.js";
 import { finishedBuildStatuses, Retention } from "./retention.js";
+import type { BuildStatus, ReleaseStatus } from "./schemas.js";
 import {
   type App,
   appSchema,
@@ -93,33 +96,48 @@ export class BuildRepo extends HashRepo<typeof buildSchema> {
     super(redis, buildSchema, keys.build, "build");
   }
 
-  /** As HashRepo's; a build that finishes starts its retention time (its record and log expire together). */
-  override async transition(
+  /**
+   * Moves the build's status (see lifecycle/move.ts; services use lifecycle/builds.ts, which also
+   * sends the notify jobs). A build that finishes starts its retention time (record and log together).
+   */
+  async transition(
     id: string,
-    from: readonly string[],
-    fields: Partial<Build> & { status: string },
+    from: readonly BuildStatus[],
+    fields: Partial<Build> & { status: BuildStatus },
   ): Promise<TransitionResult<Build>> {
-    const res = await super.transition(id, from, fields);
+    const res = await moveRecord(this.redis, this.keys, "build", buildSchema, id, from, fields);
     if (res.ok && finishedBuildStatuses.has(fields.status)) await this.retention.expire([this.keys.build(id)]);
     return res;
   }
 
-  /** Records a queued build with the app's next build number. */
+  /** Records a queued build with the app's next build number (its build.pending events are left to the outbox drainer). */
   async create(input: Omit<Build, "id" | "number" | "status" | "createdAt"> & { id?: string }): Promise<Build> {
+    return (await this.createWithEvents(input)).build;
+  }
+
+  /** As `create`, also returning the outbox entries of its build.pending events, to send (NotifyOutbox.send) or take back (`remove`). */
+  async createWithEvents(
+    input: Omit<Build, "id" | "number" | "status" | "createdAt"> & { id?: string },
+  ): Promise<{ build: Build; outbox: string[] }> {
     const id = input.id ?? newId("bld");
     const draft = { ...input, id, status: "queued" as const, createdAt: nowIso() };
     buildSchema.parse({ ...draft, number: 1 });
     // Indexed first: should the process die before the build's job is stored, a sweep finds it.
     await this.redis.zadd(this.keys.acceptedBuilds, Date.parse(draft.createdAt), id);
-    const number = await this.scripts.createNumbered(
-      this.keys.buildSeq(input.app),
-      this.keys.build(id),
-      this.keys.appBuilds(input.app),
+    const [number, outbox] = await this.scripts.createNumbered(
+      {
+        seq: this.keys.buildSeq(input.app),
+        record: this.keys.build(id),
+        index: this.keys.appBuilds(input.app),
+        outbox: this.keys.notifyOutbox,
+      },
+      scriptContext(this.keys),
+      "build",
       id,
       ...encodeFields(draft),
     );
     if (number === 0) throw new ConflictError(`build ${id} already exists`);
-    return { ...buildSchema.parse({ ...draft, number }) };
+    return { build: buildSchema.parse({ ...draft, number }), outbox };
   }
 
   /**
@@ -133,48 +151,72 @@ export class BuildRepo extends HashRepo<typeof buildSchema> {
   async createOnce(
     input: Omit<Build, "id" | "number" | "status" | "createdAt"> & { id?: string },
     once: { key: string; ttlMs: number; openIndex: string; now?: number },
-  ): Promise<{ created: true; build: Build; open: string[] } | { created: false; id: string }> {
+  ): Promise<{ created: true; build: Build; open: string[]; outbox: string[] } | { created: false; id: string }> {
     const id = input.id ?? newId("bld");
     const now = once.now ?? Date.now();
     const draft = { ...input, id, status: "queued" as const, createdAt: nowIso() };
     // Parsed once, before anything is stored; only the number comes back from Redis.
     const valid = buildSchema.parse({ ...draft, number: 1 });
     const out = await this.scripts.createNumberedOnce(
-      once.key,
-      this.keys.buildSeq(input.app),
-      this.keys.build(id),
-      this.keys.appBuilds(input.app),
-      once.openIndex,
-      this.keys.acceptedBuilds,
+      {
+        once: once.key,
+        seq: this.keys.buildSeq(input.app),
+        record: this.keys.build(id),
+        index: this.keys.appBuilds(input.app),
+        openIndex: once.openIndex,
+        acceptedIndex: this.keys.acceptedBuilds,
+        outbox: this.keys.notifyOutbox,
+      },
+      scriptContext(this.keys),
       id,
       now,
       now + once.ttlMs,
       ...encodeFields(draft),
     );
     if (out[0] === 0) return { created: false, id: out[1] };
-    return { created: true, build: { ...valid, number: out[1] }, open: out[2] };
+    return { created: true, build: { ...valid, number: out[1] }, open: out[2], outbox: out[3] };
   }
 
-  /** Takes back a `createOnce` whose job could not be stored: the key (if still this build's), record and indexes. */
-  async undoCreateOnce(build: Pick<Build, "id" | "app">, once: { key: string; openIndex: string }): Promise<void> {
+  /** Takes back a `createOnce` whose job could not be stored: the key (if still this build's), record, indexes and notify jobs. */
+  async undoCreateOnce(build: Pick<Build, "id" | "app">, once: { key: string; openIndex: string }, outbox: string[] = []): Promise<void> {
     await this.scripts.undoCreateOnce(
-      once.key,
-      this.keys.build(build.id),
-      this.keys.appBuilds(build.app),
-      once.openIndex,
-      this.keys.acceptedBuilds,
+      {
+        once: once.key,
+        record: this.keys.build(build.id),
+        index: this.keys.appBuilds(build.app),
+        openIndex: once.openIndex,
+        acceptedIndex: this.keys.acceptedBuilds,
+        outbox: this.keys.notifyOutbox,
+      },
       build.id,
+      outbox,
     );
   }
 
-  /** Takes back a `create` whose job could not be stored: the record and its indexes. */
-  async remove(build: Pick<Build, "id" | "app">): Promise<void> {
-    await this.redis
+  /** Takes back a `create` whose job could not be stored: the record, its indexes and its notify jobs. */
+  async remove(build: Pick<Build, "id" | "app">, outbox: string[] = []): Promise<void> {
+    const multi = this.redis
       .multi()
       .del(this.keys.build(build.id))
       .zrem(this.keys.appBuilds(build.app), build.id)
-      .zrem(this.keys.acceptedBuilds, build.id)
-      .exec();
+      .zrem(this.keys.acceptedBuilds, build.id);
+    if (outbox.length) multi.zrem(this.keys.notifyOutbox, ...outbox);
+    await multi.exec();
+  }
+
+  /** Indexes a build among its ref's open builds (those a newer push may supersede). */
+  async markOpen(build: Pick<Build, "id" | "app" | "ref" | "number">): Promise<void> {
+    await this.redis.zadd(this.keys.openBuilds(build.app, build.ref), build.number, build.id);
+  }
+
+  /** The ref's open builds. */
+  async openIds(app: string, ref: string): Promise<string[]> {
+    return this.redis.zrange(this.keys.openBuilds(app, ref), 0, -1);
+  }
+
+  /** Takes builds out of their ref's open builds (finished, or no longer to be superseded). */
+  async closeOpen(app: string, ref: string, ids: string[]): Promise<void> {
+    if (ids.length) await this.redis.zrem(this.keys.openBuilds(app, ref), ...ids);
   }
 
   /** Drops a once key while it still names `id` (its build is gone), so the next delivery creates one. */
@@ -221,13 +263,14 @@ export class ReleaseRepo extends HashRepo<typeof releaseSchema> {
     super(redis, releaseSchema, keys.release, "release");
   }
 
-  /** As HashRepo's; a release that fails starts its retention time, one deployed again is kept. */
-  override async transition(
+  /** Moves the release's status (as BuildRepo's); a release that fails starts its retention time, one deployed again is kept. */
+  async transition(
     id: string,
-    from: readonly string[],
-    fields: Partial<Release> & { status: string },
+    from: readonly ReleaseStatus[],
+    fields: Partial<Release> & { status: ReleaseStatus },
+    lock?: { key: string; token: string },
   ): Promise<TransitionResult<Release>> {
-    const res = await super.transition(id, from, fields);
+    const res = await moveRecord(this.redis, this.keys, "release", releaseSchema, id, from, fields, lock);
     if (res.ok) {
       if (fields.status === "failed") await this.retention.expire([this.keys.release(id)]);
       else await this.retention.keep([this.keys.release(id), this.keys.build(res.record.buildId)]);
@@ -249,7 +292,7 @@ export class ReleaseRepo extends HashRepo<typeof releaseSchema> {
     await this.retention.expire([this.keys.release(replaced), ...build]);
   }
 
-  /** A release that failed outside `transition` (the deployer's own scripts) starts its retention time. */
+  /** A release that failed outside `transition` (the lifecycle's deploy scripts) starts its retention time. */
   async expireFailed(id: string): Promise<void> {
     await this.retention.expire([this.keys.release(id)]);
   }
@@ -258,10 +301,15 @@ export class ReleaseRepo extends HashRepo<typeof releaseSchema> {
     const id = input.id ?? newId("rel");
     const draft = { ...input, id, status: "pending" as const, createdAt: nowIso() };
     releaseSchema.parse({ ...draft, number: 1 });
-    const number = await this.scripts.createNumbered(
-      this.keys.releaseSeq(input.app),
-      this.keys.release(id),
-      this.keys.appReleases(input.app),
+    const [number] = await this.scripts.createNumbered(
+      {
+        seq: this.keys.releaseSeq(input.app),
+        record: this.keys.release(id),
+        index: this.keys.appReleases(input.app),
+        outbox: this.keys.notifyOutbox,
+      },
+      scriptContext(this.keys),
+      "release",
       id,
       ...encodeFields(draft),
     );

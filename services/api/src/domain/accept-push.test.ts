@@ -3,7 +3,7 @@ import { type App, JobQueues, Records, type Redis } from "@hoist/shared";
 import { deletePrefix, testRedis, uniquePrefix } from "@hoist/shared/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { acceptPush, type PushDelivery } from "./accept-push.js";
-import { type BuildDeps, buildFields, openBuildsKey } from "./builds.js";
+import { type BuildDeps, buildFields } from "./builds.js";
 import { DELIVERY_TTL_MS, deliveryKey, deliveryRedisKey } from "./deliveries.js";
 import { InvalidInputError, UnavailableError } from "./errors.js";
 
@@ -108,7 +108,7 @@ describe("acceptPush", () => {
     const body = pushBody();
     const key = deliveryRedisKey(deps.prefix, HOOK, deliveryKey("slow", body));
     const input = { app: "shop", ref: "main", sha: A, trigger: "push" as const };
-    const claim = { key, ttlMs: DELIVERY_TTL_MS, openIndex: openBuildsKey(deps, "shop", "main"), now: Date.now() };
+    const claim = { key, ttlMs: DELIVERY_TTL_MS, openIndex: deps.records.keys.openBuilds("shop", "main"), now: Date.now() };
     const first = await deps.records.builds.createOnce(buildFields(input), claim);
     expect(first.created).toBe(true);
 

@@ -1,14 +1,4 @@
-import { createHash } from "node:crypto";
-import {
-  type App,
-  type Build,
-  enqueueNotifications,
-  type JobQueues,
-  newId,
-  publishBuildCanceled,
-  type Records,
-  type Redis,
-} from "@hoist/shared";
+import { type App, type Build, BuildLifecycle, type JobQueues, newId, publishBuildCanceled, type Records, type Redis } from "@hoist/shared";
 
 export interface BuildDeps {
   redis: Redis;
@@ -46,70 +36,54 @@ export function buildFields(input: NewBuild) {
   };
 }
 
+/** The build lifecycle over the request's records and queues: its transitions send their own notify events. */
+export function buildLifecycle(deps: Pick<BuildDeps, "records" | "queues">): BuildLifecycle {
+  return new BuildLifecycle(deps.records, deps.queues);
+}
+
 /**
- * Stores a queued build and its build job. If the job cannot be added, the record is removed
- * again (best effort) so no build sits "queued" without a job, and the error propagates.
+ * Stores a queued build and its build job, then sends its build.pending events (written with the
+ * record). If the job cannot be added, the record and its events are removed again (best effort)
+ * so no build sits "queued" without a job, and the error propagates.
  */
 export async function storeBuild(deps: BuildDeps, input: NewBuild): Promise<Build> {
-  const build = await deps.records.builds.create(buildFields(input));
+  const { build, outbox } = await deps.records.builds.createWithEvents(buildFields(input));
   try {
     await deps.queues.enqueue("build", { kind: "build", buildId: build.id });
   } catch (err) {
-    await deps.records.builds.remove(build).catch(() => {});
+    await deps.records.builds.remove(build, outbox).catch(() => {});
     throw err;
   }
+  await buildLifecycle(deps).outbox.send(outbox);
   return build;
 }
 
 /**
- * After a build and its job are stored (the build will run either way): index it for later
- * supersedes, GitLab's "pending" status, older builds of the ref canceled. `open` is the ref's
- * open builds when the caller already indexed it (a webhook delivery does so atomically with the
- * record); otherwise it is indexed and read here. Independent steps, so they go out together.
+ * After a build and its job are stored (the build will run either way; its build.pending events
+ * went out with it): index it for later supersedes, and cancel older builds of the ref. `open` is
+ * the ref's open builds when the caller already indexed it (a webhook delivery does so atomically
+ * with the record); otherwise it is indexed and read here. Independent steps, so they go out together.
  */
-export async function finishBuild(
-  deps: BuildDeps,
-  build: Build,
-  app: Pick<App, "supersede" | "gitlab" | "outgoingWebhook">,
-  open?: string[],
-): Promise<void> {
-  await Promise.all([
-    open ? undefined : deps.redis.zadd(openBuildsKey(deps, build.app, build.ref), build.number, build.id),
-    enqueueNotifications(deps.queues, "build.pending", { buildId: build.id }, app),
-    supersedeOlder(deps, build, app.supersede, open),
-  ]);
+export async function finishBuild(deps: BuildDeps, build: Build, app: Pick<App, "supersede">, open?: string[]): Promise<void> {
+  await Promise.all([open ? undefined : deps.records.builds.markOpen(build), supersedeOlder(deps, build, app.supersede, open)]);
 }
 
 export type CancelOutcome = { ok: true; build: Build } | { ok: false; reason: "missing" } | { ok: false; reason: "state"; current: string };
 
-/** Cancels a queued or running build, tells running builders, and notifies. */
+/** Cancels a queued or running build (its build.canceled events go to the app's destinations) and tells running builders. */
 export async function cancelBuild(
   deps: BuildDeps,
   id: string,
   canceledBy: "user" | "superseded",
-  from: readonly string[] = ["queued", "running"],
+  from: Build["status"][] = ["queued", "running"],
 ) {
-  const result = await deps.records.builds.transition(id, from, {
-    status: "canceled",
-    reason: canceledBy === "user" ? "canceled by user" : "superseded",
-    canceledBy,
-    finishedAt: new Date().toISOString(),
-  });
+  const result = await buildLifecycle(deps).cancel(id, canceledBy, from);
   if (!result.ok)
     return result.reason === "missing"
       ? ({ ok: false, reason: "missing" } as const)
       : ({ ok: false, reason: "state", current: result.current } as const);
   await publishBuildCanceled(deps.redis, deps.prefix, id);
-  await enqueueNotifications(deps.queues, "build.canceled", { buildId: id });
   return { ok: true, build: result.record } as const;
-}
-
-/**
- * The builds of one app and ref that may still need superseding, scored by build number. Kept
- * small: every new build of the ref prunes the ones that have finished or been canceled.
- */
-export function openBuildsKey(deps: Pick<BuildDeps, "records">, app: string, ref: string): string {
-  return `${deps.records.keys.app(app)}:open:${createHash("sha256").update(ref).digest("hex").slice(0, 32)}`;
 }
 
 /**
@@ -120,15 +94,16 @@ export function openBuildsKey(deps: Pick<BuildDeps, "records">, app: string, ref
  * the superseded one (else the older commit would end live).
  */
 export async function supersedeOlder(deps: BuildDeps, build: Build, mode: "running" | "queued", knownOpen?: string[]): Promise<string[]> {
-  const key = openBuildsKey(deps, build.app, build.ref);
-  const openIds = (knownOpen ?? (await deps.redis.zrange(key, 0, -1))).filter((id) => id !== build.id);
+  // The ref's open builds stay few: every new build of the ref prunes those finished or canceled.
+  const close = (ids: string[]) => deps.records.builds.closeOpen(build.app, build.ref, ids);
+  const openIds = (knownOpen ?? (await deps.records.builds.openIds(build.app, build.ref))).filter((id) => id !== build.id);
   if (openIds.length === 0) return [];
   const open = await Promise.all(openIds.map((id) => deps.records.builds.get(id)));
   if (open.some((b) => b?.before === build.sha && b.status !== "canceled")) {
     // Canceled even if running, whatever the supersede mode: a builder takes the job the moment
     // it is stored, before this step runs, and the older commit built to the end would go live.
     const out = await cancelBuild(deps, build.id, "superseded", ["queued", "running"]);
-    if (out.ok || out.reason === "missing" || out.current !== "running") await deps.redis.zrem(key, build.id);
+    if (out.ok || out.reason === "missing" || out.current !== "running") await close([build.id]);
     return out.ok ? [build.id] : [];
   }
   // A missing record still goes through cancelBuild, which reports it so it leaves the index.
@@ -137,7 +112,7 @@ export async function supersedeOlder(deps: BuildDeps, build: Build, mode: "runni
     return b === undefined || b.number < build.number;
   });
   if (olderIds.length === 0) return [];
-  const from = mode === "running" ? ["queued", "running"] : ["queued"];
+  const from: Build["status"][] = mode === "running" ? ["queued", "running"] : ["queued"];
   const canceled: string[] = [];
   const done: string[] = [];
   for (const id of olderIds) {
@@ -146,6 +121,6 @@ export async function supersedeOlder(deps: BuildDeps, build: Build, mode: "runni
     // Still running under supersede "queued": a later push with another policy may cancel it.
     if (out.ok || out.reason === "missing" || out.current !== "running") done.push(id);
   }
-  if (done.length) await deps.redis.zrem(key, ...done);
+  await close(done);
   return canceled;
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { type Build, ORPHAN_AFTER_MS } from "@hoist/shared";
-import { type BuildDeps, buildFields, type NewBuild, openBuildsKey } from "./builds.js";
+import { type Build, ORPHAN_AFTER_MS, recordKeys } from "@hoist/shared";
+import { type BuildDeps, buildFields, buildLifecycle, type NewBuild } from "./builds.js";
 
 /** GitLab can resend a delivery (with the same Idempotency-Key) much later; remember keys 48 h. */
 export const DELIVERY_TTL_MS = 48 * 3600 * 1000;
@@ -12,7 +12,7 @@ export function deliveryKey(idempotencyKey: string | undefined, body: Buffer): s
 }
 
 export function deliveryRedisKey(prefix: string, hookId: string, key: string): string {
-  return `${prefix}:rec:hook:${hookId}:delivery:${key}`;
+  return recordKeys(prefix).delivery(hookId, key);
 }
 
 type Accepted = { kind: "created"; build: Build; open: string[] } | { kind: "duplicate"; buildId: string };
@@ -33,7 +33,7 @@ const POLL_MS = 10;
  */
 export async function acceptDelivery(deps: BuildDeps, key: string, input: NewBuild): Promise<Accepted> {
   const now = deps.now ?? Date.now;
-  const once = { key, ttlMs: DELIVERY_TTL_MS, openIndex: openBuildsKey(deps, input.app, input.ref) };
+  const once = { key, ttlMs: DELIVERY_TTL_MS, openIndex: deps.records.keys.openBuilds(input.app, input.ref) };
   const deadline = Date.now() + WAIT_FOR_FIRST_MS;
   for (;;) {
     const out = await deps.records.builds.createOnce(buildFields(input), { ...once, now: now() });
@@ -41,9 +41,11 @@ export async function acceptDelivery(deps: BuildDeps, key: string, input: NewBui
       try {
         await deps.queues.enqueue("build", { kind: "build", buildId: out.build.id });
       } catch (err) {
-        await deps.records.builds.undoCreateOnce(out.build, once).catch(() => {});
+        await deps.records.builds.undoCreateOnce(out.build, once, out.outbox).catch(() => {});
         throw err;
       }
+      // Its build.pending events, written with the record, go out once the job is stored.
+      await buildLifecycle(deps).outbox.send(out.outbox);
       return { kind: "created", build: out.build, open: out.open };
     }
     const first = await deps.records.builds.get(out.id);

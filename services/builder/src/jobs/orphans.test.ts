@@ -35,7 +35,8 @@ describe("orphaned-build sweep", () => {
     await queues.enqueue("build", { kind: "build", buildId: normal.build.id });
     // One that already ran (its job may be gone by now).
     const done = await records.builds.create(input("c"));
-    await records.builds.transition(done.id, ["queued"], { status: "succeeded", finishedAt: new Date().toISOString() });
+    await records.builds.transition(done.id, ["queued"], { status: "running" });
+    await records.builds.transition(done.id, ["running"], { status: "succeeded", finishedAt: new Date().toISOString() });
 
     // Too young: a request may still be storing its job.
     expect(await sweepOrphanedBuilds({ redis, prefix, records, queues, log })).toEqual([]);

@@ -1,4 +1,4 @@
-import { type JobQueues, type Logger, ORPHAN_AFTER_MS, type Records, type Redis } from "@hoist/shared";
+import { type JobQueues, type Logger, ORPHAN_AFTER_MS, type Records, type Redis, recordKeys } from "@hoist/shared";
 
 interface OrphanSweepDeps {
   redis: Redis;
@@ -42,7 +42,7 @@ export async function sweepOrphanedBuilds(deps: OrphanSweepDeps, now = Date.now(
  * repeat the work. Returns a stop function.
  */
 export function startOrphanSweeps(deps: OrphanSweepDeps, everyMs = 15_000): () => void {
-  const lease = `${deps.prefix}:builder:orphan-sweep`;
+  const lease = recordKeys(deps.prefix).orphanSweep;
   const timer = setInterval(() => {
     void (async () => {
       if ((await deps.redis.set(lease, "1", "PX", Math.max(1000, everyMs - 500), "NX")) !== "OK") return;

@@ -1,8 +1,8 @@
+import { lockKeys } from "@hoist/shared";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type AwsTestCredentials, TEST_AWS_CREDENTIALS } from "../../../../test/support/aws/index.js";
 import { type EcsTestServer, startEcsServer } from "../../../../test/support/ecs/server.js";
 import { ACCOUNT, EcsState, type RolloutScript } from "../../../../test/support/ecs/state.js";
-import { lockKeys } from "../domain/lock.js";
 import { deployPorts } from "../jobs/ports.js";
 import { DeployerHarness } from "../testing/harness.js";
 

@@ -8,7 +8,7 @@ import {
   type Service,
   UpdateServiceCommand,
 } from "@aws-sdk/client-ecs";
-import { type App, describeAwsAuthError, isAwsAuthError, type Redis } from "@hoist/shared";
+import { type App, describeAwsAuthError, isAwsAuthError, type Redis, recordKeys } from "@hoist/shared";
 import { type DeployInput, type DeployOutcome, type DeployTarget, PermanentDeployError } from "../domain/target.js";
 import { nextTaskDefinition } from "../domain/task-definition.js";
 
@@ -38,7 +38,7 @@ export class RedisEcsRolloutState implements EcsRolloutState {
     private readonly prefix: string,
   ) {}
   private key(id: string) {
-    return `${this.prefix}:deployer:ecs:${id}`;
+    return recordKeys(this.prefix).ecsRollout(id);
   }
   async get(id: string) {
     const v = await this.redis.get(this.key(id));

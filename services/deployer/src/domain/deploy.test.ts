@@ -1,8 +1,7 @@
-import type { App, NotifyEvent, Release } from "@hoist/shared";
+import { type App, type HeldLock, LockLostError, type NotifyEvent, type Release } from "@hoist/shared";
 import { describe, expect, it } from "vitest";
 import { recordDeadDeploy } from "../jobs/handlers.js";
 import { type DeployPorts, deployRelease } from "./deploy.js";
-import { type HeldLock, LockLostError } from "./lock.js";
 import { type DeployOutcome, PermanentDeployError } from "./target.js";
 
 const now = "2026-01-01T00:00:00.000Z";
@@ -27,7 +26,10 @@ const rel = (id: string, number: number, status: Release["status"] = "pending"):
   createdAt: now,
 });
 
-/** In-memory ports: the same state rules as the Redis store, to test the orchestration alone. */
+/**
+ * In-memory ports: the same state rules as the release lifecycle (each transition emits its
+ * event, as the shared lifecycle's scripts do), to test the orchestration alone.
+ */
 function fakePorts(opts: { releases: Release[]; deploy?: () => Promise<DeployOutcome>; lockFree?: boolean; loseLock?: boolean }) {
   const releases = new Map(opts.releases.map((r) => [r.id, { ...r }]));
   const events: [NotifyEvent, string][] = [];
@@ -60,25 +62,26 @@ function fakePorts(opts: { releases: Release[]; deploy?: () => Promise<DeployOut
       const newer = [...releases.values()].find((o) => o.number > r.number && (o.status === "live" || o.status === "deploying"));
       if (newer) {
         Object.assign(cur, { status: "failed", reason: "superseded" });
+        events.push(["release.failed", r.id]);
         return { kind: "superseded", by: newer.id };
       }
       cur.status = "deploying";
+      events.push(["release.deploying", r.id]);
       return { kind: "deploying" };
     },
     goLive: async (r) => {
       const prev = [...releases.values()].find((o) => o.status === "live");
       if (prev) prev.status = "retired";
       releases.get(r.id)!.status = "live";
+      events.push(["release.live", r.id]);
       return prev ? { replaced: prev.id, rolledBack: false } : { rolledBack: false };
     },
     fail: async (r, reason) => {
       const cur = releases.get(r.id)!;
       if (!["pending", "deploying"].includes(cur.status)) return false;
       Object.assign(cur, { status: "failed", reason });
+      events.push(["release.failed", r.id]);
       return true;
-    },
-    notify: async (event, r) => {
-      events.push([event, r.id]);
     },
     targetFor: () => ({
       deploy: async () => {
@@ -109,13 +112,12 @@ describe("deployRelease", () => {
     ]);
   });
 
-  it("leaves a release that already finished alone, sending its outcome again (a retried job after a crash)", async () => {
+  it("leaves a release that already finished alone (its outcome was sent by its transition)", async () => {
     const f = fakePorts({ releases: [rel("r0", 1, "retired"), rel("r1", 2, "live")] });
     expect(await deployRelease(f.ports, "r1", { lastAttempt: false })).toEqual({ kind: "already", status: "live" });
     expect(await deployRelease(f.ports, "r0", { lastAttempt: false })).toEqual({ kind: "already", status: "retired" });
     expect(f.deploys()).toBe(0);
-    // Notify job ids are deterministic, so a repeat of a notification already sent is deduplicated by the queue.
-    expect(f.events).toEqual([["release.live", "r1"]]);
+    expect(f.events).toEqual([]);
   });
 
   it("stands down as superseded without touching the target when a newer release is live", async () => {

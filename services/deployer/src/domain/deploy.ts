@@ -1,5 +1,4 @@
-import { type App, type NotifyEvent, type Release, timeStage, withSpan } from "@hoist/shared";
-import type { HeldLock } from "./lock.js";
+import { type App, type BeginResult, type HeldLock, type Release, timeStage, withSpan } from "@hoist/shared";
 import { type DeployTarget, PermanentDeployError } from "./target.js";
 
 /** The ports a deploy runs through; Redis, podman and ECS stay behind them. */
@@ -14,16 +13,10 @@ export interface DeployPorts {
    * the lock was released meanwhile (else the holder's release wakes it).
    */
   sleepUntilUnlocked(app: string, releaseId: string): Promise<void>;
-  begin(
-    release: Release,
-    lock: HeldLock,
-  ): Promise<
-    { kind: "deploying" } | { kind: "finished"; status: Release["status"] } | { kind: "superseded"; by: string } | { kind: "missing" }
-  >;
+  /** The release's transitions (shared lifecycle): each sends its own notify events. */
+  begin(release: Release, lock: HeldLock): Promise<BeginResult>;
   goLive(release: Release, lock: HeldLock): Promise<{ replaced?: string; rolledBack: boolean }>;
   fail(release: Release, reason: string, lock: HeldLock | undefined): Promise<boolean>;
-  /** `app` saves a read when the caller has it. */
-  notify(event: NotifyEvent, release: Release, app?: App): Promise<void>;
   targetFor(app: App): DeployTarget;
   step(releaseId: string, line: string): Promise<void>;
 }
@@ -51,58 +44,28 @@ export async function deployRelease(
 ): Promise<DeployResult> {
   const first = await ports.loadRelease(releaseId);
   if (!first) throw new ReleaseGoneError(`release ${releaseId} does not exist (deleted?); nothing to deploy`);
-  if (first.status !== "pending" && first.status !== "deploying") return already(ports, first);
+  if (first.status !== "pending" && first.status !== "deploying") return { kind: "already", status: first.status };
 
   const lock = await ports.tryLock(first.app, releaseId);
   if (!lock) return { kind: "locked", app: first.app };
   try {
     const begun = await ports.begin(first, lock);
     if (begun.kind === "missing") throw new ReleaseGoneError(`release ${releaseId} disappeared while deploying`);
-    if (begun.kind === "finished") return already(ports, (await ports.loadRelease(releaseId)) ?? { ...first, status: begun.status });
+    if (begun.kind === "finished") return { kind: "already", status: begun.status };
     if (begun.kind === "superseded") {
       await ports.step(releaseId, `superseded by newer release ${begun.by}; the target was not touched`);
-      await ports.notify("release.failed", first);
       return { kind: "superseded", by: begun.by };
     }
     const [loaded, app] = await Promise.all([ports.loadRelease(releaseId), ports.loadApp(first.app)]);
     const release = loaded ?? first;
-    await Promise.all([
-      ports.notify("release.deploying", release, app),
-      ports.step(releaseId, `deploy started (attempt holds lock token ${lock.token})`),
-    ]);
+    await ports.step(releaseId, `deploy started (attempt holds lock token ${lock.token})`);
     try {
       if (!app) throw new PermanentDeployError(`app ${release.app} does not exist any more`);
-      const env = await ports.openEnv(release);
-      const target = ports.targetFor(app);
-      // Losing the lock (or the worker closing) stops the target's waits, so a stale deploy does not go on beside the next one.
-      const stop = new AbortController();
-      lock.lost.catch(() => stop.abort());
-      const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-      // The rollout is a span of the push's trace (the deploy job's span is active) and a stage metric.
-      const attributes = {
-        "hoist.app": app.name,
-        "hoist.build_id": release.buildId,
-        "hoist.release_id": release.id,
-        "hoist.target": app.target.kind,
-      };
-      const outcome = await withSpan(`deploy ${app.target.kind}`, { attributes }, async (span) => {
-        const o = await timeStage("deploy", () =>
-          Promise.race([target.deploy({ app, release, env, step: (line) => ports.step(releaseId, line), signal }), lock.lost]),
-        );
-        span.setAttribute("hoist.outcome", o.ok ? "healthy" : "failed");
-        return o;
-      });
+      const outcome = await rollout(ports, app, release, lock, opts.signal);
       lock.assertHeld();
       if (outcome.ok) {
-        const { replaced, rolledBack } = await ports.goLive(release, lock);
-        await Promise.all([
-          ports.step(releaseId, replaced ? `live; replaced release ${replaced}` : "live"),
-          ports.notify("release.live", release, app),
-        ]);
-        if (replaced && rolledBack) {
-          const undone = await ports.loadRelease(replaced);
-          if (undone) await ports.notify("release.rolled_back", undone, app);
-        }
+        const { replaced } = await ports.goLive(release, lock);
+        await ports.step(releaseId, replaced ? `live; replaced release ${replaced}` : "live");
         return { kind: "live", ...(replaced ? { replaced } : {}) };
       }
       await finishFailed(ports, release, outcome.reason, lock);
@@ -123,18 +86,33 @@ export async function deployRelease(
 }
 
 /**
- * A release that already finished: an attempt that crashed between recording the outcome and
- * notifying it left the notification unsent, so send it again (notify job ids dedupe repeats).
+ * Rolls the release out on its app's target, as a span of the push's trace (the deploy job's
+ * span is active) and a stage metric. Losing the lock (or the worker closing) stops the target's
+ * waits, so a stale deploy does not go on beside the next one.
  */
-async function already(ports: DeployPorts, release: Release): Promise<DeployResult> {
-  if (release.status === "live") await ports.notify("release.live", release);
-  if (release.status === "failed") await ports.notify("release.failed", release);
-  return { kind: "already", status: release.status };
+async function rollout(ports: DeployPorts, app: App, release: Release, lock: HeldLock, workerSignal: AbortSignal | undefined) {
+  const env = await ports.openEnv(release);
+  const target = ports.targetFor(app);
+  const stop = new AbortController();
+  lock.lost.catch(() => stop.abort());
+  const signal = workerSignal ? AbortSignal.any([workerSignal, stop.signal]) : stop.signal;
+  const attributes = {
+    "hoist.app": app.name,
+    "hoist.build_id": release.buildId,
+    "hoist.release_id": release.id,
+    "hoist.target": app.target.kind,
+  };
+  return withSpan(`deploy ${app.target.kind}`, { attributes }, async (span) => {
+    const o = await timeStage("deploy", () =>
+      Promise.race([target.deploy({ app, release, env, step: (line) => ports.step(release.id, line), signal }), lock.lost]),
+    );
+    span.setAttribute("hoist.outcome", o.ok ? "healthy" : "failed");
+    return o;
+  });
 }
 
 async function finishFailed(ports: DeployPorts, release: Release, reason: string, lock: HeldLock): Promise<void> {
   if (await ports.fail(release, reason, lock)) {
     await ports.step(release.id, `failed: ${reason}`);
-    await ports.notify("release.failed", release);
   }
 }

@@ -1,4 +1,4 @@
-import type { App, Release } from "@hoist/shared";
+import { type App, PermanentError, type Release } from "@hoist/shared";
 
 /** What a target needs to roll a release out. */
 export interface DeployInput {
@@ -22,6 +22,6 @@ export interface DeployTarget {
  * A failure no retry can fix (bad target config, missing ECS service, an image the task
  * definition has no container for). Anything else thrown by a target is taken as transient.
  */
-export class PermanentDeployError extends Error {
+export class PermanentDeployError extends PermanentError {
   override name = "PermanentDeployError";
 }

@@ -1,19 +1,13 @@
 import { type HandlerMap, type Logger, releasesTotal, stalledReason, UnrecoverableError } from "@hoist/shared";
 import { DelayedError } from "bullmq";
 import { type DeployPorts, deployRelease } from "../domain/deploy.js";
-import { PermanentDeployError } from "../domain/target.js";
 
 export function handlers(deps: { log: Logger; ports: DeployPorts; lockRetryMs: number }): HandlerMap<"deploy"> {
   return {
     deploy: async (payload, { job, token, log, signal }) => {
       const attempts = job.opts.attempts ?? 1;
-      let result: Awaited<ReturnType<typeof deployRelease>>;
-      try {
-        result = await deployRelease(deps.ports, payload.releaseId, { lastAttempt: job.attemptsMade + 1 >= attempts, signal });
-      } catch (err) {
-        if (err instanceof PermanentDeployError) throw new UnrecoverableError(err.message);
-        throw err;
-      }
+      // A PermanentDeployError fails the job for good (createWorker maps it).
+      const result = await deployRelease(deps.ports, payload.releaseId, { lastAttempt: job.attemptsMade + 1 >= attempts, signal });
       switch (result.kind) {
         case "locked":
           // Another deploy of this app runs: wait in the delayed set, not in a worker slot, so other apps go on.
@@ -58,6 +52,5 @@ export async function recordDeadDeploy(
   const reason = `the deploy job failed: ${stalledReason(err.message)}`;
   if (!(await ports.fail(release, reason, undefined))) return false;
   await ports.step(release.id, `failed: ${reason}`);
-  await ports.notify("release.failed", release);
   return true;
 }

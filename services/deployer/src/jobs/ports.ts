@@ -1,21 +1,21 @@
 import type { ECSClient } from "@aws-sdk/client-ecs";
 import {
-  enqueueNotifications,
   type JobQueues,
   type Records,
   type Redis,
   type RegistryAuth,
+  ReleaseLifecycle,
   type SecretBox,
   secretContexts,
+  tryAcquireAppLock,
+  waitForAppLock,
 } from "@hoist/shared";
 import type Docker from "dockerode";
 import { z } from "zod";
 import { EcsDeployTarget, RedisEcsRolloutState } from "../adapters/ecs-target.js";
 import { LocalTarget } from "../adapters/local-target.js";
 import type { ReleaseLog } from "../adapters/release-log.js";
-import { ReleaseStore } from "../adapters/release-store.js";
 import type { DeployPorts } from "../domain/deploy.js";
-import { tryAcquireAppLock, waitForAppLock } from "../domain/lock.js";
 import { PermanentDeployError } from "../domain/target.js";
 
 export interface DeployerDeps {
@@ -39,7 +39,7 @@ const envObjectSchema = z.record(z.string(), z.string());
 
 /** Wires the deploy domain to Redis, the secret box, podman and ECS. */
 export function deployPorts(deps: DeployerDeps): DeployPorts {
-  const store = new ReleaseStore(deps.redis, deps.records, deps.prefix);
+  const releases = new ReleaseLifecycle(deps.records, deps.queues);
   const local = new LocalTarget(deps.docker, { stopTimeoutS: deps.stopTimeoutS, ...(deps.pullAuth ? { pullAuth: deps.pullAuth } : {}) });
   const ecs = new EcsDeployTarget({
     client: deps.ecs,
@@ -67,17 +67,9 @@ export function deployPorts(deps: DeployerDeps): DeployPorts {
     async sleepUntilUnlocked(app, releaseId) {
       if (!(await waitForAppLock(deps.redis, deps.prefix, app, releaseId))) await wake([releaseId]);
     },
-    begin: (release, lock) => store.begin(release, lock),
-    goLive: (release, lock) => store.goLive(release, lock),
-    fail: (release, reason, lock) => store.fail(release, reason, lock),
-    // Destinations the app has not configured are left out at the source (fewer jobs in the queue).
-    notify: async (event, release, app) =>
-      enqueueNotifications(
-        deps.queues,
-        event,
-        { buildId: release.buildId, releaseId: release.id },
-        app ?? (await deps.records.apps.get(release.app)),
-      ),
+    begin: (release, lock) => releases.begin(release, lock),
+    goLive: (release, lock) => releases.goLive(release, lock),
+    fail: (release, reason, lock) => releases.fail(release, reason, lock),
     targetFor: (app) => (app.target.kind === "ecs" ? ecs : local),
     step: (id, line) => deps.releaseLog.write(id, line),
   };

@@ -18,7 +18,6 @@ import type { AwsTestCredentials } from "../../../../test/support/aws/sigv4.js";
 import { testRegistryAuth } from "../../../../test/support/registry/auth.js";
 import { createDocker, ecsClientFactory } from "../adapters/clients.js";
 import { RedisStreamReleaseLog } from "../adapters/release-log.js";
-import { livePointerKey } from "../adapters/release-store.js";
 import { handlers, recordDeadDeploy } from "../jobs/handlers.js";
 import { type DeployerDeps, deployPorts } from "../jobs/ports.js";
 
@@ -131,7 +130,7 @@ export class DeployerHarness {
   /** Seeds a release as the app's live one, as an earlier deploy would have left it. */
   async markLive(release: Release): Promise<void> {
     await this.records.releases.patch(release.id, { status: "live", liveAt: new Date().toISOString() });
-    await this.redis.set(livePointerKey(this.prefix, release.app), release.id);
+    await this.redis.set(this.records.keys.liveRelease(release.app), release.id);
   }
 
   /**

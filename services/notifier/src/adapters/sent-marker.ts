@@ -1,4 +1,4 @@
-import type { Redis } from "@hoist/shared";
+import { type Redis, recordKeys } from "@hoist/shared";
 
 /** A week: longer than any job's retry window, so a retry always finds its marker. */
 const MARKER_TTL_S = 7 * 24 * 3600;
@@ -23,7 +23,7 @@ export class SentMarkers {
   ) {}
 
   key(destination: string, event: string, subjectId: string): string {
-    return `${this.prefix}:notify:sent:${destination}:${event}:${subjectId}`;
+    return recordKeys(this.prefix).notifySent(destination, event, subjectId);
   }
 
   async claim(key: string): Promise<Claim> {

@@ -1,9 +1,10 @@
+import { PermanentError } from "@hoist/shared";
+
 /**
- * How a delivery attempt ended when it did not succeed. Handlers translate these into BullMQ's
- * terms: permanent → UnrecoverableError (stays on the failed list), transient → thrown for a
- * retry, honouring `retryAfterMs` when the destination asked for a pause.
+ * How a delivery attempt ended when it did not succeed: permanent → failed for good by
+ * createWorker (stays on the failed list), transient → thrown for a retry, honouring `retryAfterMs` when the destination asked for a pause.
  */
-export class PermanentDeliveryError extends Error {
+export class PermanentDeliveryError extends PermanentError {
   override name = "PermanentDeliveryError";
 }
 

@@ -1,6 +1,6 @@
 import { type JobContext, SecretError, UnrecoverableError } from "@hoist/shared";
 import { DelayedError } from "bullmq";
-import { PermanentDeliveryError, TransientDeliveryError } from "../domain/errors.js";
+import { TransientDeliveryError } from "../domain/errors.js";
 
 /**
  * Pauses asked for with Retry-After do not use up an attempt (the destination is fine, just
@@ -11,12 +11,11 @@ import { PermanentDeliveryError, TransientDeliveryError } from "../domain/errors
 const DEFERRALS_PER_ATTEMPT = 2;
 
 /**
- * Turns a failed delivery into BullMQ's terms: permanent → UnrecoverableError with the
- * destination's answer; Retry-After → the job is delayed by exactly that long; anything else is
+ * Turns a failed delivery into BullMQ's terms (a PermanentDeliveryError is failed for good by
+ * createWorker, with the destination's answer); Retry-After → the job is delayed by exactly that long; anything else is
  * rethrown for the queue's exponential backoff with jitter.
  */
 export async function settleFailure(err: unknown, { job, token, log }: JobContext): Promise<never> {
-  if (err instanceof PermanentDeliveryError) throw new UnrecoverableError(err.message);
   if (err instanceof SecretError) {
     throw new UnrecoverableError(`cannot open a sealed secret (${err.message}): set the app's notification settings again`);
   }

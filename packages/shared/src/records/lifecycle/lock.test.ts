@@ -1,9 +1,12 @@
 import { once } from "node:events";
-import { Records, type Release } from "@hoist/shared";
-import { deletePrefix, testRedis, uniquePrefix } from "@hoist/shared/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ReleaseStore } from "../adapters/release-store.js";
-import { LockLostError, lockKeys, tryAcquireAppLock } from "./lock.js";
+import { JobQueues } from "../../queues/producer.js";
+import { deletePrefix, testRedis, uniquePrefix } from "../../testing/index.js";
+import { Records } from "../repos.js";
+import type { Release } from "../schemas.js";
+import { lockKeys, tryAcquireAppLock } from "./lock.js";
+import { LockLostError } from "./move.js";
+import { ReleaseLifecycle } from "./releases.js";
 
 const redis = testRedis("worker");
 let prefix: string;
@@ -57,7 +60,7 @@ describe("per-app deploy lock", () => {
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(Number(next.token)).toBeGreaterThan(Number(stale!.token));
 
-    const store = new ReleaseStore(redis, records, prefix);
+    const store = new ReleaseLifecycle(records, new JobQueues(redis, prefix));
     await expect(store.begin(release, stale!)).rejects.toBeInstanceOf(LockLostError);
     await expect(store.fail(release, "stale", stale!)).rejects.toBeInstanceOf(LockLostError);
     expect((await store.begin(release, next)).kind).toBe("deploying");

@@ -1,4 +1,6 @@
-import type { Redis } from "@hoist/shared";
+import type { Redis } from "ioredis";
+import { recordKeys } from "../keys.js";
+import { LockLostError } from "./move.js";
 
 /** Renews only while the lock still holds our token. KEYS: lock. ARGV: token, ttl ms. */
 const RENEW = `
@@ -45,10 +47,6 @@ redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ${WAITERS_TTL_MS})
 return 1`;
 
-export class LockLostError extends Error {
-  override name = "LockLostError";
-}
-
 export interface HeldLock {
   readonly key: string;
   /** Strictly increasing per app: every state write checks it is still the lock's value (fencing). */
@@ -59,12 +57,10 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
+/** The app's lock, fencing counter and waiters, from the key catalog. */
 export function lockKeys(prefix: string, app: string) {
-  return {
-    lock: `${prefix}:deployer:lock:${app}`,
-    fence: `${prefix}:deployer:fence:${app}`,
-    waiters: `${prefix}:deployer:waiters:${app}`,
-  };
+  const keys = recordKeys(prefix);
+  return { lock: keys.deployLock(app), fence: keys.deployFence(app), waiters: keys.deployWaiters(app) };
 }
 
 const defined = new WeakSet<Redis>();
@@ -85,7 +81,7 @@ function scripts(redis: Redis): Scripts {
   return redis as unknown as Scripts;
 }
 
-export interface LockWaiting {
+interface LockWaiting {
   /** Registers this id as waiting when the lock is held (the holder's release hands it back). */
   waiter?: string;
   /** Called with the waiters a release handed back, to wake them. */
@@ -95,7 +91,7 @@ export interface LockWaiting {
 /**
  * One deploy per app across every deployer process. The lock expires after `ttlMs` unless its
  * holder renews it (every ttl/3), so a crashed holder frees the app; the fencing token lets the
- * release store refuse writes from a holder that lost the lock while paused. A deploy that finds
+ * release lifecycle refuse writes from a holder that lost the lock while paused. A deploy that finds
  * the lock held is registered as a waiter and woken by the release (`wake`), so it does not wait
  * for its next retry.
  */

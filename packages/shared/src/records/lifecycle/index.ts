@@ -1,0 +1,6 @@
+export * from "./builds.js";
+export * from "./lock.js";
+export * from "./move.js";
+export * from "./outbox.js";
+export * from "./releases.js";
+export * from "./table.js";
