@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Express } from "express";
 import { envSchema as apiEnv } from "../../services/api/src/config.js";
+import { tokenEnvSchema as tokenEnv } from "../../services/api/src/registry-token/config.js";
 import { envSchema as builderEnv } from "../../services/builder/src/config.js";
 import { envSchema as deployerEnv } from "../../services/deployer/src/config.js";
 import { envSchema as notifierEnv } from "../../services/notifier/src/config.js";
@@ -18,7 +19,7 @@ export function schemaKeys(schema: unknown): string[] {
 }
 
 /** Each service's env schema: what its config parses at start. */
-export const serviceEnvSchemas = { api: apiEnv, builder: builderEnv, deployer: deployerEnv, notifier: notifierEnv };
+export const serviceEnvSchemas = { api: apiEnv, builder: builderEnv, deployer: deployerEnv, notifier: notifierEnv, "registry token service": tokenEnv };
 
 function sourceFiles(dir: string): string[] {
   return (readdirSync(join(repoRoot, dir), { recursive: true, encoding: "utf8" }) as string[])
