@@ -16,57 +16,6 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const KEEP = new Map([
   // Named by the emitted types of buildQueue, deployQueue and notifyQueue (TS4023 without it).
   ["packages/shared/src/queues/define.ts#QueueDefinition", "named by emitted types"],
-  // In files the lifecycle change of issue 15 rewrites: the lead removes these once it is merged.
-  ["packages/shared/src/pipeline/cancellation.ts#cancelChannel", "lifecycle"],
-  ["packages/shared/src/pipeline/notifications.ts#notifyDestinations", "lifecycle"],
-  ["packages/shared/src/pipeline/notifications.ts#slackEvents", "lifecycle"],
-  ["packages/shared/src/queues/notify.ts#notifyPayloadSchema", "lifecycle"],
-  ["packages/shared/src/queues/worker.ts#CreateWorkerOptions", "lifecycle"],
-  ["packages/shared/src/queues/worker.ts#JobHandler", "lifecycle"],
-  ["packages/shared/src/queues/worker.ts#MAX_STALLED_COUNT", "lifecycle"],
-  ["packages/shared/src/records/codec.ts#RecordCorruptError", "lifecycle"],
-  ["packages/shared/src/records/repos.ts#AppRepo", "lifecycle"],
-  ["packages/shared/src/records/repos.ts#BuildRepo", "lifecycle"],
-  ["packages/shared/src/records/repos.ts#GitlabConnectionRepo", "lifecycle"],
-  ["packages/shared/src/records/repos.ts#ReleaseRepo", "lifecycle"],
-  ["packages/shared/src/records/retention.ts#defaultRetentionDays", "lifecycle"],
-  ["packages/shared/src/records/schemas.ts#Target", "lifecycle"],
-  ["packages/shared/src/records/schemas.ts#ecsTargetSchema", "lifecycle"],
-  ["packages/shared/src/records/schemas.ts#imageSchema", "lifecycle"],
-  ["packages/shared/src/records/schemas.ts#localServiceSchema", "lifecycle"],
-  ["packages/shared/src/records/schemas.ts#localTargetSchema", "lifecycle"],
-  ["services/api/src/domain/builds.ts#CancelOutcome", "lifecycle"],
-  ["services/api/src/domain/builds.ts#supersedeOlder", "lifecycle"],
-  ["services/builder/src/jobs/build-job.ts#BuildOutcome", "lifecycle"],
-  ["services/deployer/src/adapters/ecs-target.ts#EcsRolloutState", "lifecycle"],
-  ["services/deployer/src/adapters/ecs-target.ts#EcsTargetOptions", "lifecycle"],
-  ["services/deployer/src/domain/deploy.ts#DeployResult", "lifecycle"],
-  ["services/deployer/src/domain/deploy.ts#ReleaseGoneError", "lifecycle"],
-  ["services/deployer/src/domain/health.ts#HealthResult", "lifecycle"],
-  ["services/deployer/src/overrides.ts#DeployerOverrides", "lifecycle"],
-  // In files the acl change of issue 15 rewrites: the lead removes these once it is merged.
-  ["packages/shared/src/redis/acl.ts#serviceAclRules", "acl"],
-  ["packages/shared/src/redis/acl.ts#serviceKeyPatterns", "acl"],
-  ["packages/shared/src/redis/acl.ts#serviceUserName", "acl"],
-  ["packages/shared/src/redis/connections.ts#redisOptions", "acl"],
-  // In files the outbound change of issue 15 rewrites: the lead removes these once it is merged.
-  ["packages/shared/src/git/access.ts#GitAccess", "outbound"],
-  ["packages/shared/src/git/access.ts#GitAccessOptions", "outbound"],
-  ["packages/shared/src/net/outbound.ts#OutboundFetchOptions", "outbound"],
-  ["packages/shared/src/net/outbound.ts#assertPublicAddress", "outbound"],
-  ["packages/shared/src/net/outbound.ts#guardedLookup", "outbound"],
-  ["services/builder/src/adapters/git.ts#FetchOptions", "outbound"],
-  ["services/builder/src/adapters/git.ts#GitRun", "outbound"],
-  ["services/builder/src/adapters/git.ts#SshTarget", "outbound"],
-  ["services/builder/src/adapters/git.ts#runGit", "outbound"],
-  ["services/notifier/src/adapters/gitlab-statuses.ts#GITLAB_TIMEOUT_MS", "outbound"],
-  ["services/notifier/src/adapters/gitlab-statuses.ts#StatusResult", "outbound"],
-  ["services/notifier/src/adapters/outgoing-webhook.ts#WEBHOOK_TIMEOUT_MS", "outbound"],
-  ["services/notifier/src/adapters/slack.ts#SLACK_TIMEOUT_MS", "outbound"],
-  // In files the buildbox change of issue 15 rewrites: the lead removes these once it is merged.
-  ["services/builder/src/adapters/docker.ts#BuildSpec", "buildbox"],
-  // In files the registry change of issue 15 rewrites: the lead removes these once it is merged.
-  ["services/builder/src/adapters/registry.ts#RegistryConfig", "registry"],
 ]);
 
 function walk(dir, out = []) {

@@ -19,7 +19,13 @@ export function schemaKeys(schema: unknown): string[] {
 }
 
 /** Each service's env schema: what its config parses at start. */
-export const serviceEnvSchemas = { api: apiEnv, builder: builderEnv, deployer: deployerEnv, notifier: notifierEnv, "registry token service": tokenEnv };
+export const serviceEnvSchemas = {
+  api: apiEnv,
+  builder: builderEnv,
+  deployer: deployerEnv,
+  notifier: notifierEnv,
+  "registry token service": tokenEnv,
+};
 
 function sourceFiles(dir: string): string[] {
   return (readdirSync(join(repoRoot, dir), { recursive: true, encoding: "utf8" }) as string[])

@@ -5,7 +5,7 @@ import type { DeployPorts } from "./domain/deploy.js";
  * rollout target (bench:pipeline times Hoist's hand-offs, not containers). Production sets nothing.
  * Set before main.js is imported; main.ts reads it once, when it composes the ports.
  */
-export interface DeployerOverrides {
+interface DeployerOverrides {
   targetFor?: DeployPorts["targetFor"];
 }
 

@@ -8,7 +8,7 @@ import { parseSshUrl, sshUrlOf } from "./ssh-url.js";
  * or, for a local repository, through the file protocol. Either way only that one protocol is
  * allowed, and nothing of the user's git or ssh configuration applies.
  */
-export interface GitAccess {
+interface GitAccess {
   /** The URL to give git, after `--`: rebuilt from its parsed parts (an SSH URL) or a file:// URL. */
   url: string;
   /** `-c` pairs to put before the git subcommand. */
@@ -20,7 +20,7 @@ export interface GitAccess {
   seenHostKeys(): Promise<string[]>;
 }
 
-export interface GitAccessOptions {
+interface GitAccessOptions {
   /** Private, already existing 0700 directory: the key and known_hosts go there. */
   dir: string;
   url: string;

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { z } from "zod";
+import { recordKeys } from "../records/keys.js";
 
 /** Something a worker needs besides Redis (the Docker API, a registry): probed, never fatal. */
 export interface DependencyProbe {
@@ -34,7 +35,7 @@ const dependencyReportSchema = z.object({
 export type DependencyReport = z.infer<typeof dependencyReportSchema>;
 
 /** One Redis hash per queue prefix: a field per worker process, read by the dashboard. */
-export const dependencyReportsKey = (prefix: string) => `${prefix}:dependencies`;
+export const dependencyReportsKey = (prefix: string) => recordKeys(prefix).dependencyReports;
 
 function why(err: unknown): string {
   // fetch wraps the socket's error ("fetch failed"): the cause says what happened.

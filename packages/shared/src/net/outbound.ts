@@ -100,7 +100,7 @@ export function parseOutboundAllow(text: string | undefined): OutboundPolicy {
  * Throws OutboundRefusedError when `address` (what `host` resolved to, or `host` itself for an IP
  * literal) is loopback, private, link-local or otherwise internal and not allowed.
  */
-export function assertPublicAddress(policy: OutboundPolicy, host: string, address: string): void {
+function assertPublicAddress(policy: OutboundPolicy, host: string, address: string): void {
   const ip = unmapped(address);
   const kind = internalKind(ip);
   if (!kind || policy.allow.check(ip, isIP(ip) === 6 ? "ipv6" : "ipv4")) return;
@@ -130,7 +130,7 @@ type LookupFn = (
  * A `lookup` for net.connect that resolves the name and refuses the connection when any address
  * it resolved to is internal. `resolve` is dns.lookup, replaceable in tests.
  */
-export function guardedLookup(policy: OutboundPolicy, resolve: LookupFn = dnsLookup as unknown as LookupFn) {
+function guardedLookup(policy: OutboundPolicy, resolve: LookupFn = dnsLookup as unknown as LookupFn) {
   return (
     hostname: string,
     options: { family?: number; all?: boolean },
@@ -151,7 +151,7 @@ export function guardedLookup(policy: OutboundPolicy, resolve: LookupFn = dnsLoo
   };
 }
 
-export interface OutboundFetchOptions {
+interface OutboundFetchOptions {
   policy: OutboundPolicy;
   /** Replaces dns.lookup (tests). */
   resolve?: LookupFn;

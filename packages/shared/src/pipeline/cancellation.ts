@@ -1,8 +1,9 @@
 import type { Redis } from "ioredis";
+import { recordKeys } from "../records/keys.js";
 
 /** Pub/sub channel on which the API announces canceled builds to every builder process. */
-export function cancelChannel(prefix: string): string {
-  return `${prefix}:events:build-canceled`;
+function cancelChannel(prefix: string): string {
+  return recordKeys(prefix).buildCanceledChannel;
 }
 
 /** Call after the build record moved to `canceled`: running builders abort it within moments. */

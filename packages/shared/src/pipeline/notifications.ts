@@ -19,10 +19,6 @@ export const destinationRules: readonly (
   { kind: "webhook", appField: "outgoingWebhook" },
 ];
 
-export const notifyDestinations: readonly NotifyDestination[] = destinationRules.map((r) => r.kind);
-
-export const slackEvents: ReadonlySet<NotifyEvent> = new Set(slackOnly);
-
 /** The destinations an event goes to; with the app at hand, those it has not configured are left out. */
 export function destinationsFor(event: NotifyEvent, app?: Pick<App, "gitlab" | "outgoingWebhook">): NotifyDestination[] {
   return destinationRules

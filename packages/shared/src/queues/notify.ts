@@ -25,7 +25,7 @@ const common = {
 };
 
 /** One job per destination, so a Slack outage never holds back GitLab statuses. */
-export const notifyPayloadSchema = z.discriminatedUnion("kind", [
+const notifyPayloadSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("slack"), ...common }).strict(),
   z.object({ kind: z.literal("gitlab-status"), ...common }).strict(),
   z.object({ kind: z.literal("webhook"), ...common }).strict(),

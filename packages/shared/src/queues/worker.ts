@@ -15,14 +15,14 @@ export interface JobContext {
   token: string | undefined;
 }
 
-export type JobHandler<P> = (payload: P, ctx: JobContext) => Promise<unknown>;
+type JobHandler<P> = (payload: P, ctx: JobContext) => Promise<unknown>;
 
 /** One handler per `kind` the queue's schema allows; a missing kind is a compile error. */
 export type HandlerMap<Q extends QueueName> = {
   [K in KindOf<Q>]: JobHandler<PayloadOf<Q> & { kind: K }>;
 };
 
-export interface CreateWorkerOptions<Q extends QueueName> {
+interface CreateWorkerOptions<Q extends QueueName> {
   queue: Q;
   connection: Redis;
   prefix: string;
@@ -38,7 +38,7 @@ export interface CreateWorkerOptions<Q extends QueueName> {
  * (the chaos suite's kill test lost 17 of 20 builds that way); 3 still stops a job that kills
  * every worker it lands on.
  */
-export const MAX_STALLED_COUNT = 3;
+const MAX_STALLED_COUNT = 3;
 
 /** The reason BullMQ gives for a job that stalled more than MAX_STALLED_COUNT times, said plainly. */
 export function stalledReason(message: string): string {

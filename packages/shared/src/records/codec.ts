@@ -1,6 +1,6 @@
 import type { z } from "zod";
 
-export class RecordCorruptError extends Error {
+class RecordCorruptError extends Error {
   override name = "RecordCorruptError";
 }
 

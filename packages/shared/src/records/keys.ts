@@ -47,6 +47,12 @@ export function recordKeys(prefix: string) {
     orphanSweep: `${prefix}:builder:orphan-sweep`,
     /** A Standard Webhooks message id already seen for a hook (replay guard). */
     webhookSeen: (hookId: string, messageId: string) => `${prefix}:webhook-seen:${hookId}:${messageId}`,
+    /** A dashboard session, under the SHA-256 of its id (a key written with a raw id is no session). */
+    session: (id: string) => `${prefix}:session:${createHash("sha256").update(id).digest("hex")}`,
+    /** The channel builders hear cancels on. */
+    buildCanceledChannel: `${prefix}:events:build-canceled`,
+    /** The workers' dependency reports (Docker API, registry), read by the API for /healthz and the dashboard. */
+    dependencyReports: `${prefix}:dependencies`,
     /** The notifier's marker that one destination was told one event. */
     notifySent: (destination: string, event: string, subjectId: string) => `${prefix}:notify:sent:${destination}:${event}:${subjectId}`,
   };

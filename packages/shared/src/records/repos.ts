@@ -31,7 +31,7 @@ export class ConflictError extends Error {
 
 const nowIso = () => new Date().toISOString();
 
-export class AppRepo extends HashRepo<typeof appSchema> {
+class AppRepo extends HashRepo<typeof appSchema> {
   constructor(
     redis: Redis,
     private readonly keys: RecordKeys,
@@ -87,7 +87,7 @@ export class AppRepo extends HashRepo<typeof appSchema> {
   }
 }
 
-export class BuildRepo extends HashRepo<typeof buildSchema> {
+class BuildRepo extends HashRepo<typeof buildSchema> {
   constructor(
     redis: Redis,
     private readonly keys: RecordKeys,
@@ -254,7 +254,7 @@ export class BuildRepo extends HashRepo<typeof buildSchema> {
   }
 }
 
-export class ReleaseRepo extends HashRepo<typeof releaseSchema> {
+class ReleaseRepo extends HashRepo<typeof releaseSchema> {
   constructor(
     redis: Redis,
     private readonly keys: RecordKeys,
@@ -324,7 +324,7 @@ export class ReleaseRepo extends HashRepo<typeof releaseSchema> {
   }
 }
 
-export class GitlabConnectionRepo extends HashRepo<typeof gitlabConnectionSchema> {
+class GitlabConnectionRepo extends HashRepo<typeof gitlabConnectionSchema> {
   constructor(
     redis: Redis,
     private readonly keys: RecordKeys,

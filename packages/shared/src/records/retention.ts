@@ -2,7 +2,7 @@ import type { Redis } from "ioredis";
 import type { RecordKeys } from "./keys.js";
 
 /** Days a finished build, or a release no longer live, is kept (with its log) before Redis drops it. */
-export const defaultRetentionDays = 30;
+const defaultRetentionDays = 30;
 
 export const finishedBuildStatuses: ReadonlySet<string> = new Set(["succeeded", "failed", "canceled"]);
 

@@ -14,7 +14,7 @@ export const appNameSchema = z
     "an app name is a DNS label: lowercase letters, digits and '-', not starting or ending with '-'",
   );
 
-export const localServiceSchema = z
+const localServiceSchema = z
   .object({
     port: z.number().int().min(1).max(65535),
     healthPath: z.string().startsWith("/", "healthPath starts with '/'").max(512).optional(),
@@ -41,14 +41,14 @@ export const localServiceSchema = z
   })
   .strict();
 
-export const localTargetSchema = z
+const localTargetSchema = z
   .object({
     kind: z.literal("local"),
     services: z.record(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/), localServiceSchema).default({}),
   })
   .strict();
 
-export const ecsTargetSchema = z
+const ecsTargetSchema = z
   .object({
     kind: z.literal("ecs"),
     cluster: z.string().min(1).max(255),
@@ -68,7 +68,6 @@ export const ecsTargetSchema = z
   .strict();
 
 export const targetSchema = z.discriminatedUnion("kind", [localTargetSchema, ecsTargetSchema]);
-export type Target = z.infer<typeof targetSchema>;
 
 /**
  * How an app's images are built: the network a step sees (the engine's bridge, or `none` for a
@@ -154,7 +153,7 @@ export type App = z.infer<typeof appSchema>;
 export const buildStatuses = ["queued", "running", "succeeded", "failed", "canceled"] as const;
 export type BuildStatus = (typeof buildStatuses)[number];
 
-export const imageSchema = z.object({
+const imageSchema = z.object({
   service: z.string(),
   tag: z.string(),
   digest: z.string().optional(),

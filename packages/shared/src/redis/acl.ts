@@ -16,7 +16,7 @@ export const SERVICE_USERS = ["api", "builder", "deployer", "notifier"] as const
 export type ServiceUser = (typeof SERVICE_USERS)[number];
 
 /** The ACL user name of a service. */
-export function serviceUserName(service: ServiceUser): string {
+function serviceUserName(service: ServiceUser): string {
   return `hoist-${service}`;
 }
 
@@ -39,7 +39,7 @@ function queueReadKeys(p: string, queues: readonly string[]): string[] {
 }
 
 /** Key and channel patterns per service, for a queue/record prefix (or a glob of prefixes). */
-export function serviceKeyPatterns(prefix: string, service: ServiceUser): string[] {
+function serviceKeyPatterns(prefix: string, service: ServiceUser): string[] {
   const p = prefix;
   const rec = `${p}:rec`;
   const events = `&${p}:events:*`;
@@ -86,7 +86,7 @@ export function serviceKeyPatterns(prefix: string, service: ServiceUser): string
 }
 
 /** `ACL SETUSER` arguments (after the user name) for a service with a password. */
-export function serviceAclRules(prefix: string, service: ServiceUser, password: string): string[] {
+function serviceAclRules(prefix: string, service: ServiceUser, password: string): string[] {
   if (/\s/.test(password) || password.length < 16) {
     throw new Error(`the Redis password of ${service} must be 16+ characters without spaces`);
   }

@@ -7,7 +7,7 @@ export type RedisRole = "producer" | "worker";
  * that the caller can answer 503 instead of hanging. Workers wait and reconnect forever:
  * BullMQ requires maxRetriesPerRequest: null for blocking connections.
  */
-export function redisOptions(role: RedisRole): RedisOptions {
+function redisOptions(role: RedisRole): RedisOptions {
   const common: RedisOptions = {
     lazyConnect: false,
     connectTimeout: 2_000,

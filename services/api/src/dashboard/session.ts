@@ -1,5 +1,5 @@
-import { createHash, randomBytes } from "node:crypto";
-import type { Redis } from "@hoist/shared";
+import { randomBytes } from "node:crypto";
+import { type Redis, recordKeys } from "@hoist/shared";
 
 export const SESSION_COOKIE = "hoist_session";
 const SESSION_TTL_S = 12 * 3600;
@@ -22,7 +22,7 @@ export class SessionStore {
   ) {}
 
   private key(id: string) {
-    return `${this.prefix}:session:${createHash("sha256").update(id).digest("hex")}`;
+    return recordKeys(this.prefix).session(id);
   }
 
   async create(): Promise<Session> {

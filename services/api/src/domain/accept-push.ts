@@ -1,4 +1,4 @@
-import type { App } from "@hoist/shared";
+import { type App, recordKeys } from "@hoist/shared";
 import { type BuildDeps, finishBuild } from "./builds.js";
 import { acceptDelivery, DeliveryBusyError, deliveryKey, deliveryRedisKey } from "./deliveries.js";
 import { InvalidInputError, isRedisUnavailable, UnavailableError } from "./errors.js";
@@ -58,7 +58,7 @@ export async function acceptPush(deps: BuildDeps, delivery: PushDelivery): Promi
   // A captured signed delivery stays valid for the whole tolerance window: its webhook-id is
   // remembered that long (either side of now), and a second sight of it is a duplicate. The
   // mark is taken back when the delivery fails, so GitLab's resend of a failed one still builds.
-  const seen = `${deps.prefix}:webhook-seen:${delivery.hookId}:${delivery.signedId}`;
+  const seen = recordKeys(deps.prefix).webhookSeen(delivery.hookId, delivery.signedId);
   const fresh = await withStoreDeadline(deps.redis.set(seen, "1", "PX", 2 * SIGNATURE_TOLERANCE_S * 1000, "NX"));
   if (fresh !== "OK") return { kind: "duplicate", replay: true, reason: "this webhook-id was already delivered" };
   const forget = () => deps.redis.del(seen).catch(() => undefined);

@@ -68,8 +68,6 @@ export async function finishBuild(deps: BuildDeps, build: Build, app: Pick<App, 
   await Promise.all([open ? undefined : deps.records.builds.markOpen(build), supersedeOlder(deps, build, app.supersede, open)]);
 }
 
-export type CancelOutcome = { ok: true; build: Build } | { ok: false; reason: "missing" } | { ok: false; reason: "state"; current: string };
-
 /** Cancels a queued or running build (its build.canceled events go to the app's destinations) and tells running builders. */
 export async function cancelBuild(
   deps: BuildDeps,
@@ -93,7 +91,7 @@ export async function cancelBuild(
  * A→B. An open build whose `before` is this build's commit is its successor; then this build is
  * the superseded one (else the older commit would end live).
  */
-export async function supersedeOlder(deps: BuildDeps, build: Build, mode: "running" | "queued", knownOpen?: string[]): Promise<string[]> {
+async function supersedeOlder(deps: BuildDeps, build: Build, mode: "running" | "queued", knownOpen?: string[]): Promise<string[]> {
   // The ref's open builds stay few: every new build of the ref prunes those finished or canceled.
   const close = (ids: string[]) => deps.records.builds.closeOpen(build.app, build.ref, ids);
   const openIds = (knownOpen ?? (await deps.records.builds.openIds(build.app, build.ref))).filter((id) => id !== build.id);

@@ -83,7 +83,7 @@ function engineError(err: unknown): string {
   return oneLine(e.json?.message ?? e.message ?? String(err));
 }
 
-export interface BuildSpec {
+interface BuildSpec {
   service: string;
   tag: string;
   context: NodeJS.ReadableStream;

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { gitAccess, LOCAL_REPOS_SETTING, localRepoPath, localRepoUrl, parseSshUrl as parseSsh, sshUrlOf } from "@hoist/shared";
 import { BuildFailure, gitFailure } from "../domain/failure.js";
 
-export interface SshTarget {
+interface SshTarget {
   /** The URL git is given. */
   url: string;
   /** The host as known_hosts names it: `host`, or `[host]:port` for a port other than 22. */
@@ -24,7 +24,7 @@ export function parseSshUrl(url: string): SshTarget {
   return { url: sshUrlOf(loc), host: loc.host, knownHostsName: port ? `[${loc.host}]:${port}` : loc.host };
 }
 
-export interface GitRun {
+interface GitRun {
   code: number;
   stderr: string;
 }
@@ -33,7 +33,7 @@ export interface GitRun {
  * Runs git in its own process group, so an abort kills git and the ssh it started. Every
  * output line goes to `onLine`.
  */
-export function runGit(
+function runGit(
   args: string[],
   opts: { cwd: string; env: NodeJS.ProcessEnv; signal: AbortSignal; onLine: (line: string) => void },
 ): Promise<GitRun> {
@@ -71,7 +71,7 @@ export function runGit(
   });
 }
 
-export interface FetchOptions {
+interface FetchOptions {
   /** Private, already existing 0700 directory for the key and known_hosts. */
   secretDir: string;
   /** Where the checkout goes (created by git init). */

@@ -24,7 +24,7 @@ export function isEcrRegistry(registry: string): boolean {
   return ecrHost.test(registry.split("/")[0] ?? "");
 }
 
-export interface RegistryConfig {
+interface RegistryConfig {
   HOIST_REGISTRY: string;
   HOIST_REGISTRY_USERNAME?: string | undefined;
   HOIST_REGISTRY_PASSWORD?: string | undefined;

@@ -35,7 +35,7 @@ export interface BuildJobDeps {
   runPipeline?: typeof runPipeline;
 }
 
-export type BuildOutcome =
+type BuildOutcome =
   | { outcome: "skipped"; status: string }
   | { outcome: "canceled" }
   | { outcome: "succeeded"; releaseId: string; images: number };

@@ -27,7 +27,7 @@ const PERMANENT = new Set([
 ]);
 
 /** What a rollout registered, so a retried job watches it instead of registering again. */
-export interface EcsRolloutState {
+interface EcsRolloutState {
   get(releaseId: string): Promise<{ taskDefinitionArn: string; previousTaskDefinition: string } | undefined>;
   set(releaseId: string, value: { taskDefinitionArn: string; previousTaskDefinition: string }): Promise<void>;
 }
@@ -49,7 +49,7 @@ export class RedisEcsRolloutState implements EcsRolloutState {
   }
 }
 
-export interface EcsTargetOptions {
+interface EcsTargetOptions {
   client: (region: string | undefined) => ECSClient;
   state: EcsRolloutState;
   pollMs: number;

@@ -21,14 +21,14 @@ export interface DeployPorts {
   step(releaseId: string, line: string): Promise<void>;
 }
 
-export type DeployResult =
+type DeployResult =
   | { kind: "live"; replaced?: string }
   | { kind: "failed"; reason: string; permanent: boolean }
   | { kind: "superseded"; by: string }
   | { kind: "already"; status: Release["status"] }
   | { kind: "locked"; app: string };
 
-export class ReleaseGoneError extends PermanentDeployError {}
+class ReleaseGoneError extends PermanentDeployError {}
 
 /**
  * Runs one deploy of a release under its app's lock. Idempotent: a release already finished is

@@ -21,7 +21,7 @@ export function lastLines(text: string, n: number): string[] {
     .slice(-n);
 }
 
-export type HealthResult = { ok: true; ms: number } | { ok: false; why: string };
+type HealthResult = { ok: true; ms: number } | { ok: false; why: string };
 
 /**
  * Polls `url` until it answers 2xx, `deadlineMs` passes, or `stillRunning` says the process is

@@ -5,12 +5,12 @@ import { classifyHttpAnswer, networkReason } from "../domain/delivery.js";
 import { PermanentDeliveryError, TransientDeliveryError } from "../domain/errors.js";
 import { type CommitStatusUpdate, isRefusedTransition } from "../domain/gitlab-status.js";
 
-export const GITLAB_TIMEOUT_MS = 15_000;
+const GITLAB_TIMEOUT_MS = 15_000;
 
 /** The part of GitLab's commit status answer we rely on; anything else is not GitLab. */
 const commitStatusAnswer = z.object({ id: z.number(), status: z.string(), name: z.string() }).loose();
 
-export type StatusResult = "set" | "already";
+type StatusResult = "set" | "already";
 
 /**
  * Sets commit statuses through @gitbeaker/rest, one HTTP request per call, through the

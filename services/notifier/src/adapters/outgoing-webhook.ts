@@ -2,7 +2,7 @@ import { type OutboundFetch, outboundRefusal } from "@hoist/shared";
 import { classifyHttpAnswer, networkReason } from "../domain/delivery.js";
 import { PermanentDeliveryError, TransientDeliveryError } from "../domain/errors.js";
 
-export const WEBHOOK_TIMEOUT_MS = 10_000;
+const WEBHOOK_TIMEOUT_MS = 10_000;
 
 /**
  * POSTs a signed event body through the notifier's outbound fetch: redirects are not followed (a

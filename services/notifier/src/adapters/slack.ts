@@ -4,7 +4,7 @@ import { classifyHttpAnswer, networkReason } from "../domain/delivery.js";
 import { PermanentDeliveryError, TransientDeliveryError } from "../domain/errors.js";
 import type { SlackMessage } from "../domain/slack-message.js";
 
-export const SLACK_TIMEOUT_MS = 10_000;
+const SLACK_TIMEOUT_MS = 10_000;
 
 /**
  * Posts one message to a Slack incoming webhook. IncomingWebhook's own retries stay off: BullMQ
