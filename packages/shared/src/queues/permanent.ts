@@ -7,11 +7,8 @@ export class PermanentError extends Error {
   override name = "PermanentError";
 }
 
-/**
- * Whether `err` is permanent: a PermanentError, or an error classified at run time that says
- * `permanent: true` (a build failure: whether a registry's or git host's answer is final is only
- * known when it comes).
- */
-export function isPermanent(err: unknown): err is Error {
-  return err instanceof PermanentError || (err instanceof Error && (err as { permanent?: unknown }).permanent === true);
+/** Whether `err` is permanent. A build's own classification (BuildFailure.permanent) becomes a
+ * PermanentError in the build job, so this is the one spelling a worker sees. */
+export function isPermanent(err: unknown): err is PermanentError {
+  return err instanceof PermanentError;
 }

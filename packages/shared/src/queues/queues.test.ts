@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "../logging/logger.js";
 import { deletePrefix, nextEvent, testRedis, uniquePrefix } from "../testing/index.js";
 import { buildQueue } from "./build.js";
+import { PermanentError } from "./permanent.js";
 import { JobQueues, PayloadError } from "./producer.js";
 import { createWorker } from "./worker.js";
 
@@ -84,6 +85,39 @@ describe("job catalog over real Redis", () => {
     expect(called).toBe(false);
     const stored = await raw.getJob("hand-made");
     expect(await stored?.getState()).toBe("failed");
+  });
+
+  it("fails a job whose handler throws a PermanentError (or a subclass) at once, and retries any other error", async () => {
+    class GoneError extends PermanentError {}
+    const tries = new Map<string, number>();
+    const w = worker({
+      build: async (payload) => {
+        tries.set(payload.buildId, (tries.get(payload.buildId) ?? 0) + 1);
+        if (payload.buildId === "bld_gone") throw new GoneError("the build's app is gone");
+        throw Object.assign(new Error("registry away"), { permanent: true });
+      },
+    });
+    const failures = new Map<string, { name: string; attemptsMade: number; reason: string }>();
+    const both = new Promise<void>((resolve) => {
+      w.on("failed", (job, err) => {
+        if (!job) return;
+        const final = err.name === "UnrecoverableError" || job.attemptsMade >= 2;
+        if (final) failures.set(job.id ?? "", { name: err.name, attemptsMade: job.attemptsMade, reason: job.failedReason });
+        if (failures.size === 2) resolve();
+      });
+    });
+    await queues.enqueue("build", { kind: "build", buildId: "bld_gone" }, { attempts: 2, backoff: { type: "fixed", delay: 10 } });
+    await queues.enqueue("build", { kind: "build", buildId: "bld_flaky" }, { attempts: 2, backoff: { type: "fixed", delay: 10 } });
+    await both;
+    expect(failures.get("bld_gone")).toEqual({ name: "UnrecoverableError", attemptsMade: 1, reason: "the build's app is gone" });
+    // Only the one class is permanent: an error that merely says so is retried like any other.
+    expect(failures.get("bld_flaky")?.attemptsMade).toBe(2);
+    expect(tries).toEqual(
+      new Map([
+        ["bld_gone", 1],
+        ["bld_flaky", 2],
+      ]),
+    );
   });
 
   it("routes notify jobs by destination kind", async () => {
