@@ -25,6 +25,7 @@ const pipeline = {
   localRepos: config.HOIST_LOCAL_REPOS,
   buildCaps: buildCapsOf(config),
   baseRepos: config.HOIST_REGISTRY_BASE_REPOS,
+  appNames: () => records.apps.names(),
 };
 const logLimits = {
   logMaxLines: config.HOIST_BUILD_LOG_MAX_LINES,

@@ -7,6 +7,7 @@ const policy: ImageSourcePolicy = {
   ownRepository: "hoist/shop",
   baseGlobs: ["base/*"],
   isBase: baseRepoMatcher(["base/*"]),
+  otherApps: new Set(["other"]),
 };
 const R = "127.0.0.1:5000";
 
@@ -118,16 +119,23 @@ describe("the images a Dockerfile may use", () => {
 
   it("refuse short names podman could match to another app's local image, and say how to write them", () => {
     // Podman finds `<registry>/hoist/other:web.3` for `other:web.3` and for `hoist/other:web.3`.
-    expect(refused("FROM other:web.3\nFROM hoist/other:web.3\nFROM other@sha256:abc\n")).toEqual([
+    const withNode = { ...policy, otherApps: new Set(["other", "node"]) };
+    expect(refused("FROM other:web.3\nFROM hoist/other:web.3\nFROM other@sha256:abc\nFROM other\nFROM node:20\n", {}, withNode)).toEqual([
       "1 FROM other:web.3",
       "2 FROM hoist/other:web.3",
       "3 FROM other@sha256:abc",
+      "4 FROM other",
+      "5 FROM node:20",
     ]);
     expect(reasons("FROM other:web.3\n")[0]).toMatch(
-      /^a short name with a tag shaped like Hoist's build tags \(<service>\.<number>\) may resolve to another app's image in the engine's local store \(127\.0\.0\.1:5000\/hoist\/other\); write the full name \(e\.g\. docker\.io\/library\/other:web\.3\)/,
+      /^a short name that podman may resolve to app other's image in the engine's local store \(127\.0\.0\.1:5000\/hoist\/other\); write the full name \(e\.g\. docker\.io\/library\/other:web\.3\)/,
     );
-    // Not app-shaped, its own name, Docker Hub's library, or a tag Hoist never gives: allowed.
-    expect(refused("FROM node:20-slim\nFROM shop:web.2\nFROM library/x:web.3\nFROM bitnami/redis:7.2\nFROM other\n")).toEqual([]);
+    // Not another app's name, its own name, another namespace, or Docker Hub's library: allowed, whatever the tag.
+    expect(
+      refused(
+        "FROM python:3.12\nFROM alpine:3.20@sha256:abc\nFROM shop:web.2\nFROM library/other:web.3\nFROM bitnami/redis:7.2\nFROM acme/other:1\n",
+      ),
+    ).toEqual([]);
   });
 
   it("treat loopback aliases of the registry's port as the registry, and Docker Hub as Docker Hub", () => {

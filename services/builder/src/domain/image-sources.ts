@@ -15,15 +15,18 @@ export interface ImageSourcePolicy {
   /** HOIST_REGISTRY_BASE_REPOS, as written (for the message). */
   baseGlobs: string[];
   isBase: (repository: string) => boolean;
+  /** The other apps on this Hoist: a short name ending in one of them may resolve to its local image. */
+  otherApps: ReadonlySet<string>;
 }
 
 /** The policy of `app`'s builds on the registry named `host[:port][/namespace]` (its push target's prefix). */
-export function imageSourcePolicy(registry: string, app: string, baseGlobs: string[]): ImageSourcePolicy {
+export function imageSourcePolicy(registry: string, app: string, baseGlobs: string[], otherApps: Iterable<string> = []): ImageSourcePolicy {
   return {
     registryHost: registryHost(registry),
     ownRepository: appRepository(registry, app),
     baseGlobs,
     isBase: baseRepoMatcher(baseGlobs),
+    otherApps: new Set([...otherApps].filter((a) => a !== app)),
   };
 }
 
@@ -272,9 +275,6 @@ function splitReference(ref: string): { domain?: string; path: string; tag?: str
   };
 }
 
-/** Tags Hoist gives the images it builds: `<service>.<build number>` (compose.ts tagFor). */
-const hoistTag = /^[A-Za-z0-9_][A-Za-z0-9_.-]*\.\d+$/;
-
 /** Why `src` is refused under `policy`, or undefined when it is allowed. */
 function refusal(src: Source, policy: ImageSourcePolicy): string | undefined {
   const ref = src.ref;
@@ -298,16 +298,16 @@ function refusal(src: Source, policy: ImageSourcePolicy): string | undefined {
   if (sameHost("docker.io", policy.registryHost)) return onRegistry(path.includes("/") ? path : `library/${path}`);
   if (path.startsWith("library/")) return undefined;
   // Podman resolves a short name to any local image whose repository ends with it
-  // (`shop:web.3` finds `<registry>/<namespace>/shop:web.3`): refused where it could be another
-  // app's build (Hoist's tag shape, or a digest) and is not this app's own name.
+  // (`shop:web.3` finds `<registry>/<namespace>/shop:web.3`): refused when it names another app
+  // of this Hoist (any tag or digest), so `node:20` stays usable unless an app is called `node`.
   const parts = path.split("/");
   const ownParts = policy.ownRepository.split("/");
   const namespace = ownParts.slice(0, -1);
   const prefix = parts.slice(0, -1);
+  const last = parts[parts.length - 1] ?? "";
   const couldBeApp = prefix.length <= namespace.length && prefix.every((p, i) => p === namespace[namespace.length - prefix.length + i]);
-  if (!couldBeApp || parts[parts.length - 1] === ownParts[ownParts.length - 1]) return undefined;
-  if (digest === undefined && (tag === undefined || !hoistTag.test(tag))) return undefined;
-  return `a short name with ${digest ? "a digest" : "a tag shaped like Hoist's build tags (<service>.<number>)"} may resolve to another app's image in the engine's local store (${policy.registryHost}/${[...namespace, parts[parts.length - 1]].join("/")}); write the full name (e.g. docker.io/library/${parts.join("/")}${digest ? `@${digest}` : `:${tag}`}); ${allowedHere}`;
+  if (!couldBeApp || !policy.otherApps.has(last)) return undefined;
+  return `a short name that podman may resolve to app ${last}'s image in the engine's local store (${policy.registryHost}/${[...namespace, last].join("/")}); write the full name (e.g. docker.io/library/${parts.join("/")}${digest ? `@${digest}` : tag ? `:${tag}` : ""}); ${allowedHere}`;
 }
 
 /**

@@ -35,6 +35,8 @@ export interface PipelineDeps {
   buildCaps?: BuildCaps;
   /** HOIST_REGISTRY_BASE_REPOS: the registry's repositories every app's Dockerfile may name. */
   baseRepos?: string[];
+  /** The names of this Hoist's apps (a short image name may resolve to another app's local image). */
+  appNames?: () => Promise<string[]>;
 }
 
 interface ResolvedService extends ServiceBuild {
@@ -213,7 +215,7 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
     const repo = `${target.prefix}/${app.name}`;
     // The engine is shared: another app's image tagged in its store would be used without the
     // registry's say. Every service's Dockerfile is checked before any image is built.
-    const policy = imageSourcePolicy(target.prefix, app.name, deps.baseRepos ?? []);
+    const policy = imageSourcePolicy(target.prefix, app.name, deps.baseRepos ?? [], (await deps.appNames?.()) ?? []);
     for (const svc of resolved.services) {
       const [refused] = imageSourceViolations(svc.dockerfileText, svc.args, policy);
       if (refused) {

@@ -79,6 +79,7 @@ export async function startTestBuilder(
           )),
       // The suite's token service grants these (scripts/services-up.sh): the builder allows the same.
       baseRepos: parseEnv(baseReposEnvSchema).HOIST_REGISTRY_BASE_REPOS,
+      appNames: () => world.records.apps.names(),
     },
   };
   const connection = testRedis("worker");
