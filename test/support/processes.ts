@@ -25,6 +25,8 @@ export function startService(name: string, env: Record<string, string>): Service
   const secretFile = process.env.HOIST_REGISTRY_SECRET_FILE;
   const registry: Record<string, string> = {};
   if (secretFile && (name === "builder" || name === "deployer")) registry.HOIST_REGISTRY_SECRET_FILE = secretFile;
+  if (name === "builder" && process.env.HOIST_REGISTRY_BASE_REPOS)
+    registry.HOIST_REGISTRY_BASE_REPOS = process.env.HOIST_REGISTRY_BASE_REPOS;
   if (secretFile && name === "deployer" && process.env.HOIST_TEST_REGISTRY) registry.HOIST_REGISTRY = process.env.HOIST_TEST_REGISTRY;
   const child = spawn(process.execPath, [resolve(repoRoot, "services", name, "dist", "main.js")], {
     // Outbound calls from tests go to 127.0.0.1 only: that is all a service started here may reach.

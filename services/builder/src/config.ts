@@ -1,4 +1,11 @@
-import { concurrencySchema, localReposEnvSchema, registrySecretEnvSchema, secretsEnvSchema, workerEnvSchema } from "@hoist/shared";
+import {
+  baseReposEnvSchema,
+  concurrencySchema,
+  localReposEnvSchema,
+  registrySecretEnvSchema,
+  secretsEnvSchema,
+  workerEnvSchema,
+} from "@hoist/shared";
 import { z } from "zod";
 import { type BuildCaps, defaultBuildCaps } from "./domain/build-limits.js";
 
@@ -28,6 +35,8 @@ export const envSchema = workerEnvSchema.extend(secretsEnvSchema.shape).extend({
   HOIST_REGISTRY_USERNAME: z.string().min(1).optional(),
   HOIST_REGISTRY_PASSWORD: z.string().min(1).optional(),
   ...registrySecretEnvSchema.shape,
+  /** The registry's repositories every app's Dockerfile may name (the token service's list). */
+  ...baseReposEnvSchema.shape,
   /** Push over plain HTTP / without verifying TLS (podman's tlsVerify=false). */
   HOIST_REGISTRY_INSECURE: z
     .enum(["true", "false", "1", "0"], { error: "true or false" })

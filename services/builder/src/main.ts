@@ -24,6 +24,8 @@ const pipeline = {
   pushTarget: pushTargets(ctx),
   localRepos: config.HOIST_LOCAL_REPOS,
   buildCaps: buildCapsOf(config),
+  baseRepos: config.HOIST_REGISTRY_BASE_REPOS,
+  appNames: () => records.apps.names(),
 };
 const logLimits = {
   logMaxLines: config.HOIST_BUILD_LOG_MAX_LINES,

@@ -56,7 +56,12 @@ class AppRepo extends HashRepo<typeof appSchema> {
   }
 
   async list(): Promise<App[]> {
-    return this.getMany(await this.redis.zrange(this.keys.apps, 0, -1));
+    return this.getMany(await this.names());
+  }
+
+  /** Every app's name (no record read). */
+  async names(): Promise<string[]> {
+    return this.redis.zrange(this.keys.apps, 0, -1);
   }
 
   async update(name: string, fields: Partial<Omit<App, "name" | "createdAt">>): Promise<App | undefined> {

@@ -1,4 +1,4 @@
-import { commonEnvSchema, registrySecretEnvSchema } from "@hoist/shared";
+import { baseReposEnvSchema, commonEnvSchema, registrySecretEnvSchema } from "@hoist/shared";
 import { z } from "zod";
 
 /** The registry token service (`node services/api/dist/registry-token/main.js`). */
@@ -16,10 +16,6 @@ export const tokenEnvSchema = commonEnvSchema.extend({
   HOIST_REGISTRY_TOKEN_TTL_S: z.coerce.number({ error: "a whole number of seconds" }).int().min(60).max(3600).default(300),
   /** As the builder's: its namespace names the apps' repositories (`<namespace>/<app>`). */
   HOIST_REGISTRY: z.string().min(1).default("127.0.0.1:5000"),
-  /** Comma-separated globs of repositories every app's build may pull (`*` within a path segment, `**` across). */
-  HOIST_REGISTRY_BASE_REPOS: z
-    .string()
-    .regex(/^[a-z0-9._\-/*]+(,[a-z0-9._\-/*]+)*$/, "comma-separated repository globs, e.g. base/*,library/**")
-    .optional()
-    .transform((v) => (v ? v.split(",") : [])),
+  /** Repositories every app's build may pull (base images); the builder reads the same list. */
+  ...baseReposEnvSchema.shape,
 });

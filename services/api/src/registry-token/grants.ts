@@ -1,4 +1,4 @@
-import { appRepository, REGISTRY_ADMIN_USER, REGISTRY_DEPLOYER_USER } from "@hoist/shared";
+import { appRepository, baseRepoMatcher, REGISTRY_ADMIN_USER, REGISTRY_DEPLOYER_USER } from "@hoist/shared";
 
 /** One `access` entry of a registry token (the Docker registry token spec). */
 export interface Access {
@@ -32,21 +32,8 @@ export function parseScopes(scopes: string[]): Access[] {
   return out;
 }
 
-function globToRegExp(glob: string): RegExp {
-  const body = glob
-    .split("**")
-    .map((part) =>
-      part
-        .split("*")
-        .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
-        .join("[^/]*"),
-    )
-    .join(".*");
-  return new RegExp(`^${body}$`);
-}
-
 /** What `user` may do on one resource: the spec's answer to a scope outside the grant is fewer actions, not an error. */
-function allowed(user: string, resource: Access, policy: GrantPolicy, base: RegExp[]): string[] {
+function allowed(user: string, resource: Access, policy: GrantPolicy, isBase: (repository: string) => boolean): string[] {
   if (user === REGISTRY_ADMIN_USER) {
     if (resource.type === "registry" && resource.name === "catalog") return ["*"];
     return resource.type === "repository" ? ["pull", "push", "delete"] : [];
@@ -54,15 +41,15 @@ function allowed(user: string, resource: Access, policy: GrantPolicy, base: RegE
   if (resource.type !== "repository") return [];
   if (user === REGISTRY_DEPLOYER_USER) return ["pull"];
   if (user.startsWith("app-") && resource.name === appRepository(policy.registry, user.slice("app-".length))) return ["pull", "push"];
-  if (user.startsWith("app-") && base.some((re) => re.test(resource.name))) return ["pull"];
+  if (user.startsWith("app-") && isBase(resource.name)) return ["pull"];
   return [];
 }
 
 /** The token's `access` claim: each requested resource with the requested actions the user holds (possibly none). */
 export function grant(user: string | undefined, requested: Access[], policy: GrantPolicy): Access[] {
-  const base = policy.baseRepos.map(globToRegExp);
+  const isBase = baseRepoMatcher(policy.baseRepos);
   return requested.map((r) => {
-    const may = user === undefined ? [] : allowed(user, r, policy, base);
+    const may = user === undefined ? [] : allowed(user, r, policy, isBase);
     return { ...r, actions: r.actions.filter((a) => may.includes(a) || may.includes("*")) };
   });
 }

@@ -1,8 +1,23 @@
 /** One Dockerfile instruction and the line it starts on (1-based), to name a failing step by its line. */
-interface Instruction {
+export interface Instruction {
   line: number;
   keyword: string;
   text: string;
+}
+
+/**
+ * The escape character, as Docker reads it: parser directives are only the `# name=value` lines at
+ * the very top, and the first other line (blank, comment or instruction) ends them. Reading one
+ * further down would join lines Docker keeps apart, and hide an instruction from the checks.
+ */
+export function escapeOf(lines: string[]): string {
+  let char = "\\";
+  for (const line of lines) {
+    const m = /^\s*#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(\S*)\s*$/.exec(line);
+    if (!m) break;
+    if ((m[1] as string).toLowerCase() === "escape" && m[2] === "`") char = "`";
+  }
+  return char;
 }
 
 /**
@@ -13,7 +28,7 @@ export function parseInstructions(text: string): Instruction[] {
   const lines = text.split(/\r?\n/);
   const out: Instruction[] = [];
   let current: { line: number; parts: string[] } | undefined;
-  const escapeChar = /^#\s*escape\s*=\s*`/im.test(lines.slice(0, 5).join("\n")) ? "`" : "\\";
+  const escapeChar = escapeOf(lines);
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i] as string;
     const trimmed = raw.trim();

@@ -13,6 +13,7 @@ import { type BuildCaps, defaultBuildCaps, formatLimit, resolveBuildLimits } fro
 import { ComposeError, composeFileNames, parseCompose, rootDockerfileService, type ServiceBuild, tagFor } from "../domain/compose.js";
 import { parseDockerignore } from "../domain/dockerignore.js";
 import { BuildFailure, oneLine } from "../domain/failure.js";
+import { imageSourcePolicy, imageSourceViolations } from "../domain/image-sources.js";
 import { parseDotenv } from "../domain/interpolate.js";
 
 export interface PipelineDeps {
@@ -32,6 +33,10 @@ export interface PipelineDeps {
   redact?: (secret: string) => void;
   /** HOIST_BUILD_*: every build's limits (defaults when unset). */
   buildCaps?: BuildCaps;
+  /** HOIST_REGISTRY_BASE_REPOS: the registry's repositories every app's Dockerfile may name. */
+  baseRepos?: string[];
+  /** The names of this Hoist's apps (a short image name may resolve to another app's local image). */
+  appNames?: () => Promise<string[]>;
 }
 
 interface ResolvedService extends ServiceBuild {
@@ -208,6 +213,15 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
     const target = await deps.pushTarget(app.name);
     if (target.auth) deps.redact?.(target.auth.password);
     const repo = `${target.prefix}/${app.name}`;
+    // The engine is shared: another app's image tagged in its store would be used without the
+    // registry's say. Every service's Dockerfile is checked before any image is built.
+    const policy = imageSourcePolicy(target.prefix, app.name, deps.baseRepos ?? [], (await deps.appNames?.()) ?? []);
+    for (const svc of resolved.services) {
+      const [refused] = imageSourceViolations(svc.dockerfileText, svc.args, policy);
+      if (refused) {
+        throw new BuildFailure(`build ${svc.service}: ${svc.dockerfile}:${refused.line} ${refused.instruction}: ${refused.reason}`, true);
+      }
+    }
     // Services build side by side (the engine overlaps one's context upload with another's
     // steps); the first failure stops the others. Pushes start once every image built, so a
     // failed or canceled build pushes nothing.

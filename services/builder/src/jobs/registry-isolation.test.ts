@@ -67,14 +67,52 @@ describe("each app's build pulls only its own repository and the base images", (
     expect(builtA2.error).toBeUndefined();
     expect((await registryTags(world.registry, a.app)).sort()).toEqual(["web.1", "web.2"]);
 
-    // B names A's image: the engine has no copy, the registry refuses B's token.
+    // B names A's image: the engine has no copy, the registry refuses B's token. The builder's
+    // own check would refuse it first: lifted here (every repository counts as a base image to
+    // it) so the registry alone decides.
     await forget(imageA);
     const shaB = world.repo.commit({ Dockerfile: `FROM ${imageA}\nRUN cat /owner.txt\n` }, "B steals A's image");
     const b = await world.createAppAndBuild({ sha: shaB });
-    const builtB = await builder.run(b.buildId);
+    const checked = builder.deps.pipeline.baseRepos;
+    builder.deps.pipeline.baseRepos = ["**"];
+    const builtB = await builder.run(b.buildId).finally(() => {
+      builder.deps.pipeline.baseRepos = checked;
+    });
     expect(builtB.error?.message).toMatch(/^build web: .*Dockerfile:1 FROM.*(denied|unauthorized|authentication required)/is);
     const record = await world.records.builds.require(b.buildId);
     expect(record.status).toBe("failed");
     expect(await registryTags(world.registry, b.app)).toEqual([]);
+  });
+
+  it("app B's Dockerfile naming A's image, which the engine holds from A's build, fails before building, whichever way it names it", async () => {
+    const shaA = world.repo.commit({ Dockerfile: `FROM ${base}\nRUN echo built by A > /owner.txt\n` }, "A from base");
+    const a = await world.createAppAndBuild({ sha: shaA });
+    expect((await builder.run(a.buildId)).error).toBeUndefined();
+    // A's build left its image in the engine's store: no registry is asked for it.
+    const imageA = `${world.registry}/${a.app}:web.1`;
+    const { Id: idA } = await docker.getImage(imageA).inspect();
+
+    const hostile: [string, RegExp][] = [
+      [
+        `FROM ${imageA}\nRUN cat /owner.txt\n`,
+        /^build web: Dockerfile:1 FROM \S+: another app's image; a build may use its own repository \(app-[0-9a-f]+\) and base images \(base\/\*\) from this registry$/,
+      ],
+      // Podman matches the short name to A's local tag.
+      [
+        `FROM ${a.app}:web.1\nRUN cat /owner.txt\n`,
+        /^build web: Dockerfile:1 FROM app-[0-9a-f]+:web\.1: a short name with a tag shaped like Hoist's build tags/,
+      ],
+      [
+        `FROM ${base}\nCOPY --from=${idA.replace(/^sha256:/, "").slice(0, 12)} /owner.txt /stolen.txt\n`,
+        /^build web: Dockerfile:2 COPY --from=[0-9a-f]{12}: an image id names whatever image the engine holds/,
+      ],
+    ];
+    for (const [dockerfile, reason] of hostile) {
+      const b = await world.createAppAndBuild({ sha: world.repo.commit({ Dockerfile: dockerfile }, "B names A's image") });
+      const builtB = await builder.run(b.buildId);
+      expect(builtB.error?.message).toMatch(reason);
+      expect((await world.records.builds.require(b.buildId)).status).toBe("failed");
+      expect(await registryTags(world.registry, b.app)).toEqual([]);
+    }
   });
 });

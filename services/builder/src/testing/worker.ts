@@ -1,10 +1,12 @@
 import {
+  baseReposEnvSchema,
   buildLogKey,
   createLogger,
   createWorker,
   type JobQueues,
   type Logger,
   onBuildCanceled,
+  parseEnv,
   publishBuildCanceled,
   type Records,
   type Redis,
@@ -75,6 +77,9 @@ export async function startTestBuilder(
             { HOIST_REGISTRY: opts.registry ?? world.registry, HOIST_REGISTRY_INSECURE: true, HOIST_REGISTRY_SECRET: testRegistrySecret() },
             app,
           )),
+      // The suite's token service grants these (scripts/services-up.sh): the builder allows the same.
+      baseRepos: parseEnv(baseReposEnvSchema).HOIST_REGISTRY_BASE_REPOS,
+      appNames: () => world.records.apps.names(),
     },
   };
   const connection = testRedis("worker");
