@@ -31,7 +31,7 @@ export function imageSourcePolicy(registry: string, app: string, baseGlobs: stri
 }
 
 /** One refused image reference: the Dockerfile line, the instruction as Docker reads it, and why. */
-export interface ImageSourceViolation {
+interface ImageSourceViolation {
   line: number;
   instruction: string;
   reason: string;
