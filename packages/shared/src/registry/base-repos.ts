@@ -13,7 +13,7 @@ export const baseReposEnvSchema = z.object({
 });
 
 /** A repository glob as a RegExp: `*` stays within one path segment, `**` crosses them. */
-export function repoGlobToRegExp(glob: string): RegExp {
+function repoGlobToRegExp(glob: string): RegExp {
   const body = glob
     .split("**")
     .map((part) =>
