@@ -205,7 +205,10 @@ describe("builds API", () => {
     expect(res.body).toMatchObject({ status: "canceled", reason: "canceled by user", canceledBy: "user" });
     expect(res.body.finishedAt).toBeDefined();
     expect(await announced).toBe(b.id);
-    expect((await h.deps.queues.queue("notify").getJob(`gitlab-status.build.canceled.${b.id}`))?.data.event).toBe("build.canceled");
+    // Slack hears of every cancel; the app is not linked to GitLab, so no commit status job is made for it.
+    const notify = h.deps.queues.queue("notify");
+    expect((await notify.getJob(`slack.build.canceled.${b.id}`))?.data).toMatchObject({ event: "build.canceled", app: "api" });
+    expect(await notify.getJob(`gitlab-status.build.canceled.${b.id}`)).toBeUndefined();
     const again = await h.api("POST", `/builds/${b.id}/cancel`);
     expect(again).toMatchObject({ status: 409, body: { error: { code: "conflict" } } });
     expect((await h.api("POST", "/builds/bld_nope/cancel")).status).toBe(404);
