@@ -100,7 +100,7 @@ describe("each app's build pulls only its own repository and the base images", (
       // Podman matches the short name to A's local tag.
       [
         `FROM ${a.app}:web.1\nRUN cat /owner.txt\n`,
-        /^build web: Dockerfile:1 FROM app-[0-9a-f]+:web\.1: a short name with a tag shaped like Hoist's build tags/,
+        /^build web: Dockerfile:1 FROM app-[0-9a-f]+:web\.1: a short name that podman may resolve to app app-[0-9a-f]+'s image in the engine's local store/,
       ],
       [
         `FROM ${base}\nCOPY --from=${idA.replace(/^sha256:/, "").slice(0, 12)} /owner.txt /stolen.txt\n`,
