@@ -1,7 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, sep } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const NOBODY = 65534;
@@ -59,12 +60,23 @@ describe("local secret box", () => {
     chmodSync(root, 0o755);
     const file = join(root, "master.key");
     loadOrCreateMasterKey(file);
-    const script = `import(${JSON.stringify(new URL("./local.ts", import.meta.url).pathname)}).then((m) => m.loadOrCreateMasterKey(${JSON.stringify(file)})).catch((e) => { console.error(e.message); process.exit(3); })`;
-    const child = spawnSync(process.execPath, ["--import", "tsx", "-e", script], {
+    // The child runs as nobody, who may not be able to enter the checkout (a 0700 parent dir):
+    // it loads a copy of the built module from a directory of its own.
+    const code = join(root, "code");
+    mkdirSync(code);
+    for (const f of ["local.js", "aead.js", "sealed.js"])
+      copyFileSync(join(import.meta.dirname, "..", "..", "dist", "secrets", f), join(code, f));
+    writeFileSync(join(code, "package.json"), '{"type":"module"}');
+    // sealed.js needs zod: a copy of the package beside the code.
+    const zodEntry = createRequire(join(import.meta.dirname, "..", "..", "package.json")).resolve("zod");
+    const zodRoot = zodEntry.slice(0, zodEntry.lastIndexOf(`${sep}zod${sep}`) + `${sep}zod`.length);
+    cpSync(zodRoot, join(code, "node_modules", "zod"), { recursive: true, dereference: true });
+    const script = `import(${JSON.stringify(join(code, "local.js"))}).then((m) => m.loadOrCreateMasterKey(${JSON.stringify(file)})).catch((e) => { console.error(e.message); process.exit(3); })`;
+    const child = spawnSync(process.execPath, ["-e", script], {
       uid: NOBODY,
       gid: NOBODY,
       encoding: "utf8",
-      cwd: import.meta.dirname,
+      cwd: root,
     });
     expect(child.status, child.stderr).toBe(3);
     expect(child.stderr.trim()).toBe(
