@@ -31,12 +31,13 @@ const envText = execFileSync("bash", [join(root, "scripts/services-up.sh")], {
 });
 const env = {};
 for (const m of envText.matchAll(/^export (\w+)="(.*)"$/gm)) env[m[1]] = m[2];
-const podmanEnv = {
-  ...process.env,
+// podman's own configuration for this run (the builder gets only these; the CLI also the rest).
+const podmanConf = {
   CONTAINERS_CONF: env.CONTAINERS_CONF,
   CONTAINERS_STORAGE_CONF: env.CONTAINERS_STORAGE_CONF,
   CONTAINERS_REGISTRIES_CONF: env.CONTAINERS_REGISTRIES_CONF,
 };
+const podmanEnv = { ...process.env, ...podmanConf };
 const work = mkdtempSync(join(tmpdir(), "hoist-bench-work-"));
 let api;
 let builder;
@@ -133,8 +134,8 @@ try {
 
   // ---- Hoist: the API process (webhooks in) and a builder process, as production runs them ----
   const prefix = "bench";
-  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
-  const blocking = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+  const redis = new Redis(env.HOIST_SERVICES_REDIS_URL, { maxRetriesPerRequest: null });
+  const blocking = new Redis(env.HOIST_SERVICES_REDIS_URL, { maxRetriesPerRequest: null });
   writeFileSync(join(keyDir, "master.key"), randomBytes(32).toString("base64"), { mode: 0o600 });
   const records = new shared.Records(redis, prefix);
   const apiPort = await freePort();
@@ -143,17 +144,27 @@ try {
   const hoistEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME ?? "/tmp",
-    REDIS_URL: env.REDIS_URL,
+    REDIS_URL: env.HOIST_SERVICES_REDIS_URL,
     HOIST_QUEUE_PREFIX: prefix,
     HOIST_MASTER_KEY_FILE: join(keyDir, "master.key"),
     HOIST_DATA_DIR: join(work, "hoist-data"),
     HOIST_PUBLIC_URL: apiUrl,
     HOIST_LOG_LEVEL: "info",
   };
-  api = await startService("api", { ...hoistEnv, HOIST_PORT: String(apiPort), HOIST_HOST: "127.0.0.1", HOIST_API_TOKEN: apiToken });
+  // Each service as its own Redis ACL user (services-up gave this Redis the users), as in production.
+  const asUser = (service) =>
+    shared.serviceRedisUrl(env.HOIST_SERVICES_REDIS_URL, service, env[`HOIST_REDIS_PASSWORD_${service.toUpperCase()}`]);
+  api = await startService("api", {
+    ...hoistEnv,
+    REDIS_URL: asUser("api"),
+    HOIST_PORT: String(apiPort),
+    HOIST_HOST: "127.0.0.1",
+    HOIST_API_TOKEN: apiToken,
+  });
   builder = await startService("builder", {
     ...hoistEnv,
-    ...podmanEnv,
+    REDIS_URL: asUser("builder"),
+    ...podmanConf,
     DOCKER_HOST: env.DOCKER_HOST,
     HOIST_REGISTRY: env.HOIST_TEST_REGISTRY,
     HOIST_REGISTRY_INSECURE: "true",
@@ -204,9 +215,12 @@ try {
     const answer = await res.json();
     if (res.status !== 202) throw new Error(`the webhook answered ${res.status}: ${JSON.stringify(answer)}`);
     let status;
-    for await (const e of shared.followLog(blocking, shared.buildLogKey(prefix, answer.buildId), { blockMs: 1000 })) {
+    // A build nobody takes must fail the bench, not hang it.
+    const signal = AbortSignal.timeout(300_000);
+    for await (const e of shared.followLog(blocking, shared.buildLogKey(prefix, answer.buildId), { blockMs: 1000, signal })) {
       if (e.kind === "end") status = e.status;
     }
+    if (status === undefined) throw new Error(`hoist build ${answer.buildId} did not end within 300 s`);
     const build = await records.builds.get(answer.buildId);
     if (status !== "succeeded") throw new Error(`hoist build ${answer.buildId} ended ${status}: ${build?.reason}`);
     const release = build?.releaseId ? await records.releases.get(build.releaseId) : undefined;

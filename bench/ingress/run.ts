@@ -22,6 +22,7 @@ import { statusRoutes } from "../../test/support/gitlab/statuses.js";
 import { userRoutes } from "../../test/support/gitlab/users.js";
 import { freePort, post } from "../support/http.js";
 import { pushHook } from "../support/push-hook.js";
+import { redisUsersFrom, serviceRedisUrls } from "../support/redis-users.js";
 
 const here = import.meta.dirname;
 const root = resolve(here, "..", "..");
@@ -155,6 +156,7 @@ const envText = execFileSync("bash", [join(root, "scripts/services-up.sh")], {
 const env: Record<string, string> = {};
 for (const m of envText.matchAll(/^export (\w+)="(.*)"$/gm)) env[m[1] as string] = m[2] as string;
 const url = process.env.REDIS_URL ?? (env.REDIS_URL as string);
+const redisUrls = serviceRedisUrls(url, redisUsersFrom(process.env.REDIS_URL ? process.env : env));
 const stopServices = () => {
   execFileSync("bash", [join(root, "scripts/services-down.sh")], { env: { ...process.env, W: svcDir }, stdio: "ignore" });
   rmSync(svcDir, { recursive: true, force: true });
@@ -170,7 +172,7 @@ try {
   await startProcess(
     [...nodeArgs, join(root, "services/api/dist/main.js")],
     {
-      REDIS_URL: url,
+      REDIS_URL: redisUrls.api,
       HOIST_PORT: String(apiPort),
       HOIST_HOST: "127.0.0.1",
       HOIST_API_TOKEN: API_TOKEN,
@@ -178,6 +180,9 @@ try {
       HOIST_QUEUE_PREFIX: `${prefix}-hoist`,
       HOIST_DATA_DIR: join(svcDir, "hoist-data"),
       HOIST_PUBLIC_URL: apiUrl,
+      // The GitLab test server and the outgoing webhook are on loopback: allowed, as a team
+      // running its GitLab on the same host would allow it.
+      HOIST_OUTBOUND_ALLOW: "127.0.0.1",
     },
     /"msg":"ready"/,
   );
@@ -251,7 +256,7 @@ try {
   ];
 
   console.log(
-    `bench ingress: per app setup, ${SECONDS} s at concurrency ${CONCURRENCY} (in ${ROUNDS} alternating slices), then ${RATE_SECONDS} s at ${RATE}/s, each side; Redis ${url}`,
+    `bench ingress: per app setup, ${SECONDS} s at concurrency ${CONCURRENCY} (in ${ROUNDS} alternating slices), then ${RATE_SECONDS} s at ${RATE}/s, each side; Redis ${new URL(url).host}, the API as its own ACL user`,
   );
   const redisCpu = async () => {
     const probe = new Redis(url);

@@ -3,7 +3,7 @@
 // build and the rollout injected.
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
-import type { Records } from "@hoist/shared";
+import type { Records, ServiceUser } from "@hoist/shared";
 import { releaseIdFor } from "../../services/builder/src/jobs/build-job.js";
 import { freePort } from "../support/http.js";
 import { pushHook } from "../support/push-hook.js";
@@ -46,13 +46,21 @@ export const recordStamps = (stamps: Stamps) => (rows: StampRow[]) => {
 /** Boots one Hoist worker service as production does (health listener on loopback included). */
 export async function startService(
   service: "builder" | "deployer" | "notifier",
-  opts: { env: Record<string, string>; execArgv: string[]; logFile: string; stamps: Stamps; buildMs?: number },
+  opts: {
+    env: Record<string, string>;
+    redisUrls: Record<ServiceUser, string>;
+    execArgv: string[];
+    logFile: string;
+    stamps: Stamps;
+    buildMs?: number;
+  },
 ): Promise<Forked> {
   const healthPort = await freePort();
   const forked = await forkReporting(`hoist-${service}`, serviceProcess, {
     execArgv: opts.execArgv,
     env: {
       ...opts.env,
+      REDIS_URL: opts.redisUrls[service],
       BENCH_SERVICE: service,
       BENCH_BUILD_MS: String(opts.buildMs ?? 0),
       HOIST_HEALTH_PORT: String(healthPort),
@@ -72,7 +80,14 @@ export async function startService(
 
 export async function hoistSide(
   a: HoistApps,
-  opts: { env: Record<string, string>; execArgv: string[]; dir: string; apiPid: number | undefined; concurrency: Record<string, string> },
+  opts: {
+    env: Record<string, string>;
+    redisUrls: Record<ServiceUser, string>;
+    execArgv: string[];
+    dir: string;
+    apiPid: number | undefined;
+    concurrency: Record<string, string>;
+  },
 ): Promise<{ side: Side; outcomes: Map<string, Outcome>; onSlack: (text: string, at: number) => void }> {
   const stamps = emptyStamps();
   const ended = new Set<string>();
@@ -82,6 +97,7 @@ export async function hoistSide(
     (["builder", "deployer", "notifier"] as const).map((s) =>
       startService(s, {
         env: { ...opts.env, HOIST_CONCURRENCY: opts.concurrency[s] as string },
+        redisUrls: opts.redisUrls,
         execArgv: opts.execArgv,
         logFile: join(opts.dir, `hoist-${s}.log`),
         stamps,

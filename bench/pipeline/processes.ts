@@ -6,6 +6,7 @@ import { closeSync, createWriteStream, openSync, readFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { join } from "node:path";
 import { freePort, post as postWith } from "../support/http.js";
+import { adminRedisUrl, freshRedisUsers, type RedisUsers, redisUsersFrom } from "../support/redis-users.js";
 import type { ProcessMessage, StampRow } from "./reference-process.js";
 
 const children: ChildProcess[] = [];
@@ -41,21 +42,26 @@ export function startProcess(args: string[], env: Record<string, string>, ready:
   });
 }
 
-/** REDIS_URL, or a private redis-server for the run (AOF everysec, noeviction, as production runs it). */
-export async function redisUrl(dir: string): Promise<string> {
-  if (process.env.REDIS_URL) return process.env.REDIS_URL;
+/**
+ * REDIS_URL (with the ACL users scripts/services-up.sh gave it), or a private redis-server for the
+ * run (AOF everysec, noeviction, one ACL user per service, as production runs it).
+ */
+export async function redisUrl(dir: string): Promise<{ url: string; users: RedisUsers | undefined }> {
+  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, users: redisUsersFrom(process.env) };
   const port = await freePort();
+  const aclPath = join(dir, "users.acl");
+  const users = freshRedisUsers(aclPath);
   await startProcess(
     [
       "redis-server",
       ...["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "yes"],
-      ...["--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--dir", dir],
+      ...["--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--dir", dir, "--aclfile", aclPath],
     ],
     {},
     /Ready to accept/,
     join(dir, "redis.log"),
   );
-  return `redis://127.0.0.1:${port}`;
+  return { url: adminRedisUrl("127.0.0.1", port, users), users };
 }
 
 /** A forked process that reports stamps, `ready` and `report` over IPC (service-process.mjs, reference-process.ts). */

@@ -17,6 +17,7 @@ import { join, resolve } from "node:path";
 import { createRedis, JobQueues, Records, type Redis } from "@hoist/shared";
 import { releaseIdFor } from "../../services/builder/src/jobs/build-job.js";
 import { freePort } from "../support/http.js";
+import { serviceRedisUrls } from "../support/redis-users.js";
 import { type HoistApps, hoistSide, type Outcome, type Side } from "./hoist-side.js";
 import { cpuMsOf, freshAgent, killAll, redisUrl, startProcess } from "./processes.js";
 import { referenceSide } from "./reference-side.js";
@@ -172,7 +173,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "hoist-bench-pipeline-"));
   let ok = false;
   try {
-    const url = await redisUrl(dir);
+    const { url, users } = await redisUrl(dir);
+    const redisUrls = serviceRedisUrls(url, users);
     const masterKeyFile = join(dir, "master.key");
     writeFileSync(masterKeyFile, randomBytes(32).toString("base64"), { mode: 0o600 });
     const handlers = { hoist: (_t: string, _a: number) => {}, reference: (_t: string, _a: number) => {} };
@@ -183,8 +185,8 @@ async function main(): Promise<void> {
     const apiPort = await freePort();
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     // What every Hoist process reads, as production sets it; the rest are the services' defaults.
+    // REDIS_URL is each service's own ACL user (redisUrls).
     const hoistEnv = {
-      REDIS_URL: url,
       HOIST_QUEUE_PREFIX: prefix,
       HOIST_LOG_LEVEL: "info",
       HOIST_DATA_DIR: dir,
@@ -193,7 +195,7 @@ async function main(): Promise<void> {
     };
     const api = await startProcess(
       [process.execPath, ...NODE_ARGS, join(root, "services/api/dist/main.js")],
-      { ...hoistEnv, HOIST_PORT: String(apiPort), HOIST_HOST: "127.0.0.1", HOIST_API_TOKEN: apiToken },
+      { ...hoistEnv, REDIS_URL: redisUrls.api, HOIST_PORT: String(apiPort), HOIST_HOST: "127.0.0.1", HOIST_API_TOKEN: apiToken },
       /"msg":"ready"/,
       join(dir, "hoist-api.log"),
     );
@@ -232,7 +234,7 @@ async function main(): Promise<void> {
       },
     });
     handlers.reference = reference.onSlack;
-    const hoist = await hoistSide(a, { env: hoistEnv, execArgv: NODE_ARGS, dir, apiPid: api.pid, concurrency: CONCURRENCY });
+    const hoist = await hoistSide(a, { env: hoistEnv, redisUrls, execArgv: NODE_ARGS, dir, apiPid: api.pid, concurrency: CONCURRENCY });
     handlers.hoist = hoist.onSlack;
     const tallies = await drive([reference.side, hoist.side], producer);
     await Promise.all([reference.side.stop(), hoist.side.stop()]);
@@ -256,6 +258,7 @@ async function main(): Promise<void> {
       },
       prefix,
       env: hoistEnv,
+      redisUrls,
       execArgv: NODE_ARGS,
       dir,
       builds: SCALE_BUILDS,

@@ -3,7 +3,7 @@
 // each booted through the builder's own main.js.
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import type { JobQueues, Redis } from "@hoist/shared";
+import type { JobQueues, Redis, ServiceUser } from "@hoist/shared";
 import { QueueEvents } from "bullmq";
 import { startService } from "./hoist-side.js";
 import { emptyStamps } from "./stats.js";
@@ -16,6 +16,7 @@ export interface ScaleOpts {
   connection: () => Redis;
   prefix: string;
   env: Record<string, string>;
+  redisUrls: Record<ServiceUser, string>;
   execArgv: string[];
   dir: string;
   builds: number;
@@ -48,6 +49,7 @@ export async function scalePhase(o: ScaleOpts, builders: number): Promise<number
     Array.from({ length: builders }, (_, n) =>
       startService("builder", {
         env: { ...o.env, HOIST_CONCURRENCY: o.concurrency },
+        redisUrls: o.redisUrls,
         execArgv: o.execArgv,
         logFile: join(o.dir, `scale-${builders}-builder-${n}.log`),
         stamps: emptyStamps(),
