@@ -63,7 +63,7 @@ emit_unless_set() {
   echo "export $1=\"\${$1:-$2}\"" >>"$ENV_FILE"
   local current=${!1:-}
   PRINTED+="export $1=\"${current:-$2}\""$'\n'
-  [ -z "$current" ] || [ "$current" = "$2" ] || log "$1 is already set ($current): kept when sourcing $ENV_FILE; the one started here is in HOIST_SERVICES_$1"
+  [ -z "$current" ] || [ "$current" = "$2" ] || log "$1 is already set ($(printf %s "$current" | sed -E "s#//[^@/]*@#//***@#")): kept when sourcing $ENV_FILE; the one started here is in HOIST_SERVICES_$1"
 }
 emit HOIST_SERVICES_DIR "$W"
 # Tests reach their GitLab, Slack and webhook stand-ins on 127.0.0.1 only: the one address services may call.

@@ -222,7 +222,11 @@ try {
     }
     if (status === undefined) throw new Error(`hoist build ${answer.buildId} did not end within 300 s`);
     const build = await records.builds.get(answer.buildId);
-    if (status !== "succeeded") throw new Error(`hoist build ${answer.buildId} ended ${status}: ${build?.reason}`);
+    if (status !== "succeeded") {
+      const tail = (await shared.readLog(redis, shared.buildLogKey(prefix, answer.buildId))).slice(-15);
+      const lines = tail.map((e) => (e.kind === "line" ? `  ${e.step}: ${e.line}` : `  end ${e.status}`)).join("\n");
+      throw new Error(`hoist build ${answer.buildId} ended ${status}: ${build?.reason}; its log ends:\n${lines}`);
+    }
     const release = build?.releaseId ? await records.releases.get(build.releaseId) : undefined;
     if (!release) throw new Error(`hoist build ${answer.buildId} succeeded but created no release`);
     if (process.env.BENCH_VERBOSE) {

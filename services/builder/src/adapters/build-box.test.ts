@@ -45,19 +45,22 @@ interface Outcome {
   buildId: string;
 }
 
-/** Builds a one-file context in a box of its own; the box is left for the test to inspect and remove. */
-async function hostileBuild(dockerfile: string, limits: Partial<BuildLimits>): Promise<Outcome> {
-  const full: BuildLimits = { network: "bridge", ...defaultBuildCaps, ...limits };
-  const buildId = `bld_hostile_${run}_${randomBytes(3).toString("hex")}`;
+/** Opens a box for a build, removed at the end of the file. */
+async function boxFor(buildId: string, pids: number): Promise<BuildBox> {
+  const box = await openBuildBox(docker, { name: `hoist-build-${buildId}`, pids, labels: { "hoist.build_id": buildId } });
+  boxes.push(box);
+  return box;
+}
+
+/** Builds one service's one-file context in `box`, as the pipeline builds each compose service. */
+async function buildIn(box: BuildBox, buildId: string, service: string, dockerfile: string, full: BuildLimits) {
   const dir = mkdtempSync(join(tmpdir(), "hoist-hostile-"));
   writeFileSync(join(dir, "Dockerfile"), dockerfile);
-  const box = await openBuildBox(docker, { name: `hoist-build-${buildId}`, pids: full.pids, labels: { "hoist.build_id": buildId } });
-  boxes.push(box);
   const log: string[] = [];
   try {
     await buildImage(docker, {
-      service: "web",
-      tag: `localhost/hoist-hostile-${run}:${buildId.slice(-6)}`,
+      service,
+      tag: `localhost/hoist-hostile-${run}:${service}-${buildId.slice(-6)}`,
       context: contextTar(dir, "Dockerfile"),
       dockerfile: "Dockerfile",
       dockerfileText: dockerfile,
@@ -68,13 +71,21 @@ async function hostileBuild(dockerfile: string, limits: Partial<BuildLimits>): P
       signal: new AbortController().signal,
       log: (l) => log.push(l),
     });
-    return { log, box, buildId };
+    return { log };
   } catch (err) {
     if (!(err instanceof BuildFailure)) throw err;
-    return { failure: err, log, box, buildId };
+    return { failure: err, log };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Builds a one-file context in a box of its own; the box is left for the test to inspect and remove. */
+async function hostileBuild(dockerfile: string, limits: Partial<BuildLimits>): Promise<Outcome> {
+  const full: BuildLimits = { network: "bridge", ...defaultBuildCaps, ...limits };
+  const buildId = `bld_hostile_${run}_${randomBytes(3).toString("hex")}`;
+  const box = await boxFor(buildId, full.pids);
+  return { ...(await buildIn(box, buildId, "web", dockerfile, full)), box, buildId };
 }
 
 /** What the build's steps printed (the Engine API's output without the STEP lines, which quote the Dockerfile). */
@@ -173,5 +184,18 @@ describe("hostile builds are kept in their box (real podman builds)", () => {
     expect(processesRunning("sleep", "617")).toEqual([]);
     await o.box.remove();
     expect(await leftOf(o.buildId)).toEqual([]);
+  }, 120_000);
+
+  it("two services' steps at the same time in one box both run (a compose build builds its services at once)", async () => {
+    // Seen failing: one cgroup for every step of the box, removed by whichever step ended first,
+    // left the other step's runtime without its cgroup ("runc: exit status 1").
+    const full: BuildLimits = { network: "bridge", ...defaultBuildCaps };
+    const buildId = `bld_pair_${run}_${randomBytes(3).toString("hex")}`;
+    const box = await boxFor(buildId, full.pids);
+    const step = (n: number) => `FROM busybox\nRUN sleep 0.${n} && echo ${n} > /n && cat /n\n`;
+    const results = await Promise.all(["web", "worker", "cron"].map((service, i) => buildIn(box, buildId, service, step(i + 3), full)));
+    expect(results.map((r) => r.failure?.reason)).toEqual([undefined, undefined, undefined]);
+    await box.remove();
+    expect(await leftOf(buildId)).toEqual([]);
   }, 120_000);
 });

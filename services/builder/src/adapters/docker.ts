@@ -143,7 +143,7 @@ async function buildWithin(docker: Docker, spec: BuildSpec): Promise<string | un
       rm: true,
       forcerm: true,
       ...(spec.target ? { target: spec.target } : {}),
-      ...confinementParams(spec.limits, spec.box.flavor, spec.box.podman),
+      ...confinementParams(spec.limits, spec.box.flavor, spec.box.podman, spec.service),
       ...(spec.registryAuth
         ? {
             registryconfig: {

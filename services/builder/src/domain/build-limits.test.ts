@@ -41,13 +41,18 @@ describe("build limits", () => {
   });
 
   it("sends memory without extra swap, CPUs as a CFS quota and the pids limit in the engine's form", () => {
-    expect(confinementParams(limits, "podman", box)).toMatchObject({
+    expect(confinementParams(limits, "podman", box, "web")).toMatchObject({
       memory: 512 * 1024 * 1024,
       memswap: 512 * 1024 * 1024,
       cpuperiod: 100_000,
       cpuquota: 150_000,
-      cgroupparent: "/libpod_parent/pod1/steps",
+      cgroupparent: "/libpod_parent/pod1/steps-web",
     });
     expect(JSON.parse(confinementParams(limits, "docker").ulimits as string)).toEqual([{ Name: "nproc", Soft: 256, Hard: 256 }]);
+  });
+
+  it("gives each service's steps a cgroup of their own under the box (they build at once)", () => {
+    const parents = ["web", "worker", "a/b"].map((s) => confinementParams(limits, "podman", box, s).cgroupparent);
+    expect(parents).toEqual(["/libpod_parent/pod1/steps-web", "/libpod_parent/pod1/steps-worker", "/libpod_parent/pod1/steps-a_b"]);
   });
 });

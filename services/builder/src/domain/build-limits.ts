@@ -63,7 +63,12 @@ const CPU_PERIOD_US = 100_000;
  * endpoint runs steps on the host network unless `nsoptions` asks for a private one (its
  * `networkmode` only says whether to configure that namespace), Docker's takes `networkmode`.
  */
-export function confinementParams(limits: BuildLimits, flavor: EngineFlavor, box?: PodmanBox): Record<string, string | number> {
+export function confinementParams(
+  limits: BuildLimits,
+  flavor: EngineFlavor,
+  box?: PodmanBox,
+  service = "default",
+): Record<string, string | number> {
   const memory = limits.memoryMb * 1024 * 1024;
   const common = {
     memory,
@@ -87,7 +92,9 @@ export function confinementParams(limits: BuildLimits, flavor: EngineFlavor, box
     nsoptions: JSON.stringify(nsoptions),
     // A private namespace with only loopback; otherwise podman's default bridge network.
     ...(limits.network === "none" ? { networkmode: "NetworkDisabled" } : {}),
-    // A child of the box's cgroup: the box's pids.max counts every process of every step.
-    ...(box ? { cgroupparent: box.cgroupParent } : {}),
+    // A child of the box's cgroup (its pids.max counts every process of every step), one per
+    // service: a step's runtime removes its cgroup when the step ends, and a build's services
+    // build at once, so a shared one vanished under the other services' running steps.
+    ...(box ? { cgroupparent: `${box.cgroupParent}-${service.replace(/[^A-Za-z0-9_.-]/g, "_")}` } : {}),
   };
 }
