@@ -192,6 +192,8 @@ async function main(): Promise<void> {
       HOIST_DATA_DIR: dir,
       HOIST_MASTER_KEY_FILE: masterKeyFile,
       HOIST_PUBLIC_URL: apiUrl,
+      // The Slack receiver is on loopback: allowed, as an operator would allow an internal host.
+      HOIST_OUTBOUND_ALLOW: "127.0.0.1",
     };
     const api = await startProcess(
       [process.execPath, ...NODE_ARGS, join(root, "services/api/dist/main.js")],
