@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { wireEngineAndRegistry } from "./start/engine.mjs";
+import { workerKeyrings } from "./start/keyrings.mjs";
 import { say } from "./start/output.mjs";
 import { freePort, portProblem } from "./start/ports.mjs";
 import { startRedis } from "./start/redis.mjs";
@@ -98,9 +99,17 @@ const health = {};
 for (const name of ["builder", "deployer", "notifier"])
   health[name] = env[`HOIST_${name.toUpperCase()}_HEALTH_PORT`] ?? String(await freePort());
 
+const keyrings = await workerKeyrings(root, env).catch((err) => {
+  say("start", `cannot write the workers' keyrings: ${err.message}`);
+  process.exit(EX_CONFIG);
+});
 const ready = new Set();
 for (const name of services) {
   const childEnv = { ...env, ...(redisUsers[name] ? { REDIS_URL: redisUsers[name] } : {}) };
+  if (keyrings[name]) {
+    childEnv.HOIST_KEYRING_FILE = keyrings[name];
+    delete childEnv.HOIST_MASTER_KEY_FILE;
+  }
   if (health[name]) Object.assign(childEnv, { HOIST_HEALTH_PORT: health[name], HOIST_HEALTH_HOST: "127.0.0.1" });
   supervisor.run(name, process.execPath, [join(root, "services", name, "dist", "main.js")], {
     env: childEnv,

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { WORKER_PURPOSES } from "@hoist/shared";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it, onTestFailed } from "vitest";
 import { authorizeKey, createRepo } from "../support/git/index.js";
@@ -163,6 +164,14 @@ describe("pnpm start", () => {
       anonymous.on("error", () => {});
       await expect(anonymous.get("hoist:rec:apps")).rejects.toThrow(/NOAUTH/);
       anonymous.disconnect();
+
+      // Each worker holds its keyring (0600), never the master key: none of them warns that it does.
+      for (const [service, purposes] of Object.entries(WORKER_PURPOSES)) {
+        const file = join(dir, "data", "keyrings", `${service}.json`);
+        expect(statSync(file).mode & 0o777).toBe(0o600);
+        expect(Object.keys(JSON.parse(readFileSync(file, "utf8")).keys).sort()).toEqual([...purposes].sort());
+        expect(stack.of(service).join("\n")).not.toMatch(/holds the master key/);
+      }
 
       const health = parseHealthPorts(stack);
       const get = (url: string) => httpJson("GET", url);

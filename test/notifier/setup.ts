@@ -8,6 +8,7 @@ import {
   JobQueues,
   LocalSecretBox,
   type NotifyPayload,
+  newId,
   outboundFetch,
   parseOutboundAllow,
   Records,
@@ -76,12 +77,10 @@ export class NotifierWorld {
 
   /** A GitLab connection record whose token is sealed for its own id, as the API stores it. */
   async connection(): Promise<string> {
-    const placeholder = await this.secrets.seal("-", { app: "-", purpose: "placeholder" });
-    const conn = await this.records.gitlabConnections.create({ url: this.gitlab.url, token: placeholder, username: "hoist-bot" });
-    await this.records.gitlabConnections.patch(conn.id, {
-      token: await this.secrets.seal(GITLAB_TOKEN, secretContexts.gitlabToken(conn.id)),
-    });
-    return conn.id;
+    const id = newId("glc");
+    const token = await this.secrets.seal(GITLAB_TOKEN, secretContexts.gitlabToken(id));
+    await this.records.gitlabConnections.create({ id, url: this.gitlab.url, token, username: "hoist-bot" });
+    return id;
   }
 
   async app(opts: { slack?: string | false; webhook?: boolean; gitlab?: boolean; name?: string } = {}): Promise<App> {

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { asKeyringHolder } from "./keyrings.js";
 import { asServiceUser } from "./redis-acl.js";
 
 export const repoRoot = resolve(import.meta.dirname, "..", "..");
@@ -19,7 +20,10 @@ export interface ServiceProcess {
  * On the suite's Redis (an admin REDIS_URL) the service runs as its own ACL user, as in production.
  */
 export function startService(name: string, env: Record<string, string>): ServiceProcess {
-  const own = env.REDIS_URL ? { REDIS_URL: asServiceUser(name, env.REDIS_URL) } : {};
+  const own: Record<string, string> = env.REDIS_URL ? { REDIS_URL: asServiceUser(name, env.REDIS_URL) } : {};
+  // A worker holds its keyring, never the master key, as in production (pnpm start, compose).
+  const keyring = asKeyringHolder(name, env);
+  if (keyring) Object.assign(own, keyring);
   // The test registry takes tokens only (scripts/services-up.sh): the builder and the deployer
   // derive their registry users from its secret, as they do in production; a test may override it.
   const secretFile = process.env.HOIST_REGISTRY_SECRET_FILE;
@@ -30,7 +34,14 @@ export function startService(name: string, env: Record<string, string>): Service
   if (secretFile && name === "deployer" && process.env.HOIST_TEST_REGISTRY) registry.HOIST_REGISTRY = process.env.HOIST_TEST_REGISTRY;
   const child = spawn(process.execPath, [resolve(repoRoot, "services", name, "dist", "main.js")], {
     // Outbound calls from tests go to 127.0.0.1 only: that is all a service started here may reach.
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOIST_OUTBOUND_ALLOW: "127.0.0.1", ...registry, ...env, ...own },
+    env: withoutMasterKeyIfKeyring({
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      HOIST_OUTBOUND_ALLOW: "127.0.0.1",
+      ...registry,
+      ...env,
+      ...own,
+    }),
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];
@@ -79,4 +90,11 @@ export function startService(name: string, env: Record<string, string>): Service
       return { code, ms: performance.now() - t0 };
     },
   };
+}
+
+/** A worker given its keyring is not given the master key too. */
+function withoutMasterKeyIfKeyring(env: Record<string, string>): Record<string, string> {
+  if (!env.HOIST_KEYRING_FILE) return env;
+  const { HOIST_MASTER_KEY_FILE: _master, ...rest } = env;
+  return rest;
 }

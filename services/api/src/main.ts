@@ -1,6 +1,7 @@
 import { bootService, connectRedisOrExit, createSecretBox, JobQueues, listenOrExit, Records } from "@hoist/shared";
 import { envSchema } from "./config.js";
 import { AppCache } from "./domain/app-cache.js";
+import { resealLegacySecrets } from "./domain/reseal.js";
 import { createHttpServer } from "./http/app.js";
 
 const ctx = bootService("api", envSchema);
@@ -10,6 +11,14 @@ const queues = new JobQueues(redis, config.HOIST_QUEUE_PREFIX);
 shutdown.register("queues", () => queues.close());
 const records = new Records(redis, config.HOIST_QUEUE_PREFIX, { retentionDays: config.HOIST_RETENTION_DAYS });
 const secrets = createSecretBox(config);
+// Workers hold keyrings, not the master key: what an older Hoist sealed under the master key is
+// sealed again first. A secret that will not open is reported, and the API serves anyway.
+await resealLegacySecrets(records, secrets, log).catch((err: unknown) =>
+  log.error(
+    { err: err instanceof Error ? err.message : String(err) },
+    "re-sealing secrets of an older Hoist failed; workers cannot open those",
+  ),
+);
 const server = createHttpServer({ config, log, redis, records, queues, secrets, apps: new AppCache(records) });
 await listenOrExit(server, config.HOIST_PORT, config.HOIST_HOST, "HOIST_PORT");
 shutdown.register("http server", async () => {

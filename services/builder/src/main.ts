@@ -1,4 +1,13 @@
-import { bootService, connectRedisOrExit, dockerProbe, JobQueues, Records, serveWorkerHealth, startDependencyChecks } from "@hoist/shared";
+import {
+  bootService,
+  connectRedisOrExit,
+  dockerProbe,
+  JobQueues,
+  masterKeyWarning,
+  Records,
+  serveWorkerHealth,
+  startDependencyChecks,
+} from "@hoist/shared";
 import { dockerClient } from "./adapters/docker.js";
 import { registryProbe } from "./adapters/registry.js";
 import { buildCapsOf, envSchema } from "./config.js";
@@ -8,6 +17,8 @@ import { cleanWorkDir, lazySecretBox, listenForCancels, pushTargets, startBuildW
 
 const ctx = bootService("builder", envSchema);
 const { config, log, shutdown } = ctx;
+const keyWarning = masterKeyWarning(config);
+if (keyWarning) log.warn(keyWarning);
 const prefix = config.HOIST_QUEUE_PREFIX;
 const workDir = await cleanWorkDir(ctx);
 const connection = await connectRedisOrExit(ctx, "worker", "hoist-builder");

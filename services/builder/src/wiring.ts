@@ -64,6 +64,10 @@ export function lazySecretBox(config: Env): SecretBox {
       box ??= createSecretBox(config);
       return box.open(sealed, context);
     },
+    needsReseal: (sealed) => {
+      box ??= createSecretBox(config);
+      return box.needsReseal(sealed);
+    },
   };
 }
 

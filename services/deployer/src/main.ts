@@ -5,6 +5,7 @@ import {
   createWorker,
   dockerProbe,
   JobQueues,
+  masterKeyWarning,
   REGISTRY_DEPLOYER_USER,
   Records,
   registryHost,
@@ -22,6 +23,8 @@ import { deployerOverrides } from "./overrides.js";
 
 const ctx = bootService("deployer", envSchema);
 const { config, log, shutdown } = ctx;
+const keyWarning = masterKeyWarning(config);
+if (keyWarning) log.warn(keyWarning);
 const connection = await connectRedisOrExit(ctx, "worker", "hoist-deployer");
 const producer = await connectRedisOrExit(ctx, "producer", "hoist-deployer-producer");
 const prefix = config.HOIST_QUEUE_PREFIX;

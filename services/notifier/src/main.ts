@@ -4,6 +4,7 @@ import {
   createSecretBox,
   createWorker,
   JobQueues,
+  masterKeyWarning,
   outboundFetchFor,
   Records,
   serveWorkerHealth,
@@ -15,6 +16,8 @@ import { handlers } from "./jobs/handlers.js";
 
 const ctx = bootService("notifier", envSchema);
 const { config, log, shutdown } = ctx;
+const keyWarning = masterKeyWarning(config);
+if (keyWarning) log.warn(keyWarning);
 const connection = await connectRedisOrExit(ctx, "worker", "hoist-notifier");
 const secrets = createSecretBox(config);
 const worker = createWorker({

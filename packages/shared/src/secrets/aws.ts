@@ -103,6 +103,11 @@ export class AwsKmsSecretBox implements SecretBox {
     }
   }
 
+  /** KMS keeps the master key: each service's IAM policy says which purposes it may decrypt. */
+  needsReseal(): boolean {
+    return false;
+  }
+
   async open(sealed: Sealed, context: SecretContext): Promise<Buffer> {
     if (sealed.provider !== "aws") {
       throw new SecretError(

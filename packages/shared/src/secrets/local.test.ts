@@ -64,7 +64,7 @@ describe("local secret box", () => {
     // it loads a copy of the built module from a directory of its own.
     const code = join(root, "code");
     mkdirSync(code);
-    for (const f of ["local.js", "aead.js", "sealed.js"])
+    for (const f of ["local.js", "aead.js", "sealed.js", "keyring.js"])
       copyFileSync(join(import.meta.dirname, "..", "..", "dist", "secrets", f), join(code, f));
     writeFileSync(join(code, "package.json"), '{"type":"module"}');
     // sealed.js needs zod: a copy of the package beside the code.

@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { aesGcmOpen, aesGcmSeal, contextAad } from "./aead.js";
+import { type Keyring, masterKeyId, purposeKey, SECRET_PURPOSES, type SecretPurpose } from "./keyring.js";
 import { type Sealed, type SecretBox, type SecretContext, SecretError } from "./sealed.js";
 
 /** Says which file cannot be read, by whom, and what to run, instead of a bare EACCES (a crash loop in a container). */
@@ -56,21 +57,52 @@ export function loadOrCreateMasterKey(path: string): Buffer {
   return key;
 }
 
-/** Envelope encryption under a local master key: each secret gets its own data key. */
+const PURPOSES: readonly string[] = SECRET_PURPOSES;
+const isPurpose = (p: string): p is SecretPurpose => PURPOSES.includes(p);
+
+/**
+ * Envelope encryption under local keys: each secret gets its own data key, wrapped by its
+ * purpose's key (v2). Built from the master key (the API: every purpose, and the secrets an older
+ * Hoist sealed under the master key itself, v1) or from a worker's keyring (its purposes only).
+ */
 export class LocalSecretBox implements SecretBox {
   readonly keyId: string;
+  private readonly master: Buffer | undefined;
+  private readonly keyring: Keyring | undefined;
 
-  constructor(private readonly masterKey: Buffer) {
-    this.keyId = `local:${createHash("sha256").update(masterKey).digest("hex").slice(0, 16)}`;
+  constructor(source: Buffer | Keyring) {
+    if (Buffer.isBuffer(source)) {
+      this.master = source;
+      this.keyId = masterKeyId(source);
+    } else {
+      this.keyring = source;
+      this.keyId = source.keyId;
+    }
+  }
+
+  private keyFor(purpose: string): Buffer {
+    if (!isPurpose(purpose)) throw new SecretError(`no secret purpose "${purpose}": one of ${SECRET_PURPOSES.join(", ")}`);
+    if (this.master) return purposeKey(this.master, purpose);
+    const key = this.keyring?.keys[purpose];
+    if (!key) {
+      const held = Object.keys(this.keyring?.keys ?? {}).join(", ") || "none";
+      throw new SecretError(`the ${this.keyring?.service} holds no key for ${purpose} secrets (its keyring opens: ${held})`);
+    }
+    return key;
+  }
+
+  /** Sealed under the master key itself by a Hoist before purpose keys: the API re-seals these. */
+  needsReseal(sealed: Sealed): boolean {
+    return sealed.provider === "local" && sealed.v === 1;
   }
 
   async seal(plaintext: string | Buffer, context: SecretContext): Promise<Sealed> {
     const aad = contextAad(context);
     const dataKey = randomBytes(32);
-    const wrapped = aesGcmSeal(this.masterKey, dataKey, aad);
+    const wrapped = aesGcmSeal(this.keyFor(context.purpose), dataKey, aad);
     const body = aesGcmSeal(dataKey, Buffer.isBuffer(plaintext) ? plaintext : Buffer.from(plaintext, "utf8"), aad);
     return {
-      v: 1,
+      v: 2,
       provider: "local",
       keyId: this.keyId,
       encryptedKey: Buffer.concat([wrapped.iv, wrapped.tag, wrapped.ciphertext]).toString("base64"),
@@ -84,10 +116,21 @@ export class LocalSecretBox implements SecretBox {
     if (sealed.provider !== "local" || sealed.keyId !== this.keyId) {
       throw new SecretError(`secret was sealed by ${sealed.provider} key ${sealed.keyId}, not by this master key (${this.keyId})`);
     }
+    let wrappingKey: Buffer;
+    if (sealed.v === 1) {
+      if (!this.master) {
+        throw new SecretError(
+          `this ${context.purpose} secret of ${context.app} was sealed by an older Hoist under the master key itself; the API re-seals such secrets when it starts: start the API once, then retry`,
+        );
+      }
+      wrappingKey = this.master;
+    } else {
+      wrappingKey = this.keyFor(context.purpose);
+    }
     const aad = contextAad(context);
     const wrapped = Buffer.from(sealed.encryptedKey, "base64");
     const dataKey = aesGcmOpen(
-      this.masterKey,
+      wrappingKey,
       { iv: wrapped.subarray(0, 12), tag: wrapped.subarray(12, 28), ciphertext: wrapped.subarray(28) },
       aad,
     );

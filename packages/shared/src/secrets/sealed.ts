@@ -3,7 +3,8 @@ import { z } from "zod";
 /** A secret sealed with envelope encryption: a fresh data key encrypts the value with AES-256-GCM. */
 export const sealedSchema = z
   .object({
-    v: z.literal(1),
+    /** 1: the data key wrapped by the master key (or KMS); 2: by the purpose's own key (local). */
+    v: z.union([z.literal(1), z.literal(2)]),
     provider: z.enum(["local", "aws"]),
     /** The data key, encrypted by the master key (local) or by KMS (aws), base64. */
     encryptedKey: z.string(),
@@ -25,6 +26,8 @@ export interface SecretContext {
 export interface SecretBox {
   seal(plaintext: string | Buffer, context: SecretContext): Promise<Sealed>;
   open(sealed: Sealed, context: SecretContext): Promise<Buffer>;
+  /** True for a secret sealed in an older way this box can still open but workers cannot: seal it again. */
+  needsReseal(sealed: Sealed): boolean;
 }
 
 export class SecretError extends Error {
@@ -42,5 +45,4 @@ export const secretContexts = {
   slackWebhookUrl: (app: string): SecretContext => ({ app, purpose: "slack-webhook-url" }),
   outgoingWebhookSecret: (app: string): SecretContext => ({ app, purpose: "outgoing-webhook-secret" }),
   gitlabToken: (connectionId: string): SecretContext => ({ app: connectionId, purpose: "gitlab-token" }),
-  registryPassword: (): SecretContext => ({ app: "-", purpose: "registry-password" }),
 };

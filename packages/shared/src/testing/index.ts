@@ -1,5 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
+import { aesGcmSeal, contextAad } from "../secrets/aead.js";
+import { masterKeyId } from "../secrets/keyring.js";
+import type { Sealed, SecretContext } from "../secrets/sealed.js";
 
 /** Test support only: never imported by a service's runtime code. */
 export function testRedisUrl(): string {
@@ -50,4 +53,21 @@ export function nextEvent<A extends unknown[]>(
     };
     emitter.on(event, on);
   });
+}
+
+/** A secret sealed as Hoist sealed them before purpose keys (v1): the data key wrapped by the master key itself. */
+export function legacySeal(master: Buffer, plaintext: string, context: SecretContext): Sealed {
+  const aad = contextAad(context);
+  const dataKey = randomBytes(32);
+  const wrapped = aesGcmSeal(master, dataKey, aad);
+  const body = aesGcmSeal(dataKey, Buffer.from(plaintext), aad);
+  return {
+    v: 1,
+    provider: "local",
+    keyId: masterKeyId(master),
+    encryptedKey: Buffer.concat([wrapped.iv, wrapped.tag, wrapped.ciphertext]).toString("base64"),
+    iv: body.iv.toString("base64"),
+    tag: body.tag.toString("base64"),
+    ciphertext: body.ciphertext.toString("base64"),
+  };
 }
