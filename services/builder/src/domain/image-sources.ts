@@ -333,7 +333,7 @@ export function imageSourceViolations(text: string, buildArgs: Record<string, st
 }
 
 /** An image a stage of the Dockerfile starts from: its ONBUILD triggers run in this build. */
-export interface BaseImage {
+interface BaseImage {
   line: number;
   /** `FROM <ref>` as written (and substituted). */
   instruction: string;
