@@ -147,4 +147,21 @@ describe("ref resolution over SSH with the app's own deploy key", () => {
     expect(changed.status).toBe(422);
     expect(changed.body.error.message).toContain("Host key verification failed");
   });
+
+  it("shows and uses the keys the builder pinned under their own key (not in the app record)", async () => {
+    for (const [name, line, status] of [
+      ["builder-pinned", sshHostKeyLine(), 202],
+      ["builder-pinned-wrong", wrongHostKeyLine(), 422],
+    ] as const) {
+      const created = await h.api("POST", "/apps", { name, repo: { sshUrl: repo.sshUrl } });
+      authorizeKey(created.body.deployKey.publicKey, repo);
+      expect(await h.deps.records.apps.pinHostKeys(name, [line])).toBe(true);
+      expect((await h.api("GET", `/apps/${name}`)).body.app.hostKeys).toEqual([line]);
+      const res = await h.api("POST", `/apps/${name}/builds`, { ref: "main" });
+      expect(res.status).toBe(status);
+      if (status === 422) expect(res.body.error.message).toContain("Host key verification failed");
+      // Pinned already: the API wrote nothing into the app record.
+      expect(await h.redis.hget(h.deps.records.apps.key(name), "hostKeys")).toBeNull();
+    }
+  });
 });

@@ -9,6 +9,7 @@ import {
   startDependencyChecks,
 } from "@hoist/shared";
 import { dockerClient } from "./adapters/docker.js";
+import { imageTriggers } from "./adapters/image-triggers.js";
 import { registryProbe } from "./adapters/registry.js";
 import { buildCapsOf, envSchema } from "./config.js";
 import { startOrphanSweeps } from "./jobs/orphans.js";
@@ -37,6 +38,8 @@ const pipeline = {
   buildCaps: buildCapsOf(config),
   baseRepos: config.HOIST_REGISTRY_BASE_REPOS,
   appNames: () => records.apps.names(),
+  // One for the process: an image's ONBUILD triggers are read once per image id.
+  imageTriggers: imageTriggers(docker),
 };
 const logLimits = {
   logMaxLines: config.HOIST_BUILD_LOG_MAX_LINES,

@@ -17,6 +17,11 @@ export function recordKeys(prefix: string) {
     buildSeq: (name: string) => `${p}:app:${name}:seq:build`,
     releaseSeq: (name: string) => `${p}:app:${name}:seq:release`,
     /**
+     * The git host's SSH host keys the builder pinned on first use (a JSON array of known_hosts
+     * lines): a key of its own, so the builder never needs write access to the app record.
+     */
+    appHostKeys: (name: string) => `${p}:app:${name}:host-keys`,
+    /**
      * The builds of one app and ref that may still need superseding, scored by build number
      * (the ref hashed: refs may hold any character).
      */

@@ -49,6 +49,36 @@ describe("records repositories over real Redis", () => {
     expect(await records.apps.delete("web")).toBe(false);
   });
 
+  it("pins host keys under their own key on first use; an app record's own pins are read first; delete drops the pin", async () => {
+    const line = "[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFirst";
+    await newApp("web");
+    expect((await records.apps.require("web")).hostKeys).toBeUndefined();
+    expect(await records.apps.pinHostKeys("web", [line])).toBe(true);
+    // The first pin stands: a second first use (another builder, a changed host) does not replace it.
+    expect(await records.apps.pinHostKeys("web", ["[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAISecond"])).toBe(false);
+    expect((await records.apps.require("web")).hostKeys).toEqual([line]);
+    expect((await records.apps.list()).map((a) => a.hostKeys)).toEqual([[line]]);
+    // Stored beside the app record, not in it.
+    expect(await redis.hget(records.apps.key("web"), "hostKeys")).toBeNull();
+    expect(JSON.parse((await redis.get(`${prefix}:rec:app:web:host-keys`)) ?? "null")).toEqual([line]);
+
+    // An app pinned in its record (before the key existed, or by the API when linking) keeps its pins.
+    await newApp("old");
+    await records.apps.update("old", { hostKeys: ["old-host ssh-ed25519 AAAAOld"] });
+    expect((await records.apps.require("old")).hostKeys).toEqual(["old-host ssh-ed25519 AAAAOld"]);
+    await records.apps.update("web", { hostKeys: ["relinked ssh-ed25519 AAAANew"] });
+    expect((await records.apps.require("web")).hostKeys).toEqual(["relinked ssh-ed25519 AAAANew"]);
+
+    await expect(records.apps.pinHostKeys("web", ["two\nlines"])).rejects.toThrow(/line break/);
+    await expect(records.apps.pinHostKeys("web", [])).rejects.toThrow(/no host key to pin/);
+    await newApp("bad");
+    await redis.set(`${prefix}:rec:app:bad:host-keys`, "not json");
+    await expect(records.apps.get("bad")).rejects.toThrow(/host-keys does not hold pinned SSH host keys .*delete it/);
+
+    expect(await records.apps.delete("web")).toBe(true);
+    expect(await redis.exists(`${prefix}:rec:app:web:host-keys`)).toBe(0);
+  });
+
   it("numbers builds per app monotonically, also when created concurrently", async () => {
     await newApp("web");
     await newApp("api");

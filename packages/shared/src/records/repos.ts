@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { z } from "zod";
 import { decodeHash, encodeFields } from "./codec.js";
 import { HashRepo } from "./hash-repo.js";
 import { newId } from "./ids.js";
@@ -31,12 +32,75 @@ export class ConflictError extends Error {
 
 const nowIso = () => new Date().toISOString();
 
+/** known_hosts lines as `ssh-keyscan` and ssh write them: one key per line. */
+const hostKeyLinesSchema = z
+  .array(
+    z
+      .string()
+      .min(1)
+      .max(16_384)
+      .regex(/^[^\r\n\0]+$/, "a known_hosts line holds no line break"),
+  )
+  .min(1, "no host key to pin")
+  .max(64);
+
+function parseHostKeys(key: string, raw: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  const res = hostKeyLinesSchema.safeParse(parsed);
+  if (!res.success) {
+    throw new Error(
+      `${key} does not hold pinned SSH host keys (a JSON array of known_hosts lines): delete it to pin the git host's key again on the next build`,
+    );
+  }
+  return res.data;
+}
+
 class AppRepo extends HashRepo<typeof appSchema> {
   constructor(
     redis: Redis,
     private readonly keys: RecordKeys,
   ) {
     super(redis, appSchema, keys.app, "app");
+  }
+
+  /**
+   * The app, its `hostKeys` being the pinned SSH host keys of its git host: the record's own (the
+   * API's: scanned when linking, or pinned by a manual build's ls-remote), else those the builder
+   * pinned on first use under their own key (`appHostKeys`). An app record pinned before that key
+   * existed keeps its pins: the field is read first, nothing needs moving.
+   */
+  override async get(name: string): Promise<App | undefined> {
+    const app = await super.get(name);
+    return app ? (await this.withPinnedHostKeys([app]))[0] : undefined;
+  }
+
+  override async getMany(names: string[]): Promise<App[]> {
+    return this.withPinnedHostKeys(await super.getMany(names));
+  }
+
+  /**
+   * Pins the git host's keys on first use (the builder's, after its first clone): stored only
+   * while none are, so of two first builds the first pin stands. False when keys were pinned already.
+   */
+  async pinHostKeys(name: string, lines: string[]): Promise<boolean> {
+    const valid = hostKeyLinesSchema.parse(lines);
+    return (await this.redis.set(this.keys.appHostKeys(name), JSON.stringify(valid), "NX")) === "OK";
+  }
+
+  private async withPinnedHostKeys(apps: App[]): Promise<App[]> {
+    const unpinned = apps.filter((a) => !a.hostKeys?.length);
+    if (unpinned.length === 0) return apps;
+    const stored = await this.redis.mget(...unpinned.map((a) => this.keys.appHostKeys(a.name)));
+    const pins = new Map(unpinned.map((a, i) => [a.name, stored[i]]));
+    return apps.map((a) => {
+      const raw = pins.get(a.name);
+      return raw ? { ...a, hostKeys: parseHostKeys(this.keys.appHostKeys(a.name), raw) } : a;
+    });
   }
 
   /** Creates the app; throws ConflictError when the name is taken. */
@@ -85,7 +149,8 @@ class AppRepo extends HashRepo<typeof appSchema> {
   async delete(name: string): Promise<boolean> {
     const app = await this.get(name);
     if (!app) return false;
-    const multi = this.redis.multi().del(this.keys.app(name)).zrem(this.keys.apps, name);
+    // The pinned host keys go with it: an app made later under this name may use another git host.
+    const multi = this.redis.multi().del(this.keys.app(name), this.keys.appHostKeys(name)).zrem(this.keys.apps, name);
     if (app.hookId) multi.del(this.keys.hook(app.hookId));
     await multi.exec();
     return true;

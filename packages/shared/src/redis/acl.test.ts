@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Records } from "../records/repos.js";
 import { aclFile, SERVICE_USERS, serviceRedisUrl } from "./acl.js";
 
 const passwords = {
@@ -124,6 +125,43 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
     await expect(d.hdel(`${prefix}:rec:build:b1`, "status")).rejects.toThrow(/NOPERM/);
     await expect(d.del(`${prefix}:rec:build:b1`)).rejects.toThrow(/NOPERM/);
     await expect(d.lpush(`${prefix}:build:wait`, "x")).rejects.toThrow(/NOPERM/);
+  });
+
+  it("the builder reads an app record but may not write it; it pins the git host's keys under their own key", async () => {
+    const b = as("builder");
+    const app = `${prefix}:rec:app:a1`;
+    expect(await b.hgetall(app)).toEqual({ name: "a1" });
+    await expect(b.hset(app, "repo", "evil")).rejects.toThrow(/NOPERM/);
+    await expect(b.set(app, "evil")).rejects.toThrow(/NOPERM/);
+    await expect(b.hdel(app, "name")).rejects.toThrow(/NOPERM/);
+    await expect(b.del(app)).rejects.toThrow(/NOPERM/);
+    await expect(b.eval("return redis.call('HSET', KEYS[1], 'repo', ARGV[1])", 1, app, "evil")).rejects.toThrow(/NOPERM/);
+    expect(await b.hgetall(app)).toEqual({ name: "a1" });
+
+    // Through the records layer, as the builder uses it, on a whole app record.
+    const admin = new Redis(serviceRedisUrl(base, "api", passwords.api));
+    clients.push(admin);
+    await new Records(admin, prefix).apps.create({
+      name: "pinned",
+      branch: "main",
+      repo: { sshUrl: "ssh://git@127.0.0.1:2222/srv/pinned.git" },
+      target: { kind: "local", services: {} },
+      supersede: "running",
+      tagBuilds: true,
+      buildTimeoutSec: 600,
+    });
+    const records = new Records(b, prefix);
+    await expect(records.apps.update("pinned", { repo: { sshUrl: "ssh://git@127.0.0.1:2222/evil.git" } })).rejects.toThrow(/NOPERM/);
+    const line = "[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPin";
+    expect(await records.apps.pinHostKeys("pinned", [line])).toBe(true);
+    expect((await records.apps.require("pinned")).hostKeys).toEqual([line]);
+    // The API, the deployer and the notifier read the pin with the app; only the builder (and the API) write it.
+    for (const who of ["api", "deployer", "notifier"] as const) {
+      expect((await new Records(as(who), prefix).apps.get("pinned"))?.hostKeys).toEqual([line]);
+    }
+    for (const who of ["deployer", "notifier"] as const) {
+      await expect(new Records(as(who), prefix).apps.pinHostKeys("pinned", [line])).rejects.toThrow(/NOPERM/);
+    }
   });
 
   it("each user does its real work: BullMQ workers on their queues, build to deploy to notify", async () => {

@@ -56,10 +56,12 @@ function serviceKeyPatterns(prefix: string, service: ServiceUser): string[] {
         `~${rec}:build:*`,
         `~${rec}:builds:*`,
         `~${rec}:release:*`,
-        // The app record too: the builder pins the git host's SSH key on first use into it
-        // (jobs/build-job.ts pinHostKeys). Moving pinned keys to a key of the builder's own would
-        // take app records back out of its reach.
-        `~${rec}:app:*`,
+        // Of an app, only its release index and number, and the git host's keys it pins on first
+        // use (records/keys.ts appHostKeys): the app record itself (repo URL, deploy key, env,
+        // webhooks) is read-only to the builder.
+        `~${rec}:app:*:releases`,
+        `~${rec}:app:*:seq:release`,
+        `~${rec}:app:*:host-keys`,
         `~${p}:builder:*`,
         dependencies,
         ...queueKeys(p, ["build", "deploy", "notify"]),

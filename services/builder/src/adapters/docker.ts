@@ -29,7 +29,11 @@ interface ProgressMessage {
  * Reads a Docker API progress stream (JSON messages, one or more per chunk) to its end, calling
  * `onMessage` for each. An abort destroys the stream, which ends the request to the engine.
  */
-async function consume(res: IncomingMessage | Readable, signal: AbortSignal, onMessage: (m: ProgressMessage) => void): Promise<void> {
+export async function consume(
+  res: IncomingMessage | Readable,
+  signal: AbortSignal,
+  onMessage: (m: ProgressMessage) => void,
+): Promise<void> {
   const stream = res as Readable;
   const abort = () => stream.destroy(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
   if (signal.aborted) abort();

@@ -1,6 +1,13 @@
 import { baseRepoMatcher } from "@hoist/shared";
 import { describe, expect, it } from "vitest";
-import { type ImageSourcePolicy, imageSourceViolations, processWord } from "./image-sources.js";
+import {
+  baseImagesOf,
+  type ImageSourcePolicy,
+  imageSourceViolations,
+  isOnRegistry,
+  onbuildViolations,
+  processWord,
+} from "./image-sources.js";
 
 const policy: ImageSourcePolicy = {
   registryHost: "127.0.0.1:5000",
@@ -172,5 +179,50 @@ describe("the images a Dockerfile may use", () => {
     expect(processWord(`\${E:-d}\${E-d}\${A:+p}\${U+p}`, vars)).toBe("dp");
     expect(processWord("$U", vars)).toBeUndefined();
     expect(processWord("`$A", vars, "`")).toBe("$A");
+  });
+
+  it("list the images the stages start from: not earlier stages, not scratch, each once, after substitution", () => {
+    const text = `ARG BASE=${R}/base/node:20\nFROM $BASE AS deps\nFROM deps AS build\nFROM scratch\nFROM busybox\nFROM \${BASE}\nCOPY --from=${R}/base/tools:1 / /\n`;
+    expect(baseImagesOf(text, {})).toEqual([
+      { line: 2, instruction: "FROM $BASE (127.0.0.1:5000/base/node:20)", ref: `${R}/base/node:20` },
+      { line: 5, instruction: "FROM busybox", ref: "busybox" },
+    ]);
+    expect(baseImagesOf(text, { BASE: `${R}/base/other:1` }).map((b) => b.ref)).toEqual([`${R}/base/other:1`, "busybox"]);
+  });
+
+  it("refuse a base image's ONBUILD trigger that reads another app's image, naming the FROM and the trigger", () => {
+    const text = `FROM ${R}/base/node:20 AS deps\nRUN true\nFROM deps\n`;
+    const [base] = baseImagesOf(text, {});
+    if (!base) throw new Error("no base image");
+    const triggers = [
+      "RUN echo harmless",
+      "COPY --from=deps /x /y",
+      "COPY --from=0 /x /y",
+      `COPY --from=${R}/base/tools:1 /t /t`,
+      `COPY --from=${R}/hoist/other:web.3 / /x`,
+      `RUN --mount=type=bind,from=other:web.3,target=/o cat /o/x`,
+      "COPY --from=$IMAGE / /x",
+      "ONBUILD RUN true",
+    ];
+    expect(onbuildViolations(text, base, triggers, policy).map((v) => `${v.line} ${v.instruction}: ${v.reason}`)).toEqual([
+      `1 FROM ${R}/base/node:20: the image's ONBUILD trigger \`COPY --from=${R}/hoist/other:web.3 / /x\` runs in this build: COPY --from=${R}/hoist/other:web.3: another app's image; a build may use its own repository (hoist/shop) and base images (base/*) from this registry`,
+      expect.stringMatching(
+        /^1 FROM \S+: the image's ONBUILD trigger `RUN --mount=type=bind,from=other:web.3,target=\/o cat \/o\/x` runs in this build: RUN --mount=from=other:web.3: a short name that podman may resolve to app other's image/,
+      ),
+      expect.stringMatching(
+        /^1 FROM \S+: the image's ONBUILD trigger `COPY --from=\$IMAGE \/ \/x` runs in this build: COPY --from=\$IMAGE: the image name uses a variable/,
+      ),
+      `1 FROM ${R}/base/node:20: the image's ONBUILD trigger \`ONBUILD RUN true\` runs in this build, and Docker allows no ONBUILD trigger`,
+    ]);
+    expect(onbuildViolations(text, base, ["RUN echo harmless", "COPY . /app"], policy)).toEqual([]);
+  });
+
+  it("send the app's registry credentials only with a pull from that registry", () => {
+    expect(isOnRegistry(`${R}/base/node:20`, R)).toBe(true);
+    expect(isOnRegistry("localhost:5000/base/node:20", R)).toBe(true);
+    expect(isOnRegistry("127.0.0.1:5001/base/node:20", R)).toBe(false);
+    expect(isOnRegistry("node:20", R)).toBe(false);
+    expect(isOnRegistry("evil.example/x:1", R)).toBe(false);
+    expect(isOnRegistry("node:20", "docker.io")).toBe(true);
   });
 });

@@ -47,6 +47,8 @@ interface Source {
   stages: Set<string>;
   /** COPY --from / --mount from= also take a stage's index. */
   indexOk: boolean;
+  /** A stage's FROM (whose image's ONBUILD triggers run in the build). */
+  from?: true;
 }
 
 /** Splits an instruction's arguments at unquoted whitespace, keeping quotes (word processing removes them). */
@@ -166,56 +168,13 @@ function flagsOf(ws: string[]): { flags: [string, string][]; rest: string[] } {
 /** Every image reference a Dockerfile makes, with the values Docker would use. */
 function sourcesOf(text: string, buildArgs: Record<string, string>): Source[] {
   const instructions = parseInstructions(text);
-  const esc = escapeOf(text.split(/\r?\n/));
+  // Stage names first: COPY --from may name any stage of the file.
+  const { stages: allStages, esc } = stagesOf(text);
   const heading = new Map<string, string | undefined>();
-  const allStages = new Set<string>();
   const previous = new Set<string>();
   const out: Source[] = [];
   let seenFrom = false;
-  // Stage names first: COPY --from may name any stage of the file.
-  for (const ins of instructions) {
-    if (ins.keyword !== "FROM") continue;
-    const { rest } = flagsOf(words(ins.text, esc).slice(1));
-    if (rest.length >= 3 && (rest[1] as string).toLowerCase() === "as") allStages.add((rest[2] as string).toLowerCase());
-  }
   const known = () => new Map([...heading].filter((e): e is [string, string] => e[1] !== undefined));
-  const stageCopies = (ins: Instruction, body: string, onbuild: boolean) => {
-    const keyword = (body.split(/\s+/)[0] ?? "").toUpperCase();
-    const { flags } = flagsOf(words(body, esc).slice(1));
-    const label = onbuild ? "ONBUILD " : "";
-    for (const [name, value] of flags) {
-      if (keyword === "COPY" && name === "from") {
-        out.push({
-          line: ins.line,
-          instruction: `${label}COPY --from=${value}`,
-          ...withRef(processWord(value, new Map(), esc)),
-          stages: allStages,
-          indexOk: true,
-        });
-      }
-      if (keyword === "RUN" && name === "mount") {
-        // Quotes go first (the value is one word), then its `key=value` fields.
-        const fields = processWord(value, new Map(), esc);
-        if (fields === undefined) {
-          if (/from/i.test(value))
-            out.push({ line: ins.line, instruction: `${label}RUN --mount=${value}`, stages: allStages, indexOk: true });
-          continue;
-        }
-        for (const field of fields.split(",")) {
-          const eq = field.indexOf("=");
-          if (eq < 0 || field.slice(0, eq).trim().toLowerCase() !== "from") continue;
-          const from = field.slice(eq + 1).trim();
-          out.push({
-            line: ins.line,
-            instruction: `${label}RUN --mount=from=${from}`,
-            ref: from,
-            stages: allStages,
-            indexOk: true,
-          });
-        }
-      }
-    }
-  };
   for (const ins of instructions) {
     if (ins.keyword === "ARG" && !seenFrom) declareArgs(ins, esc, heading, buildArgs);
     else if (ins.keyword === "FROM") {
@@ -229,11 +188,60 @@ function sourcesOf(text: string, buildArgs: Record<string, string>): Source[] {
         ...withRef(ref),
         stages: new Set(previous),
         indexOk: false,
+        from: true,
       });
       if (rest.length >= 3 && (rest[1] as string).toLowerCase() === "as") previous.add((rest[2] as string).toLowerCase());
-    } else if (ins.keyword === "COPY" || ins.keyword === "RUN") stageCopies(ins, ins.text, false);
+    } else if (ins.keyword === "COPY" || ins.keyword === "RUN") out.push(...copySources(ins.line, ins.text, esc, allStages, ""));
     // A trigger runs in the builds of images made FROM this one: checked now, for this app.
-    else if (ins.keyword === "ONBUILD") stageCopies(ins, ins.text.replace(/^\S+\s+/, ""), true);
+    else if (ins.keyword === "ONBUILD") out.push(...copySources(ins.line, ins.text.replace(/^\S+\s+/, ""), esc, allStages, "ONBUILD "));
+  }
+  return out;
+}
+
+/** The stage names of a Dockerfile (`FROM ... AS <name>`, lowercased) and its escape character. */
+function stagesOf(text: string): { stages: Set<string>; esc: string } {
+  const esc = escapeOf(text.split(/\r?\n/));
+  const stages = new Set<string>();
+  for (const ins of parseInstructions(text)) {
+    if (ins.keyword !== "FROM") continue;
+    const { rest } = flagsOf(words(ins.text, esc).slice(1));
+    if (rest.length >= 3 && (rest[1] as string).toLowerCase() === "as") stages.add((rest[2] as string).toLowerCase());
+  }
+  return { stages, esc };
+}
+
+/**
+ * The images a `COPY --from` or `RUN --mount=from=` instruction (`body`, keyword first) reads;
+ * `label` goes before the instruction in the reason (`ONBUILD `, or a trigger's origin).
+ */
+function copySources(line: number, body: string, esc: string, stages: Set<string>, label: string): Source[] {
+  const out: Source[] = [];
+  const keyword = (body.trim().split(/\s+/)[0] ?? "").toUpperCase();
+  const { flags } = flagsOf(words(body.trim(), esc).slice(1));
+  for (const [name, value] of flags) {
+    if (keyword === "COPY" && name === "from") {
+      out.push({
+        line,
+        instruction: `${label}COPY --from=${value}`,
+        ...withRef(processWord(value, new Map(), esc)),
+        stages,
+        indexOk: true,
+      });
+    }
+    if (keyword === "RUN" && name === "mount") {
+      // Quotes go first (the value is one word), then its `key=value` fields.
+      const fields = processWord(value, new Map(), esc);
+      if (fields === undefined) {
+        if (/from/i.test(value)) out.push({ line, instruction: `${label}RUN --mount=${value}`, stages, indexOk: true });
+        continue;
+      }
+      for (const field of fields.split(",")) {
+        const eq = field.indexOf("=");
+        if (eq < 0 || field.slice(0, eq).trim().toLowerCase() !== "from") continue;
+        const from = field.slice(eq + 1).trim();
+        out.push({ line, instruction: `${label}RUN --mount=from=${from}`, ref: from, stages, indexOk: true });
+      }
+    }
   }
   return out;
 }
@@ -320,6 +328,75 @@ export function imageSourceViolations(text: string, buildArgs: Record<string, st
   for (const src of sourcesOf(text, buildArgs)) {
     const reason = refusal(src, policy);
     if (reason) out.push({ line: src.line, instruction: src.instruction, reason });
+  }
+  return out;
+}
+
+/** An image a stage of the Dockerfile starts from: its ONBUILD triggers run in this build. */
+interface BaseImage {
+  line: number;
+  /** `FROM <ref>` as written (and substituted). */
+  instruction: string;
+  ref: string;
+}
+
+/**
+ * The images the Dockerfile's stages start from (not earlier stages, not `scratch`), after
+ * substitution, in file order, each once. Call after `imageSourceViolations` found nothing.
+ */
+export function baseImagesOf(text: string, buildArgs: Record<string, string>): BaseImage[] {
+  const out: BaseImage[] = [];
+  const seen = new Set<string>();
+  for (const src of sourcesOf(text, buildArgs)) {
+    const ref = src.ref;
+    if (!src.from || ref === undefined || src.stages.has(ref.toLowerCase()) || ref.toLowerCase() === "scratch" || seen.has(ref)) continue;
+    seen.add(ref);
+    out.push({ line: src.line, instruction: src.instruction, ref });
+  }
+  return out;
+}
+
+/** Whether `ref` names an image on the registry `host[:port]` (its credentials may go with a pull of it, and only then). */
+export function isOnRegistry(ref: string, registryHost: string): boolean {
+  const { domain } = splitReference(ref);
+  return domain === undefined ? sameHost("docker.io", registryHost) : sameHost(domain, registryHost);
+}
+
+/** Instructions Docker does not allow as a trigger; refused here too. */
+const forbiddenTriggers = new Set(["ONBUILD", "FROM", "MAINTAINER"]);
+
+/** A trigger as the reason shows it: one line, at most 200 characters. */
+function shown(trigger: string): string {
+  const flat = trigger.replace(/\s+/g, " ").trim();
+  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
+}
+
+/**
+ * The ONBUILD triggers (`Config.OnBuild` of the image `base` names) that this app's build may
+ * not run. A base image's triggers run in the build that starts FROM it, as if the Dockerfile
+ * said them there: each `COPY --from` and `RUN --mount=from=` of them goes through the same
+ * rules as the Dockerfile's own (stages named are the Dockerfile's).
+ */
+export function onbuildViolations(
+  text: string,
+  base: BaseImage,
+  triggers: readonly string[],
+  policy: ImageSourcePolicy,
+): ImageSourceViolation[] {
+  const { stages, esc } = stagesOf(text);
+  const out: ImageSourceViolation[] = [];
+  for (const trigger of triggers) {
+    const keyword = (trigger.trim().split(/\s+/)[0] ?? "").toUpperCase();
+    const what = `the image's ONBUILD trigger \`${shown(trigger)}\` runs in this build`;
+    if (forbiddenTriggers.has(keyword)) {
+      out.push({ line: base.line, instruction: base.instruction, reason: `${what}, and Docker allows no ${keyword} trigger` });
+      continue;
+    }
+    if (keyword !== "COPY" && keyword !== "RUN") continue;
+    for (const src of copySources(base.line, trigger, esc, stages, "")) {
+      const reason = refusal(src, policy);
+      if (reason) out.push({ line: base.line, instruction: base.instruction, reason: `${what}: ${src.instruction}: ${reason}` });
+    }
   }
   return out;
 }

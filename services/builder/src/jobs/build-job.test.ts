@@ -81,9 +81,12 @@ describe("build job against podman, the registry and git over sshd", () => {
       ["gitlab-status:build.running", "gitlab-status:build.succeeded"],
     );
 
-    // Trust on first use: the sshd's real host key is now pinned on the app.
+    // Trust on first use: the sshd's real host key is now pinned for the app, under a key of its
+    // own (the builder, as its Redis user here, may not write the app record).
     const pinned = (await world.records.apps.require(app)).hostKeys;
     expect(pinned).toContain(sshHostKeyLine());
+    expect(await world.redis.hget(world.records.apps.key(app), "hostKeys")).toBeNull();
+    expect(JSON.parse((await world.redis.get(`${world.records.apps.key(app)}:host-keys`)) ?? "[]")).toContain(sshHostKeyLine());
 
     // The log holds clone, build and push lines, and ends.
     const lines = await builder.logLines(buildId);
@@ -235,6 +238,15 @@ describe("build job against podman, the registry and git over sshd", () => {
     expect(ok.error).toBeUndefined();
     expect((await world.records.builds.require(good.buildId)).status).toBe("succeeded");
   }, 120_000);
+
+  it("a key the builder pinned (under its own key) that the host no longer has is refused, and is not re-pinned", async () => {
+    const { app, buildId } = await world.createAppAndBuild({ sha: shaA });
+    const wrong = wrongHostKeyLine();
+    expect(await world.records.apps.pinHostKeys(app, [wrong])).toBe(true);
+    const { error } = await builder.run(buildId);
+    expect(error?.message).toBe("clone: host key changed for 127.0.0.1");
+    expect((await world.records.apps.require(app)).hostKeys).toEqual([wrong]);
+  }, 60_000);
 
   it("a context that leaves the repository fails before any build, also through a symlink", async () => {
     const sha = world.repo.commit({ "docker-compose.yml": "services:\n  web:\n    build: ../x\n" }, "escape");

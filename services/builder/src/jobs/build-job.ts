@@ -110,8 +110,9 @@ async function runBuild(deps: BuildJobDeps, build: Build, app: App, log: Log, ca
         ...deps.pipeline,
         log: (step, line) => log.writer.write(step, line),
         redact: (secret) => log.masker.add(secret),
+        // Under a key of their own: the builder's Redis user may not write the app record.
         pinHostKeys: async (hostKeys) => {
-          await deps.records.apps.update(app.name, { hostKeys });
+          await deps.records.apps.pinHostKeys(app.name, hostKeys);
         },
         checkpoint: cancellationCheck(deps, build.id, deadline.signal, cancel),
       },

@@ -7,13 +7,21 @@ import { type BuildBox, openBuildBox } from "../adapters/build-box.js";
 import { contextTar } from "../adapters/context-tar.js";
 import { buildImage, engineUnreachable, isEngineUnreachable, pushImage } from "../adapters/docker.js";
 import { fetchCommit } from "../adapters/git.js";
+import { type ImageTriggers, imageTriggers } from "../adapters/image-triggers.js";
 import type { PushTarget } from "../adapters/registry.js";
 import { createWorkspace, realPathInside } from "../adapters/workspace.js";
 import { type BuildCaps, defaultBuildCaps, formatLimit, resolveBuildLimits } from "../domain/build-limits.js";
 import { ComposeError, composeFileNames, parseCompose, rootDockerfileService, type ServiceBuild, tagFor } from "../domain/compose.js";
 import { parseDockerignore } from "../domain/dockerignore.js";
 import { BuildFailure, oneLine } from "../domain/failure.js";
-import { imageSourcePolicy, imageSourceViolations } from "../domain/image-sources.js";
+import {
+  baseImagesOf,
+  type ImageSourcePolicy,
+  imageSourcePolicy,
+  imageSourceViolations,
+  isOnRegistry,
+  onbuildViolations,
+} from "../domain/image-sources.js";
 import { parseDotenv } from "../domain/interpolate.js";
 
 export interface PipelineDeps {
@@ -37,6 +45,8 @@ export interface PipelineDeps {
   baseRepos?: string[];
   /** The names of this Hoist's apps (a short image name may resolve to another app's local image). */
   appNames?: () => Promise<string[]>;
+  /** Reads base images' ONBUILD triggers (one per process: it remembers each image's); a fresh one per build when unset. */
+  imageTriggers?: ImageTriggers;
 }
 
 interface ResolvedService extends ServiceBuild {
@@ -141,6 +151,50 @@ async function allOrAbort<T, R>(signal: AbortSignal, items: T[], fn: (item: T, s
   return results.map((r) => (r as PromiseFulfilledResult<R>).value);
 }
 
+/**
+ * The ONBUILD triggers of every image a stage starts FROM run in this build as if the Dockerfile
+ * said them: each is read (the image pulled with the app's credentials when the engine lacks it,
+ * as the build would pull it) and checked like the Dockerfile's own instructions.
+ */
+async function checkBaseTriggers(
+  deps: PipelineDeps,
+  services: ResolvedService[],
+  policy: ImageSourcePolicy,
+  target: PushTarget,
+  signal: AbortSignal,
+): Promise<void> {
+  const started = performance.now();
+  const reader = deps.imageTriggers ?? imageTriggers(deps.docker);
+  const read = new Map<string, Promise<string[]>>();
+  let pulls = 0;
+  for (const svc of services) {
+    for (const base of baseImagesOf(svc.dockerfileText, svc.args)) {
+      const step = `build ${svc.service}`;
+      let triggers = read.get(base.ref);
+      if (!triggers) {
+        const auth = target.buildAuth && isOnRegistry(base.ref, policy.registryHost) ? target.buildAuth : undefined;
+        triggers = reader
+          .read(base.ref, { ...(auth ? { auth } : {}), signal, log: (l) => deps.log(step, l) })
+          .then((r) => {
+            if (r.pulled) pulls++;
+            return r.triggers;
+          })
+          .catch((err: unknown) => {
+            if (err instanceof BuildFailure) {
+              throw new BuildFailure(`${step}: ${svc.dockerfile}:${base.line} ${base.instruction}: ${err.message}`, err.permanent);
+            }
+            throw err;
+          });
+        read.set(base.ref, triggers);
+      }
+      const [refused] = onbuildViolations(svc.dockerfileText, base, await triggers, policy);
+      if (refused) throw new BuildFailure(`${step}: ${svc.dockerfile}:${refused.line} ${refused.instruction}: ${refused.reason}`, true);
+    }
+  }
+  const ms = Math.round(performance.now() - started);
+  deps.log("sources", `checked the ONBUILD triggers of ${read.size} base image(s) in ${ms} ms${pulls ? ` (${pulls} pulled)` : ""}`);
+}
+
 /** Clone, read compose, build and push: the images of one build. Cleans its temp dir in every case. */
 export async function runPipeline(app: App, build: Build, deps: PipelineDeps, signal: AbortSignal): Promise<Image[]> {
   const ids = { "hoist.app": app.name, "hoist.build_id": build.id };
@@ -222,6 +276,7 @@ export async function runPipeline(app: App, build: Build, deps: PipelineDeps, si
         throw new BuildFailure(`build ${svc.service}: ${svc.dockerfile}:${refused.line} ${refused.instruction}: ${refused.reason}`, true);
       }
     }
+    await checkBaseTriggers(deps, resolved.services, policy, target, signal);
     // Services build side by side (the engine overlaps one's context upload with another's
     // steps); the first failure stops the others. Pushes start once every image built, so a
     // failed or canceled build pushes nothing.

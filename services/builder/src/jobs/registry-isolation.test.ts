@@ -67,9 +67,10 @@ describe("each app's build pulls only its own repository and the base images", (
     expect(builtA2.error).toBeUndefined();
     expect((await registryTags(world.registry, a.app)).sort()).toEqual(["web.1", "web.2"]);
 
-    // B names A's image: the engine has no copy, the registry refuses B's token. The builder's
-    // own check would refuse it first: lifted here (every repository counts as a base image to
-    // it) so the registry alone decides.
+    // B names A's image: the engine has no copy, the registry refuses B's token (to the pull
+    // that reads the image's ONBUILD triggers, before the build's own). The builder's own check
+    // would refuse it first: lifted here (every repository counts as a base image to it) so the
+    // registry alone decides.
     await forget(imageA);
     const shaB = world.repo.commit({ Dockerfile: `FROM ${imageA}\nRUN cat /owner.txt\n` }, "B steals A's image");
     const b = await world.createAppAndBuild({ sha: shaB });

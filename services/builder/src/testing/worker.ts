@@ -2,19 +2,21 @@ import {
   baseReposEnvSchema,
   buildLogKey,
   createLogger,
+  createRedis,
   createWorker,
-  type JobQueues,
+  JobQueues,
   type Logger,
   onBuildCanceled,
   parseEnv,
   publishBuildCanceled,
-  type Records,
+  Records,
   type Redis,
   readLog,
   type SecretBox,
 } from "@hoist/shared";
-import { nextEvent, testRedis } from "@hoist/shared/testing";
+import { nextEvent, testRedisUrl } from "@hoist/shared/testing";
 import type { Job, Worker } from "bullmq";
+import { asServiceUser } from "../../../../test/support/redis-acl.js";
 import { testRegistrySecret } from "../../../../test/support/registry/auth.js";
 
 import { Cancellations } from "../adapters/cancellations.js";
@@ -56,13 +58,20 @@ export async function startTestBuilder(
   opts: { pushTarget?: (app: string) => Promise<PushTarget>; registry?: string } = {},
 ): Promise<TestBuilder> {
   const cancellations = new Cancellations();
-  const subscriber: Redis = testRedis("worker");
+  // As the builder's own Redis user, as in production (the suite's Redis has the services' ACL
+  // users): what the builder may not write (an app record) fails here as it would there.
+  const asBuilder = (role: "worker" | "producer" = "worker") => createRedis(asServiceUser("builder", testRedisUrl()), role);
+  const redis = asBuilder();
+  const records = new Records(redis, world.prefix);
+  const subscriber: Redis = asBuilder();
+  const producer = asBuilder("producer");
+  const queues = new JobQueues(producer, world.prefix);
   await onBuildCanceled(subscriber, world.prefix, (id) => cancellations.cancel(id));
   const deps: BuildJobDeps = {
-    redis: world.redis,
+    redis,
     prefix: world.prefix,
-    records: world.records,
-    queues: world.queues,
+    records,
+    queues,
     cancellations,
     logMaxLines: 10_000,
     log: testLog,
@@ -79,10 +88,10 @@ export async function startTestBuilder(
           )),
       // The suite's token service grants these (scripts/services-up.sh): the builder allows the same.
       baseRepos: parseEnv(baseReposEnvSchema).HOIST_REGISTRY_BASE_REPOS,
-      appNames: () => world.records.apps.names(),
+      appNames: () => records.apps.names(),
     },
   };
-  const connection = testRedis("worker");
+  const connection = asBuilder();
   const worker = createWorker({ queue: "build", connection, prefix: world.prefix, concurrency: 2, log: testLog, handlers: handlers(deps) });
   await worker.waitUntilReady();
   return {
@@ -111,6 +120,9 @@ export async function startTestBuilder(
       await worker.close();
       connection.disconnect();
       subscriber.disconnect();
+      await queues.close();
+      redis.disconnect();
+      producer.disconnect();
     },
   };
 }
