@@ -99,9 +99,9 @@ const health = {};
 for (const name of ["builder", "deployer", "notifier"])
   health[name] = env[`HOIST_${name.toUpperCase()}_HEALTH_PORT`] ?? String(await freePort());
 
-const keyrings = await workerKeyrings(root, env).catch((err) => {
+const keyrings = await workerKeyrings(root, env).catch(async (err) => {
   say("start", `cannot write the workers' keyrings: ${err.message}`);
-  process.exit(EX_CONFIG);
+  await shutdown("no keyrings", EX_CONFIG);
 });
 const ready = new Set();
 for (const name of services) {
