@@ -31,11 +31,11 @@ async function adminAnswers(url: string): Promise<boolean> {
 /**
  * A real `caddy run` on loopback with an empty config but its admin endpoint on a free 127.0.0.1 port,
  * storage and autosave in a temp dir, and no --resume: every start is empty, as after a crash.
- * Pass `dir` to restart a Caddy in the same storage (same internal CA).
+ * Pass `dir` to restart a Caddy in the same storage (same internal CA), `adminPort` to keep its admin URL.
  */
-export async function startCaddy(opts: { dir?: string; timeoutMs?: number } = {}): Promise<CaddyProcess> {
+export async function startCaddy(opts: { dir?: string; timeoutMs?: number; adminPort?: number } = {}): Promise<CaddyProcess> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "hoist-caddy-"));
-  const adminPort = await freePort();
+  const adminPort = opts.adminPort ?? (await freePort());
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const config = join(dir, "caddy.json");
   writeFileSync(
@@ -155,7 +155,16 @@ export interface LoadResult {
  * GETs at `perSecond` through `url` until stop() (keep-alive, as a browser or service client would),
  * one in `slowEvery` to `/slow?ms=slowMs`. A GET that fails with no response at all is retried once as browsers and Go's client do for idempotent requests (RFC 9110 9.2.2).
  */
-export function loadLoop(url: string, opts: { perSecond: number; slowEvery: number; slowMs: number }) {
+export function loadLoop(
+  url: string,
+  opts: {
+    perSecond: number;
+    slowEvery: number;
+    slowMs: number;
+    /** Paths of a fast and a slow request (default `/fast?i=<n>` and `/slow?ms=<slowMs>`, startUpstream's). */
+    paths?: { fast: (i: number) => string; slow: string };
+  },
+) {
   const result: LoadResult = { total: 0, failed: [], retried: 0, answers: [] };
   const pending = new Set<Promise<void>>();
   let stopped = false;
@@ -182,7 +191,8 @@ export function loadLoop(url: string, opts: { perSecond: number; slowEvery: numb
     const t0 = performance.now();
     for (let i = 1; !stopped; i++) {
       result.total++;
-      const p = one(i % opts.slowEvery === 0 ? `/slow?ms=${opts.slowMs}` : `/fast?i=${i}`);
+      const slow = opts.paths?.slow ?? `/slow?ms=${opts.slowMs}`;
+      const p = one(i % opts.slowEvery === 0 ? slow : (opts.paths?.fast(i) ?? `/fast?i=${i}`));
       pending.add(p);
       void p.finally(() => pending.delete(p));
       const wait = t0 + (i * 1000) / opts.perSecond - performance.now();

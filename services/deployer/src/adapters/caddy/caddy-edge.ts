@@ -23,7 +23,7 @@ import {
   upstreamStatusSchema,
 } from "./schemas.js";
 
-type HoistRoute =
+export type HoistRoute =
   | (ServiceRef & {
       kind: "port";
       id: string;

@@ -60,6 +60,11 @@ function listenOf(bind: string | undefined, port: number): string {
   return `${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${port}`;
 }
 
+/** Whether a port server's `listen` is the service's port (on the default bind address). */
+export function sameListen(listen: string[], port: number, bind?: string): boolean {
+  return listen.length === 1 && listen[0] === listenOf(bind, port);
+}
+
 function proxyHandler(upstreams: string[], opts: ProxyOptions): Record<string, unknown> {
   return {
     handler: "reverse_proxy",
