@@ -142,10 +142,13 @@ export async function startUpstream(name: string): Promise<Upstream & { healthy:
   return u;
 }
 
+/** Errors of a request whose connection was closed before any response byte (undici, Node). */
+const RETRIED_CODES = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
+
 export interface LoadResult {
   total: number;
   /** Requests that got no 200 even after the one retry an idempotent GET is allowed. */
-  failed: { status?: number; error?: string }[];
+  failed: { status?: number; error?: string; start: number; path: string }[];
   /** Connection errors (no response) that the retry covered. */
   retried: number;
   answers: { start: number; end: number; body: string; path: string }[];
@@ -174,15 +177,17 @@ export function loadLoop(
       try {
         const res = await fetch(`${url}${path}`);
         const body = await res.text();
-        if (res.status !== 200) result.failed.push({ status: res.status });
+        if (res.status !== 200) result.failed.push({ status: res.status, start, path });
         else result.answers.push({ start, end: performance.now(), body, path });
         return;
       } catch (err) {
-        if (attempt === 1) {
+        // Only a connection closed under the request (no response at all) is retried, as HTTP clients do.
+        const code = String((err as { cause?: { code?: string } }).cause?.code ?? "");
+        if (attempt === 1 && RETRIED_CODES.has(code)) {
           result.retried++;
           continue;
         }
-        result.failed.push({ error: String((err as { cause?: { code?: string } }).cause?.code ?? err) });
+        result.failed.push({ error: String((err as { cause?: { code?: string } }).cause?.code ?? err), start, path });
         return;
       }
     }

@@ -71,6 +71,8 @@ export function portRouteSpec(app: string, service: string, config: ServiceConfi
     upstreams,
     loadBalancing: "round_robin",
     healthCheck: { path: config.healthPath ?? "/", intervalMs: 1000, timeoutMs: 1000 },
+    // Long enough for one retry after a dial that timed out (a killed container's port): see config.ts.
+    tryDurationMs: 4000,
   };
 }
 
@@ -146,7 +148,8 @@ export class LocalTarget implements DeployTarget {
       const id = portRouteId(spec);
       const current = routes.find((r) => r.kind === "port" && r.id === id);
       if (current?.kind === "port" && sameListen(current.listen, p.config.port)) {
-        const out = await edge.setUpstreams(id, upstreams);
+        // Upstreams parked by the previous swap were drained then and their containers removed: dropped in this change.
+        const out = await edge.setUpstreams(id, upstreams, { forgetParked: true });
         switchedOut.push({ id, upstreams: out.draining });
         await step(`Caddy :${p.config.port} now sends ${p.image.service} to ${upstreams.join(", ")} (switch ${Math.round(out.ms)} ms)`);
       } else {
@@ -173,7 +176,6 @@ export class LocalTarget implements DeployTarget {
             ? `old upstreams of ${s.id} drained in ${Math.round(drain.ms)} ms`
             : `drain bound (HOIST_LOCAL_DRAIN_S=${this.opts.drainS}) reached with requests still in flight: ${JSON.stringify(drain.inFlight)}`,
         );
-      await edge.forgetDrained(s.id);
     }
     for (const c of old) await this.stopAndRemove(c.Id);
     await step(`removed ${old.length} old container(s)`);
