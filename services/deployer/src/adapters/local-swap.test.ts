@@ -201,4 +201,50 @@ describe("zero-downtime swaps through Caddy (podman)", () => {
       await loop.stop();
     }
   }, 120_000);
+
+  it("reconcile applies the app's scale without a release, replaces a container killed by hand, and removes a stale route", async () => {
+    const port = await freePort();
+    const w = await world({ web: { port, healthPath: "/healthz", healthTimeout: 5 } });
+    const r1 = await w.createRelease(app, [{ service: "web", tag: images.v1! }]);
+    expect((await w.deploy(r1.id)).release.status).toBe("live");
+    const deps = w.deps({ edges: edges! });
+    const loop = startReconcileLoop(reconcileDeps(deps, deployPorts(deps), w.log), 3600);
+    const hostsServing = async () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 12; i++) seen.add((await (await fetch(`http://127.0.0.1:${port}/host.txt`)).text()).trim());
+      return seen.size;
+    };
+    try {
+      expect(await loop.round()).toEqual([]);
+      await w.records.apps.update(app, { scale: { web: 3 } });
+      expect(await loop.round()).toEqual([
+        expect.stringMatching(/started 2 web container\(s\) of live release .* \(want 3\)/),
+        expect.stringMatching(/now /),
+      ]);
+      expect((await containersOf(app)).filter((c) => c.State === "running")).toHaveLength(3);
+      expect(await hostsServing()).toBe(3);
+
+      const [victim] = await containersOf(app);
+      await docker.getContainer(victim!.Id).kill();
+      const repairs = await loop.round();
+      expect(repairs.some((r) => r.includes(`removed web container`) && r.includes("exited"))).toBe(true);
+      expect(repairs.some((r) => /started 1 web container/.test(r))).toBe(true);
+      expect(await hostsServing()).toBe(3);
+
+      await w.records.apps.update(app, { scale: { web: 1 } });
+      await loop.round();
+      expect(await containersOf(app)).toHaveLength(1);
+      expect(await hostsServing()).toBe(1);
+
+      // A route a crash left behind (an app with no live release): removed by the next round.
+      const stalePort = await freePort();
+      const edge = await edges!.edge();
+      await edge.ensurePortRoute({ app: "gone", service: "web", port: stalePort, upstreams: ["127.0.0.1:9"] });
+      expect(await loop.round()).toEqual(["gone: removed stale Caddy route hoist-gone.web (no live release serves it)"]);
+      expect((await edge.snapshot()).map((r) => r.id)).toEqual([`hoist-${app}.web`]);
+      expect((await w.records.releases.listByApp(app, 10)).map((r) => r.id)).toEqual([r1.id]);
+    } finally {
+      await loop.stop();
+    }
+  }, 120_000);
 });
