@@ -1,3 +1,4 @@
+import { request } from "node:https";
 import type Docker from "dockerode";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type CaddyProcess, loadLoop, removeCaddyDir, startCaddy } from "../../../../test/support/caddy.js";
@@ -37,9 +38,15 @@ let edges: EdgeProvider | undefined;
 let n = 0;
 
 /** A harness whose deploys go through a Caddy of this test's own (started here, so the test can kill it). */
-async function world(services: Record<string, { port: number; healthPath: string; healthTimeout: number; replicas?: number }>) {
+async function world(
+  services: Record<
+    string,
+    { port: number; healthPath: string; healthTimeout: number; replicas?: number; hosts?: string[]; tls?: "internal" | "acme" }
+  >,
+  hostsPort?: number,
+) {
   caddy = await startCaddy();
-  edges = caddyEdgeProvider({ adminUrl: caddy.adminUrl });
+  edges = caddyEdgeProvider({ adminUrl: caddy.adminUrl, ...(hostsPort ? { hostsListen: [`127.0.0.1:${hostsPort}`] } : {}) });
   h = new DeployerHarness();
   app = `swap-${process.pid}-${++n}`;
   await h.createApp(app, { kind: "local", services });
@@ -59,6 +66,20 @@ afterEach(async () => {
   edges = undefined;
   caddy = undefined;
 });
+
+function httpsGet(port: number, servername: string, ca: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, servername, ca, path: "/", headers: { host: servername }, agent: false }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => {
+        body += d;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const containersOf = (name: string) => docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${name}`] } });
@@ -246,5 +267,30 @@ describe("zero-downtime swaps through Caddy (podman)", () => {
     } finally {
       await loop.stop();
     }
+  }, 120_000);
+
+  it("serves a service's hosts over https with Caddy's internal CA (tls: internal) beside its port", async () => {
+    const [port, hostsPort] = [await freePort(), await freePort()];
+    const w = await world(
+      { web: { port, healthPath: "/healthz", healthTimeout: 5, hosts: ["web.swap.test"], tls: "internal" } },
+      hostsPort,
+    );
+    const r1 = await w.createRelease(app, [{ service: "web", tag: images.v1! }]);
+    expect((await w.deploy(r1.id)).release.status).toBe("live");
+    const edge = await edges!.edge();
+    const { rootPem } = await edge.internalCa();
+    expect(await httpsGet(hostsPort, "web.swap.test", rootPem)).toEqual({ status: 200, body: TEXT.v1 });
+    expect((await (await fetch(`http://127.0.0.1:${port}/`)).text()).trim()).toBe(TEXT.v1);
+    // Not trusted without Caddy's root: the certificate is the internal CA's, not a public one.
+    await expect(httpsGet(hostsPort, "web.swap.test", "")).rejects.toThrow(/certificate/);
+
+    // The next release is served on the host too; a release whose service drops `hosts` drops the host route.
+    const r2 = await w.createRelease(app, [{ service: "web", tag: images.v2! }]);
+    expect((await w.deploy(r2.id)).release.status).toBe("live");
+    expect(await httpsGet(hostsPort, "web.swap.test", rootPem)).toEqual({ status: 200, body: TEXT.v2 });
+    await w.records.apps.update(app, { target: { kind: "local", services: { web: { port, healthPath: "/healthz", healthTimeout: 5 } } } });
+    const r3 = await w.createRelease(app, [{ service: "web", tag: images.v1! }]);
+    expect((await w.deploy(r3.id)).release.status).toBe("live");
+    expect((await edge.snapshot()).map((r) => r.id)).toEqual([`hoist-${app}.web`]);
   }, 120_000);
 });

@@ -102,11 +102,17 @@ async function startOwnCaddy(bin: string, log?: Logger): Promise<{ adminUrl: str
 }
 
 /** HOIST_CADDY_ADMIN_URL's Caddy when set; else the deployer's own, started on first use when `caddy` is installed. */
-export function caddyEdgeProvider(opts: { adminUrl?: string | undefined; caddyBin?: string | undefined; log?: Logger }): EdgeProvider {
+export function caddyEdgeProvider(opts: {
+  adminUrl?: string | undefined;
+  caddyBin?: string | undefined;
+  /** Where host routes are served (default :443). */
+  hostsListen?: string[];
+  log?: Logger;
+}): EdgeProvider {
   let edge: Promise<CaddyEdge> | undefined;
   let own: { stop(): Promise<void> } | undefined;
   const make = async (): Promise<CaddyEdge> => {
-    const logger = opts.log ? { logger: opts.log } : {};
+    const logger = { ...(opts.log ? { logger: opts.log } : {}), ...(opts.hostsListen ? { hostsListen: opts.hostsListen } : {}) };
     if (opts.adminUrl) return new CaddyEdge({ adminUrl: opts.adminUrl, ...logger });
     const bin = opts.caddyBin ?? findCaddy();
     if (!bin) throw new PermanentDeployError(CADDY_MISSING);
