@@ -94,7 +94,10 @@ if (!env.REDIS_URL) {
 started.push(...(await wireEngineAndRegistry(env, supervisor, say)));
 // The local target serves apps through Caddy: the deployer starts Debian's `caddy` itself unless HOIST_CADDY_ADMIN_URL names one.
 if (!env.HOIST_CADDY_ADMIN_URL && spawnSync("sh", ["-c", "command -v caddy"]).status !== 0)
-  say("start", "caddy is not installed: local-target deploys fail until it is (sudo apt-get install -y caddy), or set HOIST_CADDY_ADMIN_URL");
+  say(
+    "start",
+    "caddy is not installed: local-target deploys fail until it is (sudo apt-get install -y caddy), or set HOIST_CADDY_ADMIN_URL",
+  );
 await haltIfStopping();
 
 // Each worker's /healthz on a loopback port of its own: it says which dependency is down.

@@ -51,7 +51,14 @@ const localServiceSchema = z
     replicas: z.number().int().min(1, "replicas is at least 1").max(MAX_REPLICAS, `replicas is at most ${MAX_REPLICAS}`).optional(),
     /** Host names Caddy also serves the service on (a host-matched route beside the port). */
     hosts: z
-      .array(z.string().regex(/^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, "a host is a lowercase DNS name such as web.example.com"))
+      .array(
+        z
+          .string()
+          .regex(
+            /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/,
+            "a host is a lowercase DNS name such as web.example.com",
+          ),
+      )
       .min(1)
       .max(50)
       .optional(),

@@ -22,7 +22,7 @@ export interface ReconcileDeps {
 }
 
 /** What one reconcile changed, one line per repair (also logged). */
-export type Repairs = string[];
+type Repairs = string[];
 
 type Container = Docker.ContainerInfo;
 
@@ -32,7 +32,7 @@ type Container = Docker.ContainerInfo;
  * and no Hoist route of an app or service that has no live release. A Caddy restarted empty, a
  * container killed by hand and a route left by a crash are repaired without a deploy.
  */
-export async function reconcileLocal(deps: ReconcileDeps): Promise<Repairs> {
+async function reconcileLocal(deps: ReconcileDeps): Promise<Repairs> {
   const edge = await deps.edges.edge();
   const repairs: Repairs = [];
   const repaired = (app: string, what: string) => {

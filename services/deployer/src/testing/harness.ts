@@ -29,7 +29,7 @@ let sharedEdges: EdgeProvider | undefined;
  * when the process ends: its stdin is a pipe from here). Apps in tests have ports of their own, so one
  * Caddy serves them all, as it does in production.
  */
-export function testEdges(): EdgeProvider {
+function testEdges(): EdgeProvider {
   sharedEdges ??= caddyEdgeProvider({ adminUrl: process.env.HOIST_CADDY_ADMIN_URL });
   return sharedEdges;
 }

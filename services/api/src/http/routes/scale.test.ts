@@ -66,6 +66,10 @@ afterEach(async () => {
   await redis.quit();
 });
 
+async function shown(app: string): Promise<unknown> {
+  return ((await (await fetch(`${base}/apps/${app}`)).json()) as { app: { scale: unknown } }).app.scale;
+}
+
 async function scale(app: string, body: unknown) {
   const res = await fetch(`${base}/apps/${app}/scale`, {
     method: "PATCH",
@@ -77,17 +81,17 @@ async function scale(app: string, body: unknown) {
 
 describe("PATCH /v1/apps/:app/scale", () => {
   it("records replicas per service on the app, shown by GET /v1/apps/:app, without creating a release", async () => {
-    expect((await (await fetch(`${base}/apps/shop`)).json()).app.scale).toEqual({ web: 1, worker: 2 });
+    expect(await shown("shop")).toEqual({ web: 1, worker: 2 });
     expect(await scale("shop", { web: 3 })).toEqual({ status: 200, body: { app: "shop", scale: { web: 3, worker: 2 } } });
     expect((await records.apps.require("shop")).scale).toEqual({ web: 3 });
-    expect((await (await fetch(`${base}/apps/shop`)).json()).app.scale).toEqual({ web: 3, worker: 2 });
+    expect(await shown("shop")).toEqual({ web: 3, worker: 2 });
     expect(await scale("shop", { worker: 1 })).toMatchObject({ status: 200, body: { scale: { web: 3, worker: 1 } } });
     expect(await records.releases.listByApp("shop")).toEqual([]);
   });
 
   it("records the ECS service's desiredCount", async () => {
     expect(await scale("cloud", { web: 4 })).toEqual({ status: 200, body: { app: "cloud", scale: { web: 4 } } });
-    expect((await (await fetch(`${base}/apps/cloud`)).json()).app.scale).toEqual({ web: 4 });
+    expect(await shown("cloud")).toEqual({ web: 4 });
   });
 
   it("refuses a negative or fractional count, an unknown service, an empty body and a local count past the limits (400)", async () => {

@@ -8,7 +8,7 @@ import { PermanentDeployError } from "../../domain/target.js";
 import { CaddyEdge } from "./caddy-edge.js";
 
 /** Says how to get Caddy, as the error of a local-target deploy without it. */
-export const CADDY_MISSING =
+const CADDY_MISSING =
   "the local target serves apps through Caddy, and this deployer has none: install Debian's `caddy` package (apt-get install caddy) so the deployer starts one on loopback, or set HOIST_CADDY_ADMIN_URL to the admin endpoint of a running Caddy 2";
 
 /** Where the deployer's Caddy comes from: HOIST_CADDY_ADMIN_URL's, or one it starts itself. */
@@ -105,6 +105,8 @@ async function startOwnCaddy(bin: string, log?: Logger): Promise<{ adminUrl: str
 export function caddyEdgeProvider(opts: {
   adminUrl?: string | undefined;
   caddyBin?: string | undefined;
+  /** Where to look for `caddy` (default: PATH). */
+  searchPath?: string;
   /** Where host routes are served (default :443). */
   hostsListen?: string[];
   log?: Logger;
@@ -114,7 +116,7 @@ export function caddyEdgeProvider(opts: {
   const make = async (): Promise<CaddyEdge> => {
     const logger = { ...(opts.log ? { logger: opts.log } : {}), ...(opts.hostsListen ? { hostsListen: opts.hostsListen } : {}) };
     if (opts.adminUrl) return new CaddyEdge({ adminUrl: opts.adminUrl, ...logger });
-    const bin = opts.caddyBin ?? findCaddy();
+    const bin = opts.caddyBin ?? findCaddy(opts.searchPath);
     if (!bin) throw new PermanentDeployError(CADDY_MISSING);
     const started = await startOwnCaddy(bin, opts.log);
     own = started;
