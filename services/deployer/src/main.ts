@@ -13,7 +13,7 @@ import {
   serveWorkerHealth,
   startDependencyChecks,
 } from "@hoist/shared";
-import { caddyEdgeProvider, findCaddy } from "./adapters/caddy/provider.js";
+import { caddyEdgeProvider } from "./adapters/caddy/provider.js";
 import { createDocker, ecsClientFactory } from "./adapters/clients.js";
 import { startReconcileLoop } from "./adapters/local-reconcile.js";
 import { RedisStreamReleaseLog } from "./adapters/release-log.js";
@@ -87,10 +87,8 @@ const dependencies = await startDependencyChecks({
   shutdown,
 });
 await serveWorkerHealth({ config, worker, connection, queues, shutdown, dependencies });
-// Caddy and the local containers follow the records: at start (a Caddy restarted empty) and every HOIST_LOCAL_RECONCILE_S.
-// Without Caddy (not installed, no HOIST_CADDY_ADMIN_URL) there is nothing to reconcile until a local app deploys.
-if (config.HOIST_CADDY_ADMIN_URL || findCaddy()) {
-  const reconcile = startReconcileLoop(reconcileDeps(deps, ports, log), config.HOIST_LOCAL_RECONCILE_S);
-  shutdown.register("reconcile", () => reconcile.stop());
-}
+// Caddy and the local containers follow the records, and ECS services the apps' scale: at start (a Caddy
+// restarted empty) and every HOIST_LOCAL_RECONCILE_S.
+const reconcile = startReconcileLoop(reconcileDeps(deps, ports, log), config.HOIST_LOCAL_RECONCILE_S);
+shutdown.register("reconcile", () => reconcile.stop());
 log.info({ queue: "deploy", concurrency: config.HOIST_CONCURRENCY, prefix }, "ready");

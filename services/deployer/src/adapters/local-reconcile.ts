@@ -19,6 +19,8 @@ export interface ReconcileDeps {
   openEnv(release: Release): Promise<Record<string, string>>;
   /** The app's deploy lock, or undefined while a deploy holds it (that deploy sets things right). */
   tryLock(app: string): Promise<HeldLock | undefined>;
+  /** Sets an ECS app's desiredCount to its scale; says what it changed. */
+  ecsScale?(app: App): Promise<string | undefined>;
 }
 
 /** What one reconcile changed, one line per repair (also logged). */
@@ -33,13 +35,26 @@ type Container = Docker.ContainerInfo;
  * container killed by hand and a route left by a crash are repaired without a deploy.
  */
 async function reconcileLocal(deps: ReconcileDeps): Promise<Repairs> {
-  const edge = await deps.edges.edge();
   const repairs: Repairs = [];
   const repaired = (app: string, what: string) => {
     repairs.push(`${app}: ${what}`);
     deps.log.info({ app, repair: what }, "reconcile: repaired");
   };
-  const apps = (await deps.apps()).filter((a) => a.target.kind === "local");
+  const all = await deps.apps();
+  for (const app of all.filter((a) => a.target.kind === "ecs" && a.scale && deps.ecsScale)) {
+    const done = await deps.ecsScale?.(app).catch((err: unknown) => {
+      deps.log.warn({ app: app.name, err: (err as Error).message }, "reconcile: could not set the ECS service's desiredCount");
+      return undefined;
+    });
+    if (done) repaired(app.name, done);
+  }
+  const apps = all.filter((a) => a.target.kind === "local");
+  // No Caddy (not installed, no HOIST_CADDY_ADMIN_URL) is only an error when there are local apps to serve.
+  const edge = await deps.edges.edge().catch((err: unknown) => {
+    if (apps.length > 0) throw err;
+    return undefined;
+  });
+  if (!edge) return repairs;
   const routes = await edge.snapshot();
   const wanted = new Set<string>();
   for (const app of apps) {

@@ -1,4 +1,5 @@
 import { type Logger, tryAcquireAppLock } from "@hoist/shared";
+import { EcsDeployTarget, RedisEcsRolloutState } from "../adapters/ecs-target.js";
 import type { ReconcileDeps } from "../adapters/local-reconcile.js";
 import { LocalTarget } from "../adapters/local-target.js";
 import type { DeployPorts } from "../domain/deploy.js";
@@ -10,6 +11,12 @@ export function reconcileDeps(deps: DeployerDeps, ports: Pick<DeployPorts, "open
     const queue = deps.queues.queue("deploy");
     await Promise.all(releaseIds.map(async (id) => (await queue.getJob(id))?.promote().catch(() => {})));
   };
+  const ecs = new EcsDeployTarget({
+    client: deps.ecs,
+    state: new RedisEcsRolloutState(deps.redis, deps.prefix),
+    pollMs: deps.ecsPollMs,
+    defaultTimeoutS: deps.ecsTimeoutS,
+  });
   return {
     docker: deps.docker,
     edges: deps.edges,
@@ -23,5 +30,6 @@ export function reconcileDeps(deps: DeployerDeps, ports: Pick<DeployPorts, "open
     },
     openEnv: (release) => ports.openEnv(release),
     tryLock: (app) => tryAcquireAppLock(deps.redis, deps.prefix, app, deps.lockTtlMs, { wake }),
+    ecsScale: (app) => ecs.scale(app),
   };
 }
