@@ -7,7 +7,7 @@ if [ -f "$W/containers.conf" ]; then
   podman stop -a -t 0 >/dev/null 2>&1 || true
   podman rm -af -t 0 >/dev/null 2>&1 || true
 fi
-for f in podman.pid registry.pid registry-token.pid ssh/sshd.pid redis.pid; do
+for f in caddy.pid podman.pid registry.pid registry-token.pid ssh/sshd.pid redis.pid; do
   [ -s "$W/$f" ] || continue
   p=$(cat "$W/$f"); kill "$p" 2>/dev/null && echo "stopped $f ($p)"
   for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done

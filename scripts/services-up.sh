@@ -4,7 +4,7 @@
 # Installs the Debian packages first when they are missing (needs root, or sudo).
 #
 #   W=.services bash scripts/services-up.sh      # W: state dir (default .services)
-#   SERVICES="redis"                             # optional subset: redis podman registry sshd chromium
+#   SERVICES="redis"                             # optional subset: redis podman registry sshd caddy chromium
 #                                                # (chromium is only installed, for the dashboard's browser tests)
 #   INSTALL=no                                   # never run apt-get: a missing package is an error
 #                                                # (`pnpm start` uses this; it says what to install itself)
@@ -21,7 +21,7 @@
 # The printed lines show the values in effect for this shell's environment.
 set -euo pipefail
 W=$(realpath -m "${W:-.services}")
-SERVICES=${SERVICES:-"redis podman registry sshd chromium"}
+SERVICES=${SERVICES:-"redis podman registry sshd caddy chromium"}
 want() { case " $SERVICES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 mkdir -p "$W"
 log() { printf '[services-up] %s\n' "$*" >&2; }
@@ -46,6 +46,7 @@ want sshd && ! [ -x /usr/sbin/sshd ] && missing+=(openssh-server)
 want podman && [ "${INSTALL:-yes}" != no ] && ! [ -x /bin/busybox ] && missing+=(busybox-static)
 command -v curl >/dev/null || missing+=(curl)
 want chromium && ! [ -x /usr/bin/chromium ] && missing+=(chromium)
+want caddy && ! command -v caddy >/dev/null && missing+=(caddy)
 if [ ${#missing[@]} -gt 0 ] && [ "${INSTALL:-yes}" = no ]; then
   log "missing: ${missing[*]} (install: sudo apt-get install -y ${missing[*]})"; exit 1
 elif [ ${#missing[@]} -gt 0 ]; then
@@ -218,6 +219,24 @@ CONF
   emit HOIST_TEST_SSH_PORT "$SSH_PORT"
   emit HOIST_TEST_SSH_AUTHORIZED_KEYS "$W/ssh/authorized_keys"
   emit HOIST_TEST_SSH_HOST_KEY "$W/ssh/host_ed25519.pub"
+fi
+
+# ---- Caddy: the local target's edge, driven through its admin API on a loopback port ----
+# Empty config, no --resume (the deployer's reconcile fills it from the records), never touching
+# this machine's trust store (install_trust false). The deployer starts its own Caddy when
+# HOIST_CADDY_ADMIN_URL is unset; this one is shared by every deployer and test using this env.
+if want caddy; then
+  CADDY_ADMIN_PORT=$(free_port); mkdir -p "$W/caddy"
+  cat >"$W/caddy/caddy.json" <<CONF
+{"admin":{"listen":"127.0.0.1:$CADDY_ADMIN_PORT","config":{"persist":false}},
+ "storage":{"module":"file_system","root":"$W/caddy/data"},
+ "logging":{"logs":{"default":{"level":"WARN","writer":{"output":"file","filename":"$W/caddy/caddy.log"}}}},
+ "apps":{"pki":{"certificate_authorities":{"local":{"install_trust":false}}}}}
+CONF
+  HOME="$W/caddy" XDG_DATA_HOME="$W/caddy/xdg" XDG_CONFIG_HOME="$W/caddy/xdg" \
+    nohup caddy run --config "$W/caddy/caddy.json" --pidfile "$W/caddy.pid" >"$W/caddy/stdout.log" 2>&1 &
+  wait_for caddy curl -sf "http://127.0.0.1:$CADDY_ADMIN_PORT/config/"
+  emit HOIST_CADDY_ADMIN_URL "http://127.0.0.1:$CADDY_ADMIN_PORT"
 fi
 
 printf '%s' "$PRINTED"

@@ -5,6 +5,7 @@
 // registry (HOIST_REGISTRY, else a private one), and runs the four services as separate processes
 // with prefixed logs. What it cannot find it says in one line; the rest still runs. Ctrl-C (or
 // SIGTERM) reaches each service once; they stop gracefully, then what was started for them.
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -92,6 +93,12 @@ if (!env.REDIS_URL) {
   started.push(`Redis at ${redis.url} (data in ${env.HOIST_DATA_DIR}/redis; a user per service, passwords in ${redis.aclFile}.env)`);
 }
 started.push(...(await wireEngineAndRegistry(env, supervisor, say)));
+// The local target serves apps through Caddy: the deployer starts Debian's `caddy` itself unless HOIST_CADDY_ADMIN_URL names one.
+if (!env.HOIST_CADDY_ADMIN_URL && spawnSync("sh", ["-c", "command -v caddy"]).status !== 0)
+  say(
+    "start",
+    "caddy is not installed: local-target deploys fail until it is (sudo apt-get install -y caddy), or set HOIST_CADDY_ADMIN_URL",
+  );
 await haltIfStopping();
 
 // Each worker's /healthz on a loopback port of its own: it says which dependency is down.

@@ -29,7 +29,7 @@ export async function setup(project: TestProject): Promise<void> {
     if (canRunServicesUp()) {
       const dir = mkdtempSync(join(tmpdir(), "hoist-test-services-"));
       const out = execFileSync("bash", [join(root, "scripts/services-up.sh")], {
-        env: { ...process.env, W: dir, SERVICES: process.env.HOIST_TEST_SERVICES ?? "redis podman registry sshd chromium" },
+        env: { ...process.env, W: dir, SERVICES: process.env.HOIST_TEST_SERVICES ?? "redis podman registry sshd caddy chromium" },
         stdio: ["ignore", "pipe", "inherit"],
         encoding: "utf8",
       });

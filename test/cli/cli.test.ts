@@ -118,6 +118,18 @@ describe("hoist command line against a running API", () => {
     expect((await hoist(["apps", "show", "nope"], { env })).code).toBe(3);
   });
 
+  it("scales an app's service without a release; a bad count is a usage error, an unknown service the API's 400", async () => {
+    const scaled = await hoist(["scale", "web", "web=3"], { env });
+    expect(scaled).toMatchObject({ code: 0, stdout: "web scaled: web=3\n" });
+    expect(JSON.parse((await hoist(["apps", "show", "web", "--json"], { env })).stdout).app.scale).toEqual({ web: 3 });
+    expect((await hoist(["scale", "web", "web=-1"], { env })).code).toBe(2);
+    expect((await hoist(["scale", "web"], { env })).code).toBe(2);
+    const unknown = await hoist(["scale", "web", "api=2"], { env });
+    expect(unknown.code).toBe(3);
+    expect(unknown.stderr).toContain("app web has no service api");
+    expect((await hoist(["scale", "web", "web=1"], { env })).code).toBe(0);
+  });
+
   it("manages env names without ever printing values", async () => {
     expect((await hoist(["env", "set", "web", "DATABASE_URL=postgres://secret@db/x", "MODE=prod"], { env })).code).toBe(0);
     expect((await hoist(["env", "unset", "web", "MODE"], { env })).code).toBe(0);

@@ -31,11 +31,11 @@ async function adminAnswers(url: string): Promise<boolean> {
 /**
  * A real `caddy run` on loopback with an empty config but its admin endpoint on a free 127.0.0.1 port,
  * storage and autosave in a temp dir, and no --resume: every start is empty, as after a crash.
- * Pass `dir` to restart a Caddy in the same storage (same internal CA).
+ * Pass `dir` to restart a Caddy in the same storage (same internal CA), `adminPort` to keep its admin URL.
  */
-export async function startCaddy(opts: { dir?: string; timeoutMs?: number } = {}): Promise<CaddyProcess> {
+export async function startCaddy(opts: { dir?: string; timeoutMs?: number; adminPort?: number } = {}): Promise<CaddyProcess> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "hoist-caddy-"));
-  const adminPort = await freePort();
+  const adminPort = opts.adminPort ?? (await freePort());
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const config = join(dir, "caddy.json");
   writeFileSync(
@@ -142,10 +142,13 @@ export async function startUpstream(name: string): Promise<Upstream & { healthy:
   return u;
 }
 
+/** Errors of a request whose connection was closed before any response byte (undici, Node). */
+const RETRIED_CODES = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
+
 export interface LoadResult {
   total: number;
   /** Requests that got no 200 even after the one retry an idempotent GET is allowed. */
-  failed: { status?: number; error?: string }[];
+  failed: { status?: number; error?: string; start: number; path: string }[];
   /** Connection errors (no response) that the retry covered. */
   retried: number;
   answers: { start: number; end: number; body: string; path: string }[];
@@ -155,7 +158,16 @@ export interface LoadResult {
  * GETs at `perSecond` through `url` until stop() (keep-alive, as a browser or service client would),
  * one in `slowEvery` to `/slow?ms=slowMs`. A GET that fails with no response at all is retried once as browsers and Go's client do for idempotent requests (RFC 9110 9.2.2).
  */
-export function loadLoop(url: string, opts: { perSecond: number; slowEvery: number; slowMs: number }) {
+export function loadLoop(
+  url: string,
+  opts: {
+    perSecond: number;
+    slowEvery: number;
+    slowMs: number;
+    /** Paths of a fast and a slow request (default `/fast?i=<n>` and `/slow?ms=<slowMs>`, startUpstream's). */
+    paths?: { fast: (i: number) => string; slow: string };
+  },
+) {
   const result: LoadResult = { total: 0, failed: [], retried: 0, answers: [] };
   const pending = new Set<Promise<void>>();
   let stopped = false;
@@ -165,15 +177,17 @@ export function loadLoop(url: string, opts: { perSecond: number; slowEvery: numb
       try {
         const res = await fetch(`${url}${path}`);
         const body = await res.text();
-        if (res.status !== 200) result.failed.push({ status: res.status });
+        if (res.status !== 200) result.failed.push({ status: res.status, start, path });
         else result.answers.push({ start, end: performance.now(), body, path });
         return;
       } catch (err) {
-        if (attempt === 1) {
+        // Only a connection closed under the request (no response at all) is retried, as HTTP clients do.
+        const code = String((err as { cause?: { code?: string } }).cause?.code ?? "");
+        if (attempt === 1 && RETRIED_CODES.has(code)) {
           result.retried++;
           continue;
         }
-        result.failed.push({ error: String((err as { cause?: { code?: string } }).cause?.code ?? err) });
+        result.failed.push({ error: String((err as { cause?: { code?: string } }).cause?.code ?? err), start, path });
         return;
       }
     }
@@ -182,7 +196,8 @@ export function loadLoop(url: string, opts: { perSecond: number; slowEvery: numb
     const t0 = performance.now();
     for (let i = 1; !stopped; i++) {
       result.total++;
-      const p = one(i % opts.slowEvery === 0 ? `/slow?ms=${opts.slowMs}` : `/fast?i=${i}`);
+      const slow = opts.paths?.slow ?? `/slow?ms=${opts.slowMs}`;
+      const p = one(i % opts.slowEvery === 0 ? slow : (opts.paths?.fast(i) ?? `/fast?i=${i}`));
       pending.add(p);
       void p.finally(() => pending.delete(p));
       const wait = t0 + (i * 1000) / opts.perSecond - performance.now();

@@ -32,6 +32,8 @@ export function startService(name: string, env: Record<string, string>): Service
   if (name === "builder" && process.env.HOIST_REGISTRY_BASE_REPOS)
     registry.HOIST_REGISTRY_BASE_REPOS = process.env.HOIST_REGISTRY_BASE_REPOS;
   if (secretFile && name === "deployer" && process.env.HOIST_TEST_REGISTRY) registry.HOIST_REGISTRY = process.env.HOIST_TEST_REGISTRY;
+  // Deployers on one host share one Caddy (each app's port is Caddy's), as in production: services-up.sh's.
+  if (name === "deployer" && process.env.HOIST_CADDY_ADMIN_URL) registry.HOIST_CADDY_ADMIN_URL = process.env.HOIST_CADDY_ADMIN_URL;
   const child = spawn(process.execPath, [resolve(repoRoot, "services", name, "dist", "main.js")], {
     // Outbound calls from tests go to 127.0.0.1 only: that is all a service started here may reach.
     env: withoutMasterKeyIfKeyring({

@@ -6,6 +6,7 @@ import type { CommandContext, Options } from "./commands/context.js";
 import { deployCommand } from "./commands/deploy.js";
 import { envCommand } from "./commands/env.js";
 import { releasesCommand } from "./commands/releases.js";
+import { scaleCommand } from "./commands/scale.js";
 import { gitlabCommand, loginCommand } from "./commands/session.js";
 import { loadConfig } from "./config.js";
 import { ApiError, EXIT, PipelineFailed, UsageError } from "./errors.js";
@@ -25,6 +26,7 @@ const USAGE = `hoist: continuous delivery from GitLab
                                                       resolved by the API with the app's deploy key
   hoist releases <app> | releases promote <app> <releaseId> | releases rollback <app>
   hoist env list <app> | env set <app> KEY=VALUE... | env unset <app> KEY...
+  hoist scale <app> <service>=<count>...              containers per service (local) or ECS desiredCount; no release
 
   --json    machine-readable output
   HOIST_URL and HOIST_TOKEN override the stored login.
@@ -39,6 +41,7 @@ const commands: Record<string, (ctx: CommandContext) => Promise<void>> = {
   deploy: deployCommand,
   releases: releasesCommand,
   env: envCommand,
+  scale: scaleCommand,
 };
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {

@@ -21,6 +21,12 @@ export const envSchema = workerEnvSchema.merge(secretsEnvSchema).extend({
   HOIST_ECS_ROLLOUT_TIMEOUT_S: z.coerce.number().int().min(1).max(86_400).default(900),
   /** Seconds a local container gets between SIGTERM and SIGKILL when it is swapped out. */
   HOIST_LOCAL_STOP_TIMEOUT_S: z.coerce.number().int().min(0).max(300).default(5),
+  /** Admin endpoint of the Caddy that serves local-target apps; unset: the deployer starts its own (Debian's `caddy`) on loopback. */
+  HOIST_CADDY_ADMIN_URL: z.url({ error: "the URL of Caddy's admin endpoint, such as http://127.0.0.1:2019" }).optional(),
+  /** Seconds switched-out local containers get to finish their requests in flight before they are stopped. */
+  HOIST_LOCAL_DRAIN_S: z.coerce.number().int().min(0).max(3600).default(10),
+  /** Seconds between two reconciles of Caddy and the local containers with the records (also done at start). */
+  HOIST_LOCAL_RECONCILE_S: z.coerce.number().int().min(1).max(86_400).default(30),
   /** The builder's registry (`host[:port][/namespace]`): with the registry secret, the local target pulls from it as the deployer user. */
   HOIST_REGISTRY: z
     .string()

@@ -14,11 +14,14 @@ import {
   serveWorkerHealth,
   startDependencyChecks,
 } from "@hoist/shared";
+import { caddyEdgeProvider } from "./adapters/caddy/provider.js";
 import { createDocker, ecsClientFactory } from "./adapters/clients.js";
+import { startReconcileLoop } from "./adapters/local-reconcile.js";
 import { RedisStreamReleaseLog } from "./adapters/release-log.js";
 import { envSchema } from "./config.js";
 import { handlers, recordDeadDeploy } from "./jobs/handlers.js";
 import { deployPorts } from "./jobs/ports.js";
+import { reconcileDeps } from "./jobs/reconcile.js";
 import { deployerOverrides } from "./overrides.js";
 
 const ctx = bootService("deployer", envSchema);
@@ -41,24 +44,26 @@ const pullAuth =
         serveraddress: registryHost(config.HOIST_REGISTRY),
       }
     : undefined;
-const ports = {
-  ...deployPorts({
-    redis: producer,
-    prefix,
-    records: new Records(producer, prefix, { retentionDays: config.HOIST_RETENTION_DAYS }),
-    queues,
-    secrets: createSecretBox(config),
-    docker,
-    ecs: ecsClientFactory(),
-    ecsTimeoutS: config.HOIST_ECS_ROLLOUT_TIMEOUT_S,
-    releaseLog: new RedisStreamReleaseLog(producer, prefix),
-    lockTtlMs: config.HOIST_DEPLOY_LOCK_TTL_MS,
-    ecsPollMs: config.HOIST_ECS_POLL_MS,
-    stopTimeoutS: config.HOIST_LOCAL_STOP_TIMEOUT_S,
-    ...(pullAuth ? { pullAuth } : {}),
-  }),
-  ...deployerOverrides(),
+const edges = caddyEdgeProvider({ adminUrl: config.HOIST_CADDY_ADMIN_URL, log });
+shutdown.register("caddy", () => edges.close());
+const deps = {
+  redis: producer,
+  prefix,
+  records: new Records(producer, prefix, { retentionDays: config.HOIST_RETENTION_DAYS }),
+  queues,
+  secrets: createSecretBox(config),
+  docker,
+  ecs: ecsClientFactory(),
+  ecsTimeoutS: config.HOIST_ECS_ROLLOUT_TIMEOUT_S,
+  releaseLog: new RedisStreamReleaseLog(producer, prefix),
+  lockTtlMs: config.HOIST_DEPLOY_LOCK_TTL_MS,
+  ecsPollMs: config.HOIST_ECS_POLL_MS,
+  stopTimeoutS: config.HOIST_LOCAL_STOP_TIMEOUT_S,
+  edges,
+  drainS: config.HOIST_LOCAL_DRAIN_S,
+  ...(pullAuth ? { pullAuth } : {}),
 };
+const ports = { ...deployPorts(deps), ...deployerOverrides() };
 const worker = createWorker({
   queue: "deploy",
   connection,
@@ -85,4 +90,8 @@ const dependencies = await startDependencyChecks({
   shutdown,
 });
 await serveWorkerHealth({ config, worker, connection, queues, shutdown, dependencies });
+// Caddy and the local containers follow the records, and ECS services the apps' scale: at start (a Caddy
+// restarted empty) and every HOIST_LOCAL_RECONCILE_S.
+const reconcile = startReconcileLoop(reconcileDeps(deps, ports, log), config.HOIST_LOCAL_RECONCILE_S);
+shutdown.register("reconcile", () => reconcile.stop());
 log.info({ queue: "deploy", concurrency: config.HOIST_CONCURRENCY, prefix }, "ready");

@@ -6,6 +6,7 @@ import { appNetworkName, LABELS } from "../../../services/deployer/src/adapters/
  * bridge network of its own; leaving them would use up the engine's pool of subnets).
  */
 export async function removeLocalApp(docker: Docker, app: string): Promise<void> {
+  await removeCaddyRoutes(app);
   const containers = await docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${app}`] } }).catch(() => []);
   for (const c of containers) {
     await docker
@@ -17,4 +18,20 @@ export async function removeLocalApp(docker: Docker, app: string): Promise<void>
     .getNetwork(appNetworkName(app))
     .remove()
     .catch(() => {});
+}
+
+/**
+ * Removes the app's port servers from the shared Caddy of the test run (HOIST_CADDY_ADMIN_URL, services-up's),
+ * so ended tests leave no listeners and routes behind. A Caddy of a test's own goes away with it.
+ */
+async function removeCaddyRoutes(app: string): Promise<void> {
+  const admin = process.env.HOIST_CADDY_ADMIN_URL;
+  if (!admin) return;
+  const servers = await fetch(`${admin}/config/apps/http/servers`)
+    .then((r) => (r.ok ? (r.json() as Promise<Record<string, unknown> | null>) : null))
+    .catch(() => null);
+  for (const name of Object.keys(servers ?? {})) {
+    if (!name.startsWith(`hoist-${app}.`)) continue;
+    await fetch(`${admin}/config/apps/http/servers/${encodeURIComponent(name)}`, { method: "DELETE" }).catch(() => undefined);
+  }
 }

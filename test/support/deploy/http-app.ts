@@ -7,7 +7,8 @@ import { join } from "node:path";
  * Debian's static busybox, serving `/www` with `busybox httpd` on $PORT (all interfaces of the app's own
  * network: the local target publishes that port on the host's 127.0.0.1), as a non-root user. Test support only.
  *
- * - `ok`: serves `text` at `/` and 200 at `/healthz`, writes `$GREETING` to `/env.txt`, exits on SIGTERM.
+ * - `ok`: serves `text` at `/` and 200 at `/healthz`, writes `$GREETING` to `/env.txt`, exits on SIGTERM;
+ *   `/host.txt` is the container's hostname; `/cgi-bin/slow` answers `text` after 2 s (a CGI: a request still in flight when a swap comes).
  * - `unhealthy`: serves `/` but never `/healthz` (404), logging why.
  * - `ignores-sigterm`: like `ok`, but its PID 1 ignores SIGTERM, so stopping it costs the whole stop timeout.
  * - `slow-start`: like `ok`, but listens only after 3 s (a deploy stays in its health check that long).
@@ -28,6 +29,8 @@ function script(variant: HttpAppVariant): string {
   return [
     trap,
     'echo "$GREETING" > /www/env.txt',
+    // Which container answered (replicas): its hostname, the container's short id.
+    "/bin/busybox hostname > /www/host.txt 2>/dev/null",
     ...(variant === "slow-start" ? ["/bin/busybox sleep 3"] : []),
     `${warn}echo "http-app listening on :$PORT as $(/bin/busybox id -u)"`,
     "/bin/busybox httpd -f -p $PORT -h /www &",
@@ -47,6 +50,12 @@ export async function buildHttpAppImage(docker: ImageBuilder, tag: string, text:
     copyFileSync(BUSYBOX, join(dir, "busybox"));
     mkdirSync(join(dir, "www"));
     writeFileSync(join(dir, "www", "index.html"), `${text}\n`);
+    mkdirSync(join(dir, "www", "cgi-bin"));
+    writeFileSync(
+      join(dir, "www", "cgi-bin", "slow"),
+      `#!/bin/busybox sh\n/bin/busybox sleep 2\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' ${JSON.stringify(text)}\n`,
+      { mode: 0o755 },
+    );
     if (variant !== "unhealthy") writeFileSync(join(dir, "www", "healthz"), "ok\n");
     writeFileSync(
       join(dir, "Dockerfile"),

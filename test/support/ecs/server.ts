@@ -143,6 +143,11 @@ const ops: Record<string, Op> = {
     const svc = serviceOf(state, body);
     settle(state, svc);
     if (body.deploymentConfiguration) svc.deploymentConfiguration = body.deploymentConfiguration as Json;
+    if ("desiredCount" in body) {
+      if (typeof body.desiredCount !== "number" || !Number.isInteger(body.desiredCount) || body.desiredCount < 0)
+        throw new AwsError("InvalidParameterException", "desiredCount must be a non-negative integer.");
+      svc.desiredCount = body.desiredCount;
+    }
     if (typeof body.taskDefinition === "string") {
       const td = state.findTaskDefinition(body.taskDefinition);
       if (!td) throw new AwsError("ClientException", "TaskDefinition not found.");

@@ -14,6 +14,15 @@ export const appNameSchema = z
     "an app name is a DNS label: lowercase letters, digits and '-', not starting or ending with '-'",
   );
 
+/** The most containers one service of a local-target app may run. */
+export const MAX_REPLICAS = 20;
+
+/** `PATCH /v1/apps/:app/scale`: containers (local) or ECS desiredCount per service. */
+export const scaleSchema = z.record(
+  z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, "a service name"),
+  z.number({ error: "a count is a whole number" }).int("a count is a whole number").min(0, "a count is not negative").max(1000),
+);
+
 const localServiceSchema = z
   .object({
     port: z.number().int().min(1).max(65535),
@@ -38,6 +47,23 @@ const localServiceSchema = z
       .optional(),
     /** Read-only root filesystem (a tmpfs at /tmp stays writable). */
     readOnly: z.boolean().optional(),
+    /** Containers serving the service behind Caddy (default 1); the app's `scale` overrides it. */
+    replicas: z.number().int().min(1, "replicas is at least 1").max(MAX_REPLICAS, `replicas is at most ${MAX_REPLICAS}`).optional(),
+    /** Host names Caddy also serves the service on (a host-matched route beside the port). */
+    hosts: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/,
+            "a host is a lowercase DNS name such as web.example.com",
+          ),
+      )
+      .min(1)
+      .max(50)
+      .optional(),
+    /** How the hosts are served over TLS: Caddy's internal CA, or its automatic HTTPS (ACME, the default). */
+    tls: z.enum(["internal", "acme"], { error: 'tls is "internal" or "acme"' }).optional(),
   })
   .strict();
 
@@ -118,6 +144,8 @@ export const appSchema = z.object({
     .max(24 * 3600)
     .default(1800),
   build: buildSettingsSchema.optional(),
+  /** Replicas (local) or desiredCount (ECS) per service set by `PATCH /v1/apps/:app/scale`. */
+  scale: scaleSchema.optional(),
   /** Webhook routing id: the unguessable last segment of the app's webhook URL. */
   hookId: z.string().optional(),
   /** scrypt/sha256 digest of the webhook token; the token itself is shown once. */

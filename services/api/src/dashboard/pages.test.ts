@@ -1,6 +1,6 @@
 import type { App, Build, DependencyReport, Release } from "@hoist/shared";
 import { describe, expect, it } from "vitest";
-import { loginPage, pipelinesPage } from "./pages.js";
+import { appPage, loginPage, pipelinesPage } from "./pages.js";
 
 const session = { csrf: "c" };
 const app = {
@@ -78,5 +78,22 @@ describe("sign-in page", () => {
   it("says where pnpm start keeps the token", () => {
     const page = loginPage("/srv/hoist/.hoist/api-token");
     expect(page).toContain("<code>$HOIST_DATA_DIR/api-token</code> (here: <code>/srv/hoist/.hoist/api-token</code>)");
+  });
+});
+
+describe("app page", () => {
+  it("shows the containers per service, scaled or from replicas", () => {
+    const scaled = {
+      ...app,
+      target: { kind: "local", services: { web: { port: 8081 }, worker: { port: 8082, replicas: 2 } } },
+      scale: { web: 3 },
+    } as App;
+    const page = appPage(session, scaled, [build], [release(2, "live")]);
+    const line = /<p data-scale>([\s\S]*?)<\/p>/
+      .exec(page)?.[1]
+      ?.replace(/<[^>]+>/g, "")
+      .replace(/\s+/g, " ")
+      .trim();
+    expect(line).toBe("Scale: web=3 worker=2 (hoist scale shop web=N)");
   });
 });

@@ -1,4 +1,5 @@
 import type { App, Build, DependencyReport, Release } from "@hoist/shared";
+import { scaleView } from "../domain/views.js";
 import type { DeliveryMetrics } from "./delivery-metrics.js";
 import { duration, Html, html, layout, statusBadge } from "./html.js";
 import type { LogEntry } from "./ports.js";
@@ -99,6 +100,13 @@ ${rows.map(
   );
 }
 
+/** Containers per service (local) or desiredCount (ECS): `hoist scale <app> web=3` changes it. */
+function scaleLine(app: App): Html | string {
+  const scale = Object.entries(scaleView(app));
+  if (scale.length === 0) return "";
+  return html`<p data-scale>Scale: ${scale.map(([s, n]) => html`<code>${s}=${n}</code> `)}<span class="muted">(<code>hoist scale ${app.name} ${scale[0]?.[0] ?? "web"}=N</code>)</span></p>`;
+}
+
 export function appPage(session: Session, app: App, builds: Build[], releases: Release[]): string {
   const live = releases.find((r) => r.status === "live");
   return layout(
@@ -106,6 +114,7 @@ export function appPage(session: Session, app: App, builds: Build[], releases: R
     html`<h1>${app.name}</h1>
 <p class="muted">${app.repo.sshUrl} · branch <code>${app.branch}</code> · target ${app.target.kind}
 ${live ? html` · live: release #${live.number}` : ""}</p>
+${scaleLine(app)}
 <p>${action(session, `/apps/${app.name}/rollback`, "Roll back", `Roll ${app.name} back to the release before the live one?`, true)}</p>
 <h2>Builds</h2>
 <table><thead><tr><th>#</th><th>Status</th><th>Ref</th><th>Commit</th><th>Created</th><th>Reason</th></tr></thead><tbody>

@@ -11,6 +11,7 @@ export function appView(app: App, publicUrl: string) {
     tagBuilds: app.tagBuilds,
     buildTimeoutSec: app.buildTimeoutSec,
     build: app.build ?? {},
+    scale: scaleView(app),
     webhook: { url: app.hookId ? webhookUrl(publicUrl, app.hookId) : null, signing: { configured: Boolean(app.signingSecret) } },
     deployKey: app.deployKey ? { publicKey: app.deployKey.publicKey } : null,
     hostKeys: app.hostKeys ?? [],
@@ -21,6 +22,14 @@ export function appView(app: App, publicUrl: string) {
     createdAt: app.createdAt,
     updatedAt: app.updatedAt,
   };
+}
+
+/** The scale `GET /v1/apps/:app` shows: every local service's replicas (default 1), or what was set for ECS. */
+export function scaleView(app: App): Record<string, number> {
+  if (app.target.kind === "ecs") return app.scale ?? {};
+  const out: Record<string, number> = {};
+  for (const [name, config] of Object.entries(app.target.services)) out[name] = app.scale?.[name] ?? config.replicas ?? 1;
+  return out;
 }
 
 export function webhookUrl(publicUrl: string, hookId: string): string {

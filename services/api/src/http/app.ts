@@ -13,6 +13,7 @@ import { buildsRouter } from "./routes/builds.js";
 import { envRouter } from "./routes/env.js";
 import { gitlabRouter } from "./routes/gitlab.js";
 import { releasesRouter } from "./routes/releases.js";
+import { scaleRouter } from "./routes/scale.js";
 import { type WebhookHandler, webhookHandler, webhookHookId, webhookRouter } from "./routes/webhooks.js";
 import { setSecurityHeaders } from "./security-headers.js";
 
@@ -39,6 +40,7 @@ export function createHttpApp(deps: ApiDeps, webhook: WebhookHandler = webhookHa
   v1.use(buildsRouter(deps));
   v1.use(gitlabRouter(deps));
   v1.use(releasesRouter(deps));
+  v1.use(scaleRouter(deps));
   v1.use(buildLogsRouter(deps));
   v1.use(envRouter(deps));
   v1.use(deliveryMetricsRouter(deps));

@@ -4,7 +4,10 @@ import { type AwsTestCredentials, TEST_AWS_CREDENTIALS } from "../../../../test/
 import { type EcsTestServer, startEcsServer } from "../../../../test/support/ecs/server.js";
 import { ACCOUNT, EcsState, type RolloutScript } from "../../../../test/support/ecs/state.js";
 import { deployPorts } from "../jobs/ports.js";
+import { reconcileDeps } from "../jobs/reconcile.js";
 import { DeployerHarness } from "../testing/harness.js";
+import { caddyEdgeProvider } from "./caddy/provider.js";
+import { startReconcileLoop } from "./local-reconcile.js";
 
 const REGION = "eu-west-1";
 const td = (rev: number) => `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/shop:${rev}`;
@@ -256,6 +259,24 @@ describe("ECS target", () => {
     await ports.sleepUntilUnlocked("shop", "rel_late");
     expect(await h.redis.smembers(lockKeys(h.prefix, "shop").waiters)).toEqual(["rel_late"]);
     await again?.release();
+  });
+
+  it("sets the service's desiredCount to the app's scale by reconcile, without a release, and leaves it when it matches", async () => {
+    await setup({ kind: "complete", afterMs: 50 });
+    await h.records.apps.update("shop", { scale: { web: 5 } });
+    const deps = h.deps({ ecs: h.ecsClients(ecs.url), edges: caddyEdgeProvider({ searchPath: "/nonexistent" }) });
+    const loop = startReconcileLoop(reconcileDeps(deps, deployPorts(deps), h.log), 3600);
+    try {
+      await loop.round();
+      expect(await loop.round()).toEqual([]);
+      expect(ecs.state.services.get("prod/shop-web")?.desiredCount).toBe(5);
+      await h.records.apps.update("shop", { scale: { web: 1 } });
+      expect(await loop.round()).toEqual(["shop: ECS service shop-web desiredCount 5 → 1"]);
+      expect(ecs.state.services.get("prod/shop-web")?.desiredCount).toBe(1);
+      expect((await h.records.releases.listByApp("shop", 10)).length).toBe(2);
+    } finally {
+      await loop.stop();
+    }
   });
 });
 

@@ -93,6 +93,22 @@ export class EcsDeployTarget implements DeployTarget {
     }
   }
 
+  /**
+   * Sets the ECS service's desiredCount to the app's scale (`PATCH /v1/apps/:app/scale`) when it differs: one
+   * service runs every container of the task, so the largest count asked for any of them. Says what it changed.
+   */
+  async scale(app: App): Promise<string | undefined> {
+    const target = app.target;
+    const counts = Object.values(app.scale ?? {});
+    if (target.kind !== "ecs" || counts.length === 0) return undefined;
+    const want = Math.max(...counts);
+    const ecs = this.opts.client(target.region);
+    const service = await this.describe(ecs, target);
+    if (service.desiredCount === want) return undefined;
+    await ecs.send(new UpdateServiceCommand({ cluster: target.cluster, service: target.service, desiredCount: want }));
+    return `ECS service ${target.service} desiredCount ${service.desiredCount ?? "?"} → ${want}`;
+  }
+
   private async rollout(target: EcsTarget, { release, env, step, signal }: DeployInput): Promise<DeployOutcome> {
     const ecs = this.opts.client(target.region);
     let state = await this.opts.state.get(release.id);

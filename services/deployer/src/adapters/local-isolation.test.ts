@@ -84,15 +84,18 @@ describe("local target isolation (a hostile app, real podman containers)", () =>
   it("from inside, the host's Redis and the other app's port are unreachable", async () => {
     const redisPort = new URL(process.env.REDIS_URL ?? "redis://127.0.0.1:6379").port || "6379";
     const a = await containerOf(apps.a);
-    // Its own port answers inside (so nc works and the network is up) ...
-    const own = await sh(a, `echo -e 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 127.0.0.1 ${ports.a}`);
+    const ownPort = async (app: string) => (await (await containerOf(app)).inspect()).Config.Labels[LABELS.port];
+    // Its own port (its PORT; Caddy serves the app's port) answers inside (so nc works and the network is up) ...
+    const own = await sh(a, `echo -e 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 127.0.0.1 ${await ownPort(apps.a)}`);
     expect(own.out).toContain("app a");
     // ... but loopback inside is the app's own: Redis and the other app are not there.
     const redis = await sh(a, `echo PING | nc -w 2 127.0.0.1 ${redisPort}; echo rc=$?`);
     expect(redis.out).not.toContain("PONG");
     expect(redis.out).not.toContain("NOAUTH");
-    const other = await sh(a, `echo -e 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 127.0.0.1 ${ports.b}; echo rc=$?`);
-    expect(other.out).not.toContain("app b");
+    for (const port of [ports.b, await ownPort(apps.b)]) {
+      const other = await sh(a, `echo -e 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 127.0.0.1 ${port}; echo rc=$?`);
+      expect(other.out).not.toContain("app b");
+    }
     // The host's processes are not visible either (own pid namespace).
     const ps = await sh(a, "ls /proc | grep -c '^[0-9]'");
     expect(Number(ps.out.trim())).toBeLessThan(20);

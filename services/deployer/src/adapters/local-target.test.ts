@@ -67,11 +67,15 @@ describe("local target (podman)", () => {
     expect(others).toEqual([]);
     const info = await docker.getContainer(c1!.Id).inspect();
     expect(info.Config.Labels).toMatchObject({ [LABELS.app]: app, [LABELS.service]: "web", [LABELS.release]: r1.id });
-    expect(info.Config.Env).toContain(`PORT=${port}`);
+    // The service's port is Caddy's; the container listens on a free loopback port of its own.
+    const own = Number(c1!.Labels[LABELS.port]);
+    expect(own).not.toBe(port);
+    expect(info.Config.Env).toContain(`PORT=${own}`);
     expect(info.Config.Env).toContain("GREETING=hi from env 1");
     // podman's compat API reports a user-defined network as NetworkMode "bridge"; the network is named here.
     expect(Object.keys(info.NetworkSettings.Networks)).toEqual([appNetworkName(app)]);
-    expect(info.HostConfig.PortBindings).toEqual({ [`${port}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(port) }] });
+    expect(info.HostConfig.PortBindings).toEqual({ [`${own}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(own) }] });
+    expect((await fetch(`http://127.0.0.1:${own}/`).then((r) => r.text())).trim()).toBe("shop build 1");
     // Every default capability dropped (podman lists them without the CAP_ prefix); the isolation test reads CapEff inside.
     expect((info.HostConfig.CapDrop ?? []).map((c: string) => c.replace(/^CAP_/, ""))).toEqual(
       expect.arrayContaining(["CHOWN", "NET_RAW", "NET_BIND_SERVICE", "SETUID", "SETGID", "KILL"]),
@@ -94,23 +98,29 @@ describe("local target (podman)", () => {
     expect(await h.notifyJobIds()).toEqual(expect.arrayContaining([`slack.release.live.${r1.id}`, `slack.release.live.${r2.id}`]));
   });
 
-  it("keeps the old release answering when the new one never gets healthy, and says why with its last log lines", async () => {
+  it("keeps the old release answering, never touched, when the new one never gets healthy, and says why with its last log lines", async () => {
     h.startWorker();
     const r1 = await h.createRelease(app, [{ service: "web", tag: images.v1! }]);
     expect((await h.deploy(r1.id)).release.status).toBe("live");
+    const [before] = await appContainers();
+    const startedAt = (await docker.getContainer(before!.Id).inspect()).State.StartedAt;
     const r2 = await h.createRelease(app, [{ service: "web", tag: images.bad! }]);
     const d2 = await h.deploy(r2.id);
     expect(d2.outcome).toBe("failed");
     expect(d2.job.attemptsMade).toBe(1);
     expect(d2.release.status).toBe("failed");
-    expect(d2.release.reason).toContain(`service web did not become healthy: http://127.0.0.1:${port}/healthz answered 404 after 3 s`);
+    expect(d2.release.reason).toMatch(/^service web did not become healthy: http:\/\/127\.0\.0\.1:\d+\/healthz answered 404 after 3 s/);
     expect(d2.release.reason).toContain("http-app: /healthz is not provisioned, health checks will fail");
     expect((await h.records.releases.require(r1.id)).status).toBe("live");
     expect(await get("/")).toEqual({ status: 200, text: "shop build 1" });
     const left = await appContainers();
-    expect(left.map((c) => [c.Labels[LABELS.release], c.State])).toEqual([[r1.id, "running"]]);
+    expect(left.map((c) => [c.Id, c.Labels[LABELS.release], c.State])).toEqual([[before!.Id, r1.id, "running"]]);
+    // Never stopped or restarted: the same start time as before the failed deploy.
+    expect((await docker.getContainer(before!.Id).inspect()).State.StartedAt).toBe(startedAt);
     const log = await h.logLines(r2.id);
-    expect(log.indexOf("old web answers again")).toBeLessThan(log.findIndex((l) => l.startsWith("failed: ")));
+    expect(log.indexOf("removed the new container(s); the serving release was never touched")).toBeLessThan(
+      log.findIndex((l) => l.startsWith("failed: ")),
+    );
     expect(await h.notifyJobIds()).toContain(`gitlab-status.release.failed.${r2.id}`);
   });
 
@@ -157,7 +167,7 @@ describe("local target (podman)", () => {
     expect(log.filter((l) => l.startsWith("live"))).toHaveLength(1);
   });
 
-  it("swaps every service of a release together, and restores all old ones when one new service is unhealthy", async () => {
+  it("swaps every service of a release together, and leaves all old ones serving when one new service is unhealthy", async () => {
     h.startWorker();
     const adminPort = await freePort();
     await h.records.apps.update(app, {

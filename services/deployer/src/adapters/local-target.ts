@@ -2,12 +2,20 @@ import { type App, type Image, type RegistryAuth, type Release, registryHost } f
 import type Docker from "dockerode";
 import { demuxDockerLogs, lastLines, waitForHttp2xx } from "../domain/health.js";
 import { type DeployInput, type DeployOutcome, type DeployTarget, PermanentDeployError } from "../domain/target.js";
+import { CaddyAdminError } from "./caddy/admin-api.js";
+import type { CaddyEdge, HoistRoute } from "./caddy/caddy-edge.js";
+import { type PortRouteSpec, sameListen } from "./caddy/config.js";
+import { hostRouteId, portRouteId } from "./caddy/ids.js";
+import type { EdgeProvider } from "./caddy/provider.js";
+import { freePort } from "./free-port.js";
 
 export const LABELS = {
   app: "hoist.app",
   service: "hoist.service",
   release: "hoist.release",
   number: "hoist.release.number",
+  /** The container's own loopback port (its PORT), Caddy's upstream. */
+  port: "hoist.port",
 } as const;
 
 /** Defaults of the per-service limits (`target.services.<name>.memoryMb`, `cpus`, `pids`). */
@@ -26,8 +34,15 @@ type ServiceConfig = LocalTargetConfig["services"][string];
 interface Planned {
   image: Image;
   config: ServiceConfig;
-  healthUrl: string;
+  replicas: number;
   timeoutMs: number;
+}
+
+interface Started {
+  id: string;
+  p: Planned;
+  /** The container's own port on 127.0.0.1 (its PORT): Caddy's upstream. */
+  hostPort: number;
 }
 
 const PERMANENT_PULL = /manifest unknown|not found|name unknown|unauthorized|denied|invalid reference/i;
@@ -36,102 +51,190 @@ function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number }).statusCode;
 }
 
+/** Caddy's upstream address of a container on its own loopback port. */
+export function upstreamOf(hostPort: number): string {
+  return `127.0.0.1:${hostPort}`;
+}
+
+/** Containers per service: the app's `scale` (PATCH /v1/apps/:app/scale), else the service's `replicas`, else 1. */
+export function replicasOf(app: App, service: string): number {
+  const config = app.target.kind === "local" ? app.target.services[service] : undefined;
+  return app.scale?.[service] ?? config?.replicas ?? 1;
+}
+
+/** How Caddy checks and spreads a service's upstreams (the same on deploy and reconcile). */
+export function portRouteSpec(app: string, service: string, config: ServiceConfig, upstreams: string[]): PortRouteSpec {
+  return {
+    app,
+    service,
+    port: config.port,
+    upstreams,
+    loadBalancing: "round_robin",
+    healthCheck: { path: config.healthPath ?? "/", intervalMs: 1000, timeoutMs: 1000 },
+    // Long enough for one retry after a dial that timed out (a killed container's port): see config.ts.
+    tryDurationMs: 4000,
+  };
+}
+
+interface LocalTargetOptions {
+  stopTimeoutS: number;
+  /** Caddy, the edge every service's port is served by. */
+  edges: EdgeProvider;
+  /** How long switched-out containers may finish their requests in flight (HOIST_LOCAL_DRAIN_S). */
+  drainS: number;
+  logLines?: number;
+  healthIntervalMs?: number;
+  /** The deployer's registry user (pull on every app's repository), sent only to its registry. */
+  pullAuth?: RegistryAuth;
+}
+
 /**
- * Single-host target over the Docker Engine API (podman here). Both generations cannot publish
- * the service's port at once, so the swap stops the old containers (kept), starts the new
- * ones and health-checks them; unhealthy new ones are removed and the old ones started again.
+ * Single-host target over the Docker Engine API (podman here), with Caddy as the edge: the service's
+ * `port` is where Caddy listens, each container gets a free loopback port of its own. The swap starts
+ * the new containers beside the old ones, health-checks them directly, switches Caddy's upstreams in
+ * one config change, waits for the old ones to drain (bounded), then removes them. A new release that
+ * never gets healthy is removed; the old one was never touched.
  */
 export class LocalTarget implements DeployTarget {
   constructor(
     private readonly docker: Docker,
-    private readonly opts: {
-      stopTimeoutS: number;
-      logLines?: number;
-      healthIntervalMs?: number;
-      /** The deployer's registry user (pull on every app's repository), sent only to its registry. */
-      pullAuth?: RegistryAuth;
-    } = { stopTimeoutS: 5 },
+    private readonly opts: LocalTargetOptions,
   ) {}
 
   async deploy({ app, release, env, step, signal }: DeployInput): Promise<DeployOutcome> {
     if (app.target.kind !== "local") throw new PermanentDeployError(`app ${app.name} is not a local-target app`);
-    const plan = this.plan(app.target, release);
+    const plan = this.plan(app, app.target, release);
+    const edge = await this.opts.edges.edge();
     for (const p of plan) await this.ensureImage(p.image.tag, step);
 
+    const routes = (await edge.snapshot()).filter((r) => r.app === app.name);
+    const routed = new Set(routes.flatMap((r) => (r.kind === "port" ? [...r.upstreams, ...r.draining] : [])));
     const all = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${app.name}`] } });
-    const leftovers = all.filter((c) => c.Labels[LABELS.release] === release.id);
-    for (const c of leftovers) {
+    const servedByCaddy = (c: Docker.ContainerInfo) => routed.has(upstreamOf(Number(c.Labels[LABELS.port])));
+    // An earlier attempt's containers of this release go, unless Caddy already serves them (that attempt
+    // switched, then died): those are drained like any old container.
+    for (const c of all.filter((c) => c.Labels[LABELS.release] === release.id && !servedByCaddy(c))) {
       await step(`removing container ${c.Names[0] ?? c.Id} left by an earlier attempt`);
       await this.remove(c.Id);
     }
-    const old = all.filter((c) => c.Labels[LABELS.release] !== release.id);
-    for (const c of old) {
-      if (c.State !== "running") continue;
-      await step(`stopping old container ${c.Names[0] ?? c.Id} (release ${c.Labels[LABELS.release]})`);
-      await this.stop(c.Id);
-    }
+    const old = all.filter((c) => c.Labels[LABELS.release] !== release.id || servedByCaddy(c));
 
-    const started: { id: string; p: Planned }[] = [];
-    let failure: string | undefined;
-    for (const p of plan) {
-      const container = await this.docker.createContainer({
-        name: `hoist-${app.name}-${p.image.service}-r${release.number}`.replace(/[^a-zA-Z0-9_.-]/g, "-"),
-        Image: p.image.tag,
-        Env: [...Object.entries(env).map(([k, v]) => `${k}=${v}`), `PORT=${p.config.port}`],
-        Labels: {
-          [LABELS.app]: app.name,
-          [LABELS.service]: p.image.service,
-          [LABELS.release]: release.id,
-          [LABELS.number]: String(release.number),
-        },
-        ExposedPorts: { [`${p.config.port}/tcp`]: {} },
-        ...(await this.isolation(app.name, p)),
-      });
-      started.push({ id: container.id, p });
-      await container.start();
-      await step(`started ${p.image.service} (${p.image.tag}) on port ${p.config.port}; waiting for 2xx on ${p.healthUrl}`);
-      const health = await waitForHttp2xx(p.healthUrl, p.timeoutMs, {
-        signal,
-        ...(this.opts.healthIntervalMs ? { intervalMs: this.opts.healthIntervalMs } : {}),
-        stillRunning: async () => (await container.inspect()).State.Running,
-      });
-      if (signal?.aborted) throw new Error(`deploy of ${release.id} stopped while health-checking: ${String(signal.reason)}`);
-      if (!health.ok) {
-        const logs = await this.tail(container.id);
-        failure = `service ${p.image.service} did not become healthy: ${p.healthUrl} ${health.why}; last log lines:\n${logs.join("\n")}`;
-        break;
+    const started: Started[] = [];
+    try {
+      for (const p of plan) {
+        for (let i = 0; i < p.replicas; i++) started.push(await this.start(app.name, release, env, p));
       }
-      await step(`${p.image.service} healthy after ${health.ms} ms`);
-    }
-
-    if (!failure) {
-      for (const c of old) await this.remove(c.Id);
-      await step(`removed ${old.length} old container(s)`);
-      return { ok: true };
-    }
-
-    await step(failure);
-    for (const s of started) await this.remove(s.id);
-    for (const c of old) {
-      await step(`starting old container ${c.Names[0] ?? c.Id} again`);
-      await this.docker
-        .getContainer(c.Id)
-        .start()
-        .catch((err) => {
-          if (statusOf(err) !== 304) throw err;
-        });
-    }
-    const byPort = new Map(Object.entries(app.target.services));
-    for (const c of old) {
-      const cfg = byPort.get(c.Labels[LABELS.service] ?? "");
-      if (!cfg) continue;
-      const url = `http://127.0.0.1:${cfg.port}${cfg.healthPath ?? "/"}`;
-      const back = await waitForHttp2xx(url, (cfg.healthTimeout ?? 60) * 1000, { signal });
       await step(
-        back.ok ? `old ${c.Labels[LABELS.service]} answers again` : `old ${c.Labels[LABELS.service]} does not answer: ${back.why}`,
+        `started ${started.map((s) => `${s.p.image.service} on 127.0.0.1:${s.hostPort}`).join(", ")} beside the serving containers; health-checking them directly`,
       );
+      const failure = await this.firstUnhealthy(started, signal);
+      if (signal?.aborted) throw new Error(`deploy of ${release.id} stopped while health-checking: ${String(signal.reason)}`);
+      if (failure) {
+        await step(failure);
+        await this.removeAll(started.map((s) => s.id));
+        await step(`removed the new container(s); the serving release was never touched`);
+        return { ok: false, reason: failure };
+      }
+    } catch (err) {
+      await this.removeAll(started.map((s) => s.id)).catch(() => {});
+      throw err;
     }
-    return { ok: false, reason: failure };
+
+    // One config change per service: new requests go to the new containers only.
+    const switchedOut: { id: string; upstreams: string[] }[] = [];
+    for (const p of plan) {
+      const upstreams = started.filter((s) => s.p === p).map((s) => upstreamOf(s.hostPort));
+      const spec = portRouteSpec(app.name, p.image.service, p.config, upstreams);
+      const id = portRouteId(spec);
+      const current = routes.find((r) => r.kind === "port" && r.id === id);
+      if (current?.kind === "port" && sameListen(current.listen, p.config.port)) {
+        // Upstreams parked by the previous swap were drained then and their containers removed: dropped in this change.
+        const out = await edge.setUpstreams(id, upstreams, { forgetParked: true });
+        switchedOut.push({ id, upstreams: out.draining });
+        await step(`Caddy :${p.config.port} now sends ${p.image.service} to ${upstreams.join(", ")} (switch ${Math.round(out.ms)} ms)`);
+      } else {
+        await edge.ensurePortRoute(spec);
+        await step(`Caddy :${p.config.port} serves ${p.image.service} from ${upstreams.join(", ")}`);
+      }
+      await this.ensureHosts(edge, app.name, p, routes);
+    }
+    for (const r of routes) {
+      if (!plan.some((p) => r.service === p.image.service)) {
+        await edge.removeRoute(r.id);
+        await step(`removed Caddy route ${r.id}: the release has no service ${r.service}`);
+      }
+    }
+
+    for (const s of switchedOut) {
+      const drain = await edge.drain(s.upstreams, { timeoutMs: this.opts.drainS * 1000 }).catch((err: unknown) => {
+        if (err instanceof CaddyAdminError && !err.retryable) return undefined; // Caddy restarted meanwhile: nothing to drain
+        throw err;
+      });
+      if (drain && s.upstreams.length > 0)
+        await step(
+          drain.drained
+            ? `old upstreams of ${s.id} drained in ${Math.round(drain.ms)} ms`
+            : `drain bound (HOIST_LOCAL_DRAIN_S=${this.opts.drainS}) reached with requests still in flight: ${JSON.stringify(drain.inFlight)}`,
+        );
+    }
+    for (const c of old) await this.stopAndRemove(c.Id);
+    await step(`removed ${old.length} old container(s)`);
+    return { ok: true };
+  }
+
+  private async ensureHosts(edge: CaddyEdge, app: string, p: Planned, routes: HoistRoute[]): Promise<void> {
+    const ref = { app, service: p.image.service };
+    if (p.config.hosts) {
+      await edge.ensureHostRoute({ ...ref, hosts: p.config.hosts, tls: p.config.tls ?? "acme", port: p.config.port });
+    } else if (routes.some((r) => r.id === hostRouteId(ref))) {
+      await edge.removeRoute(hostRouteId(ref));
+    }
+  }
+
+  /** Creates and starts one container of `p` on a free loopback port of its own. */
+  async start(app: string, release: Release, env: Record<string, string>, p: Planned): Promise<Started> {
+    const hostPort = await freePort();
+    const container = await this.docker.createContainer({
+      name: `hoist-${app}-${p.image.service}-r${release.number}-${hostPort}`.replace(/[^a-zA-Z0-9_.-]/g, "-"),
+      Image: p.image.tag,
+      Env: [...Object.entries(env).map(([k, v]) => `${k}=${v}`), `PORT=${hostPort}`],
+      Labels: {
+        [LABELS.app]: app,
+        [LABELS.service]: p.image.service,
+        [LABELS.release]: release.id,
+        [LABELS.number]: String(release.number),
+        [LABELS.port]: String(hostPort),
+      },
+      ExposedPorts: { [`${hostPort}/tcp`]: {} },
+      ...(await this.isolation(app, p, hostPort)),
+    });
+    const started = { id: container.id, p, hostPort };
+    try {
+      await container.start();
+    } catch (err) {
+      await this.remove(container.id);
+      throw err;
+    }
+    return started;
+  }
+
+  /** Health-checks every new container directly (not through Caddy); the first that fails, with its logs. */
+  private async firstUnhealthy(started: Started[], signal: AbortSignal | undefined): Promise<string | undefined> {
+    const results = await Promise.all(
+      started.map(async (s) => {
+        const url = `http://127.0.0.1:${s.hostPort}${s.p.config.healthPath ?? "/"}`;
+        const health = await waitForHttp2xx(url, s.p.timeoutMs, {
+          signal,
+          ...(this.opts.healthIntervalMs ? { intervalMs: this.opts.healthIntervalMs } : {}),
+          stillRunning: async () => (await this.docker.getContainer(s.id).inspect()).State.Running,
+        });
+        return { s, url, health };
+      }),
+    );
+    const bad = results.find((r) => !r.health.ok);
+    if (!bad || bad.health.ok) return undefined;
+    const logs = await this.tail(bad.s.id);
+    return `service ${bad.s.p.image.service} did not become healthy: ${bad.url} ${bad.health.why}; last log lines:\n${logs.join("\n")}`;
   }
 
   /**
@@ -139,7 +242,7 @@ export class LocalTarget implements DeployTarget {
    * Hoist's Redis and API listen on loopback), its port published on 127.0.0.1 only, no
    * capabilities, no privilege escalation, a non-root user and memory, CPU and pids limits.
    */
-  private async isolation(app: string, p: Planned): Promise<Pick<Docker.ContainerCreateOptions, "User" | "HostConfig">> {
+  private async isolation(app: string, p: Planned, hostPort: number): Promise<Pick<Docker.ContainerCreateOptions, "User" | "HostConfig">> {
     const network = await this.ensureNetwork(app);
     const c = p.config;
     const user = c.user ?? ((await this.imageUser(p.image.tag)) || DEFAULT_USER);
@@ -147,7 +250,7 @@ export class LocalTarget implements DeployTarget {
       User: user === "root" ? "0:0" : user,
       HostConfig: {
         NetworkMode: network,
-        PortBindings: { [`${c.port}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(c.port) }] },
+        PortBindings: { [`${hostPort}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(hostPort) }] },
         RestartPolicy: { Name: "unless-stopped" },
         CapDrop: ["ALL"],
         SecurityOpt: ["no-new-privileges"],
@@ -179,7 +282,7 @@ export class LocalTarget implements DeployTarget {
     return name;
   }
 
-  private plan(target: LocalTargetConfig, release: Release): Planned[] {
+  private plan(app: App, target: LocalTargetConfig, release: Release): Planned[] {
     if (release.images.length === 0) throw new PermanentDeployError(`release ${release.id} has no images`);
     return release.images.map((image) => {
       const config = target.services[image.service];
@@ -188,12 +291,7 @@ export class LocalTarget implements DeployTarget {
           `the app's local target has no port for service "${image.service}"; set target.services.${image.service}.port`,
         );
       }
-      return {
-        image,
-        config,
-        healthUrl: `http://127.0.0.1:${config.port}${config.healthPath ?? "/"}`,
-        timeoutMs: (config.healthTimeout ?? 60) * 1000,
-      };
+      return { image, config, replicas: replicasOf(app, image.service), timeoutMs: (config.healthTimeout ?? 60) * 1000 };
     });
   }
 
@@ -229,6 +327,16 @@ export class LocalTarget implements DeployTarget {
       if (pullError && !PERMANENT_PULL.test(pullError)) throw new Error(`pulling ${tag} failed: ${why}`);
       throw new PermanentDeployError(`image ${tag} cannot be pulled: ${why}`);
     }
+  }
+
+  /** SIGTERM, the stop timeout, then removal: a drained container gets to exit cleanly. */
+  async stopAndRemove(id: string): Promise<void> {
+    await this.stop(id);
+    await this.remove(id);
+  }
+
+  private async removeAll(ids: string[]): Promise<void> {
+    for (const id of ids) await this.remove(id);
   }
 
   private async stop(id: string): Promise<void> {

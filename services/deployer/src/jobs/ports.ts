@@ -12,6 +12,7 @@ import {
 } from "@hoist/shared";
 import type Docker from "dockerode";
 import { z } from "zod";
+import type { EdgeProvider } from "../adapters/caddy/provider.js";
 import { EcsDeployTarget, RedisEcsRolloutState } from "../adapters/ecs-target.js";
 import { LocalTarget } from "../adapters/local-target.js";
 import type { ReleaseLog } from "../adapters/release-log.js";
@@ -31,6 +32,10 @@ export interface DeployerDeps {
   ecsPollMs: number;
   ecsTimeoutS: number;
   stopTimeoutS: number;
+  /** Caddy, the local target's edge (HOIST_CADDY_ADMIN_URL's, or the deployer's own). */
+  edges: EdgeProvider;
+  /** HOIST_LOCAL_DRAIN_S: how long switched-out containers may finish their requests. */
+  drainS: number;
   /** Pulls from Hoist's registry as the deployer user (HOIST_REGISTRY + its secret); none: anonymous pulls. */
   pullAuth?: RegistryAuth;
 }
@@ -40,7 +45,12 @@ const envObjectSchema = z.record(z.string(), z.string());
 /** Wires the deploy domain to Redis, the secret box, podman and ECS. */
 export function deployPorts(deps: DeployerDeps): DeployPorts {
   const releases = new ReleaseLifecycle(deps.records, deps.queues);
-  const local = new LocalTarget(deps.docker, { stopTimeoutS: deps.stopTimeoutS, ...(deps.pullAuth ? { pullAuth: deps.pullAuth } : {}) });
+  const local = new LocalTarget(deps.docker, {
+    stopTimeoutS: deps.stopTimeoutS,
+    edges: deps.edges,
+    drainS: deps.drainS,
+    ...(deps.pullAuth ? { pullAuth: deps.pullAuth } : {}),
+  });
   const ecs = new EcsDeployTarget({
     client: deps.ecs,
     state: new RedisEcsRolloutState(deps.redis, deps.prefix),

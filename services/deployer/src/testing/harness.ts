@@ -16,10 +16,23 @@ import { deletePrefix, testRedis, uniquePrefix } from "@hoist/shared/testing";
 import { TEST_AWS_CREDENTIALS } from "../../../../test/support/aws/json-server.js";
 import type { AwsTestCredentials } from "../../../../test/support/aws/sigv4.js";
 import { testRegistryAuth } from "../../../../test/support/registry/auth.js";
+import { caddyEdgeProvider, type EdgeProvider } from "../adapters/caddy/provider.js";
 import { createDocker, ecsClientFactory } from "../adapters/clients.js";
 import { RedisStreamReleaseLog } from "../adapters/release-log.js";
 import { handlers, recordDeadDeploy } from "../jobs/handlers.js";
 import { type DeployerDeps, deployPorts } from "../jobs/ports.js";
+
+let sharedEdges: EdgeProvider | undefined;
+
+/**
+ * The Caddy of this test process: HOIST_CADDY_ADMIN_URL's, else one started on first use (and stopped
+ * when the process ends: its stdin is a pipe from here). Apps in tests have ports of their own, so one
+ * Caddy serves them all, as it does in production.
+ */
+function testEdges(): EdgeProvider {
+  sharedEdges ??= caddyEdgeProvider({ adminUrl: process.env.HOIST_CADDY_ADMIN_URL });
+  return sharedEdges;
+}
 
 type Worker = ReturnType<typeof createWorker>;
 type Job = Awaited<ReturnType<JobQueues["enqueue"]>>;
@@ -71,6 +84,8 @@ export class DeployerHarness {
       ecsPollMs: 20,
       ecsTimeoutS: 900,
       stopTimeoutS: 1,
+      edges: testEdges(),
+      drainS: 10,
       // The test registry takes tokens only: the local target pulls as the deployer user, as in production.
       pullAuth: testRegistryAuth(REGISTRY_DEPLOYER_USER),
       ...overrides,

@@ -40,6 +40,11 @@ function hintFor(status: number, caddyError: string): { hint: string; retryable:
       retryable: false,
     };
   if (/key already exists/.test(caddyError)) return { hint: "it exists already: read it and PATCH it instead", retryable: false };
+  if (/address already in use/.test(caddyError))
+    return {
+      hint: "another process holds that port (another deployer's own Caddy? deployers on one host must share one Caddy: set HOIST_CADDY_ADMIN_URL for all of them), or two apps share a port",
+      retryable: false,
+    };
   if (/^loading new config/.test(caddyError))
     return { hint: "Caddy rejected the new config and kept the previous one running; fix the value named above", retryable: false };
   return { hint: "see Caddy's log for details", retryable: status >= 500 };

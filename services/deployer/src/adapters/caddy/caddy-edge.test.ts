@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { request } from "node:https";
+import { type AddressInfo, createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import { removeCaddyDir, startCaddy } from "../../../../../test/support/caddy.js";
 import { freePort } from "../../../../../test/support/net.js";
@@ -122,6 +123,19 @@ describe("CaddyEdge against a real Caddy", () => {
     await expect(ctx.edge.ensureHostRoute({ app: "x", service: "web", port, hosts: ["Bad_Host"], tls: "acme" })).rejects.toThrow(
       /lowercase DNS name/,
     );
+  });
+
+  it("says that deployers on one host share one Caddy when the service's port is held by another process", async () => {
+    const held = createServer();
+    await new Promise<void>((r) => held.listen(0, "127.0.0.1", () => r()));
+    const port = (held.address() as AddressInfo).port;
+    try {
+      await expect(ctx.edge.ensurePortRoute({ app: "taken", service: "web", port, upstreams: ["127.0.0.1:1"] })).rejects.toThrow(
+        /address already in use.*set HOIST_CADDY_ADMIN_URL for all of them/,
+      );
+    } finally {
+      held.close();
+    }
   });
 
   it("removes routes: the port stops answering and the snapshot no longer lists them", async () => {

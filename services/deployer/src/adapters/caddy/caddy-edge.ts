@@ -23,7 +23,7 @@ import {
   upstreamStatusSchema,
 } from "./schemas.js";
 
-type HoistRoute =
+export type HoistRoute =
   | (ServiceRef & {
       kind: "port";
       id: string;
@@ -104,7 +104,17 @@ export class CaddyEdge {
    * flight on the previous ones finish there, and those stay parked (counted by inFlight) until
    * forgetDrained. At no moment is the set empty.
    */
-  async setUpstreams(id: string, upstreams: string[]): Promise<{ previous: string[]; draining: string[]; ms: number }> {
+  async setUpstreams(
+    id: string,
+    upstreams: string[],
+    opts: {
+      /**
+       * Drop the upstreams parked by earlier switches in this same change (instead of a forgetDrained
+       * change after the drain): one config change per swap. Only for callers that drained those already.
+       */
+      forgetParked?: boolean;
+    } = {},
+  ): Promise<{ previous: string[]; draining: string[]; ms: number }> {
     const checked = upstreamsSchema.safeParse(upstreams);
     if (!checked.success) throw invalid(`upstreams of ${id}`, checked.error);
     const next = [...new Set(checked.data)];
@@ -114,7 +124,7 @@ export class CaddyEdge {
       const serving = route.handle[0].routes[0]?.handle[0] as PortRouteConfig["handle"][0]["routes"][0]["handle"][0];
       const previous = dials(serving.upstreams);
       const parked = dials(route.handle[0].routes[1]?.handle[0].upstreams ?? []);
-      const draining = [...new Set([...previous, ...parked])].filter((u) => !next.includes(u));
+      const draining = [...new Set([...previous, ...(opts.forgetParked ? [] : parked)])].filter((u) => !next.includes(u));
       await this.api.change(
         "PATCH",
         `/id/${encodeURIComponent(id)}/handle`,

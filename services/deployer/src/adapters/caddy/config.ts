@@ -12,6 +12,8 @@ interface ProxyOptions {
    * upstream refuses connections before the health check marks it; these retries cover that gap. 0: none.
    */
   tryDurationMs?: number;
+  /** How long Caddy waits for a connection to an upstream (default 1500: upstreams are on loopback). */
+  dialTimeoutMs?: number;
 }
 
 export interface PortRouteSpec extends ServiceRef, ProxyOptions {
@@ -60,13 +62,26 @@ function listenOf(bind: string | undefined, port: number): string {
   return `${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${port}`;
 }
 
+/** Whether a port server's `listen` is the service's port (on the default bind address). */
+export function sameListen(listen: string[], port: number, bind?: string): boolean {
+  return listen.length === 1 && listen[0] === listenOf(bind, port);
+}
+
 function proxyHandler(upstreams: string[], opts: ProxyOptions): Record<string, unknown> {
   return {
     handler: "reverse_proxy",
     upstreams: upstreams.map((d) => ({ dial: d })),
     load_balancing: {
       selection_policy: { policy: opts.loadBalancing ?? "round_robin" },
-      ...(opts.tryDurationMs === 0 ? {} : { try_duration: ms(opts.tryDurationMs ?? 2000), try_interval: "100ms" }),
+      ...(opts.tryDurationMs === 0
+        ? {}
+        : {
+            try_duration: ms(opts.tryDurationMs ?? 2000),
+            try_interval: "100ms",
+            // A GET or HEAD whose upstream died after the dial (a container killed mid-answer) is idempotent:
+            // Caddy may send it to another upstream within try_duration (RFC 9110 9.2.2). Other methods are not replayed.
+            retry_match: [{ method: ["GET", "HEAD"] }],
+          }),
     },
     ...(opts.healthCheck
       ? {
@@ -75,6 +90,10 @@ function proxyHandler(upstreams: string[], opts: ProxyOptions): Record<string, u
           },
         }
       : {}),
+    // A dead container's published port may swallow the SYN (its DNAT target is gone) instead of refusing:
+    // a dial timeout shorter than try_duration turns that into a dial error Caddy retries on another upstream.
+    // 1.5 s outlasts one SYN retransmission (1 s), which a busy app with a short accept backlog may need.
+    transport: { protocol: "http", dial_timeout: ms(opts.dialTimeoutMs ?? 1500) },
     // The host route forwards to the port route over loopback: its X-Forwarded-Proto (https) must survive.
     trusted_proxies: ["127.0.0.1/32", "::1/128"],
   };

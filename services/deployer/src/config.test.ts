@@ -1,0 +1,35 @@
+import { ConfigError, parseEnv } from "@hoist/shared";
+import { describe, expect, it } from "vitest";
+import { envSchema } from "./config.js";
+
+describe("deployer env: the local target's Caddy", () => {
+  it("defaults: no admin URL (the deployer starts its own Caddy), a 10 s drain, a reconcile every 30 s", () => {
+    const env = parseEnv(envSchema, {});
+    expect(env.HOIST_CADDY_ADMIN_URL).toBeUndefined();
+    expect(env.HOIST_LOCAL_DRAIN_S).toBe(10);
+    expect(env.HOIST_LOCAL_RECONCILE_S).toBe(30);
+  });
+
+  it("takes an admin URL and whole seconds", () => {
+    const env = parseEnv(envSchema, {
+      HOIST_CADDY_ADMIN_URL: "http://127.0.0.1:2019",
+      HOIST_LOCAL_DRAIN_S: "0",
+      HOIST_LOCAL_RECONCILE_S: "5",
+    });
+    expect(env).toMatchObject({ HOIST_CADDY_ADMIN_URL: "http://127.0.0.1:2019", HOIST_LOCAL_DRAIN_S: 0, HOIST_LOCAL_RECONCILE_S: 5 });
+  });
+
+  it("names each bad variable and what it wants", () => {
+    let err: unknown;
+    try {
+      parseEnv(envSchema, { HOIST_CADDY_ADMIN_URL: "caddy 2019", HOIST_LOCAL_DRAIN_S: "-1", HOIST_LOCAL_RECONCILE_S: "0" });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const message = (err as Error).message;
+    expect(message).toContain("config: HOIST_CADDY_ADMIN_URL is invalid: the URL of Caddy's admin endpoint, such as http://127.0.0.1:2019");
+    expect(message).toMatch(/config: HOIST_LOCAL_DRAIN_S is invalid: /);
+    expect(message).toMatch(/config: HOIST_LOCAL_RECONCILE_S is invalid: /);
+  });
+});
