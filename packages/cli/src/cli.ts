@@ -1,11 +1,13 @@
 import { parseArgs } from "node:util";
 import { ApiClient } from "./client.js";
 import { appsCommand } from "./commands/apps.js";
+import { auditCommand } from "./commands/audit.js";
 import { buildsCommand } from "./commands/builds.js";
 import type { CommandContext, Options } from "./commands/context.js";
 import { deployCommand } from "./commands/deploy.js";
 import { envCommand } from "./commands/env.js";
 import { releasesCommand } from "./commands/releases.js";
+import { tokensCommand } from "./commands/tokens.js";
 import { gitlabCommand, loginCommand } from "./commands/session.js";
 import { loadConfig } from "./config.js";
 import { ApiError, EXIT, PipelineFailed, UsageError } from "./errors.js";
@@ -13,7 +15,8 @@ import { makeOut } from "./output.js";
 
 const USAGE = `hoist: continuous delivery from GitLab
 
-  hoist login <url>                                   store the API token (read from a prompt or stdin)
+  hoist login <url>                                   store an API token (HOIST_API_TOKEN or one from hoist tokens;
+                                                      read from a prompt or stdin)
   hoist apps create <name> --repo <sshUrl|path> [--branch main] [--target-port <port>] [--service web]
                                                       a path (HOIST_LOCAL_REPOS on the server) is taken relative to here
   hoist apps list | show <name> | delete <name>
@@ -25,6 +28,8 @@ const USAGE = `hoist: continuous delivery from GitLab
                                                       resolved by the API with the app's deploy key
   hoist releases <app> | releases promote <app> <releaseId> | releases rollback <app>
   hoist env list <app> | env set <app> KEY=VALUE... | env unset <app> KEY...
+  hoist tokens list | tokens create <name> --role <role> [--apps a,b] [--expires <time>] | tokens revoke <id>
+  hoist audit [--app <app>] [--actor <name>] [--since <time>] [--jsonl]
 
   --json    machine-readable output
   HOIST_URL and HOIST_TOKEN override the stored login.
@@ -39,6 +44,8 @@ const commands: Record<string, (ctx: CommandContext) => Promise<void>> = {
   deploy: deployCommand,
   releases: releasesCommand,
   env: envCommand,
+  tokens: tokensCommand,
+  audit: auditCommand,
 };
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -113,6 +120,13 @@ function parse(argv: string[]) {
       connection: { type: "string" },
       timeout: { type: "string" },
       "no-cache": { type: "boolean", default: false },
+      role: { type: "string" },
+      apps: { type: "string" },
+      expires: { type: "string" },
+      app: { type: "string" },
+      actor: { type: "string" },
+      since: { type: "string" },
+      jsonl: { type: "boolean", default: false },
     },
   });
 }

@@ -27,8 +27,10 @@ export interface ApiHarness {
 }
 
 /** The API's express app in-process on a free loopback port, over the real test Redis and its own key prefix. */
-export async function startApi(opts: { env?: Record<string, string>; redisUrl?: string; secrets?: SecretBox } = {}): Promise<ApiHarness> {
-  const prefix = uniquePrefix("api");
+export async function startApi(
+  opts: { env?: Record<string, string>; redisUrl?: string; secrets?: SecretBox; /** Another API's prefix: this one then serves the same data (and leaves it on close). */ prefix?: string } = {},
+): Promise<ApiHarness> {
+  const prefix = opts.prefix ?? uniquePrefix("api");
   const dataDir = mkdtempSync(join(tmpdir(), "hoist-api-test-"));
   const config: Env = envSchema.parse({
     REDIS_URL: opts.redisUrl ?? testRedisUrl(),
@@ -77,7 +79,7 @@ export async function startApi(opts: { env?: Record<string, string>; redisUrl?: 
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await deps.queues.close();
-      if (redis.status === "ready") await deletePrefix(redis, prefix);
+      if (redis.status === "ready" && !opts.prefix) await deletePrefix(redis, prefix);
       redis.disconnect();
     },
   };

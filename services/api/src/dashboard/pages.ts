@@ -1,4 +1,5 @@
 import type { App, Build, DependencyReport, Release } from "@hoist/shared";
+import type { AuditEntry } from "../auth/audit-log.js";
 import type { DeliveryMetrics } from "./delivery-metrics.js";
 import { duration, Html, html, layout, statusBadge } from "./html.js";
 import type { LogEntry } from "./ports.js";
@@ -30,13 +31,14 @@ type Session = { csrf: string };
 const short = (sha: string) => sha.slice(0, 8);
 const when = (iso: string | undefined) => (iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z") : "–");
 
-export function loginPage(tokenFile: string, error?: string): string {
+export function loginPage(tokenFile: string, error?: string, gitlab = false): string {
   return layout(
     "Sign in",
     html`<h1>Sign in</h1>
+${gitlab ? html`<p><a id="gitlab-sign-in" href="/login/gitlab"><button type="button">Sign in with GitLab</button></a></p><p class="muted">or with an API token:</p>` : ""}
 <form method="post" action="/login">
 <p><label>API token<br><input type="password" name="token" autocomplete="current-password" size="48" autofocus required></label></p>
-<p class="muted" id="token-hint">The token is the API's <code>HOIST_API_TOKEN</code>. <code>pnpm start</code> keeps the one it made in
+<p class="muted" id="token-hint">The token is the API's <code>HOIST_API_TOKEN</code>, or an API token made with <code>hoist tokens create</code>. <code>pnpm start</code> keeps the one it made in
 <code>$HOIST_DATA_DIR/api-token</code> (here: <code>${tokenFile}</code>): <code>cat ${tokenFile}</code></p>
 ${error ? html`<p class="error">${error}</p>` : ""}
 <p><button>Sign in</button></p></form>`,
@@ -163,6 +165,33 @@ export function deliveryPage(session: Session, overall: DeliveryMetrics[], perAp
     html`<h1>Delivery metrics</h1>
 ${overall.map((m) => html`<h2>All apps, last ${m.windowDays} days</h2>${metricsCards(m)}`)}
 ${perApp.map((a) => html`<h2>${a.app}</h2>${a.metrics.map((m) => html`<h3>Last ${m.windowDays} days</h3>${metricsCards(m)}`)}`)}`,
+    session,
+  );
+}
+
+/** The audit log, newest page first as read, with its filters and a JSON-lines export of the same filter. */
+export function auditPage(
+  session: Session,
+  entries: AuditEntry[],
+  filter: { app?: string; actor?: string; since?: string },
+  next?: string,
+): string {
+  const q = new URLSearchParams(Object.entries(filter).filter((e): e is [string, string] => typeof e[1] === "string" && e[1] !== ""));
+  const nextQ = next ? new URLSearchParams([...q, ["cursor", next]]) : undefined;
+  return layout(
+    "Audit log",
+    html`<h1>Audit log</h1>
+<form method="get" action="/audit"><label>App <input name="app" value="${filter.app ?? ""}"></label>
+<label>Actor <input name="actor" value="${filter.actor ?? ""}"></label>
+<label>Since <input name="since" value="${filter.since ?? ""}" placeholder="2026-12-01T00:00:00Z"></label> <button>Filter</button>
+<a id="audit-export" href="/audit/export?${q.toString()}">Export (JSON lines)</a></form>
+<table id="audit"><thead><tr><th>When</th><th>Actor</th><th>Via</th><th>Action</th><th>App</th><th>Target</th><th>Address</th></tr></thead><tbody>
+${entries.map(
+  (e) =>
+    html`<tr data-action="${e.action}"><td>${when(e.at)}</td><td>${e.actor}</td><td>${e.via}</td><td>${e.action}</td><td>${e.app ?? "–"}</td><td>${e.target ?? ""}</td><td>${e.address ?? ""}</td></tr>`,
+)}
+</tbody></table>
+${nextQ ? html`<p><a href="/audit?${nextQ.toString()}">Next page</a></p>` : ""}`,
     session,
   );
 }
