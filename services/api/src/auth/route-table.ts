@@ -71,6 +71,8 @@ export const routeTable: readonly RouteRule[] = [
   open("GET", "/readyz"),
   open("GET", "/metrics"),
 
+  // Who the token is (hoist login checks a token with it): any valid token.
+  { method: "GET", path: "/me", surface: "v1", role: "session" },
   v1("POST", "/apps", "maintainer", "global", { action: "app.create" }),
   v1("GET", "/apps", "viewer", "any"),
   v1("GET", "/apps/:app", "viewer", "app"),

@@ -19,10 +19,13 @@ const createTokenSchema = z
   })
   .strict();
 
-/** Who owns tokens a principal makes: a user by id, a token by its own owner (or itself), else the bootstrap token. */
+/**
+ * Who owns the tokens a principal makes: a user (also through one of their personal tokens), a
+ * service token itself, or the bootstrap token.
+ */
 function ownerOf(p: Principal): string {
   if (p.kind === "user") return `user:${p.id}`;
-  if (p.kind === "token") return p.owner ?? `token:${p.id}`;
+  if (p.kind === "token") return p.owner?.startsWith("user:") ? p.owner : `token:${p.id}`;
   return "bootstrap";
 }
 
@@ -66,6 +69,16 @@ export function tokensRouter(auth: AuthServices): Router {
     const { record, token } = await auth.tokens.create({ ...input, owner: ownerOf(p) });
     res.locals.auditChange = { target: record.id, after: { name: record.name, role: record.role, apps: record.apps, expiresAt: record.expiresAt } };
     res.status(201).json({ id: record.id, name: record.name, role: record.role, token });
+  });
+
+  router.get("/me", async (_req, res) => {
+    const p = principalOf(res);
+    res.json({
+      name: p.name,
+      kind: p.kind,
+      role: (await auth.access.globalRole(p)) ?? null,
+      ...(p.kind === "token" && p.apps ? { apps: p.apps } : {}),
+    });
   });
 
   router.get("/tokens", async (_req, res) => {
