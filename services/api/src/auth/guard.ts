@@ -122,14 +122,16 @@ export function actorOf(p: Principal): Pick<AuditEntry, "actor" | "actorKind"> {
 function auditOnSuccess(auth: AuthServices, req: Request, res: Response, action: string, app: string | undefined, params: Record<string, string>): void {
   res.on("finish", () => {
     if (res.statusCode >= 400) return;
-    const change = res.locals.auditChange as { before?: unknown; after?: unknown; target?: string } | undefined;
+    // The handler may name the app (a new one, from the body) and what changed.
+    const change = res.locals.auditChange as { app?: string; before?: unknown; after?: unknown; target?: string } | undefined;
+    const subject = change?.app ?? app;
     const target = change?.target ?? params.id ?? params.user;
     const entry: AuditEntry = {
       at: new Date().toISOString(),
       ...actorOf(principalOf(res)),
       via: viaOf(res),
       action,
-      ...(app ? { app } : {}),
+      ...(subject ? { app: subject } : {}),
       ...(target ? { target } : {}),
       ...(change?.before !== undefined ? { before: change.before } : {}),
       ...(change?.after !== undefined ? { after: change.after } : {}),

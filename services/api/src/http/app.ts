@@ -70,8 +70,9 @@ export function createHttpApp(deps: ApiDeps, webhook: WebhookHandler = webhookHa
  */
 export function createHttpServer(deps: ApiDeps): Server {
   // One handler (and so one cache of opened signing secrets) for both ways in.
-  const webhook = webhookHandler(deps);
-  const app = createHttpApp(deps, webhook);
+  const auth = authServices(deps);
+  const webhook = webhookHandler(deps, auth.audit);
+  const app = createHttpApp(deps, webhook, auth);
   return createServer((req, res) => {
     const hookId = webhookHookId(req);
     if (hookId === undefined) {
