@@ -28,7 +28,10 @@ export interface ApiHarness {
 
 /** The API's express app in-process on a free loopback port, over the real test Redis and its own key prefix. */
 export async function startApi(
-  opts: { env?: Record<string, string>; redisUrl?: string; secrets?: SecretBox; /** Another API's prefix: this one then serves the same data (and leaves it on close). */ prefix?: string } = {},
+  opts: { env?: Record<string, string>; redisUrl?: string; secrets?: SecretBox; /** Another API's prefix: this one then serves the same data (and leaves it on close). */ prefix?: string;
+    /** The loopback port to listen on (a free one when absent). */
+    port?: number;
+  } = {},
 ): Promise<ApiHarness> {
   const prefix = opts.prefix ?? uniquePrefix("api");
   const dataDir = mkdtempSync(join(tmpdir(), "hoist-api-test-"));
@@ -57,7 +60,7 @@ export async function startApi(
     apps: new AppCache(records),
     now: () => Date.now() + clock.offsetMs,
   };
-  const server: Server = createHttpServer(deps).listen(0, "127.0.0.1");
+  const server: Server = createHttpServer(deps).listen(opts.port ?? 0, "127.0.0.1");
   await once(server, "listening");
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

@@ -1,7 +1,7 @@
 import { type Records, type Redis, recordKeys, type SecretBox, secretContexts, type OutboundFetch } from "@hoist/shared";
 import { z } from "zod";
 import { GitlabClient } from "../adapters/gitlab.js";
-import { higher, type Principal, type Role, roleFromAccessLevel, roleSchema } from "./roles.js";
+import { higher, lower, type Principal, type Role, roleFromAccessLevel, roleSchema } from "./roles.js";
 
 /** How long a role derived from GitLab holds before GitLab is asked again (and at every sign-in). */
 export const GITLAB_ROLE_REFRESH_MS = 10 * 60_000;
@@ -34,13 +34,21 @@ export class Access {
   /** The role that holds for every app (and for what belongs to none: tokens, GitLab connections, people). */
   async globalRole(p: Principal): Promise<Role | undefined> {
     if (p.kind === "bootstrap") return "admin";
-    if (p.kind === "token") return p.apps ? undefined : p.role;
+    if (p.kind === "token") return p.apps ? undefined : this.capped(p, p.role, undefined);
     return this.grant(p.id);
+  }
+
+  /** A user's personal token never does more than the user may do now (GitLab access removed: so is the token's). */
+  private async capped(p: Extract<Principal, { kind: "token" }>, role: Role, app: string | undefined): Promise<Role | undefined> {
+    const user = p.owner?.startsWith("user:") ? p.owner.slice(5) : undefined;
+    if (!user) return role;
+    const owner: Principal = { kind: "user", id: user, name: user };
+    return lower(role, app === undefined ? await this.globalRole(owner) : await this.appRole(owner, app));
   }
 
   async appRole(p: Principal, app: string): Promise<Role | undefined> {
     if (p.kind === "bootstrap") return "admin";
-    if (p.kind === "token") return !p.apps || p.apps.includes(app) ? p.role : undefined;
+    if (p.kind === "token") return !p.apps || p.apps.includes(app) ? this.capped(p, p.role, app) : undefined;
     const [global, explicit] = await Promise.all([this.grant(p.id), this.grant(p.id, app)]);
     if (global === "admin") return "admin";
     return higher(global, explicit ?? (await this.gitlabRole(p.id, app)));

@@ -15,6 +15,11 @@ export function higher(a: Role | undefined, b: Role | undefined): Role | undefin
   return roles.indexOf(a) >= roles.indexOf(b) ? a : b;
 }
 
+export function lower(a: Role | undefined, b: Role | undefined): Role | undefined {
+  if (a === undefined || b === undefined) return undefined;
+  return roles.indexOf(a) <= roles.indexOf(b) ? a : b;
+}
+
 /** The role just below `role` (undefined below viewer): what the route-table test tries first. */
 export function below(role: Role): Role | undefined {
   return roles[roles.indexOf(role) - 1];

@@ -115,6 +115,8 @@ export const routeTable: readonly RouteRule[] = [
   page("GET", "/builds/:id", "viewer", "app", { appOf: buildApp }),
   page("GET", "/builds/:id/log-stream", "viewer", "app", { appOf: buildApp }),
   page("GET", "/delivery", "viewer", "global"),
+  page("GET", "/tokens", "viewer", "any"),
+  page("POST", "/tokens", "viewer", "any", { action: "token.create" }),
   page("GET", "/audit", "maintainer", "app-or-global", { appOf: queryApp }),
   page("GET", "/audit/export", "maintainer", "app-or-global", { appOf: queryApp }),
   page("POST", "/builds/:id/cancel", "deployer", "app", { appOf: buildApp, action: "build.cancel" }),

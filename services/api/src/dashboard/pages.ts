@@ -195,3 +195,26 @@ ${nextQ ? html`<p><a href="/audit?${nextQ.toString()}">Next page</a></p>` : ""}`
     session,
   );
 }
+
+/** The signed-in person's API tokens, a form for a new one, and the new token, shown this once. */
+export function tokensPage(
+  session: Session,
+  tokens: { id: string; name: string; role: string; apps?: string[]; lastUsedAt?: string }[],
+  made?: { name: string; token: string },
+  error?: string,
+): string {
+  return layout(
+    "API tokens",
+    html`<h1>API tokens</h1>
+${made ? html`<p>Token <b>${made.name}</b>, shown only now (<code>hoist login</code> takes it):</p><pre id="new-token">${made.token}</pre>` : ""}
+${error ? html`<p class="error">${error}</p>` : ""}
+<table><thead><tr><th>Id</th><th>Name</th><th>Role</th><th>Apps</th><th>Last used</th></tr></thead><tbody>
+${tokens.map((t) => html`<tr><td>${t.id}</td><td>${t.name}</td><td>${t.role}</td><td>${t.apps?.join(", ") ?? "all"}</td><td>${when(t.lastUsedAt)}</td></tr>`)}
+</tbody></table>
+<h2>New token</h2><form method="post" action="/tokens"><input type="hidden" name="csrf" value="${session.csrf}">
+<label>Name <input name="name" required></label>
+<label>Role <select name="role"><option>viewer</option><option>deployer</option><option>maintainer</option><option>admin</option></select></label>
+<label>Apps <input name="apps" placeholder="web,api (empty: all you may)"></label> <button id="create-token">Create</button></form>`,
+    session,
+  );
+}

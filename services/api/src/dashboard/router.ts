@@ -10,10 +10,12 @@ import { type AuthServices, addressOf, authorize, principalForToken, principalOf
 import { atLeast } from "../auth/roles.js";
 import { ruleFor } from "../auth/route-table.js";
 import type { ApiDeps } from "../deps.js";
+import { HttpError } from "../http/errors.js";
 import { exportJsonLines } from "../http/routes/audit.js";
+import { createTokenSchema, issueToken, ownerOf } from "../http/routes/tokens.js";
 import { deliveryReport } from "./delivery-data.js";
 import { guardWrites, requireSession, sessionOf } from "./guards.js";
-import { appPage, auditPage, buildPage, deliveryPage, loginPage, type PipelineRow, pipelinesPage } from "./pages.js";
+import { appPage, auditPage, buildPage, deliveryPage, loginPage, type PipelineRow, pipelinesPage, tokensPage } from "./pages.js";
 import type { DashboardPorts } from "./ports.js";
 import { readCookie, SessionStore, type SignedIn, sessionCookie } from "./session.js";
 import { timeline } from "./timeline.js";
@@ -52,6 +54,7 @@ export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts, auth: Auth
   router.use("/admin/queues", queueBoard(deps.queues));
   pageRoutes(router, deps, ports, auth);
   auditRoutes(router, auth);
+  tokenRoutes(router, auth);
   actionRoutes(router, ports);
   return router;
 }
@@ -244,6 +247,40 @@ function pageRoutes(router: Router, deps: ApiDeps, ports: DashboardPorts, auth: 
     wrap(async (_req, res) => {
       const report = await deliveryReport(deps.records);
       res.type("html").send(deliveryPage(sessionOf(res), report.overall, report.apps));
+    }),
+  );
+}
+
+/** The signed-in person's own API tokens (for the CLI): list, and make one no stronger than they are. */
+function tokenRoutes(router: Router, auth: AuthServices): void {
+  const mine = async (res: Response) => {
+    const owner = ownerOf(principalOf(res));
+    return (await auth.tokens.list()).filter((t) => t.owner === owner);
+  };
+  router.get(
+    "/tokens",
+    wrap(async (_req, res) => {
+      res.type("html").send(tokensPage(sessionOf(res), await mine(res)));
+    }),
+  );
+  router.post(
+    "/tokens",
+    wrap(async (req, res) => {
+      const body = req.body as Record<string, unknown>;
+      const apps = typeof body.apps === "string" ? body.apps.split(",").map((a) => a.trim()).filter(Boolean) : [];
+      const parsed = createTokenSchema.safeParse({ name: body.name, role: body.role, ...(apps.length ? { apps } : {}) });
+      if (!parsed.success) {
+        res.status(400).type("html").send(tokensPage(sessionOf(res), await mine(res), undefined, parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")));
+        return;
+      }
+      try {
+        const { record, token } = await issueToken(auth, principalOf(res), parsed.data);
+        res.locals.auditChange = { target: record.id, after: { name: record.name, role: record.role, apps: record.apps } };
+        res.type("html").send(tokensPage(sessionOf(res), await mine(res), { name: record.name, token }));
+      } catch (err) {
+        if (!(err instanceof HttpError)) throw err;
+        res.status(err.status).type("html").send(tokensPage(sessionOf(res), await mine(res), undefined, err.message));
+      }
     }),
   );
 }

@@ -7,7 +7,7 @@ import { atLeast, type Principal, roleSchema } from "../../auth/roles.js";
 import type { ApiToken } from "../../auth/token-store.js";
 import { HttpError } from "../errors.js";
 
-const createTokenSchema = z
+export const createTokenSchema = z
   .object({
     name: z.string().trim().min(1).max(100),
     role: roleSchema,
@@ -23,7 +23,7 @@ const createTokenSchema = z
  * Who owns the tokens a principal makes: a user (also through one of their personal tokens), a
  * service token itself, or the bootstrap token.
  */
-function ownerOf(p: Principal): string {
+export function ownerOf(p: Principal): string {
   if (p.kind === "user") return `user:${p.id}`;
   if (p.kind === "token") return p.owner?.startsWith("user:") ? p.owner : `token:${p.id}`;
   return "bootstrap";
@@ -42,6 +42,22 @@ function tokenView(t: ApiToken) {
   };
 }
 
+/** A new token for `p`, no stronger than `p` unless `p` is an admin; 403 otherwise. */
+export async function issueToken(auth: AuthServices, p: Principal, input: z.infer<typeof createTokenSchema>) {
+  if (!atLeast(await auth.access.globalRole(p), "admin")) {
+    for (const app of input.apps ?? [undefined]) {
+      const have = app === undefined ? await auth.access.globalRole(p) : await auth.access.appRole(p, app);
+      if (!atLeast(have, input.role))
+        throw new HttpError(
+          403,
+          "forbidden",
+          `a token may not be stronger than its maker: you have ${have ?? "no role"} ${app ? `on app ${app}` : "on all apps (name its apps)"}, not ${input.role}`,
+        );
+    }
+  }
+  return auth.tokens.create({ ...input, owner: ownerOf(p) });
+}
+
 /**
  * Personal and service tokens. Admins make tokens of any role and see and revoke every token;
  * anyone else makes tokens no stronger than themselves (their global role, or their role on each
@@ -52,21 +68,7 @@ export function tokensRouter(auth: AuthServices): Router {
   const isAdmin = async (p: Principal) => atLeast(await auth.access.globalRole(p), "admin");
 
   router.post("/tokens", async (req, res) => {
-    const input = createTokenSchema.parse(req.body);
-    const p = principalOf(res);
-    if (!(await isAdmin(p))) {
-      const scopes = input.apps ?? [undefined];
-      for (const app of scopes) {
-        const have = app === undefined ? await auth.access.globalRole(p) : await auth.access.appRole(p, app);
-        if (!atLeast(have, input.role))
-          throw new HttpError(
-            403,
-            "forbidden",
-            `a token may not be stronger than its maker: you have ${have ?? "no role"} ${app ? `on app ${app}` : "on all apps (name its apps)"}, not ${input.role}`,
-          );
-      }
-    }
-    const { record, token } = await auth.tokens.create({ ...input, owner: ownerOf(p) });
+    const { record, token } = await issueToken(auth, principalOf(res), createTokenSchema.parse(req.body));
     res.locals.auditChange = { target: record.id, after: { name: record.name, role: record.role, apps: record.apps, expiresAt: record.expiresAt } };
     res.status(201).json({ id: record.id, name: record.name, role: record.role, token });
   });
