@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Express } from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Role } from "../../services/api/src/auth/roles.js";
@@ -8,6 +10,7 @@ import { SessionStore } from "../../services/api/src/dashboard/session.js";
 import { createHttpApp } from "../../services/api/src/http/app.js";
 import { appStack, routesOf } from "../docs/code-inventory.js";
 import { type ApiHarness, startApi } from "../support/api/harness.js";
+import { repoRoot } from "../support/processes.js";
 
 /** Every route the express app has mounted, walked through its nested routers (bull-board's as one `ALL /admin/queues/*`). */
 function mountedRoutes(app: Express): { method: string; path: string }[] {
@@ -138,6 +141,16 @@ describe("every route declares its role; each answers 403 below it and works at 
     const list = (await (await as("GET", "/apps")).json()) as { apps: { name: string }[] };
     expect(list.apps.map((a) => a.name)).toEqual(["shop"]);
     expect((await as("GET", "/gitlab/connections")).status).toBe(403);
+  });
+
+  it("docs/people.md lists every rule with its role", () => {
+    const doc = readFileSync(join(repoRoot, "docs", "people.md"), "utf8");
+    const rows = [...doc.matchAll(/^\| `([A-Z]+ \S+)` \| ([^|]+) \|/gm)].map((m) => `${m[1]} ${(m[2] ?? "").trim()}`);
+    const expected = routeTable.map((r) => {
+      const role = r.role === "public" ? "open (own auth)" : r.role === "session" ? "any signed-in" : r.role;
+      return `${r.method} ${r.surface === "v1" ? `/v1${r.path}` : r.path} ${role}`;
+    });
+    expect(rows.sort()).toEqual(expected.sort());
   });
 
   it("an undeclared path under /v1 answers 404 before any handler", async () => {
