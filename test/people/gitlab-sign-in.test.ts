@@ -1,6 +1,7 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GITLAB_ROLE_REFRESH_MS } from "../../services/api/src/auth/access.js";
+import { authServices } from "../../services/api/src/auth/services.js";
 import { type ApiHarness, startApi } from "../support/api/harness.js";
 import { launchBrowser } from "../support/browser.js";
 import { memberRoutes, oauthRoutes } from "../support/gitlab/oauth.js";
@@ -17,6 +18,7 @@ describe("sign in with GitLab in Chromium: roles from GitLab access levels", () 
   let gl: GitlabTestServer;
   let h: ApiHarness;
   let browser: Browser;
+  let maxToken = "";
   const users: Record<string, GitlabUser> = {};
   const project = { id: 42 };
 
@@ -132,7 +134,7 @@ describe("sign in with GitLab in Chromium: roles from GitLab access levels", () 
 
   it("a Maintainer can change env; a Reporter sees but cannot act", async () => {
     const max = await signIn("max");
-    const maxToken = await personalToken(max.page, "maintainer");
+    maxToken = await personalToken(max.page, "maintainer");
     expect(await api(maxToken, "PATCH", "/apps/shop/env", { set: { A: "1" } })).toBe(200);
     await max.context.close();
 
@@ -160,6 +162,25 @@ describe("sign in with GitLab in Chromium: roles from GitLab access levels", () 
     await expect(page2.locator('tr[data-app="shop"]').count()).resolves.toBe(0);
     h.clock.offsetMs = 0;
     await context.close();
+  });
+
+  it("explicit grants override the role from GitLab, both ways; only admins grant", async () => {
+    const max = users.max as GitlabUser;
+    expect((await h.api("PUT", `/grants/${max.id}`, { apps: { shop: "viewer" } })).status).toBe(200);
+    expect(await api(maxToken, "PATCH", "/apps/shop/env", { set: { B: "2" } })).toBe(403);
+    expect(await api(maxToken, "GET", "/apps/shop")).toBe(200);
+    expect((await h.api("PUT", `/grants/${max.id}`, { apps: { shop: null } })).status).toBe(200);
+    expect(await api(maxToken, "PATCH", "/apps/shop/env", { set: { B: "2" } })).toBe(200);
+    const rita = users.rita as GitlabUser;
+    expect((await h.api("PUT", `/grants/${rita.id}`, { role: "admin" })).status).toBe(200);
+    expect(await authServices(h.deps).access.appRole({ kind: "user", id: String(rita.id), name: "rita" }, "shop")).toBe("admin");
+    expect((await h.api("GET", "/grants")).body.grants).toEqual([{ user: String(rita.id), role: "admin" }]);
+    expect(await api(maxToken, "PUT", `/grants/${max.id}`, { role: "admin" })).toBe(403);
+    const bad = await h.api("PUT", "/grants/rita", { role: "admin" });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toContain("a GitLab user id");
+    const audit = (await h.api("GET", "/audit?actor=bootstrap")).body.entries.filter((e: { action: string }) => e.action === "grant.set");
+    expect(audit.map((e: { target: string }) => e.target)).toEqual([String(max.id), String(max.id), String(rita.id)]);
   });
 
   it("a sign-in not started in this browser, or replayed, is refused", async () => {
