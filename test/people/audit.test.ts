@@ -55,14 +55,20 @@ describe("audit log: every write once, with its actor and way in, nothing secret
     webhookToken = created.body.webhook.token;
     hookUrl = created.body.webhook.url.replace("http://127.0.0.1", h.url);
     expect((await h.api("PATCH", "/apps/shop/env", { set: { DATABASE_PASSWORD: CANARY, GREETING: `hello ${CANARY}` } })).status).toBe(200);
-    expect((await h.api("PATCH", "/apps/shop", { slackWebhookUrl: `https://hooks.slack.com/services/T0/B0/${CANARY}`, branch: "release" })).status).toBe(200);
+    expect(
+      (await h.api("PATCH", "/apps/shop", { slackWebhookUrl: `https://hooks.slack.com/services/T0/B0/${CANARY}`, branch: "release" }))
+        .status,
+    ).toBe(200);
     // A refused write is no entry.
     expect((await h.api("PATCH", "/apps/shop/env", { set: { "bad name": "x" } })).status).toBe(400);
     const tok = await h.api("POST", "/tokens", { name: "release-bot", role: "deployer" });
     cliToken = tok.body.token;
 
     // CLI, with a personal token.
-    const deploy = await hoist(["deploy", "shop", "refs/heads/release", "--sha", "b".repeat(40)], { HOIST_URL: h.url, HOIST_TOKEN: cliToken });
+    const deploy = await hoist(["deploy", "shop", "refs/heads/release", "--sha", "b".repeat(40)], {
+      HOIST_URL: h.url,
+      HOIST_TOKEN: cliToken,
+    });
     expect(deploy.stderr).toBe("");
     expect(deploy.code).toBe(0);
 
@@ -118,7 +124,9 @@ describe("audit log: every write once, with its actor and way in, nothing secret
     const byActor = await h.api("GET", "/audit?actor=release-bot");
     expect(byActor.body.entries.map((e: Entry) => e.action)).toEqual(["build.create"]);
     expect((await h.api("GET", "/audit?app=nope")).body.entries).toEqual([]);
-    expect((await h.api("GET", `/audit?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).body.entries).toEqual([]);
+    expect((await h.api("GET", `/audit?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).body.entries).toEqual(
+      [],
+    );
     const since = (all[3] as Entry).at;
     expect((await h.api("GET", `/audit?since=${encodeURIComponent(since)}`)).body.entries.length).toBeGreaterThanOrEqual(all.length - 3);
     const paged: Entry[] = [];
@@ -138,12 +146,20 @@ describe("audit log: every write once, with its actor and way in, nothing secret
 
     const exported = await fetch(`${h.url}/v1/audit/export?app=shop`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
     expect(exported.headers.get("content-type")).toMatch(/^application\/jsonl/);
-    const lines = (await exported.text()).trim().split("\n").map((l) => JSON.parse(l) as Entry);
+    const lines = (await exported.text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Entry);
     expect(lines).toEqual(all.filter((e) => e.app === "shop"));
 
     const cli = await hoist(["audit", "--app", "shop", "--jsonl"], { HOIST_URL: h.url, HOIST_TOKEN: API_TOKEN });
     expect(cli.code).toBe(0);
-    expect(cli.stdout.trim().split("\n").map((l) => JSON.parse(l))).toEqual(lines);
+    expect(
+      cli.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l)),
+    ).toEqual(lines);
     const table = await hoist(["audit", "--actor", "gitlab"], { HOIST_URL: h.url, HOIST_TOKEN: API_TOKEN });
     expect(table.stdout).toMatch(/gitlab\s+webhook\s+build\.create\s+shop/);
   });

@@ -7,7 +7,7 @@ import { launchBrowser } from "../support/browser.js";
 import { memberRoutes, oauthRoutes } from "../support/gitlab/oauth.js";
 import { projectRoutes } from "../support/gitlab/projects.js";
 import { type GitlabTestServer, startGitlabServer } from "../support/gitlab/server.js";
-import { GitlabState, type GitlabUser, type Role as GitlabRole } from "../support/gitlab/state.js";
+import { type Role as GitlabRole, GitlabState, type GitlabUser } from "../support/gitlab/state.js";
 import { userRoutes } from "../support/gitlab/users.js";
 import { freePort } from "../support/net.js";
 
@@ -27,8 +27,16 @@ describe("sign in with GitLab in Chromium: roles from GitLab access levels", () 
     gl = await startGitlabServer([userRoutes, projectRoutes, memberRoutes], state, [oauthRoutes]);
     const port = await freePort();
     const hoistUrl = `http://127.0.0.1:${port}`;
-    state.oauthApps.push({ uid: CLIENT_ID, secret: CLIENT_SECRET, redirectUris: [`${hoistUrl}/login/gitlab/callback`], scopes: ["openid", "profile", "email"] });
-    state.addProject({ id: 42, path_with_namespace: "acme/shop", default_branch: "main", ssh_url_to_repo: "git@gitlab.example.com:acme/shop.git" }, gl.url);
+    state.oauthApps.push({
+      uid: CLIENT_ID,
+      secret: CLIENT_SECRET,
+      redirectUris: [`${hoistUrl}/login/gitlab/callback`],
+      scopes: ["openid", "profile", "email"],
+    });
+    state.addProject(
+      { id: 42, path_with_namespace: "acme/shop", default_branch: "main", ssh_url_to_repo: "git@gitlab.example.com:acme/shop.git" },
+      gl.url,
+    );
     // Hoist's own GitLab connection: a bot with Maintainer on the project, which reads members.
     const bot = state.addUser("hoist-bot", "glpat-hoist-bot-token-0123456789");
     state.addMember(project, bot, "maintainer");
@@ -125,7 +133,11 @@ describe("sign in with GitLab in Chromium: roles from GitLab access levels", () 
     await expect(page.locator(".error").textContent()).resolves.toContain("you have deployer on app shop, not maintainer");
     // The dashboard's deploy actions are open to the Developer (rollback: 409, nothing live, but past the role check).
     const csrf = await page.locator("input[name=csrf]").first().getAttribute("value");
-    const rollback = await context.request.post(`${h.url}/apps/shop/rollback`, { form: { csrf: csrf ?? "" }, headers: { origin: h.url }, maxRedirects: 0 });
+    const rollback = await context.request.post(`${h.url}/apps/shop/rollback`, {
+      form: { csrf: csrf ?? "" },
+      headers: { origin: h.url },
+      maxRedirects: 0,
+    });
     expect(rollback.status()).not.toBe(403);
     const audit = await h.deps.redis.xrange(`${h.prefix}:audit`, "-", "+");
     expect(JSON.stringify(audit)).toContain('\\"actor\\":\\"dora\\"');
@@ -144,7 +156,11 @@ describe("sign in with GitLab in Chromium: roles from GitLab access levels", () 
     expect(await api(ritaToken, "GET", "/apps/shop")).toBe(200);
     expect(await api(ritaToken, "POST", "/apps/shop/builds", { ref: "refs/heads/main", sha: "e".repeat(40) })).toBe(403);
     const csrf = await rita.page.locator("input[name=csrf]").first().getAttribute("value");
-    const rollback = await rita.context.request.post(`${h.url}/apps/shop/rollback`, { form: { csrf: csrf ?? "" }, headers: { origin: h.url }, maxRedirects: 0 });
+    const rollback = await rita.context.request.post(`${h.url}/apps/shop/rollback`, {
+      form: { csrf: csrf ?? "" },
+      headers: { origin: h.url },
+      maxRedirects: 0,
+    });
     expect(rollback.status()).toBe(403);
     await rita.context.close();
   });
@@ -187,7 +203,10 @@ describe("sign in with GitLab in Chromium: roles from GitLab access levels", () 
     const res = await fetch(`${h.url}/login/gitlab/callback?code=abc&state=forged`, { redirect: "manual" });
     expect(res.status).toBe(400);
     expect(await res.text()).toContain("not started in this browser");
-    const forged = await fetch(`${h.url}/login/gitlab/callback?code=abc&state=forged`, { redirect: "manual", headers: { cookie: "hoist_oauth=forged" } });
+    const forged = await fetch(`${h.url}/login/gitlab/callback?code=abc&state=forged`, {
+      redirect: "manual",
+      headers: { cookie: "hoist_oauth=forged" },
+    });
     expect(forged.status).toBe(401);
   });
 });

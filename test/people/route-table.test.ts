@@ -47,13 +47,19 @@ describe("every route declares its role; each answers 403 below it and works at 
     const build = await h.api("POST", "/apps/shop/builds", { ref: "refs/heads/main", sha: "a".repeat(40) });
     expect(build.status).toBe(202);
     ids.build = build.body.id;
-    const release = await h.deps.records.releases.create({ app: "shop", buildId: ids.build as string, images: [{ service: "web", tag: "r/shop:web.1" }] });
+    const release = await h.deps.records.releases.create({
+      app: "shop",
+      buildId: ids.build as string,
+      images: [{ service: "web", tag: "r/shop:web.1" }],
+    });
     ids.release = release.id;
     const store = new TokenStore(h.redis, h.prefix);
     const sessionStore = new SessionStore(h.redis, h.prefix);
     // "none": an admin token, but only for an app that does not exist: no role on anything here.
     for (const role of [...roles, "none"] as const) {
-      const { record, token } = await store.create(role === "none" ? { name: "none", role: "admin", apps: ["ghost"] } : { name: role, role });
+      const { record, token } = await store.create(
+        role === "none" ? { name: "none", role: "admin", apps: ["ghost"] } : { name: role, role },
+      );
       tokens[role] = token;
       const s = await sessionStore.create({ kind: "token", id: record.id });
       sessions[role] = { cookie: `hoist_session=${s.id}`, csrf: s.csrf };
@@ -78,7 +84,10 @@ describe("every route declares its role; each answers 403 below it and works at 
   function concrete(rule: RouteRule): string {
     return rule.path
       .replace(":app", rule.method === "DELETE" && rule.path === "/apps/:app" ? "doomed" : "shop")
-      .replace(":id", rule.path.startsWith("/builds") ? (ids.build as string) : rule.path.includes("releases") ? (ids.release as string) : "tok_unknown")
+      .replace(
+        ":id",
+        rule.path.startsWith("/builds") ? (ids.build as string) : rule.path.includes("releases") ? (ids.release as string) : "tok_unknown",
+      )
       .replace(":user", "42")
       .replace("/*", "");
   }

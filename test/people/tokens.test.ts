@@ -85,7 +85,11 @@ describe("API tokens: created once, stored as a hash, revoked across API process
   });
 
   it("an expired token is refused", async () => {
-    const { token } = await new TokenStore(a.redis, a.prefix).create({ name: "old", role: "admin", expiresAt: new Date(Date.now() - 1000).toISOString() });
+    const { token } = await new TokenStore(a.redis, a.prefix).create({
+      name: "old",
+      role: "admin",
+      expiresAt: new Date(Date.now() - 1000).toISOString(),
+    });
     expect((await call(a.url, token, "GET", "/apps")).status).toBe(401);
   });
 

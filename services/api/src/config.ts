@@ -52,7 +52,11 @@ export const envSchema = commonEnvSchema
     }
     const url = env.HOIST_GITLAB_OAUTH_URL;
     if (url?.startsWith("http://") && !/^http:\/\/(127\.0\.0\.1|\[::1\]|localhost)(:\d+)?$/.test(url))
-      ctx.addIssue({ code: "custom", path: ["HOIST_GITLAB_OAUTH_URL"], message: "must be https:// (plain http only for a GitLab on loopback)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["HOIST_GITLAB_OAUTH_URL"],
+        message: "must be https:// (plain http only for a GitLab on loopback)",
+      });
     if (env.HOIST_KMS === "aws" && !env.HOIST_KMS_KEY_ID) {
       ctx.addIssue({
         code: "custom",

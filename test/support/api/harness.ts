@@ -28,7 +28,11 @@ export interface ApiHarness {
 
 /** The API's express app in-process on a free loopback port, over the real test Redis and its own key prefix. */
 export async function startApi(
-  opts: { env?: Record<string, string>; redisUrl?: string; secrets?: SecretBox; /** Another API's prefix: this one then serves the same data (and leaves it on close). */ prefix?: string;
+  opts: {
+    env?: Record<string, string>;
+    redisUrl?: string;
+    secrets?: SecretBox /** Another API's prefix: this one then serves the same data (and leaves it on close). */;
+    prefix?: string;
     /** The loopback port to listen on (a free one when absent). */
     port?: number;
   } = {},

@@ -1,7 +1,7 @@
 import { createHash, createSign, generateKeyPairSync, randomBytes } from "node:crypto";
 import type { Request, Response } from "express";
-import { notFound, type RootModule, type RouteModule } from "./server.js";
 import { projectFor } from "./projects.js";
+import { notFound, type RootModule, type RouteModule } from "./server.js";
 import type { GitlabOauthApp, GitlabState } from "./state.js";
 
 /**
@@ -17,7 +17,10 @@ const TOKEN_TTL_S = 7200;
 const SCOPES = ["openid", "profile", "email", "read_user", "api"];
 
 const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-const KID = createHash("sha256").update(publicKey.export({ type: "spki", format: "der" })).digest("base64url").slice(0, 43);
+const KID = createHash("sha256")
+  .update(publicKey.export({ type: "spki", format: "der" }))
+  .digest("base64url")
+  .slice(0, 43);
 const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
 
 function signJwt(claims: Record<string, unknown>): string {
@@ -35,17 +38,23 @@ function oauthError(res: Response, status: number, error: string, description: s
   res.status(status).json({ error, error_description: description });
 }
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** The authorization request's checks; an error page (not a redirect) for an unknown client or redirect URI, as GitLab. */
-function checkAuthorize(state: GitlabState, req: Request, res: Response): { app: GitlabOauthApp; redirectUri: string; scopes: string[] } | undefined {
+function checkAuthorize(
+  state: GitlabState,
+  req: Request,
+  res: Response,
+): { app: GitlabOauthApp; redirectUri: string; scopes: string[] } | undefined {
   const app = state.oauthApps.find((a) => a.uid === param(req, "client_id"));
   const redirectUri = param(req, "redirect_uri");
   if (!app || !redirectUri || !app.redirectUris.includes(redirectUri)) {
     res
       .status(400)
       .type("html")
-      .send("<h1>An error has occurred</h1><p>Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method. Or: the redirect uri included is not valid.</p>");
+      .send(
+        "<h1>An error has occurred</h1><p>Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method. Or: the redirect uri included is not valid.</p>",
+      );
     return undefined;
   }
   const fail = (error: string, description: string) => {
@@ -57,7 +66,8 @@ function checkAuthorize(state: GitlabState, req: Request, res: Response): { app:
     res.redirect(302, to.href);
     return undefined;
   };
-  if (param(req, "response_type") !== "code") return fail("unsupported_response_type", "The authorization server does not support this response type.");
+  if (param(req, "response_type") !== "code")
+    return fail("unsupported_response_type", "The authorization server does not support this response type.");
   const scopes = (param(req, "scope") ?? "").split(" ").filter(Boolean);
   if (scopes.length === 0 || scopes.some((s) => !app.scopes.includes(s) || !SCOPES.includes(s)))
     return fail("invalid_scope", "The requested scope is invalid, unknown, or malformed.");
@@ -86,7 +96,27 @@ export const oauthRoutes: RootModule = (app, state, { baseUrl }) => {
       subject_types_supported: ["public"],
       id_token_signing_alg_values_supported: ["RS256"],
       claim_types_supported: ["normal"],
-      claims_supported: ["iss", "sub", "aud", "exp", "iat", "sub_legacy", "name", "nickname", "preferred_username", "email", "email_verified", "website", "profile", "picture", "groups", "groups_direct", "https://gitlab.org/claims/groups/owner", "https://gitlab.org/claims/groups/maintainer", "https://gitlab.org/claims/groups/developer"],
+      claims_supported: [
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "sub_legacy",
+        "name",
+        "nickname",
+        "preferred_username",
+        "email",
+        "email_verified",
+        "website",
+        "profile",
+        "picture",
+        "groups",
+        "groups_direct",
+        "https://gitlab.org/claims/groups/owner",
+        "https://gitlab.org/claims/groups/maintainer",
+        "https://gitlab.org/claims/groups/developer",
+      ],
       code_challenge_methods_supported: ["plain", "S256"],
     });
   });
@@ -100,7 +130,7 @@ export const oauthRoutes: RootModule = (app, state, { baseUrl }) => {
     if (!checkAuthorize(state, req, res)) return;
     const hidden = Object.entries(req.query)
       .filter((e): e is [string, string] => typeof e[1] === "string")
-      .map(([k, v]) => `<input type="hidden" name="${escape(k)}" value="${escape(v)}">`)
+      .map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
       .join("");
     res.type("html").send(`<!doctype html><title>Sign in · GitLab</title><form method="post" action="/oauth/authorize">${hidden}
 <label>Username <input name="username" id="user_login"></label><label>Password <input type="password" name="password" id="user_password"></label>
@@ -124,7 +154,9 @@ export const oauthRoutes: RootModule = (app, state, { baseUrl }) => {
       userId: user.id,
       redirectUri: ok.redirectUri,
       scopes: ok.scopes,
-      ...(challenge ? { codeChallenge: challenge, codeChallengeMethod: param(req, "code_challenge_method") === "S256" ? "S256" : "plain" } : {}),
+      ...(challenge
+        ? { codeChallenge: challenge, codeChallengeMethod: param(req, "code_challenge_method") === "S256" ? "S256" : "plain" }
+        : {}),
       ...(nonce ? { nonce } : {}),
       expiresAt: Date.now() + CODE_TTL_MS,
     });
@@ -149,7 +181,12 @@ export const oauthRoutes: RootModule = (app, state, { baseUrl }) => {
     }
     const client = state.oauthApps.find((a) => a.uid === id && a.secret === secret);
     if (!client)
-      return oauthError(res, 401, "invalid_client", "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.");
+      return oauthError(
+        res,
+        401,
+        "invalid_client",
+        "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.",
+      );
     if (param(req, "grant_type") !== "authorization_code")
       return oauthError(res, 400, "unsupported_grant_type", "The authorization grant type is not supported by the authorization server.");
     const code = param(req, "code");
@@ -157,8 +194,14 @@ export const oauthRoutes: RootModule = (app, state, { baseUrl }) => {
     // A code is used once: it is gone whatever happens next.
     state.oauthGrants = state.oauthGrants.filter((g) => g !== grant);
     const invalid = () =>
-      oauthError(res, 400, "invalid_grant", "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.");
-    if (!grant || grant.appUid !== client.uid || grant.expiresAt < Date.now() || grant.redirectUri !== param(req, "redirect_uri")) return invalid();
+      oauthError(
+        res,
+        400,
+        "invalid_grant",
+        "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.",
+      );
+    if (!grant || grant.appUid !== client.uid || grant.expiresAt < Date.now() || grant.redirectUri !== param(req, "redirect_uri"))
+      return invalid();
     if (grant.codeChallenge) {
       const verifier = param(req, "code_verifier");
       if (!verifier) return oauthError(res, 400, "invalid_request", "Missing required parameter: code_verifier.");
@@ -166,7 +209,13 @@ export const oauthRoutes: RootModule = (app, state, { baseUrl }) => {
       if (computed !== grant.codeChallenge) return invalid();
     }
     const token = randomBytes(32).toString("hex");
-    state.oauthTokens.push({ token, userId: grant.userId, appUid: client.uid, scopes: grant.scopes, expiresAt: Date.now() + TOKEN_TTL_S * 1000 });
+    state.oauthTokens.push({
+      token,
+      userId: grant.userId,
+      appUid: client.uid,
+      scopes: grant.scopes,
+      expiresAt: Date.now() + TOKEN_TTL_S * 1000,
+    });
     const now = Math.floor(Date.now() / 1000);
     res.json({
       access_token: token,
@@ -195,8 +244,11 @@ export const oauthRoutes: RootModule = (app, state, { baseUrl }) => {
   const userinfo = (req: Request, res: Response) => {
     const bearer = /^Bearer (.+)$/.exec(req.get("authorization") ?? "")?.[1];
     const t = state.oauthTokens.find((x) => x.token === bearer && x.expiresAt > Date.now());
-    if (!t || !t.scopes.includes("openid")) {
-      res.set("www-authenticate", 'Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token is invalid"').status(401).json({ error: "invalid_token", error_description: "The access token is invalid" });
+    if (!t?.scopes.includes("openid")) {
+      res
+        .set("www-authenticate", 'Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token is invalid"')
+        .status(401)
+        .json({ error: "invalid_token", error_description: "The access token is invalid" });
       return;
     }
     const u = state.users.find((x) => x.id === t.userId);
@@ -232,6 +284,14 @@ export const memberRoutes: RouteModule = (router, state) => {
       res.status(404).json({ message: "404 Not found" });
       return;
     }
-    res.json({ id: u.id, username: u.username, name: u.name, state: u.state, access_level: m.access_level, created_at: new Date(0).toISOString(), expires_at: null });
+    res.json({
+      id: u.id,
+      username: u.username,
+      name: u.name,
+      state: u.state,
+      access_level: m.access_level,
+      created_at: new Date(0).toISOString(),
+      expires_at: null,
+    });
   });
 };

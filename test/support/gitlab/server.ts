@@ -33,7 +33,11 @@ export function missingParam(res: Response, name: string): void {
   res.status(400).json({ error: `${name} is missing` });
 }
 
-export async function startGitlabServer(modules: RouteModule[], state = new GitlabState(), rootModules: RootModule[] = []): Promise<GitlabTestServer> {
+export async function startGitlabServer(
+  modules: RouteModule[],
+  state = new GitlabState(),
+  rootModules: RootModule[] = [],
+): Promise<GitlabTestServer> {
   const app = express();
   let baseUrl = "";
   app.use(express.json());

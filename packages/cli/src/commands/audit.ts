@@ -31,5 +31,10 @@ export async function auditCommand({ args, opts, out, client }: CommandContext):
     out.print(entries.map((e) => JSON.stringify(e)).join("\n"));
     return;
   }
-  out.data({ entries }, () => table(entries.map((e) => ({ ...e, app: e.app ?? "", target: e.target ?? "" })), ["at", "actor", "via", "action", "app", "target"]));
+  out.data({ entries }, () =>
+    table(
+      entries.map((e) => ({ ...e, app: e.app ?? "", target: e.target ?? "" })),
+      ["at", "actor", "via", "action", "app", "target"],
+    ),
+  );
 }

@@ -2,7 +2,8 @@ import { UsageError } from "../errors.js";
 import { table } from "../output.js";
 import type { CommandContext } from "./context.js";
 
-const USAGE = "hoist tokens list | tokens create <name> --role <viewer|deployer|maintainer|admin> [--apps a,b] [--expires <ISO time>] | tokens revoke <id>";
+const USAGE =
+  "hoist tokens list | tokens create <name> --role <viewer|deployer|maintainer|admin> [--apps a,b] [--expires <ISO time>] | tokens revoke <id>";
 
 interface TokenRow {
   id: string;
@@ -20,7 +21,12 @@ export async function tokensCommand({ args, opts, out, client }: CommandContext)
     const res = await client().get<{ tokens: TokenRow[] }>("/v1/tokens");
     out.data(res, () =>
       table(
-        res.tokens.map((t) => ({ ...t, apps: t.apps?.join(",") ?? "(all)", expiresAt: t.expiresAt ?? "never", lastUsedAt: t.lastUsedAt ?? "never" })),
+        res.tokens.map((t) => ({
+          ...t,
+          apps: t.apps?.join(",") ?? "(all)",
+          expiresAt: t.expiresAt ?? "never",
+          lastUsedAt: t.lastUsedAt ?? "never",
+        })),
         ["id", "name", "role", "apps", "expiresAt", "lastUsedAt"],
       ),
     );

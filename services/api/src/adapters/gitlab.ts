@@ -157,7 +157,9 @@ export class GitlabClient {
    */
   async memberAccessLevel(projectId: number, userId: number): Promise<number | undefined> {
     try {
-      const member = await call("project member", memberSchema, () => this.api.ProjectMembers.show(projectId, userId, { includeInherited: true }));
+      const member = await call("project member", memberSchema, () =>
+        this.api.ProjectMembers.show(projectId, userId, { includeInherited: true }),
+      );
       return member.state === "active" || member.state === undefined ? member.access_level : undefined;
     } catch (err) {
       if (err instanceof GitlabError && err.status === 404) return undefined;

@@ -1,4 +1,4 @@
-import { type Records, type Redis, recordKeys, type SecretBox, secretContexts, type OutboundFetch } from "@hoist/shared";
+import { type OutboundFetch, type Records, type Redis, recordKeys, type SecretBox, secretContexts } from "@hoist/shared";
 import { z } from "zod";
 import { GitlabClient } from "../adapters/gitlab.js";
 import { higher, lower, type Principal, type Role, roleFromAccessLevel, roleSchema } from "./roles.js";
@@ -8,7 +8,7 @@ export const GITLAB_ROLE_REFRESH_MS = 10 * 60_000;
 
 const cachedSchema = z.object({ role: roleSchema.nullable(), at: z.number() });
 
-export interface AccessDeps {
+interface AccessDeps {
   redis: Redis;
   prefix: string;
   records: Records;

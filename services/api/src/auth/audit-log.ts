@@ -2,7 +2,7 @@ import { type Redis, recordKeys } from "@hoist/shared";
 import { z } from "zod";
 
 /** One audit entry: who did what, on which app, how, from where, and when. */
-export const auditEntrySchema = z.object({
+const auditEntrySchema = z.object({
   at: z.string(),
   actor: z.string(),
   actorKind: z.enum(["bootstrap", "token", "user", "gitlab"]),
@@ -33,7 +33,7 @@ export const auditQuerySchema = z
     limit: z.coerce.number().int().min(1).max(500).default(100),
   })
   .strict();
-export type AuditQuery = z.infer<typeof auditQuerySchema>;
+type AuditQuery = z.infer<typeof auditQuerySchema>;
 
 const MASK = "••••";
 /** Field names whose values never enter the log: a secret's presence is logged, not the secret. */
@@ -44,7 +44,10 @@ export function maskSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(maskSecrets);
   if (value && typeof value === "object") {
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, SECRET_NAME.test(k) && v !== null && v !== undefined && typeof v !== "boolean" ? MASK : maskSecrets(v)]),
+      Object.entries(value).map(([k, v]) => [
+        k,
+        SECRET_NAME.test(k) && v !== null && v !== undefined && typeof v !== "boolean" ? MASK : maskSecrets(v),
+      ]),
     );
   }
   return value;
@@ -65,7 +68,11 @@ export class AuditLog {
   }
 
   async append(entry: AuditEntry): Promise<void> {
-    const masked = { ...entry, ...(entry.before !== undefined ? { before: maskSecrets(entry.before) } : {}), ...(entry.after !== undefined ? { after: maskSecrets(entry.after) } : {}) };
+    const masked = {
+      ...entry,
+      ...(entry.before !== undefined ? { before: maskSecrets(entry.before) } : {}),
+      ...(entry.after !== undefined ? { after: maskSecrets(entry.after) } : {}),
+    };
     const minId = Date.now() - this.retentionDays * 86_400_000;
     await this.redis.xadd(this.key, "MINID", "~", String(minId), "*", "e", JSON.stringify(masked));
   }

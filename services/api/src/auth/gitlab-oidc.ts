@@ -2,7 +2,7 @@ import { type Redis, recordKeys } from "@hoist/shared";
 import * as oidc from "openid-client";
 import { z } from "zod";
 
-export interface OidcSettings {
+interface OidcSettings {
   /** The GitLab instance: its OpenID Connect issuer (discovery at /.well-known/openid-configuration). */
   url: string;
   clientId: string;
@@ -12,7 +12,7 @@ export interface OidcSettings {
 }
 
 /** What Hoist keeps of a GitLab user who signed in. */
-export interface GitlabPerson {
+interface GitlabPerson {
   /** GitLab's user id (the ID token's `sub`). */
   id: string;
   username: string;

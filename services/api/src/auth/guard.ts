@@ -20,7 +20,7 @@ export interface AuthServices {
 }
 
 export const principalOf = (res: Response) => res.locals.principal as Principal;
-export const viaOf = (res: Response) => (res.locals.via as Via | undefined) ?? "api";
+const viaOf = (res: Response) => (res.locals.via as Via | undefined) ?? "api";
 
 /** The client's address as the socket has it (Hoist trusts no proxy header). */
 export const addressOf = (req: Request) => req.socket.remoteAddress ?? "unknown";
@@ -34,7 +34,14 @@ export async function principalForToken(auth: AuthServices, token: string): Prom
   if (safeEqual(token, auth.bootstrapToken)) return { kind: "bootstrap", name: "bootstrap" };
   const t = await auth.tokens.verify(token);
   if (!t) return undefined;
-  return { kind: "token", id: t.id, name: t.name, role: t.role, ...(t.apps ? { apps: t.apps } : {}), ...(t.owner ? { owner: t.owner } : {}) };
+  return {
+    kind: "token",
+    id: t.id,
+    name: t.name,
+    role: t.role,
+    ...(t.apps ? { apps: t.apps } : {}),
+    ...(t.owner ? { owner: t.owner } : {}),
+  };
 }
 
 /**
@@ -47,7 +54,9 @@ export function authenticateBearer(auth: AuthServices): RequestHandler {
       const address = addressOf(req);
       const wait = await auth.limit.retryAfter(address);
       if (wait > 0) {
-        fail(res, 429, "too_many_failures", `too many failed sign-ins from ${address}; try again in ${wait} s`, { "retry-after": String(wait) });
+        fail(res, 429, "too_many_failures", `too many failed sign-ins from ${address}; try again in ${wait} s`, {
+          "retry-after": String(wait),
+        });
         return;
       }
       const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "";
@@ -105,7 +114,12 @@ export function authorize(auth: AuthServices, surface: RouteRule["surface"]): Re
       const have = missing ? ((await auth.access.anyRole(p, "viewer", atLeast)) ? "viewer" : undefined) : await roleFor(auth, p, rule, app);
       if (!atLeast(have, missing ? "viewer" : rule.role)) {
         const where = app ? `on app ${app}` : rule.scope === "any" ? "on any app" : "on all apps";
-        fail(res, 403, "forbidden", `${req.method} ${req.baseUrl}${req.path} needs role ${rule.role} ${where}; you have ${have ?? "no role"} there`);
+        fail(
+          res,
+          403,
+          "forbidden",
+          `${req.method} ${req.baseUrl}${req.path} needs role ${rule.role} ${where}; you have ${have ?? "no role"} there`,
+        );
         return;
       }
       res.locals.role = have;
@@ -115,11 +129,18 @@ export function authorize(auth: AuthServices, surface: RouteRule["surface"]): Re
   };
 }
 
-export function actorOf(p: Principal): Pick<AuditEntry, "actor" | "actorKind"> {
+function actorOf(p: Principal): Pick<AuditEntry, "actor" | "actorKind"> {
   return { actor: p.name, actorKind: p.kind };
 }
 
-function auditOnSuccess(auth: AuthServices, req: Request, res: Response, action: string, app: string | undefined, params: Record<string, string>): void {
+function auditOnSuccess(
+  auth: AuthServices,
+  req: Request,
+  res: Response,
+  action: string,
+  app: string | undefined,
+  params: Record<string, string>,
+): void {
   res.on("finish", () => {
     if (res.statusCode >= 400) return;
     // The handler may name the app (a new one, from the body) and what changed.

@@ -8,7 +8,7 @@ import type { Role } from "./roles.js";
 type AppOf = (req: RuleRequest, records: Records) => Promise<string | undefined>;
 
 /** What a rule sees of a request: the path's parameters (by the rule's own pattern) and the query. */
-export interface RuleRequest {
+interface RuleRequest {
   params: Record<string, string>;
   query: Record<string, unknown>;
 }

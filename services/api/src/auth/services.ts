@@ -2,8 +2,8 @@ import { outboundFetchFor } from "@hoist/shared";
 import type { ApiDeps } from "../deps.js";
 import { Access } from "./access.js";
 import { AuditLog } from "./audit-log.js";
-import type { AuthServices } from "./guard.js";
 import { FailureLimit } from "./failure-limit.js";
+import type { AuthServices } from "./guard.js";
 import { TokenStore } from "./token-store.js";
 
 /** The people-and-access services of one API process. */

@@ -45,7 +45,13 @@ export class TokenStore {
     this.keys = recordKeys(prefix);
   }
 
-  async create(input: { name: string; role: Role; apps?: string[]; expiresAt?: string; owner?: string }): Promise<{ record: ApiToken; token: string }> {
+  async create(input: {
+    name: string;
+    role: Role;
+    apps?: string[];
+    expiresAt?: string;
+    owner?: string;
+  }): Promise<{ record: ApiToken; token: string }> {
     const token = `${TOKEN_PREFIX}${randomBytes(32).toString("base64url")}`;
     const record: ApiToken = { id: newId("tok"), createdAt: new Date().toISOString(), ...input };
     const fields: Record<string, string> = { id: record.id, name: record.name, role: record.role, createdAt: record.createdAt };

@@ -24,7 +24,14 @@ async function principalOfSession(auth: AuthServices, who: SignedIn): Promise<Pr
   if (who.kind === "user") return { kind: "user", id: who.id, name: who.name };
   const t = await auth.tokens.get(who.id);
   if (!t || (t.expiresAt && Date.parse(t.expiresAt) <= Date.now())) return undefined;
-  return { kind: "token", id: t.id, name: t.name, role: t.role, ...(t.apps ? { apps: t.apps } : {}), ...(t.owner ? { owner: t.owner } : {}) };
+  return {
+    kind: "token",
+    id: t.id,
+    name: t.name,
+    role: t.role,
+    ...(t.apps ? { apps: t.apps } : {}),
+    ...(t.owner ? { owner: t.owner } : {}),
+  };
 }
 
 /** Pages go to the sign-in page without a session; anything else answers 401. */

@@ -76,7 +76,11 @@ function signInRoutes(
 ): void {
   // Where `pnpm start` keeps the token it made: the sign-in page says so.
   const tokenFile = resolve(join(deps.config.HOIST_DATA_DIR, "api-token"));
-  const { HOIST_GITLAB_OAUTH_URL: url, HOIST_GITLAB_OAUTH_CLIENT_ID: clientId, HOIST_GITLAB_OAUTH_CLIENT_SECRET: clientSecret } = deps.config;
+  const {
+    HOIST_GITLAB_OAUTH_URL: url,
+    HOIST_GITLAB_OAUTH_CLIENT_ID: clientId,
+    HOIST_GITLAB_OAUTH_CLIENT_SECRET: clientSecret,
+  } = deps.config;
   const gitlab =
     url && clientId && clientSecret
       ? new GitlabSignIn(
@@ -94,11 +98,19 @@ function signInRoutes(
   /** Slowed like bad API tokens: 20 failures a minute from one address, then 429. */
   const refused = async (req: Request, res: Response, status: number, message: string) => {
     await auth.limit.fail(addressOf(req));
-    res.status(status).type("html").send(loginPage(tokenFile, message, gitlab !== undefined));
+    res
+      .status(status)
+      .type("html")
+      .send(loginPage(tokenFile, message, gitlab !== undefined));
   };
   const slowed = async (req: Request, res: Response) => {
     const wait = await auth.limit.retryAfter(addressOf(req));
-    if (wait > 0) res.status(429).set("retry-after", String(wait)).type("html").send(loginPage(tokenFile, `Too many failed sign-ins; try again in ${wait} s.`, gitlab !== undefined));
+    if (wait > 0)
+      res
+        .status(429)
+        .set("retry-after", String(wait))
+        .type("html")
+        .send(loginPage(tokenFile, `Too many failed sign-ins; try again in ${wait} s.`, gitlab !== undefined));
     return wait > 0;
   };
 
@@ -125,7 +137,10 @@ function signInRoutes(
       }
       const { url: to, state } = await gitlab.start();
       // Binds the sign-in to this browser. Lax: it must come back on GitLab's redirect, a cross-site navigation.
-      res.append("set-cookie", `${OAUTH_COOKIE}=${state}; Path=/login/gitlab; HttpOnly; SameSite=Lax; Max-Age=600${secure(req) ? "; Secure" : ""}`);
+      res.append(
+        "set-cookie",
+        `${OAUTH_COOKIE}=${state}; Path=/login/gitlab; HttpOnly; SameSite=Lax; Max-Age=600${secure(req) ? "; Secure" : ""}`,
+      );
       res.redirect(303, to);
     }),
   );
@@ -139,7 +154,8 @@ function signInRoutes(
       if (await slowed(req, res)) return;
       res.append("set-cookie", `${OAUTH_COOKIE}=; Path=/login/gitlab; HttpOnly; SameSite=Lax; Max-Age=0`);
       const state = typeof req.query.state === "string" ? req.query.state : "";
-      if (typeof req.query.error === "string") return refused(req, res, 401, `GitLab refused the sign-in (${req.query.error.slice(0, 100)}).`);
+      if (typeof req.query.error === "string")
+        return refused(req, res, 401, `GitLab refused the sign-in (${req.query.error.slice(0, 100)}).`);
       if (!state || readCookie(req.headers.cookie, OAUTH_COOKIE) !== state)
         return refused(req, res, 400, "This sign-in was not started in this browser; start again.");
       let person: Awaited<ReturnType<GitlabSignIn["finish"]>>;
@@ -267,10 +283,26 @@ function tokenRoutes(router: Router, auth: AuthServices): void {
     "/tokens",
     wrap(async (req, res) => {
       const body = req.body as Record<string, unknown>;
-      const apps = typeof body.apps === "string" ? body.apps.split(",").map((a) => a.trim()).filter(Boolean) : [];
+      const apps =
+        typeof body.apps === "string"
+          ? body.apps
+              .split(",")
+              .map((a) => a.trim())
+              .filter(Boolean)
+          : [];
       const parsed = createTokenSchema.safeParse({ name: body.name, role: body.role, ...(apps.length ? { apps } : {}) });
       if (!parsed.success) {
-        res.status(400).type("html").send(tokensPage(sessionOf(res), await mine(res), undefined, parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")));
+        res
+          .status(400)
+          .type("html")
+          .send(
+            tokensPage(
+              sessionOf(res),
+              await mine(res),
+              undefined,
+              parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+            ),
+          );
         return;
       }
       try {
@@ -279,7 +311,10 @@ function tokenRoutes(router: Router, auth: AuthServices): void {
         res.type("html").send(tokensPage(sessionOf(res), await mine(res), { name: record.name, token }));
       } catch (err) {
         if (!(err instanceof HttpError)) throw err;
-        res.status(err.status).type("html").send(tokensPage(sessionOf(res), await mine(res), undefined, err.message));
+        res
+          .status(err.status)
+          .type("html")
+          .send(tokensPage(sessionOf(res), await mine(res), undefined, err.message));
       }
     }),
   );

@@ -6,7 +6,7 @@ export const SESSION_COOKIE = "hoist_session";
 const SESSION_TTL_S = 12 * 3600;
 
 /** Who signed in: the bootstrap token, an API token (by id: revoking it ends the session), or a GitLab user. */
-export const signedInSchema = z.discriminatedUnion("kind", [
+const signedInSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("bootstrap") }),
   z.object({ kind: z.literal("token"), id: z.string() }),
   z.object({ kind: z.literal("user"), id: z.string(), name: z.string() }),

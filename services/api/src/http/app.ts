@@ -1,11 +1,11 @@
 import { createServer, type Server } from "node:http";
 import { metricsAccess, metricsRegistry, registerQueueMetrics } from "@hoist/shared";
 import express, { type Express } from "express";
+import { type AuthServices, authenticateBearer, authorize } from "../auth/guard.js";
+import { authServices } from "../auth/services.js";
 import { dashboardPorts } from "../dashboard/api-ports.js";
 import { dashboardRouter, deliveryMetricsRouter } from "../dashboard/router.js";
 import type { ApiDeps } from "../deps.js";
-import { authenticateBearer, type AuthServices, authorize } from "../auth/guard.js";
-import { authServices } from "../auth/services.js";
 import { errorHandler, HttpError, notFoundHandler } from "./errors.js";
 import { healthRouter } from "./health.js";
 import { appsRouter } from "./routes/apps.js";
@@ -20,7 +20,11 @@ import { tokensRouter } from "./routes/tokens.js";
 import { type WebhookHandler, webhookHandler, webhookHookId, webhookRouter } from "./routes/webhooks.js";
 import { setSecurityHeaders } from "./security-headers.js";
 
-export function createHttpApp(deps: ApiDeps, webhook: WebhookHandler = webhookHandler(deps), auth: AuthServices = authServices(deps)): Express {
+export function createHttpApp(
+  deps: ApiDeps,
+  webhook: WebhookHandler = webhookHandler(deps),
+  auth: AuthServices = authServices(deps),
+): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", false);

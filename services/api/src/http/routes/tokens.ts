@@ -69,7 +69,10 @@ export function tokensRouter(auth: AuthServices): Router {
 
   router.post("/tokens", async (req, res) => {
     const { record, token } = await issueToken(auth, principalOf(res), createTokenSchema.parse(req.body));
-    res.locals.auditChange = { target: record.id, after: { name: record.name, role: record.role, apps: record.apps, expiresAt: record.expiresAt } };
+    res.locals.auditChange = {
+      target: record.id,
+      after: { name: record.name, role: record.role, apps: record.apps, expiresAt: record.expiresAt },
+    };
     res.status(201).json({ id: record.id, name: record.name, role: record.role, token });
   });
 
@@ -93,7 +96,8 @@ export function tokensRouter(auth: AuthServices): Router {
   router.delete("/tokens/:id", async (req, res) => {
     const p = principalOf(res);
     const token = await auth.tokens.get(req.params.id);
-    if (!token || (!(await isAdmin(p)) && token.owner !== ownerOf(p))) throw new HttpError(404, "not_found", `token ${req.params.id} not found`);
+    if (!token || (!(await isAdmin(p)) && token.owner !== ownerOf(p)))
+      throw new HttpError(404, "not_found", `token ${req.params.id} not found`);
     await auth.tokens.revoke(token.id);
     res.locals.auditChange = { target: token.id, before: { name: token.name, role: token.role } };
     res.status(204).end();

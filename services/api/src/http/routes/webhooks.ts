@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type App, type SecretBox, SpanKind, secretContexts, withSpan } from "@hoist/shared";
 import { type Request, type Response, Router } from "express";
-import { type ApiDeps, buildPorts } from "../../deps.js";
 import type { AuditLog } from "../../auth/audit-log.js";
+import { type ApiDeps, buildPorts } from "../../deps.js";
 import { acceptPush, type PushDelivery, type PushOutcome, storeUnavailable, withStoreDeadline } from "../../domain/accept-push.js";
 import { verifyStandardSignature } from "../../domain/signature.js";
 import { hashToken } from "../../domain/tokens.js";
