@@ -1,10 +1,13 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { testRedisUrl } from "@hoist/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MAX_FAILURES_PER_MINUTE } from "../../services/api/src/auth/failure-limit.js";
 import { TokenStore } from "../../services/api/src/auth/token-store.js";
 import { API_TOKEN, type ApiHarness, startApi } from "../support/api/harness.js";
+import { freePort } from "../support/net.js";
+import { type ServiceProcess, startService } from "../support/processes.js";
 import { hoist } from "./cli.js";
 
 const call = (url: string, token: string, method: string, path: string, body?: unknown) =>
@@ -31,15 +34,25 @@ async function dump(h: ApiHarness): Promise<string> {
 
 describe("API tokens: created once, stored as a hash, revoked across API processes at once", () => {
   let a: ApiHarness;
-  let b: ApiHarness;
+  let b: { url: string; process: ServiceProcess };
 
   beforeAll(async () => {
     a = await startApi();
-    // A second API over the same Redis data, as a second replica would be.
-    b = await startApi({ prefix: a.prefix });
+    // A second API, the built one as its own process, over the same Redis data: another replica.
+    const port = await freePort();
+    const process = startService("api", {
+      REDIS_URL: testRedisUrl(),
+      HOIST_QUEUE_PREFIX: a.prefix,
+      HOIST_PORT: String(port),
+      HOIST_HOST: "127.0.0.1",
+      HOIST_API_TOKEN: API_TOKEN,
+      HOIST_DATA_DIR: mkdtempSync(join(tmpdir(), "hoist-tokens-")),
+    });
+    b = { url: `http://127.0.0.1:${port}`, process };
+    await process.waitForLog(/"msg":"ready"/);
   });
   afterAll(async () => {
-    await b?.close();
+    await b?.process.stop();
     await a?.close();
   });
 
