@@ -123,6 +123,8 @@ export function authorize(auth: AuthServices, surface: RouteRule["surface"]): Re
         return;
       }
       res.locals.role = have;
+      // Lists show only what the principal may see (GET /v1/apps).
+      res.locals.canView = async (name: string) => atLeast(await auth.access.appRole(p, name), "viewer");
       if (rule.action) auditOnSuccess(auth, req, res, rule.action, app, params);
       next();
     })().catch(next);

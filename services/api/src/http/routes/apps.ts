@@ -25,7 +25,11 @@ export function appsRouter(deps: ApiDeps): Router {
   router.post("/apps", (req, res) => createApp(deps, req, res));
 
   router.get("/apps", async (_req, res) => {
-    const apps = await deps.records.apps.list();
+    const all = await deps.records.apps.list();
+    // Only the apps the caller has a role on (authorize sets canView).
+    const canView = res.locals.canView as (app: string) => Promise<boolean>;
+    const seen = await Promise.all(all.map((a) => canView(a.name)));
+    const apps = all.filter((_, i) => seen[i]);
     res.json({ apps: apps.map((a) => appView(a, publicUrl)) });
   });
 
