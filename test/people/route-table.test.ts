@@ -120,11 +120,17 @@ describe("every route declares its role; each answers 403 below it and works at 
   }
 
   const checked = routeTable
-    .filter((r) => r.role !== "public" && r.role !== "session" && r.path !== "/apps/:app/scale")
+    .filter((r) => r.role !== "public" && r.role !== "session")
     // Deleting comes last: the other routes need the apps.
     .sort((a, b) => Number(a.method === "DELETE") - Number(b.method === "DELETE"));
 
   it.each(checked.map((r) => [`${r.surface} ${r.method} ${r.path} (${r.role})`, r] as const))("%s", async (_name, rule) => {
+    const key = `${rule.method} ${rule.surface === "v1" ? `/v1${rule.path}` : rule.path}`;
+    if (!mountedRoutes(app).some((m) => `${m.method} ${m.path}` === key)) {
+      // A rule ahead of its route: the deployer's scaling route comes with the caddy work. Nothing else.
+      expect(key).toBe("PATCH /v1/apps/:app/scale");
+      return;
+    }
     const need = rule.role as Role;
     for (const lower of [...roles.slice(0, roles.indexOf(need)), "none"] as const) {
       expect(await call(rule, lower), `${lower} must be refused`).toBe(403);
