@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { ApiClient } from "./client.js";
 import { appsCommand } from "./commands/apps.js";
+import { auditCommand } from "./commands/audit.js";
 import { buildsCommand } from "./commands/builds.js";
 import type { CommandContext, Options } from "./commands/context.js";
 import { deployCommand } from "./commands/deploy.js";
@@ -8,13 +9,15 @@ import { envCommand } from "./commands/env.js";
 import { releasesCommand } from "./commands/releases.js";
 import { scaleCommand } from "./commands/scale.js";
 import { gitlabCommand, loginCommand } from "./commands/session.js";
+import { tokensCommand } from "./commands/tokens.js";
 import { loadConfig } from "./config.js";
 import { ApiError, EXIT, PipelineFailed, UsageError } from "./errors.js";
 import { makeOut } from "./output.js";
 
 const USAGE = `hoist: continuous delivery from GitLab
 
-  hoist login <url>                                   store the API token (read from a prompt or stdin)
+  hoist login <url>                                   store an API token (HOIST_API_TOKEN or one from hoist tokens;
+                                                      read from a prompt or stdin)
   hoist apps create <name> --repo <sshUrl|path> [--branch main] [--target-port <port>] [--service web]
                                                       a path (HOIST_LOCAL_REPOS on the server) is taken relative to here
   hoist apps list | show <name> | delete <name>
@@ -27,6 +30,8 @@ const USAGE = `hoist: continuous delivery from GitLab
   hoist releases <app> | releases promote <app> <releaseId> | releases rollback <app>
   hoist env list <app> | env set <app> KEY=VALUE... | env unset <app> KEY...
   hoist scale <app> <service>=<count>...              containers per service (local) or ECS desiredCount; no release
+  hoist tokens list | tokens create <name> --role <role> [--apps a,b] [--expires <time>] | tokens revoke <id>
+  hoist audit [--app <app>] [--actor <name>] [--since <time>] [--jsonl]
 
   --json    machine-readable output
   HOIST_URL and HOIST_TOKEN override the stored login.
@@ -42,6 +47,8 @@ const commands: Record<string, (ctx: CommandContext) => Promise<void>> = {
   releases: releasesCommand,
   env: envCommand,
   scale: scaleCommand,
+  tokens: tokensCommand,
+  audit: auditCommand,
 };
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -116,6 +123,13 @@ function parse(argv: string[]) {
       connection: { type: "string" },
       timeout: { type: "string" },
       "no-cache": { type: "boolean", default: false },
+      role: { type: "string" },
+      apps: { type: "string" },
+      expires: { type: "string" },
+      app: { type: "string" },
+      actor: { type: "string" },
+      since: { type: "string" },
+      jsonl: { type: "boolean", default: false },
     },
   });
 }

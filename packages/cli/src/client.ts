@@ -17,6 +17,8 @@ export class ApiClient {
         headers: {
           authorization: `Bearer ${this.token}`,
           accept: "application/json",
+          // The audit log tells the CLI's requests apart (via: cli).
+          "user-agent": "hoist-cli/1",
           ...(body === undefined ? {} : { "content-type": "application/json" }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),

@@ -24,8 +24,39 @@ export const envSchema = commonEnvSchema
       .min(1024, "at least 1024 bytes")
       .max(64 * MIB, "at most 64 MiB")
       .default(MIB),
+    /** How long the audit log keeps an entry. */
+    HOIST_AUDIT_RETENTION_DAYS: z.coerce
+      .number({ error: "a whole number of days" })
+      .int("a whole number of days")
+      .min(1, "at least 1 day")
+      .max(3650, "at most 3650 days")
+      .default(365),
+    /** Sign in with GitLab (OAuth 2 + OIDC): the GitLab instance and the application's id and secret. */
+    HOIST_GITLAB_OAUTH_URL: z
+      .url({ protocol: /^https?$/, error: "the GitLab instance's URL, e.g. https://gitlab.example.com" })
+      .transform((u) => u.replace(/\/+$/, ""))
+      .optional(),
+    HOIST_GITLAB_OAUTH_CLIENT_ID: z.string().min(1).optional(),
+    HOIST_GITLAB_OAUTH_CLIENT_SECRET: z.string().min(1).optional(),
   })
   .superRefine((env, ctx) => {
+    const oauth = ["HOIST_GITLAB_OAUTH_URL", "HOIST_GITLAB_OAUTH_CLIENT_ID", "HOIST_GITLAB_OAUTH_CLIENT_SECRET"] as const;
+    const set = oauth.filter((k) => env[k] !== undefined);
+    if (set.length > 0 && set.length < oauth.length) {
+      for (const k of oauth.filter((k) => env[k] === undefined))
+        ctx.addIssue({
+          code: "custom",
+          path: [k],
+          message: `required with ${set.join(", ")}: sign-in with GitLab needs the instance URL and the OAuth application's id and secret (GitLab: Admin > Applications, scopes openid profile email)`,
+        });
+    }
+    const url = env.HOIST_GITLAB_OAUTH_URL;
+    if (url?.startsWith("http://") && !/^http:\/\/(127\.0\.0\.1|\[::1\]|localhost)(:\d+)?$/.test(url))
+      ctx.addIssue({
+        code: "custom",
+        path: ["HOIST_GITLAB_OAUTH_URL"],
+        message: "must be https:// (plain http only for a GitLab on loopback)",
+      });
     if (env.HOIST_KMS === "aws" && !env.HOIST_KMS_KEY_ID) {
       ctx.addIssue({
         code: "custom",

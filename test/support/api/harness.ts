@@ -27,8 +27,17 @@ export interface ApiHarness {
 }
 
 /** The API's express app in-process on a free loopback port, over the real test Redis and its own key prefix. */
-export async function startApi(opts: { env?: Record<string, string>; redisUrl?: string; secrets?: SecretBox } = {}): Promise<ApiHarness> {
-  const prefix = uniquePrefix("api");
+export async function startApi(
+  opts: {
+    env?: Record<string, string>;
+    redisUrl?: string;
+    secrets?: SecretBox /** Another API's prefix: this one then serves the same data (and leaves it on close). */;
+    prefix?: string;
+    /** The loopback port to listen on (a free one when absent). */
+    port?: number;
+  } = {},
+): Promise<ApiHarness> {
+  const prefix = opts.prefix ?? uniquePrefix("api");
   const dataDir = mkdtempSync(join(tmpdir(), "hoist-api-test-"));
   const config: Env = envSchema.parse({
     REDIS_URL: opts.redisUrl ?? testRedisUrl(),
@@ -55,7 +64,7 @@ export async function startApi(opts: { env?: Record<string, string>; redisUrl?: 
     apps: new AppCache(records),
     now: () => Date.now() + clock.offsetMs,
   };
-  const server: Server = createHttpServer(deps).listen(0, "127.0.0.1");
+  const server: Server = createHttpServer(deps).listen(opts.port ?? 0, "127.0.0.1");
   await once(server, "listening");
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -77,7 +86,7 @@ export async function startApi(opts: { env?: Record<string, string>; redisUrl?: 
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await deps.queues.close();
-      if (redis.status === "ready") await deletePrefix(redis, prefix);
+      if (redis.status === "ready" && !opts.prefix) await deletePrefix(redis, prefix);
       redis.disconnect();
     },
   };

@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
-import express, { type NextFunction, type Request, type Response, type Router } from "express";
+import express, { type Express, type NextFunction, type Request, type Response, type Router } from "express";
 import { GitlabState, type GitlabUser } from "./state.js";
 
 /**
@@ -10,6 +10,8 @@ import { GitlabState, type GitlabUser } from "./state.js";
  * route module registered below.
  */
 export type RouteModule = (router: Router, state: GitlabState, ctx: { baseUrl: () => string }) => void;
+/** Routes outside /api/v4 (OAuth, OpenID Connect), with their own authentication. */
+export type RootModule = (app: Express, state: GitlabState, ctx: { baseUrl: () => string }) => void;
 
 export interface GitlabTestServer {
   url: string;
@@ -31,7 +33,11 @@ export function missingParam(res: Response, name: string): void {
   res.status(400).json({ error: `${name} is missing` });
 }
 
-export async function startGitlabServer(modules: RouteModule[], state = new GitlabState()): Promise<GitlabTestServer> {
+export async function startGitlabServer(
+  modules: RouteModule[],
+  state = new GitlabState(),
+  rootModules: RootModule[] = [],
+): Promise<GitlabTestServer> {
   const app = express();
   let baseUrl = "";
   app.use(express.json());
@@ -47,7 +53,10 @@ export async function startGitlabServer(modules: RouteModule[], state = new Gitl
       return;
     }
     const header = req.get("private-token") ?? /^Bearer (.+)$/.exec(req.get("authorization") ?? "")?.[1];
-    const user = state.users.find((u) => u.token === header);
+    // A personal access token, or an OAuth access token with the api scope (read_user for /user).
+    const oauth = state.oauthTokens.find((t) => t.token === header && t.expiresAt > Date.now());
+    const oauthOk = oauth && (oauth.scopes.includes("api") || (oauth.scopes.includes("read_user") && req.path === "/user"));
+    const user = state.users.find((u) => u.token === header) ?? (oauthOk ? state.users.find((u) => u.id === oauth.userId) : undefined);
     if (!user) {
       res.status(401).json({ message: "401 Unauthorized" });
       return;
@@ -55,6 +64,7 @@ export async function startGitlabServer(modules: RouteModule[], state = new Gitl
     res.locals.user = user;
     next();
   });
+  for (const register of rootModules) register(app, state, { baseUrl: () => baseUrl });
   for (const register of modules) register(api, state, { baseUrl: () => baseUrl });
   app.use("/api/v4", api);
   app.use((_req, res) => {

@@ -84,6 +84,27 @@ export interface StatusPost {
 export const accessLevels = { guest: 10, reporter: 20, developer: 30, maintainer: 40, owner: 50 } as const;
 export type Role = keyof typeof accessLevels;
 
+/** An OAuth application (GitLab: Admin > Applications): its id ("uid"), secret, callback URLs and scopes. */
+export interface GitlabOauthApp {
+  uid: string;
+  secret: string;
+  redirectUris: string[];
+  scopes: string[];
+}
+
+/** An authorization code GitLab issued, until it is exchanged (once) or expires (10 minutes). */
+export interface GitlabOauthGrant {
+  code: string;
+  appUid: string;
+  userId: number;
+  redirectUri: string;
+  scopes: string[];
+  codeChallenge?: string;
+  codeChallengeMethod?: "plain" | "S256";
+  nonce?: string;
+  expiresAt: number;
+}
+
 export class GitlabState {
   private seq = 1;
   users: GitlabUser[] = [];
@@ -103,6 +124,11 @@ export class GitlabState {
    * integrations" is off): tests whose hooks call back to 127.0.0.1 turn it on explicitly.
    */
   settings = { allowLocalRequestsFromWebHooksAndServices: false };
+  /** OAuth applications, sign-in passwords (user id → password), codes and access tokens issued. */
+  oauthApps: GitlabOauthApp[] = [];
+  passwords = new Map<number, string>();
+  oauthGrants: GitlabOauthGrant[] = [];
+  oauthTokens: { token: string; userId: number; appUid: string; scopes: string[]; expiresAt: number }[] = [];
   /** Every request the server saw, for assertions on what Hoist sent. */
   requests: { method: string; path: string; body: unknown }[] = [];
   /** Planned failures: the next N requests matching `match` answer `status` with `body`. */
@@ -134,6 +160,11 @@ export class GitlabState {
   addMember(project: { id: number }, user: { id: number }, role: Role): void {
     this.members = this.members.filter((m) => !(m.project_id === project.id && m.user_id === user.id));
     this.members.push({ project_id: project.id, user_id: user.id, access_level: accessLevels[role] });
+  }
+
+  /** Takes `user` out of `project` (GitLab: Members > Remove member). */
+  removeMember(project: { id: number }, user: { id: number }): void {
+    this.members = this.members.filter((m) => !(m.project_id === project.id && m.user_id === user.id));
   }
 
   /** Records a commit of a project that has no repository on disk (status endpoints look commits up). */

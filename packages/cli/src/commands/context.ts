@@ -13,6 +13,13 @@ export interface Options {
   connection?: string;
   timeout?: string;
   "no-cache": boolean;
+  role?: string;
+  apps?: string;
+  expires?: string;
+  app?: string;
+  actor?: string;
+  since?: string;
+  jsonl: boolean;
 }
 
 export interface CommandContext {

@@ -9,7 +9,8 @@ export async function loginCommand({ args, out, env }: CommandContext): Promise<
   if (!url || !/^https?:\/\//.test(url)) throw new UsageError("hoist login <url>  (e.g. hoist login https://hoist.example.com)");
   const token = env.HOIST_TOKEN || (await readSecret("Hoist API token"));
   const client = new ApiClient(url.replace(/\/+$/, ""), token);
-  await client.get("/v1/apps");
+  // Any valid token passes, whatever its role (a token for a few apps may list none).
+  await client.get("/v1/me");
   const path = saveConfig({ url: client.url, token }, env);
   out.data({ url: client.url, config: path }, () => `logged in to ${client.url} (token saved in ${path}, mode 0600)`);
 }

@@ -54,6 +54,25 @@ export function recordKeys(prefix: string) {
     webhookSeen: (hookId: string, messageId: string) => `${prefix}:webhook-seen:${hookId}:${messageId}`,
     /** A dashboard session, under the SHA-256 of its id (a key written with a raw id is no session). */
     session: (id: string) => `${prefix}:session:${createHash("sha256").update(id).digest("hex")}`,
+    /**
+     * People and access (services/api/src/auth), under `:auth:`, which only the API's Redis user
+     * reaches: API tokens by id, and the SHA-256 of each token → its id.
+     */
+    apiTokens: `${prefix}:auth:tokens`,
+    apiToken: (id: string) => `${prefix}:auth:token:${id}`,
+    apiTokenByHash: (hash: string) => `${prefix}:auth:token-hash:${hash}`,
+    /** Explicit role grants of GitLab users (hash: `<userId>` or `<userId>:<app>` → role). */
+    grants: `${prefix}:auth:grants`,
+    /** A GitLab user who signed in (id from the OIDC `sub`), with the name and email GitLab gave. */
+    person: (userId: string) => `${prefix}:auth:person:${userId}`,
+    /** A user's roles per app as GitLab's access levels derived them (hash app → role and time), cleared at sign-in. */
+    gitlabRoles: (userId: string) => `${prefix}:auth:gitlab-roles:${userId}`,
+    /** An OAuth sign-in in flight (PKCE verifier, nonce), under the SHA-256 of its `state`. */
+    oauthState: (state: string) => `${prefix}:auth:oauth:${createHash("sha256").update(state).digest("hex")}`,
+    /** Failed sign-ins and bad tokens from one client address in the current minute. */
+    authFailures: (address: string) => `${prefix}:auth:failures:${address}`,
+    /** The audit log: one stream entry per write, trimmed by age. */
+    audit: `${prefix}:audit`,
     /** The channel builders hear cancels on. */
     buildCanceledChannel: `${prefix}:events:build-canceled`,
     /** The workers' dependency reports (Docker API, registry), read by the API for /healthz and the dashboard. */

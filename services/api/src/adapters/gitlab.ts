@@ -32,6 +32,7 @@ const projectSchema = z.object({
   ssh_url_to_repo: z.string().min(1),
   web_url: z.string().optional(),
 });
+const memberSchema = z.object({ id: z.number(), access_level: z.number(), state: z.string().optional() });
 const hookSchema = z.object({ id: z.number(), url: z.string() });
 const deployKeySchema = z.object({ id: z.number(), key: z.string(), can_push: z.boolean().optional() });
 
@@ -147,6 +148,23 @@ export class GitlabClient {
 
   async removeDeployKey(projectId: number, keyId: number): Promise<void> {
     await this.ignoringNotFound("remove deploy key", () => this.api.DeployKeys.remove(projectId, keyId));
+  }
+
+  /**
+   * A user's access level on a project, inherited memberships included
+   * (https://docs.gitlab.com/api/members/#get-a-member-of-a-group-or-project-including-inherited-and-invited-members);
+   * undefined when the user is no member (GitLab answers 404).
+   */
+  async memberAccessLevel(projectId: number, userId: number): Promise<number | undefined> {
+    try {
+      const member = await call("project member", memberSchema, () =>
+        this.api.ProjectMembers.show(projectId, userId, { includeInherited: true }),
+      );
+      return member.state === "active" || member.state === undefined ? member.access_level : undefined;
+    } catch (err) {
+      if (err instanceof GitlabError && err.status === 404) return undefined;
+      throw err;
+    }
   }
 
   /** Removing something already gone is success: unlinking is idempotent. */

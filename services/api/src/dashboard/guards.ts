@@ -1,6 +1,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { AuthServices } from "../auth/guard.js";
+import type { Principal } from "../auth/roles.js";
 import { safeEqual } from "../http/auth.js";
-import { readCookie, SESSION_COOKIE, type Session, type SessionStore } from "./session.js";
+import { readCookie, SESSION_COOKIE, type Session, type SessionStore, type SignedIn } from "./session.js";
 
 /** The signed-in session of a request that passed `requireSession`. */
 export const sessionOf = (res: Response) => res.locals.session as Session;
@@ -16,16 +18,38 @@ function sameOrigin(req: Request): boolean {
   }
 }
 
+/** The principal a session stands for now: a revoked or expired token ends it. */
+async function principalOfSession(auth: AuthServices, who: SignedIn): Promise<Principal | undefined> {
+  if (who.kind === "bootstrap") return { kind: "bootstrap", name: "bootstrap" };
+  if (who.kind === "user") return { kind: "user", id: who.id, name: who.name };
+  const t = await auth.tokens.get(who.id);
+  if (!t || (t.expiresAt && Date.parse(t.expiresAt) <= Date.now())) return undefined;
+  return {
+    kind: "token",
+    id: t.id,
+    name: t.name,
+    role: t.role,
+    ...(t.apps ? { apps: t.apps } : {}),
+    ...(t.owner ? { owner: t.owner } : {}),
+  };
+}
+
 /** Pages go to the sign-in page without a session; anything else answers 401. */
-export function requireSession(sessions: SessionStore): RequestHandler {
+export function requireSession(sessions: SessionStore, auth: AuthServices): RequestHandler {
   return (req, res, next) => {
-    sessions.get(readCookie(req.headers.cookie, SESSION_COOKIE)).then((session) => {
-      if (!session) {
+    (async () => {
+      const session = await sessions.get(readCookie(req.headers.cookie, SESSION_COOKIE));
+      const principal = session && (await principalOfSession(auth, session.who));
+      return principal && session ? { session, principal } : undefined;
+    })().then((found) => {
+      if (!found) {
         if (req.method === "GET" && req.accepts(["html", "json"]) === "html") res.redirect(303, "/login");
         else res.status(401).json({ error: { code: "unauthorized", message: "sign in to the dashboard first" } });
         return;
       }
-      res.locals.session = session;
+      res.locals.session = found.session;
+      res.locals.principal = found.principal;
+      res.locals.via = "dashboard";
       next();
     }, next);
   };

@@ -56,7 +56,7 @@ export function layout(title: string, body: Html, session?: { csrf: string }): s
 <title>${title} · Hoist</title><style>${new Html(STYLE)}</style></head>
 <body><header><span class="brand">Hoist</span>${
     session
-      ? html`<a href="/">Pipelines</a><a href="/delivery">Delivery metrics</a><a href="/admin/queues">Queues</a>
+      ? html`<a href="/">Pipelines</a><a href="/delivery">Delivery metrics</a><a href="/admin/queues">Queues</a><a href="/audit">Audit log</a><a href="/tokens">Tokens</a>
 <form method="post" action="/logout"><input type="hidden" name="csrf" value="${session.csrf}"><button>Sign out</button></form>`
       : ""
   }</header>

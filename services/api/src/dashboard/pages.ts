@@ -1,5 +1,6 @@
 import type { App, Build, DependencyReport, Release } from "@hoist/shared";
 import { scaleView } from "../domain/views.js";
+import type { AuditEntry } from "../auth/audit-log.js";
 import type { DeliveryMetrics } from "./delivery-metrics.js";
 import { duration, Html, html, layout, statusBadge } from "./html.js";
 import type { LogEntry } from "./ports.js";
@@ -31,13 +32,14 @@ type Session = { csrf: string };
 const short = (sha: string) => sha.slice(0, 8);
 const when = (iso: string | undefined) => (iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z") : "–");
 
-export function loginPage(tokenFile: string, error?: string): string {
+export function loginPage(tokenFile: string, error?: string, gitlab = false): string {
   return layout(
     "Sign in",
     html`<h1>Sign in</h1>
+${gitlab ? html`<p><a id="gitlab-sign-in" href="/login/gitlab"><button type="button">Sign in with GitLab</button></a></p><p class="muted">or with an API token:</p>` : ""}
 <form method="post" action="/login">
 <p><label>API token<br><input type="password" name="token" autocomplete="current-password" size="48" autofocus required></label></p>
-<p class="muted" id="token-hint">The token is the API's <code>HOIST_API_TOKEN</code>. <code>pnpm start</code> keeps the one it made in
+<p class="muted" id="token-hint">The token is the API's <code>HOIST_API_TOKEN</code>, or an API token made with <code>hoist tokens create</code>. <code>pnpm start</code> keeps the one it made in
 <code>$HOIST_DATA_DIR/api-token</code> (here: <code>${tokenFile}</code>): <code>cat ${tokenFile}</code></p>
 ${error ? html`<p class="error">${error}</p>` : ""}
 <p><button>Sign in</button></p></form>`,
@@ -172,6 +174,56 @@ export function deliveryPage(session: Session, overall: DeliveryMetrics[], perAp
     html`<h1>Delivery metrics</h1>
 ${overall.map((m) => html`<h2>All apps, last ${m.windowDays} days</h2>${metricsCards(m)}`)}
 ${perApp.map((a) => html`<h2>${a.app}</h2>${a.metrics.map((m) => html`<h3>Last ${m.windowDays} days</h3>${metricsCards(m)}`)}`)}`,
+    session,
+  );
+}
+
+/** The audit log, newest page first as read, with its filters and a JSON-lines export of the same filter. */
+export function auditPage(
+  session: Session,
+  entries: AuditEntry[],
+  filter: { app?: string; actor?: string; since?: string },
+  next?: string,
+): string {
+  const q = new URLSearchParams(Object.entries(filter).filter((e): e is [string, string] => typeof e[1] === "string" && e[1] !== ""));
+  const nextQ = next ? new URLSearchParams([...q, ["cursor", next]]) : undefined;
+  return layout(
+    "Audit log",
+    html`<h1>Audit log</h1>
+<form method="get" action="/audit"><label>App <input name="app" value="${filter.app ?? ""}"></label>
+<label>Actor <input name="actor" value="${filter.actor ?? ""}"></label>
+<label>Since <input name="since" value="${filter.since ?? ""}" placeholder="2026-12-01T00:00:00Z"></label> <button>Filter</button>
+<a id="audit-export" href="/audit/export?${q.toString()}">Export (JSON lines)</a></form>
+<table id="audit"><thead><tr><th>When</th><th>Actor</th><th>Via</th><th>Action</th><th>App</th><th>Target</th><th>Address</th></tr></thead><tbody>
+${entries.map(
+  (e) =>
+    html`<tr data-action="${e.action}"><td>${when(e.at)}</td><td>${e.actor}</td><td>${e.via}</td><td>${e.action}</td><td>${e.app ?? "–"}</td><td>${e.target ?? ""}</td><td>${e.address ?? ""}</td></tr>`,
+)}
+</tbody></table>
+${nextQ ? html`<p><a href="/audit?${nextQ.toString()}">Next page</a></p>` : ""}`,
+    session,
+  );
+}
+
+/** The signed-in person's API tokens, a form for a new one, and the new token, shown this once. */
+export function tokensPage(
+  session: Session,
+  tokens: { id: string; name: string; role: string; apps?: string[]; lastUsedAt?: string }[],
+  made?: { name: string; token: string },
+  error?: string,
+): string {
+  return layout(
+    "API tokens",
+    html`<h1>API tokens</h1>
+${made ? html`<p>Token <b>${made.name}</b>, shown only now (<code>hoist login</code> takes it):</p><pre id="new-token">${made.token}</pre>` : ""}
+${error ? html`<p class="error">${error}</p>` : ""}
+<table><thead><tr><th>Id</th><th>Name</th><th>Role</th><th>Apps</th><th>Last used</th></tr></thead><tbody>
+${tokens.map((t) => html`<tr><td>${t.id}</td><td>${t.name}</td><td>${t.role}</td><td>${t.apps?.join(", ") ?? "all"}</td><td>${when(t.lastUsedAt)}</td></tr>`)}
+</tbody></table>
+<h2>New token</h2><form method="post" action="/tokens"><input type="hidden" name="csrf" value="${session.csrf}">
+<label>Name <input name="name" required></label>
+<label>Role <select name="role"><option>viewer</option><option>deployer</option><option>maintainer</option><option>admin</option></select></label>
+<label>Apps <input name="apps" placeholder="web,api (empty: all you may)"></label> <button id="create-token">Create</button></form>`,
     session,
   );
 }

@@ -2,15 +2,22 @@ import { join, resolve } from "node:path";
 import { createBullBoard } from "@bull-board/api";
 import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { ExpressAdapter } from "@bull-board/express";
-import { type JobQueues, queueNames, readDependencyReports } from "@hoist/shared";
+import { type JobQueues, queueNames, readDependencyReports, recordKeys } from "@hoist/shared";
 import express, { type NextFunction, type Request, type Response, Router } from "express";
+import { auditQuerySchema } from "../auth/audit-log.js";
+import { GitlabSignIn } from "../auth/gitlab-oidc.js";
+import { type AuthServices, addressOf, authorize, principalForToken, principalOf } from "../auth/guard.js";
+import { atLeast } from "../auth/roles.js";
+import { ruleFor } from "../auth/route-table.js";
 import type { ApiDeps } from "../deps.js";
-import { safeEqual } from "../http/auth.js";
+import { HttpError } from "../http/errors.js";
+import { exportJsonLines } from "../http/routes/audit.js";
+import { createTokenSchema, issueToken, ownerOf } from "../http/routes/tokens.js";
 import { deliveryReport } from "./delivery-data.js";
 import { guardWrites, requireSession, sessionOf } from "./guards.js";
-import { appPage, buildPage, deliveryPage, loginPage, type PipelineRow, pipelinesPage } from "./pages.js";
+import { appPage, auditPage, buildPage, deliveryPage, loginPage, type PipelineRow, pipelinesPage, tokensPage } from "./pages.js";
 import type { DashboardPorts } from "./ports.js";
-import { SessionStore, sessionCookie } from "./session.js";
+import { readCookie, SessionStore, type SignedIn, sessionCookie } from "./session.js";
 import { timeline } from "./timeline.js";
 
 type Handler = (req: Request, res: Response) => Promise<void>;
@@ -19,20 +26,23 @@ const wrap = (fn: Handler) => (req: Request, res: Response, next: NextFunction) 
 const param = (req: Request, name: string) => String(req.params[name] ?? "");
 
 /**
- * The operators' dashboard: server-rendered pages behind a sign-in with the API token. Every
- * page, the queue board and every action need a session; actions are POSTs that carry the
- * session's CSRF token, and the cookie is SameSite=Strict besides.
+ * The operators' dashboard: server-rendered pages behind a sign-in with GitLab or an API token.
+ * Every page, the queue board and every action need a session and the role the route table
+ * gives them; actions are POSTs that carry the session's CSRF token, and the cookie is
+ * SameSite=Strict besides. Paths without a dashboard rule leave this router (404 further on).
  */
-export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
+export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts, auth: AuthServices): Router {
   const router = Router();
   const sessions = new SessionStore(deps.redis, deps.config.HOIST_QUEUE_PREFIX);
   const secure = (req: Request) => req.secure || deps.config.HOIST_PUBLIC_URL.startsWith("https://");
   const forms = express.urlencoded({ extended: false, limit: "8kb" });
 
-  signInRoutes(router, deps, sessions, secure, forms);
-  // Everything below needs a session, and state-changing requests the CSRF checks.
-  router.use(requireSession(sessions));
+  router.use((req, _res, next) => next(ruleFor("dashboard", req.method, req.path) ? undefined : "router"));
+  signInRoutes(router, deps, auth, sessions, secure, forms);
+  // Everything below needs a session, state-changing requests the CSRF checks, and each its role.
+  router.use(requireSession(sessions, auth));
   router.use(forms, guardWrites);
+  router.use(authorize(auth, "dashboard"));
   router.post(
     "/logout",
     wrap(async (req, res) => {
@@ -42,36 +52,137 @@ export function dashboardRouter(deps: ApiDeps, ports: DashboardPorts): Router {
     }),
   );
   router.use("/admin/queues", queueBoard(deps.queues));
-  pageRoutes(router, deps, ports);
+  pageRoutes(router, deps, ports, auth);
+  auditRoutes(router, auth);
+  tokenRoutes(router, auth);
   actionRoutes(router, ports);
   return router;
 }
 
-/** GET and POST /login: the form, and a session for the right API token. */
+const OAUTH_COOKIE = "hoist_oauth";
+
+/** A page that sends the browser on to `path` by itself: a same-site step, so the Strict session cookie goes along. */
+const forward = (path: string) =>
+  `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${path}"><title>Signed in</title><a href="${path}">Continue</a>`;
+
+/** GET and POST /login (the bootstrap or an API token), and sign-in with GitLab when configured. */
 function signInRoutes(
   router: Router,
   deps: ApiDeps,
+  auth: AuthServices,
   sessions: SessionStore,
   secure: (req: Request) => boolean,
   forms: express.RequestHandler,
 ): void {
   // Where `pnpm start` keeps the token it made: the sign-in page says so.
   const tokenFile = resolve(join(deps.config.HOIST_DATA_DIR, "api-token"));
+  const {
+    HOIST_GITLAB_OAUTH_URL: url,
+    HOIST_GITLAB_OAUTH_CLIENT_ID: clientId,
+    HOIST_GITLAB_OAUTH_CLIENT_SECRET: clientSecret,
+  } = deps.config;
+  const gitlab =
+    url && clientId && clientSecret
+      ? new GitlabSignIn(
+          { url, clientId, clientSecret, redirectUri: `${deps.config.HOIST_PUBLIC_URL}/login/gitlab/callback` },
+          deps.redis,
+          deps.config.HOIST_QUEUE_PREFIX,
+        )
+      : undefined;
+  const signIn = async (req: Request, res: Response, who: SignedIn, page?: (path: string) => string) => {
+    const session = await sessions.create(who);
+    res.append("set-cookie", sessionCookie(session.id, secure(req)));
+    if (page) res.type("html").send(page("/"));
+    else res.redirect(303, "/");
+  };
+  /** Slowed like bad API tokens: 20 failures a minute from one address, then 429. */
+  const refused = async (req: Request, res: Response, status: number, message: string) => {
+    await auth.limit.fail(addressOf(req));
+    res
+      .status(status)
+      .type("html")
+      .send(loginPage(tokenFile, message, gitlab !== undefined));
+  };
+  const slowed = async (req: Request, res: Response) => {
+    const wait = await auth.limit.retryAfter(addressOf(req));
+    if (wait > 0)
+      res
+        .status(429)
+        .set("retry-after", String(wait))
+        .type("html")
+        .send(loginPage(tokenFile, `Too many failed sign-ins; try again in ${wait} s.`, gitlab !== undefined));
+    return wait > 0;
+  };
+
   router.get("/login", (_req, res) => {
-    res.type("html").send(loginPage(tokenFile));
+    res.type("html").send(loginPage(tokenFile, undefined, gitlab !== undefined));
   });
   router.post(
     "/login",
     forms,
     wrap(async (req, res) => {
+      if (await slowed(req, res)) return;
       const token = typeof req.body?.token === "string" ? req.body.token : "";
-      if (!safeEqual(token, deps.config.HOIST_API_TOKEN)) {
-        res.status(401).type("html").send(loginPage(tokenFile, "That is not this Hoist's API token."));
+      const principal = token ? await principalForToken(auth, token) : undefined;
+      if (!principal) return refused(req, res, 401, "That is not this Hoist's API token, nor a live API token.");
+      await signIn(req, res, principal.kind === "token" ? { kind: "token", id: principal.id } : { kind: "bootstrap" });
+    }),
+  );
+  router.get(
+    "/login/gitlab",
+    wrap(async (req, res) => {
+      if (!gitlab) {
+        res.status(404).type("html").send(loginPage(tokenFile, "Sign-in with GitLab is not configured (HOIST_GITLAB_OAUTH_URL)."));
         return;
       }
-      const session = await sessions.create();
-      res.setHeader("set-cookie", sessionCookie(session.id, secure(req)));
-      res.redirect(303, "/");
+      const { url: to, state } = await gitlab.start();
+      // Binds the sign-in to this browser. Lax: it must come back on GitLab's redirect, a cross-site navigation.
+      res.append(
+        "set-cookie",
+        `${OAUTH_COOKIE}=${state}; Path=/login/gitlab; HttpOnly; SameSite=Lax; Max-Age=600${secure(req) ? "; Secure" : ""}`,
+      );
+      res.redirect(303, to);
+    }),
+  );
+  router.get(
+    "/login/gitlab/callback",
+    wrap(async (req, res) => {
+      if (!gitlab) {
+        res.status(404).type("html").send(loginPage(tokenFile, "Sign-in with GitLab is not configured (HOIST_GITLAB_OAUTH_URL)."));
+        return;
+      }
+      if (await slowed(req, res)) return;
+      res.append("set-cookie", `${OAUTH_COOKIE}=; Path=/login/gitlab; HttpOnly; SameSite=Lax; Max-Age=0`);
+      const state = typeof req.query.state === "string" ? req.query.state : "";
+      if (typeof req.query.error === "string")
+        return refused(req, res, 401, `GitLab refused the sign-in (${req.query.error.slice(0, 100)}).`);
+      if (!state || readCookie(req.headers.cookie, OAUTH_COOKIE) !== state)
+        return refused(req, res, 400, "This sign-in was not started in this browser; start again.");
+      let person: Awaited<ReturnType<GitlabSignIn["finish"]>>;
+      try {
+        person = await gitlab.finish(new URL(req.originalUrl, deps.config.HOIST_PUBLIC_URL), state);
+      } catch (err) {
+        deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, "GitLab sign-in failed");
+        return refused(req, res, 401, "Signing in with GitLab failed; start again.");
+      }
+      await deps.redis.hset(recordKeys(deps.config.HOIST_QUEUE_PREFIX).person(person.id), {
+        id: person.id,
+        username: person.username,
+        ...(person.name ? { name: person.name } : {}),
+        ...(person.email ? { email: person.email } : {}),
+        signedInAt: new Date().toISOString(),
+      });
+      // Roles from GitLab are asked again at every sign-in.
+      await auth.access.refreshGitlabRoles(person.id);
+      await auth.audit.append({
+        at: new Date().toISOString(),
+        actor: person.username,
+        actorKind: "user",
+        via: "dashboard",
+        action: "session.sign_in",
+        address: addressOf(req),
+      });
+      await signIn(req, res, { kind: "user", id: person.id, name: person.username }, forward);
     }),
   );
 }
@@ -89,9 +200,12 @@ function queueBoard(queues: JobQueues): Router {
   return board.getRouter();
 }
 
-/** The pipelines of every app: each app's last build, last release and live release. */
-async function pipelineRows(deps: ApiDeps): Promise<PipelineRow[]> {
-  const apps = await deps.records.apps.list();
+/** The pipelines of every app the principal may see: each app's last build, last release and live release. */
+async function pipelineRows(deps: ApiDeps, auth: AuthServices, res: Response): Promise<PipelineRow[]> {
+  const p = principalOf(res);
+  const all = await deps.records.apps.list();
+  const seen = await Promise.all(all.map(async (app) => atLeast(await auth.access.appRole(p, app.name), "viewer")));
+  const apps = all.filter((_, i) => seen[i]);
   return Promise.all(
     apps.map(async (app) => {
       const [builds, releases] = await Promise.all([
@@ -104,11 +218,11 @@ async function pipelineRows(deps: ApiDeps): Promise<PipelineRow[]> {
 }
 
 /** The pages: pipelines, an app, a build (and its live log), delivery metrics. */
-function pageRoutes(router: Router, deps: ApiDeps, ports: DashboardPorts): void {
+function pageRoutes(router: Router, deps: ApiDeps, ports: DashboardPorts, auth: AuthServices): void {
   router.get(
     "/",
     wrap(async (_req, res) => {
-      const rows = await pipelineRows(deps);
+      const rows = await pipelineRows(deps, auth, res);
       const workers = await readDependencyReports(deps.redis, deps.config.HOIST_QUEUE_PREFIX);
       res.type("html").send(pipelinesPage(sessionOf(res), rows, workers));
     }),
@@ -149,6 +263,77 @@ function pageRoutes(router: Router, deps: ApiDeps, ports: DashboardPorts): void 
     wrap(async (_req, res) => {
       const report = await deliveryReport(deps.records);
       res.type("html").send(deliveryPage(sessionOf(res), report.overall, report.apps));
+    }),
+  );
+}
+
+/** The signed-in person's own API tokens (for the CLI): list, and make one no stronger than they are. */
+function tokenRoutes(router: Router, auth: AuthServices): void {
+  const mine = async (res: Response) => {
+    const owner = ownerOf(principalOf(res));
+    return (await auth.tokens.list()).filter((t) => t.owner === owner);
+  };
+  router.get(
+    "/tokens",
+    wrap(async (_req, res) => {
+      res.type("html").send(tokensPage(sessionOf(res), await mine(res)));
+    }),
+  );
+  router.post(
+    "/tokens",
+    wrap(async (req, res) => {
+      const body = req.body as Record<string, unknown>;
+      const apps =
+        typeof body.apps === "string"
+          ? body.apps
+              .split(",")
+              .map((a) => a.trim())
+              .filter(Boolean)
+          : [];
+      const parsed = createTokenSchema.safeParse({ name: body.name, role: body.role, ...(apps.length ? { apps } : {}) });
+      if (!parsed.success) {
+        res
+          .status(400)
+          .type("html")
+          .send(
+            tokensPage(
+              sessionOf(res),
+              await mine(res),
+              undefined,
+              parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+            ),
+          );
+        return;
+      }
+      try {
+        const { record, token } = await issueToken(auth, principalOf(res), parsed.data);
+        res.locals.auditChange = { target: record.id, after: { name: record.name, role: record.role, apps: record.apps } };
+        res.type("html").send(tokensPage(sessionOf(res), await mine(res), { name: record.name, token }));
+      } catch (err) {
+        if (!(err instanceof HttpError)) throw err;
+        res
+          .status(err.status)
+          .type("html")
+          .send(tokensPage(sessionOf(res), await mine(res), undefined, err.message));
+      }
+    }),
+  );
+}
+
+/** The audit log's page and its JSON-lines export. */
+function auditRoutes(router: Router, auth: AuthServices): void {
+  router.get(
+    "/audit",
+    wrap(async (req, res) => {
+      const q = auditQuerySchema.parse(Object.fromEntries(Object.entries(req.query).filter(([, v]) => v !== "")));
+      const page = await auth.audit.read(q);
+      res.type("html").send(auditPage(sessionOf(res), page.entries, { app: q.app, actor: q.actor, since: q.since }, page.next));
+    }),
+  );
+  router.get(
+    "/audit/export",
+    wrap(async (req, res) => {
+      await exportJsonLines(auth, Object.fromEntries(Object.entries(req.query).filter(([, v]) => v !== "")), res);
     }),
   );
 }

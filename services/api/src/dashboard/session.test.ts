@@ -31,7 +31,7 @@ describe("dashboard sessions in Redis (a real Redis)", () => {
   });
 
   it("stores the session under the id's SHA-256: the id itself is nowhere in Redis", async () => {
-    const session = await store.create();
+    const session = await store.create({ kind: "bootstrap" });
     const keys = await dump(redis, prefix);
     const hashed = createHash("sha256").update(session.id).digest("hex");
     expect([...keys.keys()]).toEqual([`${prefix}:session:${hashed}`]);

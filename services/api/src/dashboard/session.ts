@@ -1,13 +1,25 @@
 import { randomBytes } from "node:crypto";
 import { type Redis, recordKeys } from "@hoist/shared";
+import { z } from "zod";
 
 export const SESSION_COOKIE = "hoist_session";
 const SESSION_TTL_S = 12 * 3600;
 
+/** Who signed in: the bootstrap token, an API token (by id: revoking it ends the session), or a GitLab user. */
+const signedInSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("bootstrap") }),
+  z.object({ kind: z.literal("token"), id: z.string() }),
+  z.object({ kind: z.literal("user"), id: z.string(), name: z.string() }),
+]);
+export type SignedIn = z.infer<typeof signedInSchema>;
+
 export interface Session {
   id: string;
   csrf: string;
+  who: SignedIn;
 }
+
+const storedSchema = z.object({ csrf: z.string(), who: signedInSchema });
 
 /**
  * Dashboard sessions live in Redis, so any API replica serves any signed-in operator. The key is
@@ -25,9 +37,9 @@ export class SessionStore {
     return recordKeys(this.prefix).session(id);
   }
 
-  async create(): Promise<Session> {
-    const session = { id: randomBytes(32).toString("base64url"), csrf: randomBytes(24).toString("base64url") };
-    await this.redis.set(this.key(session.id), JSON.stringify({ csrf: session.csrf }), "EX", SESSION_TTL_S);
+  async create(who: SignedIn): Promise<Session> {
+    const session = { id: randomBytes(32).toString("base64url"), csrf: randomBytes(24).toString("base64url"), who };
+    await this.redis.set(this.key(session.id), JSON.stringify({ csrf: session.csrf, who }), "EX", SESSION_TTL_S);
     return session;
   }
 
@@ -35,8 +47,9 @@ export class SessionStore {
     if (!id || !/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
     const raw = await this.redis.get(this.key(id));
     if (!raw) return undefined;
-    const { csrf } = JSON.parse(raw) as { csrf: string };
-    return { id, csrf };
+    // A session from before sign-in said who (no `who`) is no session: sign in again.
+    const stored = storedSchema.safeParse(JSON.parse(raw));
+    return stored.success ? { id, ...stored.data } : undefined;
   }
 
   async destroy(id: string): Promise<void> {

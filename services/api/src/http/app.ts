@@ -1,25 +1,31 @@
 import { createServer, type Server } from "node:http";
 import { metricsAccess, metricsRegistry, registerQueueMetrics } from "@hoist/shared";
 import express, { type Express } from "express";
+import { type AuthServices, authenticateBearer, authorize } from "../auth/guard.js";
+import { authServices } from "../auth/services.js";
 import { dashboardPorts } from "../dashboard/api-ports.js";
 import { dashboardRouter, deliveryMetricsRouter } from "../dashboard/router.js";
 import type { ApiDeps } from "../deps.js";
-import { requireApiToken } from "./auth.js";
 import { errorHandler, HttpError, notFoundHandler } from "./errors.js";
 import { healthRouter } from "./health.js";
 import { appsRouter } from "./routes/apps.js";
+import { auditRouter } from "./routes/audit.js";
 import { buildLogsRouter } from "./routes/build-logs.js";
 import { buildsRouter } from "./routes/builds.js";
 import { envRouter } from "./routes/env.js";
 import { gitlabRouter } from "./routes/gitlab.js";
+import { grantsRouter } from "./routes/grants.js";
 import { releasesRouter } from "./routes/releases.js";
 import { scaleRouter } from "./routes/scale.js";
+import { tokensRouter } from "./routes/tokens.js";
 import { type WebhookHandler, webhookHandler, webhookHookId, webhookRouter } from "./routes/webhooks.js";
 import { setSecurityHeaders } from "./security-headers.js";
 
-const DASHBOARD_PATHS = /^\/($|login$|logout$|delivery$|apps\/|builds\/|admin\/queues)/;
-
-export function createHttpApp(deps: ApiDeps, webhook: WebhookHandler = webhookHandler(deps)): Express {
+export function createHttpApp(
+  deps: ApiDeps,
+  webhook: WebhookHandler = webhookHandler(deps),
+  auth: AuthServices = authServices(deps),
+): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", false);
@@ -34,7 +40,9 @@ export function createHttpApp(deps: ApiDeps, webhook: WebhookHandler = webhookHa
   app.use(webhookRouter(webhook));
   app.use(healthRouter(deps));
   const v1 = express.Router();
-  v1.use(requireApiToken(deps.config.HOIST_API_TOKEN));
+  // Every /v1 request: a token, then its route's rule (routeTable) and the role it needs.
+  v1.use(authenticateBearer(auth));
+  v1.use(authorize(auth, "v1"));
   v1.use(express.json({ limit: "256kb" }));
   v1.use(appsRouter(deps));
   v1.use(buildsRouter(deps));
@@ -44,6 +52,9 @@ export function createHttpApp(deps: ApiDeps, webhook: WebhookHandler = webhookHa
   v1.use(buildLogsRouter(deps));
   v1.use(envRouter(deps));
   v1.use(deliveryMetricsRouter(deps));
+  v1.use(tokensRouter(auth));
+  v1.use(grantsRouter(auth));
+  v1.use(auditRouter(auth));
   app.use("/v1", v1);
   // Prometheus scrapes with HOIST_METRICS_TOKEN; without one only an API bound to loopback serves metrics.
   registerQueueMetrics(deps.queues);
@@ -53,8 +64,7 @@ export function createHttpApp(deps: ApiDeps, webhook: WebhookHandler = webhookHa
     res.type(metricsRegistry.contentType).send(await metricsRegistry.metrics());
   });
   // The operators' dashboard owns only its own paths, so unknown API paths still answer 404, not a sign-in page.
-  const dashboard = dashboardRouter(deps, dashboardPorts(deps));
-  app.use((req, res, next) => (DASHBOARD_PATHS.test(req.path) ? dashboard(req, res, next) : next()));
+  app.use(dashboardRouter(deps, dashboardPorts(deps), auth));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.log));
   return app;
@@ -66,8 +76,9 @@ export function createHttpApp(deps: ApiDeps, webhook: WebhookHandler = webhookHa
  */
 export function createHttpServer(deps: ApiDeps): Server {
   // One handler (and so one cache of opened signing secrets) for both ways in.
-  const webhook = webhookHandler(deps);
-  const app = createHttpApp(deps, webhook);
+  const auth = authServices(deps);
+  const webhook = webhookHandler(deps, auth.audit);
+  const app = createHttpApp(deps, webhook, auth);
   return createServer((req, res) => {
     const hookId = webhookHookId(req);
     if (hookId === undefined) {

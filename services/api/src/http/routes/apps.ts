@@ -25,7 +25,11 @@ export function appsRouter(deps: ApiDeps): Router {
   router.post("/apps", (req, res) => createApp(deps, req, res));
 
   router.get("/apps", async (_req, res) => {
-    const apps = await deps.records.apps.list();
+    const all = await deps.records.apps.list();
+    // Only the apps the caller has a role on (authorize sets canView).
+    const canView = res.locals.canView as (app: string) => Promise<boolean>;
+    const seen = await Promise.all(all.map((a) => canView(a.name)));
+    const apps = all.filter((_, i) => seen[i]);
     res.json({ apps: apps.map((a) => appView(a, publicUrl)) });
   });
 
@@ -90,6 +94,7 @@ async function createApp(deps: ApiDeps, req: Request, res: Response): Promise<vo
       : {}),
     ...sealed.set,
   });
+  res.locals.auditChange = { app: app.name, after: appView(app, publicUrl) };
   res.status(201).json({
     app: appView(app, publicUrl),
     webhook: { url: webhookUrl(publicUrl, hookId), token },
@@ -123,6 +128,8 @@ async function updateApp(deps: ApiDeps, req: Request<{ app: string }>, res: Resp
   if (!app) throw new HttpError(404, "not_found", `app ${current.name} not found`);
   // Hoist also filters by branch, but GitLab should not send (and count failures of) pushes Hoist ignores.
   if (input.branch !== undefined && input.branch !== current.branch) await syncHookBranchFilter(linkPorts(deps), app);
+  // The audit log's before/after: what the API shows of the app (secrets are never in it), masked again on append.
+  res.locals.auditChange = { before: appView(current, publicUrl), after: appView(app, publicUrl) };
   res.json({
     app: appView(app, publicUrl),
     ...(sealed.outgoingWebhookSecret ? { outgoingWebhook: { url: app.outgoingWebhook?.url, secret: sealed.outgoingWebhookSecret } } : {}),

@@ -49,6 +49,8 @@ export function envRouter(deps: ApiDeps): Router {
       if (out === "missing") throw new NotFoundError(`app ${app.name} not found`);
       if (out === "set") {
         deps.apps.invalidate(app);
+        // Names only: values never reach the audit log.
+        res.locals.auditChange = { after: { set: Object.keys(change.set).sort(), unset: change.unset } };
         res.json({ names: Object.keys(env).sort() });
         return;
       }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type App, type SecretBox, SpanKind, secretContexts, withSpan } from "@hoist/shared";
 import { type Request, type Response, Router } from "express";
+import type { AuditLog } from "../../auth/audit-log.js";
 import { type ApiDeps, buildPorts } from "../../deps.js";
 import { acceptPush, type PushDelivery, type PushOutcome, storeUnavailable, withStoreDeadline } from "../../domain/accept-push.js";
 import { verifyStandardSignature } from "../../domain/signature.js";
@@ -55,6 +56,25 @@ export function webhookHookId(req: IncomingMessage): string | undefined {
 
 export type WebhookHandler = (req: IncomingMessage, res: ServerResponse, hookId: string) => Promise<void>;
 
+/** A build a push started, in the audit log (after the answer: GitLab does not wait for it). */
+async function auditPush(audit: AuditLog, deps: ApiDeps, buildId: string, req: IncomingMessage): Promise<void> {
+  try {
+    const build = await deps.records.builds.get(buildId);
+    await audit.append({
+      at: new Date().toISOString(),
+      actor: "gitlab",
+      actorKind: "gitlab",
+      via: "webhook",
+      action: "build.create",
+      ...(build ? { app: build.app } : {}),
+      target: buildId,
+      address: req.socket.remoteAddress ?? "unknown",
+    });
+  } catch (err) {
+    deps.log.error({ err: err instanceof Error ? err.message : String(err), buildId }, "audit log append failed");
+  }
+}
+
 /** The HTTP answer to each outcome of a push, and the outcome as the trace records it. */
 function answer(outcome: PushOutcome): { status: number; body: object; outcome: string } {
   switch (outcome.kind) {
@@ -77,7 +97,7 @@ function answer(outcome: PushOutcome): { status: number; body: object; outcome: 
  * `acceptPush` decides and stores, and its outcome is answered. It answers every error itself,
  * so the HTTP server can call it without express (it is the hot path).
  */
-export function webhookHandler(deps: ApiDeps): WebhookHandler {
+export function webhookHandler(deps: ApiDeps, audit?: AuditLog): WebhookHandler {
   const signing = new SigningSecretCache(deps.secrets);
   const now = deps.now ?? Date.now;
   const ports = buildPorts(deps);
@@ -97,6 +117,7 @@ export function webhookHandler(deps: ApiDeps): WebhookHandler {
           if ("buildId" in outcome) span.setAttribute("hoist.build_id", outcome.buildId);
           if (status === 202) span.setAttribute("http.response.status_code", status);
           reply(res, status, body);
+          if (outcome.kind === "queued" && audit) await auditPush(audit, deps, outcome.buildId, req);
         },
       );
     } catch (err) {

@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { envSchema } from "./config.js";
+
+const base = { HOIST_API_TOKEN: "t".repeat(32) };
+const oauth = {
+  HOIST_GITLAB_OAUTH_URL: "https://gitlab.example.com/",
+  HOIST_GITLAB_OAUTH_CLIENT_ID: "app-id",
+  HOIST_GITLAB_OAUTH_CLIENT_SECRET: "app-secret",
+};
+
+const messages = (env: Record<string, string>) => {
+  const r = envSchema.safeParse({ ...base, ...env });
+  return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+};
+
+describe("the API's env: sign-in with GitLab and the audit log", () => {
+  it("defaults: no GitLab sign-in, a year of audit log", () => {
+    const env = envSchema.parse(base);
+    expect(env.HOIST_GITLAB_OAUTH_URL).toBeUndefined();
+    expect(env.HOIST_AUDIT_RETENTION_DAYS).toBe(365);
+  });
+
+  it("takes the three OAuth settings together, the URL without its trailing slash", () => {
+    const env = envSchema.parse({ ...base, ...oauth, HOIST_AUDIT_RETENTION_DAYS: "30" });
+    expect(env.HOIST_GITLAB_OAUTH_URL).toBe("https://gitlab.example.com");
+    expect(env.HOIST_GITLAB_OAUTH_CLIENT_ID).toBe("app-id");
+    expect(env.HOIST_AUDIT_RETENTION_DAYS).toBe(30);
+  });
+
+  it("says which OAuth setting is missing when only some are set", () => {
+    const out = messages({ HOIST_GITLAB_OAUTH_URL: oauth.HOIST_GITLAB_OAUTH_URL });
+    expect(out).toHaveLength(2);
+    expect(out[0]).toMatch(/^HOIST_GITLAB_OAUTH_CLIENT_ID: required with HOIST_GITLAB_OAUTH_URL/);
+    expect(out[1]).toMatch(/^HOIST_GITLAB_OAUTH_CLIENT_SECRET: required with HOIST_GITLAB_OAUTH_URL/);
+  });
+
+  it("refuses plain http but for a GitLab on loopback, and retention out of range", () => {
+    expect(messages({ ...oauth, HOIST_GITLAB_OAUTH_URL: "http://gitlab.example.com" })).toEqual([
+      "HOIST_GITLAB_OAUTH_URL: must be https:// (plain http only for a GitLab on loopback)",
+    ]);
+    expect(messages({ ...oauth, HOIST_GITLAB_OAUTH_URL: "http://127.0.0.1:8929" })).toEqual([]);
+    expect(messages({ HOIST_AUDIT_RETENTION_DAYS: "0" })).toEqual(["HOIST_AUDIT_RETENTION_DAYS: at least 1 day"]);
+  });
+});
