@@ -6,3 +6,4 @@ export * from "./notify.js";
 export * from "./permanent.js";
 export * from "./producer.js";
 export * from "./worker.js";
+export * from "./liveness.js";
