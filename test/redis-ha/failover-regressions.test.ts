@@ -122,7 +122,7 @@ describe("Redis failover regressions (BullMQ's tracker)", () => {
     await w.queues.enqueue("build", { kind: "build", buildId: "b2" });
     const ms = await second;
     // Taken by the recreated worker within the stuck time and a check, not by the frozen one's
-    // socket timeout (15 s) or BullMQ's own recovery.
+    // socket timeout (20 s) or BullMQ's own recovery.
     expect(ms).toBeLessThan(4_500);
     expect(w.supervisor.state().recreated).toBe(1);
     expect(w.supervisor.state().lastReason).toMatch(/no fetch for \d+ s with 1 job\(s\) waiting/);

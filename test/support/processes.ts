@@ -18,7 +18,7 @@ export interface ServiceProcess {
  * Starts a built service (`services/<name>/dist/main.js`) as its own process, as `pnpm start` does.
  * On the suite's Redis (an admin REDIS_URL) the service runs as its own ACL user, as in production.
  */
-export function startService(name: string, env: Record<string, string>): ServiceProcess {
+export function startService(name: string, env: Record<string, string>, opts: { script?: string } = {}): ServiceProcess {
   const own = env.REDIS_URL ? { REDIS_URL: asServiceUser(name, env.REDIS_URL) } : {};
   // The test registry takes tokens only (scripts/services-up.sh): the builder and the deployer
   // derive their registry users from its secret, as they do in production; a test may override it.
@@ -28,7 +28,8 @@ export function startService(name: string, env: Record<string, string>): Service
   if (name === "builder" && process.env.HOIST_REGISTRY_BASE_REPOS)
     registry.HOIST_REGISTRY_BASE_REPOS = process.env.HOIST_REGISTRY_BASE_REPOS;
   if (secretFile && name === "deployer" && process.env.HOIST_TEST_REGISTRY) registry.HOIST_REGISTRY = process.env.HOIST_TEST_REGISTRY;
-  const child = spawn(process.execPath, [resolve(repoRoot, "services", name, "dist", "main.js")], {
+  // `script`: another entry that boots the service's main.js (bench/pipeline/service-process.mjs injects an instant build or rollout).
+  const child = spawn(process.execPath, [opts.script ?? resolve(repoRoot, "services", name, "dist", "main.js")], {
     // Outbound calls from tests go to 127.0.0.1 only: that is all a service started here may reach.
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOIST_OUTBOUND_ALLOW: "127.0.0.1", ...registry, ...env, ...own },
     stdio: ["ignore", "pipe", "pipe"],

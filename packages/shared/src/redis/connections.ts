@@ -16,8 +16,8 @@ export const isReadonlyError = (err: Error): boolean => /^READONLY\b/.test(err.m
  *   killed) on an idle connection, which otherwise looks "ready" forever.
  * - socketTimeout: a connection that waits for a reply and gets no byte for this long is
  *   destroyed and reconnected, which is what a frozen master (SIGSTOP, DEBUG SLEEP, a stalled VM)
- *   needs. Producers 2 s, as their command timeout. Workers 15 s: longer than BullMQ's blocking
- *   wait for jobs (at most 5 s, drainDelay) plus its grace, so that an idle worker is not cut off.
+ *   needs. Producers 2 s, as their command timeout. Workers 20 s: longer than BullMQ's longest
+ *   blocking wait for jobs (10 s) plus its grace, so that an idle worker is not cut off.
  * - reconnectOnError READONLY: a master demoted to replica answers writes with READONLY while the
  *   connection stays up; the client reconnects (through Sentinel: to the new master). Workers
  *   resend the command there (2); producers fail it (1), so that the request answers 503 at once.
@@ -47,7 +47,7 @@ function redisOptions(role: RedisRole): RedisOptions {
     ...common,
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
-    socketTimeout: 15_000,
+    socketTimeout: 20_000,
     reconnectOnError: (err) => (isReadonlyError(err) ? 2 : false),
   };
 }

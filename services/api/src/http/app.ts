@@ -67,6 +67,13 @@ export function createHttpServer(deps: ApiDeps): Server {
   const webhook = webhookHandler(deps);
   const app = createHttpApp(deps, webhook);
   return createServer((req, res) => {
+    // While Sentinel fails the master over nothing can be stored safely: 503 at once, not after a timeout.
+    if (deps.failover?.inProgress() && req.url !== "/healthz") {
+      setSecurityHeaders(res);
+      res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
+      res.end(JSON.stringify({ error: { code: "unavailable", message: "Redis is failing over; nothing was stored, try again shortly" } }));
+      return;
+    }
     const hookId = webhookHookId(req);
     if (hookId === undefined) {
       app(req, res);
