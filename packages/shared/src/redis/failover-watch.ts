@@ -22,6 +22,7 @@ export class FailoverWatch {
   /** Which Sentinels (by index) see the master in trouble now. */
   private readonly open = new Set<number>();
   private since: number | undefined;
+  private failovers = 0;
 
   constructor(
     target: Extract<RedisTarget, { kind: "sentinel" }>,
@@ -53,6 +54,7 @@ export class FailoverWatch {
     if ((OPEN as readonly string[]).includes(channel)) {
       if (this.open.size === 0) {
         this.since = Date.now();
+        this.failovers++;
         this.log.warn({ sentinelEvent: channel }, "Redis master failing over: answering 503 until a master is known");
       }
       this.open.add(sentinel);
@@ -64,6 +66,15 @@ export class FailoverWatch {
       return;
     }
     this.open.delete(sentinel);
+  }
+
+  /**
+   * How many failovers began so far. A request that saw this change while it ran may have written
+   * to a master that is being replaced (its commands resent to the old master as it woke up, say):
+   * it must not answer success, as what it stored can be dropped.
+   */
+  epoch(): number {
+    return this.failovers;
   }
 
   /** Whether a failover is under way (no master to write to safely). */
