@@ -2,10 +2,10 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createRedis, type Redis, Records, redisTargetFrom } from "@hoist/shared";
+import { createRedis, Records, type Redis, redisTargetFrom } from "@hoist/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { releaseIdFor } from "../../services/builder/src/jobs/build-job.js";
 import { pushHook } from "../../bench/support/push-hook.js";
+import { releaseIdFor } from "../../services/builder/src/jobs/build-job.js";
 import { freePort } from "../support/net.js";
 import { repoRoot, type ServiceProcess, startService } from "../support/processes.js";
 import { SlackReceiver } from "../support/receivers/slack.js";
@@ -72,7 +72,14 @@ describe("Redis Sentinel failover under webhook traffic", () => {
     const api = startService("api", { ...common, HOIST_PORT: String(apiPort), HOIST_HOST: "127.0.0.1", HOIST_API_TOKEN: API_TOKEN });
     procs.push(api);
     for (const service of ["builder", "deployer", "notifier"]) {
-      const env = { ...common, BENCH_SERVICE: service, HOIST_CONCURRENCY: "4", HOIST_HEALTH_PORT: String(await freePort()), HOIST_BUILD_LOCK_MS: "5000", HOIST_BUILD_STALLED_INTERVAL_MS: "5000" };
+      const env = {
+        ...common,
+        BENCH_SERVICE: service,
+        HOIST_CONCURRENCY: "4",
+        HOIST_HEALTH_PORT: String(await freePort()),
+        HOIST_BUILD_LOCK_MS: "5000",
+        HOIST_BUILD_STALLED_INTERVAL_MS: "5000",
+      };
       procs.push(startService(service, env, { script: serviceProcess }));
     }
     await Promise.all(procs.map((p) => p.waitForLog(/"msg":"ready"/, 60_000)));
@@ -216,7 +223,9 @@ describe("Redis Sentinel failover under webhook traffic", () => {
       for (const queue of ["build", "deploy", "notify"]) {
         const after = (taken[queue] ?? []).filter((t) => t > o.switchAt);
         const at = queue === "notify" ? await firstFinishAfter(queue, o.switchAt) : after.length ? Math.min(...after) : undefined;
-        (takes[queue] ??= []).push(at === undefined ? Number.POSITIVE_INFINITY : at - o.switchAt);
+        const list = takes[queue] ?? [];
+        list.push(at === undefined ? Number.POSITIVE_INFINITY : at - o.switchAt);
+        takes[queue] = list;
       }
     }
     console.info(`sentinel: ms from each +switch-master to the queue's first job taken: ${JSON.stringify(takes)}`);
@@ -249,11 +258,30 @@ describe("Redis Sentinel failover under webhook traffic", () => {
       if (open.length) await sleep(500);
     }
     const openStatuses = await records.builds.statuses(open);
-    const jobStates = await Promise.all(open.slice(0, 20).map((id) => admin.hget(`${prefix}:build:${id}`, "finishedOn").then(async (f) => `${id} ${(await records.builds.statuses([id]))[0]} job:${f ?? (await admin.exists(`${prefix}:build:${id}`)) ? "exists" : "none"}`)));
+    const jobStates = await Promise.all(
+      open
+        .slice(0, 20)
+        .map((id) =>
+          admin
+            .hget(`${prefix}:build:${id}`, "finishedOn")
+            .then(
+              async (f) =>
+                `${id} ${(await records.builds.statuses([id]))[0]} job:${(f ?? (await admin.exists(`${prefix}:build:${id}`))) ? "exists" : "none"}`,
+            ),
+        ),
+    );
     const lostAt = accepted.filter((a) => open.includes(a.buildId as string)).map((a) => a.at);
     const when = (t: number) => new Date(t).toISOString().slice(11, 23);
     const timeline = `outages: ${outages.map((o) => `${o.what} ${when(o.from)}..${when(o.switchAt)}`).join(", ")}; not finished: accepted ${lostAt.length ? `${when(Math.min(...lostAt))}..${when(Math.max(...lostAt))}` : "-"}`;
-    expect(open, `${timeline}; builds accepted (202) but not finished: ${JSON.stringify(openStatuses.reduce<Record<string, number>>((m, s) => { m[String(s)] = (m[String(s)] ?? 0) + 1; return m; }, {}))}\n${jobStates.join("\n")}`).toEqual([]);
+    expect(
+      open,
+      `${timeline}; builds accepted (202) but not finished: ${JSON.stringify(
+        openStatuses.reduce<Record<string, number>>((m, s) => {
+          m[String(s)] = (m[String(s)] ?? 0) + 1;
+          return m;
+        }, {}),
+      )}\n${jobStates.join("\n")}`,
+    ).toEqual([]);
     const statuses = await records.builds.statuses(ids);
     const failed = ids.filter((_, i) => statuses[i] === "failed");
     expect(failed, "builds failed").toEqual([]);

@@ -140,7 +140,13 @@ describe("Redis failover regressions (BullMQ's tracker)", () => {
       release = r;
     });
     closers.push(() => release());
-    const w = await jobWorker({ proxy, prefix: `regr-idle-${randomUUID().slice(0, 8)}`, stuckMs: 1_000, log, hold: { ids: ["long"], until } });
+    const w = await jobWorker({
+      proxy,
+      prefix: `regr-idle-${randomUUID().slice(0, 8)}`,
+      stuckMs: 1_000,
+      log,
+      hold: { ids: ["long"], until },
+    });
     // Idle for longer than a blocking wait (at most 5 s): the waits return, the loop moves.
     await new Promise((r) => setTimeout(r, 7_000));
     expect(w.supervisor.state().sinceFetchS).toBeLessThanOrEqual(5);

@@ -23,7 +23,16 @@ const secrets = createSecretBox(config);
 const target = redisTargetFrom(config);
 const failover = target.kind === "sentinel" ? new FailoverWatch(target, log) : undefined;
 if (failover) shutdown.register("failover watch", async () => failover.close());
-const server = createHttpServer({ config, log, redis, records, queues, secrets, apps: new AppCache(records), ...(failover ? { failover } : {}) });
+const server = createHttpServer({
+  config,
+  log,
+  redis,
+  records,
+  queues,
+  secrets,
+  apps: new AppCache(records),
+  ...(failover ? { failover } : {}),
+});
 await listenOrExit(server, config.HOIST_PORT, config.HOIST_HOST, "HOIST_PORT");
 shutdown.register("http server", async () => {
   // Stop accepting, let in-flight requests finish, and drop idle keep-alive sockets at once.

@@ -71,7 +71,9 @@ const worker = new WorkerSupervisor({
       workerOptions: { lockDuration: config.HOIST_DEPLOY_STALLED_MS, stalledInterval: config.HOIST_DEPLOY_STALLED_MS },
     });
     w.on("failed", (job, err) => {
-      recordDeadDeploy(ports, job, err).catch((e: Error) => log.error({ jobId: job?.id, err: e.message }, "could not record a dead deploy"));
+      recordDeadDeploy(ports, job, err).catch((e: Error) =>
+        log.error({ jobId: job?.id, err: e.message }, "could not record a dead deploy"),
+      );
     });
     return w;
   },

@@ -95,7 +95,9 @@ describe("env config", () => {
       "config: REDIS_SENTINEL_NAME is invalid: the master name the Sentinels monitor",
     );
     const env = (vars: Record<string, string>) => redisTargetFrom(parseEnv(commonEnvSchema, vars));
-    expect(() => env({ REDIS_SENTINELS: "10.0.0.1:26379" })).toThrow(/^config: REDIS_SENTINEL_NAME is missing: the name the Sentinels monitor/);
+    expect(() => env({ REDIS_SENTINELS: "10.0.0.1:26379" })).toThrow(
+      /^config: REDIS_SENTINEL_NAME is missing: the name the Sentinels monitor/,
+    );
     expect(() => env({ REDIS_SENTINEL_NAME: "hoist" })).toThrow(/^config: REDIS_SENTINELS is missing: REDIS_SENTINEL_NAME is set/);
     expect(() => env({ REDIS_SENTINEL_PASSWORD: "x" })).toThrow(/^config: REDIS_SENTINELS is missing: REDIS_SENTINEL_PASSWORD is set/);
   });

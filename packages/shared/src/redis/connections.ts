@@ -4,7 +4,7 @@ import type { RedisTarget } from "./target.js";
 export type RedisRole = "producer" | "worker";
 
 /** A command answered by a demoted master (a replica now): the connection must find the new master. */
-export const isReadonlyError = (err: Error): boolean => /^READONLY\b/.test(err.message);
+const isReadonlyError = (err: Error): boolean => /^READONLY\b/.test(err.message);
 
 /**
  * Producers (the API, anything that enqueues from a request) fail fast when Redis is down so

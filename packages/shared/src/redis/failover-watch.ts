@@ -4,7 +4,14 @@ import type { RedisTarget } from "./target.js";
 
 /** The Sentinel events (their pub/sub channels) that open and close a failover of a master. */
 const OPEN = ["+sdown", "+odown", "+try-failover"] as const;
-const CLOSE = ["+switch-master", "-sdown", "-odown", "-failover-abort-not-elected", "-failover-abort-no-good-slave", "-failover-abort-slave-timeout"];
+const CLOSE = [
+  "+switch-master",
+  "-sdown",
+  "-odown",
+  "-failover-abort-not-elected",
+  "-failover-abort-no-good-slave",
+  "-failover-abort-slave-timeout",
+];
 
 /**
  * Listens to every Sentinel for a failover of Hoist's master: from the moment one Sentinel finds
@@ -61,7 +68,8 @@ export class FailoverWatch {
       return;
     }
     if (channel === "+switch-master") {
-      if (this.open.size) this.log.info({ ms: Date.now() - (this.since ?? Date.now()), master: `${words[3]}:${words[4]}` }, "new Redis master known");
+      if (this.open.size)
+        this.log.info({ ms: Date.now() - (this.since ?? Date.now()), master: `${words[3]}:${words[4]}` }, "new Redis master known");
       this.open.clear();
       return;
     }

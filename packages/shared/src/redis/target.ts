@@ -1,7 +1,7 @@
 import { z } from "zod";
 
 /** One `host:port` of REDIS_SENTINELS (IPv6 in brackets: `[::1]:26379`). */
-export interface RedisNode {
+interface RedisNode {
   host: string;
   port: number;
 }
@@ -25,28 +25,26 @@ export type RedisTarget =
 const NODE = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
 
 /** REDIS_SENTINELS: a comma-separated list of host:port, parsed; a clear message per bad entry. */
-export const redisNodesSchema = z
-  .string()
-  .transform((text, ctx): RedisNode[] => {
-    const nodes: RedisNode[] = [];
-    for (const raw of text.split(",")) {
-      const entry = raw.trim();
-      const m = NODE.exec(entry);
-      const port = m ? Number(m[3]) : 0;
-      if (!m || port < 1 || port > 65535) {
-        ctx.addIssue({
-          code: "custom",
-          message: `"${entry}" is not host:port; a comma-separated list of host:port, e.g. 10.0.0.1:26379,10.0.0.2:26379,[::1]:26379`,
-        });
-        return z.NEVER;
-      }
-      nodes.push({ host: (m[1] ?? m[2]) as string, port });
+export const redisNodesSchema = z.string().transform((text, ctx): { host: string; port: number }[] => {
+  const nodes: RedisNode[] = [];
+  for (const raw of text.split(",")) {
+    const entry = raw.trim();
+    const m = NODE.exec(entry);
+    const port = m ? Number(m[3]) : 0;
+    if (!m || port < 1 || port > 65535) {
+      ctx.addIssue({
+        code: "custom",
+        message: `"${entry}" is not host:port; a comma-separated list of host:port, e.g. 10.0.0.1:26379,10.0.0.2:26379,[::1]:26379`,
+      });
+      return z.NEVER;
     }
-    return nodes;
-  });
+    nodes.push({ host: (m[1] ?? m[2]) as string, port });
+  }
+  return nodes;
+});
 
 /** What the common env schema holds about Redis (see config/env.ts). */
-export interface RedisEnv {
+interface RedisEnv {
   REDIS_URL: string;
   REDIS_SENTINELS?: RedisNode[] | undefined;
   REDIS_SENTINEL_NAME?: string | undefined;
