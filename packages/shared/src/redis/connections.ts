@@ -52,8 +52,8 @@ function redisOptions(role: RedisRole): RedisOptions {
   };
 }
 
-/** ioredis options for a target: a URL as it is; through Sentinel, REDIS_URL's credentials for the master. */
-function targetOptions(target: RedisTarget): RedisOptions {
+/** ioredis options through Sentinel: REDIS_URL's user, password, db and TLS for the master. */
+function targetOptions(target: Extract<RedisTarget, { kind: "sentinel" }>): RedisOptions {
   const url = new URL(target.url);
   const auth: RedisOptions = {
     ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
@@ -61,7 +61,6 @@ function targetOptions(target: RedisTarget): RedisOptions {
     ...(url.pathname.length > 1 ? { db: Number(url.pathname.slice(1)) } : {}),
     ...(url.protocol === "rediss:" ? { tls: {} } : {}),
   };
-  if (target.kind === "url") return auth;
   return {
     ...auth,
     sentinels: target.sentinels,
@@ -81,10 +80,11 @@ function targetOptions(target: RedisTarget): RedisOptions {
  * one server, or a master through Sentinel).
  */
 export function createRedis(target: string | RedisTarget, role: RedisRole, name?: string): Redis {
+  const url = typeof target === "string" ? target : target.kind === "url" ? target.url : undefined;
   const client =
-    typeof target === "string"
-      ? new Redis(target, { ...redisOptions(role), connectionName: name })
-      : new Redis({ ...redisOptions(role), ...targetOptions(target), connectionName: name });
+    url !== undefined
+      ? new Redis(url, { ...redisOptions(role), connectionName: name })
+      : new Redis({ ...redisOptions(role), ...targetOptions(target as Extract<RedisTarget, { kind: "sentinel" }>), connectionName: name });
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
   client.on("error", () => {});
   return client;
