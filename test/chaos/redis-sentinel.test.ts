@@ -192,8 +192,10 @@ describe("Redis Sentinel failover under webhook traffic", () => {
     await set.kill(s1.port);
     const s2 = await next;
     outages.push({ what: "kill -9", from, switchAt: s2.at });
-    // It comes back (its AOF) and the Sentinels make it a replica of the new master.
-    await set.startServer(s1.port);
+    // It comes back (its AOF) as a replica of the new master. Started as the master it was, it
+    // would take writes (and clients that asked a slow Sentinel) until the Sentinels demote it at
+    // their next look, and drop them then (docs/operations.md#high-availability).
+    await set.startServer(s1.port, s2.port);
     await waitForReplicaInSync(s1.port);
     await sleep(3_000);
 
