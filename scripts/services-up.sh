@@ -38,6 +38,8 @@ wait_for() { # description, command...
 # ---- packages ----
 missing=()
 want redis && ! command -v redis-server >/dev/null && missing+=(redis-server)
+# The failover tests and bench:failover run three real Sentinels (test/support/redis-sentinel.ts).
+want redis && ! command -v redis-sentinel >/dev/null && missing+=(redis-sentinel)
 want podman && { command -v podman >/dev/null || missing+=(podman); command -v runc >/dev/null || missing+=(runc); }
 want registry && ! command -v docker-registry >/dev/null && missing+=(docker-registry apache2-utils)
 want registry && ! command -v openssl >/dev/null && missing+=(openssl)

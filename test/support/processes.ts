@@ -19,7 +19,7 @@ export interface ServiceProcess {
  * Starts a built service (`services/<name>/dist/main.js`) as its own process, as `pnpm start` does.
  * On the suite's Redis (an admin REDIS_URL) the service runs as its own ACL user, as in production.
  */
-export function startService(name: string, env: Record<string, string>): ServiceProcess {
+export function startService(name: string, env: Record<string, string>, opts: { script?: string } = {}): ServiceProcess {
   const own: Record<string, string> = env.REDIS_URL ? { REDIS_URL: asServiceUser(name, env.REDIS_URL) } : {};
   // A worker holds its keyring, never the master key, as in production (pnpm start, compose).
   const keyring = asKeyringHolder(name, env);
@@ -34,7 +34,8 @@ export function startService(name: string, env: Record<string, string>): Service
   if (secretFile && name === "deployer" && process.env.HOIST_TEST_REGISTRY) registry.HOIST_REGISTRY = process.env.HOIST_TEST_REGISTRY;
   // Deployers on one host share one Caddy (each app's port is Caddy's), as in production: services-up.sh's.
   if (name === "deployer" && process.env.HOIST_CADDY_ADMIN_URL) registry.HOIST_CADDY_ADMIN_URL = process.env.HOIST_CADDY_ADMIN_URL;
-  const child = spawn(process.execPath, [resolve(repoRoot, "services", name, "dist", "main.js")], {
+  // `script`: another entry that boots the service's main.js (bench/pipeline/service-process.mjs injects an instant build or rollout).
+  const child = spawn(process.execPath, [opts.script ?? resolve(repoRoot, "services", name, "dist", "main.js")], {
     // Outbound calls from tests go to 127.0.0.1 only: that is all a service started here may reach.
     env: withoutMasterKeyIfKeyring({
       PATH: process.env.PATH ?? "",

@@ -18,6 +18,8 @@ export * from "./queues/index.js";
 export * from "./records/index.js";
 export * from "./redis/acl.js";
 export * from "./redis/connections.js";
+export * from "./redis/failover-watch.js";
+export * from "./redis/target.js";
 export * from "./registry/base-repos.js";
 export * from "./registry/credentials.js";
 export * from "./secrets/index.js";

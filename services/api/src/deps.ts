@@ -16,6 +16,8 @@ export interface ApiDeps {
   apps: AppCache;
   /** The webhook path's clock (signature age, a delivery's dedupe window); Date.now when absent. Tests move it. */
   now?: () => number;
+  /** Through Sentinel: whether a failover is under way (every request but /healthz answers 503 at once meanwhile). */
+  failover?: { inProgress(): boolean; epoch(): number };
 }
 
 /** The ports the build use cases (webhook, manual build, cancel) take: never the whole composition root. */

@@ -1,4 +1,13 @@
-import { bootService, connectRedisOrExit, createSecretBox, JobQueues, listenOrExit, Records } from "@hoist/shared";
+import {
+  bootService,
+  connectRedisOrExit,
+  createSecretBox,
+  FailoverWatch,
+  JobQueues,
+  listenOrExit,
+  Records,
+  redisTargetFrom,
+} from "@hoist/shared";
 import { envSchema } from "./config.js";
 import { AppCache } from "./domain/app-cache.js";
 import { resealLegacySecrets } from "./domain/reseal.js";
@@ -19,7 +28,20 @@ await resealLegacySecrets(records, secrets, log).catch((err: unknown) =>
     "re-sealing secrets of an older Hoist failed; workers cannot open those",
   ),
 );
-const server = createHttpServer({ config, log, redis, records, queues, secrets, apps: new AppCache(records) });
+// Through Sentinel, requests answer 503 at once while the master fails over.
+const target = redisTargetFrom(config);
+const failover = target.kind === "sentinel" ? new FailoverWatch(target, log) : undefined;
+if (failover) shutdown.register("failover watch", async () => failover.close());
+const server = createHttpServer({
+  config,
+  log,
+  redis,
+  records,
+  queues,
+  secrets,
+  apps: new AppCache(records),
+  ...(failover ? { failover } : {}),
+});
 await listenOrExit(server, config.HOIST_PORT, config.HOIST_HOST, "HOIST_PORT");
 shutdown.register("http server", async () => {
   // Stop accepting, let in-flight requests finish, and drop idle keep-alive sockets at once.

@@ -6,11 +6,12 @@ import {
   createWorker,
   type Logger,
   onBuildCanceled,
+  redisTargetFrom,
   registrySecretOrExit,
   type SecretBox,
   type ShutdownRegistry,
+  WorkerSupervisor,
 } from "@hoist/shared";
-import type { Worker } from "bullmq";
 import { Cancellations } from "./adapters/cancellations.js";
 import { isEcrRegistry, type PushTarget, resolvePushTarget } from "./adapters/registry.js";
 import { removeStaleWorkspaces } from "./adapters/workspace.js";
@@ -36,7 +37,7 @@ export async function cleanWorkDir({ config, log }: Boot): Promise<string> {
 /** Cancel announcements, on a connection of their own (a subscribed client does nothing else). */
 export async function listenForCancels({ config, log, shutdown }: Boot): Promise<Cancellations> {
   const cancellations = new Cancellations();
-  const subscriber = createRedis(config.REDIS_URL, "worker", "hoist-builder-cancel");
+  const subscriber = createRedis(redisTargetFrom(config), "worker", "hoist-builder-cancel");
   shutdown.register("cancel subscriber", () =>
     subscriber.quit().then(
       () => undefined,
@@ -90,31 +91,47 @@ export function pushTargets({ config, log, shutdown }: Boot): (app: string) => P
   return (app) => resolvePushTarget({ ...config, HOIST_REGISTRY_SECRET: registrySecret }, app, ecr);
 }
 
-/** The build worker, ready; a job BullMQ fails for good on its own marks its build failed. */
-export async function startBuildWorker({ config, log, shutdown }: Boot, deps: BuildJobDeps): Promise<Worker> {
-  const worker = createWorker({
+/**
+ * The build worker, ready; a job BullMQ fails for good on its own marks its build failed. A
+ * worker found stuck (connection ready, builds waiting, no fetch for HOIST_WORKER_STUCK_S) is
+ * created again.
+ */
+export async function startBuildWorker({ config, log, shutdown }: Boot, deps: BuildJobDeps): Promise<WorkerSupervisor> {
+  const create = () => {
+    const worker = createWorker({
+      queue: "build",
+      connection: deps.redis,
+      prefix: deps.prefix,
+      concurrency: config.HOIST_CONCURRENCY,
+      log,
+      handlers: handlers(deps),
+      workerOptions: {
+        lockDuration: config.HOIST_BUILD_LOCK_MS,
+        stalledInterval: config.HOIST_BUILD_STALLED_INTERVAL_MS,
+      },
+    });
+    worker.on("failed", (job, err) => {
+      // A job BullMQ failed for good on its own (stalled too often) must not leave its build running.
+      if (!job || job.finishedOn === undefined) return;
+      const buildId = (job.data as { buildId?: unknown }).buildId;
+      if (typeof buildId !== "string") return;
+      failOrphanedBuild(deps, buildId, err.message).catch((e: Error) =>
+        log.error({ buildId, err: e.message }, "could not mark the build failed"),
+      );
+    });
+    return worker;
+  };
+  const supervisor = new WorkerSupervisor({
     queue: "build",
+    create,
     connection: deps.redis,
-    prefix: deps.prefix,
+    waiting: () => deps.queues.queue("build").getWaitingCount(),
     concurrency: config.HOIST_CONCURRENCY,
+    stuckMs: config.HOIST_WORKER_STUCK_S * 1000,
     log,
-    handlers: handlers(deps),
-    workerOptions: {
-      lockDuration: config.HOIST_BUILD_LOCK_MS,
-      stalledInterval: config.HOIST_BUILD_STALLED_INTERVAL_MS,
-    },
-  });
-  worker.on("failed", (job, err) => {
-    // A job BullMQ failed for good on its own (stalled too often) must not leave its build running.
-    if (!job || job.finishedOn === undefined) return;
-    const buildId = (job.data as { buildId?: unknown }).buildId;
-    if (typeof buildId !== "string") return;
-    failOrphanedBuild(deps, buildId, err.message).catch((e: Error) =>
-      log.error({ buildId, err: e.message }, "could not mark the build failed"),
-    );
   });
   // Registered after Redis, so it closes first: active jobs finish before the connection goes.
-  shutdown.register("build worker", () => worker.close());
-  await worker.waitUntilReady();
-  return worker;
+  shutdown.register("build worker", () => supervisor.close());
+  await supervisor.current.waitUntilReady();
+  return supervisor;
 }

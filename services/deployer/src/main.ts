@@ -13,6 +13,7 @@ import {
   registrySecretOrExit,
   serveWorkerHealth,
   startDependencyChecks,
+  WorkerSupervisor,
 } from "@hoist/shared";
 import { caddyEdgeProvider } from "./adapters/caddy/provider.js";
 import { createDocker, ecsClientFactory } from "./adapters/clients.js";
@@ -64,21 +65,35 @@ const deps = {
   ...(pullAuth ? { pullAuth } : {}),
 };
 const ports = { ...deployPorts(deps), ...deployerOverrides() };
-const worker = createWorker({
+// A worker found stuck (connection ready, jobs waiting, no fetch for HOIST_WORKER_STUCK_S) is created again.
+const worker = new WorkerSupervisor({
   queue: "deploy",
+  create: () => {
+    const w = createWorker({
+      queue: "deploy",
+      connection,
+      prefix,
+      concurrency: config.HOIST_CONCURRENCY,
+      log,
+      handlers: handlers({ log, ports, lockRetryMs: config.HOIST_DEPLOY_LOCK_RETRY_MS }),
+      workerOptions: { lockDuration: config.HOIST_DEPLOY_STALLED_MS, stalledInterval: config.HOIST_DEPLOY_STALLED_MS },
+    });
+    w.on("failed", (job, err) => {
+      recordDeadDeploy(ports, job, err).catch((e: Error) =>
+        log.error({ jobId: job?.id, err: e.message }, "could not record a dead deploy"),
+      );
+    });
+    return w;
+  },
   connection,
-  prefix,
+  waiting: () => queues.queue("deploy").getWaitingCount(),
   concurrency: config.HOIST_CONCURRENCY,
+  stuckMs: config.HOIST_WORKER_STUCK_S * 1000,
   log,
-  handlers: handlers({ log, ports, lockRetryMs: config.HOIST_DEPLOY_LOCK_RETRY_MS }),
-  workerOptions: { lockDuration: config.HOIST_DEPLOY_STALLED_MS, stalledInterval: config.HOIST_DEPLOY_STALLED_MS },
-});
-worker.on("failed", (job, err) => {
-  recordDeadDeploy(ports, job, err).catch((e: Error) => log.error({ jobId: job?.id, err: e.message }, "could not record a dead deploy"));
 });
 // Registered after Redis, so it closes first: active jobs finish before the connection goes.
 shutdown.register("deploy worker", () => worker.close());
-await worker.waitUntilReady();
+await worker.current.waitUntilReady();
 // Local-target deploys need the Docker API: while it is away they fail with the reason and
 // /healthz and the dashboard say so; the process stays.
 const dependencies = await startDependencyChecks({

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { redisTargetFrom } from "../redis/target.js";
 import { ConfigError, commonEnvSchema, concurrencySchema, parseEnv, workerEnvSchema } from "./env.js";
 
 const schema = commonEnvSchema.extend({ HOIST_CONCURRENCY: concurrencySchema });
@@ -61,6 +62,51 @@ describe("env config", () => {
     );
     expect(() => parseEnv(workerEnvSchema, { HOIST_METRICS_TOKEN: "short" })).toThrow(
       "config: HOIST_METRICS_TOKEN is invalid: at least 16 characters (e.g. openssl rand -hex 24)",
+    );
+  });
+
+  it("connects through Sentinel with REDIS_SENTINELS and REDIS_SENTINEL_NAME, REDIS_URL giving the user", () => {
+    const env = parseEnv(commonEnvSchema, {
+      REDIS_URL: "redis://hoist-api:pw@ignored:1/2",
+      REDIS_SENTINELS: "10.0.0.1:26379, sentinel-2.example:26380,[::1]:26381",
+      REDIS_SENTINEL_NAME: "hoist",
+      REDIS_SENTINEL_PASSWORD: "sentinel-secret",
+    });
+    expect(redisTargetFrom(env)).toEqual({
+      kind: "sentinel",
+      url: "redis://hoist-api:pw@ignored:1/2",
+      sentinels: [
+        { host: "10.0.0.1", port: 26379 },
+        { host: "sentinel-2.example", port: 26380 },
+        { host: "::1", port: 26381 },
+      ],
+      name: "hoist",
+      sentinelPassword: "sentinel-secret",
+    });
+    expect(redisTargetFrom(parseEnv(commonEnvSchema, {}))).toEqual({ kind: "url", url: "redis://127.0.0.1:6379" });
+  });
+
+  it("says which Sentinel entry is not host:port, and which variable the others need", () => {
+    expect(() => parseEnv(commonEnvSchema, { REDIS_SENTINELS: "10.0.0.1:26379,10.0.0.2" })).toThrow(
+      'config: REDIS_SENTINELS is invalid: "10.0.0.2" is not host:port; a comma-separated list of host:port',
+    );
+    expect(() => parseEnv(commonEnvSchema, { REDIS_SENTINELS: "10.0.0.1:99999" })).toThrow(/"10.0.0.1:99999" is not host:port/);
+    expect(() => parseEnv(commonEnvSchema, { REDIS_SENTINEL_NAME: "my master" })).toThrow(
+      "config: REDIS_SENTINEL_NAME is invalid: the master name the Sentinels monitor",
+    );
+    const env = (vars: Record<string, string>) => redisTargetFrom(parseEnv(commonEnvSchema, vars));
+    expect(() => env({ REDIS_SENTINELS: "10.0.0.1:26379" })).toThrow(
+      /^config: REDIS_SENTINEL_NAME is missing: the name the Sentinels monitor/,
+    );
+    expect(() => env({ REDIS_SENTINEL_NAME: "hoist" })).toThrow(/^config: REDIS_SENTINELS is missing: REDIS_SENTINEL_NAME is set/);
+    expect(() => env({ REDIS_SENTINEL_PASSWORD: "x" })).toThrow(/^config: REDIS_SENTINELS is missing: REDIS_SENTINEL_PASSWORD is set/);
+  });
+
+  it("closes and recreates a worker stuck for HOIST_WORKER_STUCK_S (60 by default, 10 at least)", () => {
+    expect(parseEnv(workerEnvSchema, {}).HOIST_WORKER_STUCK_S).toBe(60);
+    expect(parseEnv(workerEnvSchema, { HOIST_WORKER_STUCK_S: "15" }).HOIST_WORKER_STUCK_S).toBe(15);
+    expect(() => parseEnv(workerEnvSchema, { HOIST_WORKER_STUCK_S: "5" })).toThrow(
+      "config: HOIST_WORKER_STUCK_S is invalid: at least 10 seconds (a blocking wait lasts up to 5 s)",
     );
   });
 });

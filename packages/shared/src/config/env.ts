@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { redisNodesSchema } from "../redis/target.js";
 
 /** Variables every Hoist process reads. Each service extends this with its own. */
 export const commonEnvSchema = z.object({
@@ -6,6 +7,15 @@ export const commonEnvSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, "a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379")
     .default("redis://127.0.0.1:6379"),
+  /** Sentinels to ask for the master (host:port,...); REDIS_URL then gives only the user, password, db and TLS. */
+  REDIS_SENTINELS: redisNodesSchema.optional(),
+  /** The master's name in the Sentinels' `sentinel monitor <name> ...`. */
+  REDIS_SENTINEL_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, "the master name the Sentinels monitor (letters, digits, '.', '_' or '-'), e.g. hoist")
+    .optional(),
+  /** The Sentinels' own password (their requirepass), when they have one. */
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
   HOIST_QUEUE_PREFIX: z
     .string()
     .regex(
@@ -86,6 +96,16 @@ export const workerEnvSchema = commonEnvSchema.extend({
     .min(250, "at least 250 milliseconds")
     .max(300_000, "at most 300000 milliseconds (5 minutes)")
     .default(5_000),
+  /**
+   * A worker whose Redis connection is ready but that has not fetched a job (nor been told there
+   * is none) for this long while jobs wait is closed and created again (BullMQ's "alive but stuck").
+   */
+  HOIST_WORKER_STUCK_S: z.coerce
+    .number({ error: "a whole number of seconds" })
+    .int("a whole number of seconds")
+    .min(10, "at least 10 seconds (a blocking wait lasts up to 5 s)")
+    .max(3600, "at most 3600 seconds")
+    .default(60),
 });
 
 export const concurrencySchema = z.coerce

@@ -1,13 +1,14 @@
 import { createServer, type Server } from "node:http";
 import type { Worker } from "bullmq";
 import type { Redis } from "ioredis";
+import type { LivenessState, WorkerSupervisor } from "../queues/liveness.js";
 import type { JobQueues } from "../queues/producer.js";
 import { metricsAccess, metricsRegistry, registerQueueMetrics } from "../telemetry/metrics.js";
 import type { DependencyMonitor, DependencyState } from "./dependencies.js";
 import { listenOrExit } from "./listen.js";
 import type { ShutdownRegistry } from "./shutdown.js";
 
-type HealthCheck = () => { ok: boolean; reason?: string; dependencies?: DependencyState[] };
+type HealthCheck = () => { ok: boolean; reason?: string; dependencies?: DependencyState[]; worker?: LivenessState };
 
 /**
  * A worker's own tiny HTTP endpoint for container health checks and orchestrators:
@@ -29,7 +30,8 @@ export async function startHealthServer(
       // ok with a reason: the process works but a dependency is down ("degraded", still 200:
       // restarting the worker would not bring the dependency back).
       const status = !result.ok ? "unhealthy" : result.reason ? "degraded" : "ok";
-      res.end(JSON.stringify({ status, ...(result.reason ? { reason: result.reason } : {}), ...dependencies }));
+      const worker = result.worker ? { worker: result.worker } : {};
+      res.end(JSON.stringify({ status, ...(result.reason ? { reason: result.reason } : {}), ...dependencies, ...worker }));
       return;
     }
     if (req.method === "GET" && req.url === "/metrics") {
@@ -62,10 +64,12 @@ export async function startHealthServer(
  * A worker process's health endpoint, when `HOIST_HEALTH_PORT` asks for one: healthy while the
  * worker runs and its Redis connection is ready, "degraded" (still 200) with the reason while a
  * dependency (the Docker API, a registry) does not answer; `/metrics` also reports the shared queues.
+ * A supervised worker's liveness (`worker`: times it was found stuck and recreated, the last
+ * reason, seconds since its last fetch) is in every answer.
  */
 export async function serveWorkerHealth(opts: {
   config: { HOIST_HEALTH_PORT: number; HOIST_HEALTH_HOST: string; HOIST_METRICS_TOKEN?: string | undefined };
-  worker: Worker;
+  worker: Worker | WorkerSupervisor;
   connection: Redis;
   queues: JobQueues;
   shutdown: ShutdownRegistry;
@@ -78,7 +82,10 @@ export async function serveWorkerHealth(opts: {
     config.HOIST_HEALTH_PORT,
     config.HOIST_HEALTH_HOST,
     () => {
-      const deps = dependencies ? { dependencies: dependencies.list() } : {};
+      const deps = {
+        ...(dependencies ? { dependencies: dependencies.list() } : {}),
+        ...("state" in worker ? { worker: worker.state() } : {}),
+      };
       if (!(worker.isRunning() && connection.status === "ready")) {
         return { ok: false, reason: `worker running: ${worker.isRunning()}, redis: ${connection.status}`, ...deps };
       }

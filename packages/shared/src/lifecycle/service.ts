@@ -12,6 +12,7 @@ import {
   redisAuthError,
   waitForRedis,
 } from "../redis/connections.js";
+import { describeTarget, redisTargetFrom } from "../redis/target.js";
 import { startTelemetry } from "../telemetry/telemetry.js";
 import { ShutdownRegistry } from "./shutdown.js";
 
@@ -24,6 +25,13 @@ interface ServiceContext<E> {
 /** The first lines of every service's main: config (fail fast), logger, telemetry, signal handling. */
 export function bootService<S extends z.ZodType<CommonEnv>>(service: string, envSchema: S): ServiceContext<z.infer<S>> {
   const config = loadConfigOrExit(envSchema);
+  try {
+    redisTargetFrom(config);
+  } catch (err) {
+    // The Redis variables that only make sense together: exit as for any other bad variable.
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(78);
+  }
   const log = createLogger({ service, level: config.HOIST_LOG_LEVEL });
   const shutdown = new ShutdownRegistry(log, config.HOIST_SHUTDOWN_TIMEOUT_MS);
   shutdown.install();
@@ -41,7 +49,8 @@ export function bootService<S extends z.ZodType<CommonEnv>>(service: string, env
  * when Redis refuses the credentials in REDIS_URL, 1 otherwise.
  */
 export async function connectRedisOrExit(ctx: ServiceContext<CommonEnv>, role: RedisRole, name: string): Promise<Redis> {
-  const redis = createRedis(ctx.config.REDIS_URL, role, name);
+  const target = redisTargetFrom(ctx.config);
+  const redis = createRedis(target, role, name);
   ctx.shutdown.register(`redis ${name}`, () => redis.quit().catch(() => redis.disconnect()));
   try {
     await waitForRedis(redis, 15_000);
@@ -51,7 +60,7 @@ export async function connectRedisOrExit(ctx: ServiceContext<CommonEnv>, role: R
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const credentials = err instanceof RedisAuthError;
-    ctx.log.fatal({ err: message, policy: err instanceof RedisPolicyError, credentials }, "cannot start");
+    ctx.log.fatal({ err: message, redis: describeTarget(target), policy: err instanceof RedisPolicyError, credentials }, "cannot start");
     process.stderr.write(`${message}\n`);
     redis.disconnect();
     process.exit(credentials ? 78 : 1);

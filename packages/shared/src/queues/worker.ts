@@ -1,8 +1,9 @@
-import { type Job, UnrecoverableError, Worker, type WorkerOptions } from "bullmq";
+import { type Job, UnrecoverableError, type WorkerOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { SpanKind, withSpan } from "../telemetry/tracing.js";
 import { catalog, type KindOf, type PayloadOf, type QueueName } from "./catalog.js";
+import { TrackedWorker } from "./liveness.js";
 import { isPermanent } from "./permanent.js";
 import { PayloadError, parsePayload } from "./producer.js";
 
@@ -52,9 +53,9 @@ export function stalledReason(message: string): string {
  * does not match its queue's schema fails at once as unrecoverable, with the zod message as reason.
  * A handler's PermanentError fails its job for good too (as UnrecoverableError).
  */
-export function createWorker<Q extends QueueName>(opts: CreateWorkerOptions<Q>): Worker {
+export function createWorker<Q extends QueueName>(opts: CreateWorkerOptions<Q>): TrackedWorker {
   const { queue, log } = opts;
-  const worker = new Worker(
+  const worker = new TrackedWorker(
     catalog[queue].name,
     async (job, token, signal) => {
       let payload: PayloadOf<Q>;

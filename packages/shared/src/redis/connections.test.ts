@@ -3,6 +3,7 @@ import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testRedisUrl } from "../testing/index.js";
 import { assertNoEviction, createRedis, RedisPolicyError, waitForRedis } from "./connections.js";
+import { redisTargetFrom } from "./target.js";
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -39,6 +40,13 @@ describe("redis connections", () => {
     const redis = createRedis(testRedisUrl(), "producer");
     await waitForRedis(redis);
     await expect(assertNoEviction(redis)).resolves.toBeUndefined();
+    redis.disconnect();
+  });
+
+  it("connects to the server a REDIS_URL target names (what services get from redisTargetFrom)", async () => {
+    const redis = createRedis(redisTargetFrom({ REDIS_URL: testRedisUrl() }), "worker");
+    await waitForRedis(redis, 5_000);
+    expect(await redis.ping()).toBe("PONG");
     redis.disconnect();
   });
 

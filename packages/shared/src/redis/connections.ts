@@ -1,26 +1,90 @@
 import { Redis, type RedisOptions } from "ioredis";
+import type { RedisTarget } from "./target.js";
 
 export type RedisRole = "producer" | "worker";
+
+/** A command answered by a demoted master (a replica now): the connection must find the new master. */
+const isReadonlyError = (err: Error): boolean => /^READONLY\b/.test(err.message);
 
 /**
  * Producers (the API, anything that enqueues from a request) fail fast when Redis is down so
  * that the caller can answer 503 instead of hanging. Workers wait and reconnect forever:
  * BullMQ requires maxRetriesPerRequest: null for blocking connections.
+ *
+ * Failover settings (docs/operations.md#high-availability):
+ * - keepAlive 5 s: TCP keepalive probes find a peer that vanished (a host lost, not a process
+ *   killed) on an idle connection, which otherwise looks "ready" forever.
+ * - socketTimeout: a connection that waits for a reply and gets no byte for this long is
+ *   destroyed and reconnected, which is what a frozen master (SIGSTOP, DEBUG SLEEP, a stalled VM)
+ *   needs. Producers 2 s, as their command timeout. Workers 20 s: longer than BullMQ's longest
+ *   blocking wait for jobs (10 s) plus its grace, so that an idle worker is not cut off.
+ * - reconnectOnError READONLY: a master demoted to replica answers writes with READONLY while the
+ *   connection stays up; the client reconnects (through Sentinel: to the new master). Workers
+ *   resend the command there (2); producers fail it (1), so that the request answers 503 at once.
+ * - retryStrategy: 50 ms doubling, at most 1 s between attempts: the new master is taken within
+ *   about a second of being known, which Sentinel's own failover (seconds) dwarfs.
+ * - Sentinel: failoverDetector subscribes to the Sentinels' +switch-master and reconnects the
+ *   moment they elect a new master, instead of waiting for the old one's socket to fail.
  */
 function redisOptions(role: RedisRole): RedisOptions {
   const common: RedisOptions = {
     lazyConnect: false,
     connectTimeout: 2_000,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+    keepAlive: 5_000,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1_000),
   };
   if (role === "producer") {
-    return { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000 };
+    return {
+      ...common,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 2_000,
+      socketTimeout: 2_000,
+      reconnectOnError: (err) => (isReadonlyError(err) ? 1 : false),
+    };
   }
-  return { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null };
+  return {
+    ...common,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    socketTimeout: 20_000,
+    reconnectOnError: (err) => (isReadonlyError(err) ? 2 : false),
+  };
 }
 
-export function createRedis(url: string, role: RedisRole, name?: string): Redis {
-  const client = new Redis(url, { ...redisOptions(role), connectionName: name });
+/** ioredis options through Sentinel: REDIS_URL's user, password, db and TLS for the master. */
+function targetOptions(target: Extract<RedisTarget, { kind: "sentinel" }>): RedisOptions {
+  const url = new URL(target.url);
+  const auth: RedisOptions = {
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(url.pathname.length > 1 ? { db: Number(url.pathname.slice(1)) } : {}),
+    ...(url.protocol === "rediss:" ? { tls: {} } : {}),
+  };
+  return {
+    ...auth,
+    sentinels: target.sentinels,
+    name: target.name,
+    role: "master",
+    ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
+    failoverDetector: true,
+    // Sentinels down or still electing: ask again soon (null would give up for good).
+    sentinelRetryStrategy: (times) => Math.min(100 * times, 1_000),
+    sentinelMaxConnections: 3,
+    ...(url.protocol === "rediss:" ? { enableTLSForSentinelMode: true } : {}),
+  };
+}
+
+/**
+ * A Redis client for `role`: `target` is a redis:// URL or a RedisTarget (redisTargetFrom(config):
+ * one server, or a master through Sentinel).
+ */
+export function createRedis(target: string | RedisTarget, role: RedisRole, name?: string): Redis {
+  const url = typeof target === "string" ? target : target.kind === "url" ? target.url : undefined;
+  const client =
+    url !== undefined
+      ? new Redis(url, { ...redisOptions(role), connectionName: name })
+      : new Redis({ ...redisOptions(role), ...targetOptions(target as Extract<RedisTarget, { kind: "sentinel" }>), connectionName: name });
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
   client.on("error", () => {});
   return client;

@@ -1,6 +1,6 @@
 import type { App, Build, DependencyReport, Release } from "@hoist/shared";
-import { scaleView } from "../domain/views.js";
 import type { AuditEntry } from "../auth/audit-log.js";
+import { scaleView } from "../domain/views.js";
 import type { DeliveryMetrics } from "./delivery-metrics.js";
 import { duration, Html, html, layout, statusBadge } from "./html.js";
 import type { LogEntry } from "./ports.js";

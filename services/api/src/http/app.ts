@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { metricsAccess, metricsRegistry, registerQueueMetrics } from "@hoist/shared";
 import express, { type Express } from "express";
 import { type AuthServices, authenticateBearer, authorize } from "../auth/guard.js";
@@ -80,6 +80,7 @@ export function createHttpServer(deps: ApiDeps): Server {
   const webhook = webhookHandler(deps, auth.audit);
   const app = createHttpApp(deps, webhook, auth);
   return createServer((req, res) => {
+    if (deps.failover && req.url !== "/healthz" && failingOver(deps.failover, res)) return;
     const hookId = webhookHookId(req);
     if (hookId === undefined) {
       app(req, res);
@@ -88,4 +89,41 @@ export function createHttpServer(deps: ApiDeps): Server {
     setSecurityHeaders(res);
     void webhook(req, res, hookId);
   });
+}
+
+const FAILING_OVER = JSON.stringify({
+  error: { code: "unavailable", message: "Redis is failing over; nothing was stored, try again shortly" },
+});
+
+/**
+ * While Sentinel fails the master over nothing can be stored safely: 503 at once, not after a
+ * timeout. A request that was under way when a failover began answers 503 instead of success
+ * too: what it stored may have gone to the master being replaced and be dropped; the client's
+ * retry (GitLab resends, with the same idempotency key) is deduplicated.
+ */
+function failingOver(watch: NonNullable<ApiDeps["failover"]>, res: ServerResponse): boolean {
+  const refuse = () => {
+    setSecurityHeaders(res);
+    res.writeHead(503, { "content-type": "application/json", "content-length": Buffer.byteLength(FAILING_OVER), "retry-after": "1" });
+    res.end(FAILING_OVER);
+  };
+  if (watch.inProgress()) {
+    refuse();
+    return true;
+  }
+  const epoch = watch.epoch();
+  // express's send and the webhook path both come through writeHead (end calls it when unsent).
+  let replaced = false;
+  const writeHead = res.writeHead.bind(res) as (status: number, ...rest: unknown[]) => ServerResponse;
+  res.writeHead = ((status: number, ...rest: unknown[]) => {
+    if (status >= 300 || watch.epoch() === epoch) return writeHead(status, ...rest);
+    replaced = true;
+    return writeHead(503, { "content-type": "application/json", "content-length": Buffer.byteLength(FAILING_OVER), "retry-after": "1" });
+  }) as typeof res.writeHead;
+  const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+  res.end = ((...args: unknown[]) => {
+    if (!res.headersSent && res.statusCode < 300 && watch.epoch() !== epoch) res.writeHead(res.statusCode);
+    return replaced ? end(FAILING_OVER) : end(...args);
+  }) as typeof res.end;
+  return false;
 }
