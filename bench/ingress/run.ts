@@ -20,9 +20,10 @@ import { projectRoutes } from "../../test/support/gitlab/projects.js";
 import { startGitlabServer } from "../../test/support/gitlab/server.js";
 import { statusRoutes } from "../../test/support/gitlab/statuses.js";
 import { userRoutes } from "../../test/support/gitlab/users.js";
+import { passwordsIn } from "../../test/support/redis-acl.js";
 import { freePort, post } from "../support/http.js";
 import { pushHook } from "../support/push-hook.js";
-import { redisUsersFrom, serviceRedisUrls } from "../support/redis-users.js";
+import { serviceRedisUrls } from "../support/redis-users.js";
 
 const here = import.meta.dirname;
 const root = resolve(here, "..", "..");
@@ -156,7 +157,7 @@ const envText = execFileSync("bash", [join(root, "scripts/services-up.sh")], {
 const env: Record<string, string> = {};
 for (const m of envText.matchAll(/^export (\w+)="(.*)"$/gm)) env[m[1] as string] = m[2] as string;
 const url = process.env.REDIS_URL ?? (env.REDIS_URL as string);
-const redisUrls = serviceRedisUrls(url, redisUsersFrom(process.env.REDIS_URL ? process.env : env));
+const redisUrls = serviceRedisUrls(url, passwordsIn(process.env.REDIS_URL ? process.env : env));
 const stopServices = () => {
   execFileSync("bash", [join(root, "scripts/services-down.sh")], { env: { ...process.env, W: svcDir }, stdio: "ignore" });
   rmSync(svcDir, { recursive: true, force: true });

@@ -5,8 +5,9 @@ import { once } from "node:events";
 import { closeSync, createWriteStream, openSync, readFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { join } from "node:path";
+import { passwordsIn } from "../../test/support/redis-acl.js";
 import { freePort, post as postWith } from "../support/http.js";
-import { adminRedisUrl, freshRedisUsers, type RedisUsers, redisUsersFrom } from "../support/redis-users.js";
+import { adminRedisUrl, freshRedisUsers, type RedisUsers } from "../support/redis-users.js";
 import type { ProcessMessage, StampRow } from "./reference-process.js";
 
 const children: ChildProcess[] = [];
@@ -47,7 +48,7 @@ export function startProcess(args: string[], env: Record<string, string>, ready:
  * run (AOF everysec, noeviction, one ACL user per service, as production runs it).
  */
 export async function redisUrl(dir: string): Promise<{ url: string; users: RedisUsers | undefined }> {
-  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, users: redisUsersFrom(process.env) };
+  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, users: passwordsIn(process.env) };
   const port = await freePort();
   const aclPath = join(dir, "users.acl");
   const users = freshRedisUsers(aclPath);

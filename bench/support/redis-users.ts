@@ -4,15 +4,9 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { aclFile, SERVICE_USERS, type ServiceUser, serviceRedisUrl } from "@hoist/shared";
 
-export type RedisUsers = { admin: string } & Record<ServiceUser, string>;
+import type { SuitePasswords } from "../../test/support/redis-acl.js";
 
-/** The passwords scripts/services-up.sh emits (HOIST_REDIS_PASSWORD_<USER>), if `env` has them all. */
-export function redisUsersFrom(env: Record<string, string | undefined>): RedisUsers | undefined {
-  const get = (who: string) => env[`HOIST_REDIS_PASSWORD_${who.toUpperCase()}`];
-  const admin = get("admin");
-  if (!admin || SERVICE_USERS.some((s) => !get(s))) return undefined;
-  return Object.fromEntries([["admin", admin], ...SERVICE_USERS.map((s) => [s, get(s)])]) as RedisUsers;
-}
+export type RedisUsers = SuitePasswords;
 
 /** Fresh passwords and an ACL file over every prefix, for a redis-server the bench starts itself. */
 export function freshRedisUsers(aclPath: string): RedisUsers {

@@ -4,15 +4,17 @@ import { aclFile, SERVICE_USERS, type ServiceUser, serviceRedisUrl } from "@hois
 
 export type SuitePasswords = { admin: string } & Record<ServiceUser, string>;
 
-/**
- * The passwords of the suite's Redis users (scripts/services-up.sh and test/global-setup.ts put them
- * in HOIST_REDIS_PASSWORD_<USER>), or undefined when the suite runs on a Redis without them.
- */
-export function suitePasswords(): SuitePasswords | undefined {
-  const get = (who: string) => process.env[`HOIST_REDIS_PASSWORD_${who.toUpperCase()}`];
+/** The passwords scripts/services-up.sh emits (HOIST_REDIS_PASSWORD_<USER>), if `env` has them all. */
+export function passwordsIn(env: Record<string, string | undefined>): SuitePasswords | undefined {
+  const get = (who: string) => env[`HOIST_REDIS_PASSWORD_${who.toUpperCase()}`];
   const admin = get("admin");
   if (!admin || SERVICE_USERS.some((s) => !get(s))) return undefined;
   return Object.fromEntries([["admin", admin], ...SERVICE_USERS.map((s) => [s, get(s)])]) as SuitePasswords;
+}
+
+/** The passwords of the suite's Redis users, or undefined when the suite runs on a Redis without them. */
+export function suitePasswords(): SuitePasswords | undefined {
+  return passwordsIn(process.env);
 }
 
 const isServiceUser = (name: string): name is ServiceUser => (SERVICE_USERS as readonly string[]).includes(name);
