@@ -135,11 +135,11 @@ describe("push to live", () => {
       async () => {
         const h = statusHistory(w.gitlab.state).filter((x) => x.sha === first.sha);
         const last = (name: string) => h.filter((x) => x.name === name).at(-1)?.status;
-        return last("hoist/build") === "success" && last("hoist/deploy") === "success" ? h : undefined;
+        return last("hoist/build") === "success" && last("hoist/deploy:production") === "success" ? h : undefined;
       },
       10_000,
     );
-    for (const name of ["hoist/build", "hoist/deploy"]) {
+    for (const name of ["hoist/build", "hoist/deploy:production"]) {
       const seen = posted.filter((x) => x.name === name).map((x) => x.status);
       const steps = seen.map((st) => rank.indexOf(st));
       expect(steps, `${name}: ${seen.join(" → ")}`).toEqual([...steps].sort((a, b) => a - b));
@@ -148,7 +148,7 @@ describe("push to live", () => {
       if (name === "hoist/build") expect(seen, `${name}: ${seen.join(" → ")}`).toEqual(expect.arrayContaining(["pending", "running"]));
     }
     const order = posted.map((x) => `${x.name}:${x.status}`);
-    expect(order.indexOf("hoist/build:success")).toBeLessThan(order.indexOf("hoist/deploy:success"));
+    expect(order.indexOf("hoist/build:success")).toBeLessThan(order.indexOf("hoist/deploy:production:success"));
 
     // One trace: the webhook request, the build's clone/build/push, the deploy and its notifications.
     const webhookSpan = await w.otlp

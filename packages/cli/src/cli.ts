@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { ApiClient } from "./client.js";
+import { approveCommand, deployNowCommand, rejectCommand } from "./commands/approvals.js";
 import { appsCommand } from "./commands/apps.js";
 import { auditCommand } from "./commands/audit.js";
 import { buildsCommand } from "./commands/builds.js";
@@ -28,6 +29,9 @@ const USAGE = `hoist: continuous delivery from GitLab
                                                       ref: a branch or tag (default: the app's branch),
                                                       resolved by the API with the app's deploy key
   hoist releases <app> | releases promote <app> <releaseId> | releases rollback <app>
+  hoist approve <app> <env> <releaseId>               your approval of a release awaiting approval (one per person)
+  hoist reject <app> <env> <releaseId> --reason <why> | deploy-now <app> <env> <releaseId> --reason <why>
+                                                      end it rejected | deploy a frozen release through its freeze
   hoist env list <app> | env set <app> KEY=VALUE... | env unset <app> KEY...
   hoist scale <app> <service>=<count>...              containers per service (local) or ECS desiredCount; no release
   hoist tokens list | tokens create <name> --role <role> [--apps a,b] [--expires <time>] | tokens revoke <id>
@@ -45,6 +49,9 @@ const commands: Record<string, (ctx: CommandContext) => Promise<void>> = {
   builds: buildsCommand,
   deploy: deployCommand,
   releases: releasesCommand,
+  approve: approveCommand,
+  reject: rejectCommand,
+  "deploy-now": deployNowCommand,
   env: envCommand,
   scale: scaleCommand,
   tokens: tokensCommand,
@@ -130,6 +137,7 @@ function parse(argv: string[]) {
       actor: { type: "string" },
       since: { type: "string" },
       jsonl: { type: "boolean", default: false },
+      reason: { type: "string" },
     },
   });
 }

@@ -38,6 +38,27 @@ export const envSchema = commonEnvSchema
       .optional(),
     HOIST_GITLAB_OAUTH_CLIENT_ID: z.string().min(1).optional(),
     HOIST_GITLAB_OAUTH_CLIENT_SECRET: z.string().min(1).optional(),
+    /** The Slack app's signing secret: POST /slack/actions (Approve / Reject buttons) verifies every request with it. */
+    HOIST_SLACK_SIGNING_SECRET: z.string().min(16, "the Slack app's signing secret (Basic Information > App Credentials)").optional(),
+    /** Slack user id → GitLab user id (a Hoist person): who a button click in Slack acts as. */
+    HOIST_SLACK_USERS: z
+      .string()
+      .default("")
+      .transform((text, ctx): Record<string, string> => {
+        const map: Record<string, string> = {};
+        for (const pair of text
+          .split(",")
+          .map((p) => p.trim())
+          .filter(Boolean)) {
+          const m = /^([A-Z0-9]{2,32})=(\d{1,12})$/.exec(pair);
+          if (!m?.[1] || !m[2]) {
+            ctx.addIssue({ code: "custom", message: `"${pair}" is not <Slack user id>=<GitLab user id>, e.g. U024BE7LH=42` });
+            return z.NEVER;
+          }
+          map[m[1]] = m[2];
+        }
+        return map;
+      }),
   })
   .superRefine((env, ctx) => {
     const oauth = ["HOIST_GITLAB_OAUTH_URL", "HOIST_GITLAB_OAUTH_CLIENT_ID", "HOIST_GITLAB_OAUTH_CLIENT_SECRET"] as const;

@@ -6,6 +6,7 @@ import {
   dockerProbe,
   JobQueues,
   masterKeyWarning,
+  outboundFetchFor,
   REGISTRY_DEPLOYER_USER,
   Records,
   registryHost,
@@ -45,6 +46,8 @@ const pullAuth =
         serveraddress: registryHost(config.HOIST_REGISTRY),
       }
     : undefined;
+// A harness may replace the rollout target and the gates' clock (overrides.ts); production sets neither.
+const { now: clock, ...portOverrides } = deployerOverrides();
 const edges = caddyEdgeProvider({ adminUrl: config.HOIST_CADDY_ADMIN_URL, log });
 shutdown.register("caddy", () => edges.close());
 const deps = {
@@ -63,8 +66,10 @@ const deps = {
   edges,
   drainS: config.HOIST_LOCAL_DRAIN_S,
   ...(pullAuth ? { pullAuth } : {}),
+  fetch: outboundFetchFor(config.HOIST_OUTBOUND_ALLOW),
+  ...(clock ? { now: clock } : {}),
 };
-const ports = { ...deployPorts(deps), ...deployerOverrides() };
+const ports = { ...deployPorts(deps), ...portOverrides };
 // A worker found stuck (connection ready, jobs waiting, no fetch for HOIST_WORKER_STUCK_S) is created again.
 const worker = new WorkerSupervisor({
   queue: "deploy",

@@ -20,6 +20,7 @@ export interface Options {
   actor?: string;
   since?: string;
   jsonl: boolean;
+  reason?: string;
 }
 
 export interface CommandContext {

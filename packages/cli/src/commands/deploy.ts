@@ -3,7 +3,8 @@ import { type Build, buildEnded } from "./builds.js";
 import type { CommandContext } from "./context.js";
 import type { Release } from "./releases.js";
 
-const RELEASE_ENDED: Release["status"][] = ["live", "failed", "rolled_back", "retired"];
+// A release held at its gates (awaiting_approval, frozen) has stopped for people or a freeze: --wait ends there too.
+const RELEASE_ENDED: Release["status"][] = ["live", "failed", "rolled_back", "retired", "rejected", "awaiting_approval", "frozen"];
 const because = (reason?: string) => (reason ? `: ${reason}` : "");
 
 /**

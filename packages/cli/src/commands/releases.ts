@@ -7,7 +7,7 @@ export type Release = {
   app: string;
   number: number;
   buildId: string;
-  status: "pending" | "deploying" | "live" | "retired" | "failed" | "rolled_back";
+  status: "pending" | "awaiting_approval" | "frozen" | "deploying" | "live" | "retired" | "failed" | "rolled_back" | "rejected";
   reason?: string;
   createdAt: string;
   liveAt?: string;

@@ -12,6 +12,10 @@ export const notifyEvents = [
   "release.live",
   "release.failed",
   "release.rolled_back",
+  "release.awaiting_approval",
+  "release.approved",
+  "release.rejected",
+  "release.frozen",
 ] as const;
 export type NotifyEvent = (typeof notifyEvents)[number];
 
@@ -21,6 +25,11 @@ const common = {
   releaseId: idSchema.optional(),
   /** The app's name (its id), so the notifier reads build, release and app in one round trip. */
   app: appNameSchema.optional(),
+  /** The release's environment (events about a release; absent in jobs stored before environments). */
+  environment: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,30}$/)
+    .optional(),
   trace: traceContextSchema.optional(),
 };
 

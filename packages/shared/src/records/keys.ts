@@ -77,6 +77,8 @@ export function recordKeys(prefix: string) {
     buildCanceledChannel: `${prefix}:events:build-canceled`,
     /** The workers' dependency reports (Docker API, registry), read by the API for /healthz and the dashboard. */
     dependencyReports: `${prefix}:dependencies`,
+    /** The GitLab deployment (its id) the notifier made for a release's rollout, for its later status updates. */
+    gitlabDeployment: (releaseId: string) => `${prefix}:notify:gitlab-deployment:${releaseId}`,
     /** The notifier's marker that one destination was told one event. */
     notifySent: (destination: string, event: string, subjectId: string) => `${prefix}:notify:sent:${destination}:${event}:${subjectId}`,
   };

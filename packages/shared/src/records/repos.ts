@@ -342,7 +342,7 @@ class ReleaseRepo extends HashRepo<typeof releaseSchema> {
   ): Promise<TransitionResult<Release>> {
     const res = await moveRecord(this.redis, this.keys, "release", releaseSchema, id, from, fields, lock);
     if (res.ok) {
-      if (fields.status === "failed") await this.retention.expire([this.keys.release(id)]);
+      if (fields.status === "failed" || fields.status === "rejected") await this.retention.expire([this.keys.release(id)]);
       else await this.retention.keep([this.keys.release(id), this.keys.build(res.record.buildId)]);
     }
     return res;

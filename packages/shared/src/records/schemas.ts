@@ -224,8 +224,30 @@ export const buildSchema = z.object({
 });
 export type Build = z.infer<typeof buildSchema>;
 
-export const releaseStatuses = ["pending", "deploying", "live", "retired", "failed", "rolled_back"] as const;
+export const releaseStatuses = [
+  "pending",
+  "awaiting_approval",
+  "frozen",
+  "deploying",
+  "live",
+  "retired",
+  "failed",
+  "rolled_back",
+  "rejected",
+] as const;
 export type ReleaseStatus = (typeof releaseStatuses)[number];
+
+/** How a person acted on a release: the API (a personal token), the CLI, the dashboard or a Slack button. */
+const approvalViaSchema = z.enum(["api", "cli", "dashboard", "slack"]);
+
+/** One person's approval: `by` is the person (`user:<GitLab user id>`), counted once however often they approve. */
+const approvalSchema = z.object({
+  by: z.string().min(1).max(128),
+  name: z.string().max(255),
+  via: approvalViaSchema,
+  at: isoTime,
+});
+export type Approval = z.infer<typeof approvalSchema>;
 
 export const releaseSchema = z.object({
   id: idSchema,
@@ -242,6 +264,18 @@ export const releaseSchema = z.object({
   /** For a rollback: the live release it undoes; when this one goes live, that one becomes `rolled_back`. */
   rollbackOf: idSchema.optional(),
   trace: traceContextSchema.optional(),
+  /** The approvals its environment asked for when it was held (`awaiting_approval`), and those given. */
+  requiredApprovals: z.number().int().min(0).optional(),
+  approvals: z.array(approvalSchema).optional(),
+  /** Who rejected it (`rejected`), how and why. */
+  rejection: approvalSchema.extend({ reason: z.string().min(1).max(1000) }).optional(),
+  /** `frozen`: when the freeze that holds it ends, and which freeze it is. */
+  frozenUntil: isoTime.optional(),
+  freeze: z.string().max(500).optional(),
+  /** An operator's deploy-now through a freeze: who, why and when. */
+  override: z
+    .object({ by: z.string().min(1).max(128), name: z.string().max(255), reason: z.string().min(1).max(1000), at: isoTime })
+    .optional(),
   createdAt: isoTime,
   deployingAt: isoTime.optional(),
   liveAt: isoTime.optional(),

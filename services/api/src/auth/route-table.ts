@@ -70,6 +70,8 @@ export const routeTable: readonly RouteRule[] = [
   open("GET", "/healthz"),
   open("GET", "/readyz"),
   open("GET", "/metrics"),
+  // Slack's Approve / Reject buttons: Slack's signature (HOIST_SLACK_SIGNING_SECRET), then the linked person's role.
+  open("POST", "/slack/actions"),
 
   // Who the token is (hoist login checks a token with it): any valid token.
   { method: "GET", path: "/me", surface: "v1", role: "session" },
@@ -91,6 +93,10 @@ export const routeTable: readonly RouteRule[] = [
   v1("GET", "/releases/:id", "viewer", "app", { appOf: releaseApp }),
   v1("POST", "/apps/:app/releases/:id/promote", "deployer", "app", { action: "release.promote" }),
   v1("POST", "/apps/:app/rollback", "deployer", "app", { action: "release.rollback" }),
+  // Approvals of protected environments, and an operator's deploy through a freeze.
+  v1("POST", "/apps/:app/environments/:env/releases/:id/approve", "maintainer", "app", { action: "release.approve" }),
+  v1("POST", "/apps/:app/environments/:env/releases/:id/reject", "maintainer", "app", { action: "release.reject" }),
+  v1("POST", "/apps/:app/environments/:env/releases/:id/deploy-now", "maintainer", "app", { action: "release.deploy_now" }),
   v1("POST", "/gitlab/connections", "admin", "global", { action: "gitlab.connection.create" }),
   v1("GET", "/gitlab/connections", "admin", "global"),
   v1("POST", "/apps/:app/gitlab/link", "maintainer", "app", { action: "app.gitlab.link" }),

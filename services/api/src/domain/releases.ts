@@ -78,7 +78,17 @@ export async function promoteRelease(deps: ReleaseDeps, app: string, id: string)
   }
   const moved = await deps.records.releases.transition(id, [release.status], { status: "pending" });
   if (!moved.ok) throw new StateConflictError("conflict", `release ${id} changed while promoting it; try again`);
-  await deps.records.releases.unset(id, ["reason", "finishedAt"]);
+  // Its gates start afresh: approvals, a rejection, a freeze and an override were of the last time.
+  await deps.records.releases.unset(id, [
+    "reason",
+    "finishedAt",
+    "approvals",
+    "rejection",
+    "requiredApprovals",
+    "frozenUntil",
+    "freeze",
+    "override",
+  ]);
   // A new job id: the release's earlier deploy job (same release id) is kept in the queue's history.
   await enqueueDeploy(deps, id, `${id}.promote.${Date.now()}`);
   return deps.records.releases.require(id);

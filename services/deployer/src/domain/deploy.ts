@@ -1,8 +1,9 @@
 import { type App, type BeginResult, type HeldLock, type Release, timeStage, withSpan } from "@hoist/shared";
+import { type GatePorts, gate } from "./gate.js";
 import { type DeployTarget, PermanentDeployError } from "./target.js";
 
-/** The ports a deploy runs through; Redis, podman and ECS stay behind them. */
-export interface DeployPorts {
+/** The ports a deploy runs through; Redis, podman, ECS, GitLab and the clock stay behind them. */
+export interface DeployPorts extends GatePorts {
   loadRelease(id: string): Promise<Release | undefined>;
   loadApp(name: string): Promise<App | undefined>;
   openEnv(release: Release): Promise<Record<string, string>>;
@@ -23,12 +24,18 @@ export interface DeployPorts {
 
 type DeployResult =
   | { kind: "live"; replaced?: string }
+  /** Held by its environment's gates: waits for people, or (frozen) for `until` (ms on the ports' clock). */
+  | { kind: "awaiting_approval" }
+  | { kind: "frozen"; until: number }
   | { kind: "failed"; reason: string; permanent: boolean }
   | { kind: "superseded"; by: string }
   | { kind: "already"; status: Release["status"] }
   | { kind: "locked"; app: string };
 
 class ReleaseGoneError extends PermanentDeployError {}
+
+/** The statuses a deploy job still has work for: the gates' holds, and a deploy not finished. */
+const GATED: ReadonlySet<Release["status"]> = new Set(["pending", "awaiting_approval", "frozen", "deploying"]);
 
 /**
  * Runs one deploy of a release under its app's lock. Idempotent: a release already finished is
@@ -44,7 +51,17 @@ export async function deployRelease(
 ): Promise<DeployResult> {
   const first = await ports.loadRelease(releaseId);
   if (!first) throw new ReleaseGoneError(`release ${releaseId} does not exist (deleted?); nothing to deploy`);
-  if (first.status !== "pending" && first.status !== "deploying") return { kind: "already", status: first.status };
+  if (!GATED.has(first.status)) return { kind: "already", status: first.status };
+  if (first.status !== "deploying") {
+    // The gates come before the lock: a held release takes no deploy slot of its app.
+    const app = await ports.loadApp(first.app);
+    if (app) {
+      const passed = await gate(ports, first, app);
+      if (passed.kind === "awaiting_approval") return { kind: "awaiting_approval" };
+      if (passed.kind === "frozen") return { kind: "frozen", until: passed.until };
+      if (passed.kind === "gone") return { kind: "already", status: passed.status };
+    }
+  }
 
   const lock = await ports.tryLock(first.app, releaseId);
   if (!lock) return { kind: "locked", app: first.app };

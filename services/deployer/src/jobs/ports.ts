@@ -1,9 +1,12 @@
 import type { ECSClient } from "@aws-sdk/client-ecs";
 import {
+  environmentPolicy,
   type JobQueues,
+  type OutboundFetch,
   type Records,
   type Redis,
   type RegistryAuth,
+  ReleaseGates,
   ReleaseLifecycle,
   type SecretBox,
   secretContexts,
@@ -14,9 +17,11 @@ import type Docker from "dockerode";
 import { z } from "zod";
 import type { EdgeProvider } from "../adapters/caddy/provider.js";
 import { EcsDeployTarget, RedisEcsRolloutState } from "../adapters/ecs-target.js";
+import { gitlabFreezePeriods } from "../adapters/gitlab-freezes.js";
 import { LocalTarget } from "../adapters/local-target.js";
 import type { ReleaseLog } from "../adapters/release-log.js";
 import type { DeployPorts } from "../domain/deploy.js";
+import { environmentOf } from "../domain/gate.js";
 import { PermanentDeployError } from "../domain/target.js";
 
 export interface DeployerDeps {
@@ -38,6 +43,10 @@ export interface DeployerDeps {
   drainS: number;
   /** Pulls from Hoist's registry as the deployer user (HOIST_REGISTRY + its secret); none: anonymous pulls. */
   pullAuth?: RegistryAuth;
+  /** Requests to GitLab (freeze periods) go through it (HOIST_OUTBOUND_ALLOW). */
+  fetch: OutboundFetch;
+  /** The clock the gates read (freezes); tests inject one. Default: Date.now. */
+  now?: () => number;
 }
 
 const envObjectSchema = z.record(z.string(), z.string());
@@ -45,6 +54,7 @@ const envObjectSchema = z.record(z.string(), z.string());
 /** Wires the deploy domain to Redis, the secret box, podman and ECS. */
 export function deployPorts(deps: DeployerDeps): DeployPorts {
   const releases = new ReleaseLifecycle(deps.records, deps.queues);
+  const gates = new ReleaseGates(deps.records, deps.queues);
   const local = new LocalTarget(deps.docker, {
     stopTimeoutS: deps.stopTimeoutS,
     edges: deps.edges,
@@ -82,5 +92,16 @@ export function deployPorts(deps: DeployerDeps): DeployPorts {
     fail: (release, reason, lock) => releases.fail(release, reason, lock),
     targetFor: (app) => (app.target.kind === "ecs" ? ecs : local),
     step: (id, line) => deps.releaseLog.write(id, line),
+    policy: (release) => environmentPolicy(deps.records, release.app, environmentOf(release)),
+    async gitlabFreezes(app) {
+      if (!app.gitlab) return [];
+      const conn = await deps.records.gitlabConnections.get(app.gitlab.connectionId);
+      // The link is broken (its connection deleted): there is no GitLab to ask; the notifier says so too.
+      if (!conn) return [];
+      const token = (await deps.secrets.open(conn.token, secretContexts.gitlabToken(conn.id))).toString("utf8");
+      return gitlabFreezePeriods({ url: conn.url, token }, app.gitlab.projectId, deps.fetch);
+    },
+    hold: (release, to, fields) => gates.hold(release, to, fields),
+    now: deps.now ?? Date.now,
   };
 }

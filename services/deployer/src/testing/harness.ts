@@ -6,6 +6,8 @@ import {
   JobQueues,
   LocalSecretBox,
   type Logger,
+  outboundFetchFor,
+  parseOutboundAllow,
   REGISTRY_DEPLOYER_USER,
   Records,
   type Redis,
@@ -88,6 +90,8 @@ export class DeployerHarness {
       drainS: 10,
       // The test registry takes tokens only: the local target pulls as the deployer user, as in production.
       pullAuth: testRegistryAuth(REGISTRY_DEPLOYER_USER),
+      // Tests reach their GitLab test servers on loopback only.
+      fetch: outboundFetchFor(parseOutboundAllow("127.0.0.1")),
       ...overrides,
     };
   }

@@ -73,13 +73,13 @@ export class ReleaseLifecycle {
   }
 
   /**
-   * Fails a pending or deploying release; false when it had already finished. Without a lock,
+   * Fails a release not finished yet (pending, held at its gates, deploying); false when it had already finished. Without a lock,
    * only for giving up on a dead job (or one never queued), which no deploy holds.
    */
   async fail(release: Pick<Release, "id" | "app">, reason: string, lock: LockToken | undefined): Promise<boolean> {
     const res = await this.move(
       release,
-      ["pending", "deploying"],
+      ["pending", "awaiting_approval", "frozen", "deploying"],
       { status: "failed", reason, finishedAt: new Date().toISOString() },
       lock,
     );

@@ -14,9 +14,16 @@ interface ReleaseView {
   reason?: string;
   createdAt: string;
   liveAt?: string;
+  /** Its gates: approvals asked for and given (who, how, when), a rejection, a freeze, an override. */
+  requiredApprovals?: number;
+  approvals?: NonNullable<Release["approvals"]>;
+  rejection?: NonNullable<Release["rejection"]>;
+  frozenUntil?: string;
+  freeze?: string;
+  override?: NonNullable<Release["override"]>;
 }
 
-function releaseView(r: Release): ReleaseView {
+export function releaseView(r: Release): ReleaseView {
   return {
     id: r.id,
     app: r.app,
@@ -26,6 +33,12 @@ function releaseView(r: Release): ReleaseView {
     ...(r.reason !== undefined ? { reason: r.reason } : {}),
     createdAt: r.createdAt,
     ...(r.liveAt !== undefined ? { liveAt: r.liveAt } : {}),
+    ...(r.requiredApprovals !== undefined ? { requiredApprovals: r.requiredApprovals } : {}),
+    ...(r.approvals !== undefined ? { approvals: r.approvals } : {}),
+    ...(r.rejection !== undefined ? { rejection: r.rejection } : {}),
+    ...(r.frozenUntil !== undefined ? { frozenUntil: r.frozenUntil } : {}),
+    ...(r.freeze !== undefined ? { freeze: r.freeze } : {}),
+    ...(r.override !== undefined ? { override: r.override } : {}),
   };
 }
 
