@@ -128,6 +128,7 @@ export const routeTable: readonly RouteRule[] = [
   page("POST", "/builds/:id/cancel", "deployer", "app", { appOf: buildApp, action: "build.cancel" }),
   page("POST", "/apps/:app/releases/:id/promote", "deployer", "app", { action: "release.promote" }),
   page("POST", "/apps/:app/rollback", "deployer", "app", { action: "release.rollback" }),
+  page("POST", "/apps/:app/environments/:env/releases/:id/approve", "maintainer", "app", { action: "release.approve" }),
   // bull-board retries, promotes and removes jobs of every app.
   page("ALL", "/admin/queues/*", "admin", "global"),
 ];

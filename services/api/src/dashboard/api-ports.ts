@@ -8,8 +8,11 @@ import {
   type LogEntry as StreamEntry,
 } from "@hoist/shared";
 import { type ApiDeps, buildPorts } from "../deps.js";
+import { approveRelease } from "../domain/approvals.js";
 import { cancelBuild } from "../domain/builds.js";
 import { promoteRelease, rollbackApp } from "../domain/releases.js";
+import { HttpError } from "../http/errors.js";
+import { NOT_A_PERSON, personOf } from "../http/routes/approvals.js";
 import type { DashboardPorts, LogEntry } from "./ports.js";
 
 const finished: readonly BuildStatus[] = ["succeeded", "failed", "canceled"];
@@ -27,6 +30,11 @@ export function dashboardPorts(deps: ApiDeps): DashboardPorts {
       return out.build;
     },
     promoteRelease: (app, releaseId) => promoteRelease(deps, app, releaseId),
+    async approveRelease(app, env, releaseId, principal) {
+      const person = await personOf(deps, principal);
+      if (!person) throw new HttpError(403, "person_required", NOT_A_PERSON);
+      return approveRelease(deps, app, env, releaseId, { ...person, via: "dashboard" });
+    },
     rollback: (app) => rollbackApp(deps, app),
     async readBuildLog(buildId) {
       return (await readLog(deps.redis, buildLogKey(prefix, buildId))).map(asLine).filter((e): e is LogEntry => e !== undefined);

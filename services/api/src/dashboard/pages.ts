@@ -1,5 +1,6 @@
 import type { App, Build, DependencyReport, Release } from "@hoist/shared";
 import type { AuditEntry } from "../auth/audit-log.js";
+import { releaseEnvironment } from "../domain/approvals.js";
 import { scaleView } from "../domain/views.js";
 import type { DeliveryMetrics } from "./delivery-metrics.js";
 import { duration, Html, html, layout, statusBadge } from "./html.js";
@@ -133,7 +134,18 @@ ${releases.map(
     r,
   ) => html`<tr data-release="${r.number}"><td>#${r.number}</td><td>${statusBadge(r.status)}</td><td><a href="/builds/${r.buildId}">build</a></td>
 <td>${when(r.createdAt)}</td><td>${when(r.liveAt)}</td><td>${r.reason ?? ""}</td>
-<td>${r.status === "live" ? "" : action(session, `/apps/${app.name}/releases/${r.id}/promote`, "Promote", `Deploy release #${r.number} of ${app.name} again?`)}</td></tr>`,
+<td>${
+    r.status === "awaiting_approval"
+      ? action(
+          session,
+          `/apps/${app.name}/environments/${releaseEnvironment(r)}/releases/${r.id}/approve`,
+          "Approve",
+          `Approve release #${r.number} of ${app.name} (${releaseEnvironment(r)})? ${r.approvals?.length ?? 0} of ${r.requiredApprovals ?? 0} so far.`,
+        )
+      : r.status === "live" || r.status === "frozen"
+        ? ""
+        : action(session, `/apps/${app.name}/releases/${r.id}/promote`, "Promote", `Deploy release #${r.number} of ${app.name} again?`)
+  }</td></tr>`,
 )}</tbody></table>`,
     session,
   );

@@ -1,3 +1,5 @@
+import type { Principal } from "../auth/roles.js";
+
 /** A line of a build's log as the log stream holds it. */
 export interface LogEntry {
   ts: string;
@@ -12,6 +14,8 @@ export interface LogEntry {
 export interface DashboardPorts {
   cancelBuild(buildId: string): Promise<unknown>;
   promoteRelease(app: string, releaseId: string): Promise<unknown>;
+  /** The signed-in person's approval of a release awaiting approval (403 for a session that is no person). */
+  approveRelease(app: string, env: string, releaseId: string, principal: Principal): Promise<unknown>;
   rollback(app: string): Promise<unknown>;
   readBuildLog(buildId: string): Promise<LogEntry[]>;
   /** Calls `onEntry` for every line, past and new, until the build ends or `signal` aborts. */

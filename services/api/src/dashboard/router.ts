@@ -338,7 +338,7 @@ function auditRoutes(router: Router, auth: AuthServices): void {
   );
 }
 
-/** The actions (POST, CSRF-checked): cancel a build, promote a release, roll an app back. */
+/** The actions (POST, CSRF-checked): cancel a build, promote or approve a release, roll an app back. */
 function actionRoutes(router: Router, ports: DashboardPorts): void {
   router.post(
     "/builds/:id/cancel",
@@ -351,6 +351,13 @@ function actionRoutes(router: Router, ports: DashboardPorts): void {
     "/apps/:app/releases/:id/promote",
     wrap(async (req, res) => {
       await ports.promoteRelease(param(req, "app"), param(req, "id"));
+      res.redirect(303, `/apps/${encodeURIComponent(param(req, "app"))}`);
+    }),
+  );
+  router.post(
+    "/apps/:app/environments/:env/releases/:id/approve",
+    wrap(async (req, res) => {
+      await ports.approveRelease(param(req, "app"), param(req, "env"), param(req, "id"), principalOf(res));
       res.redirect(303, `/apps/${encodeURIComponent(param(req, "app"))}`);
     }),
   );

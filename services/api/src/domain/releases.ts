@@ -71,6 +71,12 @@ export async function promoteRelease(deps: ReleaseDeps, app: string, id: string)
   if (release.status === "pending" || release.status === "deploying") {
     throw new StateConflictError("deploying", `release ${id} is already being deployed (${release.status})`);
   }
+  if (release.status === "awaiting_approval" || release.status === "frozen") {
+    throw new StateConflictError(
+      "held",
+      `release ${id} is ${release.status}: it deploys once approved (approve) or when the freeze ends (deploy-now overrides it)`,
+    );
+  }
   const newer = await findRelease(deps, app, (r) => r.number > release.number && (r.status === "live" || r.status === "deploying"));
   if (newer) {
     // Deploying it as it is would be superseded by the newer live one: promote a copy as the newest release.

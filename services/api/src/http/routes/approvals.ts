@@ -2,7 +2,7 @@ import { type Actor, appNameSchema, idSchema, recordKeys } from "@hoist/shared";
 import { type Response, Router } from "express";
 import { z } from "zod";
 import { principalOf } from "../../auth/guard.js";
-import type { Via } from "../../auth/roles.js";
+import type { Principal, Via } from "../../auth/roles.js";
 import type { ApiDeps } from "../../deps.js";
 import { approveRelease, deployNow, rejectRelease } from "../../domain/approvals.js";
 import { HttpError } from "../errors.js";
@@ -26,8 +26,7 @@ const reasonBody = z.object({
  * (owner `user:<id>`). Approvals are given by people, so the bootstrap token and tokens nobody
  * owns are refused. `name` is the person's GitLab username when they signed in once.
  */
-async function personOf(deps: ApiDeps, res: Response): Promise<{ by: string; name: string } | undefined> {
-  const p = principalOf(res);
+export async function personOf(deps: Pick<ApiDeps, "redis" | "config">, p: Principal): Promise<{ by: string; name: string } | undefined> {
   const userId = p.kind === "user" ? p.id : p.kind === "token" && p.owner?.startsWith("user:") ? p.owner.slice(5) : undefined;
   if (!userId) return undefined;
   const username = await deps.redis.hget(recordKeys(deps.config.HOIST_QUEUE_PREFIX).person(userId), "username");
@@ -39,7 +38,7 @@ const viaOf = (res: Response): Actor["via"] => {
   return via === "cli" || via === "dashboard" || via === "slack" ? via : "api";
 };
 
-const NOT_A_PERSON =
+export const NOT_A_PERSON =
   "approvals are given by people: sign in with GitLab, or use an API token you made while signed in (hoist tokens create); the bootstrap token and tokens nobody owns cannot approve";
 
 /** Approve, reject and deploy-now of a release in an environment. Mounted under /v1 by the API. */
@@ -48,7 +47,7 @@ export function approvalsRouter(deps: ApiDeps): Router {
 
   router.post("/apps/:app/environments/:env/releases/:id/approve", async (req, res) => {
     const { app, env, id } = params.parse(req.params);
-    const person = await personOf(deps, res);
+    const person = await personOf(deps, principalOf(res));
     if (!person) throw new HttpError(403, "person_required", NOT_A_PERSON);
     const release = await approveRelease(deps, app, env, id, { ...person, via: viaOf(res) });
     res.locals.auditChange = {
@@ -61,7 +60,7 @@ export function approvalsRouter(deps: ApiDeps): Router {
   router.post("/apps/:app/environments/:env/releases/:id/reject", async (req, res) => {
     const { app, env, id } = params.parse(req.params);
     const { reason } = reasonBody.parse(req.body ?? {});
-    const person = await personOf(deps, res);
+    const person = await personOf(deps, principalOf(res));
     if (!person) throw new HttpError(403, "person_required", NOT_A_PERSON);
     const release = await rejectRelease(deps, app, env, id, { ...person, via: viaOf(res) }, reason);
     res.locals.auditChange = { target: id, after: { status: release.status, reason } };
@@ -73,7 +72,7 @@ export function approvalsRouter(deps: ApiDeps): Router {
     const { reason } = reasonBody.parse(req.body ?? {});
     // An operator's override: a person when there is one, else the token (or bootstrap) by name.
     const p = principalOf(res);
-    const person = (await personOf(deps, res)) ?? {
+    const person = (await personOf(deps, principalOf(res))) ?? {
       by: p.kind === "token" ? `token:${p.id}` : p.kind === "user" ? `user:${p.id}` : "bootstrap",
       name: p.name,
     };
