@@ -2,6 +2,7 @@ import { ReleaseGates } from "@hoist/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TokenStore } from "../../services/api/src/auth/token-store.js";
 import { signSlack } from "../../services/api/src/domain/slack-signature.js";
+import { hoist } from "../people/cli.js";
 import { type ApiHarness, startApi } from "../support/api/harness.js";
 
 const SECRET = "slack-signing-secret-for-the-api-test";
@@ -167,6 +168,22 @@ describe("approve, reject, deploy-now and Slack's buttons at the API", () => {
       rejection: { name: "bob", via: "slack", reason: "rejected in Slack by bob" },
     });
     expect((await slack("U0ADA", "approve", r.id)).body.text).toContain("not awaiting approval");
+  });
+
+  it("hoist approve, reject and deploy-now: the person's token, via cli", async () => {
+    const env = (who: string) => ({ HOIST_URL: h.url, HOIST_TOKEN: tokens[who] as string });
+    const r = await held("awaiting_approval", 2);
+    const approved = await hoist(["approve", APP, "production", r.id], env("ada"));
+    expect(approved).toMatchObject({ code: 0, stdout: expect.stringContaining("1 of 2 approvals (ada); waiting for more") });
+    expect((await h.deps.records.releases.require(r.id)).approvals).toEqual([expect.objectContaining({ name: "ada", via: "cli" })]);
+    expect((await hoist(["reject", APP, "production", r.id], env("bob"))).code).toBe(2);
+    const rejected = await hoist(["reject", APP, "production", r.id, "--reason", "not today"], env("bob"));
+    expect(rejected).toMatchObject({ code: 0, stdout: expect.stringContaining("is rejected: not today") });
+    const again = await hoist(["approve", APP, "production", r.id], env("ada"));
+    expect(again).toMatchObject({ code: 3, stderr: expect.stringContaining("HTTP 409 not_awaiting_approval") });
+    const f = await held("frozen");
+    const now = await hoist(["deploy-now", APP, "production", f.id, "--reason", "hotfix"], env("ada"));
+    expect(now).toMatchObject({ code: 0, stdout: expect.stringContaining("through the freeze: hotfix") });
   });
 
   it("without HOIST_SLACK_SIGNING_SECRET the endpoint is off", async () => {

@@ -42,6 +42,12 @@ export async function deployCommand(ctx: CommandContext): Promise<void> {
     throw new PipelineFailed(`deploy of ${app} failed`);
   }
   const release = await watchRelease(ctx, finished.releaseId, deadline);
+  if (release?.status === "awaiting_approval" || release?.status === "frozen") {
+    // Held at its environment's gates: not a failure; people (hoist approve) or the freeze's end move it on.
+    const status = `release #${release.number} ${release.status === "frozen" ? "is frozen" : "awaits approval"}${because(release.reason)}`;
+    out.data({ build: finished, release }, () => status);
+    return;
+  }
   if (release?.status !== "live") {
     const status = release ? `release #${release.number} ${release.status}${because(release.reason)}` : "the release did not start";
     if (!release || !RELEASE_ENDED.includes(release.status)) out.err(`${status}; gave up after --timeout ${timeoutS} s`);
