@@ -2,6 +2,7 @@ export { UnrecoverableError } from "bullmq";
 export type { Redis } from "ioredis";
 export * from "./aws/auth-errors.js";
 export * from "./config/env.js";
+export * from "./environments/index.js";
 export * from "./git/index.js";
 export * from "./lifecycle/dependencies.js";
 export * from "./lifecycle/health-server.js";
