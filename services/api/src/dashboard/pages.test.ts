@@ -24,6 +24,7 @@ const release = (number: number, status: Release["status"], reason?: string) =>
   ({
     id: `rel_${number}`,
     app: "shop",
+    environment: "production",
     number,
     buildId: "bld_4",
     status,

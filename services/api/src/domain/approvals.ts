@@ -9,8 +9,7 @@ interface GateDeps {
 
 /** The environment a release belongs to (a release stored before environments is production's). */
 export function releaseEnvironment(release: Release): string {
-  const env = (release as { environment?: unknown }).environment;
-  return typeof env === "string" ? env : "production";
+  return release.environment;
 }
 
 /** A release of `app` in environment `env`, or 404 (one of another app or environment is as good as missing here). */

@@ -30,12 +30,6 @@ type GateOutcome =
   /** The release moved past the gates meanwhile (rejected, superseded): nothing to do. */
   | { kind: "gone"; status: Release["status"] };
 
-/** The name of a release's environment (a release stored before environments is production's). */
-export function environmentOf(release: Release): string {
-  const env = (release as { environment?: unknown }).environment;
-  return typeof env === "string" ? env : "production";
-}
-
 /**
  * The gates a release meets before it deploys, in order: approvals (fewer distinct people than
  * the environment asks for → `awaiting_approval`), then freezes (one open now → `frozen` until the

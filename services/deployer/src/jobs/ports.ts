@@ -1,7 +1,9 @@
 import type { ECSClient } from "@aws-sdk/client-ecs";
 import {
+  deploymentOf,
   environmentPolicy,
   type JobQueues,
+  NotFoundError,
   type OutboundFetch,
   type Records,
   type Redis,
@@ -21,7 +23,6 @@ import { gitlabFreezePeriods } from "../adapters/gitlab-freezes.js";
 import { LocalTarget } from "../adapters/local-target.js";
 import type { ReleaseLog } from "../adapters/release-log.js";
 import type { DeployPorts } from "../domain/deploy.js";
-import { environmentOf } from "../domain/gate.js";
 import { PermanentDeployError } from "../domain/target.js";
 
 export interface DeployerDeps {
@@ -75,24 +76,36 @@ export function deployPorts(deps: DeployerDeps): DeployPorts {
   };
   return {
     loadRelease: (id) => deps.records.releases.get(id),
-    loadApp: (name) => deps.records.apps.get(name),
+    async loadDeployment(release) {
+      const app = await deps.records.apps.get(release.app);
+      const environment = app && (await deps.records.environments.get(app, release.environment));
+      return app && environment ? deploymentOf(app, environment) : undefined;
+    },
     async openEnv(release) {
       if (!release.env) return {};
-      const plain = await deps.secrets.open(release.env, secretContexts.appEnv(release.app));
+      const plain = await deps.secrets.open(release.env, secretContexts.environmentEnv(release.app, release.environment));
       const parsed = envObjectSchema.safeParse(JSON.parse(plain.toString("utf8")));
       if (!parsed.success) throw new PermanentDeployError(`release ${release.id}'s environment is not an object of strings`);
       return parsed.data;
     },
-    tryLock: (app, waiter) => tryAcquireAppLock(deps.redis, deps.prefix, app, deps.lockTtlMs, { waiter, wake }),
-    async sleepUntilUnlocked(app, releaseId) {
-      if (!(await waitForAppLock(deps.redis, deps.prefix, app, releaseId))) await wake([releaseId]);
+    tryLock: (unit, waiter) => tryAcquireAppLock(deps.redis, deps.prefix, unit, deps.lockTtlMs, { waiter, wake }),
+    async sleepUntilUnlocked(unit, releaseId) {
+      if (!(await waitForAppLock(deps.redis, deps.prefix, unit, releaseId))) await wake([releaseId]);
     },
     begin: (release, lock) => releases.begin(release, lock),
     goLive: (release, lock) => releases.goLive(release, lock),
     fail: (release, reason, lock) => releases.fail(release, reason, lock),
     targetFor: (app) => (app.target.kind === "ecs" ? ecs : local),
     step: (id, line) => deps.releaseLog.write(id, line),
-    policy: (release) => environmentPolicy(deps.records, release.app, environmentOf(release)),
+    async policy(release) {
+      try {
+        return await environmentPolicy(deps.records, release.app, release.environment);
+      } catch (err) {
+        // The app or its environment was deleted since the release was made: nothing to deploy it to.
+        if (err instanceof NotFoundError) throw new PermanentDeployError(err.message);
+        throw err;
+      }
+    },
     async gitlabFreezes(app) {
       if (!app.gitlab) return [];
       const conn = await deps.records.gitlabConnections.get(app.gitlab.connectionId);

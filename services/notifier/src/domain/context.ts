@@ -12,8 +12,7 @@ export interface NotifyContext {
 
 /** The name of a release's environment (one stored before environments is production's). */
 export function environmentOf(release: Release): string {
-  const env = (release as { environment?: unknown }).environment;
-  return typeof env === "string" ? env : "production";
+  return release.environment;
 }
 
 /** GitLab's own short id length; the issue asks for 7 or more characters. */

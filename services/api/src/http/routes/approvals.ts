@@ -5,8 +5,8 @@ import { principalOf } from "../../auth/guard.js";
 import type { Principal, Via } from "../../auth/roles.js";
 import type { ApiDeps } from "../../deps.js";
 import { approveRelease, deployNow, rejectRelease } from "../../domain/approvals.js";
+import { releaseView } from "../../domain/views.js";
 import { HttpError } from "../errors.js";
-import { releaseView } from "./releases.js";
 
 const params = z.object({
   app: appNameSchema,
