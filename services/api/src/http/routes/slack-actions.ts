@@ -22,7 +22,11 @@ const payloadSchema = z.object({
   actions: z.array(z.object({ action_id: z.string(), value: z.string().optional() }).loose()).min(1, "no action in the payload"),
 });
 
-/** The answer Slack shows the person who clicked (when it shows one): never a status other than 200 for a verified request. */
+/**
+ * The answer to a verified click: always 200 (Slack shows an error for anything else), with what
+ * happened. Slack does not display the body of a block_actions answer; the outcome reaches the
+ * channel as the release.approved / release.rejected message, and a refusal is logged.
+ */
 const say = (text: string) => ({ response_type: "ephemeral", replace_original: false, text });
 
 /**
@@ -58,19 +62,24 @@ export function slackActionsRouter(deps: ApiDeps, auth: { access: Access; audit:
     if (!action) return void res.json(say("Nothing for Hoist in this action."));
     const id = idSchema.safeParse(action.value);
     if (!id.success) throw new HttpError(400, "invalid_request", "the button's value is not a release id");
+    const refuse = (text: string) => {
+      deps.log.info(
+        { slackUser: payload.user.id, action: action.action_id, releaseId: action.value, refused: text },
+        "Slack action refused",
+      );
+      res.json(say(text));
+    };
     const userId = deps.config.HOIST_SLACK_USERS[payload.user.id];
     if (!userId) {
-      return void res.json(
-        say(
-          `Your Slack user (${payload.user.id}) is not linked to a Hoist person: ask an admin to add ${payload.user.id}=<your GitLab user id> to HOIST_SLACK_USERS.`,
-        ),
+      return refuse(
+        `Your Slack user (${payload.user.id}) is not linked to a Hoist person: ask an admin to add ${payload.user.id}=<your GitLab user id> to HOIST_SLACK_USERS.`,
       );
     }
     const release = await deps.records.releases.get(id.data);
-    if (!release) return void res.json(say(`Release ${id.data} no longer exists.`));
+    if (!release) return refuse(`Release ${id.data} no longer exists.`);
     const role = await auth.access.appRole({ kind: "user", id: userId, name: userId }, release.app);
     if (!atLeast(role, "maintainer")) {
-      return void res.json(say(`Approving releases of ${release.app} needs the maintainer role; you have ${role ?? "no role"} there.`));
+      return refuse(`Approving releases of ${release.app} needs the maintainer role; you have ${role ?? "no role"} there.`);
     }
     const username =
       (await deps.redis.hget(deps.records.keys.person(userId), "username")) ?? payload.user.username ?? payload.user.name ?? userId;
@@ -87,7 +96,7 @@ export function slackActionsRouter(deps: ApiDeps, auth: { access: Access; audit:
         text = `Rejected release #${done.number} of ${done.app} (${env}).`;
       }
     } catch (err) {
-      if (err instanceof StateConflictError) return void res.json(say(err.message));
+      if (err instanceof StateConflictError) return refuse(err.message);
       throw err;
     }
     await auth.audit
