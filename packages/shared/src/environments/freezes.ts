@@ -44,19 +44,17 @@ function cronProblem(cron: string, timezone: string | undefined): string | undef
 export const freezeSchema = z
   .object({
     cron: z.string({ error: "cron is a cron expression such as 0 18 * * 5" }).min(1).max(200),
-    duration: z
-      .string({ error: "duration is one or more <n>d, <n>h, <n>m parts, e.g. 62h or 1d12h" })
-      .superRefine((d, ctx) => {
-        const ms = freezeDurationMs(d);
-        const problem = Number.isNaN(ms)
-          ? "duration is one or more <n>d, <n>h, <n>m parts, e.g. 62h, 1d12h or 30m"
-          : ms <= 0
-            ? "duration is longer than 0"
-            : ms > MAX_DURATION_MS
-              ? "duration is at most 366d"
-              : undefined;
-        if (problem) ctx.addIssue({ code: "custom", message: problem });
-      }),
+    duration: z.string({ error: "duration is one or more <n>d, <n>h, <n>m parts, e.g. 62h or 1d12h" }).superRefine((d, ctx) => {
+      const ms = freezeDurationMs(d);
+      const problem = Number.isNaN(ms)
+        ? "duration is one or more <n>d, <n>h, <n>m parts, e.g. 62h, 1d12h or 30m"
+        : ms <= 0
+          ? "duration is longer than 0"
+          : ms > MAX_DURATION_MS
+            ? "duration is at most 366d"
+            : undefined;
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }),
     timezone: z
       .string({ error: "timezone is an IANA time zone name such as Europe/Berlin" })
       .max(64)
