@@ -33,5 +33,5 @@ export async function releasesCommand({ args, opts, out, client }: CommandContex
   }
   const query = opts.env ? `?environment=${encodeURIComponent(opts.env)}` : "";
   const res = await client().get<{ releases: Release[] }>(`/v1/apps/${encodeURIComponent(first)}/releases${query}`);
-  out.data(res, () => table(res.releases, ["id", "environment", "number", "buildId", "status", "reason", "createdAt", "liveAt"]));
+  out.data(res, () => table(res.releases, ["id", "number", "buildId", "status", "reason", "createdAt", "liveAt"]));
 }
