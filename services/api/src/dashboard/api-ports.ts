@@ -3,6 +3,7 @@ import {
   buildLogKey,
   ConflictError,
   followLog,
+  idSchema,
   NotFoundError,
   readLog,
   type LogEntry as StreamEntry,
@@ -10,6 +11,7 @@ import {
 import { type ApiDeps, buildPorts } from "../deps.js";
 import { approveRelease } from "../domain/approvals.js";
 import { cancelBuild } from "../domain/builds.js";
+import { promoteToEnvironment, requireEnvironment } from "../domain/environments.js";
 import { promoteRelease, rollbackApp } from "../domain/releases.js";
 import { HttpError } from "../http/errors.js";
 import { NOT_A_PERSON, personOf } from "../http/routes/approvals.js";
@@ -36,6 +38,11 @@ export function dashboardPorts(deps: ApiDeps): DashboardPorts {
       return approveRelease(deps, app, env, releaseId, { ...person, via: "dashboard" });
     },
     rollback: (app) => rollbackApp(deps, app),
+    async promoteToEnvironment(appName, envName, releaseId, role) {
+      const app = await deps.records.apps.require(appName);
+      const env = await requireEnvironment(deps.records, app, envName);
+      return promoteToEnvironment(deps, app, env, { releaseId: idSchema.parse(releaseId) }, role);
+    },
     async readBuildLog(buildId) {
       return (await readLog(deps.redis, buildLogKey(prefix, buildId))).map(asLine).filter((e): e is LogEntry => e !== undefined);
     },

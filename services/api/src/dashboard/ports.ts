@@ -1,4 +1,4 @@
-import type { Principal } from "../auth/roles.js";
+import type { Principal, Role } from "../auth/roles.js";
 
 /** A line of a build's log as the log stream holds it. */
 export interface LogEntry {
@@ -17,6 +17,8 @@ export interface DashboardPorts {
   /** The signed-in person's approval of a release awaiting approval (403 for a session that is no person). */
   approveRelease(app: string, env: string, releaseId: string, principal: Principal): Promise<unknown>;
   rollback(app: string): Promise<unknown>;
+  /** Promotes a release into an environment, as `POST /v1/apps/:app/environments/:env/promote` does, with the caller's role on the app. */
+  promoteToEnvironment(app: string, env: string, releaseId: string, role: Role | undefined): Promise<unknown>;
   readBuildLog(buildId: string): Promise<LogEntry[]>;
   /** Calls `onEntry` for every line, past and new, until the build ends or `signal` aborts. */
   followBuildLog(buildId: string, onEntry: (entry: LogEntry) => void, signal: AbortSignal): Promise<void>;
