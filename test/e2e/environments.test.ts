@@ -9,6 +9,7 @@ import { LABELS } from "../../services/deployer/src/adapters/local-target.js";
 import { freePort } from "../../services/deployer/src/testing/ports.js";
 import { removeLocalApp } from "../support/deploy/cleanup.js";
 import { deliverHook, pushPayload } from "../support/gitlab/deliver.js";
+import { statusHistory } from "../support/gitlab/statuses.js";
 import { dockerFromEnv } from "../support/images/base-images.js";
 import { repoRoot } from "../support/processes.js";
 import { testRegistryTags } from "../support/registry/auth.js";
@@ -176,5 +177,24 @@ describe("staging to production", () => {
     expect((await w.api("GET", `/apps/${APP}/builds`)).body.builds).toHaveLength(1);
     expect(await containersOf(APP)).toEqual([prodReleases[0].id]);
     expect(await containersOf(`${APP}@staging`)).toEqual([stagingLive.id]);
+
+    // GitLab's Environments page: one deployment per environment, of the pushed commit, both success.
+    const deployments = await until(
+      "two successful GitLab deployments",
+      async () => {
+        const done = w.gitlab.state.deployments.filter((d) => d.status === "success");
+        return done.length === 2 ? done : undefined;
+      },
+      15_000,
+    );
+    const envName = (id: number) => w.gitlab.state.environments.find((e) => e.id === id)?.name;
+    expect(deployments.map((d) => [envName(d.environment_id), d.sha, d.ref, d.tag]).sort()).toEqual([
+      ["production", sha, "main", false],
+      ["staging", sha, "main", false],
+    ]);
+    expect(w.gitlab.state.deployments).toHaveLength(2);
+    // And the commit carries one deploy status per environment.
+    const last = (name: string) => statusHistory(w.gitlab.state).filter((x) => x.sha === sha && x.name === name).at(-1)?.status;
+    expect([last("hoist/deploy:staging"), last("hoist/deploy:production")]).toEqual(["success", "success"]);
   }, 180_000);
 });
