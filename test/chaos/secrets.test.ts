@@ -10,6 +10,8 @@ import { removeLocalApp } from "../support/deploy/cleanup.js";
 import { httpAppRepoFiles } from "../support/deploy/http-app.js";
 import { authorizeKey, createRepo, type TestRepo } from "../support/git/index.js";
 import { deployKeyRoutes } from "../support/gitlab/deploy-keys.js";
+import { deploymentRoutes } from "../support/gitlab/deployments.js";
+import { freezePeriodRoutes } from "../support/gitlab/freeze-periods.js";
 import { hookRoutes } from "../support/gitlab/hooks.js";
 import { projectRoutes } from "../support/gitlab/projects.js";
 import { type GitlabTestServer, startGitlabServer } from "../support/gitlab/server.js";
@@ -65,7 +67,15 @@ describe("chaos 7: secrets never leave their sealed form", () => {
   beforeAll(async () => {
     await ensureBaseImages();
     slack = await new SlackReceiver().start();
-    gl = await startGitlabServer([userRoutes, projectRoutes, hookRoutes, deployKeyRoutes, statusRoutes]);
+    gl = await startGitlabServer([
+      userRoutes,
+      projectRoutes,
+      hookRoutes,
+      deployKeyRoutes,
+      statusRoutes,
+      deploymentRoutes,
+      freezePeriodRoutes,
+    ]);
     gl.state.addUser("hoist-bot", GITLAB_CANARY);
     // Hoist's hook URL is on 127.0.0.1: the admin setting GitLab needs for that is turned on.
     gl.state.settings.allowLocalRequestsFromWebHooksAndServices = true;
