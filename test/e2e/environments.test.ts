@@ -194,7 +194,10 @@ describe("staging to production", () => {
     ]);
     expect(w.gitlab.state.deployments).toHaveLength(2);
     // And the commit carries one deploy status per environment.
-    const last = (name: string) => statusHistory(w.gitlab.state).filter((x) => x.sha === sha && x.name === name).at(-1)?.status;
+    const last = (name: string) =>
+      statusHistory(w.gitlab.state)
+        .filter((x) => x.sha === sha && x.name === name)
+        .at(-1)?.status;
     expect([last("hoist/deploy:staging"), last("hoist/deploy:production")]).toEqual(["success", "success"]);
   }, 180_000);
 });

@@ -373,9 +373,18 @@ class ReleaseRepo extends HashRepo<typeof releaseSchema> {
     await this.retention.keep([this.keys.release(live.id), this.keys.build(live.buildId)]);
     if (!replaced) return;
     const old = await this.get(replaced);
-    // A rollback's release may share its build with the live one: that build stays kept.
-    const build = old && old.buildId !== live.buildId ? [this.keys.build(old.buildId)] : [];
+    // A rollback's release may share its build with the live one, and a promotion's with the live
+    // release of another environment: that build stays kept.
+    const build =
+      old && old.buildId !== live.buildId && !(await this.liveBuilds(old.app)).has(old.buildId) ? [this.keys.build(old.buildId)] : [];
     await this.retention.expire([this.keys.release(replaced), ...build]);
+  }
+
+  /** The builds of the releases live in the app's environments now. */
+  private async liveBuilds(app: string): Promise<Set<string>> {
+    const envs = [PRODUCTION, ...(await this.redis.zrange(this.keys.appEnvironments(app), 0, -1))];
+    const ids = (await this.redis.mget(...envs.map((e) => this.keys.liveRelease(deployUnit(app, e))))).filter((id): id is string => !!id);
+    return new Set((await this.getMany(ids)).map((r) => r.buildId));
   }
 
   /** A release that failed outside `transition` (the lifecycle's deploy scripts) starts its retention time. */

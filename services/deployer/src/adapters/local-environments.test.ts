@@ -1,10 +1,15 @@
 import type Docker from "dockerode";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { removeCaddyDir, startCaddy } from "../../../../test/support/caddy.js";
 import { removeLocalApp } from "../../../../test/support/deploy/cleanup.js";
 import { builderTag, buildHttpAppImage } from "../../../../test/support/deploy/http-app.js";
+import { deployPorts } from "../jobs/ports.js";
+import { reconcileDeps } from "../jobs/reconcile.js";
 import { DeployerHarness } from "../testing/harness.js";
 import { freePort } from "../testing/ports.js";
+import { caddyEdgeProvider } from "./caddy/provider.js";
 import { createDocker } from "./clients.js";
+import { startReconcileLoop } from "./local-reconcile.js";
 import { appNetworkName, LABELS } from "./local-target.js";
 
 /**
@@ -50,6 +55,15 @@ afterAll(async () => {
 async function get(port: number, path: string): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
   return `${res.status} ${(await res.text()).trim()}`;
+}
+/** What `read` answers once it answers `want`, or what it last answered after 5 s. */
+async function eventually(read: () => Promise<string>, want: string): Promise<string> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const got = await read();
+    if (got === want || Date.now() > deadline) return got;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 const containersOf = (unit: string) => docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${unit}`] } });
 const web = (port: number) => ({ kind: "local" as const, services: { web: { port, healthPath: "/healthz", healthTimeout: 5 } } });
@@ -111,6 +125,21 @@ describe("environments on the local target (podman, Caddy)", () => {
     expect((await containersOf(`${app}@staging`)).map((c) => [c.Id, c.State])).toEqual([[staging[0]!.Id, "running"]]);
     expect((await h.records.releases.require(s1.id)).status).toBe("live");
     expect((await h.records.releases.require(p1.id)).status).toBe("retired");
+
+    // The next staging release swaps staging's upstreams in Caddy (its route id holds the '@').
+    const s2 = await h.createRelease(
+      app,
+      [{ service: "web", tag: images.v1! }],
+      { GREETING: "staging vars 2" },
+      { environment: "staging" },
+    );
+    const d2 = await h.deploy(s2.id);
+    expect(d2.outcome, d2.error).toBe("completed");
+    expect(s2.number).toBe(2);
+    expect(await h.logLines(s2.id)).toEqual(expect.arrayContaining([expect.stringMatching(/now sends web to .* \(switch \d+ ms\)$/)]));
+    expect(await get(stagingPort, "/env.txt")).toBe("200 staging vars 2");
+    expect((await containersOf(`${app}@staging`)).map((c) => c.Labels[LABELS.release])).toEqual([s2.id]);
+    expect(await get(prodPort, "/env.txt")).toBe("200 prod vars 2");
   });
 
   it("fails a release whose environment was deleted, for good, without touching the target", async () => {
@@ -124,4 +153,47 @@ describe("environments on the local target (podman, Caddy)", () => {
     expect(d.release).toMatchObject({ status: "failed", reason: `app ${app} or its environment staging does not exist any more` });
     expect(await containersOf(`${app}@staging`)).toEqual([]);
   });
+
+  it("reconcile repairs each environment as it does an app, and drops the routes of a deleted environment", async () => {
+    // A Caddy of this test's own: the reconcile removes every Hoist route its records do not serve.
+    const caddy = await startCaddy();
+    const edges = caddyEdgeProvider({ adminUrl: caddy.adminUrl });
+    try {
+      const created = await h.createApp(app, web(prodPort));
+      await h.records.environments.create(created, { name: "staging", target: web(stagingPort) });
+      h.startWorker({ edges });
+      const p1 = await h.createRelease(app, [{ service: "web", tag: images.v1! }]);
+      const s1 = await h.createRelease(app, [{ service: "web", tag: images.v2! }], {}, { environment: "staging" });
+      expect((await h.deploy(p1.id)).release.status).toBe("live");
+      expect((await h.deploy(s1.id)).release.status).toBe("live");
+      const deps = h.deps({ edges });
+      const loop = startReconcileLoop(reconcileDeps(deps, deployPorts(deps), h.log), 3600);
+      try {
+        expect(await loop.round()).toEqual([]);
+        const [victim] = await containersOf(`${app}@staging`);
+        await docker.getContainer(victim!.Id).kill();
+        const repairs = await loop.round();
+        expect(repairs.some((r) => r.startsWith(`${app}@staging: started 1 web container(s) of live release ${s1.id}`))).toBe(true);
+        expect(repairs.filter((r) => r.startsWith(`${app}:`))).toEqual([]);
+        // Caddy's active health check (every 1 s) admits the new upstream.
+        expect(await eventually(() => get(stagingPort, "/"), "200 envs build 2")).toBe("200 envs build 2");
+        expect(await get(prodPort, "/")).toBe("200 envs build 1");
+
+        await h.records.environments.delete(app, "staging");
+        expect(await loop.round()).toEqual([
+          `${app}@staging: removed stale Caddy route hoist-${app}@staging.web (no live release serves it)`,
+        ]);
+        expect((await (await edges.edge()).snapshot()).map((r) => r.id)).toEqual([`hoist-${app}.web`]);
+        expect(await get(prodPort, "/")).toBe("200 envs build 1");
+      } finally {
+        await loop.stop();
+      }
+    } finally {
+      await h.close();
+      h = new DeployerHarness();
+      await edges.close();
+      await caddy.stop();
+      removeCaddyDir(caddy.dir);
+    }
+  }, 120_000);
 });

@@ -207,5 +207,14 @@ describe("record lifecycles over real Redis", () => {
       environment: "staging",
     });
     expect((await queues.queue("notify").getJob(`slack.release.live.${p1.id}`))?.data).toMatchObject({ environment: "production" });
+
+    // Staging moves on to another build: its replaced release expires, but the build stays kept
+    // while production's live release runs it.
+    const other = await newBuild();
+    const s3 = await records.releases.create({ app: "web", environment: "staging", buildId: other.id, images: [] });
+    await releases.begin(s3, stagingLock);
+    expect(await releases.goLive(s3, stagingLock)).toEqual({ replaced: s2.id, rolledBack: false });
+    expect(await redis.pttl(records.keys.release(s2.id))).toBeGreaterThan(0);
+    expect(await redis.pttl(records.keys.build(build.id))).toBe(-1);
   });
 });
