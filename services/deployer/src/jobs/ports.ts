@@ -5,6 +5,7 @@ import {
   type JobQueues,
   NotFoundError,
   type OutboundFetch,
+  parseDeployUnit,
   type Records,
   type Redis,
   type RegistryAuth,
@@ -111,7 +112,10 @@ export function deployPorts(deps: DeployerDeps): DeployPorts {
       const conn = await deps.records.gitlabConnections.get(app.gitlab.connectionId);
       // The link is broken (its connection deleted): there is no GitLab to ask; the notifier says so too.
       if (!conn) return [];
-      const token = (await deps.secrets.open(conn.token, secretContexts.gitlabToken(conn.id))).toString("utf8");
+      // Audited as the app's (the deployment's unit names the app and its environment).
+      const token = (await deps.secrets.open(conn.token, secretContexts.gitlabToken(conn.id), parseDeployUnit(app.name).app)).toString(
+        "utf8",
+      );
       return gitlabFreezePeriods({ url: conn.url, token }, app.gitlab.projectId, deps.fetch);
     },
     hold: (release, to, fields) => gates.hold(release, to, fields),

@@ -1,8 +1,8 @@
-import { type Actor, appNameSchema, idSchema, recordKeys } from "@hoist/shared";
+import { type Actor, type AuditVia, appNameSchema, idSchema, recordKeys } from "@hoist/shared";
 import { type Response, Router } from "express";
 import { z } from "zod";
 import { principalOf } from "../../auth/guard.js";
-import type { Principal, Via } from "../../auth/roles.js";
+import type { Principal } from "../../auth/roles.js";
 import type { ApiDeps } from "../../deps.js";
 import { approveRelease, deployNow, rejectRelease } from "../../domain/approvals.js";
 import { releaseView } from "../../domain/views.js";
@@ -34,7 +34,7 @@ export async function personOf(deps: Pick<ApiDeps, "redis" | "config">, p: Princ
 }
 
 const viaOf = (res: Response): Actor["via"] => {
-  const via = res.locals.via as Via | undefined;
+  const via = res.locals.via as AuditVia | undefined;
   return via === "cli" || via === "dashboard" || via === "slack" ? via : "api";
 };
 

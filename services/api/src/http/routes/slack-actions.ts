@@ -1,8 +1,7 @@
-import { idSchema, slackActions } from "@hoist/shared";
+import { type AuditLog, idSchema, slackActions } from "@hoist/shared";
 import { type Request, Router } from "express";
 import { z } from "zod";
 import type { Access } from "../../auth/access.js";
-import type { AuditLog } from "../../auth/audit-log.js";
 import { addressOf } from "../../auth/guard.js";
 import { atLeast } from "../../auth/roles.js";
 import type { ApiDeps } from "../../deps.js";
