@@ -4,6 +4,7 @@ export * from "./audit/log.js";
 export * from "./audit/secret-openings.js";
 export * from "./aws/auth-errors.js";
 export * from "./config/env.js";
+export * from "./environments/index.js";
 export * from "./git/index.js";
 export * from "./lifecycle/dependencies.js";
 export * from "./lifecycle/health-server.js";

@@ -20,6 +20,7 @@ export interface Options {
   actor?: string;
   since?: string;
   jsonl: boolean;
+  env?: string;
 }
 
 export interface CommandContext {

@@ -104,7 +104,7 @@ async function watchBuild(ctx: CommandContext, build: Build, deadline: number): 
 }
 
 /** Polls the release (the API has no release event stream) and prints each status it reaches. */
-async function watchRelease(ctx: CommandContext, id: string, deadline: number): Promise<Release | undefined> {
+export async function watchRelease(ctx: CommandContext, id: string, deadline: number): Promise<Release | undefined> {
   const { out, client } = ctx;
   let release: Release | undefined;
   let last = "";

@@ -129,6 +129,34 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
     await expect(d.lpush(`${prefix}:build:wait`, "x")).rejects.toThrow(/NOPERM/);
   });
 
+  it("environments: the builder numbers and indexes their releases and the deployer reads them, neither writes an environment", async () => {
+    const records = (who: (typeof SERVICE_USERS)[number]) => new Records(as(who), prefix);
+    const api = records("api");
+    const app = await api.apps.create({
+      name: "envapp",
+      branch: "main",
+      repo: { sshUrl: "ssh://git@127.0.0.1/envapp.git" },
+      target: { kind: "local", services: {} },
+      supersede: "running",
+      tagBuilds: true,
+      buildTimeoutSec: 1800,
+    });
+    await api.environments.create(app, { name: "staging", target: { kind: "local", services: {} }, auto: true });
+    const builder = records("builder");
+    expect((await builder.environments.list(app)).map((e) => e.name)).toEqual(["production", "staging"]);
+    const made = await builder.releases.create({ app: "envapp", environment: "staging", buildId: "bld_x", images: [] });
+    expect(made.number).toBe(1);
+    const deployer = records("deployer");
+    expect((await deployer.environments.get(app, "staging"))?.auto).toBe(true);
+    expect((await deployer.releases.listByEnvironment("envapp", "staging")).map((r) => r.id)).toEqual([made.id]);
+    await as("deployer").set(deployer.keys.liveRelease("envapp@staging"), made.id);
+    expect((await deployer.releases.live("envapp", "staging"))?.id).toBe(made.id);
+    for (const who of ["builder", "deployer", "notifier"] as const) {
+      await expect(as(who).hset(`${prefix}:rec:app:envapp:env:staging:config`, "auto", "false")).rejects.toThrow(/NOPERM/);
+      await expect(as(who).zadd(`${prefix}:rec:app:envapp:envs`, 1, "evil")).rejects.toThrow(/NOPERM/);
+    }
+  });
+
   it("the builder reads an app record but may not write it; it pins the git host's keys under their own key", async () => {
     const b = as("builder");
     const app = `${prefix}:rec:app:a1`;

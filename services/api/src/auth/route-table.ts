@@ -91,6 +91,14 @@ export const routeTable: readonly RouteRule[] = [
   v1("GET", "/releases/:id", "viewer", "app", { appOf: releaseApp }),
   v1("POST", "/apps/:app/releases/:id/promote", "deployer", "app", { action: "release.promote" }),
   v1("POST", "/apps/:app/rollback", "deployer", "app", { action: "release.rollback" }),
+  v1("POST", "/apps/:app/environments", "maintainer", "app", { action: "environment.create" }),
+  v1("GET", "/apps/:app/environments", "viewer", "app"),
+  v1("GET", "/apps/:app/environments/:env", "viewer", "app"),
+  v1("PATCH", "/apps/:app/environments/:env", "maintainer", "app", { action: "environment.update" }),
+  v1("DELETE", "/apps/:app/environments/:env", "maintainer", "app", { action: "environment.delete" }),
+  // A deployer promotes into an unprotected environment; into one with requiredApprovals > 0 the
+  // handler asks for maintainer (routes/environments.ts), as the rule cannot see the environment.
+  v1("POST", "/apps/:app/environments/:env/promote", "deployer", "app", { action: "environment.promote" }),
   v1("POST", "/gitlab/connections", "admin", "global", { action: "gitlab.connection.create" }),
   v1("GET", "/gitlab/connections", "admin", "global"),
   v1("POST", "/apps/:app/gitlab/link", "maintainer", "app", { action: "app.gitlab.link" }),
@@ -122,6 +130,7 @@ export const routeTable: readonly RouteRule[] = [
   page("POST", "/builds/:id/cancel", "deployer", "app", { appOf: buildApp, action: "build.cancel" }),
   page("POST", "/apps/:app/releases/:id/promote", "deployer", "app", { action: "release.promote" }),
   page("POST", "/apps/:app/rollback", "deployer", "app", { action: "release.rollback" }),
+  page("POST", "/apps/:app/environments/:env/promote", "deployer", "app", { action: "environment.promote" }),
   // bull-board retries, promotes and removes jobs of every app.
   page("ALL", "/admin/queues/*", "admin", "global"),
 ];

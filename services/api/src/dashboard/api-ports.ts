@@ -3,12 +3,14 @@ import {
   buildLogKey,
   ConflictError,
   followLog,
+  idSchema,
   NotFoundError,
   readLog,
   type LogEntry as StreamEntry,
 } from "@hoist/shared";
 import { type ApiDeps, buildPorts } from "../deps.js";
 import { cancelBuild } from "../domain/builds.js";
+import { promoteToEnvironment, requireEnvironment } from "../domain/environments.js";
 import { promoteRelease, rollbackApp } from "../domain/releases.js";
 import type { DashboardPorts, LogEntry } from "./ports.js";
 
@@ -28,6 +30,11 @@ export function dashboardPorts(deps: ApiDeps): DashboardPorts {
     },
     promoteRelease: (app, releaseId) => promoteRelease(deps, app, releaseId),
     rollback: (app) => rollbackApp(deps, app),
+    async promoteToEnvironment(appName, envName, releaseId, role) {
+      const app = await deps.records.apps.require(appName);
+      const env = await requireEnvironment(deps.records, app, envName);
+      return promoteToEnvironment(deps, app, env, { releaseId: idSchema.parse(releaseId) }, role);
+    },
     async readBuildLog(buildId) {
       return (await readLog(deps.redis, buildLogKey(prefix, buildId))).map(asLine).filter((e): e is LogEntry => e !== undefined);
     },

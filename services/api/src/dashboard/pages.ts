@@ -1,4 +1,4 @@
-import type { App, AuditEntry, Build, DependencyReport, Release } from "@hoist/shared";
+import type { App, AuditEntry, Build, DependencyReport, Environment, Release } from "@hoist/shared";
 import { scaleView } from "../domain/views.js";
 import type { DeliveryMetrics } from "./delivery-metrics.js";
 import { duration, Html, html, layout, statusBadge } from "./html.js";
@@ -46,9 +46,59 @@ ${error ? html`<p class="error">${error}</p>` : ""}
 }
 
 /** A POST form button; the browser asks before anything happens. */
-function action(session: Session, path: string, label: string, question: string, danger = false): Html {
+function action(
+  session: Session,
+  path: string,
+  label: string,
+  question: string,
+  danger = false,
+  fields: Record<string, string> = {},
+): Html {
   return html`<form method="post" action="${path}" style="display:inline" onsubmit="${new Html(CONFIRM_HANDLER)}" data-q="${question}">
-<input type="hidden" name="csrf" value="${session.csrf}"><button class="${danger ? "danger" : ""}">${label}</button></form>`;
+<input type="hidden" name="csrf" value="${session.csrf}">${Object.entries(fields).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)}<button class="${danger ? "danger" : ""}">${label}</button></form>`;
+}
+
+/** One environment on the app page: what is live in it and what waits (newer releases not finished). */
+export interface EnvironmentColumn {
+  env: Environment;
+  live?: Release;
+  waiting: Release[];
+}
+
+function targetText(t: App["target"]): string {
+  if (t.kind === "ecs") return `ECS ${t.cluster}/${t.service}`;
+  return (
+    Object.entries(t.services)
+      .map(([s, c]) => `${s} :${c.port}`)
+      .join(", ") || "local"
+  );
+}
+
+/**
+ * The app's environments side by side, in their order (production first): target, what is live,
+ * what waits, approvals and freezes, and buttons promoting into each what is live in another
+ * (when it is other images than its own).
+ */
+function environmentsPanel(session: Session, app: App, columns: EnvironmentColumn[]): Html {
+  return html`<h2>Environments</h2><div class="envs" id="environments">${columns.map((c) => {
+    const sources = columns.filter((o) => o !== c && o.live && o.live.buildId !== c.live?.buildId);
+    const promote = sources.map((o) => {
+      const live = o.live as Release;
+      return action(
+        session,
+        `/apps/${app.name}/environments/${c.env.name}/promote`,
+        `Promote #${live.number} from ${o.env.name}`,
+        `Deploy release #${live.number} of ${o.env.name} (the same images) to ${c.env.name}?`,
+        false,
+        { releaseId: live.id },
+      );
+    });
+    return html`<div class="card env" data-environment="${c.env.name}"><b>${c.env.name}</b>
+<span class="muted">${targetText(c.env.target)}${c.env.auto ? " · auto" : ""}${c.env.requiredApprovals ? ` · ${c.env.requiredApprovals} approval(s)` : ""}${c.env.freezes.length ? ` · ${c.env.freezes.length} freeze(s)` : ""}</span>
+<p data-live>${c.live ? html`live: release #${c.live.number} (<a href="/builds/${c.live.buildId}">build</a>) ${when(c.live.liveAt)}` : html`<span class="muted">nothing live</span>`}</p>
+${c.waiting.length ? html`<p data-waiting>waiting: ${c.waiting.map((r) => html`#${r.number} ${statusBadge(r.status)} `)}</p>` : ""}
+${promote}</div>`;
+  })}</div>`;
 }
 
 export interface PipelineRow {
@@ -108,7 +158,7 @@ function scaleLine(app: App): Html | string {
   return html`<p data-scale>Scale: ${scale.map(([s, n]) => html`<code>${s}=${n}</code> `)}<span class="muted">(<code>hoist scale ${app.name} ${scale[0]?.[0] ?? "web"}=N</code>)</span></p>`;
 }
 
-export function appPage(session: Session, app: App, builds: Build[], releases: Release[]): string {
+export function appPage(session: Session, app: App, builds: Build[], releases: Release[], environments: EnvironmentColumn[] = []): string {
   const live = releases.find((r) => r.status === "live");
   return layout(
     app.name,
@@ -116,6 +166,7 @@ export function appPage(session: Session, app: App, builds: Build[], releases: R
 <p class="muted">${app.repo.sshUrl} · branch <code>${app.branch}</code> · target ${app.target.kind}
 ${live ? html` · live: release #${live.number}` : ""}</p>
 ${scaleLine(app)}
+${environments.length > 1 ? environmentsPanel(session, app, environments) : ""}
 <p>${action(session, `/apps/${app.name}/rollback`, "Roll back", `Roll ${app.name} back to the release before the live one?`, true)}</p>
 <h2>Builds</h2>
 <table><thead><tr><th>#</th><th>Status</th><th>Ref</th><th>Commit</th><th>Created</th><th>Reason</th></tr></thead><tbody>
@@ -125,7 +176,7 @@ ${builds.map(
   ) => html`<tr><td><a href="/builds/${b.id}">#${b.number}</a></td><td>${statusBadge(b.status)}</td><td>${b.ref.replace(/^refs\/(heads|tags)\//, "")}</td>
 <td><code>${short(b.sha)}</code> ${b.commit?.title ?? ""}</td><td>${when(b.createdAt)}</td><td>${b.reason ?? ""}</td></tr>`,
 )}</tbody></table>
-<h2>Releases</h2>
+<h2>Releases${environments.length > 1 ? " (production)" : ""}</h2>
 <table><thead><tr><th>#</th><th>Status</th><th>Build</th><th>Created</th><th>Live at</th><th>Reason</th><th></th></tr></thead><tbody>
 ${releases.map(
   (

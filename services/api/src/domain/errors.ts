@@ -21,6 +21,14 @@ export class StateConflictError extends DomainError {
   override name = "StateConflictError";
 }
 
+/** The caller's role allows the route but not this case of it (promoting into a protected environment). */
+export class ForbiddenError extends DomainError {
+  override name = "ForbiddenError";
+  constructor(message: string) {
+    super("forbidden", message);
+  }
+}
+
 /** Well-formed, but it cannot be carried out against the outside world (a ref git cannot resolve). */
 export class UnprocessableError extends DomainError {
   override name = "UnprocessableError";

@@ -1,4 +1,4 @@
-import type { App, Build } from "@hoist/shared";
+import type { App, Build, Release } from "@hoist/shared";
 
 /** The public shape of an app: never a secret, only whether each is configured. */
 export function appView(app: App, publicUrl: string) {
@@ -54,5 +54,32 @@ export function buildView(b: Build) {
     createdAt: b.createdAt,
     ...(b.startedAt ? { startedAt: b.startedAt } : {}),
     ...(b.finishedAt ? { finishedAt: b.finishedAt } : {}),
+  };
+}
+
+/** What the API shows of a release (the sealed environment and image digests stay inside). */
+interface ReleaseView {
+  id: string;
+  app: string;
+  environment: string;
+  number: number;
+  buildId: string;
+  status: Release["status"];
+  reason?: string;
+  createdAt: string;
+  liveAt?: string;
+}
+
+export function releaseView(r: Release): ReleaseView {
+  return {
+    id: r.id,
+    app: r.app,
+    environment: r.environment,
+    number: r.number,
+    buildId: r.buildId,
+    status: r.status,
+    ...(r.reason !== undefined ? { reason: r.reason } : {}),
+    createdAt: r.createdAt,
+    ...(r.liveAt !== undefined ? { liveAt: r.liveAt } : {}),
   };
 }

@@ -19,6 +19,7 @@ const app: App = {
 const rel = (id: string, number: number, status: Release["status"] = "pending"): Release => ({
   id,
   app: "shop",
+  environment: "production",
   number,
   buildId: "bld_1",
   status,
@@ -52,7 +53,7 @@ function fakePorts(opts: { releases: Release[]; deploy?: () => Promise<DeployOut
   };
   const ports: DeployPorts = {
     loadRelease: async (id) => releases.get(id),
-    loadApp: async () => app,
+    loadDeployment: async () => app,
     openEnv: async () => ({}),
     tryLock: async () => (opts.lockFree === false ? undefined : lock),
     sleepUntilUnlocked: async () => {},
@@ -130,8 +131,20 @@ describe("deployRelease", () => {
 
   it("says locked when another deploy of the app holds the lock", async () => {
     const f = fakePorts({ releases: [rel("r1", 1)], lockFree: false });
-    expect(await deployRelease(f.ports, "r1", { lastAttempt: false })).toEqual({ kind: "locked", app: "shop" });
+    expect(await deployRelease(f.ports, "r1", { lastAttempt: false })).toEqual({ kind: "locked", unit: "shop" });
     expect(f.releases.get("r1")?.status).toBe("pending");
+  });
+
+  it("locks the deploy unit of the release's environment: the app for production, <app>@<env> for another", async () => {
+    const f = fakePorts({ releases: [{ ...rel("r1", 1), environment: "staging" }], lockFree: false });
+    const asked: string[] = [];
+    const tryLock = f.ports.tryLock;
+    f.ports.tryLock = async (unit, waiter) => {
+      asked.push(unit);
+      return tryLock(unit, waiter);
+    };
+    expect(await deployRelease(f.ports, "r1", { lastAttempt: false })).toEqual({ kind: "locked", unit: "shop@staging" });
+    expect(asked).toEqual(["shop@staging"]);
   });
 
   it("records an unhealthy outcome as failed with its reason", async () => {

@@ -10,11 +10,11 @@ export function handlers(deps: { log: Logger; ports: DeployPorts; lockRetryMs: n
       const result = await deployRelease(deps.ports, payload.releaseId, { lastAttempt: job.attemptsMade + 1 >= attempts, signal });
       switch (result.kind) {
         case "locked":
-          // Another deploy of this app runs: wait in the delayed set, not in a worker slot, so other apps go on.
+          // Another deploy of this app's environment runs: wait in the delayed set, not in a worker slot, so other apps go on.
           log.debug({ releaseId: payload.releaseId }, "app locked by another deploy; delaying");
           // The lock holder's release wakes it at once; the delay is the fallback should that process die.
           await job.moveToDelayed(Date.now() + deps.lockRetryMs, token);
-          await deps.ports.sleepUntilUnlocked(result.app, payload.releaseId);
+          await deps.ports.sleepUntilUnlocked(result.unit, payload.releaseId);
           throw new DelayedError();
         case "failed":
           releasesTotal.inc({ outcome: "failed" });

@@ -1,5 +1,6 @@
 import type { ECSClient } from "@aws-sdk/client-ecs";
 import {
+  deploymentOf,
   type JobQueues,
   type Records,
   type Redis,
@@ -65,17 +66,21 @@ export function deployPorts(deps: DeployerDeps): DeployPorts {
   };
   return {
     loadRelease: (id) => deps.records.releases.get(id),
-    loadApp: (name) => deps.records.apps.get(name),
+    async loadDeployment(release) {
+      const app = await deps.records.apps.get(release.app);
+      const environment = app && (await deps.records.environments.get(app, release.environment));
+      return app && environment ? deploymentOf(app, environment) : undefined;
+    },
     async openEnv(release) {
       if (!release.env) return {};
-      const plain = await deps.secrets.open(release.env, secretContexts.appEnv(release.app));
+      const plain = await deps.secrets.open(release.env, secretContexts.environmentEnv(release.app, release.environment));
       const parsed = envObjectSchema.safeParse(JSON.parse(plain.toString("utf8")));
       if (!parsed.success) throw new PermanentDeployError(`release ${release.id}'s environment is not an object of strings`);
       return parsed.data;
     },
-    tryLock: (app, waiter) => tryAcquireAppLock(deps.redis, deps.prefix, app, deps.lockTtlMs, { waiter, wake }),
-    async sleepUntilUnlocked(app, releaseId) {
-      if (!(await waitForAppLock(deps.redis, deps.prefix, app, releaseId))) await wake([releaseId]);
+    tryLock: (unit, waiter) => tryAcquireAppLock(deps.redis, deps.prefix, unit, deps.lockTtlMs, { waiter, wake }),
+    async sleepUntilUnlocked(unit, releaseId) {
+      if (!(await waitForAppLock(deps.redis, deps.prefix, unit, releaseId))) await wake([releaseId]);
     },
     begin: (release, lock) => releases.begin(release, lock),
     goLive: (release, lock) => releases.goLive(release, lock),

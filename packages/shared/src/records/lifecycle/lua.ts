@@ -47,6 +47,7 @@ local function emit(outbox, kind, key, id, status)
   else
     p.buildId = field(key, 'buildId')
     p.releaseId = id
+    p.environment = field(key, 'environment') or 'production'
   end
   if a.trace then p.trace = a.trace end
   local out = {}
