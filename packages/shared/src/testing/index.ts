@@ -25,7 +25,9 @@ function testClusterNodes(): string | undefined {
 /** Where the suite's Redis is, as a service would connect to it (one server, or the cluster). */
 function testRedisTarget(): RedisTarget {
   const nodes = testClusterNodes();
-  return redisTargetFrom(parseEnv(commonEnvSchema, { REDIS_URL: testRedisUrl(), ...(nodes ? { REDIS_CLUSTER_NODES: nodes } : {}) }));
+  // Each test brings its own {tagged} prefix (uniquePrefix): the one here only passes the check.
+  const cluster = nodes ? { REDIS_CLUSTER_NODES: nodes, HOIST_QUEUE_PREFIX: "{test}" } : {};
+  return redisTargetFrom(parseEnv(commonEnvSchema, { REDIS_URL: testRedisUrl(), ...cluster }));
 }
 
 /**
