@@ -17,7 +17,7 @@ import { aclFile, SERVICE_USERS } from "../packages/shared/src/redis/acl.js";
  *
  * With HOIST_TEST_REDIS=cluster (`pnpm test:cluster`) the tests run on a Redis Cluster instead: three
  * masters with a replica each (test/support/redis-cluster.ts) with the same users; REDIS_URL is its
- * admin on one node and REDIS_CLUSTER_NODES lists the nodes, which the test helpers
+ * admin on a replica (one server's client gets MOVED for every key) and REDIS_CLUSTER_NODES lists the nodes, which the test helpers
  * (@hoist/shared/testing) and the service processes (test/support/processes.ts) connect through.
  */
 const root = resolve(import.meta.dirname, "..");
@@ -67,7 +67,7 @@ export async function setup(project: TestProject): Promise<void> {
       await previous?.();
     };
     await cluster.start();
-    process.env.REDIS_URL = cluster.adminUrl;
+    process.env.REDIS_URL = await cluster.replicaAdminUrl();
     process.env.REDIS_CLUSTER_NODES = cluster.nodeList;
   }
   project.provide("redisUrl", process.env.REDIS_URL as string);

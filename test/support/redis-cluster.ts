@@ -144,6 +144,19 @@ export class RedisClusterSet {
     }
   }
 
+  /**
+   * The admin URL on a replica: what the suite gives as REDIS_URL, so that a client that ignores
+   * REDIS_CLUSTER_NODES (one server's connection) is refused every key (MOVED) instead of working
+   * by luck on the master that happens to hold a test's slot.
+   */
+  async replicaAdminUrl(): Promise<string> {
+    const replica = (await this.shards()).flatMap((s) => s.replicas)[0];
+    if (replica === undefined) throw new Error("the cluster has no replica");
+    const url = new URL(this.adminUrl);
+    url.port = String(replica);
+    return url.toString();
+  }
+
   /** A client as the suite's admin on one node (no cluster routing): to look at one server alone. */
   adminOn(port: number): Redis {
     const c = new Redis(port, "127.0.0.1", {
