@@ -82,7 +82,9 @@ describe("Redis Cluster failover under webhook traffic", () => {
     }
     await Promise.all(procs.map((p) => p.waitForLog(/"msg":"ready"/, 60_000)));
     admin = createRedis(
-      redisTargetFrom(parseEnv(commonEnvSchema, { REDIS_URL: cluster.adminUrl, REDIS_CLUSTER_NODES: cluster.nodeList, HOIST_QUEUE_PREFIX: prefix })),
+      redisTargetFrom(
+        parseEnv(commonEnvSchema, { REDIS_URL: cluster.adminUrl, REDIS_CLUSTER_NODES: cluster.nodeList, HOIST_QUEUE_PREFIX: prefix }),
+      ),
       "worker",
       "cluster-observer",
     );

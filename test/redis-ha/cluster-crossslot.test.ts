@@ -124,7 +124,9 @@ describe("Redis Cluster: CROSSSLOT (bullmq #906)", () => {
     expect(await apiRecords.builds.require(build.id)).toMatchObject({ status: "succeeded" });
     // The notify jobs of its statuses, moved from the outbox onto the notify queue.
     const notify = (await apiQueues.queue("notify").getJobs(["waiting"])).map((j) => j.id);
-    expect(notify).toEqual(expect.arrayContaining([`gitlab-status.build.running.${build.id}`, `gitlab-status.build.succeeded.${releaseId}`]));
+    expect(notify).toEqual(
+      expect.arrayContaining([`gitlab-status.build.running.${build.id}`, `gitlab-status.build.succeeded.${releaseId}`]),
+    );
 
     // The deployer's per-app lock (lock, fence and waiters in one script).
     const lock = await tryAcquireAppLock(deployer, prefix, "web", 5_000);

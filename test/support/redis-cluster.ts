@@ -76,7 +76,14 @@ export class RedisClusterSet {
     const env = { ...process.env, ...(this.adminPassword ? { REDISCLI_AUTH: this.adminPassword } : {}) };
     await run(
       "redis-cli",
-      ["--cluster", "create", ...this.ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", String(this.opts.replicas ?? 1), "--cluster-yes"],
+      [
+        "--cluster",
+        "create",
+        ...this.ports.map((p) => `127.0.0.1:${p}`),
+        "--cluster-replicas",
+        String(this.opts.replicas ?? 1),
+        "--cluster-yes",
+      ],
       { env, timeout: 60_000 },
     );
     await this.waitHealthy();

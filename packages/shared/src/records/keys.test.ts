@@ -35,7 +35,13 @@ describe("record keys across the Redis Cluster change", () => {
     ]);
     // Redis Cluster hashes only what is inside the first {...}: every key of {hoist} has the slot of "hoist".
     const tagged = recordKeys("{hoist}");
-    for (const key of [tagged.apps, tagged.app("web"), tagged.openBuilds("web", "refs/heads/main"), tagged.notifyOutbox, tagged.deployFence("web")])
+    for (const key of [
+      tagged.apps,
+      tagged.app("web"),
+      tagged.openBuilds("web", "refs/heads/main"),
+      tagged.notifyOutbox,
+      tagged.deployFence("web"),
+    ])
       expect(/^\{([^{}]+)\}/.exec(key)?.[1]).toBe("hoist");
   });
 
