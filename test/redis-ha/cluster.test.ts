@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import {
+  assertNoEviction,
   BuildLifecycle,
   commonEnvSchema,
   createLogger,
@@ -9,6 +10,8 @@ import {
   parseEnv,
   Records,
   type Redis,
+  RedisAuthError,
+  RedisPolicyError,
   redisTargetFrom,
   tryAcquireAppLock,
   waitForRedis,
@@ -147,5 +150,35 @@ describe("Redis Cluster: CROSSSLOT (bullmq #906)", () => {
     }
     expect(keys).toBeGreaterThan(10);
     expect([...slots]).toEqual([(await admin.call("CLUSTER", "KEYSLOT", prefix)) as number]);
+  });
+  it("refuses a wrong password on a cluster at once, naming the user, and an evicting master by its address", async () => {
+    const wrong = new URL(asServiceUser("api", cluster.adminUrl));
+    wrong.password = "not-the-password-0123456789";
+    const target = redisTargetFrom(
+      parseEnv(commonEnvSchema, { REDIS_URL: wrong.toString(), REDIS_CLUSTER_NODES: cluster.nodeList, HOIST_QUEUE_PREFIX: "{x}" }),
+    );
+    const refused = createRedis(target, "producer", "cluster-test-wrong");
+    closers.push(() => refused.disconnect());
+    const t0 = Date.now();
+    const err = await waitForRedis(refused, 10_000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RedisAuthError);
+    expect((err as Error).message).toMatch(/^Redis refused user "hoist-api" with the password in REDIS_URL/);
+    expect((err as Error).message).not.toContain("not-the-password");
+    expect(Date.now() - t0).toBeLessThan(5_000);
+
+    // Every master must be noeviction: one that is not is named.
+    const api = await connect("api", "producer", "{x}");
+    await expect(assertNoEviction(api)).resolves.toBeUndefined();
+    const master = (await cluster.shards())[1]?.master as number;
+    const node = cluster.adminOn(master);
+    closers.push(() => node.disconnect());
+    await node.config("SET", "maxmemory-policy", "allkeys-lru");
+    try {
+      const policy = await assertNoEviction(api).catch((e: unknown) => e);
+      expect(policy).toBeInstanceOf(RedisPolicyError);
+      expect((policy as Error).message).toContain(`"allkeys-lru" on cluster node 127.0.0.1:${master}`);
+    } finally {
+      await node.config("SET", "maxmemory-policy", "noeviction");
+    }
   });
 });
