@@ -39,7 +39,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Redis Cluster: three masters with a replica each (real redis-server, `redis-cli --cluster
  * create`), the API and the three workers as processes through REDIS_CLUSTER_NODES as their own
  * ACL users, builds and rollouts instant (bench:pipeline's injection points). Webhooks at 20/s
- * through a `CLUSTER FAILOVER` of the master holding Hoist's slot, and another back.
+ * through a `CLUSTER FAILOVER` of the master holding Hoist's slot, another back, then kill -9 of it.
  */
 describe("Redis Cluster failover under webhook traffic", () => {
   const prefix = `{cl-${randomUUID().slice(0, 8)}}`;
@@ -138,7 +138,7 @@ describe("Redis Cluster failover under webhook traffic", () => {
     return r[1] === undefined ? undefined : Number(r[1]);
   }
 
-  it("rides through CLUSTER FAILOVER of the master holding Hoist's slot, and back: nothing lost, no duplicate, no stuck worker", async () => {
+  it("rides through CLUSTER FAILOVER of the master holding Hoist's slot, back, and kill -9 of it: nothing lost, no duplicate, no stuck worker", async () => {
     const answers: Answer[] = [];
     let sending = true;
     const traffic = (async () => {
@@ -164,6 +164,18 @@ describe("Redis Cluster failover under webhook traffic", () => {
     const second = await cluster.failover(`${prefix}:x`);
     outages.push({ what: "CLUSTER FAILOVER back", from, switchAt: Date.now() });
     expect(second.to).toBe(before.master);
+    await cluster.waitHealthy();
+    await sleep(3_000);
+
+    // The master killed (kill -9): its replica takes over after cluster-node-timeout.
+    from = Date.now();
+    await cluster.kill(before.master);
+    const promoted = await cluster.waitForNewMaster(`${prefix}:x`, before.master);
+    outages.push({ what: "kill -9", from, switchAt: Date.now() });
+    // It comes back with its nodes.conf and AOF, as a replica of the new master.
+    await cluster.startServer(before.master);
+    await cluster.waitHealthy();
+    expect((await cluster.shardOf(`${prefix}:x`)).master).toBe(promoted);
     await sleep(5_000);
     sending = false;
     await traffic;

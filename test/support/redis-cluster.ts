@@ -56,6 +56,7 @@ export class RedisClusterSet {
   /** The suite's admin URL on the first node; its host and port name one node, its user all. */
   adminUrl = "";
   private adminPassword: string | undefined;
+  private aclArgs: string[] = [];
 
   constructor(readonly opts: { masters?: number; replicas?: number; nodeTimeoutMs?: number } = {}) {}
 
@@ -72,7 +73,8 @@ export class RedisClusterSet {
     this.adminUrl = acl.url;
     const pw = new URL(acl.url).password;
     this.adminPassword = pw ? decodeURIComponent(pw) : undefined;
-    await Promise.all(this.ports.map((p) => this.startServer(p, acl.args)));
+    this.aclArgs = acl.args;
+    await Promise.all(this.ports.map((p) => this.startServer(p)));
     const env = { ...process.env, ...(this.adminPassword ? { REDISCLI_AUTH: this.adminPassword } : {}) };
     await run(
       "redis-cli",
@@ -89,7 +91,8 @@ export class RedisClusterSet {
     await this.waitHealthy();
   }
 
-  private async startServer(port: number, aclArgs: string[]): Promise<void> {
+  /** Starts redis-server on `port` (again after a kill: it reads its nodes.conf and AOF and rejoins). */
+  async startServer(port: number): Promise<void> {
     const dir = join(this.dir, String(port));
     mkdirSync(dir, { recursive: true });
     const args = [
@@ -113,7 +116,7 @@ export class RedisClusterSet {
       "",
       "--maxmemory-policy",
       "noeviction",
-      ...aclArgs,
+      ...this.aclArgs,
       ...(this.adminPassword ? ["--masteruser", "default", "--masterauth", this.adminPassword] : []),
     ];
     const proc = spawn("redis-server", args, { stdio: ["ignore", "pipe", "inherit"] });
@@ -184,14 +187,18 @@ export class RedisClusterSet {
     }
   }
 
-  /** The masters, their replicas and slots, as a node that is up sees them now. */
-  async shards(): Promise<Shard[]> {
-    const live = this.ports.filter((p) => {
+  /** The nodes whose process runs. */
+  private livePorts(): number[] {
+    return this.ports.filter((p) => {
       const s = this.servers.get(p);
       return s && s.exitCode === null && s.signalCode === null;
     });
+  }
+
+  /** The masters, their replicas and slots, as a node that is up sees them now. */
+  async shards(): Promise<Shard[]> {
     let lastError: unknown;
-    for (const port of live) {
+    for (const port of this.livePorts()) {
       try {
         const text = await this.onNode(port, (c) => c.call("CLUSTER", "NODES") as Promise<string>);
         const rows = text
@@ -223,7 +230,7 @@ export class RedisClusterSet {
 
   /** The shard (master, replicas) holding `key`'s slot, e.g. a prefix's `{tag}:x`. */
   async shardOf(key: string): Promise<Shard> {
-    const slot = (await this.onNode(this.ports[0] as number, (c) => c.call("CLUSTER", "KEYSLOT", key))) as number;
+    const slot = (await this.onNode(this.livePorts()[0] as number, (c) => c.call("CLUSTER", "KEYSLOT", key))) as number;
     const shard = (await this.shards()).find((s) => s.slots.some(([a, b]) => slot >= a && slot <= b));
     if (!shard) throw new Error(`no master serves slot ${slot} of ${key}`);
     return shard;
@@ -244,6 +251,26 @@ export class RedisClusterSet {
       const now = await this.shardOf(key).catch(() => undefined);
       if (now?.master === to) return { from: shard.master, to };
       if (Date.now() > deadline) throw new Error(`CLUSTER FAILOVER to ${to} did not finish within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** kill -9 of a node. */
+  async kill(port: number): Promise<void> {
+    const p = this.servers.get(port);
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = once(p, "exit");
+    p.kill("SIGKILL");
+    await exited;
+  }
+
+  /** Resolves with the port of the master serving `key` once it is not `old` (an automatic failover). */
+  async waitForNewMaster(key: string, old: number, timeoutMs = 30_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const now = await this.shardOf(key).catch(() => undefined);
+      if (now && now.master !== old) return now.master;
+      if (Date.now() > deadline) throw new Error(`no replica took over ${key}'s slot from ${old} within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
