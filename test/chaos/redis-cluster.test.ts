@@ -210,7 +210,7 @@ describe("Redis Cluster failover under webhook traffic", () => {
     const accepted = answers.filter((a) => a.status === 202);
     const unavailable = answers.filter((a) => a.status === 503);
     console.info(
-      `cluster: ${answers.length} webhooks, ${accepted.length} accepted, ${unavailable.length} answered 503, ${other.length} other; failovers ${outages
+      `cluster: ${answers.length} webhooks, ${accepted.length} accepted, ${unavailable.length} answered 503 (${unavailable.filter((a) => a.ms > 100).length} of them after more than 100 ms, the slowest ${Math.round(Math.max(0, ...unavailable.map((a) => a.ms)))} ms), ${other.length} other; failovers ${outages
         .map((o) => `${o.what} ${o.switchAt - o.from} ms`)
         .join(", ")}`,
     );
