@@ -215,6 +215,9 @@ describe("Redis Cluster failover under webhook traffic", () => {
         .join(", ")}`,
     );
     expect(other.map((a) => a.status)).toEqual([]);
+    // The API knows at once that the master of Hoist's slot is gone (ClusterFailoverWatch): 503
+    // within 100 ms, but for the few requests already waiting on it when it died.
+    expect(unavailable.filter((a) => a.ms > 100).length).toBeLessThanOrEqual(10);
     expect(stray503.map((a) => new Date(a.at).toISOString())).toEqual([]);
     expect(accepted.length).toBeGreaterThan(answers.length * 0.8);
 

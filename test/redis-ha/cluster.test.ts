@@ -7,6 +7,7 @@ import {
   createRedis,
   createWorker,
   JobQueues,
+  keySlot,
   parseEnv,
   Records,
   type Redis,
@@ -180,5 +181,21 @@ describe("Redis Cluster: CROSSSLOT (bullmq #906)", () => {
     } finally {
       await node.config("SET", "maxmemory-policy", "noeviction");
     }
+  });
+  it("computes a key's slot as the cluster does (ClusterFailoverWatch watches the master of HOIST_QUEUE_PREFIX's slot)", async () => {
+    const admin = cluster.adminOn(cluster.ports[0] as number);
+    closers.push(() => admin.disconnect());
+    for (const key of [
+      "hoist",
+      "{hoist}",
+      "{hoist}:rec:apps",
+      "{test-e2e-78e90fe09d}",
+      "a{}b",
+      "{}x",
+      "x{y}z{w}",
+      "ünïcode",
+      "{cl-1a2b3c4d}:build:wait",
+    ])
+      expect(keySlot(key), key).toBe((await admin.call("CLUSTER", "KEYSLOT", key)) as number);
   });
 });
