@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { commonEnvSchema, parseEnv } from "../config/env.js";
-import { asCluster, createRedis } from "../redis/connections.js";
+import { asCluster, createRedis, waitForRedis } from "../redis/connections.js";
 import { type RedisTarget, redisTargetFrom } from "../redis/target.js";
 import { aesGcmSeal, contextAad } from "../secrets/aead.js";
 import { masterKeyId } from "../secrets/keyring.js";
@@ -50,7 +50,10 @@ export function testRedis(role: "producer" | "worker" = "worker"): Redis {
 
 /** Deletes every key under `prefix:` (queues and records), on every master of a cluster. */
 export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  for (const server of asCluster(redis)?.nodes("master") ?? [redis]) {
+  const cluster = asCluster(redis);
+  // A Cluster client knows its masters once connected (a test may not have used it yet).
+  if (cluster) await waitForRedis(redis);
+  for (const server of cluster?.nodes("master") ?? [redis]) {
     let cursor = "0";
     do {
       const [next, keys] = await server.scan(cursor, "MATCH", `${prefix.replace(/[[\]*?\\]/g, "\\$&")}:*`, "COUNT", 500);
