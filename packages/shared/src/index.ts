@@ -1,5 +1,7 @@
 export { UnrecoverableError } from "bullmq";
 export type { Redis } from "ioredis";
+export * from "./audit/log.js";
+export * from "./audit/secret-openings.js";
 export * from "./aws/auth-errors.js";
 export * from "./config/env.js";
 export * from "./git/index.js";

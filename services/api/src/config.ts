@@ -24,13 +24,6 @@ export const envSchema = commonEnvSchema
       .min(1024, "at least 1024 bytes")
       .max(64 * MIB, "at most 64 MiB")
       .default(MIB),
-    /** How long the audit log keeps an entry. */
-    HOIST_AUDIT_RETENTION_DAYS: z.coerce
-      .number({ error: "a whole number of days" })
-      .int("a whole number of days")
-      .min(1, "at least 1 day")
-      .max(3650, "at most 3650 days")
-      .default(365),
     /** Sign in with GitLab (OAuth 2 + OIDC): the GitLab instance and the application's id and secret. */
     HOIST_GITLAB_OAUTH_URL: z
       .url({ protocol: /^https?$/, error: "the GitLab instance's URL, e.g. https://gitlab.example.com" })

@@ -1,4 +1,6 @@
 import {
+  AuditLog,
+  auditedSecretBox,
   bootService,
   connectRedisOrExit,
   createSecretBox,
@@ -52,7 +54,8 @@ const deps = {
   prefix,
   records: new Records(producer, prefix, { retentionDays: config.HOIST_RETENTION_DAYS }),
   queues,
-  secrets: createSecretBox(config),
+  // Every secret a deploy opens (the release's env) is in the audit log.
+  secrets: auditedSecretBox(createSecretBox(config), new AuditLog(producer, prefix, config.HOIST_AUDIT_RETENTION_DAYS), "deployer"),
   docker,
   ecs: ecsClientFactory(),
   ecsTimeoutS: config.HOIST_ECS_ROLLOUT_TIMEOUT_S,

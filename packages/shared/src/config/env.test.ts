@@ -65,6 +65,17 @@ describe("env config", () => {
     );
   });
 
+  it("gives every worker the audit log's retention, HOIST_AUDIT_RETENTION_DAYS (365 by default)", () => {
+    expect(parseEnv(workerEnvSchema, {}).HOIST_AUDIT_RETENTION_DAYS).toBe(365);
+    expect(parseEnv(workerEnvSchema, { HOIST_AUDIT_RETENTION_DAYS: "30" }).HOIST_AUDIT_RETENTION_DAYS).toBe(30);
+    expect(() => parseEnv(workerEnvSchema, { HOIST_AUDIT_RETENTION_DAYS: "0" })).toThrow(
+      "config: HOIST_AUDIT_RETENTION_DAYS is invalid: at least 1 day",
+    );
+    expect(() => parseEnv(workerEnvSchema, { HOIST_AUDIT_RETENTION_DAYS: "a year" })).toThrow(
+      "config: HOIST_AUDIT_RETENTION_DAYS is invalid: a whole number of days",
+    );
+  });
+
   it("connects through Sentinel with REDIS_SENTINELS and REDIS_SENTINEL_NAME, REDIS_URL giving the user", () => {
     const env = parseEnv(commonEnvSchema, {
       REDIS_URL: "redis://hoist-api:pw@ignored:1/2",

@@ -33,6 +33,13 @@ export const commonEnvSchema = z.object({
     .positive("more than 0 days")
     .max(3650, "at most 3650 days")
     .default(30),
+  /** Days the audit log keeps an entry: every service appends to it (the workers their secret openings) and trims it by age. */
+  HOIST_AUDIT_RETENTION_DAYS: z.coerce
+    .number({ error: "a whole number of days" })
+    .int("a whole number of days")
+    .min(1, "at least 1 day")
+    .max(3650, "at most 3650 days")
+    .default(365),
   /** Bearer token Prometheus sends to /metrics; without one, metrics are served only by servers bound to loopback. */
   HOIST_METRICS_TOKEN: z.string().min(16, "at least 16 characters (e.g. openssl rand -hex 24)").optional(),
   HOIST_SHUTDOWN_TIMEOUT_MS: z.coerce

@@ -25,7 +25,8 @@ export interface SecretContext {
 
 export interface SecretBox {
   seal(plaintext: string | Buffer, context: SecretContext): Promise<Sealed>;
-  open(sealed: Sealed, context: SecretContext): Promise<Buffer>;
+  /** `forApp`: the app whose job opens a secret its context does not name (a GitLab connection's token), for the audit log. */
+  open(sealed: Sealed, context: SecretContext, forApp?: string): Promise<Buffer>;
   /** True for a secret sealed in an older way this box can still open but workers cannot: seal it again. */
   needsReseal(sealed: Sealed): boolean;
 }

@@ -62,7 +62,7 @@ const open = (method: string, path: string): RouteRule => ({ method, path, surfa
 
 /**
  * Every route Hoist serves, with the role it needs. A request no rule matches is refused (404)
- * before any handler runs, and test/api/route-table.test.ts walks the mounted routers: a route
+ * before any handler runs, and test/people/route-table.test.ts walks the mounted routers: a route
  * added without a rule fails that test.
  */
 export const routeTable: readonly RouteRule[] = [

@@ -1,5 +1,4 @@
-import type { App, Build, DependencyReport, Release } from "@hoist/shared";
-import type { AuditEntry } from "../auth/audit-log.js";
+import type { App, AuditEntry, Build, DependencyReport, Release } from "@hoist/shared";
 import { scaleView } from "../domain/views.js";
 import type { DeliveryMetrics } from "./delivery-metrics.js";
 import { duration, Html, html, layout, statusBadge } from "./html.js";
@@ -178,6 +177,13 @@ ${perApp.map((a) => html`<h2>${a.app}</h2>${a.metrics.map((m) => html`<h3>Last $
   );
 }
 
+/** An entry's before/after of settings (masked when written), folded away. */
+function changeOf(e: AuditEntry): Html | string {
+  if (e.before === undefined && e.after === undefined) return "";
+  const change = JSON.stringify({ ...(e.before !== undefined ? { before: e.before } : {}), after: e.after ?? null }, null, 1);
+  return html`<details><summary>before/after</summary><pre>${change}</pre></details>`;
+}
+
 /** The audit log, newest page first as read, with its filters and a JSON-lines export of the same filter. */
 export function auditPage(
   session: Session,
@@ -194,10 +200,10 @@ export function auditPage(
 <label>Actor <input name="actor" value="${filter.actor ?? ""}"></label>
 <label>Since <input name="since" value="${filter.since ?? ""}" placeholder="2026-12-01T00:00:00Z"></label> <button>Filter</button>
 <a id="audit-export" href="/audit/export?${q.toString()}">Export (JSON lines)</a></form>
-<table id="audit"><thead><tr><th>When</th><th>Actor</th><th>Via</th><th>Action</th><th>App</th><th>Target</th><th>Address</th></tr></thead><tbody>
+<table id="audit"><thead><tr><th>When</th><th>Actor</th><th>Via</th><th>Action</th><th>App</th><th>Environment</th><th>Target</th><th>Change</th><th>Address</th></tr></thead><tbody>
 ${entries.map(
   (e) =>
-    html`<tr data-action="${e.action}"><td>${when(e.at)}</td><td>${e.actor}</td><td>${e.via}</td><td>${e.action}</td><td>${e.app ?? "–"}</td><td>${e.target ?? ""}</td><td>${e.address ?? ""}</td></tr>`,
+    html`<tr data-action="${e.action}"><td>${when(e.at)}</td><td>${e.actor}</td><td>${e.via}</td><td>${e.action}</td><td>${e.app ?? "–"}</td><td>${e.environment ?? "–"}</td><td>${e.target ?? ""}</td><td>${changeOf(e)}</td><td>${e.address ?? ""}</td></tr>`,
 )}
 </tbody></table>
 ${nextQ ? html`<p><a href="/audit?${nextQ.toString()}">Next page</a></p>` : ""}`,

@@ -17,7 +17,7 @@ export async function gitlabStatusJob(deps: NotifierDeps, payload: NotifyPayload
   const conn = await deps.records.gitlabConnections.get(gitlab.connectionId);
   if (!conn)
     throw new UnrecoverableError(`GitLab connection ${gitlab.connectionId} of app ${ctx.app.name} not found: connect the app again`);
-  const token = (await deps.secrets.open(conn.token, secretContexts.gitlabToken(conn.id))).toString("utf8");
+  const token = (await deps.secrets.open(conn.token, secretContexts.gitlabToken(conn.id), ctx.app.name)).toString("utf8");
   const client = new GitlabStatuses(conn.url, token, deps.fetch);
   const done: string[] = [];
   for (const update of commitStatusesFor(ctx)) {
