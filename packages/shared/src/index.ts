@@ -20,6 +20,7 @@ export * from "./pipeline/index.js";
 export * from "./queues/index.js";
 export * from "./records/index.js";
 export * from "./redis/acl.js";
+export * from "./redis/cluster-failover-watch.js";
 export * from "./redis/connections.js";
 export * from "./redis/failover-watch.js";
 export * from "./redis/target.js";

@@ -16,6 +16,8 @@ export const commonEnvSchema = z.object({
     .optional(),
   /** The Sentinels' own password (their requirepass), when they have one. */
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  /** Some nodes of a Redis Cluster (host:port,...); REDIS_URL then gives only the user, password and TLS. */
+  REDIS_CLUSTER_NODES: redisNodesSchema.optional(),
   HOIST_QUEUE_PREFIX: z
     .string()
     .regex(
