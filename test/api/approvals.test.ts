@@ -114,7 +114,10 @@ describe("approve, reject, deploy-now and Slack's buttons at the API", () => {
     // Another environment's path does not reach it.
     expect((await as("bob", at(r.id, "approve", "staging"))).status).toBe(404);
     const audit = (await h.redis.xrange(h.deps.records.keys.audit, "-", "+")).map(([, f]) => f.join(" "));
-    expect(audit.filter((e) => e.includes("release.approve"))).toHaveLength(4);
+    const approvals = audit.filter((e) => e.includes("release.approve"));
+    expect(approvals).toHaveLength(4);
+    // Each names the environment its route acted on.
+    for (const e of approvals) expect(e).toContain('"environment":"production"');
   });
 
   it("reject needs a reason and records who; deploy-now works on a frozen release only and records the override", async () => {

@@ -153,6 +153,8 @@ describe("approvals and freezes: one environment, people, Slack, a clock inside 
     );
     const audit = await api.redis.xrange(api.deps.records.keys.audit, "-", "+");
     expect(audit.map(([, f]) => f.join(" ")).join("\n")).toMatch(/release\.approve.*slack|slack.*release\.approve/);
+    const fromSlack = audit.map(([, f]) => f.join(" ")).filter((e) => e.includes('"via":"slack"'));
+    for (const e of fromSlack) expect(e).toMatch(/"environment":"[a-z][a-z0-9-]*"/);
   }, 120_000);
 
   it("a reject ends the release rejected with the reason; a newer release awaiting approval supersedes an older one", async () => {

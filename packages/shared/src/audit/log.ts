@@ -3,7 +3,7 @@ import { z } from "zod";
 import { recordKeys } from "../records/keys.js";
 
 /**
- * One audit entry: who did what, on which app (and environment: null until environments exist),
+ * One audit entry: who did what, on which app (and environment: null when the write concerned none),
  * how, from where, and when. `actorKind` `gitlab`: GitLab said who (a push); `service`: a worker
  * (builder, deployer, notifier) acting on its own, e.g. opening a secret for a job.
  */

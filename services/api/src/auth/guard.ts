@@ -158,6 +158,7 @@ function auditOnSuccess(
       via: viaOf(res),
       action,
       ...(subject ? { app: subject } : {}),
+      ...(params.env ? { environment: params.env } : {}),
       ...(target ? { target } : {}),
       ...(change?.before !== undefined ? { before: change.before } : {}),
       ...(change?.after !== undefined ? { after: change.after } : {}),

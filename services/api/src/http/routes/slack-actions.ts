@@ -106,6 +106,7 @@ export function slackActionsRouter(deps: ApiDeps, auth: { access: Access; audit:
         via: "slack",
         action: approving ? "release.approve" : "release.reject",
         app: release.app,
+        environment: release.environment,
         target: release.id,
         address: addressOf(req),
         status: 200,
