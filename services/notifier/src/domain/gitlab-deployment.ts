@@ -13,7 +13,7 @@ export interface DeploymentSubject {
 
 /**
  * The GitLab deployment an event sets, if any: a rollout starting is `running`, going live
- * `success`, failing `failed`. A release that failed before it ever deployed (superseded while
+ * `success`, failing `failed`, and one a newer release took over mid-rollout `canceled`. A release that failed before it ever deployed (superseded while
  * waiting, its job gave up) had no rollout, and gets no deployment; approvals, freezes and
  * rejections are the commit status's to show.
  */
@@ -26,7 +26,9 @@ export function deploymentFor(ctx: NotifyContext): { status: DeploymentStatus; s
       : event === "release.live"
         ? "success"
         : event === "release.failed" && release.deployingAt
-          ? "failed"
+          ? release.reason === "superseded"
+            ? "canceled"
+            : "failed"
           : undefined;
   if (!status) return undefined;
   const url = appUrl(ctx);
