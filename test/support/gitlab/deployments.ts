@@ -79,7 +79,12 @@ export const deploymentRoutes: RouteModule = (router, state, { baseUrl }) => {
     const p = projectFor(state, req, res, "reporter");
     if (!p) return;
     const name = typeof req.query.name === "string" ? req.query.name : undefined;
-    const list = state.environments.filter((e) => e.project_id === p.id && (name === undefined || e.name === name));
+    const states = req.query.states;
+    if (states !== undefined && !["available", "stopping", "stopped"].includes(String(states)))
+      return void res.status(400).json({ error: "states does not have a valid value" });
+    const list = state.environments.filter(
+      (e) => e.project_id === p.id && (name === undefined || e.name === name) && (states === undefined || e.state === states),
+    );
     const page = paginate(req, res, list, baseUrl());
     if (page) res.json(page.map(envView));
   });
@@ -109,6 +114,17 @@ export const deploymentRoutes: RouteModule = (router, state, { baseUrl }) => {
     if (url !== undefined && !validExternalUrl(url))
       return void res.status(400).json({ message: { external_url: ["is blocked or invalid"] } });
     if (typeof url === "string") env.external_url = url;
+    res.json(envView(env));
+  });
+
+  // Stopping runs the environment's on_stop actions (Hoist's have none) and marks it stopped; a
+  // stopped environment answers the same (GitLab stops only an available one, then presents it).
+  router.post("/projects/:id/environments/:envId/stop", (req, res) => {
+    const p = projectFor(state, req, res, "developer");
+    if (!p) return;
+    const env = state.environments.find((e) => e.project_id === p.id && e.id === Number(req.params.envId));
+    if (!env) return notFound(res, "Environment");
+    env.state = "stopped";
     res.json(envView(env));
   });
 
@@ -152,6 +168,8 @@ export const deploymentRoutes: RouteModule = (router, state, { baseUrl }) => {
     const [envName, sha, ref] = [param(req, "environment"), param(req, "sha"), param(req, "ref")].map(String) as [string, string, string];
     if (!ENV_NAME.test(envName)) return void res.status(400).json({ message: { environment: ["is invalid"] } });
     const env = environmentNamed(state, p, envName);
+    // A new deployment starts a stopped environment again, as GitLab's deployment does.
+    env.state = "available";
     const now = new Date().toISOString();
     const d: GitlabDeployment = {
       id: state.nextId(),

@@ -119,6 +119,28 @@ export interface GitlabDeployment {
   finished_at: string | null;
 }
 
+/** A merge request of a project, by its per-project `iid` (only what notes need: it exists, who opened it). */
+export interface GitlabMergeRequest {
+  id: number;
+  iid: number;
+  project_id: number;
+  title: string;
+  source_branch: string;
+  author_id: number;
+}
+
+/** A comment on a merge request (https://docs.gitlab.com/api/notes/#merge-requests). */
+export interface GitlabNote {
+  id: number;
+  project_id: number;
+  /** The merge request's iid (the note's `noteable_iid`). */
+  mr_iid: number;
+  body: string;
+  author_id: number;
+  created_at: string;
+  updated_at: string;
+}
+
 /** GitLab's project roles (https://docs.gitlab.com/api/members/#roles). */
 export const accessLevels = { guest: 10, reporter: 20, developer: 30, maintainer: 40, owner: 50 } as const;
 export type Role = keyof typeof accessLevels;
@@ -156,6 +178,8 @@ export class GitlabState {
   freezePeriods: GitlabFreezePeriod[] = [];
   environments: GitlabEnvironment[] = [];
   deployments: GitlabDeployment[] = [];
+  mergeRequests: GitlabMergeRequest[] = [];
+  notes: GitlabNote[] = [];
   /** Project memberships: a private project is invisible (404) to anyone not in it. */
   members: { project_id: number; user_id: number; access_level: number }[] = [];
   /** Commits of projects without a repository on disk: sha → branches that contain it. */
@@ -231,6 +255,29 @@ export class GitlabState {
     };
     this.freezePeriods.push(p);
     return p;
+  }
+
+  /** Declares merge request `!iid` of a project (opened by `author`, default the project's first member). */
+  addMergeRequest(
+    project: { id: number },
+    iid: number,
+    over: Partial<Pick<GitlabMergeRequest, "title" | "source_branch" | "author_id">> = {},
+  ): GitlabMergeRequest {
+    const mr: GitlabMergeRequest = {
+      id: this.nextId(),
+      iid,
+      project_id: project.id,
+      title: over.title ?? `Merge request ${iid}`,
+      source_branch: over.source_branch ?? `feature-${iid}`,
+      author_id: over.author_id ?? this.members.find((m) => m.project_id === project.id)?.user_id ?? 0,
+    };
+    this.mergeRequests.push(mr);
+    return mr;
+  }
+
+  /** The notes on merge request `!iid` of a project, oldest first. */
+  notesOf(project: { id: number }, iid: number): GitlabNote[] {
+    return this.notes.filter((n) => n.project_id === project.id && n.mr_iid === iid);
   }
 
   /** Fails the next `times` requests whose "METHOD path" matches. */
