@@ -3,3 +3,4 @@ export * from "./freeze-window.js";
 export * from "./freezes.js";
 export * from "./names.js";
 export * from "./policy.js";
+export * from "./preview-url.js";

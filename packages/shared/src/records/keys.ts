@@ -95,6 +95,10 @@ export function recordKeys(prefix: string) {
     dependencyReports: `${prefix}:dependencies`,
     /** The GitLab deployment (its id) the notifier made for a release's rollout, for its later status updates. */
     gitlabDeployment: (releaseId: string) => `${prefix}:notify:gitlab-deployment:${releaseId}`,
+    /** The id of the note Hoist keeps on merge request `!iid` about its preview (the notifier edits it in place). */
+    previewNote: (app: string, iid: number) => `${prefix}:notify:preview-note:${app}:${iid}`,
+    /** Held (SET NX, short TTL) by the one notify job creating that note, so two events never make two notes. */
+    previewNoteGuard: (app: string, iid: number) => `${prefix}:notify:preview-note-guard:${app}:${iid}`,
     /** The notifier's marker that one destination was told one event. */
     notifySent: (destination: string, event: string, subjectId: string) => `${prefix}:notify:sent:${destination}:${event}:${subjectId}`,
   };

@@ -1,12 +1,10 @@
-import { GitbeakerTimeoutError, Gitlab } from "@gitbeaker/rest";
-import { GitlabAnswerError, gitlabRequester, type OutboundFetch, outboundRefusal, type Redis } from "@hoist/shared";
+import type { Gitlab } from "@gitbeaker/rest";
+import { GitlabAnswerError, type OutboundFetch, type Redis } from "@hoist/shared";
 import { z } from "zod";
-import { classifyHttpAnswer, networkReason } from "../domain/delivery.js";
-import { PermanentDeliveryError, TransientDeliveryError } from "../domain/errors.js";
 import type { DeploymentStatus, DeploymentSubject } from "../domain/gitlab-deployment.js";
 import { isRefusedTransition } from "../domain/gitlab-status.js";
+import { gitlabCall, gitlabClient } from "./gitlab-call.js";
 
-const GITLAB_TIMEOUT_MS = 15_000;
 /** A deployment's id is kept as long as a release's notify jobs can retry (a month: failed jobs' retention). */
 const DEPLOYMENT_TTL_S = 30 * 24 * 3600;
 
@@ -30,7 +28,7 @@ export class GitlabDeployments {
     /** Where the deployment ids are kept: Redis, and the key of a release's (records/keys.ts gitlabDeployment). */
     private readonly store: { redis: Redis; keyOf: (releaseId: string) => string },
   ) {
-    this.api = new Gitlab({ host, token, queryTimeout: GITLAB_TIMEOUT_MS, requesterFn: gitlabRequester(fetch) });
+    this.api = gitlabClient(host, token, fetch);
   }
 
   /** Moves the release's deployment to `status`, creating it (running) first when there is none. */
@@ -77,42 +75,30 @@ export class GitlabDeployments {
   }
 
   /** The environment named, created with the app's URL (or given it) as GitLab's external_url. */
-  private async environment(projectId: number, s: DeploymentSubject): Promise<void> {
+  private async environment(projectId: number, s: DeploymentSubject, retried = false): Promise<void> {
     const found = await this.call("environments", async () =>
       z.array(environmentAnswer).parse(await this.api.Environments.all(projectId, { name: s.environment })),
     );
     const env = found.find((e) => e.name === s.environment);
     if (!env) {
-      await this.call("create environment", () =>
-        this.api.Environments.create(projectId, s.environment, s.externalUrl ? { externalUrl: s.externalUrl } : {}),
-      );
+      const taken = await this.call("create environment", async () => {
+        try {
+          await this.api.Environments.create(projectId, s.environment, s.externalUrl ? { externalUrl: s.externalUrl } : {});
+          return false;
+        } catch (err) {
+          // `name` "has already been taken": a concurrent event of the same environment made it first.
+          if (!retried && err instanceof GitlabAnswerError && err.status === 400 && err.fields.includes("name")) return true;
+          throw err;
+        }
+      });
+      if (taken) await this.environment(projectId, s, true);
     } else if (s.externalUrl && env.external_url !== s.externalUrl) {
       const externalUrl = s.externalUrl;
       await this.call("edit environment", () => this.api.Environments.edit(projectId, env.id, { externalUrl }));
     }
   }
 
-  /** GitLab's answers as delivery errors: permanent for a refused token or a bad request, transient otherwise. */
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    const destination = `GitLab (${what})`;
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof z.ZodError)
-        throw new PermanentDeliveryError(`${destination} answered an unexpected shape: check the connection URL`);
-      if (err instanceof GitlabAnswerError) {
-        const { status } = err;
-        if (status >= 300 && status < 400) throw new PermanentDeliveryError(err.describe(destination));
-        const failure = classifyHttpAnswer(destination, status, err.fields.length ? `about: ${err.fields.join(", ")}` : "", err.retryAfter);
-        if (failure && (status === 401 || status === 403)) {
-          throw new PermanentDeliveryError(`${failure.message}: check the GitLab connection's token (it needs the api scope)`);
-        }
-        if (failure) throw failure;
-      }
-      const refusal = outboundRefusal(err);
-      if (refusal) throw new PermanentDeliveryError(`GitLab ${refusal.message}`);
-      if (err instanceof GitbeakerTimeoutError) throw new TransientDeliveryError(`GitLab did not answer within ${GITLAB_TIMEOUT_MS} ms`);
-      throw new TransientDeliveryError(`GitLab did not answer (${networkReason(err)})`);
-    }
+  private call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return gitlabCall(what, fn);
   }
 }

@@ -8,6 +8,8 @@ export interface NotifyContext {
   release?: Release;
   /** Base URL of the dashboard (HOIST_PUBLIC_URL), without a trailing slash. */
   publicUrl: string;
+  /** The release is of merge request `!iid`'s preview (environment `mr-<iid>`), which answers on `url`. */
+  preview?: { iid: number; url?: string };
 }
 
 /** The name of a release's environment (one stored before environments is production's). */

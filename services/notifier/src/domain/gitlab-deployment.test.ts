@@ -25,4 +25,15 @@ describe("deploymentFor", () => {
       expect(deploymentFor(ctxFixture(event))).toBeUndefined();
     }
   });
+
+  it("records a preview's rollout on review/mr-<iid>, opening on the preview's URL", () => {
+    const ctx = ctxFixture("release.live", {
+      release: releaseFixture({ environment: "mr-42" }),
+      preview: { iid: 42, url: "http://mr-42.shop.localhost" },
+    });
+    expect(deploymentFor(ctx)).toMatchObject({
+      status: "success",
+      subject: { environment: "review/mr-42", externalUrl: "http://mr-42.shop.localhost" },
+    });
+  });
 });

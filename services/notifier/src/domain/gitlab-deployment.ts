@@ -1,3 +1,4 @@
+import { gitlabReviewEnvironment } from "@hoist/shared";
 import { environmentOf, type NotifyContext, refName } from "./context.js";
 
 export type DeploymentStatus = "running" | "success" | "failed" | "canceled";
@@ -15,7 +16,8 @@ export interface DeploymentSubject {
  * The GitLab deployment an event sets, if any: a rollout starting is `running`, going live
  * `success`, failing `failed`, and one a newer release took over mid-rollout `canceled`. A release that failed before it ever deployed (superseded while
  * waiting, its job gave up) had no rollout, and gets no deployment; approvals, freezes and
- * rejections are the commit status's to show.
+ * rejections are the commit status's to show. A preview's (environment `mr-<iid>`) is on GitLab's
+ * `review/mr-<iid>`, its external_url the preview's URL.
  */
 export function deploymentFor(ctx: NotifyContext): { status: DeploymentStatus; subject: DeploymentSubject } | undefined {
   const { release, build, event } = ctx;
@@ -31,12 +33,13 @@ export function deploymentFor(ctx: NotifyContext): { status: DeploymentStatus; s
             : "failed"
           : undefined;
   if (!status) return undefined;
-  const url = appUrl(ctx);
+  // A preview's rollout is recorded on GitLab's review environment, opening on the preview's URL.
+  const url = ctx.preview ? ctx.preview.url : appUrl(ctx);
   return {
     status,
     subject: {
       releaseId: release.id,
-      environment: environmentOf(release),
+      environment: ctx.preview ? gitlabReviewEnvironment(ctx.preview.iid) : environmentOf(release),
       sha: build.sha,
       ref: refName(build.ref),
       ...(url ? { externalUrl: url } : {}),

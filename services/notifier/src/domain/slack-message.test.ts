@@ -289,3 +289,16 @@ describe("cutText", () => {
     expect(cutText("a😀b", 3, "end")).toBe("…b");
   });
 });
+
+describe("slackMessage: previews", () => {
+  it("announces a merge request's preview going live with its URL", () => {
+    const ctx = ctxFixture("release.live", {
+      release: releaseFixture({ environment: "mr-42" }),
+      preview: { iid: 42, url: "http://mr-42.shop.localhost" },
+    });
+    const decision = slackMessage(ctx);
+    if (!("send" in decision)) throw new Error(decision.skip);
+    expect(decision.send.text).toBe("shop: preview for !42 is live at http://mr-42.shop.localhost");
+    expect(JSON.stringify(decision.send.blocks)).toContain("preview for *!42* is live at <http://mr-42.shop.localhost/>");
+  });
+});

@@ -151,6 +151,28 @@ function liveMessage(ctx: NotifyContext, release: NonNullable<NotifyContext["rel
   };
 }
 
+/** A merge request's preview going live: "preview for !42 is live at <url>". */
+function previewLiveMessage(ctx: NotifyContext, preview: NonNullable<NotifyContext["preview"]>): SlackMessage {
+  const { app } = ctx;
+  const link = linkTarget(preview.url);
+  const at = link ? ` at ${preview.url}` : "";
+  const atLink = link ? ` at <${link}>` : "";
+  return {
+    text: `${app.name}: preview for !${preview.iid} is live${at}`,
+    blocks: [
+      section(`:eyes: *${escapeMrkdwn(app.name)}*: preview for *!${preview.iid}* is live${atLink}`),
+      {
+        type: "section",
+        fields: [
+          { type: "mrkdwn", text: commitField(ctx) },
+          { type: "mrkdwn", text: authorField(ctx) },
+        ],
+      },
+      footer(ctx),
+    ],
+  };
+}
+
 function canceledMessage(ctx: NotifyContext): SlackMessage {
   const { app, build } = ctx;
   return {
@@ -260,6 +282,7 @@ export function slackMessage(ctx: NotifyContext): SlackDecision {
   switch (event) {
     case "release.live":
       if (!release) return { skip: "release.live without a release" };
+      if (ctx.preview) return { send: previewLiveMessage(ctx, ctx.preview) };
       return { send: liveMessage(ctx, release) };
     case "build.failed":
       return {

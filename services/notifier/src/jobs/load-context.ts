@@ -1,4 +1,4 @@
-import { type NotifyPayload, UnrecoverableError } from "@hoist/shared";
+import { type EventNotifyPayload, environmentUrl, previewIidOf, UnrecoverableError } from "@hoist/shared";
 import type { NotifyContext } from "../domain/context.js";
 import type { NotifierDeps } from "./deps.js";
 
@@ -8,7 +8,11 @@ type Loaded = { ctx: NotifyContext } | { skip: string };
  * Loads the records a notify job is about. A missing build or release is permanent (the job
  * names something that does not exist); a deleted app means there is nobody to tell.
  */
-export async function loadContext(deps: NotifierDeps, payload: NotifyPayload, opts: { releaseOfBuild?: boolean } = {}): Promise<Loaded> {
+export async function loadContext(
+  deps: NotifierDeps,
+  payload: EventNotifyPayload,
+  opts: { releaseOfBuild?: boolean } = {},
+): Promise<Loaded> {
   if (payload.event.startsWith("release.") && !payload.releaseId) {
     throw new UnrecoverableError(`${payload.event} needs a releaseId in the job`);
   }
@@ -28,5 +32,15 @@ export async function loadContext(deps: NotifierDeps, payload: NotifyPayload, op
     ofBuild ? deps.records.releases.get(ofBuild) : named,
   ]);
   if (!app) return { skip: `skipped: app ${build.app} no longer exists` };
-  return { ctx: { event: payload.event, app, build, ...(release ? { release } : {}), publicUrl: deps.publicUrl } };
+  // A preview's release: its URL from the preview environment's target (gone after a teardown: no URL).
+  const iid = release ? previewIidOf(release.environment) : undefined;
+  let preview: NotifyContext["preview"];
+  if (release && iid !== undefined) {
+    const env = await deps.records.environments.get(app, release.environment);
+    const url = env ? environmentUrl(env.target) : undefined;
+    preview = { iid, ...(url ? { url } : {}) };
+  }
+  return {
+    ctx: { event: payload.event, app, build, ...(release ? { release } : {}), ...(preview ? { preview } : {}), publicUrl: deps.publicUrl },
+  };
 }

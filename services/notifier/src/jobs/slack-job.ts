@@ -1,4 +1,4 @@
-import { type Logger, type NotifyPayload, secretContexts } from "@hoist/shared";
+import { type EventNotifyPayload, type Logger, secretContexts } from "@hoist/shared";
 import { postSlack } from "../adapters/slack.js";
 import { PermanentDeliveryError } from "../domain/errors.js";
 import { slackMessage } from "../domain/slack-message.js";
@@ -10,7 +10,7 @@ import { loadContext } from "./load-context.js";
  * post (in the same round trip as the records are read), released if the post fails or the event
  * turns out not to be sent, confirmed after it (see SentMarkers for the crash case).
  */
-export async function slackJob(deps: NotifierDeps, payload: NotifyPayload, log: Logger): Promise<string> {
+export async function slackJob(deps: NotifierDeps, payload: EventNotifyPayload, log: Logger): Promise<string> {
   const key = deps.markers.key("slack", payload.event, payload.releaseId ?? payload.buildId);
   const [loaded, claim] = await Promise.allSettled([loadContext(deps, payload), deps.markers.claim(key)]);
   if (claim.status === "rejected") throw claim.reason;
@@ -33,7 +33,7 @@ export async function slackJob(deps: NotifierDeps, payload: NotifyPayload, log: 
 
 async function send(
   deps: NotifierDeps,
-  payload: NotifyPayload,
+  payload: EventNotifyPayload,
   log: Logger,
   loadedResult: PromiseSettledResult<Awaited<ReturnType<typeof loadContext>>>,
 ): Promise<string> {

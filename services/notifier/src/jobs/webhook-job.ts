@@ -1,11 +1,11 @@
-import { type Logger, type NotifyPayload, secretContexts } from "@hoist/shared";
+import { type EventNotifyPayload, type Logger, secretContexts } from "@hoist/shared";
 import { postWebhook } from "../adapters/outgoing-webhook.js";
 import { webhookBody, webhookHeaders, webhookId } from "../domain/webhook.js";
 import type { NotifierDeps } from "./deps.js";
 import { loadContext } from "./load-context.js";
 
 /** Delivers the signed event body; every attempt carries the same webhook-id, so consumers dedupe. */
-export async function webhookJob(deps: NotifierDeps, payload: NotifyPayload, log: Logger): Promise<string> {
+export async function webhookJob(deps: NotifierDeps, payload: EventNotifyPayload, log: Logger): Promise<string> {
   const loaded = await loadContext(deps, payload);
   if ("skip" in loaded) return loaded.skip;
   const { ctx } = loaded;
