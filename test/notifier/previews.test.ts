@@ -8,9 +8,9 @@ const MR_SHA = "4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f";
 const URL = "http://mr-42.shop.localhost";
 const fast = { backoff: { type: "exponential", delay: 100, jitter: 0.5 } };
 
-/** GitLab answering the notes list slowly, so two jobs without the note lock would both find no note and both post one. */
-const slowNoteList: RouteModule = (router) => {
-  router.get("/projects/:id/merge_requests/:iid/notes", (_req, _res, next) => {
+/** GitLab taking its time to create a note, so two jobs without the note lock would both find none and both post one. */
+const slowNoteCreate: RouteModule = (router) => {
+  router.post("/projects/:id/merge_requests/:iid/notes", (_req, _res, next) => {
     setTimeout(next, 300);
   });
 };
@@ -19,7 +19,7 @@ let w: NotifierWorld;
 let app: App;
 let build: Build;
 beforeEach(async () => {
-  w = await new NotifierWorld().start([slowNoteList]);
+  w = await new NotifierWorld().start([slowNoteCreate]);
   const project = { id: w.projectId };
   w.gitlab.state.addCommit(project, MR_SHA, ["feature-42"]);
   w.gitlab.state.addMergeRequest(project, 42, { source_branch: "feature-42" });
@@ -106,6 +106,14 @@ describe("a preview's release events on its merge request", () => {
     await w.redis.del(w.records.keys.previewNote(app.name, 42));
     await w.records.releases.patch(b.id, { liveAt: new Date(Date.now() + 5).toISOString() });
     expect(await gitlabEvent("release.live", b.id, ".again")).toContain("note !42 edited");
+    expect(notes()).toHaveLength(1);
+  });
+  it("a note a person deleted is posted again, once", async () => {
+    const release = await previewRelease("live");
+    await gitlabEvent("release.live", release.id);
+    w.gitlab.state.notes = [];
+    await w.records.releases.patch(release.id, { liveAt: new Date(Date.now() + 5).toISOString() });
+    expect(await gitlabEvent("release.live", release.id, ".after-delete")).toContain("note !42 created");
     expect(notes()).toHaveLength(1);
   });
 });
