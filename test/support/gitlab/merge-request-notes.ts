@@ -1,7 +1,7 @@
 import type { Request, Response } from "express";
 import { paginate } from "./pagination.js";
 import { projectFor } from "./projects.js";
-import { gitlabUserOf, missingParam, notFound, type RouteModule } from "./server.js";
+import { gitlabUserOf, notFound, type RouteModule } from "./server.js";
 import type { GitlabMergeRequest, GitlabNote, GitlabProject, GitlabState } from "./state.js";
 
 /** GitLab's limit on a note's length (answered as a validation error of `note`). */
@@ -41,13 +41,12 @@ function mergeRequestFor(state: GitlabState, req: Request, res: Response): { p: 
   return { p, mr };
 }
 
-/** A note body GitLab accepts, or false after answering the 400 it gives. */
-function validBody(res: Response, body: unknown): body is string {
-  if (body === undefined || body === "") return (void missingParam(res, "body"), false);
-  if (typeof body !== "string") return (void res.status(400).json({ error: "body is invalid" }), false);
-  if (body.length > MAX_NOTE_LENGTH)
-    return (void res.status(400).json({ message: { note: [`is too long (maximum is ${MAX_NOTE_LENGTH} characters)`] } }), false);
-  return true;
+/** The 400 GitLab answers for a note body it does not accept, or undefined for a good one. */
+function bodyProblem(body: unknown): { error: string } | { message: { note: string[] } } | undefined {
+  if (body === undefined || body === "") return { error: "body is missing" };
+  if (typeof body !== "string") return { error: "body is invalid" };
+  if (body.length > MAX_NOTE_LENGTH) return { message: { note: [`is too long (maximum is ${MAX_NOTE_LENGTH} characters)`] } };
+  return undefined;
 }
 
 /**
@@ -85,7 +84,8 @@ export const mergeRequestNoteRoutes: RouteModule = (router, state, { baseUrl }) 
 
   router.post("/projects/:id/merge_requests/:iid/notes", (req, res) => {
     const body = param(req, "body");
-    if (!validBody(res, body)) return;
+    const problem = bodyProblem(body);
+    if (problem || typeof body !== "string") return void res.status(400).json(problem);
     const found = mergeRequestFor(state, req, res);
     if (!found) return;
     const now = new Date().toISOString();
@@ -106,7 +106,8 @@ export const mergeRequestNoteRoutes: RouteModule = (router, state, { baseUrl }) 
     const body = param(req, "body");
     if (body === undefined && param(req, "confidential") === undefined)
       return void res.status(400).json({ error: "body, confidential are missing, at least one parameter must be provided" });
-    if (body !== undefined && !validBody(res, body)) return;
+    const problem = body === undefined ? undefined : bodyProblem(body);
+    if (problem) return void res.status(400).json(problem);
     const found = mergeRequestFor(state, req, res);
     if (!found) return;
     const note = state.notesOf(found.p, found.mr.iid).find((n) => n.id === Number(req.params.noteId));

@@ -32,8 +32,7 @@ const common = {
 };
 
 /** Notices about a merge request's preview that no release event carries (the deployer's previews worker sends them). */
-export const previewNoticeEvents = ["preview.refused", "preview.stopped"] as const;
-export type PreviewNoticeEvent = (typeof previewNoticeEvents)[number];
+const previewNoticeEvents = ["preview.refused", "preview.stopped"] as const;
 
 /** The notice on merge request `!iid` of `app`; `id` tells notices apart (a delivery id, a sweep's run). */
 const gitlabMrSchema = z

@@ -132,19 +132,26 @@ describe("job catalog over real Redis", () => {
         slack: async (p) => void calls.push(`slack:${p.event}`),
         "gitlab-status": async (p) => void calls.push(`gitlab:${p.event}`),
         webhook: async (p) => void calls.push(`webhook:${p.event}`),
+        "gitlab-mr": async (p) => void calls.push(`gitlab-mr:${p.event}:${p.iid}`),
       },
     });
     closers.push(() => w.close());
     const events = new QueueEvents("notify", { connection: redis, prefix });
     closers.push(() => events.close());
     await events.waitUntilReady();
-    const jobs = await Promise.all(
-      (["slack", "gitlab-status", "webhook"] as const).map((kind) =>
+    const jobs = await Promise.all([
+      ...(["slack", "gitlab-status", "webhook"] as const).map((kind) =>
         queues.enqueue("notify", { kind, event: "release.live", buildId: "bld_1", releaseId: "rel_1" }),
       ),
-    );
-    expect(jobs.map((j) => j.id)).toEqual(["slack.release.live.rel_1", "gitlab-status.release.live.rel_1", "webhook.release.live.rel_1"]);
+      queues.enqueue("notify", { kind: "gitlab-mr", event: "preview.stopped", app: "shop", iid: 42, reason: "merged", id: "d-1" }),
+    ]);
+    expect(jobs.map((j) => j.id)).toEqual([
+      "slack.release.live.rel_1",
+      "gitlab-status.release.live.rel_1",
+      "webhook.release.live.rel_1",
+      "gitlab-mr.preview.stopped.shop.42.d-1",
+    ]);
     await Promise.all(jobs.map((j) => j.waitUntilFinished(events, 10_000)));
-    expect(calls.sort()).toEqual(["gitlab:release.live", "slack:release.live", "webhook:release.live"]);
+    expect(calls.sort()).toEqual(["gitlab-mr:preview.stopped:42", "gitlab:release.live", "slack:release.live", "webhook:release.live"]);
   });
 });

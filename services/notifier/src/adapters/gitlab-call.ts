@@ -4,7 +4,7 @@ import { z } from "zod";
 import { classifyHttpAnswer, networkReason } from "../domain/delivery.js";
 import { PermanentDeliveryError, TransientDeliveryError } from "../domain/errors.js";
 
-export const GITLAB_TIMEOUT_MS = 15_000;
+const GITLAB_TIMEOUT_MS = 15_000;
 
 /** A gitbeaker client whose every request goes through the notifier's outbound fetch (no redirects, no internal addresses). */
 export function gitlabClient(host: string, token: string, fetch: OutboundFetch): InstanceType<typeof Gitlab> {

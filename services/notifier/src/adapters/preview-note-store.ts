@@ -6,7 +6,7 @@ const NOTE_TTL_S = 90 * 24 * 3600;
 /** Longer than one note write can take (a list, an edit and a create, each within GitLab's timeout). */
 const LOCK_MS = 60_000;
 
-export interface StoredPreviewNote {
+interface StoredPreviewNote {
   id?: number;
   /** When the state the note shows happened (ISO): an older state never overwrites a newer one. */
   at?: string;

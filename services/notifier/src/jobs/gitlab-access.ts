@@ -2,7 +2,7 @@ import { type App, secretContexts, UnrecoverableError } from "@hoist/shared";
 import type { NotifierDeps } from "./deps.js";
 
 /** The app's GitLab connection: its URL, its token (opened) and the app's project. */
-export interface GitlabAccess {
+interface GitlabAccess {
   url: string;
   token: string;
   projectId: number;

@@ -7,7 +7,7 @@ import type { NotifierDeps } from "./deps.js";
 /** How long a job waits for another job writing the same note before it retries later. */
 const LOCK_WAIT_MS = 5_000;
 
-export interface NoteTarget {
+interface NoteTarget {
   gitlab: GitlabMergeRequests;
   projectId: number;
   app: string;
