@@ -1,4 +1,4 @@
-import { destinationsFor, secretContexts } from "@hoist/shared";
+import { destinationsFor, type NotifyEvent, secretContexts } from "@hoist/shared";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { slackMessage } from "../../services/notifier/src/domain/slack-message.js";
 import { statusHistory } from "../support/gitlab/statuses.js";
@@ -18,7 +18,7 @@ describe("GitLab commit statuses through the real worker and @gitbeaker/rest", (
   it("sets the full build-and-deploy sequence in order, and never moves a status backwards", async () => {
     const app = await w.app({ slack: false });
     const build = await w.build(app.name);
-    const step = async (event: Parameters<typeof w.run>[0]["event"], releaseId?: string) => {
+    const step = async (event: NotifyEvent, releaseId?: string) => {
       const { result, error } = await w.run({ kind: "gitlab-status", event, buildId: build.id, ...(releaseId ? { releaseId } : {}) });
       expect(error).toBeUndefined();
       return result;

@@ -88,7 +88,7 @@ describe("GitLab test server: merge request notes", () => {
       status: 403,
     });
     expect(await refusal(api.MergeRequestNotes.edit(project.id, 7, theirs.id, { body: "x" }))).toMatchObject({ status: 404 });
-    expect(await refusal(api.MergeRequestNotes.edit(project.id, 42, theirs.id))).toMatchObject({ status: 400 });
+    expect(await refusal(api.MergeRequestNotes.edit(project.id, 42, theirs.id, {}))).toMatchObject({ status: 400 });
     expect(gl.state.notesOf(project, 42)).toEqual([expect.objectContaining({ body: "LGTM" })]);
   });
 });
