@@ -364,29 +364,6 @@ class ReleaseRepo extends HashRepo<typeof releaseSchema> {
     return res;
   }
 
-  /**
-   * After a deploy: the live release and its build (records and logs) are kept for as long as they
-   * are live; the release it replaced and that one's build start their retention time. `buildId`s
-   * are read from the records when not given.
-   */
-  async retainLive(live: Pick<Release, "id" | "buildId">, replaced?: string): Promise<void> {
-    await this.retention.keep([this.keys.release(live.id), this.keys.build(live.buildId)]);
-    if (!replaced) return;
-    const old = await this.get(replaced);
-    // A rollback's release may share its build with the live one, and a promotion's with the live
-    // release of another environment: that build stays kept.
-    const build =
-      old && old.buildId !== live.buildId && !(await this.liveBuilds(old.app)).has(old.buildId) ? [this.keys.build(old.buildId)] : [];
-    await this.retention.expire([this.keys.release(replaced), ...build]);
-  }
-
-  /** The builds of the releases live in the app's environments now. */
-  private async liveBuilds(app: string): Promise<Set<string>> {
-    const envs = [PRODUCTION, ...(await this.redis.zrange(this.keys.appEnvironments(app), 0, -1))];
-    const ids = (await this.redis.mget(...envs.map((e) => this.keys.liveRelease(deployUnit(app, e))))).filter((id): id is string => !!id);
-    return new Set((await this.getMany(ids)).map((r) => r.buildId));
-  }
-
   /** A release that failed outside `transition` (the lifecycle's deploy scripts) starts its retention time. */
   async expireFailed(id: string): Promise<void> {
     await this.retention.expire([this.keys.release(id)]);
@@ -471,6 +448,8 @@ export class Records {
   readonly releases: ReleaseRepo;
   readonly environments: EnvironmentRepo;
   readonly gitlabConnections: GitlabConnectionRepo;
+  /** How long finished records are kept (the release lifecycle's go-live script applies it too). */
+  readonly retention: Retention;
 
   constructor(
     readonly redis: Redis,
@@ -479,6 +458,7 @@ export class Records {
   ) {
     this.keys = recordKeys(prefix);
     const retention = new Retention(redis, this.keys, opts.retentionDays);
+    this.retention = retention;
     this.apps = new AppRepo(redis, this.keys);
     this.builds = new BuildRepo(redis, this.keys, retention);
     this.releases = new ReleaseRepo(redis, this.keys, retention);
