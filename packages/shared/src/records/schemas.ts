@@ -86,6 +86,12 @@ const ecsTargetSchema = z
       .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "an AWS region such as eu-west-1")
       .optional(),
     containers: z.record(z.string(), z.string().min(1)).optional(),
+    /**
+     * A review app's own service (`service` is `<base>-mr-<iid>`): created from this base service
+     * (its task definition, launch type and network) on the first deploy, deleted on teardown.
+     * Only a service that names its base here is ever created or deleted by Hoist.
+     */
+    previewOf: z.string().min(1).max(255).optional(),
     rolloutTimeout: z
       .number()
       .int()
