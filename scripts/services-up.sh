@@ -40,6 +40,8 @@ missing=()
 want redis && ! command -v redis-server >/dev/null && missing+=(redis-server)
 # The failover tests and bench:failover run three real Sentinels (test/support/redis-sentinel.ts).
 want redis && ! command -v redis-sentinel >/dev/null && missing+=(redis-sentinel)
+# The cluster tests (pnpm test:cluster, test/support/redis-cluster.ts) make a cluster with redis-cli --cluster create.
+want redis && ! command -v redis-cli >/dev/null && missing+=(redis-tools)
 want podman && { command -v podman >/dev/null || missing+=(podman); command -v runc >/dev/null || missing+=(runc); }
 want registry && ! command -v docker-registry >/dev/null && missing+=(docker-registry apache2-utils)
 want registry && ! command -v openssl >/dev/null && missing+=(openssl)

@@ -14,6 +14,11 @@ import { aclFile, SERVICE_USERS } from "../packages/shared/src/redis/acl.js";
  * from testcontainers. Either way the Redis started here has the services' ACL users (all
  * prefixes): REDIS_URL is the admin's, and test/support/processes.ts runs each service process as
  * its own user with the passwords in HOIST_REDIS_PASSWORD_<USER>.
+ *
+ * With HOIST_TEST_REDIS=cluster (`pnpm test:cluster`) the tests run on a Redis Cluster instead: three
+ * masters with a replica each (test/support/redis-cluster.ts) with the same users; REDIS_URL is its
+ * admin on a replica (one server's client gets MOVED for every key) and REDIS_CLUSTER_NODES lists the nodes, which the test helpers
+ * (@hoist/shared/testing) and the service processes (test/support/processes.ts) connect through.
  */
 const root = resolve(import.meta.dirname, "..");
 let stopServices: (() => Promise<void>) | undefined;
@@ -52,6 +57,18 @@ export async function setup(project: TestProject): Promise<void> {
         await container.stop();
       };
     }
+  }
+  if (process.env.HOIST_TEST_REDIS === "cluster") {
+    const { RedisClusterSet } = await import("./support/redis-cluster.js");
+    const cluster = new RedisClusterSet();
+    const previous = stopServices;
+    stopServices = async () => {
+      await cluster.remove();
+      await previous?.();
+    };
+    await cluster.start();
+    process.env.REDIS_URL = await cluster.replicaAdminUrl();
+    process.env.REDIS_CLUSTER_NODES = cluster.nodeList;
   }
   project.provide("redisUrl", process.env.REDIS_URL as string);
 }

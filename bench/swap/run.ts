@@ -68,6 +68,7 @@ try {
   const release = (n: number): Release => ({
     id: `rel_bench${String(n).padStart(4, "0")}`,
     app,
+    environment: "production",
     number: n,
     buildId: `bld_bench${String(n).padStart(4, "0")}`,
     images: [{ service: "web", tag: tags[n % 2] as string }],

@@ -218,7 +218,10 @@ describe("Redis Sentinel failover under webhook traffic", () => {
       (await Promise.all(ids.map((id) => admin.hget(`${prefix}:${queue}:${id}`, "processedOn")))).map(Number).filter((n) => n > 0);
     const taken: Record<string, number[]> = {
       build: await processedOn("build", accepted0),
-      deploy: await processedOn("deploy", accepted0.map(releaseIdFor)),
+      deploy: await processedOn(
+        "deploy",
+        accepted0.map((id) => releaseIdFor(id)),
+      ),
     };
     const takes: Record<string, number[]> = {};
     for (const o of outages) {

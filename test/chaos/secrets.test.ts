@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { JobQueues, LocalSecretBox, queueNames, Records, readLog, releaseLogKey, secretContexts } from "@hoist/shared";
+import { JobQueues, LocalSecretBox, queueNames, Records, readLog, recordKeys, releaseLogKey, secretContexts } from "@hoist/shared";
 import { deletePrefix, testRedis } from "@hoist/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deliver } from "../ingress/webhook-helpers.js";
@@ -10,6 +10,8 @@ import { removeLocalApp } from "../support/deploy/cleanup.js";
 import { httpAppRepoFiles } from "../support/deploy/http-app.js";
 import { authorizeKey, createRepo, type TestRepo } from "../support/git/index.js";
 import { deployKeyRoutes } from "../support/gitlab/deploy-keys.js";
+import { deploymentRoutes } from "../support/gitlab/deployments.js";
+import { freezePeriodRoutes } from "../support/gitlab/freeze-periods.js";
 import { hookRoutes } from "../support/gitlab/hooks.js";
 import { projectRoutes } from "../support/gitlab/projects.js";
 import { type GitlabTestServer, startGitlabServer } from "../support/gitlab/server.js";
@@ -65,7 +67,15 @@ describe("chaos 7: secrets never leave their sealed form", () => {
   beforeAll(async () => {
     await ensureBaseImages();
     slack = await new SlackReceiver().start();
-    gl = await startGitlabServer([userRoutes, projectRoutes, hookRoutes, deployKeyRoutes, statusRoutes]);
+    gl = await startGitlabServer([
+      userRoutes,
+      projectRoutes,
+      hookRoutes,
+      deployKeyRoutes,
+      statusRoutes,
+      deploymentRoutes,
+      freezePeriodRoutes,
+    ]);
     gl.state.addUser("hoist-bot", GITLAB_CANARY);
     // Hoist's hook URL is on 127.0.0.1: the admin setting GitLab needs for that is turned on.
     gl.state.settings.allowLocalRequestsFromWebHooksAndServices = true;
@@ -238,6 +248,16 @@ describe("chaos 7: secrets never leave their sealed form", () => {
     }
     await queues.close();
     expect(jobsText.length).toBeGreaterThan(2);
+    // The audit log, as the API exports it and as stored: people's writes and every secret the
+    // workers opened (the deploy key, the Slack URL, the GitLab token), by name, never by value.
+    const exported = await fetch(`${apiUrl}/v1/audit/export?app=${APP}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+    expect(exported.status).toBe(200);
+    const auditLines = (await exported.text()).trim().split("\n");
+    const auditEntries = auditLines.map((l) => JSON.parse(l) as { actor: string; via: string; action: string; target?: string });
+    const openings = new Set(auditEntries.filter((e) => e.via === "worker").map((e) => `${e.actor} ${e.action} ${e.target}`));
+    expect([...openings]).toEqual(expect.arrayContaining(["builder secret.open deploy-key", "notifier secret.open slack-webhook-url"]));
+    expect([...openings].some((o) => o.startsWith("notifier secret.open gitlab-token:"))).toBe(true);
+    const auditStream = JSON.stringify(await redis.xrange(recordKeys(prefix).audit, "-", "+"));
     // A full dump: every key of the Redis, by value and by DUMP.
     const dump: Buffer[] = [];
     let keys = 0;
@@ -282,6 +302,7 @@ describe("chaos 7: secrets never leave their sealed form", () => {
       apiAnswers: answers.filter((a) => a !== createAnswer).join("\n"),
       jobs: jobsText.join("\n"),
       releaseLog: releaseLog.join("\n"),
+      auditLog: `${auditLines.join("\n")}\n${auditStream}`,
       redisDump: Buffer.concat(dump).toString("latin1"),
     };
     const hits: string[] = [];
@@ -293,7 +314,7 @@ describe("chaos 7: secrets never leave their sealed form", () => {
     }
     console.log(
       `chaos 7 secrets: 5 canaries searched in ${logs.length} log lines, ${answers.length - 1} API answers (build logs of ${buildLogLines.join(" and ")} lines, as JSON and as events), ` +
-        `${releaseLog.length} release log entries, ${jobsText.length} job records, ` +
+        `${releaseLog.length} release log entries, ${auditLines.length} audit log entries, ${jobsText.length} job records, ` +
         `${keys} Redis keys (${Math.round(haystacks.redisDump.length / 1024)} kB of DUMP and values): ${hits.length} hits${hits.length ? ` (${hits.join(", ")})` : ""}; ` +
         `Slack got ${slack.posted.length} messages, GitLab ${statusHistory(gl.state).length} statuses`,
     );

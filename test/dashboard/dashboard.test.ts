@@ -132,6 +132,32 @@ describe("operators' dashboard in Chromium", () => {
     expect(await h.deps.queues.queue("deploy").getJob(releases.body.releases[0].id)).toBeTruthy();
   });
 
+  it("shows the environments side by side and promotes what is live in one into another", async () => {
+    const staging = await h.api("POST", "/apps/shop/environments", {
+      name: "staging",
+      target: { kind: "local", services: { web: { port: 18998 } } },
+    });
+    expect(staging.status).toBe(201);
+    // The setup moved release 2 to live by hand: its live pointer as the deployer sets it.
+    const two = (await h.deps.records.releases.listByApp("shop")).find((r) => r.number === 2);
+    await h.deps.redis.set(h.deps.records.keys.liveRelease("shop"), two?.id ?? "");
+    await page.goto(`${h.url}/apps/shop`);
+    const prod = page.locator('[data-environment="production"]');
+    await expect(prod.textContent()).resolves.toMatch(/live: release #2/);
+    await expect(prod.textContent()).resolves.toMatch(/waiting: #3/);
+    const column = page.locator('[data-environment="staging"]');
+    await expect(column.textContent()).resolves.toContain("nothing live");
+    await page.screenshot({ path: join(ARTIFACTS, "environments.png"), fullPage: true });
+    page.once("dialog", (d) => void d.accept());
+    await Promise.all([page.waitForURL(`${h.url}/apps/shop`), column.locator("button", { hasText: "Promote #2 from production" }).click()]);
+    await expect(page.locator('[data-environment="staging"] [data-waiting]').textContent()).resolves.toContain("#1");
+    const releases = (await h.api("GET", "/apps/shop/releases?environment=staging")).body.releases;
+    expect(releases).toEqual([expect.objectContaining({ environment: "staging", number: 1, status: "pending" })]);
+    const live = (await h.api("GET", "/apps/shop/environments/production")).body.environment.live;
+    expect(releases[0].buildId).toBe(live.buildId);
+    expect(await h.deps.queues.queue("deploy").getJob(releases[0].id)).toBeTruthy();
+  });
+
   it("a declined confirmation changes nothing", async () => {
     await page.goto(`${h.url}/apps/shop`);
     page.once("dialog", (d) => void d.dismiss());

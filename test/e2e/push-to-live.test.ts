@@ -18,12 +18,18 @@ import { type E2eWorld, startE2eWorld } from "./world.js";
  */
 const ZERO = "0".repeat(40);
 const APP = `hello-${process.pid}`;
+/** A value of the app's environment: a secret the audit log must never hold. */
+const ENV_CANARY = `env-canary-${process.pid}-${Date.now()}`;
 const docker = dockerFromEnv();
 
 let w: E2eWorld;
 let port: number;
 let hook: { url: string; token?: string };
 let before = ZERO;
+let slackUrl = "";
+let connectionId = "";
+/** Every build a push started, in order. */
+const pushed: string[] = [];
 
 /** Commits and pushes `files` to main, then delivers the Push Hook GitLab would send; returns the build id. */
 async function push(files: Record<string, string | null>, message: string): Promise<{ sha: string; buildId: string; t0: number }> {
@@ -33,6 +39,7 @@ async function push(files: Record<string, string | null>, message: string): Prom
   before = sha;
   const res = await deliverHook(hook, "Push Hook", payload);
   expect(res.status, JSON.stringify(res.body)).toBe(202);
+  pushed.push((res.body as { buildId: string }).buildId);
   return { sha, buildId: (res.body as { buildId: string }).buildId, t0 };
 }
 
@@ -83,12 +90,14 @@ describe("push to live", () => {
   it("links an app through the API: GitLab holds its hook and read-only deploy key", async () => {
     const conn = await w.api("POST", "/gitlab/connections", { url: w.gitlab.url, token: w.gitlabToken });
     expect(conn.status, JSON.stringify(conn.body)).toBe(201);
+    connectionId = conn.body.connection.id;
+    slackUrl = w.slack.webhookUrl();
     const created = await w.api("POST", "/apps", {
       name: APP,
       branch: "main",
       repo: { sshUrl: "git@placeholder:acme/hello.git" },
       target: { kind: "local", services: { web: { port, healthPath: "/healthz", healthTimeout: 5 } } },
-      slackWebhookUrl: w.slack.webhookUrl(),
+      slackWebhookUrl: slackUrl,
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const linked = await w.api("POST", `/apps/${APP}/gitlab/link`, { connection: conn.body.connection.id, projectId: w.project.id });
@@ -100,6 +109,9 @@ describe("push to live", () => {
     if (!h) throw new Error("no hook");
     hook = h;
     expect(hook.url.startsWith(w.apiUrl)).toBe(true);
+    // The app's environment: the builder masks its values in logs, the deployer hands it to the containers.
+    const env = await w.api("PATCH", `/apps/${APP}/env`, { set: { GREETING_SECRET: ENV_CANARY } });
+    expect(env.status, JSON.stringify(env.body)).toBe(200);
   });
 
   it("first push: built, in the registry, live on the local target, in Slack and on the commit, in one trace, within 60 s", async () => {
@@ -135,11 +147,11 @@ describe("push to live", () => {
       async () => {
         const h = statusHistory(w.gitlab.state).filter((x) => x.sha === first.sha);
         const last = (name: string) => h.filter((x) => x.name === name).at(-1)?.status;
-        return last("hoist/build") === "success" && last("hoist/deploy") === "success" ? h : undefined;
+        return last("hoist/build") === "success" && last("hoist/deploy:production") === "success" ? h : undefined;
       },
       10_000,
     );
-    for (const name of ["hoist/build", "hoist/deploy"]) {
+    for (const name of ["hoist/build", "hoist/deploy:production"]) {
       const seen = posted.filter((x) => x.name === name).map((x) => x.status);
       const steps = seen.map((st) => rank.indexOf(st));
       expect(steps, `${name}: ${seen.join(" → ")}`).toEqual([...steps].sort((a, b) => a - b));
@@ -148,7 +160,7 @@ describe("push to live", () => {
       if (name === "hoist/build") expect(seen, `${name}: ${seen.join(" → ")}`).toEqual(expect.arrayContaining(["pending", "running"]));
     }
     const order = posted.map((x) => `${x.name}:${x.status}`);
-    expect(order.indexOf("hoist/build:success")).toBeLessThan(order.indexOf("hoist/deploy:success"));
+    expect(order.indexOf("hoist/build:success")).toBeLessThan(order.indexOf("hoist/deploy:production:success"));
 
     // One trace: the webhook request, the build's clone/build/push, the deploy and its notifications.
     const webhookSpan = await w.otlp
@@ -240,6 +252,47 @@ describe("push to live", () => {
     // Slack: three "live"/failure messages were sent; every other event was skipped for it.
     expect(notifier).toMatch(/^hoist_notifications_total\{destination="slack",outcome="sent"\} 3$/m);
     expect(notifier).toMatch(/^hoist_notifications_total\{destination="gitlab-status",outcome="sent"\} \d+$/m);
+  });
+
+  it("audit: every action of the flow once with its actor, each secret a worker opened, nothing secret", async () => {
+    const res = await fetch(`${w.apiUrl}/v1/audit/export`, { headers: { authorization: `Bearer ${w.apiToken}` } });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    const entries = text
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { actor: string; actorKind: string; via: string; action: string; app?: string; target?: string });
+    // People's and GitLab's writes, in order, each once: the API's with the bootstrap token; each
+    // push's build by the pushing user GitLab names (the Push Hook's user_username).
+    const writes = entries.filter((e) => e.via !== "worker");
+    expect(writes.map((e) => `${e.action} ${e.actor} ${e.actorKind} ${e.via} ${e.app ?? "-"}`)).toEqual([
+      "gitlab.connection.create bootstrap bootstrap api -",
+      `app.create bootstrap bootstrap api ${APP}`,
+      `app.gitlab.link bootstrap bootstrap api ${APP}`,
+      `app.env.update bootstrap bootstrap api ${APP}`,
+      `build.create test-user gitlab webhook ${APP}`,
+      `build.create test-user gitlab webhook ${APP}`,
+      `build.create test-user gitlab webhook ${APP}`,
+    ]);
+    expect(writes.filter((e) => e.action === "build.create").map((e) => e.target)).toEqual(pushed);
+    // Each secret a worker opened, as that worker: per build the deploy key (clone) and the env
+    // (masking the log); per deploy the env; per Slack message its URL; per commit status the token.
+    const opened = (actor: string, target: string) =>
+      entries.filter((e) => e.via === "worker" && e.actor === actor && e.target === target && e.app === APP).length;
+    expect(entries.filter((e) => e.via === "worker").every((e) => e.action === "secret.open" && e.actorKind === "service")).toBe(true);
+    expect(opened("builder", "deploy-key")).toBe(3);
+    expect(opened("builder", "env")).toBe(3);
+    expect(opened("deployer", "env")).toBeGreaterThanOrEqual(3);
+    expect(opened("notifier", "slack-webhook-url")).toBe(w.slack.posted.length);
+    expect(opened("notifier", `gitlab-token:${connectionId}`)).toBeGreaterThanOrEqual(2);
+    const known = ["deploy-key", "env", "slack-webhook-url", `gitlab-token:${connectionId}`];
+    expect(entries.filter((e) => e.via === "worker" && !known.includes(e.target ?? ""))).toEqual([]);
+    // Nothing secret: no token, no Slack URL, no env value.
+    const slackPath = new URL(slackUrl).pathname;
+    for (const secret of [w.apiToken, w.gitlabToken, hook.token as string, slackPath, ENV_CANARY]) {
+      expect(secret.length).toBeGreaterThan(8);
+      expect(text).not.toContain(secret);
+    }
   });
 });
 

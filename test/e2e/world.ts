@@ -6,6 +6,8 @@ import { deletePrefix, testRedis, uniquePrefix } from "@hoist/shared/testing";
 import { freePort } from "../../services/deployer/src/testing/ports.js";
 import { createRepo, type TestRepo } from "../support/git/index.js";
 import { deployKeyRoutes, deployKeysServeGit } from "../support/gitlab/deploy-keys.js";
+import { deploymentRoutes } from "../support/gitlab/deployments.js";
+import { freezePeriodRoutes } from "../support/gitlab/freeze-periods.js";
 import { hookRoutes } from "../support/gitlab/hooks.js";
 import { projectRoutes } from "../support/gitlab/projects.js";
 import { type GitlabTestServer, startGitlabServer } from "../support/gitlab/server.js";
@@ -60,7 +62,16 @@ export async function startE2eWorld(): Promise<E2eWorld> {
   const masterKeyFile = join(dir, "master.key");
   writeFileSync(masterKeyFile, randomBytes(32).toString("base64"), { mode: 0o600 });
 
-  const gitlab = await startGitlabServer([userRoutes, projectRoutes, hookRoutes, deployKeysServeGit, deployKeyRoutes, statusRoutes]);
+  const gitlab = await startGitlabServer([
+    userRoutes,
+    projectRoutes,
+    hookRoutes,
+    deployKeysServeGit,
+    deployKeyRoutes,
+    statusRoutes,
+    deploymentRoutes,
+    freezePeriodRoutes,
+  ]);
   const gitlabToken = `glpat-${randomBytes(10).toString("hex")}`;
   const bot = gitlab.state.addUser("hoist-bot", gitlabToken);
   // Hoist's hook URL is on 127.0.0.1: the admin setting GitLab needs for that is turned on.

@@ -28,21 +28,23 @@ describe("GitLab commit statuses through the real worker and @gitbeaker/rest", (
     // `pending` again first (for a build.pending job that comes late or never): GitLab refuses the repeat.
     expect(await step("build.running")).toBe("hoist/build=pending already, hoist/build=running");
     await w.records.builds.patch(build.id, { status: "succeeded", finishedAt: new Date().toISOString() });
-    expect(await step("build.succeeded")).toBe("hoist/build=success, hoist/deploy=pending");
+    expect(await step("build.succeeded")).toBe("hoist/build=success");
     const release = await w.records.releases.create({ app: app.name, buildId: build.id, images: [{ service: "web", tag: "t" }] });
     await w.records.builds.patch(build.id, { releaseId: release.id });
     await w.records.releases.patch(release.id, { status: "deploying", deployingAt: new Date().toISOString() });
-    expect(await step("release.deploying", release.id)).toBe("hoist/deploy=running");
+    expect(await step("release.deploying", release.id)).toBe("hoist/deploy:production=running, deployment production=running");
     await w.records.releases.patch(release.id, { status: "live", liveAt: new Date().toISOString() });
-    expect(await step("release.live", release.id)).toBe("hoist/deploy=success");
+    expect(await step("release.live", release.id)).toBe("hoist/deploy:production=success, deployment production=success");
+    // GitLab's Environments page: one deployment of the commit to production, running then success.
+    expect(w.gitlab.state.deployments.map((d) => [d.sha, d.ref, d.tag, d.status])).toEqual([[SHA, "main", false, "success"]]);
+    expect(w.gitlab.state.environments.map((e) => [e.name, e.external_url])).toEqual([["production", `${PUBLIC_URL}/apps/${app.name}`]]);
 
     expect(statusHistory(w.gitlab.state).map((s) => `${s.name}=${s.status}`)).toEqual([
       "hoist/build=pending",
       "hoist/build=running",
       "hoist/build=success",
-      "hoist/deploy=pending",
-      "hoist/deploy=running",
-      "hoist/deploy=success",
+      "hoist/deploy:production=running",
+      "hoist/deploy:production=success",
     ]);
     // What GitLab stored, through its own GET endpoint's shape.
     const res = await fetch(`${w.gitlab.url}/api/v4/projects/${w.projectId}/repository/commits/${SHA}/statuses`, {
@@ -58,7 +60,7 @@ describe("GitLab commit statuses through the real worker and @gitbeaker/rest", (
         description: `Build #${build.number} succeeded`,
       }),
       expect.objectContaining({
-        name: "hoist/deploy",
+        name: "hoist/deploy:production",
         status: "success",
         ref: "main",
         target_url: `${PUBLIC_URL}/builds/${build.id}`,
@@ -356,10 +358,49 @@ describe("one job per destination", () => {
       destinationsFor("release.live").map((kind) => ({ kind, event: "release.live" as const, buildId: build.id, releaseId: rel.id })),
     );
     await bothDone;
-    expect(Object.fromEntries(done)).toEqual({ "gitlab-status": "hoist/deploy=success", webhook: "sent" });
+    expect(Object.fromEntries(done)).toEqual({
+      "gitlab-status": "hoist/deploy:production=success, deployment production=success",
+      webhook: "sent",
+    });
     const slackJob = await w.queues.queue("notify").getJob(`slack.release.live.${rel.id}`);
     expect(["delayed", "active", "waiting"]).toContain(await slackJob?.getState());
     expect(w.slack.requests.length).toBeGreaterThanOrEqual(1);
     expect(w.slack.posted).toHaveLength(0);
+  });
+});
+
+describe("GitLab deployments: what is live where, on GitLab's Environments page", () => {
+  it("one deployment per rollout: created running, then success; a job that lost its id finds the running one", async () => {
+    const app = await w.app({ slack: false });
+    const build = await w.build(app.name, { status: "succeeded" });
+    const release = await w.records.releases.create({ app: app.name, buildId: build.id, images: [{ service: "web", tag: "t" }] });
+    await w.records.releases.patch(release.id, { status: "deploying", deployingAt: new Date().toISOString() });
+    const run = async (event: "release.deploying" | "release.live" | "release.failed", releaseId = release.id) => {
+      const { result, error } = await w.run(
+        { kind: "gitlab-status", event, buildId: build.id, releaseId },
+        { jobId: `${event}.${releaseId}.${Math.random()}` },
+      );
+      expect(error).toBeUndefined();
+      return result as string;
+    };
+    expect(await run("release.deploying")).toBe("hoist/deploy:production=running, deployment production=running");
+    // The id the notifier kept is lost (say, Redis restored from an older backup): the live job finds the running deployment.
+    await w.records.redis.del(w.records.keys.gitlabDeployment(release.id));
+    await w.records.releases.patch(release.id, { status: "live", liveAt: new Date().toISOString() });
+    expect(await run("release.live")).toBe("hoist/deploy:production=success, deployment production=success");
+    expect(w.gitlab.state.deployments.map((d) => [d.status, d.sha])).toEqual([["success", SHA]]);
+    // The same event once more: GitLab refuses the repeated status, which counts as done.
+    expect(await run("release.live")).toContain("deployment production=success already");
+    expect(w.gitlab.state.deployments).toHaveLength(1);
+    const posts = w.gitlab.state.requests.filter((r) => r.method === "POST" && r.path.endsWith("/deployments"));
+    expect(posts.map((p) => p.body)).toEqual([
+      expect.objectContaining({ environment: "production", sha: SHA, ref: "main", tag: false, status: "running" }),
+    ]);
+
+    // A release that failed before it ever deployed gets no deployment.
+    const never = await w.records.releases.create({ app: app.name, buildId: build.id, images: [{ service: "web", tag: "t" }] });
+    await w.records.releases.patch(never.id, { status: "failed", reason: "superseded" });
+    expect(await run("release.failed", never.id)).toBe("hoist/deploy:production=failed");
+    expect(w.gitlab.state.deployments).toHaveLength(1);
   });
 });

@@ -19,6 +19,7 @@ import {
 import { deletePrefix, nextEvent, testRedis, uniquePrefix } from "@hoist/shared/testing";
 import { SentMarkers } from "../../services/notifier/src/adapters/sent-marker.js";
 import { handlers } from "../../services/notifier/src/jobs/handlers.js";
+import { deploymentRoutes } from "../support/gitlab/deployments.js";
 import { type GitlabTestServer, type RouteModule, startGitlabServer } from "../support/gitlab/server.js";
 import { statusRoutes } from "../support/gitlab/statuses.js";
 import { userRoutes } from "../support/gitlab/users.js";
@@ -61,7 +62,7 @@ export class NotifierWorld {
 
   /** `before`: route modules that see status requests first (e.g. to hold an answer back). */
   async start(before: RouteModule[] = []): Promise<this> {
-    this.gitlab = await startGitlabServer([userRoutes, ...before, statusRoutes]);
+    this.gitlab = await startGitlabServer([userRoutes, ...before, statusRoutes, deploymentRoutes]);
     const bot = this.gitlab.state.addUser("hoist-bot", GITLAB_TOKEN);
     const project = this.gitlab.state.addProject(
       { path_with_namespace: "acme/shop", default_branch: "main", ssh_url_to_repo: "ssh://git@127.0.0.1/acme/shop.git" },

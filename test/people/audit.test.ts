@@ -14,6 +14,7 @@ interface Entry {
   via: string;
   action: string;
   app?: string;
+  environment: string | null;
   target?: string;
   before?: unknown;
   after?: unknown;
@@ -83,15 +84,19 @@ describe("audit log: every write once, with its actor and way in, nothing secret
     });
     expect(cancel.status).toBe(303);
 
-    // Webhook: GitLab's push on the app's branch.
-    const push = await fetch(hookUrl, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-gitlab-token": webhookToken, "x-gitlab-event": "Push Hook" },
-      body: JSON.stringify(pushPayload({ branch: "release" })),
-    });
-    expect(push.status).toBe(202);
+    // Webhook: GitLab's push on the app's branch, by jsmith (the payload's user_username); then
+    // one whose payload names nobody: GitLab itself is the actor.
+    const deliver = (body: object) =>
+      fetch(hookUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-gitlab-token": webhookToken, "x-gitlab-event": "Push Hook" },
+        body: JSON.stringify(body),
+      });
+    expect((await deliver(pushPayload({ branch: "release" }))).status).toBe(202);
+    const { user_username: _nobody, ...anonymous } = pushPayload({ branch: "release" });
+    expect((await deliver(anonymous)).status).toBe(202);
 
-    const entries = await entriesWhen(h, 7);
+    const entries = await entriesWhen(h, 8);
     const summary = entries.map((e) => `${e.action} ${e.actor} ${e.via} ${e.app ?? "-"}`);
     expect(summary).toEqual([
       "app.create bootstrap api shop",
@@ -100,11 +105,14 @@ describe("audit log: every write once, with its actor and way in, nothing secret
       "token.create bootstrap api -",
       "build.create release-bot cli shop",
       "build.cancel bootstrap dashboard shop",
+      "build.create jsmith webhook shop",
       "build.create gitlab webhook shop",
     ]);
     for (const e of entries) {
       expect(Date.parse(e.at)).toBeGreaterThan(Date.now() - 60_000);
       expect(e.address).toBe("127.0.0.1");
+      // No environments yet: every entry says so.
+      expect(e.environment).toBeNull();
     }
     const update = entries[2] as Entry;
     expect(update.before).toMatchObject({ branch: "main" });
@@ -160,8 +168,9 @@ describe("audit log: every write once, with its actor and way in, nothing secret
         .split("\n")
         .map((l) => JSON.parse(l)),
     ).toEqual(lines);
-    const table = await hoist(["audit", "--actor", "gitlab"], { HOIST_URL: h.url, HOIST_TOKEN: API_TOKEN });
-    expect(table.stdout).toMatch(/gitlab\s+webhook\s+build\.create\s+shop/);
+    const table = await hoist(["audit", "--actor", "jsmith"], { HOIST_URL: h.url, HOIST_TOKEN: API_TOKEN });
+    expect(table.stdout).toMatch(/jsmith\s+webhook\s+build\.create\s+shop/);
+    expect(table.stdout).not.toMatch(/\bgitlab\b/);
   });
 
   it("a deployer may not read the audit log; the dashboard shows it to an admin", async () => {
@@ -171,7 +180,20 @@ describe("audit log: every write once, with its actor and way in, nothing secret
     const page = await fetch(`${h.url}/audit?app=shop`, { headers: { cookie: `hoist_session=${session.id}` } });
     expect(page.status).toBe(200);
     const html = await page.text();
-    expect(html.match(/<tr data-action=/g)?.length).toBe(6);
+    expect(html.match(/<tr data-action=/g)?.length).toBe(7);
     expect(html).toContain('href="/audit/export?app=shop"');
+    // The settings change, masked as stored: the branch moved, the Slack URL is a mask.
+    expect(html).toMatch(/&quot;branch&quot;: &quot;main&quot;[\s\S]*&quot;branch&quot;: &quot;release&quot;/);
+    expect(html).toMatch(
+      /&quot;slack&quot;: \{\s*&quot;configured&quot;: false\s*\}[\s\S]*&quot;slack&quot;: \{\s*&quot;configured&quot;: true/,
+    );
+    expect(html).not.toContain(CANARY);
+    // The page's export link: the same entries as JSON lines, for the session.
+    const exported = await fetch(`${h.url}/audit/export?app=shop`, { headers: { cookie: `hoist_session=${session.id}` } });
+    expect(exported.status).toBe(200);
+    expect(exported.headers.get("content-type")).toMatch(/^application\/jsonl/);
+    const lines = (await exported.text()).trim().split("\n");
+    expect(lines).toHaveLength(7);
+    expect(lines.map((l) => (JSON.parse(l) as Entry).app)).toEqual(Array(7).fill("shop"));
   });
 });

@@ -5,6 +5,7 @@ import { testRedisUrl } from "@hoist/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MAX_FAILURES_PER_MINUTE } from "../../services/api/src/auth/failure-limit.js";
 import { TokenStore } from "../../services/api/src/auth/token-store.js";
+import { SessionStore } from "../../services/api/src/dashboard/session.js";
 import { API_TOKEN, type ApiHarness, startApi } from "../support/api/harness.js";
 import { freePort } from "../support/net.js";
 import { type ServiceProcess, startService } from "../support/processes.js";
@@ -97,13 +98,16 @@ describe("API tokens: created once, stored as a hash, revoked across API process
     expect((await a.api("DELETE", `/tokens/${made.id}`)).status).toBe(404);
   });
 
-  it("an expired token is refused", async () => {
-    const { token } = await new TokenStore(a.redis, a.prefix).create({
+  it("an expired token is refused, and so is a dashboard session signed in with it", async () => {
+    const { record, token } = await new TokenStore(a.redis, a.prefix).create({
       name: "old",
       role: "admin",
       expiresAt: new Date(Date.now() - 1000).toISOString(),
     });
     expect((await call(a.url, token, "GET", "/apps")).status).toBe(401);
+    const session = await new SessionStore(a.redis, a.prefix).create({ kind: "token", id: record.id });
+    const page = await fetch(`${a.url}/`, { headers: { cookie: `hoist_session=${session.id}`, accept: "application/json" } });
+    expect(page.status).toBe(401);
   });
 
   it("nobody but an admin makes a token stronger than themselves, or sees others' tokens", async () => {

@@ -165,6 +165,72 @@ describe("Redis failover regressions (BullMQ's tracker)", () => {
     expect(w.taken).toEqual(["long", "next"]);
   }, 30_000);
 
+  it("bullmq #2964 / #4585: Redis down for longer than a blocking wait (12 s), then back on its port: the worker takes jobs again", async () => {
+    // A server of this test's own: stopping a shared one would fail the other cases.
+    const redis = new PrivateRedis(await freePort());
+    await redis.start();
+    closers.push(() => redis.remove());
+    const prefix = `regr-outage-${randomUUID().slice(0, 8)}`;
+    const { log } = capturedLog();
+    const connection = createRedis(asServiceUser("builder", redis.url), "worker", "outage-worker");
+    closers.push(() => connection.disconnect());
+    const producerConn = createRedis(asServiceUser("api", redis.url), "producer", "outage-producer");
+    closers.push(() => producerConn.disconnect());
+    const queues = new JobQueues(producerConn, prefix);
+    closers.push(() => queues.close());
+    const taken: string[] = [];
+    let onTaken: (id: string) => void = () => {};
+    const supervisor = new WorkerSupervisor({
+      queue: "build",
+      create: () =>
+        createWorker({
+          queue: "build",
+          connection,
+          prefix,
+          concurrency: 1,
+          log,
+          handlers: {
+            build: async (p) => {
+              taken.push(p.buildId);
+              onTaken(p.buildId);
+            },
+          },
+        }),
+      connection,
+      waiting: () => queues.queue("build").getWaitingCount(),
+      concurrency: 1,
+      stuckMs: 2_000,
+      checkMs: 250,
+      log,
+      closeTimeoutMs: 1_000,
+    });
+    closers.push(() => supervisor.close());
+    await supervisor.current.waitUntilReady();
+    const takes = (id: string) =>
+      new Promise<number>((resolve) => {
+        const t0 = Date.now();
+        onTaken = (got) => got === id && resolve(Date.now() - t0);
+      });
+    const first = takes("before");
+    await queues.enqueue("build", { kind: "build", buildId: "before" });
+    await first;
+
+    // The outage: longer than BullMQ's blocking wait plus its watchdog (drainDelay 5 s + 1 s),
+    // which is what parked the blocking client in "reconnecting" for good in #4585.
+    await redis.stop();
+    await new Promise((r) => setTimeout(r, 12_000));
+    await redis.start();
+    await waitForRedis(producerConn);
+    const backAt = Date.now();
+    const after = takes("after");
+    await queues.enqueue("build", { kind: "build", buildId: "after" });
+    await after;
+    // Within the issue's bound for a worker once Redis is known again.
+    expect(Date.now() - backAt).toBeLessThan(10_000);
+    expect(taken).toEqual(["before", "after"]);
+    expect(supervisor.current.isRunning()).toBe(true);
+  }, 60_000);
+
   it("bullmq #1928: a master demoted to replica answers READONLY; clients reconnect to the new master, the worker's command is resent there and the producer's fails fast", async () => {
     const [first, second] = servers as [PrivateRedis, PrivateRedis];
     const proxy = new TcpProxy(first.port);

@@ -21,6 +21,9 @@ export interface ServiceProcess {
  */
 export function startService(name: string, env: Record<string, string>, opts: { script?: string } = {}): ServiceProcess {
   const own: Record<string, string> = env.REDIS_URL ? { REDIS_URL: asServiceUser(name, env.REDIS_URL) } : {};
+  // On the suite's Redis Cluster (pnpm test:cluster) a service on the suite's Redis connects to the cluster.
+  if (process.env.REDIS_CLUSTER_NODES && env.REDIS_URL === process.env.REDIS_URL && !env.REDIS_SENTINELS && !env.REDIS_CLUSTER_NODES)
+    own.REDIS_CLUSTER_NODES = process.env.REDIS_CLUSTER_NODES;
   // A worker holds its keyring, never the master key, as in production (pnpm start, compose).
   const keyring = asKeyringHolder(name, env);
   if (keyring) Object.assign(own, keyring);

@@ -1,11 +1,13 @@
 import { parseArgs } from "node:util";
 import { ApiClient } from "./client.js";
+import { approveCommand, deployNowCommand, rejectCommand } from "./commands/approvals.js";
 import { appsCommand } from "./commands/apps.js";
 import { auditCommand } from "./commands/audit.js";
 import { buildsCommand } from "./commands/builds.js";
 import type { CommandContext, Options } from "./commands/context.js";
 import { deployCommand } from "./commands/deploy.js";
 import { envCommand } from "./commands/env.js";
+import { envsCommand, promoteCommand } from "./commands/environments.js";
 import { releasesCommand } from "./commands/releases.js";
 import { scaleCommand } from "./commands/scale.js";
 import { gitlabCommand, loginCommand } from "./commands/session.js";
@@ -27,7 +29,16 @@ const USAGE = `hoist: continuous delivery from GitLab
   hoist deploy <app> [ref] [--sha <commit>] [--no-cache] [--wait] [--timeout <s>]
                                                       ref: a branch or tag (default: the app's branch),
                                                       resolved by the API with the app's deploy key
-  hoist releases <app> | releases promote <app> <releaseId> | releases rollback <app>
+  hoist releases <app> [--env <env>] | releases promote <app> <releaseId> | releases rollback <app>
+  hoist envs <app>                                    the app's environments side by side: target, auto, approvals,
+                                                      freezes, what is live in each
+  hoist envs <app> create <env> --target-port <port> [--service web] [auto=true|false] [approvals=<n>]
+  hoist envs <app> set <env> [auto=true|false] [approvals=<n>] | envs <app> delete <env>
+  hoist promote <app> <from-env> <to-env> [--wait]    what is live in from-env, deployed to to-env (same images,
+                                                      to-env's variables)
+  hoist approve <app> <env> <releaseId>               your approval of a release awaiting approval (one per person)
+  hoist reject <app> <env> <releaseId> --reason <why> | deploy-now <app> <env> <releaseId> --reason <why>
+                                                      end it rejected | deploy a frozen release through its freeze
   hoist env list <app> | env set <app> KEY=VALUE... | env unset <app> KEY...
   hoist scale <app> <service>=<count>...              containers per service (local) or ECS desiredCount; no release
   hoist tokens list | tokens create <name> --role <role> [--apps a,b] [--expires <time>] | tokens revoke <id>
@@ -45,7 +56,12 @@ const commands: Record<string, (ctx: CommandContext) => Promise<void>> = {
   builds: buildsCommand,
   deploy: deployCommand,
   releases: releasesCommand,
+  approve: approveCommand,
+  reject: rejectCommand,
+  "deploy-now": deployNowCommand,
   env: envCommand,
+  envs: envsCommand,
+  promote: promoteCommand,
   scale: scaleCommand,
   tokens: tokensCommand,
   audit: auditCommand,
@@ -130,6 +146,8 @@ function parse(argv: string[]) {
       actor: { type: "string" },
       since: { type: "string" },
       jsonl: { type: "boolean", default: false },
+      env: { type: "string" },
+      reason: { type: "string" },
     },
   });
 }

@@ -1,7 +1,10 @@
 export { UnrecoverableError } from "bullmq";
 export type { Redis } from "ioredis";
+export * from "./audit/log.js";
+export * from "./audit/secret-openings.js";
 export * from "./aws/auth-errors.js";
 export * from "./config/env.js";
+export * from "./environments/index.js";
 export * from "./git/index.js";
 export * from "./lifecycle/dependencies.js";
 export * from "./lifecycle/health-server.js";
@@ -17,6 +20,7 @@ export * from "./pipeline/index.js";
 export * from "./queues/index.js";
 export * from "./records/index.js";
 export * from "./redis/acl.js";
+export * from "./redis/cluster-failover-watch.js";
 export * from "./redis/connections.js";
 export * from "./redis/failover-watch.js";
 export * from "./redis/target.js";

@@ -42,3 +42,23 @@ describe("the API's env: sign-in with GitLab and the audit log", () => {
     expect(messages({ HOIST_AUDIT_RETENTION_DAYS: "0" })).toEqual(["HOIST_AUDIT_RETENTION_DAYS: at least 1 day"]);
   });
 });
+
+describe("the API's env: Slack buttons", () => {
+  it("defaults: no signing secret (POST /slack/actions is off), nobody linked", () => {
+    const env = envSchema.parse(base);
+    expect(env.HOIST_SLACK_SIGNING_SECRET).toBeUndefined();
+    expect(env.HOIST_SLACK_USERS).toEqual({});
+  });
+
+  it("links Slack users to GitLab user ids", () => {
+    const env = envSchema.parse({ ...base, HOIST_SLACK_SIGNING_SECRET: "s".repeat(32), HOIST_SLACK_USERS: "U024BE7LH=42, W0G9QF9C6=7" });
+    expect(env.HOIST_SLACK_USERS).toEqual({ U024BE7LH: "42", W0G9QF9C6: "7" });
+  });
+
+  it("names a bad pair and a short secret", () => {
+    expect(messages({ HOIST_SLACK_USERS: "U024BE7LH:42" })).toEqual([
+      'HOIST_SLACK_USERS: "U024BE7LH:42" is not <Slack user id>=<GitLab user id>, e.g. U024BE7LH=42',
+    ]);
+    expect(messages({ HOIST_SLACK_SIGNING_SECRET: "short" })[0]).toMatch(/^HOIST_SLACK_SIGNING_SECRET: the Slack app's signing secret/);
+  });
+});

@@ -24,13 +24,6 @@ export const envSchema = commonEnvSchema
       .min(1024, "at least 1024 bytes")
       .max(64 * MIB, "at most 64 MiB")
       .default(MIB),
-    /** How long the audit log keeps an entry. */
-    HOIST_AUDIT_RETENTION_DAYS: z.coerce
-      .number({ error: "a whole number of days" })
-      .int("a whole number of days")
-      .min(1, "at least 1 day")
-      .max(3650, "at most 3650 days")
-      .default(365),
     /** Sign in with GitLab (OAuth 2 + OIDC): the GitLab instance and the application's id and secret. */
     HOIST_GITLAB_OAUTH_URL: z
       .url({ protocol: /^https?$/, error: "the GitLab instance's URL, e.g. https://gitlab.example.com" })
@@ -38,6 +31,27 @@ export const envSchema = commonEnvSchema
       .optional(),
     HOIST_GITLAB_OAUTH_CLIENT_ID: z.string().min(1).optional(),
     HOIST_GITLAB_OAUTH_CLIENT_SECRET: z.string().min(1).optional(),
+    /** The Slack app's signing secret: POST /slack/actions (Approve / Reject buttons) verifies every request with it. */
+    HOIST_SLACK_SIGNING_SECRET: z.string().min(16, "the Slack app's signing secret (Basic Information > App Credentials)").optional(),
+    /** Slack user id → GitLab user id (a Hoist person): who a button click in Slack acts as. */
+    HOIST_SLACK_USERS: z
+      .string()
+      .default("")
+      .transform((text, ctx): Record<string, string> => {
+        const map: Record<string, string> = {};
+        for (const pair of text
+          .split(",")
+          .map((p) => p.trim())
+          .filter(Boolean)) {
+          const m = /^([A-Z0-9]{2,32})=(\d{1,12})$/.exec(pair);
+          if (!m?.[1] || !m[2]) {
+            ctx.addIssue({ code: "custom", message: `"${pair}" is not <Slack user id>=<GitLab user id>, e.g. U024BE7LH=42` });
+            return z.NEVER;
+          }
+          map[m[1]] = m[2];
+        }
+        return map;
+      }),
   })
   .superRefine((env, ctx) => {
     const oauth = ["HOIST_GITLAB_OAUTH_URL", "HOIST_GITLAB_OAUTH_CLIENT_ID", "HOIST_GITLAB_OAUTH_CLIENT_SECRET"] as const;

@@ -1,5 +1,7 @@
 import {
+  asCluster,
   bootService,
+  ClusterFailoverWatch,
   connectRedisOrExit,
   createSecretBox,
   FailoverWatch,
@@ -28,9 +30,15 @@ await resealLegacySecrets(records, secrets, log).catch((err: unknown) =>
     "re-sealing secrets of an older Hoist failed; workers cannot open those",
   ),
 );
-// Through Sentinel, requests answer 503 at once while the master fails over.
+// Through Sentinel (or on a cluster), requests answer 503 at once while the master fails over.
 const target = redisTargetFrom(config);
-const failover = target.kind === "sentinel" ? new FailoverWatch(target, log) : undefined;
+const cluster = asCluster(redis);
+const failover =
+  target.kind === "sentinel"
+    ? new FailoverWatch(target, log)
+    : cluster
+      ? new ClusterFailoverWatch(cluster, config.HOIST_QUEUE_PREFIX, log)
+      : undefined;
 if (failover) shutdown.register("failover watch", async () => failover.close());
 const server = createHttpServer({
   config,

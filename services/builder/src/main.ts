@@ -1,4 +1,6 @@
 import {
+  AuditLog,
+  auditedSecretBox,
   bootService,
   connectRedisOrExit,
   dockerProbe,
@@ -31,7 +33,8 @@ const cancellations = await listenForCancels(ctx);
 const docker = dockerClient(config.DOCKER_HOST);
 const pipeline = {
   docker,
-  secrets: lazySecretBox(config),
+  // Every secret a build opens (the deploy key, the app's env) is in the audit log.
+  secrets: auditedSecretBox(lazySecretBox(config), new AuditLog(connection, prefix, config.HOIST_AUDIT_RETENTION_DAYS), "builder"),
   workDir,
   pushTarget: pushTargets(ctx),
   localRepos: config.HOIST_LOCAL_REPOS,

@@ -33,3 +33,13 @@ describe("deployer env: the local target's Caddy", () => {
     expect(message).toMatch(/config: HOIST_LOCAL_RECONCILE_S is invalid: /);
   });
 });
+
+describe("deployer env: GitLab freeze periods", () => {
+  it("reaches no internal address unless HOIST_OUTBOUND_ALLOW lists it, and names a bad list", () => {
+    expect(parseEnv(envSchema, {}).HOIST_OUTBOUND_ALLOW).toEqual(parseEnv(envSchema, { HOIST_OUTBOUND_ALLOW: "" }).HOIST_OUTBOUND_ALLOW);
+    expect(() => parseEnv(envSchema, { HOIST_OUTBOUND_ALLOW: "127.0.0.1,10.0.0.0/8" })).not.toThrow();
+    expect(() => parseEnv(envSchema, { HOIST_OUTBOUND_ALLOW: "gitlab.internal" })).toThrow(
+      /HOIST_OUTBOUND_ALLOW is invalid: .*comma-separated/,
+    );
+  });
+});

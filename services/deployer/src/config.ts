@@ -1,4 +1,4 @@
-import { concurrencySchema, registrySecretEnvSchema, secretsEnvSchema, workerEnvSchema } from "@hoist/shared";
+import { concurrencySchema, outboundEnvSchema, registrySecretEnvSchema, secretsEnvSchema, workerEnvSchema } from "@hoist/shared";
 import { z } from "zod";
 
 const ms = (what: string, min: number) =>
@@ -33,5 +33,7 @@ export const envSchema = workerEnvSchema.merge(secretsEnvSchema).extend({
     .regex(/^[A-Za-z0-9.-]+(:\d{1,5})?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, "host[:port][/namespace] of an image registry, as the builder's")
     .optional(),
   ...registrySecretEnvSchema.shape,
+  // GitLab freeze periods: a GitLab inside your network is reached only when listed here.
+  ...outboundEnvSchema.shape,
 });
 export type Env = z.infer<typeof envSchema>;

@@ -1,4 +1,6 @@
 import {
+  AuditLog,
+  auditedSecretBox,
   bootService,
   connectRedisOrExit,
   createSecretBox,
@@ -6,6 +8,7 @@ import {
   dockerProbe,
   JobQueues,
   masterKeyWarning,
+  outboundFetchFor,
   REGISTRY_DEPLOYER_USER,
   Records,
   registryHost,
@@ -45,6 +48,8 @@ const pullAuth =
         serveraddress: registryHost(config.HOIST_REGISTRY),
       }
     : undefined;
+// A harness may replace the rollout target and the gates' clock (overrides.ts); production sets neither.
+const { now: clock, ...portOverrides } = deployerOverrides();
 const edges = caddyEdgeProvider({ adminUrl: config.HOIST_CADDY_ADMIN_URL, log });
 shutdown.register("caddy", () => edges.close());
 const deps = {
@@ -52,7 +57,8 @@ const deps = {
   prefix,
   records: new Records(producer, prefix, { retentionDays: config.HOIST_RETENTION_DAYS }),
   queues,
-  secrets: createSecretBox(config),
+  // Every secret a deploy opens (the release's env) is in the audit log.
+  secrets: auditedSecretBox(createSecretBox(config), new AuditLog(producer, prefix, config.HOIST_AUDIT_RETENTION_DAYS), "deployer"),
   docker,
   ecs: ecsClientFactory(),
   ecsTimeoutS: config.HOIST_ECS_ROLLOUT_TIMEOUT_S,
@@ -63,8 +69,10 @@ const deps = {
   edges,
   drainS: config.HOIST_LOCAL_DRAIN_S,
   ...(pullAuth ? { pullAuth } : {}),
+  fetch: outboundFetchFor(config.HOIST_OUTBOUND_ALLOW),
+  ...(clock ? { now: clock } : {}),
 };
-const ports = { ...deployPorts(deps), ...deployerOverrides() };
+const ports = { ...deployPorts(deps), ...portOverrides };
 // A worker found stuck (connection ready, jobs waiting, no fetch for HOIST_WORKER_STUCK_S) is created again.
 const worker = new WorkerSupervisor({
   queue: "deploy",

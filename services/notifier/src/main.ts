@@ -1,4 +1,6 @@
 import {
+  AuditLog,
+  auditedSecretBox,
   bootService,
   connectRedisOrExit,
   createSecretBox,
@@ -20,7 +22,9 @@ const { config, log, shutdown } = ctx;
 const keyWarning = masterKeyWarning(config);
 if (keyWarning) log.warn(keyWarning);
 const connection = await connectRedisOrExit(ctx, "worker", "hoist-notifier");
-const secrets = createSecretBox(config);
+// Every secret a notification opens (Slack URL, webhook secret, GitLab token) is in the audit log.
+const audit = new AuditLog(connection, config.HOIST_QUEUE_PREFIX, config.HOIST_AUDIT_RETENTION_DAYS);
+const secrets = auditedSecretBox(createSecretBox(config), audit, "notifier");
 const queues = new JobQueues(connection, config.HOIST_QUEUE_PREFIX);
 const handlerDeps = {
   log,

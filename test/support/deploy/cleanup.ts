@@ -32,6 +32,9 @@ async function removeCaddyRoutes(app: string): Promise<void> {
     .catch(() => null);
   for (const name of Object.keys(servers ?? {})) {
     if (!name.startsWith(`hoist-${app}.`)) continue;
-    await fetch(`${admin}/config/apps/http/servers/${encodeURIComponent(name)}`, { method: "DELETE" }).catch(() => undefined);
+    // '@' (another environment's unit) as it is: Caddy would look for a server named with "%40".
+    await fetch(`${admin}/config/apps/http/servers/${encodeURIComponent(name).replace(/%40/g, "@")}`, { method: "DELETE" }).catch(
+      () => undefined,
+    );
   }
 }

@@ -80,6 +80,45 @@ export interface StatusPost {
   description: string | null;
 }
 
+/** A project's deploy freeze period (https://docs.gitlab.com/api/freeze_periods/). */
+export interface GitlabFreezePeriod {
+  id: number;
+  project_id: number;
+  freeze_start: string;
+  freeze_end: string;
+  cron_timezone: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A project's environment, created by the first deployment that names it (or by the API). */
+export interface GitlabEnvironment {
+  id: number;
+  project_id: number;
+  name: string;
+  external_url: string | null;
+  state: "available" | "stopped";
+  created_at: string;
+}
+
+export type DeploymentStatus = "created" | "running" | "success" | "failed" | "canceled" | "blocked";
+
+/** A deployment (https://docs.gitlab.com/api/deployments/), numbered per project (`iid`). */
+export interface GitlabDeployment {
+  id: number;
+  iid: number;
+  project_id: number;
+  environment_id: number;
+  ref: string;
+  sha: string;
+  tag: boolean;
+  status: DeploymentStatus;
+  user_id: number;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+}
+
 /** GitLab's project roles (https://docs.gitlab.com/api/members/#roles). */
 export const accessLevels = { guest: 10, reporter: 20, developer: 30, maintainer: 40, owner: 50 } as const;
 export type Role = keyof typeof accessLevels;
@@ -114,6 +153,9 @@ export class GitlabState {
   statuses: GitlabCommitStatus[] = [];
   pipelines: GitlabPipeline[] = [];
   statusPosts: StatusPost[] = [];
+  freezePeriods: GitlabFreezePeriod[] = [];
+  environments: GitlabEnvironment[] = [];
+  deployments: GitlabDeployment[] = [];
   /** Project memberships: a private project is invisible (404) to anyone not in it. */
   members: { project_id: number; user_id: number; access_level: number }[] = [];
   /** Commits of projects without a repository on disk: sha → branches that contain it. */
@@ -170,6 +212,25 @@ export class GitlabState {
   /** Records a commit of a project that has no repository on disk (status endpoints look commits up). */
   addCommit(project: { id: number }, sha: string, branches: string[] = ["main"]): void {
     this.commits.push({ project_id: project.id, sha, branches });
+  }
+
+  /** Adds a deploy freeze period to a project (GitLab: Settings > CI/CD > Deploy freezes). */
+  addFreezePeriod(
+    project: { id: number },
+    period: { freeze_start: string; freeze_end: string; cron_timezone?: string },
+  ): GitlabFreezePeriod {
+    const now = new Date().toISOString();
+    const p: GitlabFreezePeriod = {
+      id: this.nextId(),
+      project_id: project.id,
+      freeze_start: period.freeze_start,
+      freeze_end: period.freeze_end,
+      cron_timezone: period.cron_timezone ?? "UTC",
+      created_at: now,
+      updated_at: now,
+    };
+    this.freezePeriods.push(p);
+    return p;
   }
 
   /** Fails the next `times` requests whose "METHOD path" matches. */

@@ -46,6 +46,8 @@ function blockProblem(b: Json): string | undefined {
       return contextProblem(b);
     case "divider":
       return undefined;
+    case "actions":
+      return actionsProblem(b);
     default:
       return `type ${JSON.stringify(b.type)} is not a block this receiver knows`;
   }
@@ -65,6 +67,23 @@ function sectionProblem(b: Json): string | undefined {
       const p = textProblem(f, BLOCK_LIMITS.fieldText, ["mrkdwn", "plain_text"], `fields[${i}]`);
       if (p) return p;
     }
+  }
+  return undefined;
+}
+
+/** An actions block: 1 to 25 buttons, each with plain_text of at most 75, an action_id and value within Slack's limits. */
+function actionsProblem(b: Json): string | undefined {
+  const els = b.elements;
+  if (!Array.isArray(els) || els.length === 0 || els.length > 25) return "elements is not a list of 1 to 25";
+  for (const [i, e] of els.entries()) {
+    if (!isObject(e) || e.type !== "button") return `elements[${i}] is not a button`;
+    const p = textProblem(e.text, 75, ["plain_text"], `elements[${i}].text`);
+    if (p) return p;
+    if (typeof e.action_id !== "string" || e.action_id.length === 0 || e.action_id.length > 255)
+      return `elements[${i}].action_id is not 1 to 255 characters`;
+    if (e.value !== undefined && (typeof e.value !== "string" || e.value.length > 2000))
+      return `elements[${i}].value is over 2000 characters`;
+    if (e.style !== undefined && e.style !== "primary" && e.style !== "danger") return `elements[${i}].style is not primary or danger`;
   }
   return undefined;
 }

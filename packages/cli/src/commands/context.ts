@@ -20,6 +20,8 @@ export interface Options {
   actor?: string;
   since?: string;
   jsonl: boolean;
+  env?: string;
+  reason?: string;
 }
 
 export interface CommandContext {

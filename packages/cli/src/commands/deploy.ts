@@ -3,7 +3,8 @@ import { type Build, buildEnded } from "./builds.js";
 import type { CommandContext } from "./context.js";
 import type { Release } from "./releases.js";
 
-const RELEASE_ENDED: Release["status"][] = ["live", "failed", "rolled_back", "retired"];
+// A release held at its gates (awaiting_approval, frozen) has stopped for people or a freeze: --wait ends there too.
+const RELEASE_ENDED: Release["status"][] = ["live", "failed", "rolled_back", "retired", "rejected", "awaiting_approval", "frozen"];
 const because = (reason?: string) => (reason ? `: ${reason}` : "");
 
 /**
@@ -41,6 +42,12 @@ export async function deployCommand(ctx: CommandContext): Promise<void> {
     throw new PipelineFailed(`deploy of ${app} failed`);
   }
   const release = await watchRelease(ctx, finished.releaseId, deadline);
+  if (release?.status === "awaiting_approval" || release?.status === "frozen") {
+    // Held at its environment's gates: not a failure; people (hoist approve) or the freeze's end move it on.
+    const status = `release #${release.number} ${release.status === "frozen" ? "is frozen" : "awaits approval"}${because(release.reason)}`;
+    out.data({ build: finished, release }, () => status);
+    return;
+  }
   if (release?.status !== "live") {
     const status = release ? `release #${release.number} ${release.status}${because(release.reason)}` : "the release did not start";
     if (!release || !RELEASE_ENDED.includes(release.status)) out.err(`${status}; gave up after --timeout ${timeoutS} s`);
@@ -104,7 +111,7 @@ async function watchBuild(ctx: CommandContext, build: Build, deadline: number): 
 }
 
 /** Polls the release (the API has no release event stream) and prints each status it reaches. */
-async function watchRelease(ctx: CommandContext, id: string, deadline: number): Promise<Release | undefined> {
+export async function watchRelease(ctx: CommandContext, id: string, deadline: number): Promise<Release | undefined> {
   const { out, client } = ctx;
   let release: Release | undefined;
   let last = "";

@@ -5,15 +5,16 @@ import type { CommandContext } from "./context.js";
 export type Release = {
   id: string;
   app: string;
+  environment: string;
   number: number;
   buildId: string;
-  status: "pending" | "deploying" | "live" | "retired" | "failed" | "rolled_back";
+  status: "pending" | "awaiting_approval" | "frozen" | "deploying" | "live" | "retired" | "failed" | "rolled_back" | "rejected";
   reason?: string;
   createdAt: string;
   liveAt?: string;
 };
 
-export async function releasesCommand({ args, out, client }: CommandContext): Promise<void> {
+export async function releasesCommand({ args, opts, out, client }: CommandContext): Promise<void> {
   const [first, ...rest] = args;
   if (!first) throw new UsageError("hoist releases <app> | releases promote <app> <releaseId> | releases rollback <app>");
   if (first === "promote") {
@@ -30,6 +31,7 @@ export async function releasesCommand({ args, out, client }: CommandContext): Pr
     out.data(release, () => `rolling back ${app}: release #${release.number} (${release.status})`);
     return;
   }
-  const res = await client().get<{ releases: Release[] }>(`/v1/apps/${encodeURIComponent(first)}/releases`);
+  const query = opts.env ? `?environment=${encodeURIComponent(opts.env)}` : "";
+  const res = await client().get<{ releases: Release[] }>(`/v1/apps/${encodeURIComponent(first)}/releases${query}`);
   out.data(res, () => table(res.releases, ["id", "number", "buildId", "status", "reason", "createdAt", "liveAt"]));
 }

@@ -65,6 +65,17 @@ describe("env config", () => {
     );
   });
 
+  it("gives every worker the audit log's retention, HOIST_AUDIT_RETENTION_DAYS (365 by default)", () => {
+    expect(parseEnv(workerEnvSchema, {}).HOIST_AUDIT_RETENTION_DAYS).toBe(365);
+    expect(parseEnv(workerEnvSchema, { HOIST_AUDIT_RETENTION_DAYS: "30" }).HOIST_AUDIT_RETENTION_DAYS).toBe(30);
+    expect(() => parseEnv(workerEnvSchema, { HOIST_AUDIT_RETENTION_DAYS: "0" })).toThrow(
+      "config: HOIST_AUDIT_RETENTION_DAYS is invalid: at least 1 day",
+    );
+    expect(() => parseEnv(workerEnvSchema, { HOIST_AUDIT_RETENTION_DAYS: "a year" })).toThrow(
+      "config: HOIST_AUDIT_RETENTION_DAYS is invalid: a whole number of days",
+    );
+  });
+
   it("connects through Sentinel with REDIS_SENTINELS and REDIS_SENTINEL_NAME, REDIS_URL giving the user", () => {
     const env = parseEnv(commonEnvSchema, {
       REDIS_URL: "redis://hoist-api:pw@ignored:1/2",
@@ -100,6 +111,44 @@ describe("env config", () => {
     );
     expect(() => env({ REDIS_SENTINEL_NAME: "hoist" })).toThrow(/^config: REDIS_SENTINELS is missing: REDIS_SENTINEL_NAME is set/);
     expect(() => env({ REDIS_SENTINEL_PASSWORD: "x" })).toThrow(/^config: REDIS_SENTINELS is missing: REDIS_SENTINEL_PASSWORD is set/);
+  });
+
+  it("connects to a Redis Cluster with REDIS_CLUSTER_NODES, REDIS_URL giving the user; a {tagged} prefix; never with Sentinel too", () => {
+    const env = (vars: Record<string, string>) => redisTargetFrom(parseEnv(commonEnvSchema, vars));
+    expect(
+      env({
+        REDIS_URL: "rediss://hoist-api:pw@ignored:1",
+        REDIS_CLUSTER_NODES: "10.0.0.1:6379, [::1]:6380",
+        HOIST_QUEUE_PREFIX: "{hoist}",
+      }),
+    ).toEqual({
+      kind: "cluster",
+      url: "rediss://hoist-api:pw@ignored:1",
+      nodes: [
+        { host: "10.0.0.1", port: 6379 },
+        { host: "::1", port: 6380 },
+      ],
+    });
+    expect(() => parseEnv(commonEnvSchema, { REDIS_CLUSTER_NODES: "10.0.0.1" })).toThrow(
+      'config: REDIS_CLUSTER_NODES is invalid: "10.0.0.1" is not host:port',
+    );
+    expect(() =>
+      env({
+        REDIS_CLUSTER_NODES: "10.0.0.1:6379",
+        REDIS_SENTINELS: "10.0.0.1:26379",
+        REDIS_SENTINEL_NAME: "hoist",
+        HOIST_QUEUE_PREFIX: "{hoist}",
+      }),
+    ).toThrow(
+      "config: REDIS_CLUSTER_NODES and REDIS_SENTINELS are both set: Hoist connects either to a Redis Cluster or to a master through Sentinel; unset one of them",
+    );
+    // The default prefix is no hash tag: BullMQ's and the records' scripts would span slots (CROSSSLOT).
+    expect(() => env({ REDIS_CLUSTER_NODES: "10.0.0.1:6379" })).toThrow(
+      /^config: HOIST_QUEUE_PREFIX is invalid: "hoist" on a Redis Cluster must be one hash tag in braces, e.g. \{hoist\}/,
+    );
+    expect(() =>
+      env({ REDIS_CLUSTER_NODES: "10.0.0.1:6379", HOIST_QUEUE_PREFIX: "{hoist}", REDIS_URL: "redis://127.0.0.1:6379/2" }),
+    ).toThrow("config: REDIS_URL is invalid: a Redis Cluster has only database 0");
   });
 
   it("closes and recreates a worker stuck for HOIST_WORKER_STUCK_S (60 by default, 10 at least)", () => {

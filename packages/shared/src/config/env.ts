@@ -16,6 +16,8 @@ export const commonEnvSchema = z.object({
     .optional(),
   /** The Sentinels' own password (their requirepass), when they have one. */
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  /** Some nodes of a Redis Cluster (host:port,...); REDIS_URL then gives only the user, password and TLS. */
+  REDIS_CLUSTER_NODES: redisNodesSchema.optional(),
   HOIST_QUEUE_PREFIX: z
     .string()
     .regex(
@@ -31,6 +33,13 @@ export const commonEnvSchema = z.object({
     .positive("more than 0 days")
     .max(3650, "at most 3650 days")
     .default(30),
+  /** Days the audit log keeps an entry: every service appends to it (the workers their secret openings) and trims it by age. */
+  HOIST_AUDIT_RETENTION_DAYS: z.coerce
+    .number({ error: "a whole number of days" })
+    .int("a whole number of days")
+    .min(1, "at least 1 day")
+    .max(3650, "at most 3650 days")
+    .default(365),
   /** Bearer token Prometheus sends to /metrics; without one, metrics are served only by servers bound to loopback. */
   HOIST_METRICS_TOKEN: z.string().min(16, "at least 16 characters (e.g. openssl rand -hex 24)").optional(),
   HOIST_SHUTDOWN_TIMEOUT_MS: z.coerce

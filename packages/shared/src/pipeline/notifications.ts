@@ -2,7 +2,18 @@ import type { NotifyDestination, NotifyEvent } from "../queues/notify.js";
 import type { App } from "../records/schemas.js";
 
 /** The events Slack is told about; the others (pending, running, ...) would only be noise in a channel. */
-const slackOnly: readonly NotifyEvent[] = ["build.failed", "build.canceled", "release.live", "release.failed", "release.rolled_back"];
+const slackOnly: readonly NotifyEvent[] = [
+  "build.failed",
+  "build.canceled",
+  "release.live",
+  "release.failed",
+  "release.rolled_back",
+  // Approvals and freezes: people act on them (Approve / Reject buttons), or should know a deploy waits.
+  "release.awaiting_approval",
+  "release.approved",
+  "release.rejected",
+  "release.frozen",
+];
 
 /**
  * Which destination gets which event, as data: the TypeScript below and the transition scripts
@@ -28,3 +39,6 @@ export function destinationsFor(event: NotifyEvent, app?: Pick<App, "gitlab" | "
     })
     .map((r) => r.kind);
 }
+
+/** The Block Kit action ids of the Approve / Reject buttons on a release.awaiting_approval message; each button's value is the release id. */
+export const slackActions = { approve: "hoist.release.approve", reject: "hoist.release.reject" } as const;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { environmentNameSchema } from "../environments/names.js";
 import { appNameSchema } from "../records/schemas.js";
 import { defineQueue, idSchema, retention, traceContextSchema } from "./define.js";
 
@@ -12,6 +13,10 @@ export const notifyEvents = [
   "release.live",
   "release.failed",
   "release.rolled_back",
+  "release.awaiting_approval",
+  "release.approved",
+  "release.rejected",
+  "release.frozen",
 ] as const;
 export type NotifyEvent = (typeof notifyEvents)[number];
 
@@ -21,6 +26,8 @@ const common = {
   releaseId: idSchema.optional(),
   /** The app's name (its id), so the notifier reads build, release and app in one round trip. */
   app: appNameSchema.optional(),
+  /** The release's environment (every payload about a release has it; production for one stored before environments). */
+  environment: environmentNameSchema.optional(),
   trace: traceContextSchema.optional(),
 };
 

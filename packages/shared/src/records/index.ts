@@ -1,4 +1,5 @@
 export * from "./codec.js";
+export * from "./environments.js";
 export * from "./hash-repo.js";
 export * from "./ids.js";
 export * from "./keys.js";

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { PRODUCTION } from "../environments/names.js";
 
 /**
  * The catalog of every Redis key Hoist writes outside BullMQ's own (as BullMQ's queue-keys.ts):
@@ -13,9 +14,20 @@ export function recordKeys(prefix: string) {
     apps: `${p}:apps`,
     app: (name: string) => `${p}:app:${name}`,
     appBuilds: (name: string) => `${p}:app:${name}:builds`,
+    /** The app's production releases (every release stored before environments is one). */
     appReleases: (name: string) => `${p}:app:${name}:releases`,
     buildSeq: (name: string) => `${p}:app:${name}:seq:build`,
     releaseSeq: (name: string) => `${p}:app:${name}:seq:release`,
+    /** The app's environments other than production, by creation time (production is always there). */
+    appEnvironments: (app: string) => `${p}:app:${app}:envs`,
+    /** An environment's record (production's holds only its policy: see schemas.ts environmentSchema). */
+    environment: (app: string, env: string) => `${p}:app:${app}:env:${env}:config`,
+    /** An environment's releases by number: production's are the app's own (appReleases). */
+    environmentReleases: (app: string, env: string) =>
+      env === PRODUCTION ? `${p}:app:${app}:releases` : `${p}:app:${app}:env:${env}:releases`,
+    /** An environment's next release number (each environment numbers its own releases). */
+    environmentReleaseSeq: (app: string, env: string) =>
+      env === PRODUCTION ? `${p}:app:${app}:seq:release` : `${p}:app:${app}:env:${env}:seq:release`,
     /**
      * The git host's SSH host keys the builder pinned on first use (a JSON array of known_hosts
      * lines): a key of its own, so the builder never needs write access to the app record.
@@ -40,12 +52,16 @@ export function recordKeys(prefix: string) {
      * In the notify queue's namespace, which every service that moves a status may write (redis/acl.ts).
      */
     notifyOutbox: `${prefix}:notify:outbox`,
-    /** The per-app deploy lock, its fencing-token counter and the deploys waiting for it. */
-    deployLock: (app: string) => `${prefix}:deployer:lock:${app}`,
-    deployFence: (app: string) => `${prefix}:deployer:fence:${app}`,
-    deployWaiters: (app: string) => `${prefix}:deployer:waiters:${app}`,
-    /** The id of the app's live release. */
-    liveRelease: (app: string) => `${prefix}:deployer:live:${app}`,
+    /**
+     * The deploy lock of one deploy unit (an app's environment: environments/names.ts deployUnit,
+     * production's being the app's name, as before environments), its fencing-token counter and the
+     * deploys waiting for it.
+     */
+    deployLock: (unit: string) => `${prefix}:deployer:lock:${unit}`,
+    deployFence: (unit: string) => `${prefix}:deployer:fence:${unit}`,
+    deployWaiters: (unit: string) => `${prefix}:deployer:waiters:${unit}`,
+    /** The id of a deploy unit's live release (production's: `<prefix>:deployer:live:<app>`). */
+    liveRelease: (unit: string) => `${prefix}:deployer:live:${unit}`,
     /** An ECS rollout in progress (keyed by release id). */
     ecsRollout: (id: string) => `${prefix}:deployer:ecs:${id}`,
     /** The lease of the builder's orphan sweep (one builder sweeps at a time). */
@@ -77,6 +93,8 @@ export function recordKeys(prefix: string) {
     buildCanceledChannel: `${prefix}:events:build-canceled`,
     /** The workers' dependency reports (Docker API, registry), read by the API for /healthz and the dashboard. */
     dependencyReports: `${prefix}:dependencies`,
+    /** The GitLab deployment (its id) the notifier made for a release's rollout, for its later status updates. */
+    gitlabDeployment: (releaseId: string) => `${prefix}:notify:gitlab-deployment:${releaseId}`,
     /** The notifier's marker that one destination was told one event. */
     notifySent: (destination: string, event: string, subjectId: string) => `${prefix}:notify:sent:${destination}:${event}:${subjectId}`,
   };

@@ -1,6 +1,8 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
+import { deployUnit, PRODUCTION } from "../environments/names.js";
 import { decodeHash, encodeFields } from "./codec.js";
+import { EnvironmentRepo } from "./environments.js";
 import { HashRepo } from "./hash-repo.js";
 import { newId } from "./ids.js";
 import { type RecordKeys, recordKeys } from "./keys.js";
@@ -145,12 +147,26 @@ class AppRepo extends HashRepo<typeof appSchema> {
     await multi.exec();
   }
 
-  /** Deletes the app record; its builds and releases stay as history, and its numbers keep counting. */
+  /**
+   * Deletes the app record and its environments; its builds and releases stay as history, and its
+   * numbers keep counting.
+   */
   async delete(name: string): Promise<boolean> {
     const app = await this.get(name);
     if (!app) return false;
+    const environments = await this.redis.zrange(this.keys.appEnvironments(name), 0, -1);
     // The pinned host keys go with it: an app made later under this name may use another git host.
-    const multi = this.redis.multi().del(this.keys.app(name), this.keys.appHostKeys(name)).zrem(this.keys.apps, name);
+    // So do its environments: an app made later under this name starts with production only.
+    const multi = this.redis
+      .multi()
+      .del(
+        this.keys.app(name),
+        this.keys.appHostKeys(name),
+        this.keys.appEnvironments(name),
+        this.keys.environment(name, PRODUCTION),
+        ...environments.map((e) => this.keys.environment(name, e)),
+      )
+      .zrem(this.keys.apps, name);
     if (app.hookId) multi.del(this.keys.hook(app.hookId));
     await multi.exec();
     return true;
@@ -342,7 +358,7 @@ class ReleaseRepo extends HashRepo<typeof releaseSchema> {
   ): Promise<TransitionResult<Release>> {
     const res = await moveRecord(this.redis, this.keys, "release", releaseSchema, id, from, fields, lock);
     if (res.ok) {
-      if (fields.status === "failed") await this.retention.expire([this.keys.release(id)]);
+      if (fields.status === "failed" || fields.status === "rejected") await this.retention.expire([this.keys.release(id)]);
       else await this.retention.keep([this.keys.release(id), this.keys.build(res.record.buildId)]);
     }
     return res;
@@ -357,9 +373,18 @@ class ReleaseRepo extends HashRepo<typeof releaseSchema> {
     await this.retention.keep([this.keys.release(live.id), this.keys.build(live.buildId)]);
     if (!replaced) return;
     const old = await this.get(replaced);
-    // A rollback's release may share its build with the live one: that build stays kept.
-    const build = old && old.buildId !== live.buildId ? [this.keys.build(old.buildId)] : [];
+    // A rollback's release may share its build with the live one, and a promotion's with the live
+    // release of another environment: that build stays kept.
+    const build =
+      old && old.buildId !== live.buildId && !(await this.liveBuilds(old.app)).has(old.buildId) ? [this.keys.build(old.buildId)] : [];
     await this.retention.expire([this.keys.release(replaced), ...build]);
+  }
+
+  /** The builds of the releases live in the app's environments now. */
+  private async liveBuilds(app: string): Promise<Set<string>> {
+    const envs = [PRODUCTION, ...(await this.redis.zrange(this.keys.appEnvironments(app), 0, -1))];
+    const ids = (await this.redis.mget(...envs.map((e) => this.keys.liveRelease(deployUnit(app, e))))).filter((id): id is string => !!id);
+    return new Set((await this.getMany(ids)).map((r) => r.buildId));
   }
 
   /** A release that failed outside `transition` (the lifecycle's deploy scripts) starts its retention time. */
@@ -367,15 +392,22 @@ class ReleaseRepo extends HashRepo<typeof releaseSchema> {
     await this.retention.expire([this.keys.release(id)]);
   }
 
-  async create(input: Omit<Release, "id" | "number" | "status" | "createdAt"> & { id?: string }): Promise<Release> {
+  /**
+   * A pending release numbered in its environment (production when none is named: every caller from
+   * before environments), indexed among that environment's releases.
+   */
+  async create(
+    input: Omit<Release, "id" | "number" | "status" | "createdAt" | "environment"> & { id?: string; environment?: string },
+  ): Promise<Release> {
     const id = input.id ?? newId("rel");
-    const draft = { ...input, id, status: "pending" as const, createdAt: nowIso() };
+    const environment = input.environment ?? PRODUCTION;
+    const draft = { ...input, id, environment, status: "pending" as const, createdAt: nowIso() };
     releaseSchema.parse({ ...draft, number: 1 });
     const [number] = await this.scripts.createNumbered(
       {
-        seq: this.keys.releaseSeq(input.app),
+        seq: this.keys.environmentReleaseSeq(input.app, environment),
         record: this.keys.release(id),
-        index: this.keys.appReleases(input.app),
+        index: this.keys.environmentReleases(input.app, environment),
         outbox: this.keys.notifyOutbox,
       },
       scriptContext(this.keys),
@@ -387,10 +419,21 @@ class ReleaseRepo extends HashRepo<typeof releaseSchema> {
     return releaseSchema.parse({ ...draft, number });
   }
 
-  /** The app's releases, newest first. */
+  /** The app's production releases (all of an app's releases before environments), newest first. */
   async listByApp(app: string, limit = 50, offset = 0): Promise<Release[]> {
-    const ids = await this.redis.zrevrange(this.keys.appReleases(app), offset, offset + limit - 1);
+    return this.listByEnvironment(app, PRODUCTION, limit, offset);
+  }
+
+  /** One environment's releases, newest first. */
+  async listByEnvironment(app: string, environment: string, limit = 50, offset = 0): Promise<Release[]> {
+    const ids = await this.redis.zrevrange(this.keys.environmentReleases(app, environment), offset, offset + limit - 1);
     return this.getMany(ids);
+  }
+
+  /** The live release of an app's environment, if any (the deployer's live pointer). */
+  async live(app: string, environment: string = PRODUCTION): Promise<Release | undefined> {
+    const id = await this.redis.get(this.keys.liveRelease(deployUnit(app, environment)));
+    return id ? this.get(id) : undefined;
   }
 }
 
@@ -426,6 +469,7 @@ export class Records {
   readonly apps: AppRepo;
   readonly builds: BuildRepo;
   readonly releases: ReleaseRepo;
+  readonly environments: EnvironmentRepo;
   readonly gitlabConnections: GitlabConnectionRepo;
 
   constructor(
@@ -438,6 +482,7 @@ export class Records {
     this.apps = new AppRepo(redis, this.keys);
     this.builds = new BuildRepo(redis, this.keys, retention);
     this.releases = new ReleaseRepo(redis, this.keys, retention);
+    this.environments = new EnvironmentRepo(redis, this.keys, this.apps);
     this.gitlabConnections = new GitlabConnectionRepo(redis, this.keys);
   }
 

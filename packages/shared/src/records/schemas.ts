@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { freezesSchema } from "../environments/freezes.js";
+import { environmentNameSchema, PRODUCTION } from "../environments/names.js";
 import { idSchema, traceContextSchema } from "../queues/define.js";
 import { sealedSchema } from "../secrets/sealed.js";
 
@@ -214,7 +216,10 @@ export const buildSchema = z.object({
   noCache: z.boolean().optional(),
   images: z.array(imageSchema).optional(),
   logTail: z.array(z.string()).optional(),
+  /** The release it made first (production's, for an app with only production). */
   releaseId: idSchema.optional(),
+  /** Every release it made: one per environment with `auto: true` when it succeeded. */
+  releases: z.array(z.object({ environment: environmentNameSchema, id: idSchema })).optional(),
   /** Set when a user asked for the cancel (as opposed to a superseding push). */
   canceledBy: z.enum(["user", "superseded"]).optional(),
   trace: traceContextSchema.optional(),
@@ -224,14 +229,38 @@ export const buildSchema = z.object({
 });
 export type Build = z.infer<typeof buildSchema>;
 
-export const releaseStatuses = ["pending", "deploying", "live", "retired", "failed", "rolled_back"] as const;
+export const releaseStatuses = [
+  "pending",
+  "awaiting_approval",
+  "frozen",
+  "deploying",
+  "live",
+  "retired",
+  "failed",
+  "rolled_back",
+  "rejected",
+] as const;
 export type ReleaseStatus = (typeof releaseStatuses)[number];
+
+/** How a person acted on a release: the API (a personal token), the CLI, the dashboard or a Slack button. */
+const approvalViaSchema = z.enum(["api", "cli", "dashboard", "slack"]);
+
+/** One person's approval: `by` is the person (`user:<GitLab user id>`), counted once however often they approve. */
+const approvalSchema = z.object({
+  by: z.string().min(1).max(128),
+  name: z.string().max(255),
+  via: approvalViaSchema,
+  at: isoTime,
+});
+export type Approval = z.infer<typeof approvalSchema>;
 
 export const releaseSchema = z.object({
   id: idSchema,
   app: appNameSchema,
   number: z.number().int().positive(),
   buildId: idSchema,
+  /** The environment it deploys to; a release stored before environments has none: production. */
+  environment: environmentNameSchema.default(PRODUCTION),
   status: z.enum(releaseStatuses),
   reason: z.string().optional(),
   images: z.array(imageSchema),
@@ -242,12 +271,46 @@ export const releaseSchema = z.object({
   /** For a rollback: the live release it undoes; when this one goes live, that one becomes `rolled_back`. */
   rollbackOf: idSchema.optional(),
   trace: traceContextSchema.optional(),
+  /** The approvals its environment asked for when it was held (`awaiting_approval`), and those given. */
+  requiredApprovals: z.number().int().min(0).optional(),
+  approvals: z.array(approvalSchema).optional(),
+  /** Who rejected it (`rejected`), how and why. */
+  rejection: approvalSchema.extend({ reason: z.string().min(1).max(1000) }).optional(),
+  /** `frozen`: when the freeze that holds it ends, and which freeze it is. */
+  frozenUntil: isoTime.optional(),
+  freeze: z.string().max(500).optional(),
+  /** An operator's deploy-now through a freeze: who, why and when. */
+  override: z
+    .object({ by: z.string().min(1).max(128), name: z.string().max(255), reason: z.string().min(1).max(1000), at: isoTime })
+    .optional(),
   createdAt: isoTime,
   deployingAt: isoTime.optional(),
   liveAt: isoTime.optional(),
   finishedAt: isoTime.optional(),
 });
 export type Release = z.infer<typeof releaseSchema>;
+
+/**
+ * An environment of an app, as stored (`records/keys.ts` environment). Production's record holds only
+ * its policy (auto, approvals, freezes): its target, variables and scale are the app record's own,
+ * so an app made before environments is its production without anything moved. Every other
+ * environment has its own target and variables (sealed for its deploy unit, environments/names.ts).
+ */
+export const environmentSchema = z.object({
+  app: appNameSchema,
+  name: environmentNameSchema,
+  target: targetSchema.optional(),
+  /** The environment's variables, sealed as one JSON object (the app's `env` for production). */
+  env: sealedSchema.optional(),
+  /** A successful build deploys to it (default: true for production, the first environment). */
+  auto: z.boolean(),
+  /** Distinct people who must approve a release before it deploys (0: none). */
+  requiredApprovals: z.number().int().min(0).max(20).default(0),
+  freezes: freezesSchema.default([]),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+});
+export type EnvironmentRecord = z.infer<typeof environmentSchema>;
 
 export const gitlabConnectionSchema = z.object({
   id: idSchema,

@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuditLog } from "../audit/log.js";
+import { recordKeys } from "../records/keys.js";
 import { Records } from "../records/repos.js";
 import { aclFile, SERVICE_USERS, serviceRedisUrl } from "./acl.js";
 
@@ -127,6 +129,34 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
     await expect(d.lpush(`${prefix}:build:wait`, "x")).rejects.toThrow(/NOPERM/);
   });
 
+  it("environments: the builder numbers and indexes their releases and the deployer reads them, neither writes an environment", async () => {
+    const records = (who: (typeof SERVICE_USERS)[number]) => new Records(as(who), prefix);
+    const api = records("api");
+    const app = await api.apps.create({
+      name: "envapp",
+      branch: "main",
+      repo: { sshUrl: "ssh://git@127.0.0.1/envapp.git" },
+      target: { kind: "local", services: {} },
+      supersede: "running",
+      tagBuilds: true,
+      buildTimeoutSec: 1800,
+    });
+    await api.environments.create(app, { name: "staging", target: { kind: "local", services: {} }, auto: true });
+    const builder = records("builder");
+    expect((await builder.environments.list(app)).map((e) => e.name)).toEqual(["production", "staging"]);
+    const made = await builder.releases.create({ app: "envapp", environment: "staging", buildId: "bld_x", images: [] });
+    expect(made.number).toBe(1);
+    const deployer = records("deployer");
+    expect((await deployer.environments.get(app, "staging"))?.auto).toBe(true);
+    expect((await deployer.releases.listByEnvironment("envapp", "staging")).map((r) => r.id)).toEqual([made.id]);
+    await as("deployer").set(deployer.keys.liveRelease("envapp@staging"), made.id);
+    expect((await deployer.releases.live("envapp", "staging"))?.id).toBe(made.id);
+    for (const who of ["builder", "deployer", "notifier"] as const) {
+      await expect(as(who).hset(`${prefix}:rec:app:envapp:env:staging:config`, "auto", "false")).rejects.toThrow(/NOPERM/);
+      await expect(as(who).zadd(`${prefix}:rec:app:envapp:envs`, 1, "evil")).rejects.toThrow(/NOPERM/);
+    }
+  });
+
   it("the builder reads an app record but may not write it; it pins the git host's keys under their own key", async () => {
     const b = as("builder");
     const app = `${prefix}:rec:app:a1`;
@@ -216,6 +246,41 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
     const admin = as("api");
     expect(await admin.hget(`${prefix}:rec:release:r3`, "status")).toBe('"live"');
     expect(await admin.ttl(`${prefix}:rec:build:b2`)).toBe(-1);
+  });
+
+  it("each worker appends to the audit log (trimmed by age as it appends) and can neither read, trim nor delete it", async () => {
+    const key = recordKeys(prefix).audit;
+    for (const who of ["builder", "deployer", "notifier"] as const) {
+      const c = as(who);
+      await new AuditLog(c, prefix, 30).append({
+        at: new Date().toISOString(),
+        actor: who,
+        actorKind: "service",
+        via: "worker",
+        action: "secret.open",
+        app: "a1",
+        target: "env",
+      });
+      await expect(new AuditLog(c, prefix, 30).read({ limit: 10 })).rejects.toThrow(/NOPERM/);
+      await expect(c.xrange(key, "-", "+")).rejects.toThrow(/NOPERM/);
+      await expect(c.xrevrange(key, "+", "-")).rejects.toThrow(/NOPERM/);
+      await expect(c.xread("COUNT", 1, "STREAMS", key, "0")).rejects.toThrow(/NOPERM/);
+      await expect(c.xlen(key)).rejects.toThrow(/NOPERM/);
+      await expect(c.xinfo("STREAM", key)).rejects.toThrow(/NOPERM/);
+      await expect(c.xtrim(key, "MAXLEN", 0)).rejects.toThrow(/NOPERM/);
+      await expect(c.xdel(key, "0-1")).rejects.toThrow(/NOPERM/);
+      await expect(c.del(key)).rejects.toThrow(/NOPERM/);
+      await expect(c.rename(key, `${prefix}:rec:build:stolen`)).rejects.toThrow(/NOPERM/);
+      await expect(c.eval("return redis.call('XRANGE', KEYS[1], '-', '+')", 1, key)).rejects.toThrow(/NOPERM|No permissions/);
+      // XADD on any other key stays refused.
+      await expect(c.xadd(`${prefix}:auditx`, "*", "e", "x")).rejects.toThrow(/NOPERM/);
+    }
+    const { entries } = await new AuditLog(as("api"), prefix, 30).read({ limit: 10 });
+    expect(entries.map((e) => `${e.actor} ${e.via} ${e.action} ${e.app} ${e.target} ${e.environment}`)).toEqual([
+      "builder worker secret.open a1 env null",
+      "deployer worker secret.open a1 env null",
+      "notifier worker secret.open a1 env null",
+    ]);
   });
 
   it("no service may run administrative commands or scan keys", async () => {

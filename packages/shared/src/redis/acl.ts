@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { recordKeys } from "../records/keys.js";
 
 /**
  * Redis ACL users, one per service, so that a service (or an app's code that reaches Redis) can
@@ -45,6 +46,9 @@ function serviceKeyPatterns(prefix: string, service: ServiceUser): string[] {
   const events = `&${p}:events:*`;
   // Every worker reports its dependencies' state in one hash the dashboard reads.
   const dependencies = `~${p}:dependencies`;
+  // Every worker appends its secret openings to the audit log (records/keys.ts audit) and can do
+  // nothing else with it: XADD (its MINID trims by age), no reading, trimming or deleting.
+  const auditAppend = `(%W~${recordKeys(p).audit} +xadd)`;
   switch (service) {
     case "api":
       // The API owns apps, connections, hooks, deliveries, sessions and creates builds; it
@@ -66,6 +70,7 @@ function serviceKeyPatterns(prefix: string, service: ServiceUser): string[] {
         dependencies,
         ...queueKeys(p, ["build", "deploy", "notify"]),
         events,
+        auditAppend,
       ];
     case "deployer":
       return [
@@ -79,11 +84,12 @@ function serviceKeyPatterns(prefix: string, service: ServiceUser): string[] {
         // A live release's build is kept, a replaced one's starts its retention time: the
         // deployer may set a build's time to live, and nothing else on it.
         `(%W~${rec}:build:* +pexpire +persist)`,
+        auditAppend,
       ];
     case "notifier":
       // Reads records to render messages; writes nothing but its own queue and sent-markers
       // (which live under the notify queue's namespace).
-      return [`%R~${rec}:*`, dependencies, ...queueKeys(p, ["notify"]), ...queueReadKeys(p, ["build", "deploy"])];
+      return [`%R~${rec}:*`, dependencies, ...queueKeys(p, ["notify"]), ...queueReadKeys(p, ["build", "deploy"]), auditAppend];
   }
 }
 

@@ -50,7 +50,7 @@ describe("per-service keyrings", () => {
     }
     expect(WORKER_PURPOSES).toEqual({
       builder: ["deploy-key", "env"],
-      deployer: ["env"],
+      deployer: ["env", "gitlab-token"],
       notifier: ["gitlab-token", "slack-webhook-url", "outgoing-webhook-secret"],
     });
   });

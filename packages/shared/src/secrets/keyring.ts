@@ -22,7 +22,8 @@ export type SecretPurpose = (typeof SECRET_PURPOSES)[number];
  */
 export const WORKER_PURPOSES = {
   builder: ["deploy-key", "env"],
-  deployer: ["env"],
+  // gitlab-token: a GitLab-linked app's freeze periods hold its deploys (environments/freeze-window.ts).
+  deployer: ["env", "gitlab-token"],
   notifier: ["gitlab-token", "slack-webhook-url", "outgoing-webhook-secret"],
 } as const satisfies Record<string, readonly SecretPurpose[]>;
 export type KeyringService = keyof typeof WORKER_PURPOSES;

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, sep } from "node:path";
@@ -62,16 +62,15 @@ describe("local secret box", () => {
     loadOrCreateMasterKey(file);
     // The child runs as nobody, who may not be able to enter the checkout (a 0700 parent dir):
     // it loads a copy of the built module from a directory of its own.
+    // The whole built package, so that whatever local.js comes to import relatively is there.
     const code = join(root, "code");
-    mkdirSync(code);
-    for (const f of ["local.js", "aead.js", "sealed.js", "keyring.js"])
-      copyFileSync(join(import.meta.dirname, "..", "..", "dist", "secrets", f), join(code, f));
+    cpSync(join(import.meta.dirname, "..", "..", "dist"), code, { recursive: true });
     writeFileSync(join(code, "package.json"), '{"type":"module"}');
     // sealed.js needs zod: a copy of the package beside the code.
     const zodEntry = createRequire(join(import.meta.dirname, "..", "..", "package.json")).resolve("zod");
     const zodRoot = zodEntry.slice(0, zodEntry.lastIndexOf(`${sep}zod${sep}`) + `${sep}zod`.length);
     cpSync(zodRoot, join(code, "node_modules", "zod"), { recursive: true, dereference: true });
-    const script = `import(${JSON.stringify(join(code, "local.js"))}).then((m) => m.loadOrCreateMasterKey(${JSON.stringify(file)})).catch((e) => { console.error(e.message); process.exit(3); })`;
+    const script = `import(${JSON.stringify(join(code, "secrets", "local.js"))}).then((m) => m.loadOrCreateMasterKey(${JSON.stringify(file)})).catch((e) => { console.error(e.message); process.exit(3); })`;
     const child = spawnSync(process.execPath, ["-e", script], {
       uid: NOBODY,
       gid: NOBODY,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { deployUnit } from "../environments/names.js";
 
 /** A secret sealed with envelope encryption: a fresh data key encrypts the value with AES-256-GCM. */
 export const sealedSchema = z
@@ -25,7 +26,8 @@ export interface SecretContext {
 
 export interface SecretBox {
   seal(plaintext: string | Buffer, context: SecretContext): Promise<Sealed>;
-  open(sealed: Sealed, context: SecretContext): Promise<Buffer>;
+  /** `forApp`: the app whose job opens a secret its context does not name (a GitLab connection's token), for the audit log. */
+  open(sealed: Sealed, context: SecretContext, forApp?: string): Promise<Buffer>;
   /** True for a secret sealed in an older way this box can still open but workers cannot: seal it again. */
   needsReseal(sealed: Sealed): boolean;
 }
@@ -41,6 +43,8 @@ export class SecretError extends Error {
 export const secretContexts = {
   deployKey: (app: string): SecretContext => ({ app, purpose: "deploy-key" }),
   appEnv: (app: string): SecretContext => ({ app, purpose: "env" }),
+  /** An environment's variables, bound to its deploy unit (`<app>@<env>`; production's is appEnv(app)). */
+  environmentEnv: (app: string, environment: string): SecretContext => ({ app: deployUnit(app, environment), purpose: "env" }),
   signingSecret: (app: string): SecretContext => ({ app, purpose: "webhook-signing-secret" }),
   slackWebhookUrl: (app: string): SecretContext => ({ app, purpose: "slack-webhook-url" }),
   outgoingWebhookSecret: (app: string): SecretContext => ({ app, purpose: "outgoing-webhook-secret" }),

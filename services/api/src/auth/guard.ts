@@ -1,12 +1,11 @@
-import type { Logger, Records } from "@hoist/shared";
+import type { AuditLog, AuditVia, Logger, NewAuditEntry, Records } from "@hoist/shared";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { safeEqual } from "../http/auth.js";
 import type { Access } from "./access.js";
-import type { AuditEntry, AuditLog } from "./audit-log.js";
 import type { FailureLimit } from "./failure-limit.js";
-import { atLeast, type Principal, type Role, type Via } from "./roles.js";
+import { atLeast, type Principal, type Role } from "./roles.js";
 import { type RouteRule, ruleFor } from "./route-table.js";
-import type { TokenStore } from "./token-store.js";
+import type { ApiToken, TokenStore } from "./token-store.js";
 
 /** The people-and-access services one API process shares between the API and the dashboard. */
 export interface AuthServices {
@@ -20,7 +19,7 @@ export interface AuthServices {
 }
 
 export const principalOf = (res: Response) => res.locals.principal as Principal;
-const viaOf = (res: Response) => (res.locals.via as Via | undefined) ?? "api";
+const viaOf = (res: Response) => (res.locals.via as AuditVia | undefined) ?? "api";
 
 /** The client's address as the socket has it (Hoist trusts no proxy header). */
 export const addressOf = (req: Request) => req.socket.remoteAddress ?? "unknown";
@@ -29,11 +28,8 @@ function fail(res: Response, status: number, code: string, message: string, head
   res.set(headers).status(status).json({ error: { code, message } });
 }
 
-/** The principal a bearer token stands for: the bootstrap token (admin) or a live API token. */
-export async function principalForToken(auth: AuthServices, token: string): Promise<Principal | undefined> {
-  if (safeEqual(token, auth.bootstrapToken)) return { kind: "bootstrap", name: "bootstrap" };
-  const t = await auth.tokens.verify(token);
-  if (!t) return undefined;
+/** The principal a live API token record stands for (a bearer token's, or a dashboard session's). */
+export function tokenPrincipal(t: ApiToken): Principal {
   return {
     kind: "token",
     id: t.id,
@@ -42,6 +38,13 @@ export async function principalForToken(auth: AuthServices, token: string): Prom
     ...(t.apps ? { apps: t.apps } : {}),
     ...(t.owner ? { owner: t.owner } : {}),
   };
+}
+
+/** The principal a bearer token stands for: the bootstrap token (admin) or a live API token. */
+export async function principalForToken(auth: AuthServices, token: string): Promise<Principal | undefined> {
+  if (safeEqual(token, auth.bootstrapToken)) return { kind: "bootstrap", name: "bootstrap" };
+  const t = await auth.tokens.verify(token);
+  return t && tokenPrincipal(t);
 }
 
 /**
@@ -131,7 +134,7 @@ export function authorize(auth: AuthServices, surface: RouteRule["surface"]): Re
   };
 }
 
-function actorOf(p: Principal): Pick<AuditEntry, "actor" | "actorKind"> {
+function actorOf(p: Principal): Pick<NewAuditEntry, "actor" | "actorKind"> {
   return { actor: p.name, actorKind: p.kind };
 }
 
@@ -149,12 +152,13 @@ function auditOnSuccess(
     const change = res.locals.auditChange as { app?: string; before?: unknown; after?: unknown; target?: string } | undefined;
     const subject = change?.app ?? app;
     const target = change?.target ?? params.id ?? params.user;
-    const entry: AuditEntry = {
+    const entry: NewAuditEntry = {
       at: new Date().toISOString(),
       ...actorOf(principalOf(res)),
       via: viaOf(res),
       action,
       ...(subject ? { app: subject } : {}),
+      ...(params.env ? { environment: params.env } : {}),
       ...(target ? { target } : {}),
       ...(change?.before !== undefined ? { before: change.before } : {}),
       ...(change?.after !== undefined ? { after: change.after } : {}),

@@ -42,6 +42,3 @@ export type Principal =
   | { kind: "bootstrap"; name: "bootstrap" }
   | { kind: "token"; id: string; name: string; role: Role; apps?: string[]; owner?: string }
   | { kind: "user"; id: string; name: string };
-
-/** How a request came in, for the audit log. */
-export type Via = "api" | "cli" | "dashboard" | "webhook" | "slack";

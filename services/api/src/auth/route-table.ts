@@ -62,7 +62,7 @@ const open = (method: string, path: string): RouteRule => ({ method, path, surfa
 
 /**
  * Every route Hoist serves, with the role it needs. A request no rule matches is refused (404)
- * before any handler runs, and test/api/route-table.test.ts walks the mounted routers: a route
+ * before any handler runs, and test/people/route-table.test.ts walks the mounted routers: a route
  * added without a rule fails that test.
  */
 export const routeTable: readonly RouteRule[] = [
@@ -70,6 +70,8 @@ export const routeTable: readonly RouteRule[] = [
   open("GET", "/healthz"),
   open("GET", "/readyz"),
   open("GET", "/metrics"),
+  // Slack's Approve / Reject buttons: Slack's signature (HOIST_SLACK_SIGNING_SECRET), then the linked person's role.
+  open("POST", "/slack/actions"),
 
   // Who the token is (hoist login checks a token with it): any valid token.
   { method: "GET", path: "/me", surface: "v1", role: "session" },
@@ -91,6 +93,18 @@ export const routeTable: readonly RouteRule[] = [
   v1("GET", "/releases/:id", "viewer", "app", { appOf: releaseApp }),
   v1("POST", "/apps/:app/releases/:id/promote", "deployer", "app", { action: "release.promote" }),
   v1("POST", "/apps/:app/rollback", "deployer", "app", { action: "release.rollback" }),
+  v1("POST", "/apps/:app/environments", "maintainer", "app", { action: "environment.create" }),
+  v1("GET", "/apps/:app/environments", "viewer", "app"),
+  v1("GET", "/apps/:app/environments/:env", "viewer", "app"),
+  v1("PATCH", "/apps/:app/environments/:env", "maintainer", "app", { action: "environment.update" }),
+  v1("DELETE", "/apps/:app/environments/:env", "maintainer", "app", { action: "environment.delete" }),
+  // A deployer promotes into an unprotected environment; into one with requiredApprovals > 0 the
+  // handler asks for maintainer (routes/environments.ts), as the rule cannot see the environment.
+  v1("POST", "/apps/:app/environments/:env/promote", "deployer", "app", { action: "environment.promote" }),
+  // Approvals of protected environments, and an operator's deploy through a freeze.
+  v1("POST", "/apps/:app/environments/:env/releases/:id/approve", "maintainer", "app", { action: "release.approve" }),
+  v1("POST", "/apps/:app/environments/:env/releases/:id/reject", "maintainer", "app", { action: "release.reject" }),
+  v1("POST", "/apps/:app/environments/:env/releases/:id/deploy-now", "maintainer", "app", { action: "release.deploy_now" }),
   v1("POST", "/gitlab/connections", "admin", "global", { action: "gitlab.connection.create" }),
   v1("GET", "/gitlab/connections", "admin", "global"),
   v1("POST", "/apps/:app/gitlab/link", "maintainer", "app", { action: "app.gitlab.link" }),
@@ -122,6 +136,8 @@ export const routeTable: readonly RouteRule[] = [
   page("POST", "/builds/:id/cancel", "deployer", "app", { appOf: buildApp, action: "build.cancel" }),
   page("POST", "/apps/:app/releases/:id/promote", "deployer", "app", { action: "release.promote" }),
   page("POST", "/apps/:app/rollback", "deployer", "app", { action: "release.rollback" }),
+  page("POST", "/apps/:app/environments/:env/promote", "deployer", "app", { action: "environment.promote" }),
+  page("POST", "/apps/:app/environments/:env/releases/:id/approve", "maintainer", "app", { action: "release.approve" }),
   // bull-board retries, promotes and removes jobs of every app.
   page("ALL", "/admin/queues/*", "admin", "global"),
 ];

@@ -1,7 +1,6 @@
-import { outboundFetchFor } from "@hoist/shared";
+import { AuditLog, outboundFetchFor } from "@hoist/shared";
 import type { ApiDeps } from "../deps.js";
 import { Access } from "./access.js";
-import { AuditLog } from "./audit-log.js";
 import { FailureLimit } from "./failure-limit.js";
 import type { AuthServices } from "./guard.js";
 import { TokenStore } from "./token-store.js";

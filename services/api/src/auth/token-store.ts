@@ -73,9 +73,8 @@ export class TokenStore {
     if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return undefined;
     const id = await this.redis.get(this.keys.apiTokenByHash(hashOf(token)));
     if (!id) return undefined;
-    const record = await this.get(id);
+    const record = await this.live(id, now);
     if (!record) return undefined;
-    if (record.expiresAt && Date.parse(record.expiresAt) <= now) return undefined;
     if (!record.lastUsedAt || now - Date.parse(record.lastUsedAt) >= LAST_USE_RESOLUTION_MS) {
       // Only while the record still exists (a revocation racing this request must not resurrect it).
       await this.redis.eval(
@@ -102,6 +101,12 @@ export class TokenStore {
       ...(s.owner ? { owner: s.owner } : {}),
       ...(s.lastUsedAt ? { lastUsedAt: s.lastUsedAt } : {}),
     };
+  }
+
+  /** The token record `id` while it is neither revoked nor expired (a dashboard session made with it ends with it). */
+  async live(id: string, now = Date.now()): Promise<ApiToken | undefined> {
+    const record = await this.get(id);
+    return record && !(record.expiresAt && Date.parse(record.expiresAt) <= now) ? record : undefined;
   }
 
   async list(): Promise<ApiToken[]> {

@@ -3,13 +3,18 @@ import {
   buildLogKey,
   ConflictError,
   followLog,
+  idSchema,
   NotFoundError,
   readLog,
   type LogEntry as StreamEntry,
 } from "@hoist/shared";
 import { type ApiDeps, buildPorts } from "../deps.js";
+import { approveRelease } from "../domain/approvals.js";
 import { cancelBuild } from "../domain/builds.js";
+import { promoteToEnvironment, requireEnvironment } from "../domain/environments.js";
 import { promoteRelease, rollbackApp } from "../domain/releases.js";
+import { HttpError } from "../http/errors.js";
+import { NOT_A_PERSON, personOf } from "../http/routes/approvals.js";
 import type { DashboardPorts, LogEntry } from "./ports.js";
 
 const finished: readonly BuildStatus[] = ["succeeded", "failed", "canceled"];
@@ -27,7 +32,17 @@ export function dashboardPorts(deps: ApiDeps): DashboardPorts {
       return out.build;
     },
     promoteRelease: (app, releaseId) => promoteRelease(deps, app, releaseId),
+    async approveRelease(app, env, releaseId, principal) {
+      const person = await personOf(deps, principal);
+      if (!person) throw new HttpError(403, "person_required", NOT_A_PERSON);
+      return approveRelease(deps, app, env, releaseId, { ...person, via: "dashboard" });
+    },
     rollback: (app) => rollbackApp(deps, app),
+    async promoteToEnvironment(appName, envName, releaseId, role) {
+      const app = await deps.records.apps.require(appName);
+      const env = await requireEnvironment(deps.records, app, envName);
+      return promoteToEnvironment(deps, app, env, { releaseId: idSchema.parse(releaseId) }, role);
+    },
     async readBuildLog(buildId) {
       return (await readLog(deps.redis, buildLogKey(prefix, buildId))).map(asLine).filter((e): e is LogEntry => e !== undefined);
     },

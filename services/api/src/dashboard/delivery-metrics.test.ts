@@ -21,7 +21,17 @@ function build(committedHoursAgo: number): Build {
   };
 }
 function release(b: Build, status: Release["status"], createdHoursAgo: number, extra: Partial<Release> = {}): Release {
-  return { id: `rel_${b.id}`, app: "web", number: b.number, buildId: b.id, status, images: [], createdAt: iso(createdHoursAgo), ...extra };
+  return {
+    id: `rel_${b.id}`,
+    app: "web",
+    environment: "production",
+    number: b.number,
+    buildId: b.id,
+    status,
+    images: [],
+    createdAt: iso(createdHoursAgo),
+    ...extra,
+  };
 }
 
 describe("delivery metrics (DORA)", () => {

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import type { AuthServices } from "../auth/guard.js";
+import { type AuthServices, tokenPrincipal } from "../auth/guard.js";
 import type { Principal } from "../auth/roles.js";
 import { safeEqual } from "../http/auth.js";
 import { readCookie, SESSION_COOKIE, type Session, type SessionStore, type SignedIn } from "./session.js";
@@ -22,16 +22,8 @@ function sameOrigin(req: Request): boolean {
 async function principalOfSession(auth: AuthServices, who: SignedIn): Promise<Principal | undefined> {
   if (who.kind === "bootstrap") return { kind: "bootstrap", name: "bootstrap" };
   if (who.kind === "user") return { kind: "user", id: who.id, name: who.name };
-  const t = await auth.tokens.get(who.id);
-  if (!t || (t.expiresAt && Date.parse(t.expiresAt) <= Date.now())) return undefined;
-  return {
-    kind: "token",
-    id: t.id,
-    name: t.name,
-    role: t.role,
-    ...(t.apps ? { apps: t.apps } : {}),
-    ...(t.owner ? { owner: t.owner } : {}),
-  };
+  const t = await auth.tokens.live(who.id);
+  return t && tokenPrincipal(t);
 }
 
 /** Pages go to the sign-in page without a session; anything else answers 401. */

@@ -48,7 +48,8 @@ pre.log{background:#10141c;color:#d7dde8;padding:12px;max-height:60vh;overflow:a
 .stage.done{border-color:#7fcf93}.stage.active{border-color:#e0b400}.stage.bad{border-color:#e07a7a}.stage small{display:block;color:#5a6475}
 button{font:inherit;padding:4px 12px;border:1px solid #9aa3b2;border-radius:4px;background:#fff;cursor:pointer}button.danger{border-color:#c55;color:#a22}
 .card{background:#fff;padding:12px 16px;border:1px solid #e3e6eb;border-radius:4px;display:inline-block;margin:0 12px 12px 0;min-width:180px}
-.card b{display:block;font-size:20px}.muted{color:#5a6475}.error{color:#a22}`;
+.card b{display:block;font-size:20px}.muted{color:#5a6475}.error{color:#a22}
+.envs{display:flex;flex-wrap:wrap}.env{vertical-align:top}.env p{margin:6px 0}`;
 
 export function layout(title: string, body: Html, session?: { csrf: string }): string {
   return html`<!doctype html>

@@ -1,4 +1,4 @@
-import type { App, Build, DependencyReport, Release } from "@hoist/shared";
+import type { App, Build, DependencyReport, Environment, Release } from "@hoist/shared";
 import { describe, expect, it } from "vitest";
 import { appPage, loginPage, pipelinesPage } from "./pages.js";
 
@@ -24,6 +24,7 @@ const release = (number: number, status: Release["status"], reason?: string) =>
   ({
     id: `rel_${number}`,
     app: "shop",
+    environment: "production",
     number,
     buildId: "bld_4",
     status,
@@ -95,5 +96,66 @@ describe("app page", () => {
       .replace(/\s+/g, " ")
       .trim();
     expect(line).toBe("Scale: web=3 worker=2 (hoist scale shop web=N)");
+  });
+
+  it("shows the environments side by side: what is live and what waits in each, and a promote button for the next", () => {
+    const env = (name: string, port: number, extra: Partial<Environment> = {}): Environment => ({
+      app: "shop",
+      name,
+      target: { kind: "local", services: { web: { port } } },
+      auto: false,
+      requiredApprovals: 0,
+      freezes: [],
+      createdAt: at,
+      updatedAt: at,
+      ...extra,
+    });
+    const stagingLive = { ...release(7, "live"), environment: "staging", buildId: "bld_9" } as Release;
+    const page = appPage(
+      session,
+      app,
+      [build],
+      [release(2, "live")],
+      [
+        { env: env("production", 8081, { auto: false, requiredApprovals: 2 }), live: release(2, "live"), waiting: [release(3, "pending")] },
+        { env: env("staging", 8082, { auto: true }), live: stagingLive, waiting: [] },
+        { env: env("qa", 8083), waiting: [] },
+      ],
+    );
+    const column = (name: string) =>
+      (new RegExp(`<div class="card env" data-environment="${name}">([\\s\\S]*?)</div>`).exec(page)?.[1] ?? "")
+        .replace(/<[^>]+>/g, " ")
+        .replace(/\s+/g, " ")
+        .trim();
+    expect(column("production")).toBe(
+      "production web :8081 · 2 approval(s) live: release #2 ( build ) – waiting: #3 pending Promote #7 from staging",
+    );
+    expect(column("staging")).toBe("staging web :8082 · auto live: release #7 ( build ) – Promote #2 from production");
+    expect(column("qa")).toBe("qa web :8083 nothing live Promote #2 from production Promote #7 from staging");
+    const forms = [...page.matchAll(/<form method="post" action="([^"]+)"(?:(?!<\/form>)[\s\S])*?name="releaseId" value="([^"]+)"/g)].map(
+      (m) => `${m[1]} ${m[2]}`,
+    );
+    expect(forms).toEqual([
+      `/apps/shop/environments/production/promote ${stagingLive.id}`,
+      "/apps/shop/environments/staging/promote rel_2",
+      "/apps/shop/environments/qa/promote rel_2",
+      `/apps/shop/environments/qa/promote ${stagingLive.id}`,
+    ]);
+    // Two environments running the same build offer no promotion between them.
+    const same = appPage(
+      session,
+      app,
+      [],
+      [],
+      [
+        { env: env("production", 8081), live: release(2, "live"), waiting: [] },
+        { env: env("staging", 8082), live: { ...release(1, "live"), environment: "staging" } as Release, waiting: [] },
+      ],
+    );
+    expect(same).toContain('id="environments"');
+    expect(same).not.toContain("/environments/staging/promote");
+    expect(same).not.toContain("/environments/production/promote");
+    // With production alone, no panel.
+    expect(appPage(session, app, [build], [], [{ env: env("production", 8081), waiting: [] }])).not.toContain('id="environments"');
   });
 });

@@ -1,5 +1,5 @@
-import type { App, Build, DependencyReport, Release } from "@hoist/shared";
-import type { AuditEntry } from "../auth/audit-log.js";
+import type { App, AuditEntry, Build, DependencyReport, Environment, Release } from "@hoist/shared";
+import { releaseEnvironment } from "../domain/approvals.js";
 import { scaleView } from "../domain/views.js";
 import type { DeliveryMetrics } from "./delivery-metrics.js";
 import { duration, Html, html, layout, statusBadge } from "./html.js";
@@ -47,9 +47,71 @@ ${error ? html`<p class="error">${error}</p>` : ""}
 }
 
 /** A POST form button; the browser asks before anything happens. */
-function action(session: Session, path: string, label: string, question: string, danger = false): Html {
+function action(
+  session: Session,
+  path: string,
+  label: string,
+  question: string,
+  danger = false,
+  fields: Record<string, string> = {},
+): Html {
   return html`<form method="post" action="${path}" style="display:inline" onsubmit="${new Html(CONFIRM_HANDLER)}" data-q="${question}">
-<input type="hidden" name="csrf" value="${session.csrf}"><button class="${danger ? "danger" : ""}">${label}</button></form>`;
+<input type="hidden" name="csrf" value="${session.csrf}">${Object.entries(fields).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)}<button class="${danger ? "danger" : ""}">${label}</button></form>`;
+}
+
+/** One environment on the app page: what is live in it and what waits (newer releases not finished). */
+export interface EnvironmentColumn {
+  env: Environment;
+  live?: Release;
+  waiting: Release[];
+}
+
+function targetText(t: App["target"]): string {
+  if (t.kind === "ecs") return `ECS ${t.cluster}/${t.service}`;
+  return (
+    Object.entries(t.services)
+      .map(([s, c]) => `${s} :${c.port}`)
+      .join(", ") || "local"
+  );
+}
+
+/**
+ * The app's environments side by side, in their order (production first): target, what is live,
+ * what waits, approvals and freezes, and buttons promoting into each what is live in another
+ * (when it is other images than its own).
+ */
+function environmentsPanel(session: Session, app: App, columns: EnvironmentColumn[]): Html {
+  return html`<h2>Environments</h2><div class="envs" id="environments">${columns.map((c) => {
+    const sources = columns.filter((o) => o !== c && o.live && o.live.buildId !== c.live?.buildId);
+    const promote = sources.map((o) => {
+      const live = o.live as Release;
+      return action(
+        session,
+        `/apps/${app.name}/environments/${c.env.name}/promote`,
+        `Promote #${live.number} from ${o.env.name}`,
+        `Deploy release #${live.number} of ${o.env.name} (the same images) to ${c.env.name}?`,
+        false,
+        { releaseId: live.id },
+      );
+    });
+    return html`<div class="card env" data-environment="${c.env.name}"><b>${c.env.name}</b>
+<span class="muted">${targetText(c.env.target)}${c.env.auto ? " · auto" : ""}${c.env.requiredApprovals ? ` · ${c.env.requiredApprovals} approval(s)` : ""}${c.env.freezes.length ? ` · ${c.env.freezes.length} freeze(s)` : ""}</span>
+<p data-live>${c.live ? html`live: release #${c.live.number} (<a href="/builds/${c.live.buildId}">build</a>) ${when(c.live.liveAt)}` : html`<span class="muted">nothing live</span>`}</p>
+${c.waiting.length ? html`<p data-waiting>waiting: ${c.waiting.map((r) => html`#${r.number} ${statusBadge(r.status)} ${approveButton(session, app, r)}`)}</p>` : ""}
+${promote}</div>`;
+  })}</div>`;
+}
+
+/** The Approve button of a release awaiting approval (people only; one approval each); nothing for any other. */
+function approveButton(session: Session, app: App, r: Release): Html | string {
+  if (r.status !== "awaiting_approval") return "";
+  const env = releaseEnvironment(r);
+  return action(
+    session,
+    `/apps/${app.name}/environments/${env}/releases/${r.id}/approve`,
+    "Approve",
+    `Approve release #${r.number} of ${app.name} (${env})? ${r.approvals?.length ?? 0} of ${r.requiredApprovals ?? 0} so far.`,
+  );
 }
 
 export interface PipelineRow {
@@ -109,7 +171,7 @@ function scaleLine(app: App): Html | string {
   return html`<p data-scale>Scale: ${scale.map(([s, n]) => html`<code>${s}=${n}</code> `)}<span class="muted">(<code>hoist scale ${app.name} ${scale[0]?.[0] ?? "web"}=N</code>)</span></p>`;
 }
 
-export function appPage(session: Session, app: App, builds: Build[], releases: Release[]): string {
+export function appPage(session: Session, app: App, builds: Build[], releases: Release[], environments: EnvironmentColumn[] = []): string {
   const live = releases.find((r) => r.status === "live");
   return layout(
     app.name,
@@ -117,6 +179,7 @@ export function appPage(session: Session, app: App, builds: Build[], releases: R
 <p class="muted">${app.repo.sshUrl} · branch <code>${app.branch}</code> · target ${app.target.kind}
 ${live ? html` · live: release #${live.number}` : ""}</p>
 ${scaleLine(app)}
+${environments.length > 1 ? environmentsPanel(session, app, environments) : ""}
 <p>${action(session, `/apps/${app.name}/rollback`, "Roll back", `Roll ${app.name} back to the release before the live one?`, true)}</p>
 <h2>Builds</h2>
 <table><thead><tr><th>#</th><th>Status</th><th>Ref</th><th>Commit</th><th>Created</th><th>Reason</th></tr></thead><tbody>
@@ -126,14 +189,20 @@ ${builds.map(
   ) => html`<tr><td><a href="/builds/${b.id}">#${b.number}</a></td><td>${statusBadge(b.status)}</td><td>${b.ref.replace(/^refs\/(heads|tags)\//, "")}</td>
 <td><code>${short(b.sha)}</code> ${b.commit?.title ?? ""}</td><td>${when(b.createdAt)}</td><td>${b.reason ?? ""}</td></tr>`,
 )}</tbody></table>
-<h2>Releases</h2>
+<h2>Releases${environments.length > 1 ? " (production)" : ""}</h2>
 <table><thead><tr><th>#</th><th>Status</th><th>Build</th><th>Created</th><th>Live at</th><th>Reason</th><th></th></tr></thead><tbody>
 ${releases.map(
   (
     r,
   ) => html`<tr data-release="${r.number}"><td>#${r.number}</td><td>${statusBadge(r.status)}</td><td><a href="/builds/${r.buildId}">build</a></td>
 <td>${when(r.createdAt)}</td><td>${when(r.liveAt)}</td><td>${r.reason ?? ""}</td>
-<td>${r.status === "live" ? "" : action(session, `/apps/${app.name}/releases/${r.id}/promote`, "Promote", `Deploy release #${r.number} of ${app.name} again?`)}</td></tr>`,
+<td>${
+    r.status === "awaiting_approval"
+      ? approveButton(session, app, r)
+      : r.status === "live" || r.status === "frozen"
+        ? ""
+        : action(session, `/apps/${app.name}/releases/${r.id}/promote`, "Promote", `Deploy release #${r.number} of ${app.name} again?`)
+  }</td></tr>`,
 )}</tbody></table>`,
     session,
   );
@@ -178,6 +247,13 @@ ${perApp.map((a) => html`<h2>${a.app}</h2>${a.metrics.map((m) => html`<h3>Last $
   );
 }
 
+/** An entry's before/after of settings (masked when written), folded away. */
+function changeOf(e: AuditEntry): Html | string {
+  if (e.before === undefined && e.after === undefined) return "";
+  const change = JSON.stringify({ ...(e.before !== undefined ? { before: e.before } : {}), after: e.after ?? null }, null, 1);
+  return html`<details><summary>before/after</summary><pre>${change}</pre></details>`;
+}
+
 /** The audit log, newest page first as read, with its filters and a JSON-lines export of the same filter. */
 export function auditPage(
   session: Session,
@@ -194,10 +270,10 @@ export function auditPage(
 <label>Actor <input name="actor" value="${filter.actor ?? ""}"></label>
 <label>Since <input name="since" value="${filter.since ?? ""}" placeholder="2026-12-01T00:00:00Z"></label> <button>Filter</button>
 <a id="audit-export" href="/audit/export?${q.toString()}">Export (JSON lines)</a></form>
-<table id="audit"><thead><tr><th>When</th><th>Actor</th><th>Via</th><th>Action</th><th>App</th><th>Target</th><th>Address</th></tr></thead><tbody>
+<table id="audit"><thead><tr><th>When</th><th>Actor</th><th>Via</th><th>Action</th><th>App</th><th>Environment</th><th>Target</th><th>Change</th><th>Address</th></tr></thead><tbody>
 ${entries.map(
   (e) =>
-    html`<tr data-action="${e.action}"><td>${when(e.at)}</td><td>${e.actor}</td><td>${e.via}</td><td>${e.action}</td><td>${e.app ?? "–"}</td><td>${e.target ?? ""}</td><td>${e.address ?? ""}</td></tr>`,
+    html`<tr data-action="${e.action}"><td>${when(e.at)}</td><td>${e.actor}</td><td>${e.via}</td><td>${e.action}</td><td>${e.app ?? "–"}</td><td>${e.environment ?? "–"}</td><td>${e.target ?? ""}</td><td>${changeOf(e)}</td><td>${e.address ?? ""}</td></tr>`,
 )}
 </tbody></table>
 ${nextQ ? html`<p><a href="/audit?${nextQ.toString()}">Next page</a></p>` : ""}`,

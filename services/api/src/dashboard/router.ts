@@ -2,12 +2,11 @@ import { join, resolve } from "node:path";
 import { createBullBoard } from "@bull-board/api";
 import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { ExpressAdapter } from "@bull-board/express";
-import { type JobQueues, queueNames, readDependencyReports, recordKeys } from "@hoist/shared";
+import { type App, auditQuerySchema, type JobQueues, queueNames, readDependencyReports, recordKeys } from "@hoist/shared";
 import express, { type NextFunction, type Request, type Response, Router } from "express";
-import { auditQuerySchema } from "../auth/audit-log.js";
 import { GitlabSignIn } from "../auth/gitlab-oidc.js";
 import { type AuthServices, addressOf, authorize, principalForToken, principalOf } from "../auth/guard.js";
-import { atLeast } from "../auth/roles.js";
+import { atLeast, type Role } from "../auth/roles.js";
 import { ruleFor } from "../auth/route-table.js";
 import type { ApiDeps } from "../deps.js";
 import { HttpError } from "../http/errors.js";
@@ -15,7 +14,17 @@ import { exportJsonLines } from "../http/routes/audit.js";
 import { createTokenSchema, issueToken, ownerOf } from "../http/routes/tokens.js";
 import { deliveryReport } from "./delivery-data.js";
 import { guardWrites, requireSession, sessionOf } from "./guards.js";
-import { appPage, auditPage, buildPage, deliveryPage, loginPage, type PipelineRow, pipelinesPage, tokensPage } from "./pages.js";
+import {
+  appPage,
+  auditPage,
+  buildPage,
+  deliveryPage,
+  type EnvironmentColumn,
+  loginPage,
+  type PipelineRow,
+  pipelinesPage,
+  tokensPage,
+} from "./pages.js";
 import type { DashboardPorts } from "./ports.js";
 import { readCookie, SessionStore, type SignedIn, sessionCookie } from "./session.js";
 import { timeline } from "./timeline.js";
@@ -231,11 +240,12 @@ function pageRoutes(router: Router, deps: ApiDeps, ports: DashboardPorts, auth: 
     "/apps/:app",
     wrap(async (req, res) => {
       const app = await deps.records.apps.require(param(req, "app"));
-      const [builds, releases] = await Promise.all([
+      const [builds, releases, environments] = await Promise.all([
         deps.records.builds.listByApp(app.name, 30),
         deps.records.releases.listByApp(app.name, 30),
+        environmentColumns(deps, app),
       ]);
-      res.type("html").send(appPage(sessionOf(res), app, builds, releases));
+      res.type("html").send(appPage(sessionOf(res), app, builds, releases, environments));
     }),
   );
   router.get(
@@ -338,8 +348,34 @@ function auditRoutes(router: Router, auth: AuthServices): void {
   );
 }
 
-/** The actions (POST, CSRF-checked): cancel a build, promote a release, roll an app back. */
+/** Statuses after which a release waits for nothing any more (the others wait: pending, deploying, and any gate). */
+const FINISHED = new Set<string>(["live", "retired", "failed", "rolled_back", "rejected"]);
+
+/** Each environment with what is live in it and its releases still waiting, newer than the live one. */
+async function environmentColumns(deps: ApiDeps, app: App): Promise<EnvironmentColumn[]> {
+  const envs = await deps.records.environments.list(app);
+  return Promise.all(
+    envs.map(async (env) => {
+      const [recent, live] = await Promise.all([
+        deps.records.releases.listByEnvironment(app.name, env.name, 10),
+        deps.records.releases.live(app.name, env.name),
+      ]);
+      const waiting = recent.filter((r) => !FINISHED.has(r.status) && (!live || r.number > live.number));
+      return { env, waiting, ...(live ? { live } : {}) };
+    }),
+  );
+}
+
+/** The actions (POST, CSRF-checked): cancel a build, promote or approve a release, roll an app back, promote into an environment. */
 function actionRoutes(router: Router, ports: DashboardPorts): void {
+  router.post(
+    "/apps/:app/environments/:env/promote",
+    wrap(async (req, res) => {
+      const releaseId = typeof req.body?.releaseId === "string" ? req.body.releaseId : "";
+      await ports.promoteToEnvironment(param(req, "app"), param(req, "env"), releaseId, res.locals.role as Role | undefined);
+      res.redirect(303, `/apps/${encodeURIComponent(param(req, "app"))}`);
+    }),
+  );
   router.post(
     "/builds/:id/cancel",
     wrap(async (req, res) => {
@@ -351,6 +387,13 @@ function actionRoutes(router: Router, ports: DashboardPorts): void {
     "/apps/:app/releases/:id/promote",
     wrap(async (req, res) => {
       await ports.promoteRelease(param(req, "app"), param(req, "id"));
+      res.redirect(303, `/apps/${encodeURIComponent(param(req, "app"))}`);
+    }),
+  );
+  router.post(
+    "/apps/:app/environments/:env/releases/:id/approve",
+    wrap(async (req, res) => {
+      await ports.approveRelease(param(req, "app"), param(req, "env"), param(req, "id"), principalOf(res));
       res.redirect(303, `/apps/${encodeURIComponent(param(req, "app"))}`);
     }),
   );

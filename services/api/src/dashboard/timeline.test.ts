@@ -33,6 +33,7 @@ describe("build timeline", () => {
     const release: Release = {
       id: "rel_1",
       app: "web",
+      environment: "production",
       number: 1,
       buildId: "bld_1",
       status: "live",

@@ -39,7 +39,8 @@ export interface PushDelivery {
 }
 
 export type PushOutcome =
-  | { kind: "queued"; buildId: string }
+  /** `pusher`: the pushing user's GitLab username, when the payload names one (for the audit log). */
+  | { kind: "queued"; buildId: string; pusher?: string }
   | { kind: "duplicate"; buildId: string }
   /** A signed delivery seen again within the signature's tolerance window. */
   | { kind: "duplicate"; replay: true; reason: string }
@@ -85,7 +86,7 @@ async function decideAndStore(deps: BuildDeps, delivery: PushDelivery): Promise<
   if (decision.action === "ignore") return { kind: "ignored", reason: decision.reason };
 
   const key = deliveryRedisKey(deps.prefix, delivery.hookId, deliveryKey(delivery.idempotencyKey, body));
-  const { ref, sha, before, trigger, commit } = decision;
+  const { ref, sha, before, trigger, commit, pusher } = decision;
   const accepted = await storing(
     acceptDelivery(deps, key, { app: app.name, ref, sha, ...(before ? { before } : {}), trigger, commit }),
   ).catch((err: unknown) => {
@@ -95,7 +96,7 @@ async function decideAndStore(deps: BuildDeps, delivery: PushDelivery): Promise<
   if (accepted.kind !== "created") return accepted;
   // The build and its job are stored and will run; a resend of this delivery is a duplicate now.
   await storing(finishBuild(deps, accepted.build, app, accepted.open));
-  return { kind: "queued", buildId: accepted.build.id };
+  return { kind: "queued", buildId: accepted.build.id, ...(pusher ? { pusher } : {}) };
 }
 
 /** A store step under the deadline; Redis away becomes UnavailableError, anything else propagates. */

@@ -21,6 +21,14 @@ export class StateConflictError extends DomainError {
   override name = "StateConflictError";
 }
 
+/** The caller's role allows the route but not this case of it (promoting into a protected environment). */
+export class ForbiddenError extends DomainError {
+  override name = "ForbiddenError";
+  constructor(message: string) {
+    super("forbidden", message);
+  }
+}
+
 /** Well-formed, but it cannot be carried out against the outside world (a ref git cannot resolve). */
 export class UnprocessableError extends DomainError {
   override name = "UnprocessableError";
@@ -34,10 +42,14 @@ export class UnavailableError extends DomainError {
   }
 }
 
-/** True for errors that mean Redis is unreachable (the producer connection fails fast). */
+/**
+ * True for errors that mean Redis is unreachable (the producer connection fails fast), or a Redis
+ * Cluster has no master for the slot yet (CLUSTERDOWN, TRYAGAIN, redirections or the slot map
+ * exhausted while a replica takes over).
+ */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  return /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|Command timed out|connect ETIMEDOUT|max retries per request/i.test(
+  return /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|Command timed out|connect ETIMEDOUT|max retries per request|^CLUSTERDOWN|^TRYAGAIN|Too many Cluster redirections|Failed to refresh slots cache/i.test(
     err.message,
   );
 }

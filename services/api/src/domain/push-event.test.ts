@@ -34,6 +34,15 @@ describe("decidePush", () => {
     });
   });
 
+  it("names the pusher by GitLab username when the payload does; an odd one is dropped, not refused", () => {
+    expect(decidePush("Push Hook", push({ user_username: "jsmith" }), app)).toMatchObject({ action: "build", pusher: "jsmith" });
+    for (const odd of ["two words", "", 42, null, "x".repeat(256)]) {
+      const d = decidePush("Push Hook", push({ user_username: odd }), app);
+      expect(d.action).toBe("build");
+      expect(d).not.toHaveProperty("pusher");
+    }
+  });
+
   it("uses checkout_sha for tags, not after", () => {
     expect(
       decidePush("Tag Push Hook", push({ object_kind: "tag_push", ref: "refs/tags/v1", after: B, checkout_sha: A }), app),

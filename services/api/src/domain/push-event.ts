@@ -40,6 +40,12 @@ const pushPayloadSchema = z.object({
   project_id: z.number().int().optional(),
   commits: z.array(commitSchema).optional(),
   total_commits_count: z.number().int().optional(),
+  /** Who pushed (GitLab's username), for the audit log; a missing or odd one is dropped, never a reason to refuse. */
+  user_username: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,255}$/)
+    .optional()
+    .catch(undefined),
 });
 
 type PushDecision =
@@ -52,6 +58,8 @@ type PushDecision =
       /** The commit the branch moved from (absent for a new branch or a tag). */
       before?: string;
       commit: { title?: string; author?: string; timestamp?: string; url?: string };
+      /** The pushing user's GitLab username, when the payload names one. */
+      pusher?: string;
     }
   | { action: "ignore"; reason: string }
   | { action: "reject"; message: string };
@@ -105,5 +113,14 @@ export function decidePush(event: string | undefined, payload: unknown, app: App
     url: head?.url,
   };
   const before = !isTag && p.before && p.before !== ZERO_SHA ? { before: p.before } : {};
-  return { action: "build", trigger: kind, ref: name, sha: p.checkout_sha, ...before, commit: JSON.parse(JSON.stringify(commit)) };
+  const pusher = p.user_username ? { pusher: p.user_username } : {};
+  return {
+    action: "build",
+    trigger: kind,
+    ref: name,
+    sha: p.checkout_sha,
+    ...before,
+    commit: JSON.parse(JSON.stringify(commit)),
+    ...pusher,
+  };
 }

@@ -1,4 +1,4 @@
-import { type JobQueues, NotFoundError, type Records, type Release } from "@hoist/shared";
+import { type JobQueues, NotFoundError, PRODUCTION, type Records, type Release } from "@hoist/shared";
 import { StateConflictError, UnavailableError } from "./errors.js";
 
 /** What promoting and rolling back need: the records and the deploy queue. */
@@ -9,10 +9,15 @@ interface ReleaseDeps {
 
 const PAGE = 200;
 
-/** Walks an app's releases newest first until `match` holds (releases are few per page; history can be long). */
-async function findRelease(deps: ReleaseDeps, app: string, match: (r: Release) => boolean): Promise<Release | undefined> {
+/** Walks an environment's releases newest first until `match` holds (releases are few per page; history can be long). */
+async function findRelease(
+  deps: ReleaseDeps,
+  app: string,
+  environment: string,
+  match: (r: Release) => boolean,
+): Promise<Release | undefined> {
   for (let offset = 0; ; offset += PAGE) {
-    const page = await deps.records.releases.listByApp(app, PAGE, offset);
+    const page = await deps.records.releases.listByEnvironment(app, environment, PAGE, offset);
     const hit = page.find(match);
     if (hit || page.length < PAGE) return hit;
   }
@@ -33,7 +38,7 @@ async function requireRelease(deps: ReleaseDeps, app: string, id: string): Promi
  * Queues a release's deploy. Should that fail (Redis went away between two calls), the release is
  * marked failed rather than left `pending` with no job to ever move it, and the request answers 503.
  */
-async function enqueueDeploy(deps: ReleaseDeps, releaseId: string, jobId?: string): Promise<void> {
+export async function enqueueDeploy(deps: ReleaseDeps, releaseId: string, jobId?: string): Promise<void> {
   try {
     await deps.queues.enqueue("deploy", { kind: "deploy", releaseId }, jobId ? { jobId } : {});
   } catch (err) {
@@ -49,10 +54,11 @@ async function enqueueDeploy(deps: ReleaseDeps, releaseId: string, jobId?: strin
   }
 }
 
-/** Re-creates `source` as a new, newest release (its images, build and environment), and queues its deploy. */
+/** Re-creates `source` as a new, newest release of its environment (its images, build and variables), and queues its deploy. */
 async function redeployAsNew(deps: ReleaseDeps, source: Release, rollbackOf?: string): Promise<Release> {
   const release = await deps.records.releases.create({
     app: source.app,
+    environment: source.environment,
     buildId: source.buildId,
     images: source.images,
     ...(source.env ? { env: source.env } : {}),
@@ -71,27 +77,49 @@ export async function promoteRelease(deps: ReleaseDeps, app: string, id: string)
   if (release.status === "pending" || release.status === "deploying") {
     throw new StateConflictError("deploying", `release ${id} is already being deployed (${release.status})`);
   }
-  const newer = await findRelease(deps, app, (r) => r.number > release.number && (r.status === "live" || r.status === "deploying"));
+  if (release.status === "awaiting_approval" || release.status === "frozen") {
+    throw new StateConflictError(
+      "held",
+      `release ${id} is ${release.status}: it deploys once approved (approve) or when the freeze ends (deploy-now overrides it)`,
+    );
+  }
+  const newer = await findRelease(
+    deps,
+    app,
+    release.environment,
+    (r) => r.number > release.number && (r.status === "live" || r.status === "deploying"),
+  );
   if (newer) {
     // Deploying it as it is would be superseded by the newer live one: promote a copy as the newest release.
     return redeployAsNew(deps, release);
   }
   const moved = await deps.records.releases.transition(id, [release.status], { status: "pending" });
   if (!moved.ok) throw new StateConflictError("conflict", `release ${id} changed while promoting it; try again`);
-  await deps.records.releases.unset(id, ["reason", "finishedAt"]);
+  // Its gates start afresh: approvals, a rejection, a freeze and an override were of the last time.
+  await deps.records.releases.unset(id, [
+    "reason",
+    "finishedAt",
+    "approvals",
+    "rejection",
+    "requiredApprovals",
+    "frozenUntil",
+    "freeze",
+    "override",
+  ]);
   // A new job id: the release's earlier deploy job (same release id) is kept in the queue's history.
   await enqueueDeploy(deps, id, `${id}.promote.${Date.now()}`);
   return deps.records.releases.require(id);
 }
 
-/** A new release from the one that was live before the current one, deployed. */
-export async function rollbackApp(deps: ReleaseDeps, app: string): Promise<Release> {
+/** A new release from the one that was live before the current one in the environment (production by default), deployed. */
+export async function rollbackApp(deps: ReleaseDeps, app: string, environment: string = PRODUCTION): Promise<Release> {
   await requireApp(deps, app);
-  const live = await findRelease(deps, app, (r) => r.status === "live");
+  const live = await findRelease(deps, app, environment, (r) => r.status === "live");
   if (!live) throw new StateConflictError("no_live_release", `app ${app} has no live release to roll back`);
   const previous = await findRelease(
     deps,
     app,
+    environment,
     (r) => r.number < live.number && r.liveAt !== undefined && (r.status === "retired" || r.status === "rolled_back"),
   );
   if (!previous) throw new StateConflictError("no_previous_release", `app ${app} has no earlier release that was live to roll back to`);

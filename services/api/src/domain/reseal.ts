@@ -1,5 +1,5 @@
 import type { App, Logger, Records, Sealed, SecretBox, SecretContext } from "@hoist/shared";
-import { secretContexts } from "@hoist/shared";
+import { PRODUCTION, secretContexts } from "@hoist/shared";
 
 type Reseal = (sealed: Sealed, context: SecretContext) => Promise<Sealed>;
 
@@ -18,13 +18,17 @@ export async function resealLegacySecrets(records: Records, secrets: SecretBox, 
   for (const app of await records.apps.list()) {
     const fields = await appFields(app, stale, reseal);
     if (Object.keys(fields).length) await records.apps.update(app.name, fields);
-    for (let offset = 0; ; offset += 100) {
-      const page = await records.releases.listByApp(app.name, 100, offset);
-      for (const release of page) {
-        if (stale(release.env))
-          await records.releases.patch(release.id, { env: await reseal(release.env, secretContexts.appEnv(app.name)) });
+    for (const environment of await records.environments.names(app.name)) {
+      const context = secretContexts.environmentEnv(app.name, environment);
+      const env = environment === PRODUCTION ? undefined : await records.environments.get(app, environment);
+      if (stale(env?.env)) await records.environments.update(app, environment, { env: await reseal(env.env, context) });
+      for (let offset = 0; ; offset += 100) {
+        const page = await records.releases.listByEnvironment(app.name, environment, 100, offset);
+        for (const release of page) {
+          if (stale(release.env)) await records.releases.patch(release.id, { env: await reseal(release.env, context) });
+        }
+        if (page.length < 100) break;
       }
-      if (page.length < 100) break;
     }
   }
   for (const conn of await records.gitlabConnections.list()) {

@@ -1,4 +1,4 @@
-import type { App, Build } from "@hoist/shared";
+import type { App, Build, Release } from "@hoist/shared";
 
 /** The public shape of an app: never a secret, only whether each is configured. */
 export function appView(app: App, publicUrl: string) {
@@ -54,5 +54,45 @@ export function buildView(b: Build) {
     createdAt: b.createdAt,
     ...(b.startedAt ? { startedAt: b.startedAt } : {}),
     ...(b.finishedAt ? { finishedAt: b.finishedAt } : {}),
+  };
+}
+
+/** What the API shows of a release (the sealed environment and image digests stay inside). */
+interface ReleaseView {
+  id: string;
+  app: string;
+  environment: string;
+  number: number;
+  buildId: string;
+  status: Release["status"];
+  reason?: string;
+  createdAt: string;
+  liveAt?: string;
+  /** Its gates: approvals asked for and given (who, how, when), a rejection, a freeze, an override. */
+  requiredApprovals?: number;
+  approvals?: NonNullable<Release["approvals"]>;
+  rejection?: NonNullable<Release["rejection"]>;
+  frozenUntil?: string;
+  freeze?: string;
+  override?: NonNullable<Release["override"]>;
+}
+
+export function releaseView(r: Release): ReleaseView {
+  return {
+    id: r.id,
+    app: r.app,
+    environment: r.environment,
+    number: r.number,
+    buildId: r.buildId,
+    status: r.status,
+    ...(r.reason !== undefined ? { reason: r.reason } : {}),
+    createdAt: r.createdAt,
+    ...(r.liveAt !== undefined ? { liveAt: r.liveAt } : {}),
+    ...(r.requiredApprovals !== undefined ? { requiredApprovals: r.requiredApprovals } : {}),
+    ...(r.approvals !== undefined ? { approvals: r.approvals } : {}),
+    ...(r.rejection !== undefined ? { rejection: r.rejection } : {}),
+    ...(r.frozenUntil !== undefined ? { frozenUntil: r.frozenUntil } : {}),
+    ...(r.freeze !== undefined ? { freeze: r.freeze } : {}),
+    ...(r.override !== undefined ? { override: r.override } : {}),
   };
 }

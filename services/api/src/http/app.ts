@@ -8,15 +8,18 @@ import { dashboardRouter, deliveryMetricsRouter } from "../dashboard/router.js";
 import type { ApiDeps } from "../deps.js";
 import { errorHandler, HttpError, notFoundHandler } from "./errors.js";
 import { healthRouter } from "./health.js";
+import { approvalsRouter } from "./routes/approvals.js";
 import { appsRouter } from "./routes/apps.js";
 import { auditRouter } from "./routes/audit.js";
 import { buildLogsRouter } from "./routes/build-logs.js";
 import { buildsRouter } from "./routes/builds.js";
 import { envRouter } from "./routes/env.js";
+import { environmentsRouter } from "./routes/environments.js";
 import { gitlabRouter } from "./routes/gitlab.js";
 import { grantsRouter } from "./routes/grants.js";
 import { releasesRouter } from "./routes/releases.js";
 import { scaleRouter } from "./routes/scale.js";
+import { slackActionsRouter } from "./routes/slack-actions.js";
 import { tokensRouter } from "./routes/tokens.js";
 import { type WebhookHandler, webhookHandler, webhookHookId, webhookRouter } from "./routes/webhooks.js";
 import { setSecurityHeaders } from "./security-headers.js";
@@ -39,6 +42,8 @@ export function createHttpApp(
   // check; first of all, as they are the hot path.
   app.use(webhookRouter(webhook));
   app.use(healthRouter(deps));
+  // Slack's button clicks authenticate with Slack's signature over the raw body: before any body parser.
+  app.use(slackActionsRouter(deps, auth));
   const v1 = express.Router();
   // Every /v1 request: a token, then its route's rule (routeTable) and the role it needs.
   v1.use(authenticateBearer(auth));
@@ -48,9 +53,11 @@ export function createHttpApp(
   v1.use(buildsRouter(deps));
   v1.use(gitlabRouter(deps));
   v1.use(releasesRouter(deps));
+  v1.use(approvalsRouter(deps));
   v1.use(scaleRouter(deps));
   v1.use(buildLogsRouter(deps));
   v1.use(envRouter(deps));
+  v1.use(environmentsRouter(deps));
   v1.use(deliveryMetricsRouter(deps));
   v1.use(tokensRouter(auth));
   v1.use(grantsRouter(auth));

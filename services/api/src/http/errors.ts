@@ -4,6 +4,7 @@ import { ZodError } from "zod";
 import { GitlabError } from "../adapters/gitlab.js";
 import {
   type DomainError,
+  ForbiddenError,
   InvalidInputError,
   isRedisUnavailable,
   StateConflictError,
@@ -29,6 +30,7 @@ function zodMessage(err: ZodError): string {
 /** The one place a domain refusal becomes an HTTP status; its code and message pass through. */
 const DOMAIN_STATUS: [new (...args: never[]) => DomainError, number][] = [
   [InvalidInputError, 400],
+  [ForbiddenError, 403],
   [StateConflictError, 409],
   [UnprocessableError, 422],
   [UnavailableError, 503],

@@ -18,7 +18,7 @@ const branchFilter = z
   .max(255)
   .regex(/^[^\s~^:?[\\]+$/, "a branch name or wildcard such as release/*");
 
-const envVars = z
+export const envVars = z
   .record(
     z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "env names are letters, digits and '_', not starting with a digit"),
     z.string().max(65536),

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { appRegistryUser } from "@hoist/shared";
+import { appRegistryUser, secretContexts } from "@hoist/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BuilderWorld, builderWorld, registryTags } from "../../../../test/support/builder/world.js";
 import { type FileSpec, makeKeypair, sshHostKeyLine, wrongHostKeyLine } from "../../../../test/support/git/index.js";
@@ -137,6 +137,52 @@ describe("build job against podman, the registry and git over sshd", () => {
     expect(await world.records.releases.listByApp(app)).toHaveLength(1);
     expect((await world.records.builds.require(buildId)).releaseId).toBe(first.releaseId);
   }, 120_000);
+
+  it("makes a release in every environment with auto: true, each with its own variables, and none when no environment is auto", async () => {
+    const { app, buildId } = await world.createAppAndBuild({ sha: shaA });
+    const record = await world.records.apps.require(app);
+    await world.records.environments.update(record, "production", { auto: false });
+    const stagingEnv = await world.secrets.seal(JSON.stringify({ WHERE: "staging" }), secretContexts.environmentEnv(app, "staging"));
+    const local = { kind: "local" as const, services: {} };
+    await world.records.environments.create(record, { name: "staging", target: local, env: stagingEnv, auto: true });
+    await world.records.environments.create(record, { name: "qa", target: local, auto: true });
+    await world.records.environments.create(record, { name: "eu", target: local });
+    expect((await builder.run(buildId)).error).toBeUndefined();
+
+    const build = await world.records.builds.require(buildId);
+    expect(build.status).toBe("succeeded");
+    const made = [
+      { environment: "staging", id: `rel_${buildId}-staging` },
+      { environment: "qa", id: `rel_${buildId}-qa` },
+    ];
+    expect(build.releases).toEqual(made);
+    expect(build.releaseId).toBe(made[0]?.id);
+    expect(await world.records.releases.listByApp(app)).toEqual([]);
+    expect(await world.records.releases.listByEnvironment(app, "eu")).toEqual([]);
+    const [staging] = await world.records.releases.listByEnvironment(app, "staging");
+    expect(staging).toMatchObject({ id: made[0]?.id, environment: "staging", number: 1, images: build.images, env: stagingEnv });
+    const [qa] = await world.records.releases.listByEnvironment(app, "qa");
+    expect(qa).toMatchObject({ id: made[1]?.id, environment: "qa", number: 1, images: build.images });
+    expect(qa?.env).toBeUndefined();
+    for (const r of made) expect((await world.queues.queue("deploy").getJob(r.id))?.data).toMatchObject({ releaseId: r.id });
+
+    // Run again (a taken-over job): the same releases, no other, even with another environment made auto since.
+    await world.records.environments.update(record, "eu", { auto: true });
+    await world.queues.queue("build").remove(buildId);
+    expect((await builder.run(buildId)).error).toBeUndefined();
+    expect((await world.records.builds.require(buildId)).releases).toEqual(made);
+    expect(await world.records.releases.listByEnvironment(app, "eu")).toEqual([]);
+
+    const other = await world.createAppAndBuild({ sha: shaA });
+    await world.records.environments.update(await world.records.apps.require(other.app), "production", { auto: false });
+    expect((await builder.run(other.buildId)).error).toBeUndefined();
+    const none = await world.records.builds.require(other.buildId);
+    expect(none).toMatchObject({ status: "succeeded", releases: [] });
+    expect(none.releaseId).toBeUndefined();
+    expect(await builder.logLines(other.buildId)).toContain(
+      "release: no environment deploys automatically (auto is false in every one): promote the build",
+    );
+  }, 180_000);
 
   it("a failing Dockerfile fails the build with the step's line and exit code", async () => {
     const sha = world.repo.commit(

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   type App,
   type Build,
@@ -10,8 +11,10 @@ import {
   type Logger,
   LogWriter,
   PermanentError,
+  PRODUCTION,
   type Records,
   type Redis,
+  type Sealed,
   stalledReason,
 } from "@hoist/shared";
 import { CanceledError, type Cancellations, TimedOutError } from "../adapters/cancellations.js";
@@ -38,43 +41,81 @@ export interface BuildJobDeps {
 type BuildOutcome =
   | { outcome: "skipped"; status: string }
   | { outcome: "canceled" }
-  | { outcome: "succeeded"; releaseId: string; images: number };
+  | { outcome: "succeeded"; releases: NonNullable<Build["releases"]>; images: number };
 
-/** The release of a build has an id derived from the build's: a retried or taken-over job finds it. */
-export function releaseIdFor(buildId: string): string {
-  return `rel_${buildId}`.slice(0, 64);
+/**
+ * The release of a build in an environment has an id derived from the build's: a retried or
+ * taken-over job finds it. Production's is `rel_<build id>`, as before environments.
+ */
+export function releaseIdFor(buildId: string, environment: string = PRODUCTION): string {
+  if (environment === PRODUCTION) return `rel_${buildId}`.slice(0, 64);
+  const id = `rel_${buildId}-${environment}`;
+  return id.length <= 64 ? id : `rel_${buildId}-${createHash("sha256").update(environment).digest("hex").slice(0, 16)}`;
 }
 
 type Ctx = Pick<JobContext, "job" | "signal" | "log">;
 type Log = ReturnType<typeof openBuildLog>;
+type Made = NonNullable<Build["releases"]>;
 
 /**
- * Creates the build's one release (or finds it), records it on the build (succeeded: its
- * build.succeeded events go with it) and enqueues its deploy job. Every step is idempotent, so a
+ * The releases a succeeded build makes: one in each environment with `auto: true` (production's
+ * default), with that environment's variables. A build that succeeded already keeps the ones it
+ * recorded (one recorded before environments: production's), so a retry makes no other.
+ */
+async function releasesToMake(records: Records, build: Build, app: App | undefined): Promise<{ made: Made; env: Map<string, Sealed> }> {
+  const env = new Map<string, Sealed>();
+  if (!app) return { made: [], env };
+  const environments = await records.environments.list(app);
+  for (const e of environments) if (e.env) env.set(e.name, e.env);
+  if (build.status === "succeeded")
+    return { made: build.releases ?? (build.releaseId ? [{ environment: PRODUCTION, id: build.releaseId }] : []), env };
+  const made = environments.filter((e) => e.auto).map((e) => ({ environment: e.name, id: releaseIdFor(build.id, e.name) }));
+  return { made, env };
+}
+
+/**
+ * Creates the build's releases (or finds them), records them on the build (succeeded: its
+ * build.succeeded events go with it) and enqueues their deploy jobs. Every step is idempotent, so a
  * crash between any two is repaired by running this again.
  */
-async function finishSucceeded(deps: BuildJobDeps, build: Build, images: NonNullable<Build["images"]>, knownApp?: App): Promise<string> {
+async function finishSucceeded(deps: BuildJobDeps, build: Build, images: NonNullable<Build["images"]>, knownApp?: App): Promise<Made> {
   const { records, queues } = deps;
-  const releaseId = build.releaseId ?? releaseIdFor(build.id);
   const app = knownApp ?? (await records.apps.get(build.app));
-  try {
-    await records.releases.create({ id: releaseId, app: build.app, buildId: build.id, images, ...(app?.env ? { env: app.env } : {}) });
-  } catch (err) {
-    // Made by an earlier attempt that died after it: that one stands.
-    if (!(err instanceof ConflictError)) throw err;
+  const { made, env } = await releasesToMake(records, build, app);
+  for (const r of made) {
+    const sealed = env.get(r.environment);
+    try {
+      await records.releases.create({
+        id: r.id,
+        app: build.app,
+        environment: r.environment,
+        buildId: build.id,
+        images,
+        ...(sealed ? { env: sealed } : {}),
+      });
+    } catch (err) {
+      // Made by an earlier attempt that died after it: that one stands.
+      if (!(err instanceof ConflictError)) throw err;
+    }
   }
+  const first = made[0]?.id;
   if (build.status === "running") {
-    const done = await new BuildLifecycle(records, queues).succeed(build.id, { releaseId, images });
+    const done = await new BuildLifecycle(records, queues).succeed(build.id, {
+      ...(first ? { releaseId: first } : {}),
+      releases: made,
+      images,
+    });
     if (!done.ok) {
       // Canceled at the last moment: the images exist, but nothing is deployed.
-      await records.releases.transition(releaseId, ["pending"], { status: "failed", reason: "build canceled before release" });
+      for (const r of made)
+        await records.releases.transition(r.id, ["pending"], { status: "failed", reason: "build canceled before release" });
       throw new CanceledError(build.id);
     }
   } else {
-    await records.builds.patch(build.id, { releaseId, images });
+    await records.builds.patch(build.id, { ...(first ? { releaseId: first } : {}), releases: made, images });
   }
-  await queues.enqueue("deploy", { kind: "deploy", releaseId });
-  return releaseId;
+  for (const r of made) await queues.enqueue("deploy", { kind: "deploy", releaseId: r.id });
+  return made;
 }
 
 async function recordFailure(deps: BuildJobDeps, buildId: string, reason: string, logTail: string[]): Promise<boolean> {
@@ -100,7 +141,7 @@ async function startOrResume(deps: BuildJobDeps, build: Build, writer: LogWriter
 
 /** Clone, build and push under the build's deadline and cancel (unless an earlier attempt got that far). */
 async function runBuild(deps: BuildJobDeps, build: Build, app: App, log: Log, cancel: { signal: AbortSignal }, ctx: Ctx) {
-  if (build.releaseId && build.images) return build.images;
+  if ((build.releaseId || build.releases) && build.images) return build.images;
   const deadline = buildDeadline(build, app, [cancel.signal, ctx.signal]);
   try {
     return await (deps.runPipeline ?? runPipeline)(
@@ -130,7 +171,7 @@ async function runBuild(deps: BuildJobDeps, build: Build, app: App, log: Log, ca
 export async function processBuild(deps: BuildJobDeps, buildId: string, ctx: Ctx): Promise<BuildOutcome> {
   const build = await deps.records.builds.get(buildId);
   if (!build) throw new PermanentError(`build ${buildId} not found`);
-  if (build.status === "succeeded" && build.releaseId && build.images) {
+  if (build.status === "succeeded" && build.images) {
     // Succeeded, but the worker may have died before the deploy job went out: make sure it did.
     await finishSucceeded(deps, build, build.images);
     return { outcome: "skipped", status: build.status };
@@ -146,12 +187,13 @@ export async function processBuild(deps: BuildJobDeps, buildId: string, ctx: Ctx
     if (!app) throw new BuildFailure(`app ${running.app} no longer exists`, true);
     for (const value of await appEnvValues(deps.pipeline.secrets, app)) log.masker.add(value);
     const images = await runBuild(deps, running, app, log, cancel, ctx);
-    const releaseId = await finishSucceeded(deps, running, images, app);
-    log.writer.write("release", `release ${releaseId} created; deploy queued`);
+    const made = await finishSucceeded(deps, running, images, app);
+    for (const r of made) log.writer.write("release", `release ${r.id} created in ${r.environment}; deploy queued`);
+    if (!made.length) log.writer.write("release", "no environment deploys automatically (auto is false in every one): promote the build");
     await log.writer.end("succeeded");
     buildsTotal.inc({ outcome: "succeeded" });
-    deps.log.info({ buildId, releaseId, images: images.length }, "build succeeded");
-    return { outcome: "succeeded", releaseId, images: images.length };
+    deps.log.info({ buildId, releases: made, images: images.length }, "build succeeded");
+    return { outcome: "succeeded", releases: made, images: images.length };
   } catch (err) {
     return await settleError(deps, buildId, (err as Error | undefined) ?? new Error("unknown"), log.writer, cancel, ctx);
   } finally {

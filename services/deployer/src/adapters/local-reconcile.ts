@@ -13,12 +13,13 @@ export interface ReconcileDeps {
   target: LocalTarget;
   log: Logger;
   drainS: number;
+  /** Every deploy unit: each environment of each app as it deploys (shared deploymentOf, named by its unit). */
   apps(): Promise<App[]>;
-  /** The app's live release, if any. */
-  liveRelease(app: string): Promise<Release | undefined>;
+  /** The unit's live release, if any. */
+  liveRelease(unit: string): Promise<Release | undefined>;
   openEnv(release: Release): Promise<Record<string, string>>;
-  /** The app's deploy lock, or undefined while a deploy holds it (that deploy sets things right). */
-  tryLock(app: string): Promise<HeldLock | undefined>;
+  /** The unit's deploy lock, or undefined while a deploy holds it (that deploy sets things right). */
+  tryLock(unit: string): Promise<HeldLock | undefined>;
   /** Sets an ECS app's desiredCount to its scale; says what it changed. */
   ecsScale?(app: App): Promise<string | undefined>;
 }

@@ -23,9 +23,12 @@ export const LIMITS = { memoryMb: 512, cpus: 1, pids: 512 } as const;
 /** nobody:nogroup, for images whose user is root. */
 const DEFAULT_USER = "65534:65534";
 
-/** The bridge network of an app's containers. */
-export function appNetworkName(app: string): string {
-  return `hoist-app-${app}`;
+/**
+ * The bridge network of a deploy unit's containers (an app's production: `hoist-app-<app>`; another
+ * environment: `hoist-app-<app>_<env>`, '_' being in no app name and '@' in no network name).
+ */
+export function appNetworkName(unit: string): string {
+  return `hoist-app-${unit.replace("@", "_")}`;
 }
 
 type LocalTargetConfig = Extract<App["target"], { kind: "local" }>;

@@ -1,9 +1,15 @@
 import type { ECSClient } from "@aws-sdk/client-ecs";
 import {
+  deploymentOf,
+  environmentPolicy,
   type JobQueues,
+  NotFoundError,
+  type OutboundFetch,
+  parseDeployUnit,
   type Records,
   type Redis,
   type RegistryAuth,
+  ReleaseGates,
   ReleaseLifecycle,
   type SecretBox,
   secretContexts,
@@ -14,6 +20,7 @@ import type Docker from "dockerode";
 import { z } from "zod";
 import type { EdgeProvider } from "../adapters/caddy/provider.js";
 import { EcsDeployTarget, RedisEcsRolloutState } from "../adapters/ecs-target.js";
+import { gitlabFreezePeriods } from "../adapters/gitlab-freezes.js";
 import { LocalTarget } from "../adapters/local-target.js";
 import type { ReleaseLog } from "../adapters/release-log.js";
 import type { DeployPorts } from "../domain/deploy.js";
@@ -38,6 +45,10 @@ export interface DeployerDeps {
   drainS: number;
   /** Pulls from Hoist's registry as the deployer user (HOIST_REGISTRY + its secret); none: anonymous pulls. */
   pullAuth?: RegistryAuth;
+  /** Requests to GitLab (freeze periods) go through it (HOIST_OUTBOUND_ALLOW). */
+  fetch: OutboundFetch;
+  /** The clock the gates read (freezes); tests inject one. Default: Date.now. */
+  now?: () => number;
 }
 
 const envObjectSchema = z.record(z.string(), z.string());
@@ -45,6 +56,7 @@ const envObjectSchema = z.record(z.string(), z.string());
 /** Wires the deploy domain to Redis, the secret box, podman and ECS. */
 export function deployPorts(deps: DeployerDeps): DeployPorts {
   const releases = new ReleaseLifecycle(deps.records, deps.queues);
+  const gates = new ReleaseGates(deps.records, deps.queues);
   const local = new LocalTarget(deps.docker, {
     stopTimeoutS: deps.stopTimeoutS,
     edges: deps.edges,
@@ -65,22 +77,48 @@ export function deployPorts(deps: DeployerDeps): DeployPorts {
   };
   return {
     loadRelease: (id) => deps.records.releases.get(id),
-    loadApp: (name) => deps.records.apps.get(name),
+    async loadDeployment(release) {
+      const app = await deps.records.apps.get(release.app);
+      const environment = app && (await deps.records.environments.get(app, release.environment));
+      return app && environment ? deploymentOf(app, environment) : undefined;
+    },
     async openEnv(release) {
       if (!release.env) return {};
-      const plain = await deps.secrets.open(release.env, secretContexts.appEnv(release.app));
+      const plain = await deps.secrets.open(release.env, secretContexts.environmentEnv(release.app, release.environment));
       const parsed = envObjectSchema.safeParse(JSON.parse(plain.toString("utf8")));
       if (!parsed.success) throw new PermanentDeployError(`release ${release.id}'s environment is not an object of strings`);
       return parsed.data;
     },
-    tryLock: (app, waiter) => tryAcquireAppLock(deps.redis, deps.prefix, app, deps.lockTtlMs, { waiter, wake }),
-    async sleepUntilUnlocked(app, releaseId) {
-      if (!(await waitForAppLock(deps.redis, deps.prefix, app, releaseId))) await wake([releaseId]);
+    tryLock: (unit, waiter) => tryAcquireAppLock(deps.redis, deps.prefix, unit, deps.lockTtlMs, { waiter, wake }),
+    async sleepUntilUnlocked(unit, releaseId) {
+      if (!(await waitForAppLock(deps.redis, deps.prefix, unit, releaseId))) await wake([releaseId]);
     },
     begin: (release, lock) => releases.begin(release, lock),
     goLive: (release, lock) => releases.goLive(release, lock),
     fail: (release, reason, lock) => releases.fail(release, reason, lock),
     targetFor: (app) => (app.target.kind === "ecs" ? ecs : local),
     step: (id, line) => deps.releaseLog.write(id, line),
+    async policy(release) {
+      try {
+        return await environmentPolicy(deps.records, release.app, release.environment);
+      } catch (err) {
+        // The app or its environment was deleted since the release was made: nothing to deploy it to.
+        if (err instanceof NotFoundError) throw new PermanentDeployError(err.message);
+        throw err;
+      }
+    },
+    async gitlabFreezes(app) {
+      if (!app.gitlab) return [];
+      const conn = await deps.records.gitlabConnections.get(app.gitlab.connectionId);
+      // The link is broken (its connection deleted): there is no GitLab to ask; the notifier says so too.
+      if (!conn) return [];
+      // Audited as the app's (the deployment's unit names the app and its environment).
+      const token = (await deps.secrets.open(conn.token, secretContexts.gitlabToken(conn.id), parseDeployUnit(app.name).app)).toString(
+        "utf8",
+      );
+      return gitlabFreezePeriods({ url: conn.url, token }, app.gitlab.projectId, deps.fetch);
+    },
+    hold: (release, to, fields) => gates.hold(release, to, fields),
+    now: deps.now ?? Date.now,
   };
 }

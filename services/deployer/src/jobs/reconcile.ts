@@ -1,4 +1,4 @@
-import { type Logger, tryAcquireAppLock } from "@hoist/shared";
+import { deploymentOf, type Logger, tryAcquireAppLock } from "@hoist/shared";
 import { EcsDeployTarget, RedisEcsRolloutState } from "../adapters/ecs-target.js";
 import type { ReconcileDeps } from "../adapters/local-reconcile.js";
 import { LocalTarget } from "../adapters/local-target.js";
@@ -23,13 +23,18 @@ export function reconcileDeps(deps: DeployerDeps, ports: Pick<DeployPorts, "open
     target: new LocalTarget(deps.docker, { stopTimeoutS: deps.stopTimeoutS, edges: deps.edges, drainS: deps.drainS }),
     log,
     drainS: deps.drainS,
-    apps: () => deps.records.apps.list(),
-    async liveRelease(app) {
-      const id = await deps.redis.get(deps.records.keys.liveRelease(app));
+    // Every environment of every app, each named by its deploy unit (production: the app itself).
+    async apps() {
+      const apps = await deps.records.apps.list();
+      const envs = await Promise.all(apps.map((app) => deps.records.environments.list(app)));
+      return apps.flatMap((app, i) => (envs[i] ?? []).map((env) => deploymentOf(app, env)));
+    },
+    async liveRelease(unit) {
+      const id = await deps.redis.get(deps.records.keys.liveRelease(unit));
       return id ? deps.records.releases.get(id) : undefined;
     },
     openEnv: (release) => ports.openEnv(release),
-    tryLock: (app) => tryAcquireAppLock(deps.redis, deps.prefix, app, deps.lockTtlMs, { wake }),
+    tryLock: (unit) => tryAcquireAppLock(deps.redis, deps.prefix, unit, deps.lockTtlMs, { wake }),
     ecsScale: (app) => ecs.scale(app),
   };
 }

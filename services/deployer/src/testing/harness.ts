@@ -3,9 +3,13 @@ import {
   type App,
   createLogger,
   createWorker,
+  deployUnit,
   JobQueues,
   LocalSecretBox,
   type Logger,
+  outboundFetchFor,
+  PRODUCTION,
+  parseOutboundAllow,
   REGISTRY_DEPLOYER_USER,
   Records,
   type Redis,
@@ -88,6 +92,8 @@ export class DeployerHarness {
       drainS: 10,
       // The test registry takes tokens only: the local target pulls as the deployer user, as in production.
       pullAuth: testRegistryAuth(REGISTRY_DEPLOYER_USER),
+      // Tests reach their GitLab test servers on loopback only.
+      fetch: outboundFetchFor(parseOutboundAllow("127.0.0.1")),
       ...overrides,
     };
   }
@@ -138,14 +144,14 @@ export class DeployerHarness {
   ): Promise<Release> {
     const build = await this.records.builds.create({ app, ref: "refs/heads/main", sha: "a".repeat(40), trigger: "push" });
     await this.records.builds.patch(build.id, { status: "succeeded", images });
-    const sealed = await this.secrets.seal(JSON.stringify(env), secretContexts.appEnv(app));
+    const sealed = await this.secrets.seal(JSON.stringify(env), secretContexts.environmentEnv(app, extra.environment ?? PRODUCTION));
     return this.records.releases.create({ app, buildId: build.id, images, env: sealed, ...extra });
   }
 
   /** Seeds a release as the app's live one, as an earlier deploy would have left it. */
   async markLive(release: Release): Promise<void> {
     await this.records.releases.patch(release.id, { status: "live", liveAt: new Date().toISOString() });
-    await this.redis.set(this.records.keys.liveRelease(release.app), release.id);
+    await this.redis.set(this.records.keys.liveRelease(deployUnit(release.app, release.environment)), release.id);
   }
 
   /**

@@ -10,6 +10,11 @@ export interface NotifyContext {
   publicUrl: string;
 }
 
+/** The name of a release's environment (one stored before environments is production's). */
+export function environmentOf(release: Release): string {
+  return release.environment;
+}
+
 /** GitLab's own short id length; the issue asks for 7 or more characters. */
 const SHORT_SHA_LENGTH = 8;
 
@@ -55,7 +60,13 @@ export function eventTime(ctx: Pick<NotifyContext, "event" | "build" | "release"
         return release?.liveAt;
       case "release.failed":
       case "release.rolled_back":
+      case "release.rejected":
         return release?.finishedAt;
+      case "release.approved":
+        return release?.approvals?.at(-1)?.at;
+      case "release.awaiting_approval":
+      case "release.frozen":
+        return release?.createdAt;
     }
   };
   return pick() ?? now.toISOString();

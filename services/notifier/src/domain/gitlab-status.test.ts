@@ -6,7 +6,7 @@ const target = "https://hoist.example.com/builds/bld_abc";
 const base = { sha: SHA, ref: "main", targetUrl: target };
 
 describe("commitStatusesFor", () => {
-  it("maps build events onto hoist/build and opens hoist/deploy as pending when the build succeeds", () => {
+  it("maps build events onto hoist/build (deploys are their environments' statuses)", () => {
     expect(commitStatusesFor(ctxFixture("build.pending"))).toEqual([
       { ...base, name: "hoist/build", state: "pending", description: "Build #12 queued" },
     ]);
@@ -16,7 +16,6 @@ describe("commitStatusesFor", () => {
     ]);
     expect(commitStatusesFor(ctxFixture("build.succeeded"))).toEqual([
       { ...base, name: "hoist/build", state: "success", description: "Build #12 succeeded" },
-      { ...base, name: "hoist/deploy", state: "pending", description: "Waiting to deploy" },
     ]);
     expect(commitStatusesFor(ctxFixture("build.failed", { build: buildFixture({ reason: "docker build exited 1" }) }))).toEqual([
       { ...base, name: "hoist/build", state: "failed", description: "Build #12 failed: docker build exited 1" },
@@ -26,18 +25,40 @@ describe("commitStatusesFor", () => {
     ]);
   });
 
-  it("maps release events onto hoist/deploy", () => {
+  it("maps release events onto hoist/deploy:<environment>", () => {
     expect(commitStatusesFor(ctxFixture("release.deploying"))).toEqual([
-      { ...base, name: "hoist/deploy", state: "running", description: "Deploying release #3" },
+      { ...base, name: "hoist/deploy:production", state: "running", description: "Deploying release #3" },
     ]);
     expect(commitStatusesFor(ctxFixture("release.live"))).toEqual([
-      { ...base, name: "hoist/deploy", state: "success", description: "Release #3 is live" },
+      { ...base, name: "hoist/deploy:production", state: "success", description: "Release #3 is live" },
     ]);
     expect(commitStatusesFor(ctxFixture("release.failed", { release: releaseFixture({ reason: "unhealthy" }) }))).toEqual([
-      { ...base, name: "hoist/deploy", state: "failed", description: "Release #3 failed: unhealthy" },
+      { ...base, name: "hoist/deploy:production", state: "failed", description: "Release #3 failed: unhealthy" },
     ]);
     expect(commitStatusesFor(ctxFixture("release.rolled_back", { release: releaseFixture({ reason: "unhealthy" }) }))).toEqual([
-      { ...base, name: "hoist/deploy", state: "failed", description: "Release #3 rolled back: unhealthy" },
+      { ...base, name: "hoist/deploy:production", state: "failed", description: "Release #3 rolled back: unhealthy" },
+    ]);
+  });
+
+  it("maps the gates' events onto the release's environment: waiting, approved, frozen, rejected", () => {
+    const staging = (over: Partial<ReturnType<typeof releaseFixture>>) =>
+      releaseFixture({ ...over, ...({ environment: "staging" } as Partial<ReturnType<typeof releaseFixture>>) });
+    const waiting = staging({
+      status: "awaiting_approval",
+      requiredApprovals: 2,
+      approvals: [{ by: "user:7", name: "ada", via: "slack", at: "2026-01-01T10:03:00.000Z" }],
+    });
+    expect(commitStatusesFor(ctxFixture("release.awaiting_approval", { release: waiting }))).toEqual([
+      { ...base, name: "hoist/deploy:staging", state: "pending", description: "Release #3 awaits approval (1 of 2)" },
+    ]);
+    expect(
+      commitStatusesFor(ctxFixture("release.frozen", { release: staging({ status: "frozen", frozenUntil: "2026-01-05T07:00:00.000Z" }) })),
+    ).toEqual([
+      { ...base, name: "hoist/deploy:staging", state: "pending", description: "Release #3 frozen until 2026-01-05T07:00:00.000Z" },
+    ]);
+    const rejection = { by: "user:8", name: "bob", via: "api" as const, at: "2026-01-01T10:05:00.000Z", reason: "not on a Friday" };
+    expect(commitStatusesFor(ctxFixture("release.rejected", { release: staging({ status: "rejected", rejection }) }))).toEqual([
+      { ...base, name: "hoist/deploy:staging", state: "canceled", description: "Release #3 rejected by bob: not on a Friday" },
     ]);
   });
 
@@ -64,10 +85,11 @@ describe("isStale", () => {
     const deploying = commitStatusesFor(ctxFixture("release.deploying"))[0]!;
     expect(isStale(deploying, { build: buildFixture(), release: releaseFixture({ status: "live" }) })).toBe(true);
     expect(isStale(deploying, { build: buildFixture(), release: releaseFixture({ status: "deploying" }) })).toBe(false);
-    const deployPending = commitStatusesFor(ctxFixture("build.succeeded"))[1]!;
-    expect(isStale(deployPending, { build: buildFixture() })).toBe(false);
+    const deployPending = commitStatusesFor(ctxFixture("release.awaiting_approval"))[0]!;
+    expect(isStale(deployPending, { build: buildFixture(), release: releaseFixture({ status: "awaiting_approval" }) })).toBe(false);
     expect(isStale(deployPending, { build: buildFixture(), release: releaseFixture({ status: "deploying" }) })).toBe(false);
     expect(isStale(deployPending, { build: buildFixture(), release: releaseFixture({ status: "retired" }) })).toBe(true);
+    expect(isStale(deployPending, { build: buildFixture(), release: releaseFixture({ status: "rejected" }) })).toBe(true);
   });
 });
 

@@ -1,12 +1,13 @@
 import type { Build, Release } from "@hoist/shared";
-import { buildUrl, type NotifyContext, refName } from "./context.js";
+import { buildUrl, environmentOf, type NotifyContext, refName } from "./context.js";
 
 type CommitState = "pending" | "running" | "success" | "failed" | "canceled";
 const BUILD_STATUS_NAME = "hoist/build";
-const DEPLOY_STATUS_NAME = "hoist/deploy";
+/** One deploy status per environment: `hoist/deploy:staging`, `hoist/deploy:production`. */
+const deployStatusName = (env: string) => `hoist/deploy:${env}` as const;
 
 export interface CommitStatusUpdate {
-  name: typeof BUILD_STATUS_NAME | typeof DEPLOY_STATUS_NAME;
+  name: typeof BUILD_STATUS_NAME | ReturnType<typeof deployStatusName>;
   state: CommitState;
   sha: string;
   ref: string;
@@ -27,8 +28,18 @@ const stateRank: Record<CommitState, number> = { pending: 0, running: 1, success
 const FINISHED = 2;
 
 const buildRank: Record<Build["status"], number> = { queued: 0, running: 1, succeeded: 2, failed: 2, canceled: 2 };
-/** `pending` release: not deploying yet; `retired` is after live, so `success` still stands. */
-const releaseRank: Record<Release["status"], number> = { pending: 0, deploying: 1, live: 2, retired: 2, failed: 2, rolled_back: 2 };
+/** `pending` release (or held at its gates): not deploying yet; `retired` is after live, so `success` still stands. */
+const releaseRank: Record<Release["status"], number> = {
+  pending: 0,
+  awaiting_approval: 0,
+  frozen: 0,
+  deploying: 1,
+  live: 2,
+  retired: 2,
+  failed: 2,
+  rolled_back: 2,
+  rejected: 2,
+};
 
 /**
  * The commit statuses an event sets, in order. `build.succeeded` also opens `hoist/deploy` as
@@ -49,7 +60,7 @@ export function commitStatusesFor(ctx: NotifyContext): CommitStatusUpdate[] {
   });
   const d = (state: CommitState, description: string): CommitStatusUpdate => ({
     ...base,
-    name: DEPLOY_STATUS_NAME,
+    name: deployStatusName(release ? environmentOf(release) : "production"),
     state,
     description: describe(description),
   });
@@ -61,7 +72,8 @@ export function commitStatusesFor(ctx: NotifyContext): CommitStatusUpdate[] {
     case "build.running":
       return [b("pending", `Build #${n} queued`), b("running", `Building #${n}`)];
     case "build.succeeded":
-      return [b("success", `Build #${n} succeeded`), d("pending", "Waiting to deploy")];
+      // Which environments deploy it is the releases' to say: each sets its own hoist/deploy:<env>.
+      return [b("success", `Build #${n} succeeded`)];
     case "build.failed":
       return [b("failed", `Build #${n} failed${build.reason ? `: ${build.reason}` : ""}`)];
     case "build.canceled":
@@ -74,6 +86,14 @@ export function commitStatusesFor(ctx: NotifyContext): CommitStatusUpdate[] {
       return [d("failed", `${capital(r)} failed${release?.reason ? `: ${release.reason}` : ""}`)];
     case "release.rolled_back":
       return [d("failed", `${capital(r)} rolled back${release?.reason ? `: ${release.reason}` : ""}`)];
+    case "release.awaiting_approval":
+      return [d("pending", `${capital(r)} awaits approval (${release?.approvals?.length ?? 0} of ${release?.requiredApprovals ?? 0})`)];
+    case "release.approved":
+      return [d("pending", `${capital(r)} approved; deploying when no freeze holds it`)];
+    case "release.frozen":
+      return [d("pending", `${capital(r)} frozen until ${release?.frozenUntil ?? "the freeze ends"}`)];
+    case "release.rejected":
+      return [d("canceled", `${capital(r)} rejected by ${release?.rejection?.name ?? "someone"}: ${release?.rejection?.reason ?? ""}`)];
   }
 }
 

@@ -102,7 +102,17 @@ describe("slackMessage", () => {
 
   it("announces nothing else", () => {
     const sent = notifyEvents.filter((e) => "send" in slackMessage(ctxFixture(e, { build: buildFixture({ canceledBy: "user" }) })));
-    expect(sent).toEqual(["build.failed", "build.canceled", "release.live", "release.failed", "release.rolled_back"]);
+    // release.awaiting_approval only while the release still waits (the fixture's is live).
+    expect(sent).toEqual([
+      "build.failed",
+      "build.canceled",
+      "release.live",
+      "release.failed",
+      "release.rolled_back",
+      "release.approved",
+      "release.rejected",
+      "release.frozen",
+    ]);
     expect(slackMessage(ctxFixture("build.running"))).toEqual({ skip: "build.running is not a Slack event" });
   });
 
@@ -113,6 +123,9 @@ describe("slackMessage", () => {
       "release.failed": "release failed",
       "release.rolled_back": "rolled back",
       "build.canceled": "canceled",
+      "release.approved": "approved",
+      "release.rejected": "rejected",
+      "release.frozen": "frozen",
     };
     for (const [event, word] of Object.entries(words)) {
       const d = slackMessage(ctxFixture(event as "release.live", { build: buildFixture({ canceledBy: "user" }) }));
@@ -201,6 +214,65 @@ describe("slackMessage within Slack's limits", () => {
   ])("a commit URL that is %s is no link: the short sha shows as code", (_what, url) => {
     const msg = sent(slackMessage(ctxFixture("release.live", { build: buildFixture({ commit: { title: "t", url } }) })));
     expect(fieldsOf(msg.blocks[1])[0]).toBe("*Commit*\n`3f2a9c1b` t");
+  });
+});
+
+describe("slackMessage: the gates", () => {
+  const waiting = releaseFixture({
+    status: "awaiting_approval",
+    requiredApprovals: 2,
+    approvals: [{ by: "user:1", name: "ada <admin>", via: "api", at: "2026-01-01T10:03:00.000Z" }],
+  });
+
+  it("release.awaiting_approval: who approved so far and Approve / Reject buttons whose value is the release id", () => {
+    const msg = sent(slackMessage(ctxFixture("release.awaiting_approval", { release: waiting })));
+    expect(blockKitProblem(msg.blocks)).toBeUndefined();
+    expect(msg.text).toBe("shop 3f2a9c1b: release #3 to production awaits approval (1 of 2)");
+    expect(textOf(msg.blocks[0])).toBe(":raised_hand: *shop* release *#3* to *production* awaits approval: 1 of 2 (ada &lt;admin&gt;)");
+    const actions = msg.blocks[2] as { type: string; elements: { action_id: string; value: string; style: string }[] };
+    expect(actions.type).toBe("actions");
+    expect(actions.elements.map((e) => [e.action_id, e.value, e.style])).toEqual([
+      ["hoist.release.approve", "rel_xyz", "primary"],
+      ["hoist.release.reject", "rel_xyz", "danger"],
+    ]);
+  });
+
+  it("no buttons for a release that no longer waits", () => {
+    expect(slackMessage(ctxFixture("release.awaiting_approval", { release: releaseFixture({ status: "rejected" }) }))).toEqual({
+      skip: "release #3 is rejected now: no buttons for it",
+    });
+  });
+
+  it("approved, rejected and frozen say by whom, why and until when", () => {
+    const approved = sent(
+      slackMessage(
+        ctxFixture("release.approved", {
+          release: {
+            ...waiting,
+            approvals: [...(waiting.approvals ?? []), { by: "user:2", name: "bob", via: "slack", at: "2026-01-01T10:04:00.000Z" }],
+          },
+        }),
+      ),
+    );
+    expect(textOf(approved.blocks[0])).toBe(":white_check_mark: *shop* release *#3* to *production* is approved by ada &lt;admin&gt;, bob");
+    const rejection = { by: "user:2", name: "bob", via: "slack" as const, at: "2026-01-01T10:04:00.000Z", reason: "breaks <checkout>" };
+    const rejected = sent(slackMessage(ctxFixture("release.rejected", { release: releaseFixture({ status: "rejected", rejection }) })));
+    expect(textOf(rejected.blocks[0])).toBe(":no_entry: *shop* release *#3* to *production* was rejected by bob: breaks &lt;checkout&gt;");
+    const frozen = sent(
+      slackMessage(
+        ctxFixture("release.frozen", {
+          release: releaseFixture({
+            status: "frozen",
+            frozenUntil: "2026-12-07T07:00:00.000Z",
+            freeze: 'freeze "0 18 * * 5" (Europe/Berlin) for 62h',
+          }),
+        }),
+      ),
+    );
+    expect(textOf(frozen.blocks[0])).toBe(
+      ':snowflake: *shop* release *#3* to *production* is frozen until 2026-12-07T07:00:00.000Z (freeze "0 18 * * 5" (Europe/Berlin) for 62h); it deploys then',
+    );
+    for (const m of [approved, rejected, frozen]) expect(blockKitProblem(m.blocks)).toBeUndefined();
   });
 });
 

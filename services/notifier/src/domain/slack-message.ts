@@ -1,5 +1,6 @@
+import { slackActions } from "@hoist/shared";
 import type { IncomingWebhookSendArguments } from "@slack/webhook";
-import { buildUrl, commitUrl, formatDuration, type NotifyContext, refName, shortSha } from "./context.js";
+import { buildUrl, commitUrl, environmentOf, formatDuration, type NotifyContext, refName, shortSha } from "./context.js";
 
 type Blocks = NonNullable<IncomingWebhookSendArguments["blocks"]>;
 
@@ -168,6 +169,86 @@ function canceledMessage(ctx: NotifyContext): SlackMessage {
   };
 }
 
+function gateFields(ctx: NotifyContext): Blocks[number] {
+  return {
+    type: "section",
+    fields: [
+      { type: "mrkdwn", text: commitField(ctx) },
+      { type: "mrkdwn", text: authorField(ctx) },
+    ],
+  };
+}
+
+const names = (release: NonNullable<NotifyContext["release"]>) =>
+  escapeMrkdwn(cutText((release.approvals ?? []).map((a) => a.name).join(", ") || "nobody yet", 500));
+
+/** A release waiting for people: who approved so far, and the Approve / Reject buttons (value: the release id). */
+function awaitingMessage(ctx: NotifyContext, release: NonNullable<NotifyContext["release"]>): SlackMessage {
+  const { app, build } = ctx;
+  const env = environmentOf(release);
+  const have = release.approvals?.length ?? 0;
+  const need = release.requiredApprovals ?? 0;
+  return {
+    text: `${app.name} ${shortSha(build.sha)}: release #${release.number} to ${env} awaits approval (${have} of ${need})`,
+    blocks: [
+      section(
+        `:raised_hand: *${escapeMrkdwn(app.name)}* release *#${release.number}* to *${escapeMrkdwn(env)}* awaits approval: ${have} of ${need} (${names(release)})`,
+      ),
+      gateFields(ctx),
+      {
+        type: "actions",
+        block_id: `hoist-approval-${release.id}`,
+        elements: [
+          {
+            type: "button",
+            action_id: slackActions.approve,
+            text: { type: "plain_text", text: "Approve" },
+            style: "primary",
+            value: release.id,
+          },
+          {
+            type: "button",
+            action_id: slackActions.reject,
+            text: { type: "plain_text", text: "Reject" },
+            style: "danger",
+            value: release.id,
+            confirm: {
+              title: { type: "plain_text", text: "Reject this release?" },
+              text: { type: "plain_text", text: `Release #${release.number} of ${cutText(app.name, 60)} will not deploy to ${env}.` },
+              confirm: { type: "plain_text", text: "Reject" },
+              deny: { type: "plain_text", text: "Cancel" },
+            },
+          },
+        ],
+      },
+      footer(ctx),
+    ],
+  };
+}
+
+function gateMessage(ctx: NotifyContext, release: NonNullable<NotifyContext["release"]>): SlackMessage {
+  const { app, build } = ctx;
+  const env = environmentOf(release);
+  const name = escapeMrkdwn(app.name);
+  const head = `*${name}* release *#${release.number}* to *${escapeMrkdwn(env)}*`;
+  const short = `${app.name} ${shortSha(build.sha)}: release #${release.number} to ${env}`;
+  const [emoji, line, text] =
+    ctx.event === "release.approved"
+      ? [":white_check_mark:", `${head} is approved by ${names(release)}`, `${short} approved`]
+      : ctx.event === "release.rejected"
+        ? [
+            ":no_entry:",
+            `${head} was rejected by ${escapeMrkdwn(release.rejection?.name ?? "someone")}: ${escapeMrkdwn(firstLine(release.rejection?.reason, 500) ?? "no reason given")}`,
+            `${short} rejected`,
+          ]
+        : [
+            ":snowflake:",
+            `${head} is frozen until ${release.frozenUntil ?? "the freeze ends"} (${escapeMrkdwn(firstLine(release.freeze, 300) ?? "a deploy freeze")}); it deploys then`,
+            `${short} frozen`,
+          ];
+  return { text, blocks: [section(`${emoji} ${line}`), gateFields(ctx), footer(ctx)] };
+}
+
 /**
  * The Slack message for an event, or why there is none. Only outcomes people act on are
  * announced: live, build failed, release failed / rolled back, and a cancel a user asked for.
@@ -209,6 +290,15 @@ export function slackMessage(ctx: NotifyContext): SlackDecision {
           release.reason,
         ),
       };
+    case "release.awaiting_approval":
+      if (!release) return { skip: "release.awaiting_approval without a release" };
+      if (release.status !== "awaiting_approval") return { skip: `release #${release.number} is ${release.status} now: no buttons for it` };
+      return { send: awaitingMessage(ctx, release) };
+    case "release.approved":
+    case "release.rejected":
+    case "release.frozen":
+      if (!release) return { skip: `${event} without a release` };
+      return { send: gateMessage(ctx, release) };
     case "build.canceled":
       if (build.canceledBy !== "user") return { skip: `not announced: build ${build.canceledBy ?? "canceled"} without a user asking` };
       return { send: canceledMessage(ctx) };

@@ -1,5 +1,5 @@
 import { createHash, createHmac } from "node:crypto";
-import { buildUrl, eventTime, type NotifyContext } from "./context.js";
+import { buildUrl, environmentOf, eventTime, type NotifyContext } from "./context.js";
 import { PermanentDeliveryError } from "./errors.js";
 
 /**
@@ -47,6 +47,13 @@ export function webhookBody(ctx: NotifyContext): { type: string; timestamp: stri
             deployingAt: release.deployingAt,
             liveAt: release.liveAt,
             finishedAt: release.finishedAt,
+            environment: environmentOf(release),
+            // The gates: who approved (names and how, never tokens), a rejection, a freeze, an override.
+            requiredApprovals: release.requiredApprovals,
+            approvals: release.approvals,
+            rejection: release.rejection,
+            frozenUntil: release.frozenUntil,
+            override: release.override,
           }
         : null,
     },

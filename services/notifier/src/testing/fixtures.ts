@@ -41,6 +41,7 @@ export function releaseFixture(over: Partial<Release> = {}): Release {
   return {
     id: "rel_xyz",
     app: "shop",
+    environment: "production",
     number: 3,
     buildId: "bld_abc",
     status: "live",

@@ -26,8 +26,11 @@ export class BuildLifecycle {
     return this.move(id, ["queued"], { status: "running", startedAt: nowIso() });
   }
 
-  /** running → succeeded with its release and images (build.succeeded, naming the release). */
-  succeed(id: string, done: { releaseId: string; images: NonNullable<Build["images"]> }): Promise<TransitionResult<Build>> {
+  /** running → succeeded with its releases (one per auto environment) and images (build.succeeded, naming the first release). */
+  succeed(
+    id: string,
+    done: { releaseId?: string; releases?: NonNullable<Build["releases"]>; images: NonNullable<Build["images"]> },
+  ): Promise<TransitionResult<Build>> {
     return this.move(id, ["running"], { status: "succeeded", finishedAt: nowIso(), ...done });
   }
 

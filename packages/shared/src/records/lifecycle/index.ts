@@ -1,4 +1,5 @@
 export * from "./builds.js";
+export * from "./gates.js";
 export * from "./lock.js";
 export * from "./move.js";
 export * from "./outbox.js";

@@ -174,4 +174,47 @@ describe("record lifecycles over real Redis", () => {
       ].sort(),
     );
   });
+
+  it("keeps each environment's releases apart: its own lock, supersede order and live release; events name the environment", async () => {
+    const app = await newApp("web");
+    await records.environments.create(app, { name: "staging", target: { kind: "local", services: {} } });
+    const build = await newBuild();
+    const releases = new ReleaseLifecycle(records, queues);
+    const prodLock = { key: records.keys.deployLock("web"), token: "1" };
+    const stagingLock = { key: records.keys.deployLock("web@staging"), token: "1" };
+    await redis.set(prodLock.key, "1");
+    await redis.set(stagingLock.key, "1");
+    const p1 = await records.releases.create({ app: "web", buildId: build.id, images: [] });
+    // As an older Hoist stored it: no environment field (its events say production).
+    await redis.hdel(records.keys.release(p1.id), "environment");
+    const s1 = await records.releases.create({ app: "web", environment: "staging", buildId: build.id, images: [] });
+    const s2 = await records.releases.create({ app: "web", environment: "staging", buildId: build.id, images: [] });
+    // Staging's release 2 going live supersedes staging's release 1, never production's release 1.
+    expect(await releases.begin(s2, stagingLock)).toEqual({ kind: "deploying" });
+    await releases.goLive(s2, stagingLock);
+    expect(await releases.begin(p1, prodLock)).toEqual({ kind: "deploying" });
+    expect(await releases.goLive(p1, prodLock)).toEqual({ rolledBack: false });
+    expect(await releases.begin(s1, stagingLock)).toEqual({ kind: "superseded", by: s2.id });
+    expect(await redis.get(records.keys.liveRelease("web"))).toBe(p1.id);
+    expect(await redis.get(records.keys.liveRelease("web@staging"))).toBe(s2.id);
+    const live = await queues.queue("notify").getJob(`slack.release.live.${s2.id}`);
+    expect(live?.data).toEqual({
+      kind: "slack",
+      event: "release.live",
+      buildId: build.id,
+      releaseId: s2.id,
+      app: "web",
+      environment: "staging",
+    });
+    expect((await queues.queue("notify").getJob(`slack.release.live.${p1.id}`))?.data).toMatchObject({ environment: "production" });
+
+    // Staging moves on to another build: its replaced release expires, but the build stays kept
+    // while production's live release runs it.
+    const other = await newBuild();
+    const s3 = await records.releases.create({ app: "web", environment: "staging", buildId: other.id, images: [] });
+    await releases.begin(s3, stagingLock);
+    expect(await releases.goLive(s3, stagingLock)).toEqual({ replaced: s2.id, rolledBack: false });
+    expect(await redis.pttl(records.keys.release(s2.id))).toBeGreaterThan(0);
+    expect(await redis.pttl(records.keys.build(build.id))).toBe(-1);
+  });
 });

@@ -57,10 +57,10 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-/** The app's lock, fencing counter and waiters, from the key catalog. */
-export function lockKeys(prefix: string, app: string) {
+/** A deploy unit's lock, fencing counter and waiters, from the key catalog. */
+export function lockKeys(prefix: string, unit: string) {
   const keys = recordKeys(prefix);
-  return { lock: keys.deployLock(app), fence: keys.deployFence(app), waiters: keys.deployWaiters(app) };
+  return { lock: keys.deployLock(unit), fence: keys.deployFence(unit), waiters: keys.deployWaiters(unit) };
 }
 
 const defined = new WeakSet<Redis>();
@@ -89,7 +89,8 @@ interface LockWaiting {
 }
 
 /**
- * One deploy per app across every deployer process. The lock expires after `ttlMs` unless its
+ * One deploy per deploy unit (an app's environment, `app` here being its unit: environments/names.ts
+ * deployUnit; production's is the app's name) across every deployer process. The lock expires after `ttlMs` unless its
  * holder renews it (every ttl/3), so a crashed holder frees the app; the fencing token lets the
  * release lifecycle refuse writes from a holder that lost the lock while paused. A deploy that finds
  * the lock held is registered as a waiter and woken by the release (`wake`), so it does not wait

@@ -34,9 +34,7 @@ end
 local function fenced(lockKey)
   return a.token == nil or redis.call('GET', lockKey) == a.token
 end
-local function emit(outbox, kind, key, id, status)
-  local event = E[kind][status]
-  if not event then return {} end
+local function emitEvent(outbox, kind, key, id, event, status)
   local app = field(key, 'app') or ''
   local appKey = a.appPrefix .. app
   local known = redis.call('EXISTS', appKey) == 1
@@ -47,6 +45,7 @@ local function emit(outbox, kind, key, id, status)
   else
     p.buildId = field(key, 'buildId')
     p.releaseId = id
+    p.environment = field(key, 'environment') or 'production'
   end
   if a.trace then p.trace = a.trace end
   local out = {}
@@ -62,6 +61,11 @@ local function emit(outbox, kind, key, id, status)
     end
   end
   return out
+end
+local function emit(outbox, kind, key, id, status)
+  local event = E[kind][status]
+  if not event then return {} end
+  return emitEvent(outbox, kind, key, id, event, status)
 end
 local function move(kind, key, to, from, sets)
   local raw = redis.call('HGET', key, 'status')

@@ -1,3 +1,4 @@
+import { deployUnit } from "../../environments/names.js";
 import type { JobQueues } from "../../queues/producer.js";
 import type { Records } from "../repos.js";
 import type { Release, ReleaseStatus } from "../schemas.js";
@@ -12,14 +13,15 @@ export type BeginResult =
   | { kind: "superseded"; by: string }
   | { kind: "missing" };
 
-/** What fences a deploy's writes: the app lock's key and the token it was taken with. */
+/** What fences a deploy's writes: the deploy unit's lock key and the token it was taken with. */
 type LockToken = { key: string; token: string };
 
 const nowJson = () => JSON.stringify(new Date().toISOString());
 
 /**
  * The release lifecycle: pending → deploying → live → retired | rolled_back, or failed. Each
- * transition is one script, fenced by the app lock's token, that writes its notify jobs with it
+ * transition is one script, fenced by the lock token of the release's deploy unit (its app's
+ * environment: a newer release supersedes only within it, and it has its own live release), that writes its notify jobs with it
  * (sent at once, or by the outbox drainer should this process die first).
  */
 export class ReleaseLifecycle {
@@ -36,7 +38,7 @@ export class ReleaseLifecycle {
   async begin(release: Release, lock: LockToken): Promise<BeginResult> {
     const keys = this.records.keys;
     const [code, val, outbox] = await lifecycleScripts(this.records.redis).begin(
-      [lock.key, keys.release(release.id), keys.appReleases(release.app), keys.notifyOutbox],
+      [lock.key, keys.release(release.id), keys.environmentReleases(release.app, release.environment), keys.notifyOutbox],
       scriptContext(keys, lock.token),
       nowJson(),
       String(release.number),
@@ -58,7 +60,7 @@ export class ReleaseLifecycle {
   async goLive(release: Release, lock: LockToken): Promise<{ replaced?: string; rolledBack: boolean }> {
     const keys = this.records.keys;
     const [code, val, outbox] = await lifecycleScripts(this.records.redis).goLive(
-      [lock.key, keys.release(release.id), keys.liveRelease(release.app), keys.notifyOutbox],
+      [lock.key, keys.release(release.id), keys.liveRelease(deployUnit(release.app, release.environment)), keys.notifyOutbox],
       scriptContext(keys, lock.token),
       nowJson(),
       keys.release(""),
@@ -73,13 +75,13 @@ export class ReleaseLifecycle {
   }
 
   /**
-   * Fails a pending or deploying release; false when it had already finished. Without a lock,
+   * Fails a release not finished yet (pending, held at its gates, deploying); false when it had already finished. Without a lock,
    * only for giving up on a dead job (or one never queued), which no deploy holds.
    */
   async fail(release: Pick<Release, "id" | "app">, reason: string, lock: LockToken | undefined): Promise<boolean> {
     const res = await this.move(
       release,
-      ["pending", "deploying"],
+      ["pending", "awaiting_approval", "frozen", "deploying"],
       { status: "failed", reason, finishedAt: new Date().toISOString() },
       lock,
     );

@@ -15,7 +15,14 @@ export const transitions = {
     canceled: [],
   } satisfies Record<BuildStatus, readonly BuildStatus[]>,
   release: {
-    pending: ["deploying", "failed"],
+    // The deployer's gate holds a release for approvals or a freeze before it deploys.
+    pending: ["deploying", "failed", "awaiting_approval", "frozen"],
+    // Approved (and no freeze open): deploys; approved into a freeze: frozen. Failed: superseded
+    // by a newer release awaiting approval, or its job gave up.
+    awaiting_approval: ["deploying", "frozen", "rejected", "failed"],
+    // frozen → frozen: a freeze that ends where another begins holds it on (frozenUntil moves);
+    // → awaiting_approval: its environment asks for approvals since it froze.
+    frozen: ["deploying", "frozen", "awaiting_approval", "rejected", "failed"],
     // deploying → deploying: an attempt that crashed mid-deploy is begun again (targets converge).
     deploying: ["deploying", "live", "failed"],
     live: ["retired", "rolled_back"],
@@ -23,6 +30,7 @@ export const transitions = {
     retired: ["pending"],
     rolled_back: ["pending"],
     failed: ["pending"],
+    rejected: ["pending"],
   } satisfies Record<ReleaseStatus, readonly ReleaseStatus[]>,
 } as const;
 
@@ -40,6 +48,9 @@ export const statusEvents = {
     live: "release.live",
     failed: "release.failed",
     rolled_back: "release.rolled_back",
+    awaiting_approval: "release.awaiting_approval",
+    frozen: "release.frozen",
+    rejected: "release.rejected",
   } satisfies Partial<Record<ReleaseStatus, NotifyEvent>>,
 } as const;
 

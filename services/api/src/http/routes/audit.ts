@@ -1,5 +1,5 @@
+import { auditQuerySchema } from "@hoist/shared";
 import { Router } from "express";
-import { auditQuerySchema } from "../../auth/audit-log.js";
 import type { AuthServices } from "../../auth/guard.js";
 
 /** `GET /v1/audit?app=&actor=&since=` (paged by `cursor`) and its JSON-lines export. */

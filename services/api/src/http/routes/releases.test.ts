@@ -94,6 +94,7 @@ describe("releases API", () => {
     expect(list[1]).toEqual({
       id: r2.id,
       app: "shop",
+      environment: "production",
       number: 2,
       buildId: r2.buildId,
       status: "failed",
@@ -101,7 +102,7 @@ describe("releases API", () => {
       createdAt: r2.createdAt,
       liveAt: r2.liveAt,
     });
-    expect(Object.keys(list[0]!).sort()).toEqual(["app", "buildId", "createdAt", "id", "liveAt", "number", "status"]);
+    expect(Object.keys(list[0]!).sort()).toEqual(["app", "buildId", "createdAt", "environment", "id", "liveAt", "number", "status"]);
     expect(JSON.stringify(body)).not.toContain("ciphertext");
     expect((await call("GET", "/apps/shop/releases?limit=1&offset=1")).body.releases).toHaveLength(1);
   });
@@ -110,7 +111,16 @@ describe("releases API", () => {
     const r = await release("live");
     expect(await call("GET", `/releases/${r.id}`)).toEqual({
       status: 200,
-      body: { id: r.id, app: "shop", number: r.number, buildId: r.buildId, status: "live", createdAt: r.createdAt, liveAt: r.liveAt },
+      body: {
+        id: r.id,
+        app: "shop",
+        environment: "production",
+        number: r.number,
+        buildId: r.buildId,
+        status: "live",
+        createdAt: r.createdAt,
+        liveAt: r.liveAt,
+      },
     });
     expect(await call("GET", "/releases/rel_nope")).toEqual({
       status: 404,

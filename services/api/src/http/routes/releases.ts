@@ -1,33 +1,9 @@
-import { appNameSchema, idSchema, type Release } from "@hoist/shared";
+import { appNameSchema, environmentNameSchema, idSchema, PRODUCTION } from "@hoist/shared";
 import { Router } from "express";
 import { z } from "zod";
 import type { ApiDeps } from "../../deps.js";
 import { promoteRelease, requireApp, rollbackApp } from "../../domain/releases.js";
-
-/** What the API shows of a release (the sealed environment and image digests stay inside). */
-interface ReleaseView {
-  id: string;
-  app: string;
-  number: number;
-  buildId: string;
-  status: Release["status"];
-  reason?: string;
-  createdAt: string;
-  liveAt?: string;
-}
-
-function releaseView(r: Release): ReleaseView {
-  return {
-    id: r.id,
-    app: r.app,
-    number: r.number,
-    buildId: r.buildId,
-    status: r.status,
-    ...(r.reason !== undefined ? { reason: r.reason } : {}),
-    createdAt: r.createdAt,
-    ...(r.liveAt !== undefined ? { liveAt: r.liveAt } : {}),
-  };
-}
+import { releaseView } from "../../domain/views.js";
 
 const appParams = z.object({ app: appNameSchema });
 const releaseParams = z.object({ app: appNameSchema, id: idSchema });
@@ -35,6 +11,8 @@ const idParams = z.object({ id: idSchema });
 const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   offset: z.coerce.number().int().min(0).default(0),
+  /** The environment's releases (default production: the app's releases before environments). */
+  environment: environmentNameSchema.default(PRODUCTION),
 });
 
 /**
@@ -46,9 +24,9 @@ export function releasesRouter(deps: ApiDeps): Router {
 
   router.get("/apps/:app/releases", async (req, res) => {
     const { app } = appParams.parse(req.params);
-    const { limit, offset } = listQuery.parse(req.query);
+    const { limit, offset, environment } = listQuery.parse(req.query);
     await requireApp(deps, app);
-    const releases = await deps.records.releases.listByApp(app, limit, offset);
+    const releases = await deps.records.releases.listByEnvironment(app, environment, limit, offset);
     res.json({ releases: releases.map(releaseView) });
   });
 

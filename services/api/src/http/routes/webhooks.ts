@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { type App, type SecretBox, SpanKind, secretContexts, withSpan } from "@hoist/shared";
+import { type App, type AuditLog, type SecretBox, SpanKind, secretContexts, withSpan } from "@hoist/shared";
 import { type Request, type Response, Router } from "express";
-import type { AuditLog } from "../../auth/audit-log.js";
 import { type ApiDeps, buildPorts } from "../../deps.js";
 import { acceptPush, type PushDelivery, type PushOutcome, storeUnavailable, withStoreDeadline } from "../../domain/accept-push.js";
 import { verifyStandardSignature } from "../../domain/signature.js";
@@ -56,13 +55,23 @@ export function webhookHookId(req: IncomingMessage): string | undefined {
 
 export type WebhookHandler = (req: IncomingMessage, res: ServerResponse, hookId: string) => Promise<void>;
 
-/** A build a push started, in the audit log (after the answer: GitLab does not wait for it). */
-async function auditPush(audit: AuditLog, deps: ApiDeps, buildId: string, req: IncomingMessage): Promise<void> {
+/**
+ * A build a push started, in the audit log (after the answer: GitLab does not wait for it). The
+ * actor is the pushing user's GitLab username when the payload names one (GitLab vouches for it:
+ * the delivery carried the hook's secret), else `gitlab`.
+ */
+async function auditPush(
+  audit: AuditLog,
+  deps: ApiDeps,
+  queued: { buildId: string; pusher?: string },
+  req: IncomingMessage,
+): Promise<void> {
+  const { buildId } = queued;
   try {
     const build = await deps.records.builds.get(buildId);
     await audit.append({
       at: new Date().toISOString(),
-      actor: "gitlab",
+      actor: queued.pusher ?? "gitlab",
       actorKind: "gitlab",
       via: "webhook",
       action: "build.create",
@@ -117,7 +126,7 @@ export function webhookHandler(deps: ApiDeps, audit?: AuditLog): WebhookHandler 
           if ("buildId" in outcome) span.setAttribute("hoist.build_id", outcome.buildId);
           if (status === 202) span.setAttribute("http.response.status_code", status);
           reply(res, status, body);
-          if (outcome.kind === "queued" && audit) await auditPush(audit, deps, outcome.buildId, req);
+          if (outcome.kind === "queued" && audit) await auditPush(audit, deps, outcome, req);
         },
       );
     } catch (err) {

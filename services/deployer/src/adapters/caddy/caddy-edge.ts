@@ -23,6 +23,15 @@ import {
   upstreamStatusSchema,
 } from "./schemas.js";
 
+/**
+ * A Hoist id as a segment of an admin API path: escaped, except '@' (another environment's deploy
+ * unit, `hoist-web@staging.web`), which a path segment may hold as it is. Caddy resolves `/id/<id>`
+ * to the config path with the segment as sent: `%40` would name a server key that does not exist.
+ */
+function idSegment(id: string): string {
+  return encodeURIComponent(id).replace(/%40/g, "@");
+}
+
 export type HoistRoute =
   | (ServiceRef & {
       kind: "port";
@@ -65,7 +74,7 @@ function invalid(what: string, err: z.ZodError): CaddyAdminError {
 }
 
 function routePath(id: string): string {
-  return `/config/apps/http/servers/${encodeURIComponent(id)}/routes/0`;
+  return `/config/apps/http/servers/${idSegment(id)}/routes/0`;
 }
 
 /**
@@ -88,7 +97,7 @@ export class CaddyEdge {
     const checked = portSpecSchema.safeParse(spec);
     if (!checked.success) throw invalid(`port route for ${spec.app}/${spec.service}`, checked.error);
     const id = portRouteId(spec);
-    const serverPath = `/config/apps/http/servers/${encodeURIComponent(id)}`;
+    const serverPath = `/config/apps/http/servers/${idSegment(id)}`;
     await this.ensurePath(["apps", "http", "servers"], {});
     await this.retryOnConflict(async () => {
       const text = await this.api.getText(serverPath);
@@ -127,7 +136,7 @@ export class CaddyEdge {
       const draining = [...new Set([...previous, ...(opts.forgetParked ? [] : parked)])].filter((u) => !next.includes(u));
       await this.api.change(
         "PATCH",
-        `/id/${encodeURIComponent(id)}/handle`,
+        `/id/${idSegment(id)}/handle`,
         routeHandle({ ...serving, upstreams: next.map((d) => ({ dial: d })) }, draining),
         [routePath(id), configHash(text)],
       );
@@ -143,7 +152,7 @@ export class CaddyEdge {
     await this.retryOnConflict(async () => {
       const { route, text } = await this.readPortRouteText(id);
       if (route.handle[0].routes.length < 2) return;
-      await this.api.change("PATCH", `/id/${encodeURIComponent(id)}/handle`, routeHandle(route.handle[0].routes[0]?.handle[0] ?? {}, []), [
+      await this.api.change("PATCH", `/id/${idSegment(id)}/handle`, routeHandle(route.handle[0].routes[0]?.handle[0] ?? {}, []), [
         routePath(id),
         configHash(text),
       ]);
@@ -221,7 +230,7 @@ export class CaddyEdge {
     const parsed = parseRouteId(id);
     if (!parsed) throw new CaddyAdminError(`${id} is not a Hoist route id (hoist-<app>.<service>[~hosts])`, undefined, false);
     if (parsed.kind === "port") {
-      const path = `/config/apps/http/servers/${encodeURIComponent(id)}`;
+      const path = `/config/apps/http/servers/${idSegment(id)}`;
       const text = await this.api.getText(path).catch(() => "null\n");
       if (JSON.parse(text) !== null) await this.api.change("DELETE", path);
     } else {
@@ -361,7 +370,7 @@ export class CaddyEdge {
 
   private async deleteById(id: string): Promise<void> {
     try {
-      await this.api.change("DELETE", `/id/${encodeURIComponent(id)}`);
+      await this.api.change("DELETE", `/id/${idSegment(id)}`);
     } catch (err) {
       if (!(err instanceof CaddyAdminError && err.status === 404)) throw err;
     }

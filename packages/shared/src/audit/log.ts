@@ -1,22 +1,31 @@
-import { type Redis, recordKeys } from "@hoist/shared";
+import type { Redis } from "ioredis";
 import { z } from "zod";
+import { recordKeys } from "../records/keys.js";
 
-/** One audit entry: who did what, on which app, how, from where, and when. */
+/**
+ * One audit entry: who did what, on which app (and environment: null when the write concerned none),
+ * how, from where, and when. `actorKind` `gitlab`: GitLab said who (a push); `service`: a worker
+ * (builder, deployer, notifier) acting on its own, e.g. opening a secret for a job.
+ */
 const auditEntrySchema = z.object({
   at: z.string(),
   actor: z.string(),
-  actorKind: z.enum(["bootstrap", "token", "user", "gitlab"]),
+  actorKind: z.enum(["bootstrap", "token", "user", "gitlab", "service"]),
   via: z.enum(["api", "cli", "dashboard", "webhook", "slack", "worker"]),
   action: z.string(),
   app: z.string().optional(),
-  environment: z.string().optional(),
+  environment: z.string().nullable().default(null),
   target: z.string().optional(),
   before: z.unknown().optional(),
   after: z.unknown().optional(),
   address: z.string().optional(),
   status: z.number().optional(),
 });
+/** An entry as read back: `environment` always present (null when the write concerned none). */
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
+/** An entry as written: `environment` may be left out (null). */
+export type NewAuditEntry = z.input<typeof auditEntrySchema>;
+export type AuditVia = AuditEntry["via"];
 
 export const auditQuerySchema = z
   .object({
@@ -39,23 +48,29 @@ const MASK = "••••";
 /** Field names whose values never enter the log: a secret's presence is logged, not the secret. */
 const SECRET_NAME = /secret|token|password|private|key|slack|webhookurl|^env$/i;
 
-/** A copy of `value` with every secret-named field (at any depth) replaced by a mask. */
+/** What may stay of a secret-named field: nothing set (null), or whether it is (`true`, `{ configured: true }`). */
+const presenceOnly = (v: unknown) =>
+  v === null ||
+  v === undefined ||
+  typeof v === "boolean" ||
+  (typeof v === "object" && !Array.isArray(v) && Object.values(v).every((x) => typeof x === "boolean"));
+
+/**
+ * A copy of `value` with every secret-named field (at any depth) replaced by a mask, unless it
+ * only says whether the secret is set: a change of a secret shows as set/unset, never its value.
+ */
 export function maskSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(maskSecrets);
   if (value && typeof value === "object") {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [
-        k,
-        SECRET_NAME.test(k) && v !== null && v !== undefined && typeof v !== "boolean" ? MASK : maskSecrets(v),
-      ]),
-    );
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_NAME.test(k) && !presenceOnly(v) ? MASK : maskSecrets(v)]));
   }
   return value;
 }
 
 /**
  * The audit log: a Redis stream, one entry per write, trimmed to `retentionDays` by entry age
- * (MINID) on each append. Entries are read oldest first, filtered, in pages.
+ * (MINID) on each append. Entries are read oldest first, filtered, in pages. The workers' Redis
+ * users may only append (XADD) to it: they cannot read, trim or delete it (redis/acl.ts).
  */
 export class AuditLog {
   private readonly key: string;
@@ -67,9 +82,10 @@ export class AuditLog {
     this.key = recordKeys(prefix).audit;
   }
 
-  async append(entry: AuditEntry): Promise<void> {
+  async append(entry: NewAuditEntry): Promise<void> {
     const masked = {
       ...entry,
+      environment: entry.environment ?? null,
       ...(entry.before !== undefined ? { before: maskSecrets(entry.before) } : {}),
       ...(entry.after !== undefined ? { after: maskSecrets(entry.after) } : {}),
     };
