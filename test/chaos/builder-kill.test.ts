@@ -86,7 +86,13 @@ describe("chaos 1: builder killed with kill -9 at random points", () => {
       );
       const statuses = final.map((b) => b.status);
       const releases = await Promise.all(builds.map((b) => world.records.releases.listByApp(b.app)));
-      const deployJobs = await world.queues.queue("deploy").getJobs(["waiting", "prioritized", "delayed", "active", "completed", "failed"]);
+      // A build job that stalled out after its build succeeded has its deploy job sent by the
+      // worker's failed handler, a moment after the job is failed: wait for it (bounded).
+      const wanted = final.filter((b) => b.status === "succeeded").length;
+      const readDeployJobs = () =>
+        world.queues.queue("deploy").getJobs(["waiting", "prioritized", "delayed", "active", "completed", "failed"]);
+      // Not there in time: the assertions below say which build lacks its deploy job.
+      const deployJobs = await untilSettled(readDeployJobs, (jobs) => jobs.length >= wanted, 10_000).catch(readDeployJobs);
       const releaseIds = deployJobs.map((j) => j.data.releaseId as string);
       const succeeded = statuses.filter((s) => s === "succeeded").length;
       const reasons = [...new Set(final.filter((b) => b.status === "failed").map((b) => b.reason))];

@@ -107,6 +107,15 @@ describe("environments over real Redis", () => {
     await expect(environmentPolicy(records, "nope", "production")).rejects.toThrow(NotFoundError);
   });
 
+  it("lists environments in creation order, also those made within the same millisecond", async () => {
+    const app = await newApp("web");
+    const names = ["zeta", "eta", "delta", "beta", "alpha"];
+    // Sent back to back on one connection: Redis sees them in this order, most within one millisecond.
+    await Promise.all(names.map((name) => records.environments.create(app, { name, target: local(9) })));
+    expect(await records.environments.names("web")).toEqual(["production", ...names]);
+    expect((await records.environments.list(app)).map((e) => e.name)).toEqual(["production", ...names]);
+  });
+
   it("production's target and variables are the app record's; its policy is kept beside it", async () => {
     const app = await newApp("web", { env: sealed("v1") });
     await records.apps.update("web", { gitlab: { connectionId: "glc_1", projectId: 7 } });

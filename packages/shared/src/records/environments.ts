@@ -114,7 +114,7 @@ export class EnvironmentRepo {
       createdAt: now,
       updatedAt: now,
     });
-    const created = await recordScripts(this.redis).createUnique(
+    const created = await recordScripts(this.redis).createUniqueLast(
       this.keys.environment(app.name, record.name),
       this.keys.appEnvironments(app.name),
       Date.parse(now),

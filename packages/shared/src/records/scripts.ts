@@ -9,6 +9,19 @@ redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
 return 1`;
 
 /**
+ * As CREATE_UNIQUE, for an index read in creation order: two records made in the same
+ * millisecond would tie and sort by name, so the score is at least one above the last one's.
+ */
+const CREATE_UNIQUE_LAST = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local score = tonumber(ARGV[1])
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+if last[2] and tonumber(last[2]) >= score then score = tonumber(last[2]) + 1 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('ZADD', KEYS[2], score, ARGV[2])
+return 1`;
+
+/**
  * Numbers and creates a per-app record in its first status, unless it exists (returns {0}: a
  * retried step must not renumber or overwrite it), and writes the notify jobs of that status to
  * the outbox. KEYS: seq, record, index, outbox. ARGV: context (see lifecycle/lua.ts), kind,
@@ -83,6 +96,8 @@ return 1`;
 
 export interface RecordScripts {
   createUnique(record: string, index: string, score: number, member: string, ...fields: string[]): Promise<number>;
+  /** createUnique whose index keeps creation order even within one millisecond. */
+  createUniqueLast(record: string, index: string, score: number, member: string, ...fields: string[]): Promise<number>;
   createNumbered(
     keys: { seq: string; record: string; index: string; outbox: string },
     ctx: string,
@@ -113,6 +128,7 @@ const defined = new WeakSet<Redis>();
 export function recordScripts(redis: Redis): RecordScripts {
   if (!defined.has(redis)) {
     redis.defineCommand("hoistCreateUnique", { numberOfKeys: 2, lua: CREATE_UNIQUE });
+    redis.defineCommand("hoistCreateUniqueLast", { numberOfKeys: 2, lua: CREATE_UNIQUE_LAST });
     redis.defineCommand("hoistCreateNumbered", { numberOfKeys: 4, lua: CREATE_NUMBERED });
     redis.defineCommand("hoistCreateNumberedOnce", { numberOfKeys: 7, lua: CREATE_NUMBERED_ONCE });
     redis.defineCommand("hoistUndoCreateOnce", { numberOfKeys: 6, lua: UNDO_CREATE_ONCE });
@@ -125,6 +141,8 @@ export function recordScripts(redis: Redis): RecordScripts {
   return {
     createUnique: (record, index, score, member, ...fields) =>
       r.hoistCreateUnique!(record, index, score, member, ...fields) as Promise<number>,
+    createUniqueLast: (record, index, score, member, ...fields) =>
+      r.hoistCreateUniqueLast!(record, index, score, member, ...fields) as Promise<number>,
     createNumbered: (k, ctx, kind, member, ...fields) =>
       r.hoistCreateNumbered!(k.seq, k.record, k.index, k.outbox, ctx, kind, member, ...fields) as Promise<[number, string[]]>,
     createNumberedOnce: (k, ctx, member, now, expiresAt, ...fields) =>

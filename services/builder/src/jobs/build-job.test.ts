@@ -256,6 +256,25 @@ describe("build job against podman, the registry and git over sshd", () => {
     );
   });
 
+  it("a job BullMQ failed on its own after its build succeeded still sends the deploy jobs it had not sent", async () => {
+    const { app, buildId } = await world.createAppAndBuild({ sha: shaA });
+    expect((await builder.run(buildId)).error).toBeUndefined();
+    const { releaseId } = await world.records.builds.require(buildId);
+    // Other tests of this file leave their deploy jobs in the same queue.
+    const deployJobs = async () =>
+      (await world.queues.queue("deploy").getJobs(["waiting", "prioritized", "delayed", "active"])).filter(
+        (j) => j.data.releaseId === releaseId,
+      );
+    const [sent] = await deployJobs();
+    // As if the worker died between the build's success and the deploy job, then stalled out.
+    await sent?.remove();
+    expect(await deployJobs()).toHaveLength(0);
+    await failOrphanedBuild(builder.deps, buildId, "job stalled more than allowable limit");
+    expect((await world.records.builds.require(buildId)).status).toBe("succeeded");
+    expect((await deployJobs()).map((j) => j.data)).toEqual([{ kind: "deploy", releaseId }]);
+    expect(await world.records.releases.listByApp(app)).toHaveLength(1);
+  }, 120_000);
+
   it("a build canceled before it started is skipped without work", async () => {
     const { buildId } = await world.createAppAndBuild({ sha: shaA });
     await world.records.builds.transition(buildId, ["queued"], { status: "canceled", canceledBy: "superseded" });

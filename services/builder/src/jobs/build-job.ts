@@ -78,7 +78,12 @@ async function releasesToMake(records: Records, build: Build, app: App | undefin
  * build.succeeded events go with it) and enqueues their deploy jobs. Every step is idempotent, so a
  * crash between any two is repaired by running this again.
  */
-async function finishSucceeded(deps: BuildJobDeps, build: Build, images: NonNullable<Build["images"]>, knownApp?: App): Promise<Made> {
+async function finishSucceeded(
+  deps: Pick<BuildJobDeps, "records" | "queues">,
+  build: Build,
+  images: NonNullable<Build["images"]>,
+  knownApp?: App,
+): Promise<Made> {
   const { records, queues } = deps;
   const app = knownApp ?? (await records.apps.get(build.app));
   const { made, env } = await releasesToMake(records, build, app);
@@ -267,6 +272,13 @@ export async function failOrphanedBuild(
   buildId: string,
   message: string,
 ): Promise<void> {
+  const build = await deps.records.builds.get(buildId);
+  if (build?.status === "succeeded" && build.images) {
+    // Its worker died after the build succeeded but before every deploy job went out, and no
+    // attempt is left to finish that: send them now (idempotent), or the release never deploys.
+    await finishSucceeded(deps, build, build.images);
+    return;
+  }
   const reason = `builder: ${oneLine(stalledReason(message))}`;
   const res = await new BuildLifecycle(deps.records, deps.queues).fail(buildId, reason, { from: ["running", "queued"] });
   if (res.ok) {

@@ -1,56 +1,29 @@
-import { randomBytes } from "node:crypto";
-import { once } from "node:events";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { createLogger, JobQueues, LocalSecretBox, parseEnv, Records, type Redis, secretContexts } from "@hoist/shared";
-import { deletePrefix, testRedis, uniquePrefix } from "@hoist/shared/testing";
-import express from "express";
+import { type Records, secretContexts } from "@hoist/shared";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { envSchema } from "../../config.js";
 import type { ApiDeps } from "../../deps.js";
-import { AppCache } from "../../domain/app-cache.js";
-import { errorHandler, notFoundHandler } from "../errors.js";
+import { type RouteServer, startRouteServer } from "../../testing/route-server.js";
 import { environmentsRouter } from "./environments.js";
 import { releasesRouter } from "./releases.js";
 
-let redis: Redis;
-let prefix: string;
 let records: Records;
 let deps: ApiDeps;
-let server: Server;
+let world: RouteServer;
 let base: string;
 
 const web = (port: number) => ({ kind: "local" as const, services: { web: { port } } });
 const freeze = { cron: "0 18 * * 5", duration: "62h", timezone: "Europe/Berlin" };
 
 beforeEach(async () => {
-  redis = testRedis("producer");
-  if (redis.status !== "ready") await once(redis, "ready");
-  prefix = uniquePrefix("envs-api");
-  records = new Records(redis, prefix);
-  deps = {
-    config: parseEnv(envSchema, { HOIST_API_TOKEN: "t".repeat(32), REDIS_URL: process.env.REDIS_URL }),
-    log: createLogger({ service: "api-test", level: "silent" }),
-    redis,
-    records,
-    queues: new JobQueues(redis, prefix),
-    secrets: new LocalSecretBox(randomBytes(32)),
-    apps: new AppCache(records),
-  };
-  const app = express();
-  app.use(express.json());
-  // What authorize() sets in the API: the caller's role on the app (here: from a test header).
-  app.use((req, res, next) => {
-    res.locals.role = req.get("x-test-role") ?? "maintainer";
-    next();
+  world = await startRouteServer("envs-api", (app, deps) => {
+    // What authorize() sets in the API: the caller's role on the app (here: from a test header).
+    app.use((req, res, next) => {
+      res.locals.role = req.get("x-test-role") ?? "maintainer";
+      next();
+    });
+    app.use("/v1", environmentsRouter(deps));
+    app.use("/v1", releasesRouter(deps));
   });
-  app.use("/v1", environmentsRouter(deps));
-  app.use("/v1", releasesRouter(deps));
-  app.use(notFoundHandler);
-  app.use(errorHandler(deps.log));
-  server = app.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  ({ records, deps, base } = world);
   await records.apps.create({
     name: "shop",
     branch: "main",
@@ -63,10 +36,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  server.close();
-  await deps.queues.close();
-  await deletePrefix(redis, prefix);
-  await redis.quit();
+  await world.close();
 });
 
 // biome-ignore lint/suspicious/noExplicitAny: tests assert on the JSON they get back

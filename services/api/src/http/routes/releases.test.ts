@@ -1,45 +1,19 @@
-import { randomBytes } from "node:crypto";
-import { once } from "node:events";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { createLogger, JobQueues, LocalSecretBox, parseEnv, Records, type Redis, type Release, secretContexts } from "@hoist/shared";
-import { deletePrefix, testRedis, uniquePrefix } from "@hoist/shared/testing";
-import express from "express";
+import { type Release, secretContexts } from "@hoist/shared";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { envSchema } from "../../config.js";
 import type { ApiDeps } from "../../deps.js";
-import { AppCache } from "../../domain/app-cache.js";
-import { errorHandler, notFoundHandler } from "../errors.js";
+import { type RouteServer, startRouteServer } from "../../testing/route-server.js";
 import { releasesRouter } from "./releases.js";
 
-let redis: Redis;
-let prefix: string;
 let deps: ApiDeps;
-let server: Server;
+let world: RouteServer;
 let base: string;
 
 beforeEach(async () => {
-  redis = testRedis("producer");
-  if (redis.status !== "ready") await once(redis, "ready");
-  prefix = uniquePrefix("rel-api");
-  const records = new Records(redis, prefix);
-  deps = {
-    config: parseEnv(envSchema, { HOIST_API_TOKEN: "t".repeat(32), REDIS_URL: process.env.REDIS_URL }),
-    log: createLogger({ service: "api-test", level: "silent" }),
-    redis,
-    records,
-    queues: new JobQueues(redis, prefix),
-    secrets: new LocalSecretBox(randomBytes(32)),
-    apps: new AppCache(records),
-  };
-  const app = express();
-  app.use(express.json());
-  app.use("/v1", releasesRouter(deps));
-  app.use(notFoundHandler);
-  app.use(errorHandler(deps.log));
-  server = app.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  world = await startRouteServer("rel-api", (app, deps) => {
+    app.use("/v1", releasesRouter(deps));
+  });
+  ({ deps, base } = world);
+  const { records } = world;
   await records.apps.create({
     name: "shop",
     branch: "main",
@@ -52,11 +26,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-  await deps.queues.close();
-  await deletePrefix(redis, prefix);
-  await redis.quit();
+  await world.close();
 });
 
 async function release(status: Release["status"], extra: Partial<Release> = {}): Promise<Release> {

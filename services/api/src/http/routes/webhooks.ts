@@ -64,18 +64,18 @@ async function auditPush(
   audit: AuditLog,
   deps: ApiDeps,
   queued: { buildId: string; pusher?: string },
+  app: string,
   req: IncomingMessage,
 ): Promise<void> {
   const { buildId } = queued;
   try {
-    const build = await deps.records.builds.get(buildId);
     await audit.append({
       at: new Date().toISOString(),
       actor: queued.pusher ?? "gitlab",
       actorKind: "gitlab",
       via: "webhook",
       action: "build.create",
-      ...(build ? { app: build.app } : {}),
+      app,
       target: buildId,
       address: req.socket.remoteAddress ?? "unknown",
     });
@@ -126,7 +126,7 @@ export function webhookHandler(deps: ApiDeps, audit?: AuditLog): WebhookHandler 
           if ("buildId" in outcome) span.setAttribute("hoist.build_id", outcome.buildId);
           if (status === 202) span.setAttribute("http.response.status_code", status);
           reply(res, status, body);
-          if (outcome.kind === "queued" && audit) await auditPush(audit, deps, outcome, req);
+          if (outcome.kind === "queued" && audit) await auditPush(audit, deps, outcome, delivery.app.name, req);
         },
       );
     } catch (err) {
