@@ -68,17 +68,31 @@ describe("decideMergeRequest", () => {
 
   it("builds an update that brought new commits (oldrev) and ignores one that did not (title, labels)", () => {
     expect(decideMergeRequest(hook({ action: "update", oldrev: OLD }))).toMatchObject({ action: "build", sha: SHA });
-    expect(decideMergeRequest(hook({ action: "update" }))).toEqual({ action: "ignore", reason: "merge request !12 updated without new commits" });
+    expect(decideMergeRequest(hook({ action: "update" }))).toEqual({
+      action: "ignore",
+      reason: "merge request !12 updated without new commits",
+    });
   });
 
   it("tears the preview down on close and on merge", () => {
-    expect(decideMergeRequest(hook({ action: "close", state: "closed" }))).toMatchObject({ action: "teardown", reason: "closed", mr: { iid: 12 } });
-    expect(decideMergeRequest(hook({ action: "merge", state: "merged" }))).toMatchObject({ action: "teardown", reason: "merged", mr: { iid: 12 } });
+    expect(decideMergeRequest(hook({ action: "close", state: "closed" }))).toMatchObject({
+      action: "teardown",
+      reason: "closed",
+      mr: { iid: 12 },
+    });
+    expect(decideMergeRequest(hook({ action: "merge", state: "merged" }))).toMatchObject({
+      action: "teardown",
+      reason: "merged",
+      mr: { iid: 12 },
+    });
   });
 
   it("ignores actions that do not change the code (approvals)", () => {
     for (const action of ["approved", "unapproved", "approval", "unapproval"]) {
-      expect(decideMergeRequest(hook({ action }))).toEqual({ action: "ignore", reason: `merge request action "${action}" does not change a preview` });
+      expect(decideMergeRequest(hook({ action }))).toEqual({
+        action: "ignore",
+        reason: `merge request action "${action}" does not change a preview`,
+      });
     }
   });
 
@@ -92,9 +106,18 @@ describe("decideMergeRequest", () => {
       action: "reject",
       message: 'merge request payload: object_kind: object_kind must be "merge_request"',
     });
-    expect(decideMergeRequest(hook({ last_commit: { id: "HEAD" } }))).toMatchObject({ action: "reject", message: expect.stringMatching(/^merge request payload: object_attributes\.last_commit\.id: /) });
-    expect(decideMergeRequest(hook({ source_branch: "a..b" }))).toMatchObject({ action: "reject", message: expect.stringMatching(/object_attributes\.source_branch: not a branch name git accepts/) });
-    expect(decideMergeRequest(hook({ iid: 0 }))).toMatchObject({ action: "reject", message: expect.stringMatching(/object_attributes\.iid/) });
+    expect(decideMergeRequest(hook({ last_commit: { id: "HEAD" } }))).toMatchObject({
+      action: "reject",
+      message: expect.stringMatching(/^merge request payload: object_attributes\.last_commit\.id: /),
+    });
+    expect(decideMergeRequest(hook({ source_branch: "a..b" }))).toMatchObject({
+      action: "reject",
+      message: expect.stringMatching(/object_attributes\.source_branch: not a branch name git accepts/),
+    });
+    expect(decideMergeRequest(hook({ iid: 0 }))).toMatchObject({
+      action: "reject",
+      message: expect.stringMatching(/object_attributes\.iid/),
+    });
     expect(decideMergeRequest(hook({ last_commit: undefined }))).toEqual({
       action: "reject",
       message: "merge request payload: object_attributes.last_commit: required to build the merge request",
@@ -113,10 +136,14 @@ describe("previewTrust", () => {
   it("refuses Reporters, Guests and non-members, saying why", () => {
     expect(previewTrust(mr, { forks: false, accessLevel: 20 })).toEqual({
       ok: false,
-      reason: "the author of merge request !12 has only level 20 access to the project; previews are built for authors with Developer access (30) or more",
+      reason:
+        "the author of merge request !12 has only level 20 access to the project; previews are built for authors with Developer access (30) or more",
     });
     expect(previewTrust(mr, { forks: false, accessLevel: 10 })).toMatchObject({ ok: false });
-    expect(previewTrust(mr, { forks: false, accessLevel: undefined })).toMatchObject({ ok: false, reason: expect.stringContaining("has no access") });
+    expect(previewTrust(mr, { forks: false, accessLevel: undefined })).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining("has no access"),
+    });
   });
 
   it("refuses forks unless the app allows them, and still checks the author then", () => {

@@ -111,7 +111,8 @@ export function decideMergeRequest(payload: unknown): MergeRequestDecision {
     default:
       return { action: "ignore", reason: `merge request action "${a.action ?? "(none)"}" does not change a preview` };
   }
-  if (!a.last_commit) return { action: "reject", message: "merge request payload: object_attributes.last_commit: required to build the merge request" };
+  if (!a.last_commit)
+    return { action: "reject", message: "merge request payload: object_attributes.last_commit: required to build the merge request" };
   const c = a.last_commit;
   const title = c.title ?? firstLine(c.message);
   return {
@@ -137,9 +138,15 @@ export type PreviewTrust = { ok: true } | { ok: false; reason: string };
  * an author with at least Developer access on the target project (`accessLevel` from
  * GET /projects/:id/members/all/:user_id; undefined: not a member).
  */
-export function previewTrust(mr: Pick<MergeRequestRef, "iid" | "fork">, opts: { forks: boolean; accessLevel: number | undefined }): PreviewTrust {
+export function previewTrust(
+  mr: Pick<MergeRequestRef, "iid" | "fork">,
+  opts: { forks: boolean; accessLevel: number | undefined },
+): PreviewTrust {
   if (mr.fork && !opts.forks) {
-    return { ok: false, reason: `merge request !${mr.iid} comes from a fork; this app builds previews of forks only with previews.forks: true` };
+    return {
+      ok: false,
+      reason: `merge request !${mr.iid} comes from a fork; this app builds previews of forks only with previews.forks: true`,
+    };
   }
   if (opts.accessLevel === undefined || opts.accessLevel < PREVIEW_MIN_ACCESS) {
     return {
