@@ -147,7 +147,9 @@ describe("hoist command line against a running API", () => {
     const list = await hoist(["previews", "web"], { env });
     const [header, row] = list.stdout.trim().split("\n");
     expect(header).toMatch(/^MR\s+STATUS\s+URL\s+SHA\s+UPDATED\s+LINK$/);
-    expect(row).toMatch(/^!42\s+building\s+http:\/\/mr-42\.web\.localhost\s+eeeeeeee\s+\S+\s+https:\/\/gitlab\.example\.com\/acme\/web\/-\/merge_requests\/42$/);
+    expect(row).toMatch(
+      /^!42\s+building\s+http:\/\/mr-42\.web\.localhost\s+eeeeeeee\s+\S+\s+https:\/\/gitlab\.example\.com\/acme\/web\/-\/merge_requests\/42$/,
+    );
     const json = JSON.parse((await hoist(["previews", "web", "--json"], { env })).stdout);
     expect(json.previews[0]).toMatchObject({ iid: 42, status: "building" });
     const stop = await hoist(["previews", "web", "stop", "42"], { env });

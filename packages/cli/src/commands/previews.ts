@@ -4,7 +4,8 @@ import type { CommandContext } from "./context.js";
 
 type Preview = { iid: number; url: string; status: string; sha: string; updatedAt: string; mrUrl?: string; title?: string };
 
-const USAGE = "hoist previews <app> | previews <app> set enabled=true [from=<env>] [max=<n>] [ttlHours=<n>] [forks=true] | previews <app> stop <iid>";
+const USAGE =
+  "hoist previews <app> | previews <app> set enabled=true [from=<env>] [max=<n>] [ttlHours=<n>] [forks=true] | previews <app> stop <iid>";
 
 const SETTINGS: Record<string, "boolean" | "number" | "string"> = {
   enabled: "boolean",
@@ -48,7 +49,14 @@ export async function previewsCommand({ args, out, client }: CommandContext): Pr
   const res = await client().get<{ previews: Preview[] }>(`${base}/previews`);
   out.data(res, () =>
     table(
-      res.previews.map((p) => ({ mr: `!${p.iid}`, status: p.status, url: p.url, sha: p.sha.slice(0, 8), updated: p.updatedAt, link: p.mrUrl })),
+      res.previews.map((p) => ({
+        mr: `!${p.iid}`,
+        status: p.status,
+        url: p.url,
+        sha: p.sha.slice(0, 8),
+        updated: p.updatedAt,
+        link: p.mrUrl,
+      })),
       ["mr", "status", "url", "sha", "updated", "link"],
     ),
   );

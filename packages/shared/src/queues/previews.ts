@@ -26,7 +26,10 @@ const previewsPayloadSchema = z.discriminatedUnion("kind", [
       authorId: z.number().int().positive(),
       /** The source project is not the target project: a fork's code. */
       fork: z.boolean(),
-      mrUrl: z.url().max(2048).optional(),
+      mrUrl: z
+        .url({ protocol: /^https?$/, error: "mrUrl is the merge request's http(s) URL" })
+        .max(2048)
+        .optional(),
       title: z.string().max(300).optional(),
       deliveryId: idSchema,
       trace: traceContextSchema.optional(),
