@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { isPreviewEnvironment, previewEnvironment } from "../environments/names.js";
 import { deletePrefix, testRedis, uniquePrefix } from "../testing/index.js";
 import { IllegalTransitionError } from "./lifecycle/table.js";
 import { Records } from "./repos.js";
@@ -40,6 +41,11 @@ describe("preview records over real Redis", () => {
     expect((await records.previews.list("web")).map((p) => p.iid)).toEqual([1, 2]);
     expect(await redis.zscore(`${prefix}:rec:app:web:previews`, "1")).toBe(String(clock));
     expect(await records.previews.idleSince("web", clock)).toEqual([2]);
+  });
+
+  it("names a preview's environment mr-<iid>, a name reserved for previews", () => {
+    expect(previewEnvironment(42)).toBe("mr-42");
+    expect([isPreviewEnvironment("mr-42"), isPreviewEnvironment("mr-web"), isPreviewEnvironment("staging")]).toEqual([true, false, false]);
   });
 
   it("moves statuses only as the transition table allows, in TypeScript and in the script", async () => {
