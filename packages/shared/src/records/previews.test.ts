@@ -82,6 +82,22 @@ describe("preview records over real Redis", () => {
     expect(await records.previews.transition("web", 9, ["building"], { status: "deploying" })).toEqual({ ok: false, reason: "missing" });
   });
 
+  it("goes with its app: deleting the app deletes its previews' records and index", async () => {
+    await records.apps.create({
+      name: "web",
+      branch: "main",
+      repo: { sshUrl: "ssh://git@127.0.0.1/web.git" },
+      target: { kind: "local", services: {} },
+      supersede: "running",
+      tagBuilds: true,
+      buildTimeoutSec: 1800,
+    });
+    await open(1);
+    await open(2);
+    expect(await records.apps.delete("web")).toBe(true);
+    expect(await redis.keys(`${prefix}:rec:app:web*`)).toEqual([]);
+  });
+
   it("patches fields without a status, validates them, and deletes record and index entry", async () => {
     await open(5);
     clock += 5000;
