@@ -8,6 +8,7 @@ import { newId } from "./ids.js";
 import { type RecordKeys, recordKeys } from "./keys.js";
 import { moveRecord, type TransitionResult } from "./lifecycle/move.js";
 import { scriptContext } from "./lifecycle/scripts.js";
+import { PreviewRepo } from "./previews.js";
 import { finishedBuildStatuses, Retention } from "./retention.js";
 import type { BuildStatus, ReleaseStatus } from "./schemas.js";
 import {
@@ -155,6 +156,7 @@ class AppRepo extends HashRepo<typeof appSchema> {
     const app = await this.get(name);
     if (!app) return false;
     const environments = await this.redis.zrange(this.keys.appEnvironments(name), 0, -1);
+    const previews = await this.redis.zrange(this.keys.appPreviews(name), 0, -1);
     // The pinned host keys go with it: an app made later under this name may use another git host.
     // So do its environments: an app made later under this name starts with production only.
     const multi = this.redis
@@ -165,6 +167,9 @@ class AppRepo extends HashRepo<typeof appSchema> {
         this.keys.appEnvironments(name),
         this.keys.environment(name, PRODUCTION),
         ...environments.map((e) => this.keys.environment(name, e)),
+        // Its previews' records too (their containers are the deployer's to remove).
+        this.keys.appPreviews(name),
+        ...previews.map((iid) => this.keys.preview(name, Number(iid))),
       )
       .zrem(this.keys.apps, name);
     if (app.hookId) multi.del(this.keys.hook(app.hookId));
@@ -448,13 +453,14 @@ export class Records {
   readonly releases: ReleaseRepo;
   readonly environments: EnvironmentRepo;
   readonly gitlabConnections: GitlabConnectionRepo;
+  readonly previews: PreviewRepo;
   /** How long finished records are kept (the release lifecycle's go-live script applies it too). */
   readonly retention: Retention;
 
   constructor(
     readonly redis: Redis,
     prefix: string,
-    opts: { retentionDays?: number } = {},
+    opts: { retentionDays?: number /** The previews' clock (updatedAt, the TTL's measure). */; now?: () => number } = {},
   ) {
     this.keys = recordKeys(prefix);
     const retention = new Retention(redis, this.keys, opts.retentionDays);
@@ -464,6 +470,7 @@ export class Records {
     this.releases = new ReleaseRepo(redis, this.keys, retention);
     this.environments = new EnvironmentRepo(redis, this.keys, this.apps);
     this.gitlabConnections = new GitlabConnectionRepo(redis, this.keys);
+    this.previews = new PreviewRepo(redis, this.keys, opts.now);
   }
 
   /** A build, a release and an app read in one round trip (each undefined when not asked for or missing). */
