@@ -276,15 +276,17 @@ describe("push to live", () => {
     ]);
     expect(writes.filter((e) => e.action === "build.create").map((e) => e.target)).toEqual(pushed);
     // Each secret a worker opened, as that worker: per build the deploy key (clone) and the env
-    // (masking the log); per deploy the env; per Slack message its URL; per commit status the token.
+    // (masking the log); per deploy the env; the Slack URL and the token once (the notifier keeps
+    // what it opened for HOIST_SECRET_CACHE_S, 60 s: the three pushes' messages use it from memory).
     const opened = (actor: string, target: string) =>
       entries.filter((e) => e.via === "worker" && e.actor === actor && e.target === target && e.app === APP).length;
     expect(entries.filter((e) => e.via === "worker").every((e) => e.action === "secret.open" && e.actorKind === "service")).toBe(true);
     expect(opened("builder", "deploy-key")).toBe(3);
     expect(opened("builder", "env")).toBe(3);
     expect(opened("deployer", "env")).toBeGreaterThanOrEqual(3);
-    expect(opened("notifier", "slack-webhook-url")).toBe(w.slack.posted.length);
-    expect(opened("notifier", `gitlab-token:${connectionId}`)).toBeGreaterThanOrEqual(2);
+    expect(w.slack.posted.length).toBeGreaterThan(1);
+    expect(opened("notifier", "slack-webhook-url")).toBe(1);
+    expect(opened("notifier", `gitlab-token:${connectionId}`)).toBe(1);
     const known = ["deploy-key", "env", "slack-webhook-url", `gitlab-token:${connectionId}`];
     expect(entries.filter((e) => e.via === "worker" && !known.includes(e.target ?? ""))).toEqual([]);
     // Nothing secret: no token, no Slack URL, no env value.

@@ -14,6 +14,13 @@ export const envSchema = workerEnvSchema
     HOIST_SLACK_WEBHOOK_URL: z
       .url({ protocol: /^https?$/, error: "a Slack incoming-webhook URL, https://hooks.slack.com/services/..." })
       .optional(),
+    /** Seconds an opened secret (Slack URL, webhook secret, GitLab token) is kept in memory; 0: opened for every message. */
+    HOIST_SECRET_CACHE_S: z.coerce
+      .number({ error: "a whole number of seconds, 0 to 3600" })
+      .int("a whole number of seconds")
+      .min(0, "0 (off) or more")
+      .max(3600, "at most 3600 (an hour): a revoked KMS key must stop working soon")
+      .default(60),
     /** How long a job's lock lasts unrenewed: a crashed notifier's job is taken over after about this long. */
     HOIST_JOB_LOCK_MS: z.coerce
       .number({ error: "a whole number of milliseconds, 1000 or more" })

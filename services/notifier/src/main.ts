@@ -2,6 +2,7 @@ import {
   AuditLog,
   auditedSecretBox,
   bootService,
+  cachedSecretBox,
   connectRedisOrExit,
   createSecretBox,
   createWorker,
@@ -22,9 +23,12 @@ const { config, log, shutdown } = ctx;
 const keyWarning = masterKeyWarning(config);
 if (keyWarning) log.warn(keyWarning);
 const connection = await connectRedisOrExit(ctx, "worker", "hoist-notifier");
-// Every secret a notification opens (Slack URL, webhook secret, GitLab token) is in the audit log.
+// Every secret a notification opens (Slack URL, webhook secret, GitLab token) is in the audit log;
+// one opened in the last HOIST_SECRET_CACHE_S is served from memory (not opened, so not logged again).
 const audit = new AuditLog(connection, config.HOIST_QUEUE_PREFIX, config.HOIST_AUDIT_RETENTION_DAYS);
-const secrets = auditedSecretBox(createSecretBox(config), audit, "notifier");
+const secrets = cachedSecretBox(auditedSecretBox(createSecretBox(config), audit, "notifier"), {
+  ttlMs: config.HOIST_SECRET_CACHE_S * 1000,
+});
 const queues = new JobQueues(connection, config.HOIST_QUEUE_PREFIX);
 const handlerDeps = {
   log,

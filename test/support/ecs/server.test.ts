@@ -1,4 +1,4 @@
-import { DescribeServicesCommand, ECSClient, UpdateServiceCommand } from "@aws-sdk/client-ecs";
+import { CreateServiceCommand, DeleteServiceCommand, DescribeServicesCommand, ECSClient, UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import { afterEach, describe, expect, it } from "vitest";
 import { TEST_AWS_CREDENTIALS } from "../aws/json-server.js";
 import { type EcsTestServer, startEcsServer } from "./server.js";
@@ -94,6 +94,33 @@ describe("ECS test server", () => {
       },
     ]);
     expect(w.state.ops("DescribeServices")).toHaveLength(1);
+  });
+
+  it("creates and deletes services as ECS does: names in use are refused, a scaled service is not deleted, a deleted one drains to INACTIVE", async () => {
+    const w = await world({ kind: "complete" });
+    const errorOf = (p: Promise<unknown>) => p.then(() => undefined).catch((e: Error) => ({ name: e.name, message: e.message }));
+    const create = (serviceName: string, extra: Record<string, unknown> = {}) =>
+      w.ecs.send(new CreateServiceCommand({ cluster: "prod", serviceName, taskDefinition: "web", desiredCount: 1, ...extra }));
+    expect(await errorOf(create("web"))).toEqual({ name: "InvalidParameterException", message: "Creation of service was not idempotent." });
+    expect(await errorOf(create("web-mr-1", { taskDefinition: "nope:1" }))).toEqual({
+      name: "ClientException",
+      message: "TaskDefinition not found.",
+    });
+    expect(await errorOf(create("web mr"))).toMatchObject({ name: "InvalidParameterException" });
+    expect((await create("web-mr-1")).service).toMatchObject({ serviceName: "web-mr-1", status: "ACTIVE", desiredCount: 1 });
+    const del = (force?: boolean) =>
+      w.ecs.send(new DeleteServiceCommand({ cluster: "prod", service: "web-mr-1", ...(force ? { force } : {}) }));
+    expect(await errorOf(del())).toEqual({
+      name: "InvalidParameterException",
+      message: "The service cannot be stopped while it is scaled above 0.",
+    });
+    expect((await del(true)).service).toMatchObject({ status: "DRAINING", desiredCount: 0 });
+    expect(await errorOf(del(true))).toEqual({ name: "ServiceNotActiveException", message: "Service was not ACTIVE." });
+    expect(await errorOf(create("web-mr-1"))).toMatchObject({ name: "InvalidParameterException" });
+    now += 60_000;
+    const shown = await w.ecs.send(new DescribeServicesCommand({ cluster: "prod", services: ["web-mr-1"] }));
+    expect(shown.services?.[0]?.status).toBe("INACTIVE");
+    expect((await create("web-mr-1")).service?.status).toBe("ACTIVE");
   });
 
   it("refuses a client signing for another region, or with an unknown key, with AWS's codes and status", async () => {

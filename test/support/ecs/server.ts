@@ -7,7 +7,7 @@ import { type EcsDeployment, type EcsService, EcsState, type Json } from "./stat
  * An Amazon ECS API test server speaking AWS JSON 1.1 (`X-Amz-Target:
  * AmazonEC2ContainerServiceV20141113.<Operation>`), for the real @aws-sdk/client-ecs pointed at
  * it through `endpoint`. It serves DescribeServices, DescribeTaskDefinition,
- * RegisterTaskDefinition and UpdateService, answers errors in AWS's shape
+ * RegisterTaskDefinition, UpdateService, CreateService and DeleteService, answers errors in AWS's shape
  * (`{"__type": "ServiceNotFoundException", "message": ...}`), and plays each service's rollout
  * by its script as time passes on the state's clock, however often it is asked. One server is
  * one regional endpoint: every call is SigV4-verified for service `ecs` in the state's region
@@ -78,14 +78,66 @@ function settle(state: EcsState, svc: EcsService): void {
 
 /** A service as the API shows it, without the server's bookkeeping. */
 function shown(svc: EcsService): Json {
-  const { script: _script, deployments, ...rest } = svc;
+  const { script: _script, inactiveAt: _i, deployments, ...rest } = svc;
   return {
     ...rest,
     deployments: deployments.map(({ settlesAt: _s, plays: _p, failReason: _f, rollbackAfterMs: _r, ...d }) => d),
   };
 }
 
+/** A deleted service drains (DRAINING) for the state's rollout time, then is INACTIVE. */
+function drain(state: EcsState, svc: EcsService): void {
+  if (svc.status === "DRAINING" && svc.inactiveAt !== undefined && svc.inactiveAt <= state.clock()) svc.status = "INACTIVE";
+}
+
+const SERVICE_NAME = /^[A-Za-z0-9_-]{1,255}$/;
+
 const ops: Record<string, Op> = {
+  CreateService(state, body) {
+    const cluster = state.clusterName(body.cluster as string | undefined);
+    if (!state.clusters.has(cluster)) throw new AwsError("ClusterNotFoundException", "Cluster not found.");
+    const name = body.serviceName;
+    if (typeof name !== "string" || !SERVICE_NAME.test(name)) {
+      throw new AwsError("InvalidParameterException", "serviceName must be 1 to 255 letters, numbers, hyphens and underscores.");
+    }
+    const existing = state.services.get(`${cluster}/${name}`);
+    if (existing) drain(state, existing);
+    // As ECS: a name in use (ACTIVE, or DRAINING after a delete) cannot be created again.
+    if (existing && existing.status !== "INACTIVE")
+      throw new AwsError("InvalidParameterException", "Creation of service was not idempotent.");
+    const td = state.findTaskDefinition(String(body.taskDefinition ?? ""));
+    if (!td) throw new AwsError("ClientException", "TaskDefinition not found.");
+    const desired = body.desiredCount ?? 0;
+    if (typeof desired !== "number" || !Number.isInteger(desired) || desired < 0)
+      throw new AwsError("InvalidParameterException", "desiredCount must be a non-negative integer.");
+    const launchType = String(body.launchType ?? "EC2");
+    if (launchType === "FARGATE" && String((td.networkMode as string | undefined) ?? "") === "awsvpc" && !body.networkConfiguration) {
+      throw new AwsError("InvalidParameterException", "Network Configuration must be provided when networkMode 'awsvpc' is specified.");
+    }
+    const svc = state.addService(cluster, name, String(td.taskDefinitionArn), { kind: "complete" });
+    svc.desiredCount = desired;
+    svc.launchType = launchType;
+    if (body.networkConfiguration) svc.networkConfiguration = body.networkConfiguration as Json;
+    if (body.deploymentConfiguration) svc.deploymentConfiguration = body.deploymentConfiguration as Json;
+    for (const d of svc.deployments) {
+      d.desiredCount = desired;
+      d.runningCount = desired;
+    }
+    return { service: shown(svc) };
+  },
+
+  DeleteService(state, body) {
+    const svc = serviceOf(state, body);
+    settle(state, svc);
+    if (svc.desiredCount > 0 && body.force !== true) {
+      throw new AwsError("InvalidParameterException", "The service cannot be stopped while it is scaled above 0.");
+    }
+    svc.status = "DRAINING";
+    svc.desiredCount = 0;
+    svc.inactiveAt = state.clock() + state.rolloutMs;
+    return { service: shown(svc) };
+  },
+
   DescribeServices(state, body) {
     const cluster = state.clusterName(body.cluster as string | undefined);
     if (!state.clusters.has(cluster)) throw new AwsError("ClusterNotFoundException", "Cluster not found.");
@@ -103,6 +155,7 @@ const ops: Record<string, Op> = {
         continue;
       }
       settle(state, svc);
+      drain(state, svc);
       services.push(shown(svc));
     }
     return { services, failures };

@@ -41,7 +41,11 @@ export interface EcsService {
   desiredCount: number;
   taskDefinition: string;
   launchType: string;
+  /** awsvpc services' subnets and security groups (`{ awsvpcConfiguration: {...} }`), as given. */
+  networkConfiguration?: Json;
   deploymentConfiguration: Json;
+  /** When (ms on the state's clock) a deleted (DRAINING) service becomes INACTIVE. */
+  inactiveAt?: number;
   deployments: EcsDeployment[];
   script: RolloutScript;
 }

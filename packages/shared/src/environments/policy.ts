@@ -17,9 +17,11 @@ export interface EnvironmentPolicy {
  * release that meets it). Throws NotFoundError when the app or the environment does not exist.
  */
 export async function environmentPolicy(records: Records, app: string, envName: string): Promise<EnvironmentPolicy> {
-  const rec = await records.apps.get(app);
-  if (!rec) throw new NotFoundError(`app ${app} not found`);
-  const env = await records.environments.get(rec, envName);
-  if (!env) throw new NotFoundError(`app ${app} has no environment ${envName}`);
+  const found = await records.environments.withApp(app, envName);
+  if (!found) {
+    if (!(await records.redis.exists(records.keys.app(app)))) throw new NotFoundError(`app ${app} not found`);
+    throw new NotFoundError(`app ${app} has no environment ${envName}`);
+  }
+  const { app: rec, environment: env } = found;
   return { requiredApprovals: env.requiredApprovals, freezes: env.freezes, gitlabFreezes: rec.gitlab !== undefined };
 }

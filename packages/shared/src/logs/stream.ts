@@ -49,6 +49,15 @@ local ttl = redis.call('PTTL', KEYS[2])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) elseif ttl == -1 then redis.call('PERSIST', KEYS[1]) end
 return ttl`;
 
+/** Defined once per connection: sent as EVALSHA (ioredis loads it the first time), not the whole script each end. */
+const followDefined = new WeakSet<Redis>();
+type FollowPipeline = ReturnType<Redis["pipeline"]> & { hoistFollowRecordTtl(log: string, record: string): unknown };
+function defineFollow(redis: Redis): void {
+  if (followDefined.has(redis)) return;
+  redis.defineCommand("hoistFollowRecordTtl", { numberOfKeys: 2, lua: FOLLOW_RECORD_TTL });
+  followDefined.add(redis);
+}
+
 /**
  * Appends lines to a capped Redis stream as they happen. Lines are batched for a few
  * milliseconds into one pipeline, so a chatty build costs few round trips; `flush()` waits for them.
@@ -109,6 +118,7 @@ export class LogWriter {
   }
 
   private send(endStatus?: string): Promise<void> {
+    defineFollow(this.redis);
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.pending;
@@ -122,7 +132,7 @@ export class LogWriter {
       if (batch.length) pipe.xtrim(this.key, "MAXLEN", max);
       if (endStatus !== undefined) {
         pipe.xadd(this.key, "MAXLEN", max, "*", "t", new Date().toISOString(), "end", endStatus);
-        if (this.opts.recordKey) pipe.eval(FOLLOW_RECORD_TTL, 2, this.key, this.opts.recordKey);
+        if (this.opts.recordKey) (pipe as FollowPipeline).hoistFollowRecordTtl(this.key, this.opts.recordKey);
       }
       await pipe.exec().catch(() => undefined);
     });

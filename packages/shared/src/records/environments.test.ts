@@ -65,6 +65,13 @@ describe("environments over real Redis", () => {
     expect(await redis.exists(records.keys.environment("web", "production"))).toBe(0);
     const policy: EnvironmentPolicy = await environmentPolicy(records, "web", "production");
     expect(policy).toEqual({ requiredApprovals: 0, freezes: [], gitlabFreezes: false });
+    // What a deploy reads, in one round trip: the app and the environment, each as above.
+    const { hostKeys: _pinned, ...stored } = app;
+    expect(await records.environments.withApp("web", "production")).toEqual({ app: stored, environment: prod });
+    await records.environments.create(app, { name: "qa", target: local(9) });
+    expect((await records.environments.withApp("web", "qa"))?.environment).toEqual(await records.environments.get(app, "qa"));
+    expect(await records.environments.withApp("web", "nope")).toBeUndefined();
+    expect(await records.environments.withApp("nope", "production")).toBeUndefined();
   });
 
   it("creates, lists (production first), updates and deletes other environments with their own target and variables", async () => {

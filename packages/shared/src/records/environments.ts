@@ -2,10 +2,10 @@ import type { Redis } from "ioredis";
 import type { Freeze } from "../environments/freezes.js";
 import { deployUnit, PRODUCTION, parseDeployUnit } from "../environments/names.js";
 import type { Sealed } from "../secrets/sealed.js";
-import { encodeFields } from "./codec.js";
+import { decodeHash, encodeFields } from "./codec.js";
 import { HashRepo } from "./hash-repo.js";
 import type { RecordKeys } from "./keys.js";
-import { type App, type EnvironmentRecord, environmentSchema } from "./schemas.js";
+import { type App, appSchema, type EnvironmentRecord, environmentSchema } from "./schemas.js";
 import { recordScripts } from "./scripts.js";
 
 /**
@@ -91,6 +91,27 @@ export class EnvironmentRepo {
       const env = resolve(app, n, byName.get(n));
       return env ? [env] : [];
     });
+  }
+
+  /**
+   * An app record and one of its environments in one round trip, for those who deploy (the app as
+   * stored: without the git host keys the builder pinned under their own key). Undefined when
+   * either is missing.
+   */
+  async withApp(appName: string, name: string): Promise<{ app: App; environment: Environment } | undefined> {
+    const appKey = this.keys.app(appName);
+    const envKey = this.keys.environment(appName, name);
+    const [[appErr, appHash] = [null, {}], [envErr, envHash] = [null, {}]] = (await this.redis
+      .pipeline()
+      .hgetall(appKey)
+      .hgetall(envKey)
+      .exec()) as [Error | null, Record<string, string>][];
+    if (appErr) throw appErr;
+    if (envErr) throw envErr;
+    const app = decodeHash(appSchema, appKey, appHash);
+    if (!app) return undefined;
+    const environment = resolve(app, name, decodeHash(environmentSchema, envKey, envHash));
+    return environment ? { app, environment } : undefined;
   }
 
   /** One environment of the app; undefined when it has none of that name. */

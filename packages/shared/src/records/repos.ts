@@ -8,6 +8,7 @@ import { newId } from "./ids.js";
 import { type RecordKeys, recordKeys } from "./keys.js";
 import { moveRecord, type TransitionResult } from "./lifecycle/move.js";
 import { scriptContext } from "./lifecycle/scripts.js";
+import { PreviewRepo } from "./previews.js";
 import { finishedBuildStatuses, Retention } from "./retention.js";
 import type { BuildStatus, ReleaseStatus } from "./schemas.js";
 import {
@@ -155,6 +156,7 @@ class AppRepo extends HashRepo<typeof appSchema> {
     const app = await this.get(name);
     if (!app) return false;
     const environments = await this.redis.zrange(this.keys.appEnvironments(name), 0, -1);
+    const previews = await this.redis.zrange(this.keys.appPreviews(name), 0, -1);
     // The pinned host keys go with it: an app made later under this name may use another git host.
     // So do its environments: an app made later under this name starts with production only.
     const multi = this.redis
@@ -165,6 +167,9 @@ class AppRepo extends HashRepo<typeof appSchema> {
         this.keys.appEnvironments(name),
         this.keys.environment(name, PRODUCTION),
         ...environments.map((e) => this.keys.environment(name, e)),
+        // Its previews' records too (their containers are the deployer's to remove).
+        this.keys.appPreviews(name),
+        ...previews.map((iid) => this.keys.preview(name, Number(iid))),
       )
       .zrem(this.keys.apps, name);
     if (app.hookId) multi.del(this.keys.hook(app.hookId));
@@ -364,29 +369,6 @@ class ReleaseRepo extends HashRepo<typeof releaseSchema> {
     return res;
   }
 
-  /**
-   * After a deploy: the live release and its build (records and logs) are kept for as long as they
-   * are live; the release it replaced and that one's build start their retention time. `buildId`s
-   * are read from the records when not given.
-   */
-  async retainLive(live: Pick<Release, "id" | "buildId">, replaced?: string): Promise<void> {
-    await this.retention.keep([this.keys.release(live.id), this.keys.build(live.buildId)]);
-    if (!replaced) return;
-    const old = await this.get(replaced);
-    // A rollback's release may share its build with the live one, and a promotion's with the live
-    // release of another environment: that build stays kept.
-    const build =
-      old && old.buildId !== live.buildId && !(await this.liveBuilds(old.app)).has(old.buildId) ? [this.keys.build(old.buildId)] : [];
-    await this.retention.expire([this.keys.release(replaced), ...build]);
-  }
-
-  /** The builds of the releases live in the app's environments now. */
-  private async liveBuilds(app: string): Promise<Set<string>> {
-    const envs = [PRODUCTION, ...(await this.redis.zrange(this.keys.appEnvironments(app), 0, -1))];
-    const ids = (await this.redis.mget(...envs.map((e) => this.keys.liveRelease(deployUnit(app, e))))).filter((id): id is string => !!id);
-    return new Set((await this.getMany(ids)).map((r) => r.buildId));
-  }
-
   /** A release that failed outside `transition` (the lifecycle's deploy scripts) starts its retention time. */
   async expireFailed(id: string): Promise<void> {
     await this.retention.expire([this.keys.release(id)]);
@@ -471,19 +453,24 @@ export class Records {
   readonly releases: ReleaseRepo;
   readonly environments: EnvironmentRepo;
   readonly gitlabConnections: GitlabConnectionRepo;
+  readonly previews: PreviewRepo;
+  /** How long finished records are kept (the release lifecycle's go-live script applies it too). */
+  readonly retention: Retention;
 
   constructor(
     readonly redis: Redis,
     prefix: string,
-    opts: { retentionDays?: number } = {},
+    opts: { retentionDays?: number /** The previews' clock (updatedAt, the TTL's measure). */; now?: () => number } = {},
   ) {
     this.keys = recordKeys(prefix);
     const retention = new Retention(redis, this.keys, opts.retentionDays);
+    this.retention = retention;
     this.apps = new AppRepo(redis, this.keys);
     this.builds = new BuildRepo(redis, this.keys, retention);
     this.releases = new ReleaseRepo(redis, this.keys, retention);
     this.environments = new EnvironmentRepo(redis, this.keys, this.apps);
     this.gitlabConnections = new GitlabConnectionRepo(redis, this.keys);
+    this.previews = new PreviewRepo(redis, this.keys, opts.now);
   }
 
   /** A build, a release and an app read in one round trip (each undefined when not asked for or missing). */

@@ -17,6 +17,7 @@ import { envRouter } from "./routes/env.js";
 import { environmentsRouter } from "./routes/environments.js";
 import { gitlabRouter } from "./routes/gitlab.js";
 import { grantsRouter } from "./routes/grants.js";
+import { previewsRouter } from "./routes/previews.js";
 import { releasesRouter } from "./routes/releases.js";
 import { scaleRouter } from "./routes/scale.js";
 import { slackActionsRouter } from "./routes/slack-actions.js";
@@ -58,6 +59,7 @@ export function createHttpApp(
   v1.use(buildLogsRouter(deps));
   v1.use(envRouter(deps));
   v1.use(environmentsRouter(deps));
+  v1.use(previewsRouter(deps));
   v1.use(deliveryMetricsRouter(deps));
   v1.use(tokensRouter(auth));
   v1.use(grantsRouter(auth));

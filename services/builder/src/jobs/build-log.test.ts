@@ -1,4 +1,4 @@
-import { buildLogKey, type JobContext, readLog, secretContexts } from "@hoist/shared";
+import { buildLogKey, type JobContext, ReleaseLifecycle, readLog, secretContexts } from "@hoist/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BuilderWorld, builderWorld } from "../../../../test/support/builder/world.js";
 import { startTestBuilder, type TestBuilder, testLog } from "../testing/worker.js";
@@ -83,10 +83,15 @@ describe("a build's log in Redis: bounded, masked and expiring", () => {
     const build = await world.records.builds.require(buildId);
     const release = await world.records.releases.require(build.releaseId as string);
     await world.redis.xadd(`${world.records.releases.key(release.id)}:log`, "*", "l", "deploying");
-    await world.records.releases.retainLive(release);
+    const lifecycle = new ReleaseLifecycle(world.records, world.queues);
+    const lock = { key: world.records.keys.deployLock(app), token: "1" };
+    await world.redis.set(lock.key, lock.token);
+    await lifecycle.begin(release, lock);
+    await lifecycle.goLive(release, lock);
     for (const k of [recordKey, key, world.records.releases.key(release.id)]) expect(await world.redis.pttl(k)).toBe(-1);
     const next = await world.records.releases.create({ app, buildId, images: release.images });
-    await world.records.releases.retainLive(next, release.id);
+    await lifecycle.begin(next, lock);
+    expect(await lifecycle.goLive(next, lock)).toEqual({ replaced: release.id, rolledBack: false });
     for (const k of [world.records.releases.key(release.id), `${world.records.releases.key(release.id)}:log`]) {
       expect(await world.redis.pttl(k)).toBeGreaterThan(29 * DAY_MS);
     }

@@ -11,6 +11,7 @@ import {
 import { type App, describeAwsAuthError, isAwsAuthError, type Redis, recordKeys } from "@hoist/shared";
 import { type DeployInput, type DeployOutcome, type DeployTarget, PermanentDeployError } from "../domain/target.js";
 import { nextTaskDefinition } from "../domain/task-definition.js";
+import { ensurePreviewService, removePreviewService } from "./ecs-preview-service.js";
 
 type EcsTarget = Extract<App["target"], { kind: "ecs" }>;
 
@@ -109,13 +110,26 @@ export class EcsDeployTarget implements DeployTarget {
     return `ECS service ${target.service} desiredCount ${service.desiredCount ?? "?"} → ${want}`;
   }
 
+  /** Removes a review app's ECS service (teardown); a rerun finds it gone and does nothing. */
+  async removePreview(target: EcsTarget): Promise<string> {
+    try {
+      return await removePreviewService(this.opts.client(target.region), target);
+    } catch (err) {
+      if (err instanceof ECSServiceException && (isAwsAuthError(err.name) || PERMANENT.has(err.name))) {
+        throw new PermanentDeployError(`ECS ${err.name}: ${err.message}`);
+      }
+      throw err;
+    }
+  }
+
   private async rollout(target: EcsTarget, { release, env, step, signal }: DeployInput): Promise<DeployOutcome> {
     const ecs = this.opts.client(target.region);
     let state = await this.opts.state.get(release.id);
     if (state) {
       await step(`resuming: ${state.taskDefinitionArn} was registered by an earlier attempt`);
     } else {
-      const service = await this.describe(ecs, target);
+      // A review app's service is made from its base on its first deploy.
+      const service = target.previewOf ? await ensurePreviewService(ecs, target, step) : await this.describe(ecs, target);
       const current = service.taskDefinition;
       if (!current) throw new PermanentDeployError(`ECS service ${target.service} has no task definition`);
       await step(`service ${target.service} in ${target.cluster} runs ${current}`);

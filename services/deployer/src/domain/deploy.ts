@@ -79,9 +79,13 @@ export async function deployRelease(
       await ports.step(releaseId, `superseded by newer release ${begun.by}; the target was not touched`);
       return { kind: "superseded", by: begun.by };
     }
-    const [loaded, app] = await Promise.all([ports.loadRelease(releaseId), ports.loadDeployment(first)]);
+    // Read fresh under the lock; the log line goes out in the same round trip.
+    const [loaded, app] = await Promise.all([
+      ports.loadRelease(releaseId),
+      ports.loadDeployment(first),
+      ports.step(releaseId, `deploy started (attempt holds lock token ${lock.token})`),
+    ]);
     const release = loaded ?? first;
-    await ports.step(releaseId, `deploy started (attempt holds lock token ${lock.token})`);
     try {
       if (!app) throw new PermanentDeployError(`app ${release.app} or its environment ${release.environment} does not exist any more`);
       const outcome = await rollout(ports, app, release, lock, opts.signal);

@@ -78,9 +78,8 @@ export function deployPorts(deps: DeployerDeps): DeployPorts {
   return {
     loadRelease: (id) => deps.records.releases.get(id),
     async loadDeployment(release) {
-      const app = await deps.records.apps.get(release.app);
-      const environment = app && (await deps.records.environments.get(app, release.environment));
-      return app && environment ? deploymentOf(app, environment) : undefined;
+      const found = await deps.records.environments.withApp(release.app, release.environment);
+      return found ? deploymentOf(found.app, found.environment) : undefined;
     },
     async openEnv(release) {
       if (!release.env) return {};

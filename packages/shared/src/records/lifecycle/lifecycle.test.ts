@@ -216,5 +216,20 @@ describe("record lifecycles over real Redis", () => {
     expect(await releases.goLive(s3, stagingLock)).toEqual({ replaced: s2.id, rolledBack: false });
     expect(await redis.pttl(records.keys.release(s2.id))).toBeGreaterThan(0);
     expect(await redis.pttl(records.keys.build(build.id))).toBe(-1);
+    expect(await redis.pttl(records.keys.release(s3.id))).toBe(-1);
+    expect(await redis.pttl(records.keys.build(other.id))).toBe(-1);
+
+    // And once more: the build staging ran before, live nowhere else now, expires with its release (and logs).
+    const third = await newBuild();
+    const s4 = await records.releases.create({ app: "web", environment: "staging", buildId: third.id, images: [] });
+    await redis.xadd(`${records.keys.build(other.id)}:log`, "*", "l", "built");
+    await releases.begin(s4, stagingLock);
+    expect(await releases.goLive(s4, stagingLock)).toEqual({ replaced: s3.id, rolledBack: false });
+    const day = 86_400_000;
+    for (const k of [records.keys.release(s3.id), records.keys.build(other.id), `${records.keys.build(other.id)}:log`]) {
+      expect(await redis.pttl(k)).toBeGreaterThan(29 * day);
+    }
+    for (const k of [records.keys.release(s4.id), records.keys.build(third.id), records.keys.build(build.id)])
+      expect(await redis.pttl(k)).toBe(-1);
   });
 });

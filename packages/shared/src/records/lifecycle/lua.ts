@@ -116,7 +116,8 @@ return {1, raw, emit(KEYS[4], 'release', KEYS[2], ARGV[5], 'deploying')}`;
  * Makes a deploying release live and the one it replaces retired (or rolled_back, when this
  * release undoes it), in one step. KEYS: lock, release, app's live pointer, outbox. ARGV:
  * context, now (JSON), release key prefix, id of the release this one rolls back ('' if none),
- * release id. Returns {1, replaced id or '', members}, {0, status} when not deploying, {-2} lock lost.
+ * release id, build key prefix, retention ms, the app's environments index, live pointer prefix.
+ * Returns {1, replaced id or '', members}, {0, status} when not deploying, {-2} lock lost.
  */
 export const GO_LIVE = `${PRELUDE}
 if not fenced(KEYS[1]) then return {-2, ''} end
@@ -135,4 +136,31 @@ if prev and prev ~= ARGV[5] then
   end
 end
 redis.call('SET', KEYS[3], ARGV[5])
+-- Retention (records/retention.ts), in the same round trip: the live release and its build (and
+-- their logs) are kept while live; the replaced release expires, and its build too unless a
+-- release live in another environment of the app (or this one, a rollback's) runs it.
+local ttl = ARGV[7]
+local function keep(k) redis.call('PERSIST', k); redis.call('PERSIST', k .. ':log') end
+local function expire(k) redis.call('PEXPIRE', k, ttl); redis.call('PEXPIRE', k .. ':log', ttl) end
+keep(KEYS[2])
+local liveBuild = field(KEYS[2], 'buildId')
+if liveBuild then keep(ARGV[6] .. liveBuild) end
+if replaced ~= '' then
+  local oldKey = ARGV[3] .. replaced
+  local oldBuild = field(oldKey, 'buildId')
+  expire(oldKey)
+  if oldBuild and oldBuild ~= liveBuild then
+    local app = field(KEYS[2], 'app') or ''
+    local envs = redis.call('ZRANGE', ARGV[8], 0, -1)
+    table.insert(envs, 1, 'production')
+    local running = false
+    for _, e in ipairs(envs) do
+      local unit = app
+      if e ~= 'production' then unit = app .. '@' .. e end
+      local id = redis.call('GET', ARGV[9] .. unit)
+      if id and field(ARGV[3] .. id, 'buildId') == oldBuild then running = true; break end
+    end
+    if not running then expire(ARGV[6] .. oldBuild) end
+  end
+end
 return {1, replaced, out}`;

@@ -56,7 +56,7 @@ export class ReleaseLifecycle {
     return { kind: "deploying" };
   }
 
-  /** Makes a deploying release live and retires (or rolls back) the one it replaces. */
+  /** Makes a deploying release live and retires (or rolls back) the one it replaces; their records' retention follows in the same script. */
   async goLive(release: Release, lock: LockToken): Promise<{ replaced?: string; rolledBack: boolean }> {
     const keys = this.records.keys;
     const [code, val, outbox] = await lifecycleScripts(this.records.redis).goLive(
@@ -66,11 +66,14 @@ export class ReleaseLifecycle {
       keys.release(""),
       release.rollbackOf ?? "",
       release.id,
+      keys.build(""),
+      String(this.records.retention.ttlMs),
+      keys.appEnvironments(release.app),
+      keys.liveRelease(""),
     );
     if (code === -2) throw new LockLostError(`lost the deploy lock of app ${release.app} before release ${release.id} went live`);
     if (code === 0) throw new Error(`release ${release.id} is ${val || "missing"}, not deploying; it cannot go live`);
     await this.outbox.send(outbox);
-    await this.records.releases.retainLive(release, val || undefined);
     return val ? { replaced: val, rolledBack: val === release.rollbackOf } : { rolledBack: false };
   }
 
