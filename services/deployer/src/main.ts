@@ -50,7 +50,12 @@ const pullAuth =
     : undefined;
 // A harness may replace the rollout target and the gates' clock (overrides.ts); production sets neither.
 const { now: clock, ...portOverrides } = deployerOverrides();
-const edges = caddyEdgeProvider({ adminUrl: config.HOIST_CADDY_ADMIN_URL, log });
+const edges = caddyEdgeProvider({
+  adminUrl: config.HOIST_CADDY_ADMIN_URL,
+  hostsListen: config.HOIST_CADDY_HOSTS_LISTEN,
+  hostsHttp: config.HOIST_CADDY_HOSTS_HTTP,
+  log,
+});
 shutdown.register("caddy", () => edges.close());
 const deps = {
   redis: producer,
