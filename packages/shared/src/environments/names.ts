@@ -27,3 +27,16 @@ export function parseDeployUnit(unit: string): { app: string; environment: strin
   const at = unit.indexOf("@");
   return at < 0 ? { app: unit, environment: PRODUCTION } : { app: unit.slice(0, at), environment: unit.slice(at + 1) };
 }
+
+/** Environment names `mr-<iid>` are previews' (docs/previews.md): Hoist makes them, a person cannot. */
+const PREVIEW_ENVIRONMENT = /^mr-\d+$/;
+
+/** The preview environment of merge request `!iid`. */
+export function previewEnvironment(iid: number): string {
+  return `mr-${iid}`;
+}
+
+/** Whether an environment name is reserved for a merge request's preview. */
+export function isPreviewEnvironment(name: string): boolean {
+  return PREVIEW_ENVIRONMENT.test(name);
+}

@@ -5,5 +5,6 @@ export * from "./deploy.js";
 export * from "./liveness.js";
 export * from "./notify.js";
 export * from "./permanent.js";
+export * from "./previews.js";
 export * from "./producer.js";
 export * from "./worker.js";

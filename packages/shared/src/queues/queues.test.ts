@@ -5,6 +5,7 @@ import { createLogger } from "../logging/logger.js";
 import { deletePrefix, nextEvent, testRedis, uniquePrefix } from "../testing/index.js";
 import { buildQueue } from "./build.js";
 import { PermanentError } from "./permanent.js";
+import { previewsQueue } from "./previews.js";
 import { JobQueues, PayloadError } from "./producer.js";
 import { createWorker } from "./worker.js";
 
@@ -56,6 +57,31 @@ describe("job catalog over real Redis", () => {
     await queues.enqueue("build", { kind: "build", buildId: "bld_same" });
     await queues.enqueue("build", { kind: "build", buildId: "bld_same" });
     expect(await queues.queue("build").getJobCounts("waiting")).toEqual({ waiting: 1 });
+  });
+
+  it("previews: one job per MR commit and one per teardown request, with the queue's retry defaults", async () => {
+    const open = {
+      kind: "open" as const,
+      app: "web",
+      iid: 42,
+      sha: "a".repeat(40),
+      sourceBranch: "feature/x",
+      authorId: 7,
+      fork: false,
+      deliveryId: "d1",
+    };
+    const job = await queues.enqueue("previews", open);
+    expect(job.id).toBe(`open.web.42.${"a".repeat(40)}`);
+    expect(job.opts.attempts).toBe(previewsQueue.jobOptions.attempts);
+    // A resend (another delivery id) naming the same commit is the same job.
+    await queues.enqueue("previews", { ...open, deliveryId: "d2" });
+    const close = await queues.enqueue("previews", { kind: "close", app: "web", iid: 42, reason: "merged", deliveryId: "d3" });
+    expect(close.id).toBe("close.web.42.d3");
+    expect(await queues.queue("previews").getJobCounts("waiting")).toEqual({ waiting: 2 });
+    await expect(
+      queues.enqueue("previews", { kind: "close", app: "web", iid: 42, reason: "bored", deliveryId: "d4" } as never),
+    ).rejects.toThrow(/reason is one of closed, merged, deleted, idle, limit/);
+    await expect(queues.enqueue("previews", { ...open, iid: 0 })).rejects.toThrow(/iid/);
   });
 
   it("refuses a malformed payload at enqueue, naming the field", async () => {

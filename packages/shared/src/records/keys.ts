@@ -28,6 +28,10 @@ export function recordKeys(prefix: string) {
     /** An environment's next release number (each environment numbers its own releases). */
     environmentReleaseSeq: (app: string, env: string) =>
       env === PRODUCTION ? `${p}:app:${app}:seq:release` : `${p}:app:${app}:env:${env}:seq:release`,
+    /** The preview of merge request `iid` (records/previews.ts): its environment is `mr-<iid>`. */
+    preview: (app: string, iid: number) => `${p}:app:${app}:preview:${iid}`,
+    /** The app's previews by last update (score: updatedAt in ms, member: iid). */
+    appPreviews: (app: string) => `${p}:app:${app}:previews`,
     /**
      * The git host's SSH host keys the builder pinned on first use (a JSON array of known_hosts
      * lines): a key of its own, so the builder never needs write access to the app record.

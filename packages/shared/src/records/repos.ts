@@ -8,6 +8,7 @@ import { newId } from "./ids.js";
 import { type RecordKeys, recordKeys } from "./keys.js";
 import { moveRecord, type TransitionResult } from "./lifecycle/move.js";
 import { scriptContext } from "./lifecycle/scripts.js";
+import { PreviewRepo } from "./previews.js";
 import { finishedBuildStatuses, Retention } from "./retention.js";
 import type { BuildStatus, ReleaseStatus } from "./schemas.js";
 import {
@@ -471,11 +472,12 @@ export class Records {
   readonly releases: ReleaseRepo;
   readonly environments: EnvironmentRepo;
   readonly gitlabConnections: GitlabConnectionRepo;
+  readonly previews: PreviewRepo;
 
   constructor(
     readonly redis: Redis,
     prefix: string,
-    opts: { retentionDays?: number } = {},
+    opts: { retentionDays?: number /** The previews' clock (updatedAt, the TTL's measure). */; now?: () => number } = {},
   ) {
     this.keys = recordKeys(prefix);
     const retention = new Retention(redis, this.keys, opts.retentionDays);
@@ -484,6 +486,7 @@ export class Records {
     this.releases = new ReleaseRepo(redis, this.keys, retention);
     this.environments = new EnvironmentRepo(redis, this.keys, this.apps);
     this.gitlabConnections = new GitlabConnectionRepo(redis, this.keys);
+    this.previews = new PreviewRepo(redis, this.keys, opts.now);
   }
 
   /** A build, a release and an app read in one round trip (each undefined when not asked for or missing). */

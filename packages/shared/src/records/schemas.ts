@@ -133,6 +133,67 @@ export const buildSettingsSchema = z
   })
   .strict();
 
+/** The placeholders a preview host template may hold; `{iid}` is required (each preview its own host). */
+const PREVIEW_HOST_PLACEHOLDERS = ["{iid}", "{app}", "{domain}"] as const;
+export const DEFAULT_PREVIEW_HOSTS = "mr-{iid}.{app}.{domain}";
+const dnsName = /^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+
+/** The preview host of merge request `iid` from a `previews.hosts` template (`{domain}`: HOIST_APPS_DOMAIN). */
+export function previewHost(template: string, vars: { iid: number; app: string; domain: string }): string {
+  return template.replaceAll("{iid}", String(vars.iid)).replaceAll("{app}", vars.app).replaceAll("{domain}", vars.domain);
+}
+
+const previewHostsSchema = z
+  .string()
+  .min(1, "hosts is a host name template such as mr-{iid}.{app}.{domain}")
+  .max(253, "hosts is at most 253 characters")
+  .refine((t) => t.includes("{iid}"), "hosts must contain {iid}, so each merge request gets a host of its own")
+  .refine(
+    (t) => !/\{[^}]*\}/.test(PREVIEW_HOST_PLACEHOLDERS.reduce((s, p) => s.replaceAll(p, ""), t)),
+    "hosts may only use the placeholders {iid}, {app} and {domain}",
+  )
+  .refine(
+    (t) => dnsName.test(previewHost(t, { iid: 1, app: "app", domain: "example.com" })),
+    "hosts must make a lowercase DNS name (letters, digits, '-' and '.') once {iid}, {app} and {domain} are filled in",
+  );
+
+/**
+ * An app's review apps (docs/previews.md): each merge request's preview is the environment `mr-<iid>`,
+ * copied from `from` with `env` (sealed, secretContexts.previewEnv) layered on its variables.
+ */
+export const previewSettingsSchema = z
+  .object({
+    enabled: z.boolean({ error: "enabled is true or false" }).default(false),
+    /** The environment a preview copies its target and variables from. */
+    from: environmentNameSchema.default(PRODUCTION),
+    /** A preview with no update for this long is stopped. */
+    ttlHours: z
+      .number({ error: "ttlHours is a whole number of hours" })
+      .int("ttlHours is a whole number of hours")
+      .min(1, "ttlHours is at least 1")
+      .max(24 * 90, "ttlHours is at most 2160 (90 days)")
+      .default(72),
+    /** At most this many previews at once: a new one stops the least recently updated. */
+    max: z
+      .number({ error: "max is a whole number of previews" })
+      .int("max is a whole number of previews")
+      .min(1, "max is at least 1")
+      .max(100, "max is at most 100")
+      .default(5),
+    hosts: previewHostsSchema.default(DEFAULT_PREVIEW_HOSTS),
+    /** Overrides of the `from` environment's variables, sealed as one JSON object; a fork's preview gets only these. */
+    env: sealedSchema.optional(),
+    /** Build merge requests from forks (their previews never get the `from` environment's variables). */
+    forks: z.boolean({ error: "forks is true or false" }).default(false),
+  })
+  .strict();
+export type PreviewSettings = z.infer<typeof previewSettingsSchema>;
+
+/** An app's preview settings, the defaults for an app that never set any. */
+export function previewSettingsOf(app: Pick<App, "previews">): PreviewSettings {
+  return app.previews ?? previewSettingsSchema.parse({});
+}
+
 export const appSchema = z.object({
   name: appNameSchema,
   /** Branch filter: a branch name or a GitLab-style wildcard such as `release/*`. */
@@ -181,6 +242,8 @@ export const appSchema = z.object({
   env: sealedSchema.optional(),
   slackWebhookUrl: sealedSchema.optional(),
   outgoingWebhook: z.object({ url: z.string().url(), secret: sealedSchema }).optional(),
+  /** Review apps; absent: disabled (previewSettingsOf gives the defaults). */
+  previews: previewSettingsSchema.optional(),
   createdAt: isoTime,
   updatedAt: isoTime,
 });
@@ -317,6 +380,32 @@ export const environmentSchema = z.object({
   updatedAt: isoTime,
 });
 export type EnvironmentRecord = z.infer<typeof environmentSchema>;
+
+export const previewStatuses = ["building", "deploying", "live", "failed", "refused", "stopping", "stopped"] as const;
+export type PreviewStatus = (typeof previewStatuses)[number];
+
+/**
+ * The preview of merge request `!iid` of an app (records/keys.ts preview), whose deployment is the
+ * environment `mr-<iid>`. Its status moves only through records/lifecycle/previews.ts.
+ */
+export const previewSchema = z.object({
+  app: appNameSchema,
+  iid: z.number().int().positive(),
+  status: z.enum(previewStatuses),
+  /** The MR commit it shows (or is building). */
+  sha: z.string().regex(/^[0-9a-f]{40}$/),
+  url: z.string().max(2048).optional(),
+  mrUrl: z.string().max(2048).optional(),
+  title: z.string().max(300).optional(),
+  sourceBranch: z.string().min(1).max(255),
+  fork: z.boolean(),
+  buildId: idSchema.optional(),
+  /** Why it failed, was refused or stopped. */
+  reason: z.string().max(1000).optional(),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+});
+export type Preview = z.infer<typeof previewSchema>;
 
 export const gitlabConnectionSchema = z.object({
   id: idSchema,

@@ -153,8 +153,49 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
     expect((await deployer.releases.live("envapp", "staging"))?.id).toBe(made.id);
     for (const who of ["builder", "deployer", "notifier"] as const) {
       await expect(as(who).hset(`${prefix}:rec:app:envapp:env:staging:config`, "auto", "false")).rejects.toThrow(/NOPERM/);
+    }
+    for (const who of ["builder", "notifier"] as const) {
       await expect(as(who).zadd(`${prefix}:rec:app:envapp:envs`, 1, "evil")).rejects.toThrow(/NOPERM/);
     }
+  });
+
+  it("previews: the api enqueues them, the deployer takes them, keeps their records and makes only their environments mr-<iid>", async () => {
+    const api = new Records(as("api"), prefix);
+    const app = await api.apps.create({
+      name: "prevapp",
+      branch: "main",
+      repo: { sshUrl: "ssh://git@127.0.0.1/prevapp.git" },
+      target: { kind: "local", services: {} },
+      supersede: "running",
+      tagBuilds: true,
+      buildTimeoutSec: 1800,
+    });
+    const q = new Queue("previews", { connection: as("api"), prefix });
+    queues.push(q);
+    await q.add("close", { kind: "close" }, { jobId: "close.prevapp.1.d" });
+    const d = as("deployer");
+    const deployer = new Records(d, prefix);
+    const sha = "c".repeat(40);
+    expect((await deployer.previews.upsert("prevapp", 1, { status: "building", sha, sourceBranch: "f", fork: false })).ok).toBe(true);
+    await deployer.environments.create(app, { name: "mr-1", target: { kind: "local", services: {} } });
+    expect(await deployer.environments.delete("prevapp", "mr-1")).toBe(true);
+    await expect(d.hset(`${prefix}:rec:app:prevapp:env:staging:config`, "auto", "false")).rejects.toThrow(/NOPERM/);
+    const taken = await new Promise<string | undefined>((resolve, reject) => {
+      const w = new Worker("previews", async (job) => resolve(job.id), { connection: as("deployer", { blocking: true }), prefix });
+      w.on("error", reject);
+      w.on("failed", (_j, err) => reject(err));
+      workers.push(w);
+    });
+    expect(taken).toBe("close.prevapp.1.d");
+    for (const who of ["builder", "notifier"] as const) {
+      await expect(new Records(as(who), prefix).previews.patch("prevapp", 1, { title: "evil" })).rejects.toThrow(/NOPERM/);
+      await expect(as(who).lpush(`${prefix}:previews:wait`, "x")).rejects.toThrow(/NOPERM/);
+      // Their /metrics read the previews queue's depth.
+      const read = new Queue("previews", { connection: as(who), prefix, skipMetasUpdate: true });
+      queues.push(read);
+      expect(await read.getJobCounts("failed")).toEqual({ failed: 0 });
+    }
+    expect((await new Records(as("notifier"), prefix).previews.get("prevapp", 1))?.status).toBe("building");
   });
 
   it("the builder reads an app record but may not write it; it pins the git host's keys under their own key", async () => {

@@ -52,7 +52,7 @@ function serviceKeyPatterns(prefix: string, service: ServiceUser): string[] {
   switch (service) {
     case "api":
       // The API owns apps, connections, hooks, deliveries, sessions and creates builds; it
-      // enqueues builds, deploys (promote, rollback) and notifications, and bull-board manages jobs.
+      // enqueues builds, deploys (promote, rollback), previews and notifications, and bull-board manages jobs.
       return [`~${p}:*`, events];
     case "builder":
       return [
@@ -69,6 +69,7 @@ function serviceKeyPatterns(prefix: string, service: ServiceUser): string[] {
         `~${p}:builder:*`,
         dependencies,
         ...queueKeys(p, ["build", "deploy", "notify"]),
+        ...queueReadKeys(p, ["previews"]),
         events,
         auditAppend,
       ];
@@ -77,9 +78,15 @@ function serviceKeyPatterns(prefix: string, service: ServiceUser): string[] {
         `%R~${rec}:*`,
         `~${rec}:release:*`,
         `~${rec}:app:*:releases`,
+        // Previews (records/keys.ts preview, appPreviews): the deployer's previews worker keeps
+        // their records, and makes and deletes their environments `mr-<iid>` (only those).
+        `~${rec}:app:*:preview:*`,
+        `~${rec}:app:*:previews`,
+        `~${rec}:app:*:envs`,
+        `~${rec}:app:*:env:mr-*`,
         `~${p}:deployer:*`,
         dependencies,
-        ...queueKeys(p, ["deploy", "notify"]),
+        ...queueKeys(p, ["deploy", "notify", "previews"]),
         ...queueReadKeys(p, ["build"]),
         // A live release's build is kept, a replaced one's starts its retention time: the
         // deployer may set a build's time to live, and nothing else on it.
@@ -89,7 +96,7 @@ function serviceKeyPatterns(prefix: string, service: ServiceUser): string[] {
     case "notifier":
       // Reads records to render messages; writes nothing but its own queue and sent-markers
       // (which live under the notify queue's namespace).
-      return [`%R~${rec}:*`, dependencies, ...queueKeys(p, ["notify"]), ...queueReadKeys(p, ["build", "deploy"]), auditAppend];
+      return [`%R~${rec}:*`, dependencies, ...queueKeys(p, ["notify"]), ...queueReadKeys(p, ["build", "deploy", "previews"]), auditAppend];
   }
 }
 

@@ -119,6 +119,11 @@ describe("/v1/apps/:app/environments", () => {
       'freezes.0.timezone: timezone "Europe/Atlantis" is not an IANA time zone name such as Europe/Berlin or UTC',
     );
     expect(await bad({ name: "Staging" })).toMatch(/^name: an environment name is/);
+    // mr-<iid> is a merge request's preview's: Hoist makes those itself.
+    expect(await bad({ name: "mr-42" })).toBe(
+      "name: environment names mr-<number> are reserved for merge request previews (docs/previews.md): choose another name",
+    );
+    expect((await call("POST", "/apps/shop/environments", { name: "mr-web", target: web(18083) })).status).toBe(201);
     expect(await bad({ requiredApprovals: -1 })).toBe("requiredApprovals: requiredApprovals is 0 or more");
     expect(await bad({ auto: "yes" })).toBe("auto: auto is true or false");
     expect(await bad({ target: undefined })).toMatch(/^target: /);

@@ -1,4 +1,4 @@
-import { appNameSchema, environmentNameSchema, freezesSchema, idSchema, targetSchema } from "@hoist/shared";
+import { appNameSchema, environmentNameSchema, freezesSchema, idSchema, isPreviewEnvironment, targetSchema } from "@hoist/shared";
 import { Router } from "express";
 import { z } from "zod";
 import type { Role } from "../../auth/roles.js";
@@ -24,7 +24,11 @@ const requiredApprovals = z
 
 const createSchema = z
   .object({
-    name: environmentNameSchema,
+    // mr-<iid> is a merge request's preview, which Hoist makes itself (docs/previews.md).
+    name: environmentNameSchema.refine(
+      (n) => !isPreviewEnvironment(n),
+      "environment names mr-<number> are reserved for merge request previews (docs/previews.md): choose another name",
+    ),
     target: targetSchema,
     env: envVars.optional(),
     auto: z.boolean({ error: "auto is true or false" }).optional(),
