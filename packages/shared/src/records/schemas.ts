@@ -289,6 +289,8 @@ export const buildSchema = z.object({
   releaseId: idSchema.optional(),
   /** Every release it made: one per environment with `auto: true` when it succeeded. */
   releases: z.array(z.object({ environment: environmentNameSchema, id: idSchema })).optional(),
+  /** A merge request's preview build: it releases only into that MR's preview environment `mr-<iid>`. */
+  preview: z.object({ iid: z.number().int().positive() }).strict().optional(),
   /** Set when a user asked for the cancel (as opposed to a superseding push). */
   canceledBy: z.enum(["user", "superseded"]).optional(),
   trace: traceContextSchema.optional(),
