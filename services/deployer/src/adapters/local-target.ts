@@ -370,6 +370,32 @@ export class LocalTarget implements DeployTarget {
     }
   }
 
+  /**
+   * Removes everything of a deploy unit (a preview's teardown): its Caddy routes first (no request
+   * reaches a stopping container), then its containers and its network. Missing pieces are fine, so a
+   * rerun after a crash finishes the job and one after it is done removes nothing. Says what it removed.
+   */
+  async removeUnit(unit: string): Promise<string[]> {
+    const removed: string[] = [];
+    const edge = await this.opts.edges.edge();
+    for (const r of (await edge.snapshot()).filter((r) => r.app === unit)) {
+      await edge.removeRoute(r.id);
+      removed.push(`route ${r.id}`);
+    }
+    for (const c of await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${unit}`] } })) {
+      await this.stopAndRemove(c.Id);
+      removed.push(`container ${c.Names[0]?.replace(/^\//, "") ?? c.Id}`);
+    }
+    const network = appNetworkName(unit);
+    try {
+      await this.docker.getNetwork(network).remove();
+      removed.push(`network ${network}`);
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+    }
+    return removed;
+  }
+
   /** SIGTERM, the stop timeout, then removal: a drained container gets to exit cleanly. */
   async stopAndRemove(id: string): Promise<void> {
     await this.stop(id);
