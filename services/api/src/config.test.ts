@@ -62,3 +62,18 @@ describe("the API's env: Slack buttons", () => {
     expect(messages({ HOIST_SLACK_SIGNING_SECRET: "short" })[0]).toMatch(/^HOIST_SLACK_SIGNING_SECRET: the Slack app's signing secret/);
   });
 });
+
+describe("the API's env: previews' domain", () => {
+  it("defaults HOIST_APPS_DOMAIN to localhost and takes a lowercase DNS name", () => {
+    expect(envSchema.parse(base).HOIST_APPS_DOMAIN).toBe("localhost");
+    expect(envSchema.parse({ ...base, HOIST_APPS_DOMAIN: "apps.example.com" }).HOIST_APPS_DOMAIN).toBe("apps.example.com");
+  });
+
+  it("refuses a URL, a wildcard or capitals, saying what it wants", () => {
+    for (const bad of ["https://apps.example.com", "*.apps.example.com", "Apps.Example.com"]) {
+      expect(messages({ HOIST_APPS_DOMAIN: bad })).toEqual([
+        "HOIST_APPS_DOMAIN: a lowercase DNS name whose subdomains reach Hoist's Caddy, e.g. apps.example.com (a wildcard DNS record *.apps.example.com)",
+      ]);
+    }
+  });
+});

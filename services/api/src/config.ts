@@ -18,6 +18,15 @@ export const envSchema = commonEnvSchema
       .url({ protocol: /^https?$/, error: "an http(s) URL GitLab can reach, e.g. https://hoist.example.com" })
       .transform((u) => u.replace(/\/+$/, ""))
       .optional(),
+    /** The domain of previews' hosts (`{domain}` in an app's `previews.hosts`: mr-42.web.<domain>). */
+    HOIST_APPS_DOMAIN: z
+      .string()
+      .max(200, "at most 200 characters")
+      .regex(
+        /^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/,
+        "a lowercase DNS name whose subdomains reach Hoist's Caddy, e.g. apps.example.com (a wildcard DNS record *.apps.example.com)",
+      )
+      .default("localhost"),
     HOIST_WEBHOOK_MAX_BYTES: z.coerce
       .number({ error: "a whole number of bytes" })
       .int("a whole number of bytes")

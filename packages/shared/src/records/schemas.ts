@@ -183,6 +183,8 @@ export const previewSettingsSchema = z
     hosts: previewHostsSchema.default(DEFAULT_PREVIEW_HOSTS),
     /** Overrides of the `from` environment's variables, sealed as one JSON object; a fork's preview gets only these. */
     env: sealedSchema.optional(),
+    /** The names of the variables in `env` (shown by the API; their values never are). */
+    envKeys: z.array(z.string().max(255)).max(500).optional(),
     /** Build merge requests from forks (their previews never get the `from` environment's variables). */
     forks: z.boolean({ error: "forks is true or false" }).default(false),
   })

@@ -45,8 +45,12 @@ export const secretContexts = {
   appEnv: (app: string): SecretContext => ({ app, purpose: "env" }),
   /** An environment's variables, bound to its deploy unit (`<app>@<env>`; production's is appEnv(app)). */
   environmentEnv: (app: string, environment: string): SecretContext => ({ app: deployUnit(app, environment), purpose: "env" }),
-  /** The app's preview overrides (`previews.env`), layered on each preview's copy of the `from` environment's variables. */
-  previewEnv: (app: string): SecretContext => ({ app, purpose: "preview-env" }),
+  /**
+   * The app's preview overrides (`previews.env`), layered on each preview's copy of the `from`
+   * environment's variables: app env (the deployer's key opens it), bound to `<app>#previews`
+   * ('#' is in no environment name, so no environment's variables share the context).
+   */
+  previewEnv: (app: string): SecretContext => ({ app: `${app}#previews`, purpose: "env" }),
   signingSecret: (app: string): SecretContext => ({ app, purpose: "webhook-signing-secret" }),
   slackWebhookUrl: (app: string): SecretContext => ({ app, purpose: "slack-webhook-url" }),
   outgoingWebhookSecret: (app: string): SecretContext => ({ app, purpose: "outgoing-webhook-secret" }),

@@ -105,6 +105,9 @@ export const routeTable: readonly RouteRule[] = [
   v1("POST", "/apps/:app/environments/:env/releases/:id/approve", "maintainer", "app", { action: "release.approve" }),
   v1("POST", "/apps/:app/environments/:env/releases/:id/reject", "maintainer", "app", { action: "release.reject" }),
   v1("POST", "/apps/:app/environments/:env/releases/:id/deploy-now", "maintainer", "app", { action: "release.deploy_now" }),
+  // Merge request previews (docs/previews.md): anyone who sees the app lists them; a deployer stops one.
+  v1("GET", "/apps/:app/previews", "viewer", "app"),
+  v1("DELETE", "/apps/:app/previews/:iid", "deployer", "app", { action: "preview.delete" }),
   v1("POST", "/gitlab/connections", "admin", "global", { action: "gitlab.connection.create" }),
   v1("GET", "/gitlab/connections", "admin", "global"),
   v1("POST", "/apps/:app/gitlab/link", "maintainer", "app", { action: "app.gitlab.link" }),

@@ -1,4 +1,5 @@
 import type { App, Build, Release } from "@hoist/shared";
+import { previewSettingsView } from "./preview-settings.js";
 
 /** The public shape of an app: never a secret, only whether each is configured. */
 export function appView(app: App, publicUrl: string) {
@@ -19,6 +20,7 @@ export function appView(app: App, publicUrl: string) {
     env: { configured: Boolean(app.env) },
     slack: { configured: Boolean(app.slackWebhookUrl) },
     outgoingWebhook: app.outgoingWebhook ? { url: app.outgoingWebhook.url, configured: true } : { configured: false },
+    previews: previewSettingsView(app),
     createdAt: app.createdAt,
     updatedAt: app.updatedAt,
   };

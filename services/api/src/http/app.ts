@@ -14,6 +14,7 @@ import { auditRouter } from "./routes/audit.js";
 import { buildLogsRouter } from "./routes/build-logs.js";
 import { buildsRouter } from "./routes/builds.js";
 import { envRouter } from "./routes/env.js";
+import { previewsRouter } from "./routes/previews.js";
 import { environmentsRouter } from "./routes/environments.js";
 import { gitlabRouter } from "./routes/gitlab.js";
 import { grantsRouter } from "./routes/grants.js";
@@ -58,6 +59,7 @@ export function createHttpApp(
   v1.use(buildLogsRouter(deps));
   v1.use(envRouter(deps));
   v1.use(environmentsRouter(deps));
+  v1.use(previewsRouter(deps));
   v1.use(deliveryMetricsRouter(deps));
   v1.use(tokensRouter(auth));
   v1.use(grantsRouter(auth));

@@ -1,4 +1,4 @@
-import { appNameSchema, buildSettingsSchema, localRepoPath, targetSchema } from "@hoist/shared";
+import { appNameSchema, buildSettingsSchema, isPreviewEnvironment, localRepoPath, previewSettingsSchema, targetSchema } from "@hoist/shared";
 import { z } from "zod";
 import { isValidGitRef } from "../domain/push-event.js";
 import { parseSshUrl } from "../domain/ssh-url.js";
@@ -66,6 +66,27 @@ export const createAppSchema = z
   })
   .strict();
 
+const previewFields = previewSettingsSchema.shape;
+
+/**
+ * `previews` in `PATCH /v1/apps/:app` (docs/previews.md): the fields given replace the app's, the
+ * others stay; `env` replaces the overrides (sealed), `null` removes them.
+ */
+const previewSettingsInputSchema = z
+  .object({
+    enabled: previewFields.enabled.unwrap(),
+    from: previewFields.from
+      .unwrap()
+      .refine((n) => !isPreviewEnvironment(n), "from names the environment previews copy, not a preview (mr-<number>)"),
+    ttlHours: previewFields.ttlHours.unwrap(),
+    max: previewFields.max.unwrap(),
+    hosts: previewFields.hosts.unwrap(),
+    env: envVars.nullable(),
+    forks: previewFields.forks.unwrap(),
+  })
+  .partial()
+  .strict();
+
 export const updateAppSchema = z
   .object({
     branch: settings.branch,
@@ -79,6 +100,7 @@ export const updateAppSchema = z
     slackWebhookUrl: settings.slackWebhookUrl,
     outgoingWebhook: settings.outgoingWebhook,
     signingSecret: settings.signingSecret,
+    previews: previewSettingsInputSchema,
   })
   .partial()
   .strict();

@@ -5,6 +5,7 @@ import { sealSettings } from "../../domain/app-secrets.js";
 import { generateDeployKey } from "../../domain/deploy-key.js";
 import { syncHookBranchFilter, unlinkApp } from "../../domain/gitlab-link.js";
 import { checkDestinations } from "../../domain/outbound-urls.js";
+import { nextPreviewSettings } from "../../domain/preview-settings.js";
 import { acceptRepo } from "../../domain/repo-source.js";
 import { hashToken, newHookId, newWebhookToken } from "../../domain/tokens.js";
 import { appView, webhookUrl } from "../../domain/views.js";
@@ -121,9 +122,12 @@ async function updateApp(deps: ApiDeps, req: Request<{ app: string }>, res: Resp
   }
   await checkDestinations(deps.config.HOIST_OUTBOUND_ALLOW, input);
   const sealed = await sealSettings(deps.secrets, current.name, input);
-  const { env: _e, slackWebhookUrl: _s, outgoingWebhook: _o, signingSecret: _g, ...plain } = input;
+  const { env: _e, slackWebhookUrl: _s, outgoingWebhook: _o, signingSecret: _g, previews: previewsInput, ...plain } = input;
+  const previews = previewsInput
+    ? await nextPreviewSettings(deps.secrets, current, await deps.records.environments.names(current.name), previewsInput)
+    : undefined;
   if (sealed.clear.length) await deps.records.apps.unset(current.name, sealed.clear);
-  const app = await deps.records.apps.update(current.name, { ...plain, ...sealed.set });
+  const app = await deps.records.apps.update(current.name, { ...plain, ...sealed.set, ...(previews ? { previews } : {}) });
   deps.apps.invalidate(current);
   if (!app) throw new HttpError(404, "not_found", `app ${current.name} not found`);
   // Hoist also filters by branch, but GitLab should not send (and count failures of) pushes Hoist ignores.
