@@ -48,6 +48,16 @@ describe("deployer env: where Caddy serves host routes", () => {
   });
 });
 
+describe("deployer env: previews", () => {
+  it("defaults HOIST_APPS_DOMAIN to localhost, takes a DNS name and names a bad one", () => {
+    expect(parseEnv(envSchema, {}).HOIST_APPS_DOMAIN).toBe("localhost");
+    expect(parseEnv(envSchema, { HOIST_APPS_DOMAIN: "apps.example.com" }).HOIST_APPS_DOMAIN).toBe("apps.example.com");
+    expect(() => parseEnv(envSchema, { HOIST_APPS_DOMAIN: "Apps_Example" })).toThrow(
+      /HOIST_APPS_DOMAIN is invalid: a lowercase DNS name such as apps.example.com/,
+    );
+  });
+});
+
 describe("deployer env: GitLab freeze periods", () => {
   it("reaches no internal address unless HOIST_OUTBOUND_ALLOW lists it, and names a bad list", () => {
     expect(parseEnv(envSchema, {}).HOIST_OUTBOUND_ALLOW).toEqual(parseEnv(envSchema, { HOIST_OUTBOUND_ALLOW: "" }).HOIST_OUTBOUND_ALLOW);

@@ -44,6 +44,11 @@ export const envSchema = workerEnvSchema.merge(secretsEnvSchema).extend({
     .enum(["true", "false"], { error: "true or false" })
     .default("false")
     .transform((v) => v === "true"),
+  /** The domain of merge request previews' hosts: `{domain}` in an app's `previews.hosts` (as the API's). */
+  HOIST_APPS_DOMAIN: z
+    .string()
+    .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, "a lowercase DNS name such as apps.example.com")
+    .default("localhost"),
   /** Seconds switched-out local containers get to finish their requests in flight before they are stopped. */
   HOIST_LOCAL_DRAIN_S: z.coerce.number().int().min(0).max(3600).default(10),
   /** Seconds between two reconciles of Caddy and the local containers with the records (also done at start). */

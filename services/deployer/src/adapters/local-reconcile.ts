@@ -22,6 +22,8 @@ export interface ReconcileDeps {
   tryLock(unit: string): Promise<HeldLock | undefined>;
   /** Sets an ECS app's desiredCount to its scale; says what it changed. */
   ecsScale?(app: App): Promise<string | undefined>;
+  /** Queues the teardown of previews past their app's `max` or idle `ttlHours` (domain/previews.ts); says what. */
+  previewLimits?(): Promise<string[]>;
 }
 
 /** What one reconcile changed, one line per repair (also logged). */
@@ -41,6 +43,16 @@ async function reconcileLocal(deps: ReconcileDeps): Promise<Repairs> {
     repairs.push(`${app}: ${what}`);
     deps.log.info({ app, repair: what }, "reconcile: repaired");
   };
+  if (deps.previewLimits) {
+    const closed = await deps.previewLimits().catch((err: unknown) => {
+      deps.log.warn({ err: (err as Error).message }, "reconcile: could not apply the previews' limits; next round tries again");
+      return [];
+    });
+    for (const what of closed) {
+      repairs.push(`previews: ${what}`);
+      deps.log.info({ repair: what }, "reconcile: preview closed");
+    }
+  }
   const all = await deps.apps();
   for (const app of all.filter((a) => a.target.kind === "ecs" && a.scale && deps.ecsScale)) {
     const done = await deps.ecsScale?.(app).catch((err: unknown) => {

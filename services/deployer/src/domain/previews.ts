@@ -2,11 +2,11 @@ import {
   type App,
   deployUnit,
   type Environment,
+  PermanentError,
   type Preview,
   type PreviewCloseReason,
   type PreviewSettings,
   type PreviewsPayload,
-  PermanentError,
   previewEnvironment,
   previewHost,
   previewSettingsOf,
@@ -44,7 +44,12 @@ export interface PreviewPorts {
   /** Sets fields other than the status on an existing preview. */
   patchPreview(app: string, iid: number, fields: Omit<PreviewFields, "status">): Promise<void>;
   /** Moves an existing preview from one of `from` (false: missing, or not in `from`). */
-  movePreview(app: string, iid: number, from: Preview["status"][], fields: PreviewFields & Required<Pick<Preview, "status">>): Promise<boolean>;
+  movePreview(
+    app: string,
+    iid: number,
+    from: Preview["status"][],
+    fields: PreviewFields & Required<Pick<Preview, "status">>,
+  ): Promise<boolean>;
   getEnvironment(app: App, name: string): Promise<Environment | undefined>;
   /** Creates the environment, or sets the target and variables of the one there (`auto` false, no gates). */
   putEnvironment(app: App, name: string, target: Target, env: Sealed | undefined): Promise<void>;
@@ -85,9 +90,17 @@ export function previewRef(iid: number): string {
  * author with at least Developer access (30) on the target project. (The same rule as the API's
  * previewTrust, which answers the hook; this is the one the build depends on.)
  */
-export function trustOf(iid: number, fork: boolean, forks: boolean, accessLevel: number | undefined): { ok: true } | { ok: false; reason: string } {
+export function trustOf(
+  iid: number,
+  fork: boolean,
+  forks: boolean,
+  accessLevel: number | undefined,
+): { ok: true } | { ok: false; reason: string } {
   if (fork && !forks)
-    return { ok: false, reason: `merge request !${iid} comes from a fork; this app builds previews of forks only with previews.forks: true` };
+    return {
+      ok: false,
+      reason: `merge request !${iid} comes from a fork; this app builds previews of forks only with previews.forks: true`,
+    };
   if (accessLevel === undefined || accessLevel < MIN_ACCESS)
     return {
       ok: false,
@@ -102,7 +115,8 @@ export function trustOf(iid: number, fork: boolean, forks: boolean, accessLevel:
  * itself, any other on `<service>.<host>`, as two services cannot share a host route).
  */
 export function previewTarget(from: Target, host: string): Target {
-  if (from.kind !== "local") throw new PermanentError(`previews of an ${from.kind} target are not supported yet: only local targets get previews`);
+  if (from.kind !== "local")
+    throw new PermanentError(`previews of an ${from.kind} target are not supported yet: only local targets get previews`);
   const names = Object.keys(from.services).sort();
   if (names.length === 0) throw new PermanentError("the previews.from environment's local target has no services: nothing to preview");
   const services: typeof from.services = {};
@@ -149,7 +163,12 @@ export async function openPreview(ports: PreviewPorts, job: OpenJob): Promise<Op
     ...(job.title ? { title: job.title } : {}),
   };
 
-  const trust = trustOf(job.iid, job.fork, settings.forks, job.fork && !settings.forks ? undefined : await ports.accessLevel(app, job.authorId));
+  const trust = trustOf(
+    job.iid,
+    job.fork,
+    settings.forks,
+    job.fork && !settings.forks ? undefined : await ports.accessLevel(app, job.authorId),
+  );
   if (!trust.ok) {
     await ports.cancelOpenBuilds(app.name, previewRef(job.iid), undefined);
     if (!(await ports.upsertPreview(app.name, job.iid, { ...base, status: "refused", reason: trust.reason }, ["buildId"])))
@@ -165,7 +184,8 @@ export async function openPreview(ports: PreviewPorts, job: OpenJob): Promise<Op
     return { kind: "failed", reason };
   };
   const from = await ports.getEnvironment(app, settings.from);
-  if (!from) return failed(`previews.from names environment ${settings.from}, which app ${app.name} does not have: set previews.from to one it has`);
+  if (!from)
+    return failed(`previews.from names environment ${settings.from}, which app ${app.name} does not have: set previews.from to one it has`);
   let target: Target;
   try {
     target = previewTarget(from.target, previewHost(settings.hosts, { iid: job.iid, app: app.name, domain: ports.domain }));
@@ -179,7 +199,10 @@ export async function openPreview(ports: PreviewPorts, job: OpenJob): Promise<Op
   // of this open whose build is already on its way (or live) leaves the status alone.
   const existing = await ports.getPreview(app.name, job.iid);
   const rerun = existing?.sha === job.sha && existing.buildId !== undefined && ACTIVE.has(existing.status);
-  if (!rerun && !(await ports.upsertPreview(app.name, job.iid, { ...base, status: "building", ...(url ? { url } : {}) }, ["reason", "buildId"])))
+  if (
+    !rerun &&
+    !(await ports.upsertPreview(app.name, job.iid, { ...base, status: "building", ...(url ? { url } : {}) }, ["reason", "buildId"]))
+  )
     throw new Error(`preview !${job.iid} of ${app.name} is being torn down; the open is retried after it`);
   await ports.putEnvironment(app, environment, target, await ports.previewVariables(app, from, environment, job.fork));
   const ref = previewRef(job.iid);
