@@ -84,6 +84,7 @@ describe("GitLab connections and app linking", () => {
       url: app.webhook.url,
       push_events: true,
       tag_push_events: true,
+      merge_requests_events: true,
       push_events_branch_filter: "main",
       enable_ssl_verification: true,
     });
@@ -106,9 +107,12 @@ describe("GitLab connections and app linking", () => {
 
   it("is idempotent: linking again creates no second hook or key, and the hook's new token replaces the old", async () => {
     const oldToken = gl.state.hooks[0]!.token!;
+    // A hook linked before previews existed had no merge request events: the next link turns them on.
+    gl.state.hooks[0]!.merge_requests_events = false;
     const res = await h.api("POST", "/apps/web/gitlab/link", { connection, projectId });
     expect(res.status).toBe(200);
     expect(gl.state.hooks).toHaveLength(1);
+    expect(gl.state.hooks[0]?.merge_requests_events).toBe(true);
     expect(gl.state.deployKeys).toHaveLength(1);
     const newToken = gl.state.hooks[0]!.token!;
     expect(newToken).not.toBe(oldToken);
@@ -160,6 +164,7 @@ describe("GitLab connections and app linking", () => {
         url: `https://ci.example.com/hook/${i}`,
         push_events: true,
         tag_push_events: false,
+        merge_requests_events: false,
         push_events_branch_filter: "",
         enable_ssl_verification: true,
         created_at: new Date().toISOString(),

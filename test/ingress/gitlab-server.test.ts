@@ -57,8 +57,14 @@ describe("GitLab test server: projects, hooks, deploy keys", () => {
       url: "https://h.example/x",
       push_events: true,
       tag_push_events: true,
+      merge_requests_events: false,
       enable_ssl_verification: true,
     });
+    // Merge request events are kept as set, and an edit that does not name them leaves them.
+    const mr = await call("PUT", `/projects/${id}/hooks/${made.body.id}`, { merge_requests_events: true });
+    expect(mr.body).toMatchObject({ merge_requests_events: true, tag_push_events: true });
+    expect((await call("PUT", `/projects/${id}/hooks/${made.body.id}`, { push_events: false })).body.merge_requests_events).toBe(true);
+    expect((await call("GET", `/projects/${id}/hooks/${made.body.id}`)).body.merge_requests_events).toBe(true);
     expect(JSON.stringify((await call("GET", `/projects/${id}/hooks`)).body)).not.toContain("s3cret");
     expect((await call("DELETE", `/projects/${id}/hooks/${made.body.id}`)).status).toBe(204);
     expect(await call("DELETE", `/projects/${id}/hooks/${made.body.id}`)).toMatchObject({

@@ -118,7 +118,7 @@ export function tagPushPayload(tag: string, opts: { checkout?: string; deleted?:
   };
 }
 
-/** A Merge Request Hook payload (not a build trigger). */
+/** A Merge Request Hook payload (not a build trigger: it opens a preview, when the app has them). */
 export function mergeRequestPayload() {
   return {
     object_kind: "merge_request",
@@ -130,6 +130,9 @@ export function mergeRequestPayload() {
       iid: 1,
       target_branch: "main",
       source_branch: "feature",
+      source_project_id: 15,
+      target_project_id: 15,
+      author_id: 1,
       state: "opened",
       action: "open",
       last_commit: { id: sha() },

@@ -87,10 +87,94 @@ export function pushPayload(opts: { project: GitlabProject; repo: string; ref: s
   };
 }
 
+/**
+ * A Merge Request Hook payload as GitLab documents it
+ * (https://docs.gitlab.com/user/project/integrations/webhook_events/#merge-request-events):
+ * `action` open, reopen, update (with `oldrev` when it brought commits), close, merge, approved...
+ * A fork's MR names its own project as source.
+ */
+export function mergeRequestPayload(opts: {
+  project: GitlabProject;
+  iid: number;
+  action: string;
+  sourceBranch: string;
+  /** The MR's newest commit. */
+  sha: string;
+  /** The previous head, on an update that brought commits. */
+  oldrev?: string;
+  author?: { id: number; username: string; name?: string };
+  sourceProjectId?: number;
+  title?: string;
+}) {
+  const author = opts.author ?? { id: 1, username: "test-user", name: "Test User" };
+  const state = opts.action === "close" ? "closed" : opts.action === "merge" ? "merged" : "opened";
+  const mrUrl = `${opts.project.web_url}/-/merge_requests/${opts.iid}`;
+  const now = new Date().toISOString();
+  const sourceProjectId = opts.sourceProjectId ?? opts.project.id;
+  const projectView = {
+    id: opts.project.id,
+    name: opts.project.name,
+    description: "",
+    web_url: opts.project.web_url,
+    avatar_url: null,
+    git_ssh_url: opts.project.ssh_url_to_repo,
+    git_http_url: opts.project.http_url_to_repo,
+    namespace: opts.project.path_with_namespace.split("/")[0],
+    visibility_level: 0,
+    path_with_namespace: opts.project.path_with_namespace,
+    default_branch: opts.project.default_branch,
+    ci_config_path: null,
+    homepage: opts.project.web_url,
+    url: opts.project.ssh_url_to_repo,
+    ssh_url: opts.project.ssh_url_to_repo,
+    http_url: opts.project.http_url_to_repo,
+  };
+  return {
+    object_kind: "merge_request",
+    event_type: "merge_request",
+    user: { id: author.id, name: author.name ?? author.username, username: author.username, avatar_url: "", email: "[REDACTED]" },
+    project: projectView,
+    object_attributes: {
+      id: 1000 + opts.iid,
+      iid: opts.iid,
+      target_branch: opts.project.default_branch,
+      source_branch: opts.sourceBranch,
+      source_project_id: sourceProjectId,
+      author_id: author.id,
+      assignee_ids: [],
+      title: opts.title ?? `MR ${opts.iid}`,
+      created_at: now,
+      updated_at: now,
+      state,
+      merge_status: "can_be_merged",
+      target_project_id: opts.project.id,
+      description: "",
+      url: mrUrl,
+      source: { ...projectView, id: sourceProjectId },
+      target: projectView,
+      last_commit: {
+        id: opts.sha,
+        message: `${opts.title ?? "A change"}\n`,
+        title: opts.title ?? "A change",
+        timestamp: now,
+        url: `${opts.project.web_url}/-/commit/${opts.sha}`,
+        author: { name: author.name ?? author.username, email: `${author.username}@example.com` },
+      },
+      work_in_progress: false,
+      draft: false,
+      action: opts.action,
+      ...(opts.oldrev ? { oldrev: opts.oldrev } : {}),
+    },
+    labels: [],
+    changes: opts.action === "update" && !opts.oldrev ? { title: { previous: "Old title", current: opts.title ?? `MR ${opts.iid}` } } : {},
+    repository: { name: opts.project.name, url: opts.project.ssh_url_to_repo, description: "", homepage: opts.project.web_url },
+  };
+}
+
 /** POSTs a hook event as GitLab sends it: JSON body, event name, secret token, idempotency key. */
 export async function deliverHook(
   hook: Pick<GitlabHook, "url" | "token">,
-  event: "Push Hook" | "Tag Push Hook",
+  event: "Push Hook" | "Tag Push Hook" | "Merge Request Hook",
   payload: unknown,
   idempotencyKey = randomUUID(),
 ): Promise<PushDelivery> {

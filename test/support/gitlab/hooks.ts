@@ -8,7 +8,7 @@ import { isLocalNetworkUrl } from "./url-blocker.js";
 /** GitLab never returns a hook's secret token. */
 function hookView(h: GitlabHook) {
   const { token: _token, ...rest } = h;
-  return { ...rest, merge_requests_events: false, issues_events: false, alert_status: "executable", disabled_until: null };
+  return { ...rest, issues_events: false, alert_status: "executable", disabled_until: null };
 }
 
 /**
@@ -35,12 +35,14 @@ function hookFields(req: Request, current?: GitlabHook): HookFields | { status: 
     token: typeof b.token === "string" ? b.token : current?.token,
     push_events: true,
     tag_push_events: false,
+    merge_requests_events: false,
     push_events_branch_filter: current?.push_events_branch_filter ?? "",
     enable_ssl_verification: true,
   };
   for (const [name, fallback] of [
     ["push_events", current?.push_events ?? true],
     ["tag_push_events", current?.tag_push_events ?? false],
+    ["merge_requests_events", current?.merge_requests_events ?? false],
     ["enable_ssl_verification", current?.enable_ssl_verification ?? true],
   ] as const) {
     const v = boolParam(b[name], fallback);

@@ -29,6 +29,7 @@ export interface GitlabHook {
   token?: string;
   push_events: boolean;
   tag_push_events: boolean;
+  merge_requests_events: boolean;
   push_events_branch_filter: string;
   enable_ssl_verification: boolean;
   created_at: string;

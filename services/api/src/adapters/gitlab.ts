@@ -115,6 +115,8 @@ export class GitlabClient {
         token: opts.token,
         pushEvents: true,
         tagPushEvents: true,
+        // Merge Request Hooks open and close previews (docs/previews.md).
+        mergeRequestsEvents: true,
         pushEventsBranchFilter: opts.branchFilter,
         enableSslVerification: true,
       }),
@@ -128,6 +130,8 @@ export class GitlabClient {
         ...(opts.token ? { token: opts.token } : {}),
         pushEvents: true,
         tagPushEvents: true,
+        // Merge Request Hooks open and close previews (docs/previews.md).
+        mergeRequestsEvents: true,
         pushEventsBranchFilter: opts.branchFilter,
         enableSslVerification: true,
       }),

@@ -1,7 +1,9 @@
 import { type App, recordKeys } from "@hoist/shared";
+import { acceptMergeRequest, type MergeRequestOutcome } from "./accept-merge-request.js";
 import { type BuildDeps, finishBuild } from "./builds.js";
 import { acceptDelivery, DeliveryBusyError, deliveryKey, deliveryRedisKey } from "./deliveries.js";
 import { InvalidInputError, isRedisUnavailable, UnavailableError } from "./errors.js";
+import { MERGE_REQUEST_EVENT } from "./merge-request-event.js";
 import { decidePush } from "./push-event.js";
 import { SIGNATURE_TOLERANCE_S } from "./signature.js";
 
@@ -46,7 +48,9 @@ export type PushOutcome =
   | { kind: "duplicate"; replay: true; reason: string }
   | { kind: "ignored"; reason: string }
   /** An earlier delivery with the same key is still being stored. */
-  | { kind: "busy"; message: string };
+  | { kind: "busy"; message: string }
+  /** A Merge Request Hook's (accept-merge-request.ts). */
+  | MergeRequestOutcome;
 
 /**
  * The webhook use case: decides what a push means for the app and, when it builds, stores the
@@ -81,11 +85,14 @@ async function decideAndStore(deps: BuildDeps, delivery: PushDelivery): Promise<
   } catch {
     throw new InvalidInputError("invalid_json", "request body is not valid JSON");
   }
+  const key = deliveryRedisKey(deps.prefix, delivery.hookId, deliveryKey(delivery.idempotencyKey, body));
+  if (delivery.event === MERGE_REQUEST_EVENT) {
+    return storing(acceptMergeRequest(deps, app, payload, deliveryKey(delivery.idempotencyKey, body), key));
+  }
   const decision = decidePush(delivery.event, payload, app);
   if (decision.action === "reject") throw new InvalidInputError("invalid_payload", decision.message);
   if (decision.action === "ignore") return { kind: "ignored", reason: decision.reason };
 
-  const key = deliveryRedisKey(deps.prefix, delivery.hookId, deliveryKey(delivery.idempotencyKey, body));
   const { ref, sha, before, trigger, commit, pusher } = decision;
   const accepted = await storing(
     acceptDelivery(deps, key, { app: app.name, ref, sha, ...(before ? { before } : {}), trigger, commit }),

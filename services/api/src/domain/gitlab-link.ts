@@ -44,7 +44,7 @@ function keyMaterial(line: string): string {
 }
 
 /**
- * Wires an app to a GitLab project: the push/tag-push hook (with a fresh secret token, whose
+ * Wires an app to a GitLab project: the push/tag-push/merge-request hook (with a fresh secret token, whose
  * hash the app keeps), the app's public key as a read-only deploy key, the project's SSH URL and
  * the git host's pinned host keys. Idempotent: an existing hook (same URL) is updated in place
  * and an existing deploy key (same key) is reused.

@@ -1,4 +1,11 @@
-import { appNameSchema, buildSettingsSchema, isPreviewEnvironment, localRepoPath, previewSettingsSchema, targetSchema } from "@hoist/shared";
+import {
+  appNameSchema,
+  buildSettingsSchema,
+  isPreviewEnvironment,
+  localRepoPath,
+  previewSettingsSchema,
+  targetSchema,
+} from "@hoist/shared";
 import { z } from "zod";
 import { isValidGitRef } from "../domain/push-event.js";
 import { parseSshUrl } from "../domain/ssh-url.js";

@@ -61,7 +61,9 @@ describe("PATCH /v1/apps/:app previews", () => {
       forks: false,
       env: { keys: [] },
     });
-    const patched = await call("PATCH", "/apps/shop", { previews: { enabled: true, max: 2, env: { API_KEY: "s3cret-value", DEBUG: "1" } } });
+    const patched = await call("PATCH", "/apps/shop", {
+      previews: { enabled: true, max: 2, env: { API_KEY: "s3cret-value", DEBUG: "1" } },
+    });
     expect(patched.status, patched.text).toBe(200);
     expect(patched.body.app.previews).toMatchObject({ enabled: true, max: 2, ttlHours: 72, env: { keys: ["API_KEY", "DEBUG"] } });
     expect(patched.text).not.toContain("s3cret-value");
@@ -75,7 +77,12 @@ describe("PATCH /v1/apps/:app previews", () => {
     expect(JSON.parse(opened.toString())).toEqual({ API_KEY: "s3cret-value", DEBUG: "1" });
     // A later PATCH changes only what it names; env: null removes the overrides.
     await call("PATCH", "/apps/shop", { previews: { ttlHours: 24 } });
-    expect((await call("GET", "/apps/shop")).body.app.previews).toMatchObject({ enabled: true, max: 2, ttlHours: 24, env: { keys: ["API_KEY", "DEBUG"] } });
+    expect((await call("GET", "/apps/shop")).body.app.previews).toMatchObject({
+      enabled: true,
+      max: 2,
+      ttlHours: 24,
+      env: { keys: ["API_KEY", "DEBUG"] },
+    });
     await call("PATCH", "/apps/shop", { previews: { env: null } });
     expect((await call("GET", "/apps/shop")).body.app.previews.env).toEqual({ keys: [] });
     expect((await records.apps.require("shop")).previews?.env).toBeUndefined();
@@ -150,10 +157,15 @@ describe("/v1/apps/:app/previews", () => {
     const res = await call("DELETE", "/apps/shop/previews/4");
     expect(res).toMatchObject({ status: 202, body: { status: "stopping" } });
     const jobs = await deps.queues.queue("previews").getJobs(["waiting"]);
-    expect(jobs.map((j) => j.data)).toEqual([{ kind: "close", app: "shop", iid: 4, reason: "deleted", deliveryId: expect.stringMatching(/^del-/) }]);
+    expect(jobs.map((j) => j.data)).toEqual([
+      { kind: "close", app: "shop", iid: 4, reason: "deleted", deliveryId: expect.stringMatching(/^del-/) },
+    ]);
     expect(jobs[0]?.id).toBe(`close.shop.4.${jobs[0]?.data.deliveryId}`);
     const none = await call("DELETE", "/apps/shop/previews/5");
-    expect(none).toMatchObject({ status: 404, body: { error: { code: "not_found", message: "app shop has no preview of merge request !5" } } });
+    expect(none).toMatchObject({
+      status: 404,
+      body: { error: { code: "not_found", message: "app shop has no preview of merge request !5" } },
+    });
     expect((await call("DELETE", "/apps/shop/previews/abc")).status).toBe(400);
     expect((await call("DELETE", "/apps/nope/previews/4")).status).toBe(404);
     expect(await deps.queues.queue("previews").count()).toBe(1);

@@ -84,6 +84,30 @@ async function auditPush(
   }
 }
 
+/** A preview a merge request opened or closed, in the audit log (as a push's build: the MR event's user, else `gitlab`). */
+async function auditPreview(
+  audit: AuditLog,
+  deps: ApiDeps,
+  queued: { job: "open" | "close"; iid: number; jobId: string; author?: string },
+  app: string,
+  req: IncomingMessage,
+): Promise<void> {
+  try {
+    await audit.append({
+      at: new Date().toISOString(),
+      actor: queued.author ?? "gitlab",
+      actorKind: "gitlab",
+      via: "webhook",
+      action: `preview.${queued.job}`,
+      app,
+      target: `!${queued.iid}`,
+      address: req.socket.remoteAddress ?? "unknown",
+    });
+  } catch (err) {
+    deps.log.error({ err: err instanceof Error ? err.message : String(err), jobId: queued.jobId }, "audit log append failed");
+  }
+}
+
 /** The HTTP answer to each outcome of a push, and the outcome as the trace records it. */
 function answer(outcome: PushOutcome): { status: number; body: object; outcome: string } {
   switch (outcome.kind) {
@@ -95,6 +119,14 @@ function answer(outcome: PushOutcome): { status: number; body: object; outcome: 
         : { status: 200, body: { status: "duplicate", buildId: outcome.buildId }, outcome: "duplicate" };
     case "ignored":
       return { status: 200, body: { status: "ignored", reason: outcome.reason }, outcome: "ignored" };
+    case "preview":
+      return {
+        status: 202,
+        body: { status: "queued", preview: { iid: outcome.iid, job: outcome.job } },
+        outcome: `preview.${outcome.job}`,
+      };
+    case "preview-duplicate":
+      return { status: 200, body: { status: "duplicate", preview: { iid: outcome.iid } }, outcome: "duplicate" };
     case "busy":
       // Not an error of GitLab's hook: the first delivery is still storing, and GitLab resends later.
       throw new HttpError(503, "busy", outcome.message);
@@ -127,6 +159,7 @@ export function webhookHandler(deps: ApiDeps, audit?: AuditLog): WebhookHandler 
           if (status === 202) span.setAttribute("http.response.status_code", status);
           reply(res, status, body);
           if (outcome.kind === "queued" && audit) await auditPush(audit, deps, outcome, delivery.app.name, req);
+          if (outcome.kind === "preview" && audit) await auditPreview(audit, deps, outcome, delivery.app.name, req);
         },
       );
     } catch (err) {
