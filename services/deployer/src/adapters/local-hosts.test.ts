@@ -8,6 +8,7 @@ import { deployPorts } from "../jobs/ports.js";
 import { reconcileDeps } from "../jobs/reconcile.js";
 import { DeployerHarness } from "../testing/harness.js";
 import { freePort } from "../testing/ports.js";
+import { CaddyEdge } from "./caddy/caddy-edge.js";
 import { hostRouteId, portRouteId } from "./caddy/ids.js";
 import { caddyEdgeProvider, type EdgeProvider } from "./caddy/provider.js";
 import { createDocker } from "./clients.js";
@@ -67,6 +68,10 @@ const containersOf = (name: string) => docker.listContainers({ all: true, filter
 describe("a local service with hosts and no port (podman, Caddy)", () => {
   it("is served on its host only, straight to its containers; a new release swaps them, and reconcile restores a lost route", async () => {
     caddy = await startCaddy();
+    // An earlier deployer made the hosts server with other settings (another port, TLS): this one's settings win.
+    const earlier = new CaddyEdge({ adminUrl: caddy.adminUrl, hostsListen: [`127.0.0.1:${await freePort()}`] });
+    await earlier.ensureHostRoute({ app: "other", service: "web", hosts: ["other.localhost"], tls: "acme", upstreams: ["127.0.0.1:9"] });
+    await earlier.close();
     const hostsPort = await freePort();
     edges = caddyEdgeProvider({ adminUrl: caddy.adminUrl, hostsListen: [`127.0.0.1:${hostsPort}`], hostsHttp: true });
     h = new DeployerHarness();
@@ -118,6 +123,7 @@ describe("a local service with hosts and no port (podman, Caddy)", () => {
     try {
       expect(await loop.round()).toEqual([
         expect.stringMatching(new RegExp(`host route for ${host} \\(acme\\) ensured to 127\\.0\\.0\\.1:\\d+$`)),
+        "other: removed stale Caddy route hoist-other.web~hosts (no live release serves it)",
       ]);
       expect(await loop.round()).toEqual([]);
       expect(await getVia(hostsPort, host)).toEqual({ status: 200, body: "host-only build 2" });

@@ -2,11 +2,13 @@ import { createHash } from "node:crypto";
 import {
   type Build,
   BuildLifecycle,
+  canMovePreview,
   EnvironmentExistsError,
   type HandlerMap,
   isPreviewEnvironment,
   type Logger,
   newId,
+  type Preview,
   publishBuildCanceled,
   type Records,
   type Release,
@@ -177,13 +179,22 @@ export async function followPreviewRelease(records: Records, release: Release, s
   const iid = Number(release.environment.slice("mr-".length));
   const preview = await records.previews.get(release.app, iid);
   if (!preview || preview.buildId !== release.buildId) return;
-  const from = ({ deploying: ["building"], live: ["building", "deploying"], failed: ["building", "deploying", "live"] } as const)[status];
-  if (!(from as readonly string[]).includes(preview.status)) return;
-  await records.previews.transition(release.app, iid, from, {
-    status,
-    ...(status === "failed" && release.reason ? { reason: release.reason.slice(0, 1000) } : {}),
-  });
+  // Live only from deploying (the table): a release that begun before the preview knew its build still goes through it.
+  const path: Preview["status"][] = status === "live" && preview.status === "building" ? ["deploying", "live"] : [status];
+  let current = preview.status;
+  for (const to of path) {
+    if (current === to || !canMovePreview(current, to) || !FOLLOWS.has(current)) return;
+    const out = await records.previews.transition(release.app, iid, [current], {
+      status: to,
+      ...(to === "failed" && release.reason ? { reason: release.reason.slice(0, 1000) } : {}),
+    });
+    if (!out.ok) return;
+    current = to;
+  }
 }
+
+/** The statuses a release moves a preview from: not a refused, stopping or stopped one. */
+const FOLLOWS: ReadonlySet<Preview["status"]> = new Set(["building", "deploying", "live"]);
 
 /** The previews worker: thin over the domain (domain/previews.ts). */
 export function previewHandlers(deps: { log: Logger; ports: PreviewPorts }): HandlerMap<"previews"> {

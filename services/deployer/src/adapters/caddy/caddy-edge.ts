@@ -235,9 +235,25 @@ export class CaddyEdge {
     await this.ensurePath(["apps", "http", "servers"], {});
     await this.retryOnConflict(async () => {
       const text = await this.api.getText(serverPath);
-      if (JSON.parse(text) !== null) return;
       // Redirects would need :80; ACME in production uses TLS-ALPN on the hosts port.
       const automatic_https = this.opts.hostsHttp ? { disable: true } : { disable_redirects: true };
+      const current = z
+        .object({ listen: z.array(z.string()).optional(), automatic_https: z.record(z.string(), z.unknown()).optional() })
+        .loose()
+        .nullable()
+        .parse(JSON.parse(text));
+      if (current) {
+        // Made by an earlier deployer with other settings (HOIST_CADDY_HOSTS_LISTEN, _HTTP): this one's win, routes kept.
+        const same =
+          JSON.stringify(current.listen ?? []) === JSON.stringify(this.hostsListen) &&
+          JSON.stringify(current.automatic_https ?? {}) === JSON.stringify(automatic_https);
+        if (!same)
+          await this.api.change("PATCH", serverPath, { ...current, listen: this.hostsListen, automatic_https }, [
+            serverPath,
+            configHash(text),
+          ]);
+        return;
+      }
       await this.api.change("PUT", serverPath, { listen: this.hostsListen, automatic_https, routes: [] }, [serverPath, configHash(text)]);
     });
     await this.upsertById(id, `${serverPath}/routes`, hostRoute(id, spec));
