@@ -35,6 +35,8 @@ export interface PreviewWiring {
 const envObjectSchema = z.record(z.string(), z.string());
 /** How long the once-key of a preview's build is kept (as a push delivery's). */
 const ONCE_TTL_MS = 48 * 3600 * 1000;
+/** How long a teardown waits for a deploy of its preview to let go of the unit's lock before its job is retried. */
+const UNIT_LOCK_WAIT_MS = 30_000;
 
 /** Wires the previews domain to Redis, GitLab, podman and Caddy. */
 export function previewPorts(deps: DeployerDeps & PreviewWiring, local: LocalTarget): PreviewPorts {
@@ -111,7 +113,13 @@ export function previewPorts(deps: DeployerDeps & PreviewWiring, local: LocalTar
       return canceled;
     },
     async withUnitLock(unit, fn) {
-      const lock = await tryAcquireAppLock(deps.redis, deps.prefix, unit, deps.lockTtlMs);
+      // A deploy of the preview may be draining its old containers: wait for it (bounded), then the job's retries.
+      const deadline = Date.now() + UNIT_LOCK_WAIT_MS;
+      let lock = await tryAcquireAppLock(deps.redis, deps.prefix, unit, deps.lockTtlMs);
+      while (!lock && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 250));
+        lock = await tryAcquireAppLock(deps.redis, deps.prefix, unit, deps.lockTtlMs);
+      }
       if (!lock) throw new Error(`a deploy of ${unit} holds its lock; the teardown is retried after it`);
       try {
         return await fn();
