@@ -122,7 +122,8 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
     // The deployer's previews worker creates a preview's build (record, once-key, build job) and cancels an older one.
     expect(await d.eval(setStatus, 1, `${prefix}:rec:build:b1`, "canceled")).toBe(0);
     await d.set(`${prefix}:rec:hook:preview:delivery:k1`, "b1");
-    await d.lpush(`${prefix}:build:wait`, "x");
+    await d.set(`${prefix}:build:acl-probe`, "x");
+    await d.del(`${prefix}:build:acl-probe`);
     // ...but no other hook key: not the webhook routes, nor a push delivery's once-key.
     await expect(d.set(`${prefix}:rec:hook:h1`, "a1")).rejects.toThrow(/NOPERM/);
     await expect(d.set(`${prefix}:rec:hook:h1:delivery:k1`, "b1")).rejects.toThrow(/NOPERM/);

@@ -23,7 +23,7 @@ import { PermanentDeployError } from "../domain/target.js";
 import type { DeployerDeps } from "./ports.js";
 
 /** What the previews worker needs beyond the deploy worker's deps. */
-export interface PreviewWiring {
+interface PreviewWiring {
   /** HOIST_APPS_DOMAIN: `{domain}` of the previews' host template. */
   domain: string;
   /** The MR notices (the lead wires them to the notify queue's `gitlab-mr` kind). */
