@@ -73,11 +73,12 @@ afterAll(async () => {
     for (const l of w?.services[name].lines.slice(-12) ?? []) console.info(`${name}: ${l.slice(0, 600)}`);
   await removeLocalApp(docker, APP);
   await removeLocalApp(docker, `${APP}@mr-1`);
+  await removeLocalApp(docker, `${APP}@mr-2`);
   await w?.close();
 }, 60_000);
 
 describe("review apps", () => {
-  it("open MR → the preview URL answers the MR commit; a push to it → the same URL answers the new one; merge → containers and route gone", async () => {
+  it("open MR → the preview URL answers the MR commit; a push to it → the same URL answers the new one; a Reporter's MR is refused; merge → containers and route gone", async () => {
     const conn = await w.api("POST", "/gitlab/connections", { url: w.gitlab.url, token: w.gitlabToken });
     expect(conn.status, JSON.stringify(conn.body)).toBe(201);
     const created = await w.api("POST", "/apps", {
@@ -141,9 +142,39 @@ describe("review apps", () => {
       120_000,
     );
     console.info(`preview update time (MR update hook → URL answering the new commit): ${Math.round(performance.now() - t1)} ms`);
-    // The old commit's container goes once it drained (the new one already serves); merged right away, while it drains.
-    const draining = (await containersOf(`${APP}@mr-1`)).length;
 
+    // A Reporter's MR is refused by the deployer (GitLab's members/all says 20): recorded why, nothing built.
+    const reporter = w.gitlab.state.addUser("reporter-author", `glpat-rep-${process.pid}`);
+    w.gitlab.state.addMember(w.project, reporter, "reporter");
+    const buildsBefore = (await w.api("GET", `/apps/${APP}/builds`)).body.builds.length;
+    const sha3 = w.repo.commit(appFiles("not to be built"), "other: three", "other");
+    const refusedMr = await deliverHook(
+      hook,
+      "Merge Request Hook",
+      mergeRequestPayload({
+        project: w.project,
+        iid: 2,
+        action: "open",
+        sourceBranch: "other",
+        sha: sha3,
+        author: { id: reporter.id, username: reporter.username },
+      }),
+    );
+    expect(refusedMr.status, JSON.stringify(refusedMr.body)).toBe(202);
+    const refused = await until(
+      "MR !2 to be refused",
+      async () => {
+        const p = (await w.api("GET", `/apps/${APP}/previews`)).body?.previews?.find((x: { iid: number }) => x.iid === 2);
+        return p?.status === "refused" ? p : undefined;
+      },
+      30_000,
+    );
+    expect(refused).toMatchObject({ iid: 2, sha: sha3 });
+    expect((await w.api("GET", `/apps/${APP}/builds`)).body.builds).toHaveLength(buildsBefore);
+    expect(await containersOf(`${APP}@mr-2`)).toEqual([]);
+    expect(w.services.deployer.lines.some((l) => l.includes('"notice":"preview.refused"') && l.includes("only level 20"))).toBe(true);
+
+    const running = (await containersOf(`${APP}@mr-1`)).length;
     const t2 = performance.now();
     const merged = await deliverHook(
       hook,
@@ -154,14 +185,14 @@ describe("review apps", () => {
     const stopped = await until(
       "the preview to be stopped",
       async () => {
-        const p = (await w.api("GET", `/apps/${APP}/previews`)).body?.previews?.[0];
+        const p = (await w.api("GET", `/apps/${APP}/previews`)).body?.previews?.find((x: { iid: number }) => x.iid === 1);
         lastSeen = p;
         return p?.status === "stopped" ? p : undefined;
       },
       60_000,
     );
     expect(stopped).toMatchObject({ iid: 1, sha: sha2 });
-    console.info(`teardown with ${draining} container(s) of the preview (one draining): ${Math.round(performance.now() - t2)} ms`);
+    console.info(`teardown (merge hook → preview stopped, ${running} container(s) removed): ${Math.round(performance.now() - t2)} ms`);
     expect(await containersOf(`${APP}@mr-1`)).toEqual([]);
     expect(await viaHost(HOST)).not.toContain("preview");
     const envs = (await w.api("GET", `/apps/${APP}/environments`)).body.environments.map((e: { name: string }) => e.name);
