@@ -130,6 +130,33 @@ describe("hoist command line against a running API", () => {
     expect((await hoist(["scale", "web", "web=1"], { env })).code).toBe(0);
   });
 
+  it("turns previews on and lists them with their MR links; stops one; a bad setting is a usage error", async () => {
+    expect((await hoist(["previews", "web", "set", "enabled=yes"], { env })).code).toBe(2);
+    const set = await hoist(["previews", "web", "set", "enabled=true", "max=3"], { env });
+    expect(set.stderr).toBe("");
+    expect(set.stdout).toMatch(/^enabled\s+true$/m);
+    expect(set.stdout).toMatch(/^max\s+3$/m);
+    expect((await hoist(["previews", "web"], { env })).stdout.trim()).toBe("(none)");
+    await h.deps.records.previews.upsert("web", 42, {
+      status: "building",
+      sha: sha("e"),
+      sourceBranch: "vouchers",
+      fork: false,
+      mrUrl: "https://gitlab.example.com/acme/web/-/merge_requests/42",
+    });
+    const list = await hoist(["previews", "web"], { env });
+    const [header, row] = list.stdout.trim().split("\n");
+    expect(header).toMatch(/^MR\s+STATUS\s+URL\s+SHA\s+UPDATED\s+LINK$/);
+    expect(row).toMatch(
+      /^!42\s+building\s+http:\/\/mr-42\.web\.localhost\s+eeeeeeee\s+\S+\s+https:\/\/gitlab\.example\.com\/acme\/web\/-\/merge_requests\/42$/,
+    );
+    const json = JSON.parse((await hoist(["previews", "web", "--json"], { env })).stdout);
+    expect(json.previews[0]).toMatchObject({ iid: 42, status: "building" });
+    const stop = await hoist(["previews", "web", "stop", "42"], { env });
+    expect(stop).toMatchObject({ code: 0, stdout: "stopping the preview of !42 of web\n" });
+    expect((await hoist(["previews", "web", "stop", "7"], { env })).code).toBe(3);
+  });
+
   it("manages env names without ever printing values", async () => {
     expect((await hoist(["env", "set", "web", "DATABASE_URL=postgres://secret@db/x", "MODE=prod"], { env })).code).toBe(0);
     expect((await hoist(["env", "unset", "web", "MODE"], { env })).code).toBe(0);

@@ -158,6 +158,30 @@ describe("operators' dashboard in Chromium", () => {
     expect(await h.deps.queues.queue("deploy").getJob(releases[0].id)).toBeTruthy();
   });
 
+  it("lists the app's merge request previews with their MR links, not among the promotion chain", async () => {
+    await h.deps.records.previews.upsert("shop", 42, {
+      status: "building",
+      sha: sha("d"),
+      sourceBranch: "vouchers",
+      fork: false,
+      mrUrl: "https://gitlab.example.com/acme/shop/-/merge_requests/42",
+      title: "Vouchers at checkout",
+    });
+    // A preview's environment, as the deployer makes it (the API refuses the name).
+    const shop = await h.deps.records.apps.require("shop");
+    await h.deps.records.environments.create(shop, {
+      name: "mr-42",
+      target: { kind: "local", services: { web: { port: 1, hosts: ["mr-42.shop.localhost"] } } },
+    });
+    await page.goto(`${h.url}/apps/shop`);
+    expect(await page.locator('[data-environment="mr-42"]').count()).toBe(0);
+    expect(await page.locator('[data-environment="staging"]').count()).toBe(1);
+    const row = page.locator('#previews [data-preview="42"]');
+    await expect(row.textContent()).resolves.toMatch(/!42\s*Vouchers at checkout\s*building\s*http:\/\/mr-42\.shop\.localhost/);
+    await expect(row.locator("a").getAttribute("href")).resolves.toBe("https://gitlab.example.com/acme/shop/-/merge_requests/42");
+    await page.screenshot({ path: join(ARTIFACTS, "previews.png"), fullPage: true });
+  });
+
   it("a declined confirmation changes nothing", async () => {
     await page.goto(`${h.url}/apps/shop`);
     page.once("dialog", (d) => void d.dismiss());

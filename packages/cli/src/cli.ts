@@ -8,6 +8,7 @@ import type { CommandContext, Options } from "./commands/context.js";
 import { deployCommand } from "./commands/deploy.js";
 import { envCommand } from "./commands/env.js";
 import { envsCommand, promoteCommand } from "./commands/environments.js";
+import { previewsCommand } from "./commands/previews.js";
 import { releasesCommand } from "./commands/releases.js";
 import { scaleCommand } from "./commands/scale.js";
 import { gitlabCommand, loginCommand } from "./commands/session.js";
@@ -39,6 +40,8 @@ const USAGE = `hoist: continuous delivery from GitLab
   hoist approve <app> <env> <releaseId>               your approval of a release awaiting approval (one per person)
   hoist reject <app> <env> <releaseId> --reason <why> | deploy-now <app> <env> <releaseId> --reason <why>
                                                       end it rejected | deploy a frozen release through its freeze
+  hoist previews <app>                                the app's merge request previews: MR, status, URL, commit, MR link
+  hoist previews <app> set enabled=true [from=<env>] [max=<n>] [ttlHours=<n>] [forks=true] | previews <app> stop <iid>
   hoist env list <app> | env set <app> KEY=VALUE... | env unset <app> KEY...
   hoist scale <app> <service>=<count>...              containers per service (local) or ECS desiredCount; no release
   hoist tokens list | tokens create <name> --role <role> [--apps a,b] [--expires <time>] | tokens revoke <id>
@@ -62,6 +65,7 @@ const commands: Record<string, (ctx: CommandContext) => Promise<void>> = {
   env: envCommand,
   envs: envsCommand,
   promote: promoteCommand,
+  previews: previewsCommand,
   scale: scaleCommand,
   tokens: tokensCommand,
   audit: auditCommand,

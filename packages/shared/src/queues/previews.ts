@@ -6,8 +6,7 @@ import { defineQueue, idSchema, retention, traceContextSchema } from "./define.j
 const iidSchema = z.number({ error: "iid is a merge request's number" }).int("iid is a whole number").positive("iid is positive");
 
 /** Why a preview is torn down: its MR closed or merged, a person deleted it, it idled past ttlHours, or the app's `max` pushed it out. */
-export const previewCloseReasons = ["closed", "merged", "deleted", "idle", "limit"] as const;
-export type PreviewCloseReason = (typeof previewCloseReasons)[number];
+const previewCloseReasons = ["closed", "merged", "deleted", "idle", "limit"] as const;
 
 /**
  * `open`: build the MR's commit and deploy it to the preview environment `mr-<iid>` (an MR opened,
@@ -26,7 +25,10 @@ const previewsPayloadSchema = z.discriminatedUnion("kind", [
       authorId: z.number().int().positive(),
       /** The source project is not the target project: a fork's code. */
       fork: z.boolean(),
-      mrUrl: z.url().max(2048).optional(),
+      mrUrl: z
+        .url({ protocol: /^https?$/, error: "mrUrl is the merge request's http(s) URL" })
+        .max(2048)
+        .optional(),
       title: z.string().max(300).optional(),
       deliveryId: idSchema,
       trace: traceContextSchema.optional(),

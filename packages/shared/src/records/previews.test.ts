@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { isPreviewEnvironment, previewEnvironment } from "../environments/names.js";
 import { deletePrefix, testRedis, uniquePrefix } from "../testing/index.js";
 import { IllegalTransitionError } from "./lifecycle/table.js";
 import { Records } from "./repos.js";
@@ -42,6 +43,11 @@ describe("preview records over real Redis", () => {
     expect(await records.previews.idleSince("web", clock)).toEqual([2]);
   });
 
+  it("names a preview's environment mr-<iid>, a name reserved for previews", () => {
+    expect(previewEnvironment(42)).toBe("mr-42");
+    expect([isPreviewEnvironment("mr-42"), isPreviewEnvironment("mr-web"), isPreviewEnvironment("staging")]).toEqual([true, false, false]);
+  });
+
   it("moves statuses only as the transition table allows, in TypeScript and in the script", async () => {
     await open(3);
     const live = await records.previews.transition("web", 3, ["building"], { status: "deploying" });
@@ -74,6 +80,22 @@ describe("preview records over real Redis", () => {
     );
     expect(await records.previews.get("web", 4)).toBeUndefined();
     expect(await records.previews.transition("web", 9, ["building"], { status: "deploying" })).toEqual({ ok: false, reason: "missing" });
+  });
+
+  it("goes with its app: deleting the app deletes its previews' records and index", async () => {
+    await records.apps.create({
+      name: "web",
+      branch: "main",
+      repo: { sshUrl: "ssh://git@127.0.0.1/web.git" },
+      target: { kind: "local", services: {} },
+      supersede: "running",
+      tagBuilds: true,
+      buildTimeoutSec: 1800,
+    });
+    await open(1);
+    await open(2);
+    expect(await records.apps.delete("web")).toBe(true);
+    expect(await redis.keys(`${prefix}:rec:app:web*`)).toEqual([]);
   });
 
   it("patches fields without a status, validates them, and deletes record and index entry", async () => {

@@ -41,7 +41,7 @@ if to then redis.call('HSET', KEYS[1], 'status', ARGV[4]) end
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
 return {1, raw or '', redis.call('HGETALL', KEYS[1])}`;
 
-export type PreviewWrite =
+type PreviewWrite =
   | { ok: true; record: Preview /** The status before (undefined: created). */; from?: PreviewStatus }
   | { ok: false; reason: "missing" }
   | { ok: false; reason: "state"; current: PreviewStatus };

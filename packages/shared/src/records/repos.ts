@@ -156,6 +156,7 @@ class AppRepo extends HashRepo<typeof appSchema> {
     const app = await this.get(name);
     if (!app) return false;
     const environments = await this.redis.zrange(this.keys.appEnvironments(name), 0, -1);
+    const previews = await this.redis.zrange(this.keys.appPreviews(name), 0, -1);
     // The pinned host keys go with it: an app made later under this name may use another git host.
     // So do its environments: an app made later under this name starts with production only.
     const multi = this.redis
@@ -166,6 +167,9 @@ class AppRepo extends HashRepo<typeof appSchema> {
         this.keys.appEnvironments(name),
         this.keys.environment(name, PRODUCTION),
         ...environments.map((e) => this.keys.environment(name, e)),
+        // Its previews' records too (their containers are the deployer's to remove).
+        this.keys.appPreviews(name),
+        ...previews.map((iid) => this.keys.preview(name, Number(iid))),
       )
       .zrem(this.keys.apps, name);
     if (app.hookId) multi.del(this.keys.hook(app.hookId));

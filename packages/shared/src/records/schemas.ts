@@ -135,7 +135,7 @@ export const buildSettingsSchema = z
 
 /** The placeholders a preview host template may hold; `{iid}` is required (each preview its own host). */
 const PREVIEW_HOST_PLACEHOLDERS = ["{iid}", "{app}", "{domain}"] as const;
-export const DEFAULT_PREVIEW_HOSTS = "mr-{iid}.{app}.{domain}";
+const DEFAULT_PREVIEW_HOSTS = "mr-{iid}.{app}.{domain}";
 const dnsName = /^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 
 /** The preview host of merge request `iid` from a `previews.hosts` template (`{domain}`: HOIST_APPS_DOMAIN). */
@@ -385,7 +385,7 @@ export const environmentSchema = z.object({
 });
 export type EnvironmentRecord = z.infer<typeof environmentSchema>;
 
-export const previewStatuses = ["building", "deploying", "live", "failed", "refused", "stopping", "stopped"] as const;
+const previewStatuses = ["building", "deploying", "live", "failed", "refused", "stopping", "stopped"] as const;
 export type PreviewStatus = (typeof previewStatuses)[number];
 
 /**

@@ -83,6 +83,37 @@ describe("sign-in page", () => {
 });
 
 describe("app page", () => {
+  it("lists the app's previews with their MR links and, once live, their URL; never a non-http link", () => {
+    const page = appPage(
+      session,
+      app,
+      [build],
+      [],
+      [],
+      [
+        {
+          iid: 42,
+          url: "http://mr-42.shop.localhost",
+          status: "live",
+          sha: "b".repeat(40),
+          updatedAt: at,
+          mrUrl: "https://gitlab.example.com/g/shop/-/merge_requests/42",
+          title: "Vouchers <b>now</b>",
+        },
+        { iid: 7, url: "http://mr-7.shop.localhost", status: "building", sha: "c".repeat(40), updatedAt: at, mrUrl: "javascript:alert(1)" },
+      ],
+    );
+    expect(page).toContain('<table id="previews">');
+    expect(page).toContain('<a href="https://gitlab.example.com/g/shop/-/merge_requests/42" rel="noreferrer">!42</a>');
+    expect(page).toContain('<a href="http://mr-42.shop.localhost" rel="noreferrer">http://mr-42.shop.localhost</a>');
+    expect(page).toContain("Vouchers &lt;b&gt;now&lt;/b&gt;");
+    // Not live yet: its URL as text; a link that is not http(s) is no link.
+    expect(page).not.toContain('href="http://mr-7.shop.localhost"');
+    expect(page).not.toContain("javascript:");
+    expect(page.indexOf('data-preview="42"')).toBeLessThan(page.indexOf('data-preview="7"'));
+    expect(appPage(session, app, [build], [])).not.toContain('id="previews"');
+  });
+
   it("shows the containers per service, scaled or from replicas", () => {
     const scaled = {
       ...app,

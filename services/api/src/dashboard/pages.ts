@@ -1,5 +1,6 @@
 import type { App, AuditEntry, Build, DependencyReport, Environment, Release } from "@hoist/shared";
 import { releaseEnvironment } from "../domain/approvals.js";
+import type { previewView } from "../domain/previews.js";
 import { scaleView } from "../domain/views.js";
 import type { DeliveryMetrics } from "./delivery-metrics.js";
 import { duration, Html, html, layout, statusBadge } from "./html.js";
@@ -171,7 +172,32 @@ function scaleLine(app: App): Html | string {
   return html`<p data-scale>Scale: ${scale.map(([s, n]) => html`<code>${s}=${n}</code> `)}<span class="muted">(<code>hoist scale ${app.name} ${scale[0]?.[0] ?? "web"}=N</code>)</span></p>`;
 }
 
-export function appPage(session: Session, app: App, builds: Build[], releases: Release[], environments: EnvironmentColumn[] = []): string {
+/** A merge request preview on the app page, as `GET /v1/apps/:app/previews` shows it. */
+type PreviewRow = ReturnType<typeof previewView>;
+
+/** Only http(s) links are made links: a URL from a webhook payload is never a `javascript:` href. */
+const webLink = (url: string | undefined, text: string | Html): Html | string =>
+  url && /^https?:\/\//.test(url) ? html`<a href="${url}" rel="noreferrer">${text}</a>` : text;
+
+/** The app's merge request previews (docs/previews.md), most recently updated first, each with its MR's link. */
+function previewsPanel(app: App, previews: PreviewRow[]): Html {
+  return html`<h2>Previews</h2>
+<table id="previews"><thead><tr><th>MR</th><th>Title</th><th>Status</th><th>URL</th><th>Commit</th><th>Updated</th></tr></thead><tbody>
+${previews.map(
+  (p) => html`<tr data-preview="${p.iid}"><td data-col="mr">${webLink(p.mrUrl, `!${p.iid}`)}</td><td>${p.title ?? ""}</td>
+<td>${statusBadge(p.status)}</td><td data-col="url">${p.status === "live" ? webLink(p.url, p.url) : p.url}</td><td><code>${short(p.sha)}</code></td><td>${when(p.updatedAt)}</td></tr>`,
+)}</tbody></table>
+<p class="muted">Stop one: <code>hoist previews ${app.name} stop &lt;iid&gt;</code></p>`;
+}
+
+export function appPage(
+  session: Session,
+  app: App,
+  builds: Build[],
+  releases: Release[],
+  environments: EnvironmentColumn[] = [],
+  previews: PreviewRow[] = [],
+): string {
   const live = releases.find((r) => r.status === "live");
   return layout(
     app.name,
@@ -180,6 +206,7 @@ export function appPage(session: Session, app: App, builds: Build[], releases: R
 ${live ? html` · live: release #${live.number}` : ""}</p>
 ${scaleLine(app)}
 ${environments.length > 1 ? environmentsPanel(session, app, environments) : ""}
+${previews.length ? previewsPanel(app, previews) : ""}
 <p>${action(session, `/apps/${app.name}/rollback`, "Roll back", `Roll ${app.name} back to the release before the live one?`, true)}</p>
 <h2>Builds</h2>
 <table><thead><tr><th>#</th><th>Status</th><th>Ref</th><th>Commit</th><th>Created</th><th>Reason</th></tr></thead><tbody>

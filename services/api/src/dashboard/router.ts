@@ -2,13 +2,22 @@ import { join, resolve } from "node:path";
 import { createBullBoard } from "@bull-board/api";
 import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { ExpressAdapter } from "@bull-board/express";
-import { type App, auditQuerySchema, type JobQueues, queueNames, readDependencyReports, recordKeys } from "@hoist/shared";
+import {
+  type App,
+  auditQuerySchema,
+  isPreviewEnvironment,
+  type JobQueues,
+  queueNames,
+  readDependencyReports,
+  recordKeys,
+} from "@hoist/shared";
 import express, { type NextFunction, type Request, type Response, Router } from "express";
 import { GitlabSignIn } from "../auth/gitlab-oidc.js";
 import { type AuthServices, addressOf, authorize, principalForToken, principalOf } from "../auth/guard.js";
 import { atLeast, type Role } from "../auth/roles.js";
 import { ruleFor } from "../auth/route-table.js";
 import type { ApiDeps } from "../deps.js";
+import { previewView } from "../domain/previews.js";
 import { HttpError } from "../http/errors.js";
 import { exportJsonLines } from "../http/routes/audit.js";
 import { createTokenSchema, issueToken, ownerOf } from "../http/routes/tokens.js";
@@ -240,12 +249,14 @@ function pageRoutes(router: Router, deps: ApiDeps, ports: DashboardPorts, auth: 
     "/apps/:app",
     wrap(async (req, res) => {
       const app = await deps.records.apps.require(param(req, "app"));
-      const [builds, releases, environments] = await Promise.all([
+      const [builds, releases, environments, previews] = await Promise.all([
         deps.records.builds.listByApp(app.name, 30),
         deps.records.releases.listByApp(app.name, 30),
         environmentColumns(deps, app),
+        deps.records.previews.list(app.name, 50),
       ]);
-      res.type("html").send(appPage(sessionOf(res), app, builds, releases, environments));
+      const rows = previews.map((p) => previewView(p, app, deps.config.HOIST_APPS_DOMAIN));
+      res.type("html").send(appPage(sessionOf(res), app, builds, releases, environments, rows));
     }),
   );
   router.get(
@@ -353,7 +364,8 @@ const FINISHED = new Set<string>(["live", "retired", "failed", "rolled_back", "r
 
 /** Each environment with what is live in it and its releases still waiting, newer than the live one. */
 async function environmentColumns(deps: ApiDeps, app: App): Promise<EnvironmentColumn[]> {
-  const envs = await deps.records.environments.list(app);
+  // Previews (mr-<iid>) have their own panel: the promotion chain is the app's own environments.
+  const envs = (await deps.records.environments.list(app)).filter((e) => !isPreviewEnvironment(e.name));
   return Promise.all(
     envs.map(async (env) => {
       const [recent, live] = await Promise.all([

@@ -1,4 +1,4 @@
-import { type App, type PayloadOf, previewSettingsOf, previewsQueue } from "@hoist/shared";
+import { type App, type PreviewsPayload, previewSettingsOf, previewsQueue } from "@hoist/shared";
 import { z } from "zod";
 import type { BuildDeps } from "./builds.js";
 import { DELIVERY_TTL_MS } from "./deliveries.js";
@@ -12,8 +12,6 @@ export type MergeRequestOutcome =
   /** The same delivery (Idempotency-Key, else body) again: its job is the first's. */
   | { kind: "preview-duplicate"; iid: number; jobId: string }
   | { kind: "ignored"; reason: string };
-
-type PreviewsPayload = PayloadOf<"previews">;
 
 const mrUrl = z.url({ protocol: /^https?$/ }).max(2048);
 

@@ -42,7 +42,7 @@ const mergeRequestPayloadSchema = z.object({
 });
 
 /** A merge request's preview-relevant facts, as the hook told them. */
-export interface MergeRequestRef {
+interface MergeRequestRef {
   iid: number;
   /** The target project (the app's). */
   projectId: number;
@@ -55,7 +55,7 @@ export interface MergeRequestRef {
   title?: string;
 }
 
-export type MergeRequestDecision =
+type MergeRequestDecision =
   | {
       action: "build";
       mr: MergeRequestRef;
@@ -129,9 +129,9 @@ export function decideMergeRequest(payload: unknown): MergeRequestDecision {
 }
 
 /** GitLab's Developer access level: the least that may have a merge request previewed. */
-export const PREVIEW_MIN_ACCESS = 30;
+const PREVIEW_MIN_ACCESS = 30;
 
-export type PreviewTrust = { ok: true } | { ok: false; reason: string };
+type PreviewTrust = { ok: true } | { ok: false; reason: string };
 
 /**
  * Whether a merge request may get a preview: a fork's MR only when the app allows forks, and only
