@@ -4,7 +4,6 @@ import {
   type Environment,
   PermanentError,
   type Preview,
-  type PreviewCloseReason,
   type PreviewSettings,
   type PreviewsPayload,
   previewEnvironment,
@@ -15,6 +14,7 @@ import {
 
 type OpenJob = Extract<PreviewsPayload, { kind: "open" }>;
 type CloseJob = Extract<PreviewsPayload, { kind: "close" }>;
+type PreviewCloseReason = CloseJob["reason"];
 type Target = App["target"];
 type PreviewFields = Partial<Omit<Preview, "app" | "iid" | "createdAt" | "updatedAt">>;
 /** A preview as created or moved: what the MR says of it and its status. */
