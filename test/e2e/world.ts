@@ -9,6 +9,7 @@ import { deployKeyRoutes, deployKeysServeGit } from "../support/gitlab/deploy-ke
 import { deploymentRoutes } from "../support/gitlab/deployments.js";
 import { freezePeriodRoutes } from "../support/gitlab/freeze-periods.js";
 import { hookRoutes } from "../support/gitlab/hooks.js";
+import { memberRoutes } from "../support/gitlab/oauth.js";
 import { projectRoutes } from "../support/gitlab/projects.js";
 import { type GitlabTestServer, startGitlabServer } from "../support/gitlab/server.js";
 import type { GitlabProject } from "../support/gitlab/state.js";
@@ -37,6 +38,8 @@ export interface E2eWorld {
   otlp: OtlpReceiver;
   services: Record<ServiceName, ServiceProcess>;
   healthPorts: Record<Exclude<ServiceName, "api">, number>;
+  /** Where the deployer's Caddy serves host routes (previews), as plain HTTP. */
+  hostsPort: number;
   /** `/v1` call with the API token; JSON in and out. */
   // biome-ignore lint/suspicious/noExplicitAny: tests assert on the JSON they get back
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
@@ -71,6 +74,7 @@ export async function startE2eWorld(): Promise<E2eWorld> {
     statusRoutes,
     deploymentRoutes,
     freezePeriodRoutes,
+    memberRoutes,
   ]);
   const gitlabToken = `glpat-${randomBytes(10).toString("hex")}`;
   const bot = gitlab.state.addUser("hoist-bot", gitlabToken);
@@ -89,6 +93,7 @@ export async function startE2eWorld(): Promise<E2eWorld> {
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const apiToken = randomBytes(24).toString("hex");
   const healthPorts = { builder: await freePort(), deployer: await freePort(), notifier: await freePort() };
+  const hostsPort = await freePort();
   const common: Record<string, string> = {
     REDIS_URL: redisUrl,
     HOIST_QUEUE_PREFIX: prefix,
@@ -127,6 +132,8 @@ export async function startE2eWorld(): Promise<E2eWorld> {
       ...health(healthPorts.deployer),
       DOCKER_HOST: dockerHost,
       HOIST_LOCAL_STOP_TIMEOUT_S: "1",
+      HOIST_CADDY_HOSTS_LISTEN: `127.0.0.1:${hostsPort}`,
+      HOIST_CADDY_HOSTS_HTTP: "true",
     }),
     notifier: startService("notifier", { ...common, ...health(healthPorts.notifier), HOIST_PUBLIC_URL: apiUrl }),
   };
@@ -151,6 +158,7 @@ export async function startE2eWorld(): Promise<E2eWorld> {
     otlp,
     services,
     healthPorts,
+    hostsPort,
     async api(method, path, body) {
       const res = await fetch(`${apiUrl}/v1${path}`, {
         method,

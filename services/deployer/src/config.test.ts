@@ -34,6 +34,30 @@ describe("deployer env: the local target's Caddy", () => {
   });
 });
 
+describe("deployer env: where Caddy serves host routes", () => {
+  it("defaults to :443 with TLS, takes a list of listen addresses and plain HTTP, and names a bad value", () => {
+    expect(parseEnv(envSchema, {})).toMatchObject({ HOIST_CADDY_HOSTS_LISTEN: [":443"], HOIST_CADDY_HOSTS_HTTP: false });
+    expect(parseEnv(envSchema, { HOIST_CADDY_HOSTS_LISTEN: "127.0.0.1:8080, [::1]:8080", HOIST_CADDY_HOSTS_HTTP: "true" })).toMatchObject({
+      HOIST_CADDY_HOSTS_LISTEN: ["127.0.0.1:8080", "[::1]:8080"],
+      HOIST_CADDY_HOSTS_HTTP: true,
+    });
+    expect(() => parseEnv(envSchema, { HOIST_CADDY_HOSTS_LISTEN: "localhost" })).toThrow(
+      /HOIST_CADDY_HOSTS_LISTEN is invalid: comma-separated listen addresses, each \[host\]:port/,
+    );
+    expect(() => parseEnv(envSchema, { HOIST_CADDY_HOSTS_HTTP: "yes" })).toThrow(/HOIST_CADDY_HOSTS_HTTP is invalid: /);
+  });
+});
+
+describe("deployer env: previews", () => {
+  it("defaults HOIST_APPS_DOMAIN to localhost, takes a DNS name and names a bad one", () => {
+    expect(parseEnv(envSchema, {}).HOIST_APPS_DOMAIN).toBe("localhost");
+    expect(parseEnv(envSchema, { HOIST_APPS_DOMAIN: "apps.example.com" }).HOIST_APPS_DOMAIN).toBe("apps.example.com");
+    expect(() => parseEnv(envSchema, { HOIST_APPS_DOMAIN: "Apps_Example" })).toThrow(
+      /HOIST_APPS_DOMAIN is invalid: a lowercase DNS name such as apps.example.com/,
+    );
+  });
+});
+
 describe("deployer env: GitLab freeze periods", () => {
   it("reaches no internal address unless HOIST_OUTBOUND_ALLOW lists it, and names a bad list", () => {
     expect(parseEnv(envSchema, {}).HOIST_OUTBOUND_ALLOW).toEqual(parseEnv(envSchema, { HOIST_OUTBOUND_ALLOW: "" }).HOIST_OUTBOUND_ALLOW);

@@ -7,6 +7,9 @@ const ms = (what: string, min: number) =>
     .int("a whole number of milliseconds")
     .min(min, `at least ${min} ms`);
 
+/** A Caddy listen address: `[host]:port`. */
+const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9.-]*):\d{1,5}$/;
+
 export const envSchema = workerEnvSchema.merge(secretsEnvSchema).extend({
   HOIST_CONCURRENCY: concurrencySchema,
   /** How long a per-app deploy lock outlives a holder that stopped renewing it (crashed). */
@@ -23,6 +26,29 @@ export const envSchema = workerEnvSchema.merge(secretsEnvSchema).extend({
   HOIST_LOCAL_STOP_TIMEOUT_S: z.coerce.number().int().min(0).max(300).default(5),
   /** Admin endpoint of the Caddy that serves local-target apps; unset: the deployer starts its own (Debian's `caddy`) on loopback. */
   HOIST_CADDY_ADMIN_URL: z.url({ error: "the URL of Caddy's admin endpoint, such as http://127.0.0.1:2019" }).optional(),
+  /** Where Caddy serves host routes (`hosts` of local services, previews): comma-separated listen addresses. */
+  HOIST_CADDY_HOSTS_LISTEN: z
+    .string()
+    .default(":443")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((a) => a.trim())
+        .filter(Boolean),
+    )
+    .refine((list) => list.length > 0 && list.every((a) => LISTEN.test(a)), {
+      error: "comma-separated listen addresses, each [host]:port, such as :443 or 127.0.0.1:8443",
+    }),
+  /** Host routes as plain HTTP (no TLS; for a TLS-terminating proxy in front, or `.localhost` previews): `true`/`false`. */
+  HOIST_CADDY_HOSTS_HTTP: z
+    .enum(["true", "false"], { error: "true or false" })
+    .default("false")
+    .transform((v) => v === "true"),
+  /** The domain of merge request previews' hosts: `{domain}` in an app's `previews.hosts` (as the API's). */
+  HOIST_APPS_DOMAIN: z
+    .string()
+    .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, "a lowercase DNS name such as apps.example.com")
+    .default("localhost"),
   /** Seconds switched-out local containers get to finish their requests in flight before they are stopped. */
   HOIST_LOCAL_DRAIN_S: z.coerce.number().int().min(0).max(3600).default(10),
   /** Seconds between two reconciles of Caddy and the local containers with the records (also done at start). */

@@ -21,10 +21,12 @@ import {
 import { caddyEdgeProvider } from "./adapters/caddy/provider.js";
 import { createDocker, ecsClientFactory } from "./adapters/clients.js";
 import { startReconcileLoop } from "./adapters/local-reconcile.js";
+import { LocalTarget } from "./adapters/local-target.js";
 import { RedisStreamReleaseLog } from "./adapters/release-log.js";
 import { envSchema } from "./config.js";
 import { handlers, recordDeadDeploy } from "./jobs/handlers.js";
 import { deployPorts } from "./jobs/ports.js";
+import { previewHandlers, previewLimits, previewPorts } from "./jobs/previews.js";
 import { reconcileDeps } from "./jobs/reconcile.js";
 import { deployerOverrides } from "./overrides.js";
 
@@ -50,7 +52,12 @@ const pullAuth =
     : undefined;
 // A harness may replace the rollout target and the gates' clock (overrides.ts); production sets neither.
 const { now: clock, ...portOverrides } = deployerOverrides();
-const edges = caddyEdgeProvider({ adminUrl: config.HOIST_CADDY_ADMIN_URL, log });
+const edges = caddyEdgeProvider({
+  adminUrl: config.HOIST_CADDY_ADMIN_URL,
+  hostsListen: config.HOIST_CADDY_HOSTS_LISTEN,
+  hostsHttp: config.HOIST_CADDY_HOSTS_HTTP,
+  log,
+});
 shutdown.register("caddy", () => edges.close());
 const deps = {
   redis: producer,
@@ -113,8 +120,30 @@ const dependencies = await startDependencyChecks({
   shutdown,
 });
 await serveWorkerHealth({ config, worker, connection, queues, shutdown, dependencies });
+// Merge request previews (domain/previews.ts): open/close jobs from the API, limits from the reconcile loop.
+const previews = previewPorts(
+  {
+    ...deps,
+    domain: config.HOIST_APPS_DOMAIN,
+    // Logged for now: the notify queue's gitlab-mr kind (the notifier's MR note) takes them when it exists.
+    notice: async (n) => log.info({ notice: n.event, app: n.app, iid: n.iid, reason: n.reason, id: n.id }, "preview notice"),
+  },
+  new LocalTarget(docker, { stopTimeoutS: config.HOIST_LOCAL_STOP_TIMEOUT_S, edges, drainS: config.HOIST_LOCAL_DRAIN_S }),
+);
+const previewsWorker = createWorker({
+  queue: "previews",
+  connection,
+  prefix,
+  concurrency: config.HOIST_CONCURRENCY,
+  log,
+  handlers: previewHandlers({ log, ports: previews }),
+});
+shutdown.register("previews worker", () => previewsWorker.close());
 // Caddy and the local containers follow the records, and ECS services the apps' scale: at start (a Caddy
-// restarted empty) and every HOIST_LOCAL_RECONCILE_S.
-const reconcile = startReconcileLoop(reconcileDeps(deps, ports, log), config.HOIST_LOCAL_RECONCILE_S);
+// restarted empty) and every HOIST_LOCAL_RECONCILE_S; previews past their app's limits are closed then too.
+const reconcile = startReconcileLoop(
+  { ...reconcileDeps(deps, ports, log), previewLimits: previewLimits(previews) },
+  config.HOIST_LOCAL_RECONCILE_S,
+);
 shutdown.register("reconcile", () => reconcile.stop());
 log.info({ queue: "deploy", concurrency: config.HOIST_CONCURRENCY, prefix }, "ready");

@@ -28,6 +28,8 @@ export interface BuilderWorld {
     buildTimeoutSec?: number;
     noCache?: boolean;
     sshUrl?: string;
+    /** A merge request's preview build. */
+    preview?: { iid: number };
   }): Promise<{ app: string; buildId: string }>;
   close(): Promise<void>;
 }
@@ -80,6 +82,7 @@ export async function builderWorld(label: string): Promise<BuilderWorld> {
         sha: o.sha,
         trigger: "manual",
         ...(o.noCache ? { noCache: true } : {}),
+        ...(o.preview ? { preview: o.preview } : {}),
       });
       return { app, buildId: build.id };
     },

@@ -27,7 +27,8 @@ export const scaleSchema = z.record(
 
 const localServiceSchema = z
   .object({
-    port: z.number().int().min(1).max(65535),
+    /** Where Caddy listens for the service; optional when `hosts` is set (served on those host names only, as previews are). */
+    port: z.number().int().min(1).max(65535).optional(),
     healthPath: z.string().startsWith("/", "healthPath starts with '/'").max(512).optional(),
     healthTimeout: z.number().int().min(1).max(3600).optional(),
     /** Memory limit in MiB (default 512); the container is OOM-killed past it. */
@@ -67,7 +68,12 @@ const localServiceSchema = z
     /** How the hosts are served over TLS: Caddy's internal CA, or its automatic HTTPS (ACME, the default). */
     tls: z.enum(["internal", "acme"], { error: 'tls is "internal" or "acme"' }).optional(),
   })
-  .strict();
+  .strict()
+  .refine((s) => s.port !== undefined || (s.hosts?.length ?? 0) > 0, {
+    message:
+      'a service needs a port (where Caddy listens for it) or hosts (host names Caddy serves it on): set port, or hosts such as ["web.example.com"]',
+    path: ["port"],
+  });
 
 const localTargetSchema = z
   .object({
@@ -291,6 +297,8 @@ export const buildSchema = z.object({
   releaseId: idSchema.optional(),
   /** Every release it made: one per environment with `auto: true` when it succeeded. */
   releases: z.array(z.object({ environment: environmentNameSchema, id: idSchema })).optional(),
+  /** A merge request's preview build: it releases only into that MR's preview environment `mr-<iid>`. */
+  preview: z.object({ iid: z.number().int().positive() }).strict().optional(),
   /** Set when a user asked for the cancel (as opposed to a superseding push). */
   canceledBy: z.enum(["user", "superseded"]).optional(),
   trace: traceContextSchema.optional(),

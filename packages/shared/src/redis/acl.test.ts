@@ -102,7 +102,7 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
     expect(await as("api").hget(`${prefix}:rec:release:r1`, "status")).toBe("live");
   });
 
-  it("the builder writes builds and releases but not the app list, connections or hooks; the deployer writes releases but not builds", async () => {
+  it("the builder writes builds and releases but not the app list, connections or hooks; the deployer writes releases and (previews) builds, not hooks", async () => {
     const b = as("builder");
     await b.hset(`${prefix}:rec:build:b1`, "status", "running");
     await b.hset(`${prefix}:rec:release:r2`, "status", "pending");
@@ -117,16 +117,18 @@ describe("Redis ACL users per service (a real redis-server with the generated AC
     const d = as("deployer");
     await d.hset(`${prefix}:rec:release:r2`, "status", "live");
     expect(await d.eval(setStatus, 1, `${prefix}:rec:release:r2`, "retired")).toBe(0);
-    await expect(d.eval(setStatus, 1, `${prefix}:rec:build:b1`, "failed")).rejects.toThrow(/NOPERM/);
-    await expect(d.hset(`${prefix}:rec:build:b1`, "status", "failed")).rejects.toThrow(/NOPERM/);
     await expect(d.set(`${prefix}:session:s1`, "admin")).rejects.toThrow(/NOPERM/);
     await expect(b.set(`${prefix}:session:s1`, "admin")).rejects.toThrow(/NOPERM/);
-    // The deployer keeps a live release's build and lets a replaced one expire: a time to live, nothing more.
-    expect(await d.pexpire(`${prefix}:rec:build:b1`, 60_000)).toBe(1);
-    expect(await d.persist(`${prefix}:rec:build:b1`)).toBe(1);
-    await expect(d.hdel(`${prefix}:rec:build:b1`, "status")).rejects.toThrow(/NOPERM/);
-    await expect(d.del(`${prefix}:rec:build:b1`)).rejects.toThrow(/NOPERM/);
-    await expect(d.lpush(`${prefix}:build:wait`, "x")).rejects.toThrow(/NOPERM/);
+    // The deployer's previews worker creates a preview's build (record, once-key, build job) and cancels an older one.
+    expect(await d.eval(setStatus, 1, `${prefix}:rec:build:b1`, "canceled")).toBe(0);
+    await d.set(`${prefix}:rec:hook:preview:delivery:k1`, "b1");
+    await d.set(`${prefix}:build:acl-probe`, "x");
+    await d.del(`${prefix}:build:acl-probe`);
+    // ...but no other hook key: not the webhook routes, nor a push delivery's once-key.
+    await expect(d.set(`${prefix}:rec:hook:h1`, "a1")).rejects.toThrow(/NOPERM/);
+    await expect(d.set(`${prefix}:rec:hook:h1:delivery:k1`, "b1")).rejects.toThrow(/NOPERM/);
+    await expect(d.zadd(`${prefix}:rec:apps`, 1, "evil")).rejects.toThrow(/NOPERM/);
+    await expect(d.hset(`${prefix}:rec:gitlab:g1`, "token", "evil")).rejects.toThrow(/NOPERM/);
   });
 
   it("environments: the builder numbers and indexes their releases and the deployer reads them, neither writes an environment", async () => {

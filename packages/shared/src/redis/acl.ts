@@ -84,13 +84,18 @@ function serviceKeyPatterns(prefix: string, service: ServiceUser): string[] {
         `~${rec}:app:*:previews`,
         `~${rec}:app:*:envs`,
         `~${rec}:app:*:env:mr-*`,
+        // A preview's build of its MR commit is created by the previews worker as a push's is by
+        // the API (records, indexes, its once-key, its build job) and an older one canceled.
+        `~${rec}:build:*`,
+        `~${rec}:builds:*`,
+        `~${rec}:app:*:builds`,
+        `~${rec}:app:*:seq:build`,
+        `~${rec}:app:*:open:*`,
+        `~${rec}:hook:preview:delivery:*`,
         `~${p}:deployer:*`,
         dependencies,
-        ...queueKeys(p, ["deploy", "notify", "previews"]),
-        ...queueReadKeys(p, ["build"]),
-        // A live release's build is kept, a replaced one's starts its retention time: the
-        // deployer may set a build's time to live, and nothing else on it.
-        `(%W~${rec}:build:* +pexpire +persist)`,
+        ...queueKeys(p, ["build", "deploy", "notify", "previews"]),
+        events,
         auditAppend,
       ];
     case "notifier":

@@ -184,6 +184,38 @@ describe("build job against podman, the registry and git over sshd", () => {
     );
   }, 180_000);
 
+  it("a merge request's preview build releases only into its preview environment mr-<iid>, never into auto environments", async () => {
+    const { app, buildId } = await world.createAppAndBuild({ sha: shaA, preview: { iid: 7 } });
+    const record = await world.records.apps.require(app);
+    const local = { kind: "local" as const, services: {} };
+    // production (auto by default) and staging deploy every push automatically; the preview environment does not.
+    await world.records.environments.create(record, { name: "staging", target: local, auto: true });
+    const previewEnv = await world.secrets.seal(JSON.stringify({ WHERE: "mr-7" }), secretContexts.environmentEnv(app, "mr-7"));
+    await world.records.environments.create(record, { name: "mr-7", target: local, env: previewEnv, auto: false });
+    expect((await builder.run(buildId)).error).toBeUndefined();
+
+    const build = await world.records.builds.require(buildId);
+    expect(build).toMatchObject({
+      status: "succeeded",
+      preview: { iid: 7 },
+      releases: [{ environment: "mr-7", id: `rel_${buildId}-mr-7` }],
+    });
+    expect(await world.records.releases.listByApp(app)).toEqual([]);
+    expect(await world.records.releases.listByEnvironment(app, "staging")).toEqual([]);
+    const [preview] = await world.records.releases.listByEnvironment(app, "mr-7");
+    expect(preview).toMatchObject({ id: `rel_${buildId}-mr-7`, environment: "mr-7", env: previewEnv, images: build.images });
+    expect((await world.queues.queue("deploy").getJob(`rel_${buildId}-mr-7`))?.data).toMatchObject({ releaseId: `rel_${buildId}-mr-7` });
+
+    // The preview was torn down while it built (its environment is gone): no release anywhere.
+    const gone = await world.createAppAndBuild({ sha: shaA, preview: { iid: 8 } });
+    expect((await builder.run(gone.buildId)).error).toBeUndefined();
+    expect(await world.records.builds.require(gone.buildId)).toMatchObject({ status: "succeeded", releases: [] });
+    expect(await world.records.releases.listByApp(gone.app)).toEqual([]);
+    expect(await builder.logLines(gone.buildId)).toContain(
+      "release: the preview environment mr-8 does not exist (torn down while building): no release",
+    );
+  }, 180_000);
+
   it("a failing Dockerfile fails the build with the step's line and exit code", async () => {
     const sha = world.repo.commit(
       { "docker-compose.yml": null, Dockerfile: 'FROM busybox\n# build it\nRUN echo compiling && \\\n  exit 2\nCMD ["true"]\n' },

@@ -6,12 +6,14 @@ import {
   buildLogKey,
   buildsTotal,
   ConflictError,
+  isPreviewEnvironment,
   type JobContext,
   type JobQueues,
   type Logger,
   LogWriter,
   PermanentError,
   PRODUCTION,
+  previewEnvironment,
   type Records,
   type Redis,
   type Sealed,
@@ -59,8 +61,10 @@ type Made = NonNullable<Build["releases"]>;
 
 /**
  * The releases a succeeded build makes: one in each environment with `auto: true` (production's
- * default), with that environment's variables. A build that succeeded already keeps the ones it
- * recorded (one recorded before environments: production's), so a retry makes no other.
+ * default), with that environment's variables; a merge request's preview build (`preview`) one in
+ * its preview environment `mr-<iid>` only (none when the preview was torn down meanwhile). A build
+ * that succeeded already keeps the ones it recorded (one recorded before environments:
+ * production's), so a retry makes no other.
  */
 async function releasesToMake(records: Records, build: Build, app: App | undefined): Promise<{ made: Made; env: Map<string, Sealed> }> {
   const env = new Map<string, Sealed>();
@@ -69,7 +73,10 @@ async function releasesToMake(records: Records, build: Build, app: App | undefin
   for (const e of environments) if (e.env) env.set(e.name, e.env);
   if (build.status === "succeeded")
     return { made: build.releases ?? (build.releaseId ? [{ environment: PRODUCTION, id: build.releaseId }] : []), env };
-  const made = environments.filter((e) => e.auto).map((e) => ({ environment: e.name, id: releaseIdFor(build.id, e.name) }));
+  const wanted = build.preview
+    ? environments.filter((e) => e.name === previewEnvironment(build.preview?.iid ?? 0))
+    : environments.filter((e) => e.auto && !isPreviewEnvironment(e.name));
+  const made = wanted.map((e) => ({ environment: e.name, id: releaseIdFor(build.id, e.name) }));
   return { made, env };
 }
 
@@ -194,7 +201,13 @@ export async function processBuild(deps: BuildJobDeps, buildId: string, ctx: Ctx
     const images = await runBuild(deps, running, app, log, cancel, ctx);
     const made = await finishSucceeded(deps, running, images, app);
     for (const r of made) log.writer.write("release", `release ${r.id} created in ${r.environment}; deploy queued`);
-    if (!made.length) log.writer.write("release", "no environment deploys automatically (auto is false in every one): promote the build");
+    if (!made.length)
+      log.writer.write(
+        "release",
+        running.preview
+          ? `the preview environment mr-${running.preview.iid} does not exist (torn down while building): no release`
+          : "no environment deploys automatically (auto is false in every one): promote the build",
+      );
     await log.writer.end("succeeded");
     buildsTotal.inc({ outcome: "succeeded" });
     deps.log.info({ buildId, releases: made, images: images.length }, "build succeeded");

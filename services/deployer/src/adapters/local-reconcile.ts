@@ -5,7 +5,7 @@ import type { CaddyEdge, HoistRoute } from "./caddy/caddy-edge.js";
 import { sameListen } from "./caddy/config.js";
 import { hostRouteId, portRouteId } from "./caddy/ids.js";
 import type { EdgeProvider } from "./caddy/provider.js";
-import { LABELS, type LocalTarget, portRouteSpec, replicasOf, upstreamOf } from "./local-target.js";
+import { hostRouteSpec, LABELS, type LocalTarget, portRouteSpec, replicasOf, upstreamOf } from "./local-target.js";
 
 export interface ReconcileDeps {
   docker: Docker;
@@ -22,6 +22,8 @@ export interface ReconcileDeps {
   tryLock(unit: string): Promise<HeldLock | undefined>;
   /** Sets an ECS app's desiredCount to its scale; says what it changed. */
   ecsScale?(app: App): Promise<string | undefined>;
+  /** Queues the teardown of previews past their app's `max` or idle `ttlHours` (domain/previews.ts); says what. */
+  previewLimits?(): Promise<string[]>;
 }
 
 /** What one reconcile changed, one line per repair (also logged). */
@@ -41,6 +43,16 @@ async function reconcileLocal(deps: ReconcileDeps): Promise<Repairs> {
     repairs.push(`${app}: ${what}`);
     deps.log.info({ app, repair: what }, "reconcile: repaired");
   };
+  if (deps.previewLimits) {
+    const closed = await deps.previewLimits().catch((err: unknown) => {
+      deps.log.warn({ err: (err as Error).message }, "reconcile: could not apply the previews' limits; next round tries again");
+      return [];
+    });
+    for (const what of closed) {
+      repairs.push(`previews: ${what}`);
+      deps.log.info({ repair: what }, "reconcile: preview closed");
+    }
+  }
   const all = await deps.apps();
   for (const app of all.filter((a) => a.target.kind === "ecs" && a.scale && deps.ecsScale)) {
     const done = await deps.ecsScale?.(app).catch((err: unknown) => {
@@ -62,9 +74,9 @@ async function reconcileLocal(deps: ReconcileDeps): Promise<Repairs> {
     const live = await deps.liveRelease(app.name);
     if (!live) continue;
     for (const image of live.images) {
-      wanted.add(portRouteId({ app: app.name, service: image.service }));
-      if (app.target.kind === "local" && app.target.services[image.service]?.hosts)
-        wanted.add(hostRouteId({ app: app.name, service: image.service }));
+      const config = app.target.kind === "local" ? app.target.services[image.service] : undefined;
+      if (config?.port !== undefined) wanted.add(portRouteId({ app: app.name, service: image.service }));
+      if (config?.hosts) wanted.add(hostRouteId({ app: app.name, service: image.service }));
     }
     const lock = await deps.tryLock(app.name);
     if (!lock) continue;
@@ -132,16 +144,19 @@ async function reconcileApp(
       repaired(`started ${added.length} ${service} container(s) of live release ${live.id} (want ${want})`);
     }
     const upstreams = [...running.map((c) => upstreamOf(Number(c.Labels[LABELS.port]))), ...added.map(upstreamOf)];
-    const spec = portRouteSpec(app.name, service, config, upstreams);
-    const route = routes.find((r) => r.kind === "port" && r.id === portRouteId(spec));
-    if (route?.kind !== "port" || !sameListen(route.listen, config.port)) {
-      await edge.ensurePortRoute(spec);
-      repaired(`Caddy :${config.port} had no route for ${service}; now ${upstreams.join(", ")}`);
-    } else if ([...route.upstreams].sort().join() !== [...upstreams].sort().join()) {
-      const out = await edge.setUpstreams(route.id, upstreams);
-      if (extra.length > 0) await edge.drain(out.draining, { timeoutMs: deps.drainS * 1000 }).catch(() => undefined);
-      await edge.forgetDrained(route.id);
-      repaired(`Caddy :${config.port} sent ${service} to ${route.upstreams.join(", ")}; now ${upstreams.join(", ")}`);
+    const port = config.port;
+    if (port !== undefined) {
+      const spec = portRouteSpec(app.name, service, { ...config, port }, upstreams);
+      const route = routes.find((r) => r.kind === "port" && r.id === portRouteId(spec));
+      if (route?.kind !== "port" || !sameListen(route.listen, port)) {
+        await edge.ensurePortRoute(spec);
+        repaired(`Caddy :${port} had no route for ${service}; now ${upstreams.join(", ")}`);
+      } else if ([...route.upstreams].sort().join() !== [...upstreams].sort().join()) {
+        const out = await edge.setUpstreams(route.id, upstreams);
+        if (extra.length > 0) await edge.drain(out.draining, { timeoutMs: deps.drainS * 1000 }).catch(() => undefined);
+        await edge.forgetDrained(route.id);
+        repaired(`Caddy :${port} sent ${service} to ${route.upstreams.join(", ")}; now ${upstreams.join(", ")}`);
+      }
     }
     for (const c of extra) {
       await deps.target.stopAndRemove(c.Id);
@@ -149,17 +164,25 @@ async function reconcileApp(
     }
     const hostId = hostRouteId({ app: app.name, service });
     const hostRoute = routes.find((r) => r.id === hostId);
-    if (config.hosts) {
-      const tls = config.tls ?? "acme";
-      if (hostRoute?.kind !== "hosts" || hostRoute.tls !== tls || hostRoute.hosts.join() !== config.hosts.join()) {
-        await edge.ensureHostRoute({ app: app.name, service, hosts: config.hosts, tls, port: config.port });
-        repaired(`Caddy host route for ${config.hosts.join(", ")} (${tls}) ensured`);
+    const spec = hostRouteSpec(app.name, service, config, upstreams);
+    if (spec) {
+      const same =
+        hostRoute?.kind === "hosts" &&
+        hostRoute.tls === spec.tls &&
+        hostRoute.hosts.join() === spec.hosts.join() &&
+        // A service with no port: its host route names exactly the running containers.
+        (port !== undefined || [...hostRoute.target].sort().join() === [...upstreams].sort().join());
+      if (!same) {
+        await edge.ensureHostRoute(spec);
+        repaired(
+          `Caddy host route for ${spec.hosts.join(", ")} (${spec.tls}) ensured${port === undefined ? ` to ${upstreams.join(", ")}` : ""}`,
+        );
       }
     }
   }
   // Containers of other releases (a crash between switch and removal) no route serves any more.
   const serving = new Set(
-    (await edge.snapshot()).flatMap((r) => (r.kind === "port" && r.app === app.name ? [...r.upstreams, ...r.draining] : [])),
+    (await edge.snapshot()).flatMap((r) => (r.app === app.name ? [...(r.kind === "port" ? r.upstreams : r.target), ...r.draining] : [])),
   );
   for (const c of containers) {
     if (c.Labels[LABELS.release] === live.id || serving.has(upstreamOf(Number(c.Labels[LABELS.port])))) continue;

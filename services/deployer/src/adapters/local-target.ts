@@ -3,7 +3,7 @@ import type Docker from "dockerode";
 import { demuxDockerLogs, lastLines, waitForHttp2xx } from "../domain/health.js";
 import { type DeployInput, type DeployOutcome, type DeployTarget, PermanentDeployError } from "../domain/target.js";
 import { CaddyAdminError } from "./caddy/admin-api.js";
-import type { CaddyEdge, HoistRoute } from "./caddy/caddy-edge.js";
+import type { CaddyEdge, HoistRoute, HostRouteSpec } from "./caddy/caddy-edge.js";
 import { type PortRouteSpec, sameListen } from "./caddy/config.js";
 import { hostRouteId, portRouteId } from "./caddy/ids.js";
 import type { EdgeProvider } from "./caddy/provider.js";
@@ -66,17 +66,33 @@ export function replicasOf(app: App, service: string): number {
 }
 
 /** How Caddy checks and spreads a service's upstreams (the same on deploy and reconcile). */
-export function portRouteSpec(app: string, service: string, config: ServiceConfig, upstreams: string[]): PortRouteSpec {
+function proxyOptions(config: ServiceConfig): Pick<PortRouteSpec, "loadBalancing" | "healthCheck" | "tryDurationMs"> {
   return {
-    app,
-    service,
-    port: config.port,
-    upstreams,
     loadBalancing: "round_robin",
     healthCheck: { path: config.healthPath ?? "/", intervalMs: 1000, timeoutMs: 1000 },
     // Long enough for one retry after a dial that timed out (a killed container's port): see config.ts.
     tryDurationMs: 4000,
   };
+}
+
+export function portRouteSpec(app: string, service: string, config: ServiceConfig & { port: number }, upstreams: string[]): PortRouteSpec {
+  return { app, service, port: config.port, upstreams, ...proxyOptions(config) };
+}
+
+/**
+ * The host route of a service: forwarding to its port route, or (a service with no port, such as a
+ * preview's) straight to its containers; undefined when the service has no hosts.
+ */
+export function hostRouteSpec(
+  app: string,
+  service: string,
+  config: ServiceConfig,
+  upstreams: string[],
+  draining: string[] = [],
+): HostRouteSpec | undefined {
+  if (!config.hosts) return undefined;
+  const base = { app, service, hosts: config.hosts, tls: config.tls ?? "acme" } as const;
+  return config.port === undefined ? { ...base, upstreams, draining, ...proxyOptions(config) } : { ...base, port: config.port };
 }
 
 interface LocalTargetOptions {
@@ -111,7 +127,7 @@ export class LocalTarget implements DeployTarget {
     for (const p of plan) await this.ensureImage(p.image.tag, step);
 
     const routes = (await edge.snapshot()).filter((r) => r.app === app.name);
-    const routed = new Set(routes.flatMap((r) => (r.kind === "port" ? [...r.upstreams, ...r.draining] : [])));
+    const routed = new Set(routes.flatMap((r) => [...(r.kind === "port" ? r.upstreams : r.target), ...r.draining]));
     const all = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${app.name}`] } });
     const servedByCaddy = (c: Docker.ContainerInfo) => routed.has(upstreamOf(Number(c.Labels[LABELS.port])));
     // An earlier attempt's containers of this release go, unless Caddy already serves them (that attempt
@@ -147,19 +163,33 @@ export class LocalTarget implements DeployTarget {
     const switchedOut: { id: string; upstreams: string[] }[] = [];
     for (const p of plan) {
       const upstreams = started.filter((s) => s.p === p).map((s) => upstreamOf(s.hostPort));
-      const spec = portRouteSpec(app.name, p.image.service, p.config, upstreams);
+      const { port } = p.config;
+      if (port === undefined) {
+        // No port of its own: the host route is the service's only route, switched to the new containers in one change.
+        const portId = portRouteId({ app: app.name, service: p.image.service });
+        if (routes.some((r) => r.id === portId)) await edge.removeRoute(portId);
+        const id = hostRouteId({ app: app.name, service: p.image.service });
+        const previous = routes.find((r) => r.kind === "hosts" && r.id === id);
+        // Upstreams parked by the previous swap were drained then: dropped in this change, as on a port route.
+        const out = previous?.kind === "hosts" ? previous.target.filter((u) => !upstreams.includes(u)) : [];
+        await this.ensureHosts(edge, app.name, p, routes, upstreams, out);
+        switchedOut.push({ id, upstreams: out });
+        await step(`Caddy serves ${p.image.service} on ${p.config.hosts?.join(", ")} (no port) from ${upstreams.join(", ")}`);
+        continue;
+      }
+      const spec = portRouteSpec(app.name, p.image.service, { ...p.config, port }, upstreams);
       const id = portRouteId(spec);
       const current = routes.find((r) => r.kind === "port" && r.id === id);
-      if (current?.kind === "port" && sameListen(current.listen, p.config.port)) {
+      if (current?.kind === "port" && sameListen(current.listen, port)) {
         // Upstreams parked by the previous swap were drained then and their containers removed: dropped in this change.
         const out = await edge.setUpstreams(id, upstreams, { forgetParked: true });
         switchedOut.push({ id, upstreams: out.draining });
-        await step(`Caddy :${p.config.port} now sends ${p.image.service} to ${upstreams.join(", ")} (switch ${Math.round(out.ms)} ms)`);
+        await step(`Caddy :${port} now sends ${p.image.service} to ${upstreams.join(", ")} (switch ${Math.round(out.ms)} ms)`);
       } else {
         await edge.ensurePortRoute(spec);
-        await step(`Caddy :${p.config.port} serves ${p.image.service} from ${upstreams.join(", ")}`);
+        await step(`Caddy :${port} serves ${p.image.service} from ${upstreams.join(", ")}`);
       }
-      await this.ensureHosts(edge, app.name, p, routes);
+      await this.ensureHosts(edge, app.name, p, routes, upstreams);
     }
     for (const r of routes) {
       if (!plan.some((p) => r.service === p.image.service)) {
@@ -185,10 +215,18 @@ export class LocalTarget implements DeployTarget {
     return { ok: true };
   }
 
-  private async ensureHosts(edge: CaddyEdge, app: string, p: Planned, routes: HoistRoute[]): Promise<void> {
+  private async ensureHosts(
+    edge: CaddyEdge,
+    app: string,
+    p: Planned,
+    routes: HoistRoute[],
+    upstreams: string[],
+    draining: string[] = [],
+  ): Promise<void> {
     const ref = { app, service: p.image.service };
-    if (p.config.hosts) {
-      await edge.ensureHostRoute({ ...ref, hosts: p.config.hosts, tls: p.config.tls ?? "acme", port: p.config.port });
+    const spec = hostRouteSpec(app, p.image.service, p.config, upstreams, draining);
+    if (spec) {
+      await edge.ensureHostRoute(spec);
     } else if (routes.some((r) => r.id === hostRouteId(ref))) {
       await edge.removeRoute(hostRouteId(ref));
     }
@@ -291,7 +329,7 @@ export class LocalTarget implements DeployTarget {
       const config = target.services[image.service];
       if (!config) {
         throw new PermanentDeployError(
-          `the app's local target has no port for service "${image.service}"; set target.services.${image.service}.port`,
+          `the app's local target has no service "${image.service}"; set target.services.${image.service}.port (or its hosts)`,
         );
       }
       return { image, config, replicas: replicasOf(app, image.service), timeoutMs: (config.healthTimeout ?? 60) * 1000 };
@@ -330,6 +368,32 @@ export class LocalTarget implements DeployTarget {
       if (pullError && !PERMANENT_PULL.test(pullError)) throw new Error(`pulling ${tag} failed: ${why}`);
       throw new PermanentDeployError(`image ${tag} cannot be pulled: ${why}`);
     }
+  }
+
+  /**
+   * Removes everything of a deploy unit (a preview's teardown): its Caddy routes first (no request
+   * reaches a stopping container), then its containers and its network. Missing pieces are fine, so a
+   * rerun after a crash finishes the job and one after it is done removes nothing. Says what it removed.
+   */
+  async removeUnit(unit: string): Promise<string[]> {
+    const removed: string[] = [];
+    const edge = await this.opts.edges.edge();
+    for (const r of (await edge.snapshot()).filter((r) => r.app === unit)) {
+      await edge.removeRoute(r.id);
+      removed.push(`route ${r.id}`);
+    }
+    for (const c of await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${unit}`] } })) {
+      await this.stopAndRemove(c.Id);
+      removed.push(`container ${c.Names[0]?.replace(/^\//, "") ?? c.Id}`);
+    }
+    const network = appNetworkName(unit);
+    try {
+      await this.docker.getNetwork(network).remove();
+      removed.push(`network ${network}`);
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+    }
+    return removed;
   }
 
   /** SIGTERM, the stop timeout, then removal: a drained container gets to exit cleanly. */

@@ -25,6 +25,7 @@ import { LocalTarget } from "../adapters/local-target.js";
 import type { ReleaseLog } from "../adapters/release-log.js";
 import type { DeployPorts } from "../domain/deploy.js";
 import { PermanentDeployError } from "../domain/target.js";
+import { followPreviewRelease } from "./previews.js";
 
 export interface DeployerDeps {
   redis: Redis;
@@ -92,9 +93,22 @@ export function deployPorts(deps: DeployerDeps): DeployPorts {
     async sleepUntilUnlocked(unit, releaseId) {
       if (!(await waitForAppLock(deps.redis, deps.prefix, unit, releaseId))) await wake([releaseId]);
     },
-    begin: (release, lock) => releases.begin(release, lock),
-    goLive: (release, lock) => releases.goLive(release, lock),
-    fail: (release, reason, lock) => releases.fail(release, reason, lock),
+    // A preview's release moving moves its preview (jobs/previews.ts followPreviewRelease).
+    async begin(release, lock) {
+      const out = await releases.begin(release, lock);
+      if (out.kind === "deploying") await followPreviewRelease(deps.records, release, "deploying");
+      return out;
+    },
+    async goLive(release, lock) {
+      const out = await releases.goLive(release, lock);
+      await followPreviewRelease(deps.records, release, "live");
+      return out;
+    },
+    async fail(release, reason, lock) {
+      const failed = await releases.fail(release, reason, lock);
+      if (failed) await followPreviewRelease(deps.records, { ...release, reason }, "failed");
+      return failed;
+    },
     targetFor: (app) => (app.target.kind === "ecs" ? ecs : local),
     step: (id, line) => deps.releaseLog.write(id, line),
     async policy(release) {

@@ -105,6 +105,7 @@ describe("CaddyEdge against a real Caddy", () => {
       hosts: ["blog.example.test", "www.blog.example.test"],
       tls: "internal",
       target: [`127.0.0.1:${port}`],
+      draining: [],
     });
   });
 

@@ -43,7 +43,16 @@ export type HoistRoute =
       loadBalancing: string;
       healthCheck?: { path?: string; interval?: string; timeout?: string };
     })
-  | (ServiceRef & { kind: "hosts"; id: string; hosts: string[]; tls: "internal" | "acme"; target: string[] });
+  | (ServiceRef & {
+      kind: "hosts";
+      id: string;
+      hosts: string[];
+      tls: "internal" | "acme";
+      /** The port route's address, or (a service with no port) the containers serving it. */
+      target: string[];
+      /** A service with no port: its switched-out containers still parked until they drain. */
+      draining: string[];
+    });
 
 interface DrainResult {
   drained: boolean;
@@ -56,6 +65,8 @@ export interface CaddyEdgeOptions {
   adminUrl: string;
   /** Where host routes are served (default [":443"]). */
   hostsListen?: string[];
+  /** Serve host routes as plain HTTP (no TLS at all; default false): HOIST_CADDY_HOSTS_HTTP. */
+  hostsHttp?: boolean;
   logger?: Logger;
 }
 
@@ -194,6 +205,16 @@ export class CaddyEdge {
   async ensureHostRoute(spec: HostRouteSpec): Promise<void> {
     const hosts = hostsSchema.safeParse(spec.hosts);
     if (!hosts.success) throw invalid(`hosts of ${spec.app}/${spec.service}`, hosts.error);
+    if ((spec.port === undefined) === (spec.upstreams === undefined))
+      throw new CaddyAdminError(
+        `host route for ${spec.app}/${spec.service}: give either the service's port (forward to its port route) or its upstreams (a service with no port), not ${spec.port === undefined ? "neither" : "both"}`,
+        undefined,
+        false,
+      );
+    if (spec.upstreams) {
+      const upstreams = upstreamsSchema.safeParse(spec.upstreams);
+      if (!upstreams.success) throw invalid(`upstreams of ${spec.app}/${spec.service}`, upstreams.error);
+    }
     const id = hostRouteId(spec);
     const taken = (await this.snapshot()).find((r) => r.kind === "hosts" && r.id !== id && r.hosts.some((h) => spec.hosts.includes(h)));
     if (taken?.kind === "hosts")
@@ -214,15 +235,29 @@ export class CaddyEdge {
     await this.ensurePath(["apps", "http", "servers"], {});
     await this.retryOnConflict(async () => {
       const text = await this.api.getText(serverPath);
-      if (JSON.parse(text) !== null) return;
       // Redirects would need :80; ACME in production uses TLS-ALPN on the hosts port.
-      await this.api.change("PUT", serverPath, { listen: this.hostsListen, automatic_https: { disable_redirects: true }, routes: [] }, [
-        serverPath,
-        configHash(text),
-      ]);
+      const automatic_https = this.opts.hostsHttp ? { disable: true } : { disable_redirects: true };
+      const current = z
+        .object({ listen: z.array(z.string()).optional(), automatic_https: z.record(z.string(), z.unknown()).optional() })
+        .loose()
+        .nullable()
+        .parse(JSON.parse(text));
+      if (current) {
+        // Made by an earlier deployer with other settings (HOIST_CADDY_HOSTS_LISTEN, _HTTP): this one's win, routes kept.
+        const same =
+          JSON.stringify(current.listen ?? []) === JSON.stringify(this.hostsListen) &&
+          JSON.stringify(current.automatic_https ?? {}) === JSON.stringify(automatic_https);
+        if (!same)
+          await this.api.change("PATCH", serverPath, { ...current, listen: this.hostsListen, automatic_https }, [
+            serverPath,
+            configHash(text),
+          ]);
+        return;
+      }
+      await this.api.change("PUT", serverPath, { listen: this.hostsListen, automatic_https, routes: [] }, [serverPath, configHash(text)]);
     });
     await this.upsertById(id, `${serverPath}/routes`, hostRoute(id, spec));
-    this.opts.logger?.info({ route: id, hosts: spec.hosts, tls: spec.tls }, "caddy: host route ensured");
+    this.opts.logger?.info({ route: id, hosts: spec.hosts, tls: spec.tls, upstreams: spec.upstreams }, "caddy: host route ensured");
   }
 
   /** Removes a route: a port route with its server (and listener), a host route with its TLS policy. Missing is fine. */
@@ -267,6 +302,8 @@ export class CaddyEdge {
           });
         } else if (ref.kind === "hosts" && name === HOSTS_SERVER) {
           const route = hostRouteSchema.parse(raw);
+          const handler = route.handle[0];
+          const direct = handler.handler === "subroute";
           out.push({
             kind: "hosts",
             id,
@@ -274,7 +311,8 @@ export class CaddyEdge {
             service: ref.service,
             hosts: route.match[0].host,
             tls: internal.has(tlsPolicyId(ref)) ? "internal" : "acme",
-            target: dials(route.handle[0].upstreams),
+            target: direct ? dials(handler.routes[0]?.handle[0].upstreams ?? []) : dials(handler.upstreams),
+            draining: direct ? dials(handler.routes[1]?.handle[0].upstreams ?? []) : [],
           });
         }
       }

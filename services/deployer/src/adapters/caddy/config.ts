@@ -25,13 +25,20 @@ export interface PortRouteSpec extends ServiceRef, ProxyOptions {
   upstreams: string[];
 }
 
-export interface HostRouteSpec extends ServiceRef {
+export interface HostRouteSpec extends ServiceRef, ProxyOptions {
   hosts: string[];
   /** internal: Caddy's own CA (clients must trust its root, see internalCa()); acme: Caddy's automatic HTTPS. */
   tls: "internal" | "acme";
-  /** The service's port route the host route forwards to (its port and bind address). */
-  port: number;
+  /** The service's port route the host route forwards to (its port and bind address)... */
+  port?: number;
   bind?: string;
+  /**
+   * ...or, for a service with no port of its own (a preview), the containers themselves: the host
+   * route is then the service's only route and proxies to them with the proxy options.
+   */
+  upstreams?: string[];
+  /** With `upstreams`: switched-out containers parked (counted by Caddy) until they drain. */
+  draining?: string[];
 }
 
 const dial = /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9.-]+):(\d{1,5})$/;
@@ -131,7 +138,9 @@ export function hostRoute(id: string, spec: HostRouteSpec): Record<string, unkno
     "@id": id,
     match: [{ host: spec.hosts }],
     terminal: true,
-    handle: [{ handler: "reverse_proxy", upstreams: [{ dial: dialOf(spec.bind, spec.port) }] }],
+    handle: spec.upstreams
+      ? routeHandle(proxyHandler(spec.upstreams, spec), spec.draining ?? [])
+      : [{ handler: "reverse_proxy", upstreams: [{ dial: dialOf(spec.bind, spec.port ?? 0) }] }],
   };
 }
 

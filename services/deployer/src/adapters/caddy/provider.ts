@@ -109,12 +109,18 @@ export function caddyEdgeProvider(opts: {
   searchPath?: string;
   /** Where host routes are served (default :443). */
   hostsListen?: string[];
+  /** Host routes as plain HTTP (HOIST_CADDY_HOSTS_HTTP). */
+  hostsHttp?: boolean;
   log?: Logger;
 }): EdgeProvider {
   let edge: Promise<CaddyEdge> | undefined;
   let own: { stop(): Promise<void> } | undefined;
   const make = async (): Promise<CaddyEdge> => {
-    const logger = { ...(opts.log ? { logger: opts.log } : {}), ...(opts.hostsListen ? { hostsListen: opts.hostsListen } : {}) };
+    const logger = {
+      ...(opts.log ? { logger: opts.log } : {}),
+      ...(opts.hostsListen ? { hostsListen: opts.hostsListen } : {}),
+      ...(opts.hostsHttp ? { hostsHttp: true } : {}),
+    };
     if (opts.adminUrl) return new CaddyEdge({ adminUrl: opts.adminUrl, ...logger });
     const bin = opts.caddyBin ?? findCaddy(opts.searchPath);
     if (!bin) throw new PermanentDeployError(CADDY_MISSING);

@@ -36,21 +36,21 @@ const proxySchema = z
   })
   .loose();
 
+const subrouteSchema = z
+  .object({
+    handler: z.literal("subroute"),
+    routes: z
+      .array(z.object({ handle: z.tuple([proxySchema]) }).loose())
+      .min(1)
+      .max(2),
+  })
+  .loose();
+
 /** A port route as Hoist writes it (config.ts routeHandle): a subroute of the serving proxy and, while draining, a parked one. */
 export const portRouteSchema = z
   .object({
     "@id": z.string(),
-    handle: z.tuple([
-      z
-        .object({
-          handler: z.literal("subroute"),
-          routes: z
-            .array(z.object({ handle: z.tuple([proxySchema]) }).loose())
-            .min(1)
-            .max(2),
-        })
-        .loose(),
-    ]),
+    handle: z.tuple([subrouteSchema]),
   })
   .loose();
 export type PortRouteConfig = z.infer<typeof portRouteSchema>;
@@ -65,7 +65,8 @@ export const hostRouteSchema = z
   .object({
     "@id": z.string(),
     match: z.tuple([z.object({ host: z.array(z.string()) }).loose()]),
-    handle: z.tuple([proxySchema]),
+    // A proxy to the service's port route, or (a service with no port) a port route's subroute of its containers.
+    handle: z.tuple([z.union([proxySchema, subrouteSchema])]),
   })
   .loose();
 

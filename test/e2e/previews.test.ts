@@ -1,0 +1,202 @@
+import { request } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LABELS } from "../../services/deployer/src/adapters/local-target.js";
+import { freePort } from "../../services/deployer/src/testing/ports.js";
+import { removeLocalApp } from "../support/deploy/cleanup.js";
+import { deliverHook, mergeRequestPayload } from "../support/gitlab/deliver.js";
+import { dockerFromEnv } from "../support/images/base-images.js";
+import { type E2eWorld, startE2eWorld } from "./world.js";
+
+/**
+ * Review apps end to end: the four services as processes, the GitLab test server delivering Merge
+ * Request Hooks as GitLab documents them, real builds, containers and Caddy. Opening an MR puts
+ * its commit live at `http://mr-1.<app>.localhost` (Caddy's hosts listener, Host header); a push to
+ * the MR updates the same URL; merging it removes the containers, the route and the environment.
+ */
+const APP = `prev-${process.pid}`;
+const HOST = `mr-1.${APP}.localhost`;
+const docker = dockerFromEnv();
+
+let w: E2eWorld;
+let lastSeen: unknown;
+
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** GET / on the deployer's Caddy hosts listener with the preview host as Host header. */
+function viaHost(host: string): Promise<string> {
+  return new Promise((resolve) => {
+    const req = request({ host: "127.0.0.1", port: w.hostsPort, path: "/", headers: { host }, agent: false, timeout: 2000 }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => {
+        body += d;
+      });
+      res.on("end", () => resolve(`${res.statusCode} ${body.trim()}`));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", (err) => resolve(`error ${err.message}`));
+    req.end();
+  });
+}
+
+const containersOf = async (unit: string) => docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${unit}`] } });
+
+function appFiles(text: string): Record<string, string> {
+  return {
+    "docker-compose.yml": "services:\n  web:\n    build: .\n",
+    Dockerfile: [
+      "FROM busybox",
+      "COPY www /www",
+      `CMD ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p $PORT -h /www & while true; do wait; done"]`,
+      "",
+    ].join("\n"),
+    "www/index.html": `${text}\n`,
+    "www/healthz": "ok\n",
+  };
+}
+
+beforeAll(async () => {
+  w = await startE2eWorld();
+}, 120_000);
+
+afterAll(async () => {
+  console.info(`last preview seen: ${JSON.stringify(lastSeen)}`);
+  // What the workers said about previews, for a failure's diagnosis.
+  for (const name of ["api", "builder", "deployer"] as const)
+    for (const l of w?.services[name].lines.slice(-12) ?? []) console.info(`${name}: ${l.slice(0, 600)}`);
+  await removeLocalApp(docker, APP);
+  await removeLocalApp(docker, `${APP}@mr-1`);
+  await removeLocalApp(docker, `${APP}@mr-2`);
+  await w?.close();
+}, 60_000);
+
+describe("review apps", () => {
+  it("open MR → the preview URL answers the MR commit; a push to it → the same URL answers the new one; a Reporter's MR is refused; merge → containers and route gone", async () => {
+    const conn = await w.api("POST", "/gitlab/connections", { url: w.gitlab.url, token: w.gitlabToken });
+    expect(conn.status, JSON.stringify(conn.body)).toBe(201);
+    const created = await w.api("POST", "/apps", {
+      name: APP,
+      branch: "main",
+      repo: { sshUrl: "git@placeholder:acme/hello.git" },
+      target: { kind: "local", services: { web: { port: await freePort(), healthPath: "/healthz", healthTimeout: 10 } } },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const linked = await w.api("POST", `/apps/${APP}/gitlab/link`, { connection: conn.body.connection.id, projectId: w.project.id });
+    expect(linked.status, JSON.stringify(linked.body)).toBe(200);
+    const enabled = await w.api("PATCH", `/apps/${APP}`, { previews: { enabled: true } });
+    expect(enabled.status, JSON.stringify(enabled.body)).toBe(200);
+    const dev = w.gitlab.state.addUser("dev-author", `glpat-dev-${process.pid}`);
+    w.gitlab.state.addMember(w.project, dev, "developer");
+    const author = { id: dev.id, username: dev.username };
+
+    const hook = w.gitlab.state.hooks[0];
+    if (!hook) throw new Error("no hook");
+    const sha1 = w.repo.commit(appFiles("preview one"), "feature: one", "feature");
+    const t0 = performance.now();
+    const opened = await deliverHook(
+      hook,
+      "Merge Request Hook",
+      mergeRequestPayload({ project: w.project, iid: 1, action: "open", sourceBranch: "feature", sha: sha1, author }),
+    );
+    expect(opened.status, JSON.stringify(opened.body)).toBe(202);
+    expect(
+      await until(
+        "the preview to answer the MR commit",
+        async () => ((await viaHost(HOST)) === "200 preview one" ? true : undefined),
+        120_000,
+      ),
+    ).toBe(true);
+    const upMs = Math.round(performance.now() - t0);
+    console.info(`preview-up time (MR hook delivered → URL answering the commit): ${upMs} ms`);
+    // The preview's record follows its release to live; production got nothing.
+    const live = await until(
+      "the preview record to be live",
+      async () => {
+        const p = (await w.api("GET", `/apps/${APP}/previews`)).body?.previews?.[0];
+        return p?.status === "live" ? p : undefined;
+      },
+      15_000,
+    );
+    expect(live).toMatchObject({ iid: 1, url: `http://${HOST}`, sha: sha1 });
+    expect(await containersOf(APP)).toEqual([]);
+    expect((await w.api("GET", `/apps/${APP}/releases`)).body.releases).toEqual([]);
+
+    const sha2 = w.repo.commit(appFiles("preview two"), "feature: two", "feature");
+    const t1 = performance.now();
+    const updated = await deliverHook(
+      hook,
+      "Merge Request Hook",
+      mergeRequestPayload({ project: w.project, iid: 1, action: "update", sourceBranch: "feature", sha: sha2, oldrev: sha1, author }),
+    );
+    expect(updated.status, JSON.stringify(updated.body)).toBe(202);
+    await until(
+      "the same URL to answer the new commit",
+      async () => ((await viaHost(HOST)) === "200 preview two" ? true : undefined),
+      120_000,
+    );
+    console.info(`preview update time (MR update hook → URL answering the new commit): ${Math.round(performance.now() - t1)} ms`);
+
+    // A Reporter's MR is refused by the deployer (GitLab's members/all says 20): recorded why, nothing built.
+    const reporter = w.gitlab.state.addUser("reporter-author", `glpat-rep-${process.pid}`);
+    w.gitlab.state.addMember(w.project, reporter, "reporter");
+    const buildsBefore = (await w.api("GET", `/apps/${APP}/builds`)).body.builds.length;
+    const sha3 = w.repo.commit(appFiles("not to be built"), "other: three", "other");
+    const refusedMr = await deliverHook(
+      hook,
+      "Merge Request Hook",
+      mergeRequestPayload({
+        project: w.project,
+        iid: 2,
+        action: "open",
+        sourceBranch: "other",
+        sha: sha3,
+        author: { id: reporter.id, username: reporter.username },
+      }),
+    );
+    expect(refusedMr.status, JSON.stringify(refusedMr.body)).toBe(202);
+    const refused = await until(
+      "MR !2 to be refused",
+      async () => {
+        const p = (await w.api("GET", `/apps/${APP}/previews`)).body?.previews?.find((x: { iid: number }) => x.iid === 2);
+        return p?.status === "refused" ? p : undefined;
+      },
+      30_000,
+    );
+    expect(refused).toMatchObject({ iid: 2, sha: sha3 });
+    expect((await w.api("GET", `/apps/${APP}/builds`)).body.builds).toHaveLength(buildsBefore);
+    expect(await containersOf(`${APP}@mr-2`)).toEqual([]);
+    expect(w.services.deployer.lines.some((l) => l.includes('"notice":"preview.refused"') && l.includes("only level 20"))).toBe(true);
+
+    const running = (await containersOf(`${APP}@mr-1`)).length;
+    const t2 = performance.now();
+    const merged = await deliverHook(
+      hook,
+      "Merge Request Hook",
+      mergeRequestPayload({ project: w.project, iid: 1, action: "merge", sourceBranch: "feature", sha: sha2, author }),
+    );
+    expect(merged.status, JSON.stringify(merged.body)).toBe(202);
+    const stopped = await until(
+      "the preview to be stopped",
+      async () => {
+        const p = (await w.api("GET", `/apps/${APP}/previews`)).body?.previews?.find((x: { iid: number }) => x.iid === 1);
+        lastSeen = p;
+        return p?.status === "stopped" ? p : undefined;
+      },
+      60_000,
+    );
+    expect(stopped).toMatchObject({ iid: 1, sha: sha2 });
+    console.info(`teardown (merge hook → preview stopped, ${running} container(s) removed): ${Math.round(performance.now() - t2)} ms`);
+    expect(await containersOf(`${APP}@mr-1`)).toEqual([]);
+    expect(await viaHost(HOST)).not.toContain("preview");
+    const envs = (await w.api("GET", `/apps/${APP}/environments`)).body.environments.map((e: { name: string }) => e.name);
+    expect(envs).not.toContain("mr-1");
+    expect((await docker.listNetworks()).map((n) => n.Name)).not.toContain(`hoist-app-${APP}_mr-1`);
+  }, 300_000);
+});
