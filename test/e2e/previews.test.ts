@@ -98,6 +98,9 @@ describe("review apps", () => {
 
     const hook = w.gitlab.state.hooks[0];
     if (!hook) throw new Error("no hook");
+    w.gitlab.state.addMergeRequest(w.project, 1, { source_branch: "feature", author_id: dev.id });
+    const notes = (iid: number) => w.gitlab.state.notesOf(w.project, iid);
+    const reviewEnv = () => w.gitlab.state.environments.find((e) => e.name === "review/mr-1");
     const sha1 = w.repo.commit(appFiles("preview one"), "feature: one", "feature");
     const t0 = performance.now();
     const opened = await deliverHook(
@@ -125,6 +128,22 @@ describe("review apps", () => {
       15_000,
     );
     expect(live).toMatchObject({ iid: 1, url: `http://${HOST}`, sha: sha1 });
+    // On the MR: one note with the URL, live, at that commit; GitLab's review/mr-1 environment points at it.
+    const liveNote = await until(
+      "the MR note to say the preview is live",
+      async () => {
+        const [note, ...more] = notes(1);
+        return note &&
+          more.length === 0 &&
+          note.body.includes(`http://${HOST}`) &&
+          note.body.includes(sha1.slice(0, 8)) &&
+          /live/i.test(note.body)
+          ? note
+          : undefined;
+      },
+      30_000,
+    );
+    expect(reviewEnv()).toMatchObject({ external_url: `http://${HOST}` });
     expect(await containersOf(APP)).toEqual([]);
     expect((await w.api("GET", `/apps/${APP}/releases`)).body.releases).toEqual([]);
 
@@ -142,10 +161,19 @@ describe("review apps", () => {
       120_000,
     );
     console.info(`preview update time (MR update hook → URL answering the new commit): ${Math.round(performance.now() - t1)} ms`);
+    // The same note, edited in place: now at the new commit.
+    await until(
+      "the MR note to name the new commit",
+      async () =>
+        notes(1).length === 1 && notes(1)[0]?.body.includes(sha2.slice(0, 8)) && /live/i.test(notes(1)[0]?.body ?? "") ? true : undefined,
+      30_000,
+    );
+    expect(notes(1).map((n) => n.id)).toEqual([liveNote.id]);
 
     // A Reporter's MR is refused by the deployer (GitLab's members/all says 20): recorded why, nothing built.
     const reporter = w.gitlab.state.addUser("reporter-author", `glpat-rep-${process.pid}`);
     w.gitlab.state.addMember(w.project, reporter, "reporter");
+    w.gitlab.state.addMergeRequest(w.project, 2, { source_branch: "other", author_id: reporter.id });
     const buildsBefore = (await w.api("GET", `/apps/${APP}/builds`)).body.builds.length;
     const sha3 = w.repo.commit(appFiles("not to be built"), "other: three", "other");
     const refusedMr = await deliverHook(
@@ -173,6 +201,11 @@ describe("review apps", () => {
     expect((await w.api("GET", `/apps/${APP}/builds`)).body.builds).toHaveLength(buildsBefore);
     expect(await containersOf(`${APP}@mr-2`)).toEqual([]);
     expect(w.services.deployer.lines.some((l) => l.includes('"notice":"preview.refused"') && l.includes("only level 20"))).toBe(true);
+    await until(
+      "MR !2 to get a note saying why it was refused",
+      async () => (notes(2).length === 1 && notes(2)[0]?.body.includes("only level 20") ? true : undefined),
+      30_000,
+    );
 
     const running = (await containersOf(`${APP}@mr-1`)).length;
     const t2 = performance.now();
@@ -198,5 +231,12 @@ describe("review apps", () => {
     const envs = (await w.api("GET", `/apps/${APP}/environments`)).body.environments.map((e: { name: string }) => e.name);
     expect(envs).not.toContain("mr-1");
     expect((await docker.listNetworks()).map((n) => n.Name)).not.toContain(`hoist-app-${APP}_mr-1`);
+    // The MR's note says it was stopped, still one note; GitLab's review environment is stopped.
+    await until(
+      "the MR note to say the preview was stopped",
+      async () =>
+        notes(1).length === 1 && /stopped/i.test(notes(1)[0]?.body ?? "") && reviewEnv()?.state === "stopped" ? true : undefined,
+      30_000,
+    );
   }, 300_000);
 });

@@ -9,6 +9,7 @@ import { deployKeyRoutes, deployKeysServeGit } from "../support/gitlab/deploy-ke
 import { deploymentRoutes } from "../support/gitlab/deployments.js";
 import { freezePeriodRoutes } from "../support/gitlab/freeze-periods.js";
 import { hookRoutes } from "../support/gitlab/hooks.js";
+import { mergeRequestNoteRoutes } from "../support/gitlab/merge-request-notes.js";
 import { memberRoutes } from "../support/gitlab/oauth.js";
 import { projectRoutes } from "../support/gitlab/projects.js";
 import { type GitlabTestServer, startGitlabServer } from "../support/gitlab/server.js";
@@ -75,6 +76,7 @@ export async function startE2eWorld(): Promise<E2eWorld> {
     deploymentRoutes,
     freezePeriodRoutes,
     memberRoutes,
+    mergeRequestNoteRoutes,
   ]);
   const gitlabToken = `glpat-${randomBytes(10).toString("hex")}`;
   const bot = gitlab.state.addUser("hoist-bot", gitlabToken);

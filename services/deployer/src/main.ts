@@ -125,8 +125,11 @@ const previews = previewPorts(
   {
     ...deps,
     domain: config.HOIST_APPS_DOMAIN,
-    // Logged for now: the notify queue's gitlab-mr kind (the notifier's MR note) takes them when it exists.
-    notice: async (n) => log.info({ notice: n.event, app: n.app, iid: n.iid, reason: n.reason, id: n.id }, "preview notice"),
+    // To the notifier, which says it on the merge request (its note; a stop also stops review/mr-<iid>).
+    notice: async (n) => {
+      log.info({ notice: n.event, app: n.app, iid: n.iid, reason: n.reason, id: n.id }, "preview notice");
+      await queues.enqueue("notify", { kind: "gitlab-mr", ...n });
+    },
   },
   new LocalTarget(docker, { stopTimeoutS: config.HOIST_LOCAL_STOP_TIMEOUT_S, edges, drainS: config.HOIST_LOCAL_DRAIN_S }),
 );

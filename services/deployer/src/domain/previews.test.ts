@@ -200,7 +200,7 @@ const close = (reason: "closed" | "merged" | "idle" | "limit" = "merged", delive
 
 describe("previewTarget and previewUrl", () => {
   it("serve every service of a local target on the preview host with no port, keeping its other settings", () => {
-    const t = previewTarget(appOf().target, "mr-3.shop.localhost");
+    const t = previewTarget(appOf().target, "mr-3.shop.localhost", 3);
     expect(t).toEqual({
       kind: "local",
       services: {
@@ -209,9 +209,16 @@ describe("previewTarget and previewUrl", () => {
       },
     });
     expect(previewUrl(t)).toBe("http://mr-3.shop.localhost");
-    const tls = previewTarget({ kind: "local", services: { web: { port: 1, tls: "internal", hosts: ["shop.example.com"] } } }, "mr-3.x");
+    const tls = previewTarget({ kind: "local", services: { web: { port: 1, tls: "internal", hosts: ["shop.example.com"] } } }, "mr-3.x", 3);
     expect(previewUrl(tls)).toBe("https://mr-3.x");
-    expect(() => previewTarget({ kind: "ecs", cluster: "c", service: "s" }, "h")).toThrow(/only local targets get previews/);
+    // An ECS preview gets its own service, made from the base one on its first deploy.
+    expect(previewTarget({ kind: "ecs", cluster: "c", service: "shop-web", region: "eu-west-1" }, "h", 3)).toEqual({
+      kind: "ecs",
+      cluster: "c",
+      service: "shop-web-mr-3",
+      previewOf: "shop-web",
+      region: "eu-west-1",
+    });
   });
 
   it("trust: a fork only with forks allowed, an author only with Developer access or more", () => {

@@ -65,8 +65,8 @@ export interface PreviewPorts {
   cancelOpenBuilds(app: string, ref: string, keep: { id: string; number: number } | undefined): Promise<string[]>;
   /** Runs `fn` holding the preview unit's deploy lock (no deploy of it runs meanwhile); throws a retryable error when it is held. */
   withUnitLock<T>(unit: string, fn: () => Promise<T>): Promise<T>;
-  /** Stops and removes the unit's containers and network and its Caddy routes; what it removed. */
-  removeUnit(unit: string): Promise<string[]>;
+  /** Stops and removes the unit's containers and network and its Caddy routes (an ECS target: its preview service); what it removed. */
+  removeUnit(unit: string, target?: Target): Promise<string[]>;
   notice(n: PreviewNotice): Promise<void>;
   /** Queues a teardown (limits and TTL); one job per `id`. */
   close(app: string, iid: number, reason: PreviewCloseReason, id: string): Promise<void>;
@@ -114,9 +114,12 @@ export function trustOf(
  * lose their port and are served on the preview host only (the first service by name on the host
  * itself, any other on `<service>.<host>`, as two services cannot share a host route).
  */
-export function previewTarget(from: Target, host: string): Target {
-  if (from.kind !== "local")
-    throw new PermanentError(`previews of an ${from.kind} target are not supported yet: only local targets get previews`);
+export function previewTarget(from: Target, host: string, iid: number): Target {
+  if (from.kind === "ecs") {
+    // Its own service, made from the base service on the first deploy (adapters/ecs-preview-service.ts).
+    const { previewOf: _base, ...base } = from;
+    return { ...base, service: `${from.service}-mr-${iid}`.slice(0, 255), previewOf: from.service };
+  }
   const names = Object.keys(from.services).sort();
   if (names.length === 0) throw new PermanentError("the previews.from environment's local target has no services: nothing to preview");
   const services: typeof from.services = {};
@@ -188,7 +191,7 @@ export async function openPreview(ports: PreviewPorts, job: OpenJob): Promise<Op
     return failed(`previews.from names environment ${settings.from}, which app ${app.name} does not have: set previews.from to one it has`);
   let target: Target;
   try {
-    target = previewTarget(from.target, previewHost(settings.hosts, { iid: job.iid, app: app.name, domain: ports.domain }));
+    target = previewTarget(from.target, previewHost(settings.hosts, { iid: job.iid, app: app.name, domain: ports.domain }), job.iid);
   } catch (err) {
     if (err instanceof PermanentError) return failed(err.message);
     throw err;
@@ -239,7 +242,7 @@ export async function closePreview(ports: PreviewPorts, job: CloseJob): Promise<
     await ports.movePreview(job.app, job.iid, [preview.status], { status: "stopping", reason: job.reason });
   const canceled = await ports.cancelOpenBuilds(job.app, previewRef(job.iid), undefined);
   const removed = await ports.withUnitLock(unit, async () => {
-    const out = await ports.removeUnit(unit);
+    const out = await ports.removeUnit(unit, env?.target);
     await ports.deleteEnvironment(job.app, environment);
     return out;
   });

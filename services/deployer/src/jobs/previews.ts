@@ -16,6 +16,7 @@ import {
   tryAcquireAppLock,
 } from "@hoist/shared";
 import { z } from "zod";
+import { EcsDeployTarget, RedisEcsRolloutState } from "../adapters/ecs-target.js";
 import { gitlabAccessLevel } from "../adapters/gitlab-members.js";
 import type { LocalTarget } from "../adapters/local-target.js";
 import { closePreview, enforcePreviewLimits, openPreview, type PreviewNotice, type PreviewPorts } from "../domain/previews.js";
@@ -38,10 +39,16 @@ const ONCE_TTL_MS = 48 * 3600 * 1000;
 /** How long a teardown waits for a deploy of its preview to let go of the unit's lock before its job is retried. */
 const UNIT_LOCK_WAIT_MS = 30_000;
 
-/** Wires the previews domain to Redis, GitLab, podman and Caddy. */
+/** Wires the previews domain to Redis, GitLab, podman and Caddy, and ECS for an ECS preview's own service. */
 export function previewPorts(deps: DeployerDeps & PreviewWiring, local: LocalTarget): PreviewPorts {
   const { records } = deps;
   const builds = new BuildLifecycle(records, deps.queues);
+  const ecs = new EcsDeployTarget({
+    client: deps.ecs,
+    state: new RedisEcsRolloutState(deps.redis, deps.prefix),
+    pollMs: deps.ecsPollMs,
+    defaultTimeoutS: deps.ecsTimeoutS,
+  });
   const open = async (sealed: Parameters<typeof deps.secrets.open>[0], ctx: Parameters<typeof deps.secrets.open>[1], app: string) => {
     const parsed = envObjectSchema.safeParse(JSON.parse((await deps.secrets.open(sealed, ctx, app)).toString("utf8")));
     if (!parsed.success) throw new PermanentDeployError(`the variables of app ${app} are not an object of strings`);
@@ -127,7 +134,10 @@ export function previewPorts(deps: DeployerDeps & PreviewWiring, local: LocalTar
         await lock.release();
       }
     },
-    removeUnit: (unit) => local.removeUnit(unit),
+    async removeUnit(unit, target) {
+      if (target?.kind === "ecs") return [await ecs.removePreview(target)];
+      return local.removeUnit(unit);
+    },
     notice: (n) => deps.notice(n),
     async close(app, iid, reason, id) {
       await deps.queues.enqueue("previews", { kind: "close", app, iid, reason, deliveryId: id });
