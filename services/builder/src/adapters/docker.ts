@@ -82,6 +82,22 @@ export function engineUnreachable(docker: Docker, err: unknown): BuildFailure {
   return new BuildFailure(`docker unreachable at ${dockerEndpoint(docker)}: ${engineError(err)}`, false);
 }
 
+/** True when the engine stops answering (or takes over 2 s to) within about a second and a half (three pings, 500 ms apart). */
+async function engineGoingAway(docker: Docker): Promise<boolean> {
+  for (let i = 0; i < 3; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 500));
+    try {
+      // dockerode takes the signal (as the health probe's ping does); its types do not say so.
+      await (docker as unknown as { ping(o: { abortSignal: AbortSignal }): Promise<unknown> }).ping({
+        abortSignal: AbortSignal.timeout(2_000),
+      });
+    } catch (err) {
+      if (isEngineUnreachable(err) || (err as Error).name === "AbortError" || (err as Error).name === "TimeoutError") return true;
+    }
+  }
+  return false;
+}
+
 function engineError(err: unknown): string {
   const e = err as { message?: string; json?: { message?: string }; statusCode?: number };
   return oneLine(e.json?.message ?? e.message ?? String(err));
@@ -200,6 +216,10 @@ async function buildWithin(docker: Docker, spec: BuildSpec): Promise<string | un
     throw new BuildFailure(`build ${spec.service}: the build stream broke: ${engineError(err)}`, false);
   });
   if (error !== undefined) {
+    // A step killed by a signal may be the engine shutting down under it (podman stopping sends its
+    // steps SIGTERM and may still report that before the socket closes): not the app's failure.
+    if (/signal: (terminated|killed)/.test(error) && (await engineGoingAway(docker)))
+      throw engineUnreachable(docker, new Error(error.trim()));
     const ins = at ? lineOfStep(instructions, at.stage, at.step) : undefined;
     const where = ins
       ? { file: (spec.dockerfileLabel ?? spec.dockerfile).split("/").pop() ?? spec.dockerfile, line: ins.line, keyword: ins.keyword }
