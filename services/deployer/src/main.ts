@@ -140,6 +140,8 @@ const previewsWorker = createWorker({
   concurrency: config.HOIST_CONCURRENCY,
   log,
   handlers: previewHandlers({ log, ports: previews }),
+  // A teardown whose deployer died is taken over as soon as a deploy's would be.
+  workerOptions: { lockDuration: config.HOIST_DEPLOY_STALLED_MS, stalledInterval: config.HOIST_DEPLOY_STALLED_MS },
 });
 shutdown.register("previews worker", () => previewsWorker.close());
 // Caddy and the local containers follow the records, and ECS services the apps' scale: at start (a Caddy
