@@ -1,11 +1,12 @@
-import { GitbeakerTimeoutError, Gitlab } from "@gitbeaker/rest";
-import { GitlabAnswerError, gitlabRequester, type OutboundFetch, outboundRefusal } from "@hoist/shared";
+import type { Gitlab } from "@gitbeaker/rest";
+import { GitlabAnswerError, type OutboundFetch } from "@hoist/shared";
 import { z } from "zod";
-import { classifyHttpAnswer, networkReason } from "../domain/delivery.js";
-import { PermanentDeliveryError, TransientDeliveryError } from "../domain/errors.js";
+import { PermanentDeliveryError } from "../domain/errors.js";
 import { type CommitStatusUpdate, isRefusedTransition } from "../domain/gitlab-status.js";
+import { gitlabCall, gitlabClient } from "./gitlab-call.js";
 
-const GITLAB_TIMEOUT_MS = 15_000;
+/** GitLab refused the transition: the status is already at or past this one. */
+const ALREADY = Symbol("already");
 
 /** The part of GitLab's commit status answer we rely on; anything else is not GitLab. */
 const commitStatusAnswer = z.object({ id: z.number(), status: z.string(), name: z.string() }).loose();
@@ -25,36 +26,24 @@ export class GitlabStatuses {
   private readonly api: InstanceType<typeof Gitlab>;
 
   constructor(host: string, token: string, fetch: OutboundFetch) {
-    this.api = new Gitlab({ host, token, queryTimeout: GITLAB_TIMEOUT_MS, requesterFn: gitlabRequester(fetch) });
+    this.api = gitlabClient(host, token, fetch);
   }
 
   async set(projectId: number, u: CommitStatusUpdate): Promise<StatusResult> {
-    let answer: unknown;
-    const destination = `GitLab (${u.name} ${u.state})`;
-    try {
-      answer = await this.api.Commits.editStatus(projectId, u.sha, u.state, {
-        name: u.name,
-        ref: u.ref,
-        targetUrl: u.targetUrl,
-        description: u.description,
-      });
-    } catch (err) {
-      if (err instanceof GitlabAnswerError) {
-        const { status } = err;
-        if (err.answerMatches((text) => isRefusedTransition(status, text))) return "already";
-        if (status >= 300 && status < 400) throw new PermanentDeliveryError(err.describe(destination));
-        const about = err.fields.length ? `about: ${err.fields.join(", ")}` : "";
-        const failure = classifyHttpAnswer(destination, status, about, err.retryAfter);
-        if (failure && (status === 401 || status === 403)) {
-          throw new PermanentDeliveryError(`${failure.message}: check the GitLab connection's token (it needs the api scope)`);
-        }
-        if (failure) throw failure;
+    const answer = await gitlabCall(`${u.name} ${u.state}`, async () => {
+      try {
+        return await this.api.Commits.editStatus(projectId, u.sha, u.state, {
+          name: u.name,
+          ref: u.ref,
+          targetUrl: u.targetUrl,
+          description: u.description,
+        });
+      } catch (err) {
+        if (err instanceof GitlabAnswerError && err.answerMatches((text) => isRefusedTransition(err.status, text))) return ALREADY;
+        throw err;
       }
-      const refusal = outboundRefusal(err);
-      if (refusal) throw new PermanentDeliveryError(`GitLab ${refusal.message}`);
-      if (err instanceof GitbeakerTimeoutError) throw new TransientDeliveryError(`GitLab did not answer within ${GITLAB_TIMEOUT_MS} ms`);
-      throw new TransientDeliveryError(`GitLab did not answer (${networkReason(err)})`);
-    }
+    });
+    if (answer === ALREADY) return "already";
     const parsed = commitStatusAnswer.safeParse(answer);
     if (!parsed.success) {
       const missing = [...new Set(parsed.error.issues.map((i) => i.path.join(".") || "(the answer)"))].join(", ");
