@@ -100,7 +100,14 @@ describe("chaos: deployer killed while a release waits at its gates", () => {
     await deployer();
     const live = await status(r.id, "live");
     expect(live).toMatchObject({ status: "live", approvals: [{ by: "user:201", name: "ada" }] });
-    expect((await h.logLines(r.id)).filter((l) => l.startsWith("live"))).toHaveLength(1);
+    // The log's "live" line follows the status change in its own write: wait for it, then count it.
+    const lines = await untilSettled(
+      () => h.logLines(r.id),
+      (ls) => ls.some((l) => l.startsWith("live")),
+      10_000,
+      25,
+    );
+    expect(lines.filter((l) => l.startsWith("live"))).toHaveLength(1);
     // The next scenario's deployers read another clock: none of these may take its jobs.
     for (const p of running.splice(0)) await p.stop("SIGKILL");
     expect((await api.api("PATCH", `/apps/${app}/environments/production`, { requiredApprovals: 0 })).status).toBe(200);
@@ -110,6 +117,7 @@ describe("chaos: deployer killed while a release waits at its gates", () => {
     expect(
       (
         await api.api("PATCH", `/apps/${app}/environments/production`, {
+          requiredApprovals: 0,
           freezes: [{ cron: "0 17 * * 5", duration: "62h", timezone: "UTC" }],
         })
       ).status,

@@ -18,6 +18,13 @@ export class TrackedWorker extends Worker {
     return super.getBlockTimeout(blockUntil);
   }
 
+  // Called as soon as a wait returns (woken by a new job): the loop moved before the fetch's
+  // round trip, so a look in between does not find it unmoved.
+  protected override moveToActive(...args: Parameters<Worker["moveToActive"]>): Promise<Job> {
+    this.lastFetchAt = Date.now();
+    return super.moveToActive(...args);
+  }
+
   protected override nextJobFromJobData(...args: Parameters<Worker["nextJobFromJobData"]>): Promise<Job> {
     this.lastFetchAt = Date.now();
     return super.nextJobFromJobData(...args);
@@ -29,6 +36,8 @@ export class TrackedWorker extends Worker {
       return await super.callProcessJob(...args);
     } finally {
       this.inFlight--;
+      // A freed slot restarts the clock: the loop had no reason to fetch while every slot was busy.
+      this.lastFetchAt = Date.now();
     }
   }
 }
@@ -63,7 +72,8 @@ interface SuperviseOptions {
 /**
  * Keeps a worker that takes jobs. Every `checkMs` it looks: a worker whose Redis connection is
  * ready, that has a free slot and jobs waiting, but whose fetch loop has not moved for `stuckMs`
- * is stuck. It is closed (its running jobs finish) and a new worker is created in its place, said in the log (`worker stuck; recreating`) and in
+ * is stuck, once two looks in a row find it so with the loop unmoved between them (one look can
+ * fall between a job's arrival and the fetch it wakes). It is closed (its running jobs finish) and a new worker is created in its place, said in the log (`worker stuck; recreating`) and in
  * `/healthz` (`state()`).
  */
 export class WorkerSupervisor {
@@ -73,6 +83,8 @@ export class WorkerSupervisor {
   private closed = false;
   private recreated = 0;
   private last: { at: string; reason: string } | undefined;
+  /** The previous look's finding, when it found the worker stuck: the next must find the same. */
+  private suspect: { worker: TrackedWorker; lastFetchAt: number } | undefined;
 
   constructor(private readonly opts: SuperviseOptions) {
     this.worker = opts.create();
@@ -102,11 +114,24 @@ export class WorkerSupervisor {
     this.checking = true;
     try {
       const w = this.worker;
-      const idleMs = Date.now() - w.lastFetchAt;
-      if (idleMs < this.opts.stuckMs || this.opts.connection.status !== "ready" || !w.isRunning() || w.isPaused()) return false;
-      if (w.inFlight >= this.opts.concurrency) return false;
-      const waiting = await this.opts.waiting().catch(() => 0);
-      if (waiting === 0 || this.closed || w !== this.worker) return false;
+      const seen = w.lastFetchAt;
+      const idleMs = Date.now() - seen;
+      const waiting =
+        idleMs < this.opts.stuckMs ||
+        this.opts.connection.status !== "ready" ||
+        !w.isRunning() ||
+        w.isPaused() ||
+        w.inFlight >= this.opts.concurrency
+          ? 0
+          : await this.opts.waiting().catch(() => 0);
+      if (waiting === 0 || this.closed || w !== this.worker || w.lastFetchAt !== seen) {
+        this.suspect = undefined;
+        return false;
+      }
+      const confirmed = this.suspect?.worker === w && this.suspect.lastFetchAt === seen;
+      this.suspect = { worker: w, lastFetchAt: seen };
+      if (!confirmed) return false;
+      this.suspect = undefined;
       const reason = `no fetch for ${Math.round(idleMs / 1000)} s with ${waiting} job(s) waiting and ${this.opts.concurrency - w.inFlight} free slot(s), connection ready`;
       this.opts.log.warn({ queue: this.opts.queue, idleMs, waiting, inFlight: w.inFlight }, "worker stuck; recreating");
       this.worker = this.opts.create();
