@@ -5,6 +5,7 @@ import { freePort } from "../../services/deployer/src/testing/ports.js";
 import { removeLocalApp } from "../support/deploy/cleanup.js";
 import { deliverHook, mergeRequestPayload } from "../support/gitlab/deliver.js";
 import { dockerFromEnv } from "../support/images/base-images.js";
+import { testRegistryTags } from "../support/registry/auth.js";
 import { type E2eWorld, startE2eWorld } from "./world.js";
 
 /**
@@ -207,6 +208,9 @@ describe("review apps", () => {
       30_000,
     );
 
+    // Both MR commits' images are in Hoist's registry until the teardown.
+    const builtTags = (await testRegistryTags(APP)).sort();
+    expect(builtTags).toHaveLength(2);
     const running = (await containersOf(`${APP}@mr-1`)).length;
     const t2 = performance.now();
     const merged = await deliverHook(
@@ -231,6 +235,9 @@ describe("review apps", () => {
     const envs = (await w.api("GET", `/apps/${APP}/environments`)).body.environments.map((e: { name: string }) => e.name);
     expect(envs).not.toContain("mr-1");
     expect((await docker.listNetworks()).map((n) => n.Name)).not.toContain(`hoist-app-${APP}_mr-1`);
+    // Its images' tags are gone from the registry (nothing else of the app uses them).
+    expect(await testRegistryTags(APP)).toEqual([]);
+    expect(w.services.deployer.lines.some((l) => l.includes('"msg":"preview close handled"') && l.includes('"tagsRemoved":2'))).toBe(true);
     // The MR's note says it was stopped, still one note; GitLab's review environment is stopped.
     await until(
       "the MR note to say the preview was stopped",

@@ -58,6 +58,11 @@ export const envSchema = workerEnvSchema.merge(secretsEnvSchema).extend({
     .string()
     .regex(/^[A-Za-z0-9.-]+(:\d{1,5})?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, "host[:port][/namespace] of an image registry, as the builder's")
     .optional(),
+  /** The registry over plain HTTP / without verifying TLS (as the builder's); loopback registries are plain HTTP anyway. */
+  HOIST_REGISTRY_INSECURE: z
+    .enum(["true", "false", "1", "0"], { error: "true or false" })
+    .default("false")
+    .transform((v) => v === "true" || v === "1"),
   ...registrySecretEnvSchema.shape,
   // GitLab freeze periods: a GitLab inside your network is reached only when listed here.
   ...outboundEnvSchema.shape,

@@ -22,6 +22,7 @@ import { caddyEdgeProvider } from "./adapters/caddy/provider.js";
 import { createDocker, ecsClientFactory } from "./adapters/clients.js";
 import { startReconcileLoop } from "./adapters/local-reconcile.js";
 import { LocalTarget } from "./adapters/local-target.js";
+import { registryTagsFor } from "./adapters/registry-tags.js";
 import { RedisStreamReleaseLog } from "./adapters/release-log.js";
 import { envSchema } from "./config.js";
 import { handlers, recordDeadDeploy } from "./jobs/handlers.js";
@@ -76,6 +77,16 @@ const deps = {
   edges,
   drainS: config.HOIST_LOCAL_DRAIN_S,
   ...(pullAuth ? { pullAuth } : {}),
+  // A preview's teardown removes its tags as the deployer user (delete on apps' repositories).
+  ...(config.HOIST_REGISTRY
+    ? {
+        registryTags: registryTagsFor({
+          registry: config.HOIST_REGISTRY,
+          insecure: config.HOIST_REGISTRY_INSECURE,
+          ...(pullAuth ? { auth: pullAuth } : {}),
+        }),
+      }
+    : {}),
   fetch: outboundFetchFor(config.HOIST_OUTBOUND_ALLOW),
   ...(clock ? { now: clock } : {}),
 };

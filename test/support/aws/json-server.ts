@@ -105,7 +105,7 @@ export async function startAwsJsonServer(opts: AwsJsonServerOptions): Promise<Aw
       }
       const call = { target, op, body, accessKeyId };
       opts.before?.(call);
-      answer(res, 200, operation(body, call));
+      answer(res, 200, await operation(body, call));
     } catch (err) {
       if (err instanceof AwsError) answer(res, err.status, { __type: err.type, message: err.message }, err.type);
       else answer(res, 500, { __type: opts.internalErrorType, message: (err as Error).message }, opts.internalErrorType);

@@ -34,7 +34,8 @@ export async function startAuthRegistry(username: string, password: string): Pro
     [
       "version: 0.1",
       "log: { level: warn, accesslog: { disabled: true } }",
-      `storage: { filesystem: { rootdirectory: ${join(dir, "data")} } }`,
+      // ECR's BatchDeleteImage (the test server) deletes manifests here.
+      `storage: { filesystem: { rootdirectory: ${join(dir, "data")} }, delete: { enabled: true } }`,
       `http: { addr: "127.0.0.1:${port}", secret: test-secret }`,
       `auth: { htpasswd: { realm: hoist-test, path: ${join(dir, "htpasswd")} } }`,
       "",

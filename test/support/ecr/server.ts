@@ -5,7 +5,7 @@ import type { AwsTestCredentials } from "../aws/sigv4.js";
 /**
  * An Amazon ECR test server speaking the AWS JSON 1.1 protocol the SDK uses
  * (`X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.<Operation>`), for the operations the
- * builder calls. Shapes and errors follow the ECR API reference: errors are HTTP 400 with
+ * builder and the deployer call. Shapes and errors follow the ECR API reference: errors are HTTP 400 with
  * `{"__type": "<Exception>", "message": ...}`. It hands out credentials of a real registry
  * (htpasswd) and names that registry as `proxyEndpoint`.
  */
@@ -17,6 +17,11 @@ export interface EcrState {
   /** The registry password ECR's token carries (user `AWS`). */
   password: string;
   repositories: Map<string, { createdAt: number }>;
+  /**
+   * `<repository>:<tag>` untagged by BatchDeleteImage while another tag kept its image: the backing
+   * registry (registry v2) cannot remove one tag of a manifest alone, ECR can; these no longer exist.
+   */
+  untagged: Set<string>;
   /** Authenticated calls, in order. */
   requests: { target: string; body: Record<string, unknown> }[];
   /** Calls refused by SigV4 verification (service `ecr`, the state's region), with ECR's error. */
@@ -50,6 +55,7 @@ export async function startEcrServer(init: {
     proxyEndpoint: init.proxyEndpoint,
     password: init.password,
     repositories: new Map(),
+    untagged: new Set(),
     requests: [],
     rejected: [],
     failNext: (op, err) => faults.set(op, err),
@@ -76,7 +82,68 @@ export async function startEcrServer(init: {
     }
   };
 
+  // The backing registry, as ECR's own storage (user AWS, the token's password).
+  const backing = (method: string, path: string, accept?: string) =>
+    fetch(`${state.proxyEndpoint}/v2/${path}`, {
+      method,
+      headers: {
+        authorization: `Basic ${Buffer.from(`AWS:${state.password}`).toString("base64")}`,
+        ...(accept ? { accept } : {}),
+      },
+    });
+  const MANIFESTS = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+  const digestOf = async (repo: string, tag: string): Promise<string | undefined> => {
+    if (state.untagged.has(`${repo}:${tag}`)) return undefined;
+    const res = await backing("HEAD", `${repo}/manifests/${tag}`, MANIFESTS);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw new AwsError("ServerException", `storage answered ${res.status}`, 500);
+    return res.headers.get("docker-content-digest") ?? undefined;
+  };
+
   const operations: Record<string, (body: Record<string, unknown>) => unknown> = {
+    // Removes tags (an image losing its last tag is deleted); a missing one is a failure of its own.
+    BatchDeleteImage: async (body) => {
+      checkRegistryId(body);
+      const name = body.repositoryName;
+      if (typeof name !== "string" || !state.repositories.has(name)) {
+        throw new AwsError(
+          "RepositoryNotFoundException",
+          `The repository with name '${String(name)}' does not exist in the registry with id '${state.accountId}'`,
+        );
+      }
+      const ids = body.imageIds;
+      if (!Array.isArray(ids) || ids.length < 1 || ids.length > 100) {
+        throw new AwsError(
+          "InvalidParameterException",
+          "Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length between 1 and 100'",
+        );
+      }
+      const imageIds: { imageTag: string; imageDigest: string }[] = [];
+      const failures: { imageId: Record<string, unknown>; failureCode: string; failureReason: string }[] = [];
+      for (const id of ids as Record<string, unknown>[]) {
+        const tag = id.imageTag;
+        if (typeof tag !== "string" || id.imageDigest !== undefined) {
+          failures.push({ imageId: id, failureCode: "MissingDigestAndTag", failureReason: "this server removes images by tag only" });
+          continue;
+        }
+        const digest = await digestOf(name, tag);
+        if (!digest) {
+          failures.push({ imageId: { imageTag: tag }, failureCode: "ImageNotFound", failureReason: "Requested image not found" });
+          continue;
+        }
+        const list = await backing("GET", `${name}/tags/list`);
+        const tags = ((await list.json()) as { tags?: string[] | null }).tags ?? [];
+        let shared = false;
+        for (const t of tags) if (t !== tag && (await digestOf(name, t)) === digest) shared = true;
+        if (shared) state.untagged.add(`${name}:${tag}`);
+        else {
+          const del = await backing("DELETE", `${name}/manifests/${digest}`);
+          if (del.status !== 202) throw new AwsError("ServerException", `storage answered ${del.status} to the delete`, 500);
+        }
+        imageIds.push({ imageTag: tag, imageDigest: digest });
+      }
+      return { imageIds, failures };
+    },
     GetAuthorizationToken: (body) => {
       const ids = body.registryIds;
       if (ids !== undefined && (!Array.isArray(ids) || ids.some((i) => i !== state.accountId))) {

@@ -26,9 +26,23 @@ describe("registry grants", () => {
     expect(grant("app-shop", ask("registry:catalog:*"), policy)).toEqual([{ type: "registry", name: "catalog", actions: [] }]);
   });
 
-  it("give the deployer pull everywhere, the admin everything, and nobody else anything", () => {
+  it("give the deployer pull everywhere and delete on apps' repositories (a preview's tags), the admin everything, and nobody else anything", () => {
     const scope = ask("repository:team/shop:pull,push,delete");
-    expect(grant("deployer", scope, policy)[0]?.actions).toEqual(["pull"]);
+    expect(grant("deployer", scope, policy)[0]?.actions).toEqual(["pull", "delete"]);
+    expect(
+      grant(
+        "deployer",
+        ask("repository:team/base/node:pull,delete", "repository:team/shop/x:pull,delete", "repository:other/shop:pull,delete"),
+        policy,
+      ),
+    ).toEqual([
+      { type: "repository", name: "team/base/node", actions: ["pull"] },
+      { type: "repository", name: "team/shop/x", actions: ["pull"] },
+      { type: "repository", name: "other/shop", actions: ["pull"] },
+    ]);
+    expect(grant("deployer", ask("repository:shop:pull,delete"), { registry: "r.example.com", baseRepos: ["base/*"] })[0]?.actions).toEqual(
+      ["pull", "delete"],
+    );
     expect(grant("admin", scope, policy)[0]?.actions).toEqual(["pull", "push", "delete"]);
     expect(grant("admin", ask("registry:catalog:*"), policy)[0]?.actions).toEqual(["*"]);
     expect(grant("someone", scope, policy)[0]?.actions).toEqual([]);

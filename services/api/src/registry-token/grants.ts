@@ -1,4 +1,4 @@
-import { appRepository, baseRepoMatcher, REGISTRY_ADMIN_USER, REGISTRY_DEPLOYER_USER } from "@hoist/shared";
+import { appNameSchema, appRepository, baseRepoMatcher, REGISTRY_ADMIN_USER, REGISTRY_DEPLOYER_USER } from "@hoist/shared";
 
 /** One `access` entry of a registry token (the Docker registry token spec). */
 export interface Access {
@@ -39,10 +39,19 @@ function allowed(user: string, resource: Access, policy: GrantPolicy, isBase: (r
     return resource.type === "repository" ? ["pull", "push", "delete"] : [];
   }
   if (resource.type !== "repository") return [];
-  if (user === REGISTRY_DEPLOYER_USER) return ["pull"];
+  // The deployer removes a preview's tags on its teardown: delete on apps' repositories, never on base images.
+  if (user === REGISTRY_DEPLOYER_USER)
+    return isAppRepository(resource.name, policy.registry) && !isBase(resource.name) ? ["pull", "delete"] : ["pull"];
   if (user.startsWith("app-") && resource.name === appRepository(policy.registry, user.slice("app-".length))) return ["pull", "push"];
   if (user.startsWith("app-") && isBase(resource.name)) return ["pull"];
   return [];
+}
+
+/** `<namespace>/<app>` (or `<app>` without a namespace): a repository the builder names for some app. */
+function isAppRepository(name: string, registry: string): boolean {
+  const app = appRepository(registry, "app");
+  const namespace = app.slice(0, app.length - "app".length);
+  return name.startsWith(namespace) && appNameSchema.safeParse(name.slice(namespace.length)).success;
 }
 
 /** The token's `access` claim: each requested resource with the requested actions the user holds (possibly none). */

@@ -1,4 +1,4 @@
-import { type App, canMovePreview, type Environment, type Preview, type PreviewsPayload, type Sealed } from "@hoist/shared";
+import { type App, canMovePreview, type Environment, type Image, type Preview, type PreviewsPayload, type Sealed } from "@hoist/shared";
 import { describe, expect, it } from "vitest";
 import {
   closePreview,
@@ -57,6 +57,10 @@ function world(given: App | null = appOf(), access: Record<number, number> = { 7
     notices: [] as PreviewNotice[],
     closes: [] as { iid: number; reason: string; id: string }[],
     accessAsked: 0,
+    /** The registry: tag → digest (a manifest delete untags every tag of its digest, as registry v2 does). */
+    registry: new Map<string, string>(),
+    /** Images of other builds and releases of the app. */
+    others: [] as Image[],
     /** Throw once at the named step (a crash there). */
     crashAt: undefined as string | undefined,
   };
@@ -140,6 +144,7 @@ function world(given: App | null = appOf(), access: Record<number, number> = { 7
       };
       s.builds.push(b);
       s.units.set(`shop@mr-${job.iid}`, [`container of ${b.id}`, "route", "network"]);
+      s.registry.set(`reg/shop:web.${b.number}`, `sha256:${b.number}`);
       return { id: b.id, number: b.number, created: true };
     },
     async cancelOpenBuilds(_app, ref, keep) {
@@ -166,6 +171,26 @@ function world(given: App | null = appOf(), access: Record<number, number> = { 7
       }
       s.units.delete(unit);
       return left;
+    },
+    previewImages: async (_app, iid) => ({
+      mine: s.builds
+        .filter((b) => b.iid === iid)
+        .map((b) => ({ service: "web", tag: `reg/shop:web.${b.number}`, digest: `sha256:${b.number}` })),
+      others: s.others,
+    }),
+    async removeTags(images, protect) {
+      const removed: string[] = [];
+      const kept: { tag: string; reason: string }[] = [];
+      for (const image of images) {
+        crash("removeTags");
+        const digest = s.registry.get(image.tag);
+        if (digest && protect.has(digest)) kept.push({ tag: image.tag, reason: "protected" });
+        else {
+          for (const [t, d] of s.registry) if (d === digest) s.registry.delete(t);
+          removed.push(image.tag);
+        }
+      }
+      return { removed, kept };
     },
     notice: async (n) => {
       s.notices.push(n);
@@ -314,7 +339,13 @@ describe("closePreview", () => {
     const { s, ports } = world();
     await openPreview(ports, open());
     const done = await closePreview(ports, close("merged"));
-    expect(done).toEqual({ kind: "stopped", removed: ["container of bld_1", "route", "network"], canceled: ["bld_1"] });
+    expect(done).toEqual({
+      kind: "stopped",
+      removed: ["container of bld_1", "route", "network"],
+      canceled: ["bld_1"],
+      tags: { removed: ["reg/shop:web.1"], kept: [] },
+    });
+    expect(s.registry.size).toBe(0);
     expect(s.units.has("shop@mr-1")).toBe(false);
     expect(s.envs.has("mr-1")).toBe(false);
     expect(s.previews.get(1)).toMatchObject({ status: "stopped", reason: "the merge request was merged" });
@@ -324,7 +355,7 @@ describe("closePreview", () => {
   });
 
   it("a crash at any step is finished by the rerun, with one notice (named once)", async () => {
-    for (const step of ["removeUnit", "deleteEnvironment", "move:stopping", "move:stopped"]) {
+    for (const step of ["removeUnit", "deleteEnvironment", "removeTags", "move:stopping", "move:stopped"]) {
       const { s, ports } = world();
       await openPreview(ports, open());
       s.crashAt = step;
@@ -333,10 +364,36 @@ describe("closePreview", () => {
       expect(s.units.has("shop@mr-1"), step).toBe(false);
       expect(s.envs.has("mr-1"), step).toBe(false);
       expect(s.previews.get(1)?.status, step).toBe("stopped");
+      expect(s.registry.size, step).toBe(0);
       // A crash after the notice gives it again with the same id: the notify queue's job id makes it one note.
       expect(new Set(s.notices.map((n) => JSON.stringify(n))).size, step).toBe(1);
       expect(await closePreview(ports, close("closed")), step).toEqual({ kind: "already" });
     }
+  });
+
+  it("removes the MR's tags but none another build or release uses, by tag or by digest", async () => {
+    const { s, ports } = world();
+    await openPreview(ports, open());
+    await openPreview(ports, open({ sha: sha("b"), deliveryId: "d2" }));
+    await openPreview(ports, open({ sha: sha("c"), deliveryId: "d3" }));
+    // web.2 was promoted to production (same tag); main's build of the merged commit made web.3's image again.
+    s.registry.set("reg/shop:web.9", "sha256:3");
+    s.others = [
+      { service: "web", tag: "reg/shop:web.2", digest: "sha256:2" },
+      { service: "web", tag: "reg/shop:web.9", digest: "sha256:3" },
+    ];
+    const done = await closePreview(ports, close());
+    expect(done).toMatchObject({
+      kind: "stopped",
+      tags: {
+        removed: ["reg/shop:web.1"],
+        kept: [
+          { tag: "reg/shop:web.2", reason: "another build or release of the app uses this tag" },
+          { tag: "reg/shop:web.3", reason: "another build or release of the app uses its image sha256:3" },
+        ],
+      },
+    });
+    expect([...s.registry.keys()].sort()).toEqual(["reg/shop:web.2", "reg/shop:web.3", "reg/shop:web.9"]);
   });
 
   it("waits for a deploy of the preview holding its lock (retried), and a reopened MR builds again", async () => {

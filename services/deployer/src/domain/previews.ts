@@ -2,6 +2,7 @@ import {
   type App,
   deployUnit,
   type Environment,
+  type Image,
   PermanentError,
   type Preview,
   type PreviewSettings,
@@ -67,6 +68,13 @@ export interface PreviewPorts {
   withUnitLock<T>(unit: string, fn: () => Promise<T>): Promise<T>;
   /** Stops and removes the unit's containers and network and its Caddy routes (an ECS target: its preview service); what it removed. */
   removeUnit(unit: string, target?: Target): Promise<string[]>;
+  /** The images of the MR's builds (`mine`) and of every other build and release of the app (`others`). */
+  previewImages(app: string, iid: number): Promise<{ mine: Image[]; others: Image[] }>;
+  /**
+   * Removes the images' tags from Hoist's registry; a tag whose digest is in `protect` is kept (on a
+   * registry that removes a tag by deleting its manifest, that would untag the others too).
+   */
+  removeTags(images: Image[], protect: ReadonlySet<string>): Promise<TagRemoval>;
   notice(n: PreviewNotice): Promise<void>;
   /** Queues a teardown (limits and TTL); one job per `id`. */
   close(app: string, iid: number, reason: PreviewCloseReason, id: string): Promise<void>;
@@ -217,7 +225,35 @@ export async function openPreview(ports: PreviewPorts, job: OpenJob): Promise<Op
   return { kind: "building", buildId: build.id, url, superseded };
 }
 
-type CloseResult = { kind: "none" } | { kind: "already" } | { kind: "stopped"; removed: string[]; canceled: string[] };
+/** What a teardown did to the registry: tags removed (or found gone), and tags kept with why. */
+export interface TagRemoval {
+  removed: string[];
+  kept: { tag: string; reason: string }[];
+}
+
+type CloseResult = { kind: "none" } | { kind: "already" } | { kind: "stopped"; removed: string[]; canceled: string[]; tags: TagRemoval };
+
+/**
+ * The tags a teardown may remove: the MR's builds' images, but none another build or release of the
+ * app also names, by tag or by digest (a promoted preview release, or an identical image built
+ * again from the merged commit, must keep running and pulling).
+ */
+function previewTagsToRemove(mine: Image[], others: Image[]): { remove: Image[]; kept: TagRemoval["kept"]; protect: Set<string> } {
+  const otherTags = new Set(others.map((i) => i.tag));
+  const protect = new Set(others.flatMap((i) => (i.digest ? [i.digest] : [])));
+  const remove: Image[] = [];
+  const kept: TagRemoval["kept"] = [];
+  const seen = new Set<string>();
+  for (const image of mine) {
+    if (seen.has(image.tag)) continue;
+    seen.add(image.tag);
+    if (otherTags.has(image.tag)) kept.push({ tag: image.tag, reason: "another build or release of the app uses this tag" });
+    else if (image.digest && protect.has(image.digest))
+      kept.push({ tag: image.tag, reason: `another build or release of the app uses its image ${image.digest}` });
+    else remove.push(image);
+  }
+  return { remove, kept, protect };
+}
 
 /**
  * Tears a preview down: `stopping` first (so nothing builds it meanwhile), its open builds canceled,
@@ -246,10 +282,15 @@ export async function closePreview(ports: PreviewPorts, job: CloseJob): Promise<
     await ports.deleteEnvironment(job.app, environment);
     return out;
   });
+  // After the containers: nothing of the preview pulls them any more. A rerun finds them gone (removed again, as gone).
+  const images = await ports.previewImages(job.app, job.iid);
+  const picked = previewTagsToRemove(images.mine, images.others);
+  const done = picked.remove.length ? await ports.removeTags(picked.remove, picked.protect) : { removed: [], kept: [] };
+  const tags = { removed: done.removed, kept: [...picked.kept, ...done.kept] };
   const reason = stopReason(job.reason);
   await ports.notice({ event: "preview.stopped", app: job.app, iid: job.iid, reason, id: job.deliveryId });
   await ports.movePreview(job.app, job.iid, ["stopping"], { status: "stopped", reason });
-  return { kind: "stopped", removed, canceled };
+  return { kind: "stopped", removed, canceled, tags };
 }
 
 function stopReason(reason: PreviewCloseReason): string {

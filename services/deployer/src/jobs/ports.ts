@@ -22,6 +22,7 @@ import type { EdgeProvider } from "../adapters/caddy/provider.js";
 import { EcsDeployTarget, RedisEcsRolloutState } from "../adapters/ecs-target.js";
 import { gitlabFreezePeriods } from "../adapters/gitlab-freezes.js";
 import { LocalTarget } from "../adapters/local-target.js";
+import type { RegistryTags } from "../adapters/registry-tags.js";
 import type { ReleaseLog } from "../adapters/release-log.js";
 import type { DeployPorts } from "../domain/deploy.js";
 import { PermanentDeployError } from "../domain/target.js";
@@ -46,6 +47,8 @@ export interface DeployerDeps {
   drainS: number;
   /** Pulls from Hoist's registry as the deployer user (HOIST_REGISTRY + its secret); none: anonymous pulls. */
   pullAuth?: RegistryAuth;
+  /** Removes a preview's tags from Hoist's registry on its teardown; none: HOIST_REGISTRY is not set (they are kept). */
+  registryTags?: RegistryTags;
   /** Requests to GitLab (freeze periods) go through it (HOIST_OUTBOUND_ALLOW). */
   fetch: OutboundFetch;
   /** The clock the gates read (freezes); tests inject one. Default: Date.now. */

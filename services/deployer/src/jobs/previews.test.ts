@@ -4,6 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type CaddyProcess, removeCaddyDir, startCaddy } from "../../../../test/support/caddy.js";
 import { removeLocalApp } from "../../../../test/support/deploy/cleanup.js";
 import { builderTag, buildHttpAppImage } from "../../../../test/support/deploy/http-app.js";
+import { testRegistryTags } from "../../../../test/support/registry/auth.js";
+import { pushTestImage } from "../../../../test/support/registry/push.js";
 import { caddyEdgeProvider, type EdgeProvider } from "../adapters/caddy/provider.js";
 import { createDocker } from "../adapters/clients.js";
 import { LABELS, LocalTarget } from "../adapters/local-target.js";
@@ -43,6 +45,9 @@ afterEach(async () => {
   await edges?.close();
   await caddy?.stop();
   if (caddy) removeCaddyDir(caddy.dir);
+  h = undefined;
+  edges = undefined;
+  caddy = undefined;
 });
 
 function getVia(port: number, host: string): Promise<string> {
@@ -107,5 +112,61 @@ describe("previews wiring (Redis, podman, Caddy)", () => {
     expect(notices).toEqual([{ event: "preview.stopped", app, iid: 1, reason: "the merge request was closed", id: "c1" }]);
     expect(await closePreview(ports, job)).toEqual({ kind: "already" });
     expect(notices).toHaveLength(1);
+  }, 120_000);
+
+  it("a teardown removes the MR builds' tags from the registry, but none whose image another build or release uses", async () => {
+    h = new DeployerHarness();
+    const tagsApp = `prevtags-${process.pid}`;
+    await h.createApp(tagsApp, { kind: "local", services: { web: { port: await freePort() } } });
+    const other = await buildHttpAppImage(docker, builderTag("prevtags", "web", 2), "main's build");
+    try {
+      // web.1: the MR's own image; web.2: production's; web.3: an MR build whose image equals production's.
+      const own = await pushTestImage(docker, image, tagsApp, "web.1");
+      const prod = await pushTestImage(docker, other, tagsApp, "web.2");
+      const same = await pushTestImage(docker, other, tagsApp, "web.3");
+      expect(same.digest).toBe(prod.digest);
+      const mrBuild = async (ref: string, digest: string) => {
+        const b = await h?.records.builds.create({
+          app: tagsApp,
+          ref: "refs/merge-requests/1/head",
+          sha: "b".repeat(40),
+          trigger: "push",
+          preview: { iid: 1 },
+        });
+        await h?.records.builds.patch(b?.id as string, { status: "succeeded", images: [{ service: "web", tag: ref, digest }] });
+      };
+      await mrBuild(own.ref, own.digest);
+      await mrBuild(same.ref, same.digest);
+      await h.createRelease(tagsApp, [{ service: "web", tag: prod.ref, digest: prod.digest }]);
+      const deps = { ...h.deps(), domain: "localhost", notice: async () => {} };
+      const ports = previewPorts(deps, new LocalTarget(deps.docker, { stopTimeoutS: 1, edges: deps.edges, drainS: 1 }));
+      await ports.upsertPreview(tagsApp, 1, { sha: "b".repeat(40), sourceBranch: "feature", fork: false, status: "building" });
+
+      const job = { kind: "close", app: tagsApp, iid: 1, reason: "merged", deliveryId: "t1" } as const;
+      expect(await closePreview(ports, job)).toMatchObject({
+        kind: "stopped",
+        tags: {
+          removed: [own.ref],
+          kept: [{ tag: same.ref, reason: `another build or release of the app uses its image ${prod.digest}` }],
+        },
+      });
+      expect((await testRegistryTags(tagsApp)).sort()).toEqual(["web.2", "web.3"]);
+      // A rerun (a crash before stopped) finds the tag gone and removes nothing else.
+      expect(await ports.removeTags([{ service: "web", tag: own.ref, digest: own.digest }], new Set())).toEqual({
+        removed: [own.ref],
+        kept: [],
+      });
+      expect((await testRegistryTags(tagsApp)).sort()).toEqual(["web.2", "web.3"]);
+    } finally {
+      for (const n of [1, 2, 3])
+        await docker
+          .getImage(`${builderTag(tagsApp, "web", n)}`)
+          .remove()
+          .catch(() => {});
+      await docker
+        .getImage(other)
+        .remove({ force: true })
+        .catch(() => {});
+    }
   }, 120_000);
 });

@@ -5,10 +5,12 @@ import {
   canMovePreview,
   EnvironmentExistsError,
   type HandlerMap,
+  type Image,
   isPreviewEnvironment,
   type Logger,
   newId,
   type Preview,
+  previewEnvironment,
   publishBuildCanceled,
   type Records,
   type Release,
@@ -138,6 +140,21 @@ export function previewPorts(deps: DeployerDeps & PreviewWiring, local: LocalTar
       if (target?.kind === "ecs") return [await ecs.removePreview(target)];
       return local.removeUnit(unit);
     },
+    async previewImages(app, iid) {
+      const mine: Image[] = [];
+      const others: Image[] = [];
+      for await (const b of paged((limit, offset) => records.builds.listByApp(app, limit, offset)))
+        (b.preview?.iid === iid ? mine : others).push(...(b.images ?? []));
+      const own = previewEnvironment(iid);
+      for (const env of (await records.environments.names(app)).filter((n) => n !== own))
+        for await (const r of paged((limit, offset) => records.releases.listByEnvironment(app, env, limit, offset)))
+          others.push(...r.images);
+      return { mine, others };
+    },
+    async removeTags(images, protect) {
+      if (!deps.registryTags) return { removed: [], kept: images.map((i) => ({ tag: i.tag, reason: "HOIST_REGISTRY is not set" })) };
+      return deps.registryTags.remove(images, protect);
+    },
     notice: (n) => deps.notice(n),
     async close(app, iid, reason, id) {
       await deps.queues.enqueue("previews", { kind: "close", app, iid, reason, deliveryId: id });
@@ -147,6 +164,15 @@ export function previewPorts(deps: DeployerDeps & PreviewWiring, local: LocalTar
     domain: deps.domain,
     now: deps.now ?? Date.now,
   };
+}
+
+/** Every record of a newest-first index, a page at a time. */
+async function* paged<T>(page: (limit: number, offset: number) => Promise<T[]>, size = 500): AsyncGenerator<T> {
+  for (let offset = 0; ; offset += size) {
+    const got = await page(size, offset);
+    yield* got;
+    if (got.length < size) return;
+  }
 }
 
 /**
@@ -224,7 +250,8 @@ export function previewHandlers(deps: { log: Logger; ports: PreviewPorts }): Han
     },
     close: async (payload, { log }) => {
       const result = await closePreview(deps.ports, payload);
-      log.info({ app: payload.app, iid: payload.iid, reason: payload.reason, result: result.kind }, "preview close handled");
+      const tags = result.kind === "stopped" ? { tagsRemoved: result.tags.removed.length, tagsKept: result.tags.kept } : {};
+      log.info({ app: payload.app, iid: payload.iid, reason: payload.reason, result: result.kind, ...tags }, "preview close handled");
       return result;
     },
   };

@@ -22,6 +22,7 @@ import type { AwsTestCredentials } from "../../../../test/support/aws/sigv4.js";
 import { testRegistryAuth } from "../../../../test/support/registry/auth.js";
 import { caddyEdgeProvider, type EdgeProvider } from "../adapters/caddy/provider.js";
 import { createDocker, ecsClientFactory } from "../adapters/clients.js";
+import { registryTagsFor } from "../adapters/registry-tags.js";
 import { RedisStreamReleaseLog } from "../adapters/release-log.js";
 import { handlers, recordDeadDeploy } from "../jobs/handlers.js";
 import { type DeployerDeps, deployPorts } from "../jobs/ports.js";
@@ -92,6 +93,11 @@ export class DeployerHarness {
       drainS: 10,
       // The test registry takes tokens only: the local target pulls as the deployer user, as in production.
       pullAuth: testRegistryAuth(REGISTRY_DEPLOYER_USER),
+      registryTags: registryTagsFor({
+        registry: testRegistryAuth(REGISTRY_DEPLOYER_USER).serveraddress,
+        insecure: true,
+        auth: testRegistryAuth(REGISTRY_DEPLOYER_USER),
+      }),
       // Tests reach their GitLab test servers on loopback only.
       fetch: outboundFetchFor(parseOutboundAllow("127.0.0.1")),
       ...overrides,
