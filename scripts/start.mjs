@@ -99,6 +99,14 @@ if (!env.HOIST_CADDY_ADMIN_URL && spawnSync("sh", ["-c", "command -v caddy"]).st
     "start",
     "caddy is not installed: local-target deploys fail until it is (sudo apt-get install -y caddy), or set HOIST_CADDY_ADMIN_URL",
   );
+// Apps' host names (previews' mr-<iid>.<app>.localhost, `hosts`) through Caddy: on one machine,
+// plain HTTP on loopback, where the deployer's default (:443, TLS) needs root and a certificate.
+if (!env.HOIST_CADDY_HOSTS_LISTEN) {
+  const port = (await portProblem(8000, "127.0.0.1")) ? await freePort() : 8000;
+  env.HOIST_CADDY_HOSTS_LISTEN = `127.0.0.1:${port}`;
+  env.HOIST_CADDY_HOSTS_HTTP ??= "true";
+  started.push(`apps' host names (previews: http://mr-<iid>.<app>.localhost:${port}) served by Caddy on 127.0.0.1:${port}`);
+}
 await haltIfStopping();
 
 // Each worker's /healthz on a loopback port of its own: it says which dependency is down.

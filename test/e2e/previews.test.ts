@@ -128,7 +128,7 @@ describe("review apps", () => {
       },
       15_000,
     );
-    expect(live).toMatchObject({ iid: 1, url: `http://${HOST}`, sha: sha1 });
+    expect(live).toMatchObject({ iid: 1, url: `http://${HOST}:${w.hostsPort}`, sha: sha1 });
     // On the MR: one note with the URL, live, at that commit; GitLab's review/mr-1 environment points at it.
     const liveNote = await until(
       "the MR note to say the preview is live",
@@ -136,7 +136,7 @@ describe("review apps", () => {
         const [note, ...more] = notes(1);
         return note &&
           more.length === 0 &&
-          note.body.includes(`http://${HOST}`) &&
+          note.body.includes(`http://${HOST}:${w.hostsPort}`) &&
           note.body.includes(sha1.slice(0, 8)) &&
           /live/i.test(note.body)
           ? note
@@ -144,7 +144,7 @@ describe("review apps", () => {
       },
       30_000,
     );
-    expect(reviewEnv()).toMatchObject({ external_url: `http://${HOST}` });
+    expect(reviewEnv()).toMatchObject({ external_url: `http://${HOST}:${w.hostsPort}` });
     expect(await containersOf(APP)).toEqual([]);
     expect((await w.api("GET", `/apps/${APP}/releases`)).body.releases).toEqual([]);
 

@@ -143,6 +143,14 @@ describe("pnpm start", () => {
       );
       showOutputOnFailure();
       await stack.waitFor(/Ctrl-C stops everything/, STARTUP_MS);
+      // Previews' host names on a loopback port of plain HTTP (8000 unless taken), not :443 with TLS.
+      expect(
+        stack.lines.some((l) =>
+          /^start {4}\| {3}apps' host names \(previews: http:\/\/mr-<iid>\.<app>\.localhost:\d+\) served by Caddy on 127\.0\.0\.1:\d+$/.test(
+            l,
+          ),
+        ),
+      ).toBe(true);
       expect(stack.lines).toContain(
         `start    | DOCKER_HOST=unix://${missing} does not answer (connect ENOENT ${missing}): builds and deploys fail until it does`,
       );

@@ -31,6 +31,8 @@ beforeEach(async () => {
     target: { kind: "local", services: { web: { port: 3000, hosts: ["mr-42.shop.localhost"] } } },
     auto: false,
   });
+  // Its record, with the URL the deployer worked out (Caddy's host listener on :80 here: no port in it).
+  await w.records.previews.upsert(app.name, 42, { status: "building", sha: MR_SHA, sourceBranch: "feature-42", fork: false, url: URL });
   build = await w.build(app.name, {
     ref: "feature-42",
     sha: MR_SHA,

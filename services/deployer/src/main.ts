@@ -136,6 +136,7 @@ const previews = previewPorts(
   {
     ...deps,
     domain: config.HOIST_APPS_DOMAIN,
+    hostsPort: Number(config.HOIST_CADDY_HOSTS_LISTEN[0]?.split(":").pop()),
     // To the notifier, which says it on the merge request (its note; a stop also stops review/mr-<iid>).
     notice: async (n) => {
       log.info({ notice: n.event, app: n.app, iid: n.iid, reason: n.reason, id: n.id }, "preview notice");

@@ -22,6 +22,13 @@ describe("environmentUrl", () => {
     expect(environmentUrl({ kind: "local", services: { web: { ...svc } } })).toBeUndefined();
     expect(environmentUrl({ kind: "local", services: { web: { ...svc, hosts: ["*.shop.localhost"] } } })).toBeUndefined();
     expect(environmentUrl({ kind: "ecs", cluster: "c", service: "s" })).toBeUndefined();
+    // Caddy's host listener on a port of its own (pnpm start's 8000): the URL says it, unless it is the scheme's.
+    const plain = { kind: "local" as const, services: { web: { ...svc, hosts: ["mr-1.shop.localhost"] } } };
+    expect(environmentUrl(plain, 8000)).toBe("http://mr-1.shop.localhost:8000");
+    expect(environmentUrl(plain, 80)).toBe("http://mr-1.shop.localhost");
+    expect(environmentUrl({ kind: "local", services: { web: { ...svc, hosts: ["a.example.com"], tls: "internal" } } }, 443)).toBe(
+      "https://a.example.com",
+    );
   });
 });
 

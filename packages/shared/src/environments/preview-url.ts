@@ -3,15 +3,19 @@ import type { App } from "../records/schemas.js";
 /**
  * The URL a preview (or any environment on a local target) answers on: the first host of the
  * first service, by service name, that has hosts (a wildcard host names no single site and is
- * passed over); `https://` when that service has `tls` set, `http://` otherwise. Undefined for a
- * target without such a host (an ECS target, a local one serving only ports).
+ * passed over); `https://` when that service has `tls` set, `http://` otherwise; with the port of
+ * Caddy's host listener (the deployer's HOIST_CADDY_HOSTS_LISTEN) unless it is the scheme's own.
+ * Undefined for a target without such a host (an ECS target, a local one serving only ports).
  */
-export function environmentUrl(target: App["target"]): string | undefined {
+export function environmentUrl(target: App["target"], listenPort?: number): string | undefined {
   if (target.kind !== "local") return undefined;
   for (const name of Object.keys(target.services).sort()) {
     const svc = target.services[name];
     const host = svc?.hosts?.find((h) => !h.startsWith("*."));
-    if (svc && host) return `${svc.tls ? "https" : "http"}://${host}`;
+    if (!svc || !host) continue;
+    const scheme = svc.tls ? "https" : "http";
+    const port = listenPort === undefined || listenPort === (scheme === "https" ? 443 : 80) ? "" : `:${listenPort}`;
+    return `${scheme}://${host}${port}`;
   }
   return undefined;
 }

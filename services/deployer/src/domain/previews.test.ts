@@ -1,4 +1,13 @@
-import { type App, canMovePreview, type Environment, type Image, type Preview, type PreviewsPayload, type Sealed } from "@hoist/shared";
+import {
+  type App,
+  canMovePreview,
+  type Environment,
+  environmentUrl,
+  type Image,
+  type Preview,
+  type PreviewsPayload,
+  type Sealed,
+} from "@hoist/shared";
 import { describe, expect, it } from "vitest";
 import {
   closePreview,
@@ -8,7 +17,6 @@ import {
   type PreviewPorts,
   previewRef,
   previewTarget,
-  previewUrl,
   trustOf,
 } from "./previews.js";
 
@@ -233,9 +241,9 @@ describe("previewTarget and previewUrl", () => {
         web: { healthPath: "/healthz", replicas: 2, hosts: ["web.mr-3.shop.localhost"] },
       },
     });
-    expect(previewUrl(t)).toBe("http://mr-3.shop.localhost");
+    expect(environmentUrl(t)).toBe("http://mr-3.shop.localhost");
     const tls = previewTarget({ kind: "local", services: { web: { port: 1, tls: "internal", hosts: ["shop.example.com"] } } }, "mr-3.x", 3);
-    expect(previewUrl(tls)).toBe("https://mr-3.x");
+    expect(environmentUrl(tls)).toBe("https://mr-3.x");
     // An ECS preview gets its own service, made from the base one on its first deploy.
     expect(previewTarget({ kind: "ecs", cluster: "c", service: "shop-web", region: "eu-west-1" }, "h", 3)).toEqual({
       kind: "ecs",

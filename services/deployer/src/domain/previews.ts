@@ -2,6 +2,7 @@ import {
   type App,
   deployUnit,
   type Environment,
+  environmentUrl,
   type Image,
   PermanentError,
   type Preview,
@@ -82,6 +83,8 @@ export interface PreviewPorts {
   listPreviews(app: string): Promise<Preview[]>;
   /** HOIST_APPS_DOMAIN: `{domain}` of the previews' host template. */
   domain: string;
+  /** The port of Caddy's host listener (HOIST_CADDY_HOSTS_LISTEN's first), for the previews' URLs. */
+  hostsPort?: number;
   now(): number;
 }
 
@@ -136,17 +139,6 @@ export function previewTarget(from: Target, host: string, iid: number): Target {
     services[name] = { ...rest, hosts: [i === 0 ? host : `${name.toLowerCase().replace(/[^a-z0-9-]/g, "-")}.${host}`] };
   });
   return { kind: "local", services };
-}
-
-/** The preview's URL: the first host of the first service (by name) that has hosts; https when that service has tls. */
-export function previewUrl(target: Target): string | undefined {
-  if (target.kind !== "local") return undefined;
-  for (const name of Object.keys(target.services).sort()) {
-    const s = target.services[name];
-    const host = s?.hosts?.[0];
-    if (host) return `${s.tls ? "https" : "http"}://${host}`;
-  }
-  return undefined;
 }
 
 type OpenResult =
@@ -204,7 +196,7 @@ export async function openPreview(ports: PreviewPorts, job: OpenJob): Promise<Op
     if (err instanceof PermanentError) return failed(err.message);
     throw err;
   }
-  const url = previewUrl(target);
+  const url = environmentUrl(target, ports.hostsPort);
 
   // Recorded building before anything is made, so a teardown racing this open finds something to stop. A rerun
   // of this open whose build is already on its way (or live) leaves the status alone.

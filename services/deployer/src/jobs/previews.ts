@@ -29,6 +29,8 @@ import type { DeployerDeps } from "./ports.js";
 interface PreviewWiring {
   /** HOIST_APPS_DOMAIN: `{domain}` of the previews' host template. */
   domain: string;
+  /** The port of Caddy's host listener, for the previews' URLs. */
+  hostsPort?: number;
   /** The MR notices (the lead wires them to the notify queue's `gitlab-mr` kind). */
   notice(n: PreviewNotice): Promise<void>;
   /** The limits' clock (TTL); tests inject one. */
@@ -162,6 +164,7 @@ export function previewPorts(deps: DeployerDeps & PreviewWiring, local: LocalTar
     listApps: () => records.apps.list(),
     listPreviews: (app) => records.previews.list(app),
     domain: deps.domain,
+    ...(deps.hostsPort !== undefined ? { hostsPort: deps.hostsPort } : {}),
     now: deps.now ?? Date.now,
   };
 }

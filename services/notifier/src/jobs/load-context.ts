@@ -1,4 +1,4 @@
-import { type EventNotifyPayload, environmentUrl, previewIidOf, UnrecoverableError } from "@hoist/shared";
+import { type EventNotifyPayload, previewIidOf, UnrecoverableError } from "@hoist/shared";
 import type { NotifyContext } from "../domain/context.js";
 import type { NotifierDeps } from "./deps.js";
 
@@ -32,12 +32,16 @@ export async function loadContext(
     ofBuild ? deps.records.releases.get(ofBuild) : named,
   ]);
   if (!app) return { skip: `skipped: app ${build.app} no longer exists` };
-  // A preview's release: its URL from the preview environment's target (gone after a teardown: no URL).
+  // A preview's release: its URL as the deployer recorded it (it knows Caddy's listener); none once
+  // its environment is gone (torn down).
   const iid = release ? previewIidOf(release.environment) : undefined;
   let preview: NotifyContext["preview"];
   if (release && iid !== undefined) {
-    const env = await deps.records.environments.get(app, release.environment);
-    const url = env ? environmentUrl(env.target) : undefined;
+    const [env, record] = await Promise.all([
+      deps.records.environments.get(app, release.environment),
+      deps.records.previews.get(app.name, iid),
+    ]);
+    const url = env ? record?.url : undefined;
     preview = { iid, ...(url ? { url } : {}) };
   }
   return {
