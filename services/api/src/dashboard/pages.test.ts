@@ -129,6 +129,35 @@ describe("app page", () => {
     expect(line).toBe("Scale: web=3 worker=2 (hoist scale shop web=N)");
   });
 
+  it("names a service's port and host names (a preview's service has no port)", () => {
+    const preview: Environment = {
+      app: "shop",
+      name: "mr-4",
+      target: { kind: "local", services: { web: { hosts: ["mr-4.shop.localhost"] }, api: { port: 9000, hosts: ["api.example.com"] } } },
+      auto: false,
+      requiredApprovals: 0,
+      freezes: [],
+      createdAt: at,
+      updatedAt: at,
+    };
+    const production: Environment = { ...preview, name: "production", target: app.target };
+    const page = appPage(
+      session,
+      app,
+      [build],
+      [],
+      [
+        { env: production, waiting: [] },
+        { env: preview, waiting: [] },
+      ],
+    );
+    const text = (/<div class="card env" data-environment="mr-4">([\s\S]*?)<\/div>/.exec(page)?.[1] ?? "")
+      .replace(/<[^>]+>/g, " ")
+      .replace(/\s+/g, " ");
+    expect(text).toContain("mr-4 web mr-4.shop.localhost, api :9000 api.example.com");
+    expect(page).not.toContain(":undefined");
+  });
+
   it("shows the environments side by side: what is live and what waits in each, and a promote button for the next", () => {
     const env = (name: string, port: number, extra: Partial<Environment> = {}): Environment => ({
       app: "shop",

@@ -71,7 +71,8 @@ function targetText(t: App["target"]): string {
   if (t.kind === "ecs") return `ECS ${t.cluster}/${t.service}`;
   return (
     Object.entries(t.services)
-      .map(([s, c]) => `${s} :${c.port}`)
+      // A service may have a port, host names (a preview's have no port), or both.
+      .map(([s, c]) => [s, ...(c.port !== undefined ? [`:${c.port}`] : []), ...(c.hosts ?? [])].join(" "))
       .join(", ") || "local"
   );
 }
