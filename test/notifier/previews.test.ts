@@ -110,6 +110,34 @@ describe("a preview's release events on its merge request", () => {
     expect(await gitlabEvent("release.live", b.id, ".again")).toContain("note !42 edited");
     expect(notes()).toHaveLength(1);
   });
+  it("a newer commit of the MR that fails to build: the note says so and why, keeping the URL of the commit still shown", async () => {
+    const release = await previewRelease("live");
+    await gitlabEvent("release.live", release.id);
+    const sha2 = "5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f80";
+    w.gitlab.state.addCommit({ id: w.projectId }, sha2, ["feature-42"]);
+    const failed = await w.build(app.name, {
+      ref: "refs/merge-requests/42/head",
+      sha: sha2,
+      status: "failed",
+      reason: "step 3/5 RUN npm test exited with 1",
+      preview: { iid: 42 },
+      commit: { title: "Break the gift cards" },
+      finishedAt: new Date(Date.now() + 10).toISOString(),
+    });
+    const { result, error } = await w.run(
+      { kind: "gitlab-status", event: "build.failed", buildId: failed.id, app: app.name },
+      { jobId: `gs.build.failed.${failed.id}`, ...fast },
+    );
+    expect(error).toBeUndefined();
+    expect(result).toContain("note !42 edited");
+    const [note, ...more] = notes();
+    expect(more).toEqual([]);
+    expect(note?.body).toContain("❌ build failed: step 3/5 RUN npm test exited with 1");
+    expect(note?.body).toContain(`<${URL}> (still the last commit that built)`);
+    expect(note?.body).toContain("`5d6e7f80` Break the gift cards");
+    expect(note?.body).not.toContain("✅ live");
+  });
+
   it("a note a person deleted is posted again, once", async () => {
     const release = await previewRelease("live");
     await gitlabEvent("release.live", release.id);

@@ -10,20 +10,26 @@ export function previewNoteMarker(app: string): string {
   return `<!-- hoist:preview:${app} -->`;
 }
 
-/** What the note says: the preview's latest rollout, or why there is no preview (refused, stopped). */
+/** A commit of the MR on its way to the preview: where it is, what it is, its build. */
+interface CommitFields {
+  app: string;
+  url?: string | undefined;
+  sha: string;
+  title?: string | undefined;
+  buildNumber: number;
+  reason?: string | undefined;
+  /** The build's page in Hoist's dashboard. */
+  buildUrl: string;
+}
+
+/** What the note says: the preview's latest rollout, a commit that did not build, or why there is no preview (refused, stopped). */
 export type PreviewNoteState =
-  | {
+  | ({
       kind: "release";
-      app: string;
       event: Extract<NotifyEvent, "release.deploying" | "release.live" | "release.failed" | "release.rolled_back">;
-      url?: string | undefined;
-      sha: string;
-      title?: string | undefined;
-      buildNumber: number;
-      reason?: string | undefined;
-      /** The build's page in Hoist's dashboard. */
-      buildUrl: string;
-    }
+    } & CommitFields)
+  /** The MR's newest commit did not build: the preview (if any) still shows the one before. */
+  | ({ kind: "build-failed" } & CommitFields)
   | { kind: "refused"; app: string; reason: string }
   | { kind: "stopped"; app: string; reason: string; url?: string | undefined };
 
@@ -50,22 +56,27 @@ function inline(s: string, max = 200): string {
   return cut.replace(/[\\`*_[\]<>|#]/g, (c) => `\\${c}`);
 }
 
+function commitTable(s: CommitFields, url: string, status: string): string {
+  const commit = `\`${shortSha(s.sha)}\`${s.title ? ` ${inline(s.title)}` : ""}`;
+  const lines = [
+    `| | |`,
+    `|---|---|`,
+    `| **URL** | ${url} |`,
+    `| **Status** | ${status} |`,
+    `| **Commit** | ${commit} |`,
+    `| **Build** | [#${s.buildNumber}](${s.buildUrl}) |`,
+  ];
+  return `${lines.join("\n")}\n\nEdited in place on every push to this merge request.`;
+}
+
 /** The note's Markdown, its marker first. */
 export function previewNoteBody(s: PreviewNoteState): string {
   const head = `${previewNoteMarker(s.app)}\n### Hoist preview of \`${s.app}\``;
   switch (s.kind) {
-    case "release": {
-      const commit = `\`${shortSha(s.sha)}\`${s.title ? ` ${inline(s.title)}` : ""}`;
-      const lines = [
-        `| | |`,
-        `|---|---|`,
-        `| **URL** | ${s.url ? `<${s.url}>` : "(its target has no host name)"} |`,
-        `| **Status** | ${releaseStatus[s.event]}${s.reason && s.event !== "release.live" ? `: ${inline(s.reason)}` : ""} |`,
-        `| **Commit** | ${commit} |`,
-        `| **Build** | [#${s.buildNumber}](${s.buildUrl}) |`,
-      ];
-      return `${head}\n\n${lines.join("\n")}\n\nEdited in place on every push to this merge request.`;
-    }
+    case "release":
+      return `${head}\n\n${commitTable(s, s.url ? `<${s.url}>` : "(its target has no host name)", `${releaseStatus[s.event]}${s.reason && s.event !== "release.live" ? `: ${inline(s.reason)}` : ""}`)}`;
+    case "build-failed":
+      return `${head}\n\n${commitTable(s, s.url ? `<${s.url}> (still the last commit that built)` : "(none yet)", `❌ build failed${s.reason ? `: ${inline(s.reason)}` : ""}`)}`;
     case "refused":
       return `${head}\n\n⛔ No preview was built for this merge request: ${inline(s.reason, 500)}.`;
     case "stopped":

@@ -56,10 +56,22 @@ export async function gitlabStatusJob(deps: NotifierDeps, payload: EventNotifyPa
   return done.join(", ");
 }
 
-/** What a preview's release event puts in its merge request's note, if anything. */
+/** What a preview's release event (or its build's failure) puts in its merge request's note, if anything. */
 function previewNote(ctx: NotifyContext): PreviewNoteState | undefined {
   const { release, build, event, preview } = ctx;
-  if (!release || !preview) return undefined;
+  if (!preview) return undefined;
+  if (event === "build.failed" && !release)
+    return {
+      kind: "build-failed",
+      app: ctx.app.name,
+      url: preview.url,
+      sha: build.sha,
+      title: build.commit?.title,
+      buildNumber: build.number,
+      buildUrl: buildUrl(ctx),
+      reason: build.reason,
+    };
+  if (!release) return undefined;
   if (event !== "release.deploying" && event !== "release.live" && event !== "release.failed" && event !== "release.rolled_back")
     return undefined;
   return {

@@ -1,4 +1,4 @@
-import { type EventNotifyPayload, previewIidOf, UnrecoverableError } from "@hoist/shared";
+import { type EventNotifyPayload, previewEnvironment, previewIidOf, UnrecoverableError } from "@hoist/shared";
 import type { NotifyContext } from "../domain/context.js";
 import type { NotifierDeps } from "./deps.js";
 
@@ -32,13 +32,13 @@ export async function loadContext(
     ofBuild ? deps.records.releases.get(ofBuild) : named,
   ]);
   if (!app) return { skip: `skipped: app ${build.app} no longer exists` };
-  // A preview's release: its URL as the deployer recorded it (it knows Caddy's listener); none once
-  // its environment is gone (torn down).
-  const iid = release ? previewIidOf(release.environment) : undefined;
+  // A preview's release, or a merge request's build without one: its URL as the deployer recorded it
+  // (it knows Caddy's listener); none once its environment is gone (torn down).
+  const iid = release ? previewIidOf(release.environment) : build.preview?.iid;
   let preview: NotifyContext["preview"];
-  if (release && iid !== undefined) {
+  if (iid !== undefined) {
     const [env, record] = await Promise.all([
-      deps.records.environments.get(app, release.environment),
+      deps.records.environments.get(app, release?.environment ?? previewEnvironment(iid)),
       deps.records.previews.get(app.name, iid),
     ]);
     const url = env ? record?.url : undefined;
