@@ -133,8 +133,19 @@ CONF
 fi
 if want podman; then
   export CONTAINERS_CONF="$W/containers.conf" CONTAINERS_STORAGE_CONF="$W/storage.conf" CONTAINERS_REGISTRIES_CONF="$W/registries.conf"
-  rm -f "$W/podman.sock"
-  nohup podman system service --time=0 "unix://$W/podman.sock" >"$W/podman.log" 2>&1 &
+  # Kept up as systemd's podman.socket would: Debian's podman 4.3.1 API service can panic under
+  # concurrent builds (buildah's executor: "index out of range"), which took the whole suite's
+  # engine away mid-run once. A crash is logged and the service started again on the same socket.
+  nohup sh -c '
+    sock=$1; child=
+    trap "[ -n \"\$child\" ] && kill \$child 2>/dev/null; exit 0" TERM INT
+    while :; do
+      rm -f "$sock"
+      podman system service --time=0 "unix://$sock" & child=$!
+      wait $child; code=$?
+      echo "podman system service exited ($code); starting it again" >&2
+      sleep 0.5
+    done' sh "$W/podman.sock" >"$W/podman.log" 2>&1 &
   echo $! >"$W/podman.pid"
   wait_for podman curl -sf --unix-socket "$W/podman.sock" http://d/_ping
   emit DOCKER_HOST "unix://$W/podman.sock"
