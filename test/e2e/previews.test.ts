@@ -208,6 +208,34 @@ describe("review apps", () => {
       30_000,
     );
 
+    // A fork's MR (source project ≠ target), by a Developer, without previews.forks: refused with a note, not built.
+    w.gitlab.state.addMergeRequest(w.project, 3, { source_branch: "forked", author_id: dev.id });
+    const shaFork = w.repo.commit(appFiles("from a fork"), "fork: four", "forked");
+    const forkMr = await deliverHook(
+      hook,
+      "Merge Request Hook",
+      mergeRequestPayload({
+        project: w.project,
+        iid: 3,
+        action: "open",
+        sourceBranch: "forked",
+        sha: shaFork,
+        author,
+        sourceProjectId: w.project.id + 1000,
+      }),
+    );
+    expect(forkMr.status, JSON.stringify(forkMr.body)).toBe(202);
+    await until(
+      "MR !3 (a fork's) to be refused with a note",
+      async () => {
+        const p = (await w.api("GET", `/apps/${APP}/previews`)).body?.previews?.find((x: { iid: number }) => x.iid === 3);
+        return p?.status === "refused" && notes(3).length === 1 && /fork/i.test(notes(3)[0]?.body ?? "") ? true : undefined;
+      },
+      30_000,
+    );
+    expect((await w.api("GET", `/apps/${APP}/builds`)).body.builds).toHaveLength(buildsBefore);
+    expect(await containersOf(`${APP}@mr-3`)).toEqual([]);
+
     // Both MR commits' images are in Hoist's registry until the teardown.
     const builtTags = (await testRegistryTags(APP)).sort();
     expect(builtTags).toHaveLength(2);
