@@ -171,70 +171,41 @@ describe("review apps", () => {
     );
     expect(notes(1).map((n) => n.id)).toEqual([liveNote.id]);
 
-    // A Reporter's MR is refused by the deployer (GitLab's members/all says 20): recorded why, nothing built.
+    // An MR opened on the hook; it must end refused, with one note on the MR matching `why`, and nothing built.
+    const buildsBefore = (await w.api("GET", `/apps/${APP}/builds`)).body.builds.length;
+    const refusedWithNote = async (mr: Parameters<typeof mergeRequestPayload>[0], why: RegExp) => {
+      const res = await deliverHook(hook, "Merge Request Hook", mergeRequestPayload(mr));
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      const refused = await until(
+        `MR !${mr.iid} to be refused with a note`,
+        async () => {
+          const p = (await w.api("GET", `/apps/${APP}/previews`)).body?.previews?.find((x: { iid: number }) => x.iid === mr.iid);
+          return p?.status === "refused" && notes(mr.iid).length === 1 && why.test(notes(mr.iid)[0]?.body ?? "") ? p : undefined;
+        },
+        30_000,
+      );
+      expect(refused).toMatchObject({ iid: mr.iid, sha: mr.sha });
+      expect((await w.api("GET", `/apps/${APP}/builds`)).body.builds).toHaveLength(buildsBefore);
+      expect(await containersOf(`${APP}@mr-${mr.iid}`)).toEqual([]);
+    };
+
+    // A Reporter's MR is refused by the deployer (GitLab's members/all says 20).
     const reporter = w.gitlab.state.addUser("reporter-author", `glpat-rep-${process.pid}`);
     w.gitlab.state.addMember(w.project, reporter, "reporter");
     w.gitlab.state.addMergeRequest(w.project, 2, { source_branch: "other", author_id: reporter.id });
-    const buildsBefore = (await w.api("GET", `/apps/${APP}/builds`)).body.builds.length;
     const sha3 = w.repo.commit(appFiles("not to be built"), "other: three", "other");
-    const refusedMr = await deliverHook(
-      hook,
-      "Merge Request Hook",
-      mergeRequestPayload({
-        project: w.project,
-        iid: 2,
-        action: "open",
-        sourceBranch: "other",
-        sha: sha3,
-        author: { id: reporter.id, username: reporter.username },
-      }),
+    const byReporter = { id: reporter.id, username: reporter.username };
+    await refusedWithNote(
+      { project: w.project, iid: 2, action: "open", sourceBranch: "other", sha: sha3, author: byReporter },
+      /only level 20/,
     );
-    expect(refusedMr.status, JSON.stringify(refusedMr.body)).toBe(202);
-    const refused = await until(
-      "MR !2 to be refused",
-      async () => {
-        const p = (await w.api("GET", `/apps/${APP}/previews`)).body?.previews?.find((x: { iid: number }) => x.iid === 2);
-        return p?.status === "refused" ? p : undefined;
-      },
-      30_000,
-    );
-    expect(refused).toMatchObject({ iid: 2, sha: sha3 });
-    expect((await w.api("GET", `/apps/${APP}/builds`)).body.builds).toHaveLength(buildsBefore);
-    expect(await containersOf(`${APP}@mr-2`)).toEqual([]);
     expect(w.services.deployer.lines.some((l) => l.includes('"notice":"preview.refused"') && l.includes("only level 20"))).toBe(true);
-    await until(
-      "MR !2 to get a note saying why it was refused",
-      async () => (notes(2).length === 1 && notes(2)[0]?.body.includes("only level 20") ? true : undefined),
-      30_000,
-    );
 
-    // A fork's MR (source project ≠ target), by a Developer, without previews.forks: refused with a note, not built.
+    // A fork's MR (source project ≠ target), by a Developer, without previews.forks.
     w.gitlab.state.addMergeRequest(w.project, 3, { source_branch: "forked", author_id: dev.id });
     const shaFork = w.repo.commit(appFiles("from a fork"), "fork: four", "forked");
-    const forkMr = await deliverHook(
-      hook,
-      "Merge Request Hook",
-      mergeRequestPayload({
-        project: w.project,
-        iid: 3,
-        action: "open",
-        sourceBranch: "forked",
-        sha: shaFork,
-        author,
-        sourceProjectId: w.project.id + 1000,
-      }),
-    );
-    expect(forkMr.status, JSON.stringify(forkMr.body)).toBe(202);
-    await until(
-      "MR !3 (a fork's) to be refused with a note",
-      async () => {
-        const p = (await w.api("GET", `/apps/${APP}/previews`)).body?.previews?.find((x: { iid: number }) => x.iid === 3);
-        return p?.status === "refused" && notes(3).length === 1 && /fork/i.test(notes(3)[0]?.body ?? "") ? true : undefined;
-      },
-      30_000,
-    );
-    expect((await w.api("GET", `/apps/${APP}/builds`)).body.builds).toHaveLength(buildsBefore);
-    expect(await containersOf(`${APP}@mr-3`)).toEqual([]);
+    const fork = { sourceProjectId: w.project.id + 1000 };
+    await refusedWithNote({ project: w.project, iid: 3, action: "open", sourceBranch: "forked", sha: shaFork, author, ...fork }, /fork/i);
 
     // Both MR commits' images are in Hoist's registry until the teardown.
     const builtTags = (await testRegistryTags(APP)).sort();
