@@ -28,7 +28,11 @@ export class NotifyOutbox {
    * the outbox for the drainer: the transition itself has happened and is not undone.
    */
   async send(members: readonly string[] | undefined): Promise<void> {
-    if (members?.length) await this.move(members);
+    if (!members?.length) return;
+    await this.enqueue(members);
+    // The jobs are queued: removing the entries need not hold the transition's caller up a round
+    // trip. Lost (Redis gone meanwhile), the drainer sends them again to the same job ids: no duplicate.
+    this.redis.zrem(this.keys.notifyOutbox, ...members).catch(() => {});
   }
 
   /** Sends every entry older than `graceMs`; returns how many were moved. */
@@ -39,6 +43,11 @@ export class NotifyOutbox {
   }
 
   private async move(members: readonly string[]): Promise<void> {
+    await this.enqueue(members);
+    await this.redis.zrem(this.keys.notifyOutbox, ...members);
+  }
+
+  private async enqueue(members: readonly string[]): Promise<void> {
     const payloads: NotifyPayload[] = [];
     for (const m of members) {
       try {
@@ -48,7 +57,6 @@ export class NotifyOutbox {
       }
     }
     if (payloads.length) await this.queues.enqueueMany("notify", payloads);
-    await this.redis.zrem(this.keys.notifyOutbox, ...members);
   }
 }
 
