@@ -67,6 +67,8 @@ function world(given: App | null = appOf(), access: Record<number, number> = { 7
     accessAsked: 0,
     /** The registry: tag → digest (a manifest delete untags every tag of its digest, as registry v2 does). */
     registry: new Map<string, string>(),
+    /** Previews (iids) with a teardown job waiting or running. */
+    pending: new Set<number>(),
     /** Images of other builds and releases of the app. */
     others: [] as Image[],
     /** Throw once at the named step (a crash there). */
@@ -207,6 +209,7 @@ function world(given: App | null = appOf(), access: Record<number, number> = { 7
       s.closes.push({ iid, reason, id });
     },
     listApps: async () => (app ? [app] : []),
+    teardownPending: async (_app, iid) => s.pending.has(iid),
     listPreviews: async () => [...s.previews.values()].sort((a, b) => Date.parse(b.updatedAt) - Date.parse(a.updatedAt)),
     domain: "localhost",
     now: () => s.now,
@@ -421,6 +424,21 @@ describe("closePreview", () => {
 });
 
 describe("enforcePreviewLimits (clock injected)", () => {
+  it("gives a preview left stopping without a teardown job a new one (its job failed), and none while one waits or runs", async () => {
+    const { s, ports } = world();
+    await openPreview(ports, open());
+    s.crashAt = "deleteEnvironment";
+    await expect(closePreview(ports, close("merged"))).rejects.toThrow("crash at deleteEnvironment");
+    expect(s.previews.get(1)?.status).toBe("stopping");
+    s.pending.add(1);
+    expect(await enforcePreviewLimits(ports)).toEqual([]);
+    s.pending.delete(1);
+    expect(await enforcePreviewLimits(ports)).toEqual(["shop!1: teardown resumed (stopping, no teardown job left)"]);
+    expect(s.closes).toEqual([{ iid: 1, reason: "merged", id: `resume-${T0}` }]);
+    expect(await closePreview(ports, { ...close("merged"), deliveryId: `resume-${T0}` })).toMatchObject({ kind: "stopped" });
+    expect(await enforcePreviewLimits(ports)).toEqual([]);
+  });
+
   it("closes the least recently updated past max, and one idle ttlHours, once per state", async () => {
     const { s, ports } = world(appOf({ max: 2, ttlHours: 1 }));
     for (const iid of [1, 2, 3]) {

@@ -81,6 +81,8 @@ export interface PreviewPorts {
   close(app: string, iid: number, reason: PreviewCloseReason, id: string): Promise<void>;
   listApps(): Promise<App[]>;
   listPreviews(app: string): Promise<Preview[]>;
+  /** A teardown job of the preview waits or runs (its worker may have died: it is still active until stall detection). */
+  teardownPending(app: string, iid: number): Promise<boolean>;
   /** HOIST_APPS_DOMAIN: `{domain}` of the previews' host template. */
   domain: string;
   /** The port of Caddy's host listener (HOIST_CADDY_HOSTS_LISTEN's first), for the previews' URLs. */
@@ -303,19 +305,30 @@ function stopReason(reason: PreviewCloseReason): string {
 /** Statuses of a preview that runs or is on its way (counted against `max`, stopped when idle). */
 const ACTIVE: ReadonlySet<Preview["status"]> = new Set(["building", "deploying", "live", "failed"]);
 
+const CLOSE_REASONS: ReadonlySet<string> = new Set<PreviewCloseReason>(["closed", "merged", "deleted", "idle", "limit"]);
+
 /**
  * One round of the limits (the deployer's reconcile loop, on its clock): per app with previews, an
  * active preview not updated for `ttlHours` is closed as `idle`; past `max` active previews, the
- * least recently updated are closed as `limit`. Returns what it queued.
+ * least recently updated are closed as `limit`. A preview left `stopping` with no teardown job
+ * waiting or running (its job failed: the deployers running it were killed more often than a job may
+ * stall) gets a new one, so a teardown always ends. Returns what it queued.
  */
 export async function enforcePreviewLimits(ports: PreviewPorts): Promise<string[]> {
   const now = ports.now();
   const out: string[] = [];
   for (const app of await ports.listApps()) {
+    const previews = await ports.listPreviews(app.name);
+    for (const p of previews.filter((x) => x.status === "stopping")) {
+      if (await ports.teardownPending(app.name, p.iid)) continue;
+      const reason = p.reason && CLOSE_REASONS.has(p.reason) ? (p.reason as PreviewCloseReason) : "deleted";
+      await ports.close(app.name, p.iid, reason, `resume-${now}`);
+      out.push(`${app.name}!${p.iid}: teardown resumed (stopping, no teardown job left)`);
+    }
     const settings: PreviewSettings = previewSettingsOf(app);
     if (!app.previews) continue;
     // Most recently updated first.
-    const active = (await ports.listPreviews(app.name)).filter((p) => ACTIVE.has(p.status));
+    const active = previews.filter((p) => ACTIVE.has(p.status));
     const idleBefore = now - settings.ttlHours * 3600_000;
     const keep: Preview[] = [];
     for (const p of active) {

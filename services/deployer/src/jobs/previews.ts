@@ -163,6 +163,10 @@ export function previewPorts(deps: DeployerDeps & PreviewWiring, local: LocalTar
     },
     listApps: () => records.apps.list(),
     listPreviews: (app) => records.previews.list(app),
+    async teardownPending(app, iid) {
+      const jobs = await deps.queues.queue("previews").getJobs(["active", "waiting", "delayed", "prioritized"]);
+      return jobs.some((j) => j?.data.kind === "close" && j.data.app === app && j.data.iid === iid);
+    },
     domain: deps.domain,
     ...(deps.hostsPort !== undefined ? { hostsPort: deps.hostsPort } : {}),
     now: deps.now ?? Date.now,
