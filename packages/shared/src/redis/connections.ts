@@ -37,10 +37,6 @@ function redisOptions(role: RedisRole): RedisOptions {
     return {
       ...common,
       enableOfflineQueue: false,
-      // Commands issued in one tick go out in one write (a hand-off's reads and writes under
-      // Promise.all, a transition and its log line): fewer syscalls per push, same order per
-      // connection. Never on the workers' blocking connections.
-      enableAutoPipelining: true,
       maxRetriesPerRequest: 1,
       commandTimeout: 2_000,
       socketTimeout: 2_000,
