@@ -22,7 +22,7 @@ import { type HoistApps, hoistSide, type Outcome, type Side } from "./hoist-side
 import { cpuMsOf, freshAgent, killAll, redisUrl, startProcess } from "./processes.js";
 import { referenceSide } from "./reference-side.js";
 import { scalePhase } from "./scale.js";
-import { atFixedRate, fmt, pct, samplesOf, summary } from "./stats.js";
+import { atFixedRate, fmt, pct, samplesOf, slowestPushes, summary } from "./stats.js";
 
 const root = resolve(import.meta.dirname, "..", "..");
 const num = (name: string, fallback: number) => {
@@ -172,6 +172,7 @@ async function timeSuperseded(records: Records, side: Side, outcomes: Map<string
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "hoist-bench-pipeline-"));
   let ok = false;
+  let keepLogs = false;
   try {
     const { url, users } = await redisUrl(dir);
     const redisUrls = serviceRedisUrls(url, users);
@@ -285,6 +286,16 @@ async function main(): Promise<void> {
     );
     const h = samplesOf(hoist.side.stamps);
     const r = samplesOf(reference.side.stamps);
+    // BENCH_SLOWEST=N: the N slowest pushes of each side with their stamps, and the logs kept, to
+    // match a tail against what the processes were doing then.
+    const slowest = Number(process.env.BENCH_SLOWEST ?? 0);
+    if (slowest > 0) keepLogs = true;
+    for (const [name, side] of [
+      ["hoist", hoist.side],
+      ["reference", reference.side],
+    ] as const) {
+      if (slowest > 0) console.log(slowestPushes(name, side.stamps, slowest));
+    }
     console.log(summary("hoist", h));
     console.log(summary("reference (bare BullMQ chain)", r));
     for (const [name, s, t] of [
@@ -301,7 +312,7 @@ async function main(): Promise<void> {
     ok = true;
   } finally {
     killAll();
-    if (ok) rmSync(dir, { recursive: true, force: true });
+    if (ok && !keepLogs) rmSync(dir, { recursive: true, force: true });
     else console.error(`logs kept in ${dir}`);
   }
 }

@@ -88,3 +88,18 @@ export async function atFixedRate(perSecond: number, seconds: number, fire: (i: 
   }
   await Promise.all(pending);
 }
+
+/** The `n` slowest pushes (sent → live), each with its stamps as clock times and the gaps between them. */
+export function slowestPushes(name: string, s: Stamps, n: number): string {
+  const iso = (t: number | undefined) => (t === undefined ? "-" : new Date(t).toISOString().slice(11, 23));
+  const rows = [...s.sentAt.entries()]
+    .map(([id, sent]) => ({ id, sent, total: (s.liveAt.get(id) ?? Number.NaN) - sent }))
+    .filter((x) => Number.isFinite(x.total))
+    .sort((a, b) => b.total - a.total)
+    .slice(0, n)
+    .map((x) => {
+      const gap = (from: keyof Stamps, to: keyof Stamps) => (s[to].get(x.id) ?? Number.NaN) - (s[from].get(x.id) ?? Number.NaN);
+      return `  ${x.id} sent ${iso(x.sent)} total ${x.total} ms: to build ${gap("sentAt", "buildStart")}, to rollout ${gap("buildEnd", "deployStart")}, to live ${gap("deployEnd", "liveAt")}`;
+    });
+  return [`${name}: the ${n} slowest pushes`, ...rows].join("\n");
+}
