@@ -26,6 +26,7 @@ export * from "./redis/failover-watch.js";
 export * from "./redis/target.js";
 export * from "./registry/base-repos.js";
 export * from "./registry/credentials.js";
+export * from "./registry/endpoint.js";
 export * from "./secrets/index.js";
 export * from "./telemetry/metrics.js";
 export * from "./telemetry/telemetry.js";

@@ -4,6 +4,7 @@ import {
   createRedis,
   createSecretBox,
   createWorker,
+  ecrRegistryOf,
   type Logger,
   onBuildCanceled,
   redisTargetFrom,
@@ -13,7 +14,7 @@ import {
   WorkerSupervisor,
 } from "@hoist/shared";
 import { Cancellations } from "./adapters/cancellations.js";
-import { isEcrRegistry, type PushTarget, resolvePushTarget } from "./adapters/registry.js";
+import { type PushTarget, resolvePushTarget } from "./adapters/registry.js";
 import { removeStaleWorkspaces } from "./adapters/workspace.js";
 import type { Env } from "./config.js";
 import { type BuildJobDeps, failOrphanedBuild } from "./jobs/build-job.js";
@@ -83,8 +84,8 @@ export function pushTargets({ config, log, shutdown }: Boot): (app: string) => P
   }
   // One ECR client for the process (region from the registry URI; endpoint and credentials from
   // the AWS SDK's standard env); the authorization token itself is fetched per build.
-  const ecrMatch = /\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com/.exec(config.HOIST_REGISTRY);
-  const ecr = isEcrRegistry(config.HOIST_REGISTRY) && ecrMatch ? new ECRClient({ region: ecrMatch[1] as string }) : undefined;
+  const ecrOf = ecrRegistryOf(config.HOIST_REGISTRY);
+  const ecr = ecrOf ? new ECRClient({ region: ecrOf.region }) : undefined;
   if (ecr) shutdown.register("ecr client", async () => ecr.destroy());
   // Read once (from its file when given so): each build derives its app's registry password from it.
   const registrySecret = registrySecretOrExit(config);

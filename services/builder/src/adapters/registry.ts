@@ -1,5 +1,5 @@
 import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient, GetAuthorizationTokenCommand } from "@aws-sdk/client-ecr";
-import { appRegistryUser, type DependencyProbe, httpProbe, registryPassword } from "@hoist/shared";
+import { appRegistryUser, type DependencyProbe, ecrRegistryOf, httpProbe, registryBaseUrl, registryPassword } from "@hoist/shared";
 import { z } from "zod";
 import { BuildFailure, oneLine } from "../domain/failure.js";
 
@@ -18,10 +18,8 @@ export interface PushTarget {
   insecure: boolean;
 }
 
-const ecrHost = /^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/;
-
 export function isEcrRegistry(registry: string): boolean {
-  return ecrHost.test(registry.split("/")[0] ?? "");
+  return ecrRegistryOf(registry) !== undefined;
 }
 
 interface RegistryConfig {
@@ -53,8 +51,8 @@ function awsError(err: unknown): { name: string; message: string; permanent: boo
  */
 export async function resolvePushTarget(cfg: RegistryConfig, app: string, ecr?: ECRClient): Promise<PushTarget> {
   const [host, ...ns] = cfg.HOIST_REGISTRY.replace(/\/+$/, "").split("/");
-  const m = ecrHost.exec(host ?? "");
-  if (!m) {
+  const ecrOf = ecrRegistryOf(cfg.HOIST_REGISTRY);
+  if (!ecrOf) {
     // An app's own credentials are derived here, for this build only: the token service grants
     // them its repository and the base images, so a FROM of another app's image is refused.
     const user = cfg.HOIST_REGISTRY_SECRET ? appRegistryUser(app) : cfg.HOIST_REGISTRY_USERNAME;
@@ -67,11 +65,11 @@ export async function resolvePushTarget(cfg: RegistryConfig, app: string, ecr?: 
       ...(auth && cfg.HOIST_REGISTRY_SECRET ? { buildAuth: auth } : {}),
     };
   }
-  const client = ecr ?? new ECRClient({ region: m[2] as string });
+  const client = ecr ?? new ECRClient({ region: ecrOf.region });
   const repositoryName = [...ns, app].join("/");
   let data: z.infer<typeof authDataSchema>;
   try {
-    const res = await client.send(new GetAuthorizationTokenCommand({ registryIds: [m[1] as string] }));
+    const res = await client.send(new GetAuthorizationTokenCommand({ registryIds: [ecrOf.accountId] }));
     const parsed = authDataSchema.safeParse(res);
     if (!parsed.success)
       throw new BuildFailure(`push: ECR GetAuthorizationToken answered unexpectedly: ${parsed.error.issues[0]?.message}`, false);
@@ -82,14 +80,14 @@ export async function resolvePushTarget(cfg: RegistryConfig, app: string, ecr?: 
     throw new BuildFailure(`push: ECR GetAuthorizationToken failed: ${e.name}: ${e.message}`, e.permanent);
   }
   try {
-    await client.send(new DescribeRepositoriesCommand({ registryId: m[1], repositoryNames: [repositoryName] }));
+    await client.send(new DescribeRepositoriesCommand({ registryId: ecrOf.accountId, repositoryNames: [repositoryName] }));
   } catch (err) {
     const e = awsError(err);
     if (e.name !== "RepositoryNotFoundException") {
       throw new BuildFailure(`push: ECR DescribeRepositories failed: ${e.name}: ${e.message}`, e.permanent);
     }
     try {
-      await client.send(new CreateRepositoryCommand({ registryId: m[1], repositoryName }));
+      await client.send(new CreateRepositoryCommand({ registryId: ecrOf.accountId, repositoryName }));
     } catch (err2) {
       const e2 = awsError(err2);
       // Another builder may have created it in between.
@@ -117,7 +115,5 @@ export async function resolvePushTarget(cfg: RegistryConfig, app: string, ecr?: 
  */
 export function registryProbe(cfg: RegistryConfig): DependencyProbe | undefined {
   if (isEcrRegistry(cfg.HOIST_REGISTRY)) return undefined;
-  const host = cfg.HOIST_REGISTRY.split("/")[0] as string;
-  const loopback = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(host);
-  return httpProbe("registry", `${cfg.HOIST_REGISTRY_INSECURE || loopback ? "http" : "https"}://${host}/v2/`);
+  return httpProbe("registry", `${registryBaseUrl(cfg.HOIST_REGISTRY, cfg.HOIST_REGISTRY_INSECURE)}/v2/`);
 }

@@ -1,5 +1,5 @@
 import { BatchDeleteImageCommand, ECRClient } from "@aws-sdk/client-ecr";
-import { type Image, type RegistryAuth, registryHost } from "@hoist/shared";
+import { ecrRegistryOf, type Image, type RegistryAuth, registryBaseUrl, registryHost } from "@hoist/shared";
 import { z } from "zod";
 import type { TagRemoval } from "../domain/previews.js";
 
@@ -103,16 +103,13 @@ export class DistributionTags implements RegistryTags {
     return refusal("deleting the manifest", del.status);
   }
 
-  private base(): string {
-    const host = registryHost(this.opts.registry);
-    const loopback = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(host);
-    return `${this.opts.insecure || loopback ? "http" : "https"}://${host}`;
-  }
-
   /** One request, answering the registry's auth challenge once. Network errors and 5xx/429 are Transient. */
   private async call(method: string, path: string, scope: string, headers: Record<string, string> = {}): Promise<Response> {
     const send = (authorization?: string) =>
-      this.fetch(`${this.base()}${path}`, { method, headers: { ...headers, ...(authorization ? { authorization } : {}) } });
+      this.fetch(`${registryBaseUrl(this.opts.registry, this.opts.insecure)}${path}`, {
+        method,
+        headers: { ...headers, ...(authorization ? { authorization } : {}) },
+      });
     const cached = this.tokens.get(scope);
     let res = await send(cached ? `Bearer ${cached}` : undefined);
     if (res.status === 401) {
@@ -157,8 +154,6 @@ function refusal(what: string, status: number): string {
   return `${what} answered ${status}`;
 }
 
-const ecrHost = /^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/;
-
 /** ECR removes a tag alone (`BatchDeleteImage` by tag); an image loses its last tag, ECR deletes it. */
 export class EcrTags implements RegistryTags {
   constructor(private readonly opts: { registry: string; client?: ECRClient }) {}
@@ -166,44 +161,43 @@ export class EcrTags implements RegistryTags {
   /** `protect` plays no part: ECR removes the tag alone, never another tag of the same image. */
   async remove(images: Image[], _protect: ReadonlySet<string>): Promise<TagRemoval> {
     const out: TagRemoval = { removed: [], kept: [] };
-    const host = registryHost(this.opts.registry);
-    const m = ecrHost.exec(host);
-    const byRepo = new Map<string, string[]>();
+    const ecr = ecrRegistryOf(this.opts.registry);
+    // Each repository's tags, with the image reference they came from (what the result names).
+    const byRepo = new Map<string, { tag: string; ref: string }[]>();
     for (const image of images) {
       const ref = parseImageTag(image.tag);
       // The host is ECR's endpoint as GetAuthorizationToken named it when the build pushed: the
       // repository (in HOIST_REGISTRY's account) is what names the image here.
-      if (!m || !ref) out.kept.push({ tag: image.tag, reason: `not a tag in Hoist's registry ${host}` });
-      else byRepo.set(ref.repository, [...(byRepo.get(ref.repository) ?? []), ref.tag]);
+      if (!ecr || !ref) out.kept.push({ tag: image.tag, reason: `not a tag in Hoist's registry ${registryHost(this.opts.registry)}` });
+      else byRepo.set(ref.repository, [...(byRepo.get(ref.repository) ?? []), { tag: ref.tag, ref: image.tag }]);
     }
-    if (!m) return out;
-    const client = this.opts.client ?? new ECRClient({ region: m[2] as string });
+    if (!ecr) return out;
+    const client = this.opts.client ?? new ECRClient({ region: ecr.region });
     for (const [repositoryName, tags] of byRepo) {
-      const full = (tag: string) =>
-        images.find((i) => parseImageTag(i.tag)?.repository === repositoryName && i.tag.endsWith(`:${tag}`))?.tag ?? tag;
       // At most 100 image ids per call.
       for (let i = 0; i < tags.length; i += 100) {
         const batch = tags.slice(i, i + 100);
         try {
           const res = await client.send(
-            new BatchDeleteImageCommand({ registryId: m[1] as string, repositoryName, imageIds: batch.map((imageTag) => ({ imageTag })) }),
+            new BatchDeleteImageCommand({
+              registryId: ecr.accountId,
+              repositoryName,
+              imageIds: batch.map(({ tag }) => ({ imageTag: tag })),
+            }),
           );
           const failed = new Map((res.failures ?? []).map((f) => [f.imageId?.imageTag ?? "", f]));
-          for (const tag of batch) {
+          for (const { tag, ref } of batch) {
             const f = failed.get(tag);
-            if (!f || f.failureCode === "ImageNotFound") out.removed.push(full(tag));
-            else out.kept.push({ tag: full(tag), reason: `ECR: ${f.failureCode ?? "failed"}: ${f.failureReason ?? ""}`.trim() });
+            if (!f || f.failureCode === "ImageNotFound") out.removed.push(ref);
+            else out.kept.push({ tag: ref, reason: `ECR: ${f.failureCode ?? "failed"}: ${f.failureReason ?? ""}`.trim() });
           }
         } catch (err) {
           const e = err as { name?: string; message?: string };
-          if (e.name === "RepositoryNotFoundException") out.removed.push(...batch.map(full));
-          else
-            out.kept.push(
-              ...batch.map((tag) => ({
-                tag: full(tag),
-                reason: `ECR BatchDeleteImage: ${e.name ?? "Error"}: ${e.message ?? String(err)}`,
-              })),
-            );
+          if (e.name === "RepositoryNotFoundException") out.removed.push(...batch.map(({ ref }) => ref));
+          else {
+            const reason = `ECR BatchDeleteImage: ${e.name ?? "Error"}: ${e.message ?? String(err)}`;
+            out.kept.push(...batch.map(({ ref }) => ({ tag: ref, reason })));
+          }
         }
       }
     }
@@ -213,6 +207,6 @@ export class EcrTags implements RegistryTags {
 
 /** HOIST_REGISTRY's remover: ECR's by tag, any other registry's through the Distribution API. */
 export function registryTagsFor(cfg: { registry: string; auth?: RegistryAuth; insecure: boolean; ecr?: ECRClient }): RegistryTags {
-  if (ecrHost.test(registryHost(cfg.registry))) return new EcrTags({ registry: cfg.registry, ...(cfg.ecr ? { client: cfg.ecr } : {}) });
+  if (ecrRegistryOf(cfg.registry)) return new EcrTags({ registry: cfg.registry, ...(cfg.ecr ? { client: cfg.ecr } : {}) });
   return new DistributionTags({ registry: cfg.registry, insecure: cfg.insecure, ...(cfg.auth ? { auth: cfg.auth } : {}) });
 }
