@@ -1,6 +1,5 @@
 import { randomInt } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,6 +8,7 @@ import { LABELS } from "../../services/deployer/src/adapters/local-target.js";
 import { DeployerHarness } from "../../services/deployer/src/testing/harness.js";
 import { removeLocalApp } from "../support/deploy/cleanup.js";
 import { builderTag, buildHttpAppImage } from "../support/deploy/http-app.js";
+import { getViaHost } from "../support/net.js";
 import { type ServiceProcess, startService } from "../support/processes.js";
 import { freePort } from "./private-redis.js";
 import { untilSettled } from "./support.js";
@@ -23,20 +23,6 @@ const docker = createDocker();
 const app = `chaos-prev-${process.pid}`;
 const unit = `${app}@mr-1`;
 const host = `mr-1.${app}.localhost`;
-
-function viaHost(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const req = request({ host: "127.0.0.1", port, path: "/", headers: { host }, agent: false }, (res) => {
-      let body = "";
-      res.on("data", (d: Buffer) => {
-        body += d;
-      });
-      res.on("end", () => resolve(`${res.statusCode} ${body.trim()}`));
-    });
-    req.on("error", (err) => resolve(`error ${err.message}`));
-    req.end();
-  });
-}
 
 describe("chaos: deployer killed with kill -9 mid-teardown of a preview", () => {
   const h = new DeployerHarness();
@@ -112,7 +98,7 @@ describe("chaos: deployer killed with kill -9 mid-teardown of a preview", () => 
       90_000,
       100,
     );
-    expect(await viaHost(hostsPort)).toBe("200 chaos preview");
+    expect(await getViaHost(hostsPort, host)).toBe("200 chaos preview");
     expect(await containers()).toHaveLength(3);
 
     await h.queues.enqueue("previews", { kind: "close", app, iid: 1, reason: "merged", deliveryId: "chaos-m1" });
@@ -147,7 +133,7 @@ describe("chaos: deployer killed with kill -9 mid-teardown of a preview", () => 
     );
     expect(done).toMatchObject({ status: "stopped", reason: "the merge request was merged" });
     expect(await containers()).toEqual([]);
-    expect(await viaHost(hostsPort)).not.toContain("chaos preview");
+    expect(await getViaHost(hostsPort, host)).not.toContain("chaos preview");
     expect((await docker.listNetworks()).map((n) => n.Name)).not.toContain(`hoist-app-${app}_mr-1`);
     expect(await h.records.environments.get(await h.records.apps.require(app), "mr-1")).toBeUndefined();
     // Every kill that lands while the job runs counts as a stall: past BullMQ's limit (3) the job fails,

@@ -1,10 +1,10 @@
-import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LABELS } from "../../services/deployer/src/adapters/local-target.js";
 import { freePort } from "../../services/deployer/src/testing/ports.js";
 import { removeLocalApp } from "../support/deploy/cleanup.js";
 import { deliverHook, mergeRequestPayload } from "../support/gitlab/deliver.js";
 import { dockerFromEnv } from "../support/images/base-images.js";
+import { getViaHost } from "../support/net.js";
 import { testRegistryTags } from "../support/registry/auth.js";
 import { type E2eWorld, startE2eWorld } from "./world.js";
 
@@ -32,20 +32,7 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
 }
 
 /** GET / on the deployer's Caddy hosts listener with the preview host as Host header. */
-function viaHost(host: string): Promise<string> {
-  return new Promise((resolve) => {
-    const req = request({ host: "127.0.0.1", port: w.hostsPort, path: "/", headers: { host }, agent: false, timeout: 2000 }, (res) => {
-      let body = "";
-      res.on("data", (d: Buffer) => {
-        body += d;
-      });
-      res.on("end", () => resolve(`${res.statusCode} ${body.trim()}`));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (err) => resolve(`error ${err.message}`));
-    req.end();
-  });
-}
+const viaHost = (host: string) => getViaHost(w.hostsPort, host, { timeoutMs: 2000 });
 
 const containersOf = async (unit: string) => docker.listContainers({ all: true, filters: { label: [`${LABELS.app}=${unit}`] } });
 

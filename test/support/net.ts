@@ -12,6 +12,36 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * GET `path` from 127.0.0.1:`port` with `host` as the Host header (Caddy's host routes), on a
+ * fresh connection: `"<status> <body, trimmed>"`, or `"error <message>"` when no answer came (within
+ * `timeoutMs` when given).
+ */
+export function getViaHost(port: number, host: string, opts: { path?: string; timeoutMs?: number } = {}): Promise<string> {
+  return new Promise((resolve) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path: opts.path ?? "/",
+        headers: { host },
+        agent: false,
+        ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+      },
+      (res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => {
+          body += d;
+        });
+        res.on("end", () => resolve(`${res.statusCode} ${body.trim()}`));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", (err) => resolve(`error ${err.message}`));
+    req.end();
+  });
+}
+
 /** Whether a Docker Engine API answers `/_ping` on the unix socket. */
 export function pingSocket(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {

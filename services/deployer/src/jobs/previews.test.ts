@@ -1,9 +1,9 @@
-import { request } from "node:http";
 import type Docker from "dockerode";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type CaddyProcess, removeCaddyDir, startCaddy } from "../../../../test/support/caddy.js";
 import { removeLocalApp } from "../../../../test/support/deploy/cleanup.js";
 import { builderTag, buildHttpAppImage } from "../../../../test/support/deploy/http-app.js";
+import { getViaHost } from "../../../../test/support/net.js";
 import { testRegistryTags } from "../../../../test/support/registry/auth.js";
 import { pushTestImage } from "../../../../test/support/registry/push.js";
 import { caddyEdgeProvider, type EdgeProvider } from "../adapters/caddy/provider.js";
@@ -50,20 +50,6 @@ afterEach(async () => {
   caddy = undefined;
 });
 
-function getVia(port: number, host: string): Promise<string> {
-  return new Promise((resolve) => {
-    const req = request({ host: "127.0.0.1", port, path: "/", headers: { host }, agent: false }, (res) => {
-      let body = "";
-      res.on("data", (d: Buffer) => {
-        body += d;
-      });
-      res.on("end", () => resolve(`${res.statusCode} ${body.trim()}`));
-    });
-    req.on("error", (err) => resolve(`error ${err.message}`));
-    req.end();
-  });
-}
-
 describe("previews wiring (Redis, podman, Caddy)", () => {
   it("a preview follows its release to live; its teardown converges when interrupted and is a no-op once done", async () => {
     caddy = await startCaddy();
@@ -88,7 +74,7 @@ describe("previews wiring (Redis, podman, Caddy)", () => {
     await ports.patchPreview(app, 1, { buildId: release.buildId });
     expect((await h.deploy(release.id)).release.status).toBe("live");
     expect(await h.records.previews.get(app, 1)).toMatchObject({ status: "live", buildId: release.buildId });
-    expect(await getVia(hostsPort, host)).toBe("200 preview wiring");
+    expect(await getViaHost(hostsPort, host)).toBe("200 preview wiring");
     expect(await docker.listContainers({ filters: { label: [`${LABELS.app}=${unit}`] } })).toHaveLength(1);
 
     // Interrupted after the containers went (the environment's delete fails once), then run again.
@@ -107,7 +93,7 @@ describe("previews wiring (Redis, podman, Caddy)", () => {
     expect(await h.records.previews.get(app, 1)).toMatchObject({ status: "stopped", reason: "the merge request was closed" });
     expect(await h.records.environments.get(record, "mr-1")).toBeUndefined();
     expect((await (await edges.edge()).snapshot()).filter((r) => r.app === unit)).toEqual([]);
-    expect(await getVia(hostsPort, host)).not.toContain("preview wiring");
+    expect(await getViaHost(hostsPort, host)).not.toContain("preview wiring");
     expect((await docker.listNetworks()).map((n) => n.Name)).not.toContain(`hoist-app-${app}_mr-1`);
     expect(notices).toEqual([{ event: "preview.stopped", app, iid: 1, reason: "the merge request was closed", id: "c1" }]);
     expect(await closePreview(ports, job)).toEqual({ kind: "already" });
